@@ -1,0 +1,52 @@
+import type { Job } from './job.js';
+import type { JobPromise } from './promise.js';
+import type { FileID, ResolvedRequirements } from './types.js';
+import type { Readable } from 'node:stream';
+
+/**
+ * The per-job view of files (`ctx.fileStore`). Files written here are global: any later job
+ * given the {@link FileID} can read them until they are deleted.
+ */
+export interface FileStore {
+  /** Copies a local file into the job store and returns its id. */
+  writeGlobalFile(localPath: string): Promise<FileID>;
+  /** Streams data into the job store as a new file named `basename`. */
+  writeGlobalFileStream(data: Readable | AsyncIterable<Uint8Array> | string | Uint8Array, basename?: string): Promise<FileID>;
+  /** Copies a file to `localPath` (default: a new path in this job's temporary directory). */
+  readGlobalFile(id: FileID, localPath?: string): Promise<string>;
+  /** Opens a file for streaming reads. */
+  readGlobalFileStream(id: FileID): Promise<Readable>;
+  /** Deletes a file when this job commits (never if the job fails). */
+  deleteGlobalFile(id: FileID): Promise<void>;
+  /** A directory of this job's own, removed when the job ends. */
+  localTempDir(): Promise<string>;
+}
+
+/** What a running job sees: logging, dynamic successors and files. */
+export interface JobContext {
+  readonly jobId: string;
+  readonly jobName: string;
+  readonly workflowId: string;
+  /** The resources this job was given. */
+  readonly requirements: ResolvedRequirements;
+  /** Sends a message to the leader's log. */
+  log(message: string): void;
+  /** Adds a child to the running job (runs after this job returns). Returns `job`. */
+  addChild<T extends Job<unknown>>(job: T): T;
+  /** Adds a follow-on to the running job (runs after this job and all its children). */
+  addFollowOn<T extends Job<unknown>>(job: T): T;
+  readonly fileStore: FileStore;
+}
+
+/** What the workflow module's default export receives. */
+export interface WorkflowContext {
+  /** The command-line arguments after `--`. */
+  readonly args: readonly string[];
+  readonly workflowId: string;
+  /** Copies a `file:`, `s3://` or `http(s)://` URL (or a local path) into the job store. */
+  importFile(url: string): Promise<FileID>;
+  /** Copies a file out of the job store to a `file:` URL or local path once the workflow succeeds. */
+  exportFile(id: FileID | JobPromise<FileID>, url: string): void;
+  /** Writes to the leader's log. */
+  log(message: string): void;
+}

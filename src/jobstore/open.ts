@@ -1,0 +1,20 @@
+import { UsageError } from '../errors.js';
+import { FileJobStore } from './fileJobStore.js';
+import { parseLocator, type Locator } from './locator.js';
+import type { JobStore } from './types.js';
+
+export interface OpenOptions {
+  /** Path of a file holding a 32-byte key for server-side encryption with a customer key (AWS). */
+  sseKeyPath?: string;
+}
+
+/** Opens (does not create) the job store a locator names. */
+export async function openJobStore(locator: string | Locator, _opts: OpenOptions = {}): Promise<JobStore> {
+  const loc = typeof locator === 'string' ? parseLocator(locator) : locator;
+  switch (loc.kind) {
+    case 'file':
+      return new FileJobStore(loc.path, { fsync: process.env['TOIL_FILE_JOBSTORE_FSYNC'] !== 'false' });
+    case 'aws':
+      throw new UsageError(`the AWS job store (${loc.text}) is not available in this build yet`);
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The job store: the durable home of a workflow's job records, files, shared files, job logs
+ * and the worker → leader message channel. Backends: the file job store (a directory) and the
+ * AWS job store (S3). Every backend passes the same conformance suite
+ * (`test/jobstore/conformance.ts`).
+ *
+ * Versions are opaque strings: an update names the version it read, and loses with a
+ * {@link ConflictError} when somebody wrote a newer one first. That is how a stale writer (a
+ * worker presumed lost, finishing late) is kept from overwriting newer state.
+ */
+import type { Readable } from 'node:stream';
+import type { FileID, JobRecord } from '../job/types.js';
+
+export interface Versioned<T> {
+  value: T;
+  version: string;
+}
+
+/** A message from a worker to the leader: a log line from `ctx.log`, or a job's stats. */
+export interface ChannelMessage {
+  kind: 'log' | 'stats';
+  jobId: string;
+  jobName: string;
+  text?: string;
+  /** Stats: wall-clock seconds, CPU seconds, peak RSS in bytes. */
+  wallSeconds?: number;
+  cpuSeconds?: number;
+  peakRss?: number;
+  at: number;
+}
+
+export interface WriteCondition {
+  /** Write only if the current version is this one. */
+  ifVersion?: string;
+  /** Write only if there is no such shared file yet. */
+  ifAbsent?: boolean;
+}
+
+export type FileSource = string | Readable | AsyncIterable<Uint8Array> | Uint8Array;
+
+export interface JobStore {
+  /** The locator this store was opened with, e.g. `file:/data/js` or `aws:us-west-2:my-run`. */
+  readonly locator: string;
+
+  /** Whether the store has been created. */
+  exists(): Promise<boolean>;
+  /** Creates an empty store. Fails with code JOBSTORE_EXISTS if it exists. */
+  create(): Promise<void>;
+  /** Removes everything the store holds, and the store itself. Succeeds if already gone. */
+  destroy(): Promise<void>;
+
+  /** Saves a new job record. Fails with CONFLICT if the id exists. */
+  createJob(record: JobRecord): Promise<string>;
+  /** Loads a job record and its version. Fails with NOT_FOUND. */
+  loadJob(id: string): Promise<Versioned<JobRecord>>;
+  /** Replaces a record if its version is still `expectedVersion`; returns the new version. */
+  updateJob(record: JobRecord, expectedVersion: string): Promise<string>;
+  /** Deletes a record. Succeeds if it does not exist. */
+  deleteJob(id: string): Promise<void>;
+  jobExists(id: string): Promise<boolean>;
+  /** Every job record, in no particular order. */
+  listJobs(): AsyncIterable<Versioned<JobRecord>>;
+
+  /** Stores a new file and returns its id. `basename` defaults to the source path's. */
+  writeFile(source: FileSource, opts?: { basename?: string; ownerJobId?: string }): Promise<FileID>;
+  /** Copies a file to a local path. Fails with NOT_FOUND. */
+  readFile(id: FileID, localPath: string): Promise<void>;
+  /** Opens a file for reading. Fails with NOT_FOUND. */
+  readFileStream(id: FileID): Promise<Readable>;
+  /** Deletes a file. Succeeds if it does not exist. */
+  deleteFile(id: FileID): Promise<void>;
+  fileExists(id: FileID): Promise<boolean>;
+  /** Size in bytes. Fails with NOT_FOUND. */
+  fileSize(id: FileID): Promise<number>;
+
+  /** Writes a shared file (by name), optionally conditionally; returns its new version. */
+  writeShared(name: string, data: Uint8Array | string, cond?: WriteCondition): Promise<string>;
+  /** Reads a shared file, or undefined if there is none. */
+  readShared(name: string): Promise<Versioned<Buffer> | undefined>;
+  /** Deletes a shared file. Succeeds if it does not exist. */
+  deleteShared(name: string): Promise<void>;
+
+  /** Appends a message to the worker → leader channel. */
+  sendMessage(msg: ChannelMessage): Promise<void>;
+  /** Takes the pending messages, oldest first; each message is returned to exactly one call. */
+  receiveMessages(): Promise<ChannelMessage[]>;
+
+  /** Saves the captured output of a job's latest attempt. */
+  writeJobLog(jobId: string, text: string): Promise<void>;
+  /** The captured output of a job's latest attempt, if any. */
+  readJobLog(jobId: string): Promise<string | undefined>;
+}
+
+/** Shared-file names must be simple: letters, digits and `._-`. */
+export function checkSharedName(name: string): void {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(name) || name.startsWith('.')) {
+    throw new RangeError(`invalid shared file name '${name}'`);
+  }
+}
+
+/** Job ids must be simple too (they become file and object names). */
+export function checkJobId(id: string): void {
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id) || id.startsWith('.')) throw new RangeError(`invalid job id '${id}'`);
+}
