@@ -18,6 +18,7 @@ export interface RequirementDefaults {
   cores: number;
   memory: number;
   disk: number;
+  preemptible?: boolean;
 }
 
 function parseAccelerator(spec: string | Accelerator): Accelerator {
@@ -78,7 +79,7 @@ export function resolveRequirements(req: StoredRequirements, defaults: Requireme
     memory: req.memory ?? defaults.memory,
     disk: req.disk ?? defaults.disk,
     accelerators: req.accelerators ?? [],
-    preemptible: req.preemptible ?? false,
+    preemptible: req.preemptible ?? defaults.preemptible ?? false,
   };
 }
 

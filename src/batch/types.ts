@@ -1,0 +1,55 @@
+/**
+ * The batch system interface: what runs a batch job (one worker invocation) somewhere.
+ * Backends: `single_machine` (local processes) and `kubernetes` (one batch/v1 Job each).
+ */
+import type { ResolvedRequirements } from '../job/types.js';
+import type { WorkerArgs } from '../worker/worker.js';
+
+export interface BatchJobRequest {
+  /** The job the worker starts with. */
+  jobId: string;
+  jobName: string;
+  requirements: ResolvedRequirements;
+  worker: WorkerArgs;
+}
+
+/**
+ * How a batch job ended.
+ * - `succeeded`/`failed`: the worker exited 0 / non-zero.
+ * - `memory`: killed for using too much memory.
+ * - `preempted`: the machine was taken away (spot reclaim, eviction, node lost): not the job's fault.
+ * - `killed`: the leader killed it.
+ * - `unschedulable`, `image`, `deadline`: it never ran, or ran out of time.
+ */
+export type BatchOutcome = 'succeeded' | 'failed' | 'memory' | 'preempted' | 'killed' | 'unschedulable' | 'image' | 'deadline';
+
+export interface BatchJobEnd {
+  batchJobId: number;
+  jobId: string;
+  outcome: BatchOutcome;
+  exitCode: number | null;
+  /** Words for people: why it ended. */
+  message?: string;
+  /** Whether this attempt uses up one of the job's tries (false for preemption). */
+  countsAsAttempt: boolean;
+  /** The last lines the worker process printed, when the job store has no log for it. */
+  outputTail?: string;
+}
+
+export interface BatchSystem {
+  readonly name: string;
+  /** Throws a ResourceError if a job with these requirements can never run here. */
+  checkFits(req: ResolvedRequirements, what: string): void;
+  /** Queues a batch job; returns its batch job id. */
+  issue(req: BatchJobRequest): Promise<number>;
+  /** Kills batch jobs; each still reports an end (outcome `killed`). */
+  kill(batchJobIds: number[]): Promise<void>;
+  /** The next batch job that ended, waiting at most `timeoutMs`. */
+  nextEnd(timeoutMs: number): Promise<BatchJobEnd | undefined>;
+  /** Batch jobs issued and not yet reported ended. */
+  issuedCount(): number;
+  /** Batch jobs running right now (the rest of the issued ones are queued). */
+  runningCount(): number;
+  /** Stops everything and releases resources. */
+  shutdown(): Promise<void>;
+}

@@ -1,0 +1,222 @@
+/**
+ * The `toil` command: run, status, clean, kill and worker. Options keep Toil's names.
+ * Exit codes: 0 success, 1 the workflow failed, 2 bad usage or configuration (nothing created).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { UsageError } from '../errors.js';
+import { openJobStore } from '../jobstore/open.js';
+import { KILL_FILE } from '../leader/leader.js';
+import { leaseIsLive, readLease } from '../leader/lease.js';
+import { runWorker } from '../worker/worker.js';
+import { Toil, WorkflowFailedError } from '../workflow/toil.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, oneLine } from './exit.js';
+import { formatStatus, storeStatus } from './status.js';
+
+function fail(e: unknown): never {
+  if (e instanceof WorkflowFailedError) {
+    process.stderr.write(`${e.message}\n`);
+    process.exit(EXIT_FAILED);
+  }
+  const code = exitCodeFor(e);
+  process.stderr.write(`toil: ${oneLine(e)}\n`);
+  if (code !== EXIT_USAGE && process.env['TOIL_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exit(code);
+}
+
+function addRunOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--batchSystem <name>', 'where batch jobs run').choices(['single_machine', 'kubernetes']).default('single_machine'))
+    .option('--restart', 'resume the workflow in an existing job store (finished jobs are not run again)')
+    .option('--retryCount <n>', 'times to retry a failed job (default 1)')
+    .option('--retryBackoff <seconds>', 'wait before the first retry, doubling for each further retry (default 1)')
+    .addOption(new Option('--clean <when>', 'when to delete the job store at the end (default onSuccess)').choices(['always', 'onError', 'never', 'onSuccess']))
+    .addOption(new Option('--logLevel <level>', 'critical, error, warning, info or debug (default info)'))
+    .option('--logCritical', 'log only critical messages')
+    .option('--logError', 'log errors and worse')
+    .option('--logWarning', 'log warnings and worse')
+    .option('--logInfo', 'log information and worse (the default)')
+    .option('--logDebug', 'log everything')
+    .option('--disableCaching [bool]', 'do not use the node-wide file cache (true|false)')
+    .option('--maxCores <n>', 'most cores in use at once (single_machine default: all CPUs)')
+    .option('--maxMemory <size>', 'most memory in use at once, e.g. 16Gi (default: all memory)')
+    .option('--maxDisk <size>', 'most disk in use at once (default: free space of --workDir)')
+    .option('--maxJobs <n>', 'most batch jobs issued at once')
+    .option('--defaultCores <n>', 'cores for jobs that do not say (default 1)')
+    .option('--defaultMemory <size>', 'memory for jobs that do not say (default 2Gi)')
+    .option('--defaultDisk <size>', 'disk for jobs that do not say (default 2Gi)')
+    .option('--defaultPreemptible [bool]', 'whether jobs that do not say may run on preemptible nodes (default false)')
+    .option('--workDir <dir>', "where workers put jobs' temporary files (env TOIL_WORKDIR; default: the system temp dir)")
+    .option('--writeLogs <dir>', "copy every job's log to this directory")
+    .option('--statusInterval <seconds>', 'seconds between status lines when stderr is not a terminal (default 10)')
+    .option('--sseKey <file>', 'file with a 32-byte key for server-side encryption of the AWS job store')
+    .option('--kubernetesHostPath <path>', 'host path for the node-wide cache, mounted at /var/lib/toil (env TOIL_KUBERNETES_HOST_PATH)')
+    .option('--kubernetesOwner <name>', 'owner name put on worker Jobs (env TOIL_KUBERNETES_OWNER)')
+    .option('--kubernetesServiceAccount <name>', 'service account for worker pods (env TOIL_KUBERNETES_SERVICE_ACCOUNT)')
+    .option('--kubernetesPodTimeout <seconds>', 'how long a worker pod may stay unschedulable (default 600)')
+    .option('--leaseSeconds <seconds>', "how long the leader's lease on the job store lasts without renewal (default 30)");
+}
+
+type RunOpts = Record<string, string | boolean | undefined>;
+
+function configFrom(jobStore: string, o: RunOpts): Record<string, unknown> {
+  const logLevel = o['logDebug']
+    ? 'debug'
+    : o['logInfo']
+      ? 'info'
+      : o['logWarning']
+        ? 'warning'
+        : o['logError']
+          ? 'error'
+          : o['logCritical']
+            ? 'critical'
+            : o['logLevel'];
+  const flag = (v: string | boolean | undefined) => (v === true ? 'true' : v);
+  return {
+    jobStore,
+    batchSystem: o['batchSystem'],
+    restart: o['restart'] === true,
+    retryCount: o['retryCount'],
+    retryBackoff: o['retryBackoff'],
+    clean: o['clean'],
+    logLevel,
+    disableCaching: flag(o['disableCaching']),
+    maxCores: o['maxCores'],
+    maxMemory: o['maxMemory'],
+    maxDisk: o['maxDisk'],
+    maxJobs: o['maxJobs'],
+    defaultCores: o['defaultCores'],
+    defaultMemory: o['defaultMemory'],
+    defaultDisk: o['defaultDisk'],
+    defaultPreemptible: flag(o['defaultPreemptible']),
+    workDir: o['workDir'],
+    writeLogs: o['writeLogs'],
+    statusInterval: o['statusInterval'],
+    sseKey: o['sseKey'],
+    kubernetesHostPath: o['kubernetesHostPath'],
+    kubernetesOwner: o['kubernetesOwner'],
+    kubernetesServiceAccount: o['kubernetesServiceAccount'],
+    kubernetesPodTimeout: o['kubernetesPodTimeout'],
+    leaseSeconds: o['leaseSeconds'],
+  };
+}
+
+async function run(workflowFile: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
+  const toil = await Toil.open({ ...(configFrom(jobStore, o) as { jobStore: string }), workflow: workflowFile });
+  const builder = toil.module['default'];
+  if (!toil.config.restart && typeof builder !== 'function') {
+    throw new UsageError(
+      `${workflowFile} has no default export: add 'export default function workflow(wf) { return rootJob; }'`,
+    );
+  }
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    toil.logger.warning(`received ${sig}: stopping the workflow (the job store is kept for --restart)`);
+    toil.stop(`interrupted by ${sig}`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const value = toil.config.restart
+    ? await toil.restart()
+    : await toil.start(builder as Parameters<Toil['start']>[0], workflowArgs);
+  process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('toil')
+    .description('Toil-style workflows in TypeScript, on this machine or on Kubernetes')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  addRunOptions(
+    program
+      .command('run')
+      .description('run a workflow: its module\'s default export builds the root job; prints the root job\'s value as JSON')
+      .argument('<workflow>', 'the workflow module (.ts or .js)')
+      .argument('<jobStore>', 'job store locator: a path, file:<path> or aws:<region>:<name>')
+      .argument('[workflowArgs...]', 'arguments after -- are passed to the workflow as wf.args')
+      .exitOverride(),
+  ).action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
+    await run(workflow, jobStore, workflowArgs, o);
+  });
+
+  program
+    .command('status')
+    .description('summarise a job store: the workflow, its leader, jobs by state, failures')
+    .argument('<jobStore>')
+    .option('--json', 'print JSON')
+    .exitOverride()
+    .action(async (jobStore: string, o: { json?: boolean }) => {
+      const s = await storeStatus(jobStore);
+      process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+    });
+
+  program
+    .command('clean')
+    .description('delete a job store and everything in it')
+    .argument('<jobStore>')
+    .option('--force', 'delete it even while a leader holds it')
+    .exitOverride()
+    .action(async (jobStore: string, o: { force?: boolean }) => {
+      const store = await openJobStore(jobStore);
+      if (!(await store.exists())) {
+        process.stderr.write(`toil: nothing to clean: ${store.locator} does not exist\n`);
+        return;
+      }
+      const lease = await readLease(store);
+      if (lease && leaseIsLive(lease.body) && !o.force) {
+        throw new UsageError(`${store.locator} is in use by a running leader (pid ${lease.body.pid} on ${lease.body.host}); 'toil kill' it first or pass --force`);
+      }
+      await store.destroy();
+      process.stderr.write(`toil: removed ${store.locator}\n`);
+    });
+
+  program
+    .command('kill')
+    .description("ask a workflow's leader to stop; its running jobs are killed and the job store is kept")
+    .argument('<jobStore>')
+    .exitOverride()
+    .action(async (jobStore: string) => {
+      const store = await openJobStore(jobStore);
+      if (!(await store.exists())) throw new UsageError(`job store ${store.locator} does not exist`);
+      await store.writeShared(KILL_FILE, JSON.stringify({ requestedAt: new Date().toISOString() }));
+      const lease = await readLease(store);
+      process.stderr.write(
+        lease && leaseIsLive(lease.body)
+          ? `toil: asked the leader (pid ${lease.body.pid} on ${lease.body.host}) to stop\n`
+          : `toil: no leader is running on ${store.locator}; the next --restart will clear the request\n`,
+      );
+    });
+
+  program
+    .command('worker')
+    .description('run one batch job (used by batch systems)')
+    .argument('<jobStore>')
+    .argument('<jobId>')
+    .option('--workDir <dir>', 'where to put temporary files (env TOIL_WORKDIR)')
+    .exitOverride()
+    .action(async (jobStore: string, jobId: string, o: { workDir?: string }) => {
+      const workDir = o.workDir ?? process.env['TOIL_WORKDIR'];
+      const code = await runWorker({ locator: jobStore, jobId, echo: true, ...(workDir ? { workDir } : {}) });
+      process.exit(code);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    process.exitCode = EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(EXIT_OK);
+      // Commander already printed its one-line message.
+      process.exit(EXIT_USAGE);
+    }
+    fail(e);
+  }
+}

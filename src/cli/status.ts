@@ -1,0 +1,62 @@
+import { UsageError } from '../errors.js';
+import type { JobRecord } from '../job/types.js';
+import { openJobStore } from '../jobstore/open.js';
+import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
+import { leaseIsLive, readLease } from '../leader/lease.js';
+
+export interface StoreStatus {
+  locator: string;
+  workflowId: string | null;
+  completed: boolean;
+  leader: { host: string; pid: number; expiresAt: string } | null;
+  counts: { total: number; done: number; pending: number; failed: number };
+  failed: Array<{ id: string; name: string; failure: string; logTail: string }>;
+  retrying: Array<{ id: string; name: string; failure: string; remainingTries: number | null }>;
+}
+
+/** Summarises a job store: the workflow, its leader, jobs by state and failures. */
+export async function storeStatus(locator: string): Promise<StoreStatus> {
+  const store = await openJobStore(locator);
+  if (!(await store.exists())) throw new UsageError(`job store ${store.locator} does not exist`);
+  const info = await readWorkflowInfo(store);
+  const lease = await readLease(store);
+  const records: JobRecord[] = [];
+  for await (const { value } of store.listJobs()) records.push(value);
+  const failedRecs = records.filter((r) => r.state === 'failed');
+  const failed = await Promise.all(
+    failedRecs.map(async (r) => {
+      const log = (await store.readJobLog(r.id)) ?? '';
+      return { id: r.id, name: r.name, failure: r.failure ?? 'failed', logTail: log.trimEnd().split('\n').slice(-10).join('\n') };
+    }),
+  );
+  return {
+    locator: store.locator,
+    workflowId: info?.info.workflowId ?? null,
+    completed: info?.info.completed === true,
+    leader: lease && leaseIsLive(lease.body) ? { host: lease.body.host, pid: lease.body.pid, expiresAt: new Date(lease.body.expiresAt).toISOString() } : null,
+    counts: {
+      total: records.length,
+      done: records.filter((r) => r.state === 'done').length,
+      pending: records.filter((r) => r.state === 'pending').length,
+      failed: failedRecs.length,
+    },
+    failed,
+    retrying: records
+      .filter((r) => r.state === 'pending' && r.failure !== undefined)
+      .map((r) => ({ id: r.id, name: r.name, failure: r.failure ?? '', remainingTries: r.remainingTries })),
+  };
+}
+
+export function formatStatus(s: StoreStatus): string {
+  const out: string[] = [];
+  out.push(`Job store ${s.locator}`);
+  out.push(`  workflow: ${s.workflowId ?? '(none)'}${s.completed ? ' (completed)' : ''}`);
+  out.push(`  leader:   ${s.leader ? `running (pid ${s.leader.pid} on ${s.leader.host})` : 'not running'}`);
+  out.push(`  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.pending} pending, ${s.counts.failed} failed`);
+  for (const r of s.retrying) out.push(`  retrying: '${r.name}' (${r.id}): ${r.failure}${r.remainingTries !== null ? ` (${r.remainingTries} tries left)` : ''}`);
+  for (const f of s.failed) {
+    out.push(`  failed:   '${f.name}' (${f.id}): ${f.failure}`);
+    if (f.logTail) for (const l of f.logTail.split('\n')) out.push(`            | ${l}`);
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,64 @@
+/**
+ * Where the AWS job store keeps things in its bucket (the layout is described at the top of
+ * `awsJobStore.ts`), and the small naming helpers that go with it.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { NotFoundError } from '../errors.js';
+import type { FileID } from '../job/types.js';
+
+export const MARKER_KEY = 'toil-jobstore.json';
+export const JOBS = 'jobs/';
+export const SHARED = 'shared/';
+export const FILES = 'files/';
+export const LOGS = 'logs/';
+export const MESSAGES = 'messages/';
+export const MESSAGE_CLAIMS = 'message-claims/';
+export const PROBES = 'probes/';
+
+/** The bucket of a job store: `<name>--toil`. */
+export function bucketName(storeName: string): string {
+  return `${storeName}--toil`;
+}
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** A random string of letters and digits (about 5.95 bits each). */
+export function nonce(n = 16): string {
+  const bytes = randomBytes(n * 2);
+  let out = '';
+  for (const b of bytes) {
+    if (b < 248) out += ALNUM[b % 62];
+    if (out.length === n) return out;
+  }
+  return out + nonce(n - out.length);
+}
+
+/** A file name safe to keep in a key and a file id: no directories, no control characters. */
+export function safeBasename(name: string): string {
+  const b = path.basename(name).replace(/[\0-\x1f\x7f/\\]/g, '_').slice(0, 200);
+  return b === '' || b === '.' || b === '..' ? 'data' : b;
+}
+
+/** File ids are `<random>/<basename>`, stored at `files/<random>/<basename>`. */
+export function fileKey(id: FileID): string {
+  const m = /^([A-Za-z0-9]{6,40})\/([^/\\\0]{1,255})$/.exec(id);
+  if (!m || m[2] === '.' || m[2] === '..') throw new NotFoundError(`'${id}' is not a file id of this job store`, { fileId: id });
+  return `${FILES}${m[1]}/${m[2]}`;
+}
+
+export function newFileId(basename: string): FileID {
+  return `${nonce(20)}/${safeBasename(basename)}`;
+}
+
+export function logKey(jobId: string): string {
+  return `${LOGS}${jobId}.log`;
+}
+
+/** Message keys sort in sending order: milliseconds, then a per-process counter. */
+let messageCounter = 0;
+export function messageKey(): string {
+  const ms = Date.now().toString().padStart(15, '0');
+  const seq = (messageCounter++ % 1e9).toString().padStart(9, '0');
+  return `${MESSAGES}${ms}-${seq}-${nonce(10)}.json`;
+}

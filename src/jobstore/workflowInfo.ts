@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { JobStoreError } from '../errors.js';
+import { JsonSchema } from '../job/types.js';
+import type { JobStore } from './types.js';
+
+/** The shared file that describes the workflow a job store holds. */
+export const WORKFLOW_INFO = 'workflow.json';
+
+export const WorkflowInfoSchema = z.object({
+  workflowId: z.string(),
+  rootJobId: z.string(),
+  bundleHash: z.string(),
+  workflowFile: z.string(),
+  createdAt: z.string(),
+  defaults: z.object({ cores: z.number(), memory: z.number(), disk: z.number(), preemptible: z.boolean() }),
+  /** Exports to do once the workflow succeeds: an encoded FileID (or promise of one) and a URL. */
+  exports: z.array(z.object({ file: JsonSchema, url: z.string() })),
+  /** Set once the workflow has finished successfully. */
+  completed: z.boolean().optional(),
+});
+
+export type WorkflowInfo = z.infer<typeof WorkflowInfoSchema>;
+
+export async function readWorkflowInfo(store: JobStore): Promise<{ info: WorkflowInfo; version: string } | undefined> {
+  const got = await store.readShared(WORKFLOW_INFO);
+  if (!got) return undefined;
+  const parsed = WorkflowInfoSchema.safeParse(JSON.parse(got.value.toString()));
+  if (!parsed.success) throw new JobStoreError('JOBSTORE', `${store.locator}: ${WORKFLOW_INFO} is invalid: ${parsed.error.message}`);
+  return { info: parsed.data, version: got.version };
+}
+
+export async function writeWorkflowInfo(store: JobStore, info: WorkflowInfo, ifVersion?: string): Promise<string> {
+  return store.writeShared(WORKFLOW_INFO, JSON.stringify(info, null, 2), ifVersion === undefined ? {} : { ifVersion });
+}

@@ -1,0 +1,411 @@
+/**
+ * The leader: owns one workflow's run. It loads the job graph from the job store, issues ready
+ * jobs to the batch system, processes each batch job's end (reading the records the worker
+ * committed), retries failed attempts with backoff, reruns checkpoints, relays worker log
+ * messages, and ends with the root's value or a summary of what failed.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { mapLimit } from '../concurrency.js';
+import { ConflictError, NotFoundError, ResourceError, errorMessage } from '../errors.js';
+import type { BatchJobEnd, BatchSystem } from '../batch/types.js';
+import { resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
+import type { JobRecord } from '../job/types.js';
+import type { JobStore } from '../jobstore/types.js';
+import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
+import type { Logger } from '../log.js';
+import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { GraphState } from './graphState.js';
+import { Progress } from './progress.js';
+
+export const KILL_FILE = 'kill-request.json';
+
+export interface LeaderConfig {
+  retryCount: number;
+  backoff: BackoffPolicy;
+  /** Most batch jobs issued at once. */
+  maxJobs: number;
+  defaults: RequirementDefaults & { preemptible: boolean };
+  workDir?: string;
+  /** Copy every job's log to this directory. */
+  writeLogs?: string;
+  logger: Logger;
+  /** Show a live status line (terminal) instead of periodic log lines. */
+  tty: boolean;
+  statusIntervalMs: number;
+  /** How many trailing log lines to show per failed job. */
+  logTailLines?: number;
+}
+
+export interface FailedJob {
+  id: string;
+  name: string;
+  reason: string;
+  logTail: string;
+}
+
+export type LeaderResult =
+  | { ok: true; rootId: string; jobsRun: number }
+  | { ok: false; failed: FailedJob[]; notRun: number; killed: boolean; reason?: string; jobsRun: number };
+
+interface Issued {
+  jobId: string;
+}
+
+export class Leader {
+  private graph: GraphState;
+  private readonly issued = new Map<number, Issued>();
+  /** Batch jobs whose ends are to be ignored (killed for a checkpoint rerun). */
+  private readonly abandoned = new Set<number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly failed = new Map<string, FailedJob>();
+  private jobsRun = 0;
+  private stopReason: { killed: boolean; reason: string } | undefined;
+  private wake: (() => void) | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly batch: BatchSystem,
+    private readonly info: WorkflowInfo,
+    private readonly config: LeaderConfig,
+  ) {
+    this.graph = new GraphState(config.retryCount + 1);
+    this.log = config.logger;
+  }
+
+  /** Asks the leader to stop: running jobs are killed and the run ends as failed. */
+  stop(reason: string, killed = true): void {
+    this.stopReason ??= { killed, reason };
+    this.wake?.();
+  }
+
+  /** Loads the graph: all records, minus those no longer reachable from the root. */
+  async load(opts: { restart: boolean }): Promise<void> {
+    const records = new Map<string, JobRecord>();
+    const versions = new Map<string, string>();
+    for await (const { value, version } of this.store.listJobs()) {
+      records.set(value.id, value);
+      versions.set(value.id, version);
+    }
+    if (!records.has(this.info.rootJobId)) throw new NotFoundError(`the root job ${this.info.rootJobId} is missing from ${this.store.locator}`);
+    // Reachability from the root: anything else was created by an attempt that never committed.
+    const reachable = new Set<string>([this.info.rootJobId]);
+    const stack = [this.info.rootJobId];
+    while (stack.length > 0) {
+      const r = records.get(stack.pop()!);
+      if (!r) continue;
+      for (const s of [...r.children, ...r.followOns]) {
+        if (!reachable.has(s)) {
+          reachable.add(s);
+          stack.push(s);
+        }
+      }
+    }
+    const orphans = [...records.keys()].filter((id) => !reachable.has(id));
+    if (orphans.length > 0) {
+      this.log.debug(`removing ${orphans.length} job record(s) left by attempts that did not finish`);
+      await mapLimit(orphans, 16, (id) => this.store.deleteJob(id));
+    }
+    for (const id of reachable) {
+      let rec = records.get(id);
+      if (!rec) continue;
+      if (opts.restart && rec.state !== 'done' && (rec.state === 'failed' || rec.remainingTries !== null)) {
+        // A restart gives every unfinished job a fresh set of tries.
+        const fresh: JobRecord = { ...rec, state: 'pending', remainingTries: null };
+        delete fresh.failure;
+        await this.store.updateJob(fresh, versions.get(id)!);
+        rec = fresh;
+      }
+      this.graph.add(rec);
+    }
+    this.graph.recompute();
+  }
+
+  private counts() {
+    const c = this.graph.counts();
+    const running = this.batch.runningCount();
+    return { done: c.done, running, queued: c.pending + c.issued - running, failed: c.failed, total: c.total };
+  }
+
+  /** Runs until the workflow finishes, fails, or is stopped. */
+  async run(): Promise<LeaderResult> {
+    const progress = new Progress(this.log, this.config.tty, this.config.statusIntervalMs);
+    let lastHousekeeping = 0;
+    try {
+      for (;;) {
+        if (this.stopReason) break;
+        await this.issueReady();
+        if (this.issued.size === 0 && this.graph.ready.size === 0 && this.timers.size === 0) break;
+        const end = await Promise.race([
+          this.batch.nextEnd(500),
+          new Promise<undefined>((r) => {
+            this.wake = () => r(undefined);
+          }),
+        ]);
+        this.wake = undefined;
+        if (end) {
+          await this.handleEnd(end);
+          // Take whatever else has ended without waiting.
+          for (let e = await this.batch.nextEnd(0); e; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
+        }
+        const now = Date.now();
+        if (now - lastHousekeeping >= 1000) {
+          lastHousekeeping = now;
+          await this.housekeeping();
+        }
+        progress.update(this.counts());
+      }
+      await this.relayMessages();
+      progress.finish(this.counts());
+    } finally {
+      for (const t of this.timers) clearTimeout(t);
+      this.timers.clear();
+      if (this.issued.size > 0) {
+        await this.batch.kill([...this.issued.keys()]).catch(() => undefined);
+      }
+    }
+    return this.result();
+  }
+
+  private result(): LeaderResult {
+    const root = this.graph.nodes.get(this.info.rootJobId);
+    if (!this.stopReason && root?.subtreeDone) return { ok: true, rootId: this.info.rootJobId, jobsRun: this.jobsRun };
+    const c = this.graph.counts();
+    const notRun = c.pending + c.issued;
+    let reason = this.stopReason?.reason;
+    if (!reason && this.failed.size === 0) {
+      const stuck = [...this.graph.nodes.values()].filter((n) => n.status === 'pending').slice(0, 5);
+      reason = `no job can run: ${stuck.map((n) => `'${n.name}' (${n.id})`).join(', ')} wait on each other or on a job that never runs`;
+    }
+    return { ok: false, failed: [...this.failed.values()], notRun, killed: this.stopReason?.killed ?? false, jobsRun: this.jobsRun, ...(reason ? { reason } : {}) };
+  }
+
+  private async housekeeping(): Promise<void> {
+    await this.relayMessages();
+    try {
+      if (await this.store.readShared(KILL_FILE)) this.stop(`stopped by 'toil kill'`);
+    } catch (e) {
+      this.log.debug(`cannot check for a kill request: ${errorMessage(e)}`);
+    }
+  }
+
+  private async relayMessages(): Promise<void> {
+    try {
+      for (const m of await this.store.receiveMessages()) {
+        if (m.kind === 'log' && m.text !== undefined) {
+          for (const line of m.text.split('\n')) this.log.info(`[${m.jobName} ${m.jobId}] ${line}`);
+        } else if (m.kind === 'stats') {
+          this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
+        }
+      }
+    } catch (e) {
+      this.log.warning(`cannot read worker messages: ${errorMessage(e)}`);
+    }
+  }
+
+  private async issueReady(): Promise<void> {
+    if (this.stopReason) return;
+    for (const id of [...this.graph.ready]) {
+      if (this.issued.size >= this.config.maxJobs) return;
+      const node = this.graph.nodes.get(id);
+      if (!node) continue;
+      const requirements = resolveRequirements(node.requirements, this.config.defaults);
+      const what = `job '${node.name}' (${id})`;
+      try {
+        this.batch.checkFits(requirements, what);
+      } catch (e) {
+        if (e instanceof ResourceError) {
+          this.log.error(e.message);
+          await this.failForGood(id, e.message, '');
+          continue;
+        }
+        throw e;
+      }
+      this.graph.markIssued(id);
+      const batchJobId = await this.batch.issue({
+        jobId: id,
+        jobName: node.name,
+        requirements,
+        worker: {
+          locator: this.store.locator,
+          jobId: id,
+          workflow: { workflowId: this.info.workflowId, bundleHash: this.info.bundleHash, defaults: this.config.defaults },
+          allocated: requirements,
+          ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
+        },
+      });
+      this.issued.set(batchJobId, { jobId: id });
+      this.log.debug(`issued ${what} as batch job ${batchJobId}`);
+    }
+  }
+
+  private async handleEnd(end: BatchJobEnd): Promise<void> {
+    const issued = this.issued.get(end.batchJobId);
+    this.issued.delete(end.batchJobId);
+    if (this.abandoned.delete(end.batchJobId) || !issued) return;
+    // Follow the chain of jobs this batch job ran: each done record names the next one.
+    let jobId: string | undefined = issued.jobId;
+    let first = true;
+    while (jobId !== undefined) {
+      let rec: JobRecord;
+      try {
+        rec = (await this.store.loadJob(jobId)).value;
+      } catch (e) {
+        if (e instanceof NotFoundError) return; // removed by a checkpoint rerun
+        throw e;
+      }
+      if (rec.state === 'done') {
+        if (this.graph.nodes.get(jobId)?.status === 'done') return;
+        await this.completed(rec);
+        jobId = rec.chainedInto;
+        first = false;
+        continue;
+      }
+      // Not done: this job's attempt failed (for a chained job, the batch job failed while on it).
+      await this.attemptFailed(jobId, end, first);
+      return;
+    }
+  }
+
+  private async completed(rec: JobRecord): Promise<void> {
+    this.jobsRun++;
+    const spawned = rec.spawned ?? [];
+    const fresh = spawned.filter((id) => !this.graph.nodes.has(id));
+    const records = await mapLimit(fresh, 32, (id) => this.store.loadJob(id));
+    for (const r of records) this.graph.add(r.value);
+    if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
+    this.graph.markDone(rec);
+    if (this.config.writeLogs) await this.copyLog(rec.id, rec.name);
+    this.log.debug(`job '${rec.name}' (${rec.id}) done${spawned.length ? `, created ${spawned.length} job(s)` : ''}`);
+  }
+
+  private async copyLog(id: string, name: string): Promise<void> {
+    const text = await this.store.readJobLog(id).catch(() => undefined);
+    if (text === undefined || !this.config.writeLogs) return;
+    await mkdir(this.config.writeLogs, { recursive: true });
+    await writeFile(path.join(this.config.writeLogs, `${name}_${id}.log`), text);
+  }
+
+  private async logTail(id: string, end: BatchJobEnd | undefined): Promise<string> {
+    const lines = this.config.logTailLines ?? 20;
+    const text = (await this.store.readJobLog(id).catch(() => undefined)) ?? end?.outputTail ?? '';
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  private async attemptFailed(jobId: string, end: BatchJobEnd, ranFirst: boolean): Promise<void> {
+    const node = this.graph.nodes.get(jobId);
+    if (!node) return;
+    const reason = ranFirst
+      ? (end.message ?? (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`))
+      : (end.message ?? `the worker exited with code ${end.exitCode}`);
+    if (this.config.writeLogs) await this.copyLog(jobId, node.name);
+    if (end.outcome === 'killed' && this.stopReason) {
+      this.graph.markRetrying(jobId);
+      this.graph.endWait(jobId);
+      return;
+    }
+    const counts = end.countsAsAttempt;
+    const remaining = counts ? node.remainingTries - 1 : node.remainingTries;
+    const what = `job '${node.name}' (${jobId})`;
+    if (remaining > 0) {
+      node.remainingTries = remaining;
+      await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
+      const retryNumber = this.config.retryCount + 1 - remaining;
+      const delay = counts ? retryDelayMs(retryNumber, this.config.backoff) : 0;
+      const tail = await this.logTail(jobId, end);
+      this.log.warning(
+        `${what} failed: ${reason}; ${counts ? '' : 'not counted against its tries; '}retrying in ${(delay / 1000).toFixed(1)}s (${remaining} ${remaining === 1 ? 'try' : 'tries'} left)` +
+          (tail ? `\n${indent(tail.split('\n').slice(-5).join('\n'))}` : ''),
+      );
+      this.graph.markRetrying(jobId);
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.graph.endWait(jobId);
+        this.wake?.();
+      }, delay);
+      this.timers.add(t);
+      return;
+    }
+    await this.failForGood(jobId, reason, await this.logTail(jobId, end));
+  }
+
+  private async failForGood(jobId: string, reason: string, logTail: string): Promise<void> {
+    const node = this.graph.nodes.get(jobId);
+    if (!node) return;
+    node.remainingTries = 0;
+    await this.persist(jobId, (r) => ({ ...r, state: 'failed', remainingTries: 0, failure: reason }));
+    this.graph.markFailed(jobId);
+    const checkpoint = this.graph.checkpointAbove(jobId);
+    if (checkpoint) {
+      this.log.warning(`job '${node.name}' (${jobId}) failed: ${reason}; rerunning checkpoint ${checkpoint}`);
+      await this.rerunCheckpoint(checkpoint);
+      return;
+    }
+    this.failed.set(jobId, { id: jobId, name: node.name, reason, logTail });
+    this.log.error(`job '${node.name}' (${jobId}) failed: ${reason}`);
+  }
+
+  /** Discards everything below a checkpoint and runs it again. */
+  private async rerunCheckpoint(id: string): Promise<void> {
+    const cp = this.graph.nodes.get(id);
+    if (!cp) return;
+    const below = this.graph.subtreeOf(id);
+    const keep = this.graph.subtreeOf(id, true);
+    const running = [...this.issued.entries()].filter(([, v]) => below.has(v.jobId)).map(([k]) => k);
+    for (const b of running) this.abandoned.add(b);
+    if (running.length > 0) await this.batch.kill(running);
+    for (const jid of below) {
+      this.failed.delete(jid);
+      if (!keep.has(jid)) {
+        await this.store.deleteJob(jid);
+        this.graph.remove(jid);
+      }
+    }
+    const reset = (r: JobRecord, tries: number | null): JobRecord => {
+      const out: JobRecord = {
+        ...r,
+        state: 'pending',
+        remainingTries: tries,
+        children: r.children.slice(0, r.staticChildren),
+        followOns: r.followOns.slice(0, r.staticFollowOns),
+      };
+      delete out.result;
+      delete out.forwards;
+      delete out.chainedInto;
+      delete out.spawned;
+      delete out.filesToDelete;
+      delete out.failure;
+      return out;
+    };
+    const updated: JobRecord[] = [];
+    for (const jid of keep) updated.push(await this.persist(jid, (r) => reset(r, null)));
+    updated.push(await this.persist(id, (r) => reset(r, cp.remainingTries - 1)));
+    for (const r of updated) {
+      this.graph.remove(r.id);
+      this.graph.add(r);
+    }
+    this.graph.recompute();
+  }
+
+  /** Read-modify-write of a record, retried on conflicts. Returns what was written. */
+  private async persist(id: string, change: (r: JobRecord) => JobRecord): Promise<JobRecord> {
+    for (let attempt = 0; ; attempt++) {
+      const cur = await this.store.loadJob(id);
+      const next = change(cur.value);
+      try {
+        await this.store.updateJob(next, cur.version);
+        return next;
+      } catch (e) {
+        if (!(e instanceof ConflictError) || attempt >= 5) throw e;
+      }
+    }
+  }
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}

@@ -1,0 +1,32 @@
+/**
+ * Entry point of a warm worker process for the single_machine batch system. It runs batch
+ * jobs one after another as the leader sends them over IPC, and dies with the leader.
+ */
+import { runWorker, type WorkerArgs } from './worker.js';
+
+interface RunMessage {
+  type: 'run';
+  batchJobId: number;
+  args: WorkerArgs;
+}
+
+function isRun(m: unknown): m is RunMessage {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'run';
+}
+
+if (!process.send) {
+  process.stderr.write('poolMain must be started by the single_machine batch system\n');
+  process.exit(2);
+}
+
+// Never outlive the leader: an orphaned worker would run a job the next leader runs too.
+process.on('disconnect', () => process.exit(1));
+
+process.on('message', (m: unknown) => {
+  if (!isRun(m)) return;
+  void runWorker(m.args).then((code) => {
+    process.send?.({ type: 'done', batchJobId: m.batchJobId, code });
+  });
+});
+
+process.send({ type: 'ready' });

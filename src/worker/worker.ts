@@ -1,0 +1,305 @@
+/**
+ * The worker: runs one batch job. It loads the job's record, resolves its promises, runs the
+ * user code, saves the jobs it created, and commits the result with a versioned update (a
+ * stale worker loses). When the finished job has exactly one successor that is ready and fits
+ * in this worker's resources, it runs that one too ("chaining"), saving a round trip.
+ *
+ * Exit codes: 0 done; 1 the job failed; 2 bad invocation; 3 the job's record changed under us
+ * (another attempt won); 4 the job store or bundle could not be read.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { mapLimit } from '../concurrency.js';
+import { ConflictError, ToilError, errorMessage } from '../errors.js';
+import { JobFileStore } from '../filestore/jobFileStore.js';
+import type { JobContext } from '../job/context.js';
+import { planSave } from '../job/graph.js';
+import { FunctionJob, Job, jobInternals, setJobInternals } from '../job/job.js';
+import { encodeValue } from '../job/json.js';
+import { JobPromise } from '../job/promise.js';
+import type { Registry } from '../job/registry.js';
+import { fitsWithin, resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
+import type { JobRecord, ResolvedRequirements } from '../job/types.js';
+import { openJobStore } from '../jobstore/open.js';
+import type { ChannelMessage, JobStore, Versioned } from '../jobstore/types.js';
+import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
+import { OutputCapture } from './capture.js';
+import { loadBundleFromStore } from './loadBundle.js';
+import { PromiseResolver } from './resolve.js';
+
+export interface WorkerArgs {
+  locator: string;
+  jobId: string;
+  /** Known workflow facts (saves reading workflow.json); read from the store when absent. */
+  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean } };
+  /** Resources given to this batch job; default: the job's own requirements. */
+  allocated?: ResolvedRequirements;
+  workDir?: string;
+  /** Pass job output through to this process's stdout/stderr too. */
+  echo?: boolean;
+  /** Whether to chain into a ready successor (default true). */
+  chain?: boolean;
+}
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, stale: 3, store: 4 } as const;
+
+const stores = new Map<string, Promise<JobStore>>();
+function storeFor(locator: string): Promise<JobStore> {
+  let s = stores.get(locator);
+  if (!s) {
+    s = openJobStore(locator);
+    stores.set(locator, s);
+    s.catch(() => stores.delete(locator));
+  }
+  return s;
+}
+
+/** Runs a batch job; returns the exit code. Never throws. */
+export async function runWorker(args: WorkerArgs): Promise<number> {
+  let store: JobStore;
+  let registry: Registry;
+  let workflow: NonNullable<WorkerArgs['workflow']>;
+  try {
+    store = await storeFor(args.locator);
+    if (args.workflow) workflow = args.workflow;
+    else {
+      const info = await readWorkflowInfo(store);
+      if (!info) throw new ToilError('JOBSTORE_MISSING', `${args.locator} holds no workflow`);
+      workflow = { workflowId: info.info.workflowId, bundleHash: info.info.bundleHash, defaults: info.info.defaults };
+    }
+    registry = (await loadBundleFromStore(store, workflow.bundleHash)).registry;
+  } catch (e) {
+    process.stderr.write(`toil worker: ${errorMessage(e)}\n`);
+    return e instanceof ToilError && e.code === 'USAGE' ? EXIT.usage : EXIT.store;
+  }
+
+  const resolver = new PromiseResolver(store);
+  let jobId: string | undefined = args.jobId;
+  let allocated = args.allocated;
+  let loadedNext: Versioned<JobRecord> | undefined;
+  while (jobId !== undefined) {
+    let current: Versioned<JobRecord>;
+    try {
+      current = loadedNext ?? (await store.loadJob(jobId));
+    } catch (e) {
+      process.stderr.write(`toil worker: cannot load job ${jobId}: ${errorMessage(e)}\n`);
+      return EXIT.store;
+    }
+    if (current.value.state !== 'pending') {
+      // Already finished by another attempt: nothing to do.
+      return EXIT.ok;
+    }
+    const requirements = resolveRequirements(current.value.requirements, workflow.defaults);
+    allocated ??= requirements;
+    const outcome = await runOne(store, registry, resolver, current, requirements, workflow, args, allocated);
+    if (outcome.code !== EXIT.ok) return outcome.code;
+    jobId = outcome.next?.value.id;
+    loadedNext = outcome.next;
+  }
+  return EXIT.ok;
+}
+
+interface OneOutcome {
+  code: number;
+  next?: Versioned<JobRecord>;
+}
+
+function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<unknown> {
+  const def = registry.get(rec.name);
+  if (!def) {
+    throw new ToilError('USAGE', `no job named '${rec.name}' is defined by the workflow module (known: ${registry.names().join(', ') || 'none'})`);
+  }
+  let job: Job<unknown>;
+  if (def.kind === 'function') {
+    if (!Array.isArray(decoded)) throw new ToilError('INTERNAL', `job ${rec.id}: stored arguments are not a list`);
+    job = new FunctionJob(def.fn, decoded);
+  } else {
+    job = Object.assign(Object.create(def.cls.prototype as object) as Job<unknown>, decoded as object);
+  }
+  setJobInternals(job, {
+    name: rec.name,
+    kind: rec.kind,
+    children: [],
+    followOns: [],
+    requirements: rec.requirements,
+    checkpoint: rec.checkpoint,
+    id: rec.id,
+  });
+  return job;
+}
+
+async function runOne(
+  store: JobStore,
+  registry: Registry,
+  resolver: PromiseResolver,
+  current: Versioned<JobRecord>,
+  requirements: ResolvedRequirements,
+  workflow: NonNullable<WorkerArgs['workflow']>,
+  args: WorkerArgs,
+  allocated: ResolvedRequirements,
+): Promise<OneOutcome> {
+  const { workflowId, defaults } = workflow;
+  const rec = current.value;
+  const started = Date.now();
+  const cpu0 = process.cpuUsage();
+  const capture = new OutputCapture(args.echo ?? false);
+  const workDir = path.join(args.workDir ?? os.tmpdir(), `toil-${workflowId}`);
+  const files = new JobFileStore(store, rec.id, workDir);
+  const logLines: string[] = [];
+  const label = `'${rec.name}' (${rec.id})`;
+
+  let job: Job<unknown> | undefined;
+  let encodedResult;
+  const forwards = new Set<string>();
+  try {
+    const decoded = await resolver.decode(rec.payload);
+    job = instantiate(registry, rec, decoded);
+    const theJob = job;
+    const ctx: JobContext = {
+      jobId: rec.id,
+      jobName: rec.name,
+      workflowId,
+      requirements,
+      log(message: string) {
+        const line = String(message);
+        logLines.push(line);
+        capture.add(`[ctx.log] ${line}\n`);
+      },
+      addChild: (j) => theJob.addChild(j),
+      addFollowOn: (j) => theJob.addFollowOn(j),
+      fileStore: files,
+    };
+    capture.start();
+    let value: unknown;
+    try {
+      value = await job.run(ctx);
+    } finally {
+      capture.stop();
+    }
+    // New jobs get their ids first, so a returned promise of one can be encoded.
+    const plan = planSave({ running: job, createdBy: rec.id });
+    encodedResult = encodeValue(value, {
+      what: `the return value of job ${label}`,
+      idOf: (j) => jobIdOf(j),
+      deps: forwards,
+    });
+    if (value instanceof JobPromise && jobIdOf(value.job) === rec.id) {
+      throw new ToilError('GRAPH', `job ${label} returned its own promise`);
+    }
+    // Save the new jobs before the commit that makes them reachable.
+    const versions = await mapLimit(plan.records, 16, (r) => store.createJob(r));
+    const spawnedIds = plan.records.map((r) => r.id);
+
+    // Decide about chaining before committing, so the leader learns it from the record.
+    const committed: JobRecord = {
+      ...rec,
+      state: 'done',
+      result: encodedResult,
+      children: [...rec.children, ...plan.newChildren],
+      followOns: [...rec.followOns, ...plan.newFollowOns],
+      attempts: rec.attempts + 1,
+      ...(forwards.size > 0 ? { forwards: [...forwards] } : {}),
+      ...(spawnedIds.length > 0 ? { spawned: spawnedIds } : {}),
+      ...(files.toDelete.length > 0 ? { filesToDelete: [...files.toDelete] } : {}),
+    };
+    delete committed.failure;
+    const next = args.chain === false ? undefined : await chainCandidate(store, committed, plan.records, versions, allocated, defaults);
+    if (next) committed.chainedInto = next.value.id;
+    try {
+      await store.updateJob(committed, current.version);
+    } catch (e) {
+      await Promise.all(spawnedIds.map((id) => store.deleteJob(id).catch(() => undefined)));
+      if (e instanceof ConflictError) {
+        process.stderr.write(`toil worker: job ${label} was changed by another attempt; discarding this attempt's result\n`);
+        await files.finish(true);
+        return { code: EXIT.stale };
+      }
+      throw e;
+    }
+    resolver.remember(committed);
+    await Promise.all(files.toDelete.map((id) => store.deleteFile(id).catch(() => undefined)));
+    await files.finish(false);
+    await flush(store, rec, capture.text(), logLines, started, cpu0);
+    return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
+  } catch (e) {
+    capture.stop();
+    const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    capture.add(`\nJob ${label} failed: ${msg}\n`);
+    await files.finish(true).catch(() => undefined);
+    try {
+      await flush(store, rec, capture.text(), logLines, started, cpu0);
+    } catch (e2) {
+      process.stderr.write(`toil worker: cannot save the log of job ${label}: ${errorMessage(e2)}\n`);
+    }
+    if (args.echo !== true) process.stderr.write(`Job ${label} failed: ${errorMessage(e)}\n`);
+    return { code: EXIT.failed };
+  }
+}
+
+function jobIdOf(j: Job<unknown>): string | undefined {
+  try {
+    return jobInternals(j).id;
+  } catch {
+    return undefined;
+  }
+}
+
+async function flush(store: JobStore, rec: JobRecord, output: string, logLines: string[], started: number, cpu0: NodeJS.CpuUsage): Promise<void> {
+  const writes: Promise<unknown>[] = [];
+  if (output.length > 0) writes.push(store.writeJobLog(rec.id, output));
+  if (logLines.length > 0) {
+    const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: logLines.join('\n'), at: Date.now() };
+    writes.push(store.sendMessage(msg));
+  }
+  if (process.env['TOIL_STATS'] === '1') {
+    const cpu = process.cpuUsage(cpu0);
+    writes.push(
+      store.sendMessage({
+        kind: 'stats',
+        jobId: rec.id,
+        jobName: rec.name,
+        wallSeconds: (Date.now() - started) / 1000,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        peakRss: process.resourceUsage().maxRSS * 1024,
+        at: Date.now(),
+      }),
+    );
+  }
+  await Promise.all(writes);
+}
+
+/**
+ * The single successor this worker may run next: the finished job has exactly one successor,
+ * whose only predecessor is the finished job, whose promises are all resolvable now, which is
+ * not a checkpoint, and which fits in this worker's resources.
+ */
+async function chainCandidate(
+  store: JobStore,
+  done: JobRecord,
+  created: JobRecord[],
+  createdVersions: string[],
+  allocated: ResolvedRequirements,
+  defaults: RequirementDefaults,
+): Promise<Versioned<JobRecord> | undefined> {
+  const successors = [...done.children, ...done.followOns];
+  if (successors.length !== 1 || done.forwards !== undefined || done.checkpoint) return undefined;
+  const id = successors[0]!;
+  const k = created.findIndex((r) => r.id === id);
+  let next: Versioned<JobRecord>;
+  if (k >= 0) next = { value: created[k]!, version: createdVersions[k]! };
+  else {
+    try {
+      next = await store.loadJob(id);
+    } catch {
+      return undefined;
+    }
+  }
+  const r = next.value;
+  if (r.state !== 'pending' || r.checkpoint || r.predecessors.length !== 1 || r.predecessors[0] !== done.id) return undefined;
+  for (const dep of r.promiseDeps) {
+    if (dep === done.id) continue;
+    const d = await store.loadJob(dep).catch(() => undefined);
+    if (!d || d.value.state !== 'done' || d.value.forwards !== undefined) return undefined;
+  }
+  return fitsWithin(resolveRequirements(r.requirements, defaults), allocated) ? next : undefined;
+}

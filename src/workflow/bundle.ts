@@ -1,0 +1,82 @@
+/**
+ * Bundling a workflow module for workers. esbuild compiles the module (TypeScript or
+ * JavaScript, with whatever it imports) into one ES module. `toil-ts` itself is not bundled: a
+ * small shim takes the API from the process that loads the bundle, so the bundle's jobs
+ * register with the very engine that runs them, and the bundle can be loaded from anywhere.
+ */
+import { createHash } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { build, type Plugin } from 'esbuild';
+import { UsageError } from '../errors.js';
+import { API_SYMBOL } from '../worker/loadBundle.js';
+
+
+export interface Bundle {
+  code: string;
+  /** sha256 of the code, hex. */
+  hash: string;
+}
+
+async function apiNames(): Promise<string[]> {
+  const api = await import('../index.js');
+  return Object.keys(api).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k));
+}
+
+function shimPlugin(names: string[]): Plugin {
+  return {
+    name: 'toil-ts-shim',
+    setup(b) {
+      b.onResolve({ filter: /^toil-ts$/ }, () => ({ path: 'toil-ts', namespace: 'toil-ts-shim' }));
+      b.onLoad({ filter: /.*/, namespace: 'toil-ts-shim' }, () => ({
+        contents:
+          `const api = globalThis[Symbol.for(${JSON.stringify(API_SYMBOL)})];\n` +
+          `if (!api) throw new Error('this workflow bundle must be loaded by toil-ts');\n` +
+          names.map((n) => `export const ${n} = api.${n};`).join('\n') +
+          '\n',
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/** Bundles the workflow module at `file`. Throws a UsageError naming the file on failure. */
+export async function bundleWorkflow(file: string): Promise<Bundle> {
+  const abs = path.resolve(file);
+  try {
+    await access(abs);
+  } catch {
+    throw new UsageError(`workflow file not found: ${file}`);
+  }
+  if (!/\.(m|c)?[jt]sx?$/.test(abs)) throw new UsageError(`workflow file must be .ts or .js: ${file}`);
+  try {
+    const result = await build({
+      entryPoints: [abs],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      logLevel: 'silent',
+      sourcemap: 'inline',
+      sourcesContent: false,
+      plugins: [shimPlugin(await apiNames())],
+      banner: {
+        js: "import { createRequire as __toilCreateRequire } from 'node:module'; const require = __toilCreateRequire(import.meta.url);",
+      },
+    });
+    const out = result.outputFiles[0];
+    if (!out) throw new UsageError(`bundling ${file} produced nothing`);
+    const code = out.text;
+    return { code, hash: createHash('sha256').update(code).digest('hex') };
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    const errors = (e as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors;
+    const first = errors?.[0];
+    if (first) {
+      const where = first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : '';
+      throw new UsageError(`cannot compile workflow ${file}: ${where}${first.text}`);
+    }
+    throw new UsageError(`cannot compile workflow ${file}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * `Toil`: runs a workflow from start to end. The CLI's `toil run` is a thin layer over it.
+ *
+ * ```ts
+ * import { Toil } from 'toil-ts';
+ * import { hello } from './jobs.js';
+ *
+ * const toil = await Toil.open({ jobStore: './my-store', workflow: './jobs.ts' });
+ * const value = await toil.start(hello('world'));
+ * ```
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { createBatchSystem } from './batchFactory.js';
+import { ToilError, UsageError } from '../errors.js';
+import { exportUrl, importUrl } from '../filestore/urls.js';
+import type { WorkflowContext } from '../job/context.js';
+import { planSave } from '../job/graph.js';
+import { Job, jobInternals } from '../job/job.js';
+import { encodeValue } from '../job/json.js';
+import type { Json } from '../job/types.js';
+import { parseLocator } from '../jobstore/locator.js';
+import { openJobStore } from '../jobstore/open.js';
+import type { JobStore } from '../jobstore/types.js';
+import { readWorkflowInfo, writeWorkflowInfo, type WorkflowInfo } from '../jobstore/workflowInfo.js';
+import { KILL_FILE, Leader, type FailedJob, type LeaderResult } from '../leader/leader.js';
+import { Lease } from '../leader/lease.js';
+import { createLogger, type Logger, type LogLevel } from '../log.js';
+import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/loadBundle.js';
+import { PromiseResolver } from '../worker/resolve.js';
+import { bundleWorkflow, type Bundle } from './bundle.js';
+import { defaultWorkDir, parseConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+
+/** The workflow ended without success: each failed job is named with the tail of its log. */
+export class WorkflowFailedError extends ToilError {
+  constructor(
+    message: string,
+    readonly failed: FailedJob[],
+    readonly notRun: number,
+    readonly killed: boolean,
+  ) {
+    super(killed ? 'KILLED' : 'WORKFLOW_FAILED', message);
+  }
+}
+
+/** Builds the root job; the default export of a workflow module has this type. */
+export type WorkflowBuilder = (wf: WorkflowContext) => Job<unknown> | Promise<Job<unknown>>;
+
+export interface ToilOptions extends ToilConfigInput {
+  /** The workflow module (.ts or .js) whose jobs the workers run. */
+  workflow: string;
+  /** Where log lines go (default: stderr at the configured level). */
+  logger?: Logger;
+  /** Show a live status line (default: when stderr is a terminal). */
+  tty?: boolean;
+}
+
+export class Toil {
+  private stopRequested: string | undefined;
+  private leader: Leader | undefined;
+
+  private constructor(
+    readonly config: ToilConfig,
+    readonly store: JobStore,
+    private readonly bundle: Bundle,
+    private readonly loaded: LoadedBundle,
+    private readonly workflowFile: string,
+    readonly logger: Logger,
+    private readonly tty: boolean,
+  ) {}
+
+  /**
+   * Validates the options and compiles the workflow module. Creates nothing: a bad option,
+   * locator or module is a UsageError here.
+   */
+  static async open(options: ToilOptions): Promise<Toil> {
+    const { workflow, logger, tty, ...rest } = options;
+    const config = parseConfig(rest as Record<string, unknown>);
+    const locator = parseLocator(config.jobStore);
+    if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
+      throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+    }
+    const store = await openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
+    const bundle = await bundleWorkflow(workflow);
+    const loaded = await loadBundleCode(bundle.hash, bundle.code);
+    const log = logger ?? createLogger(config.logLevel as LogLevel);
+    return new Toil(config, store, bundle, loaded, path.resolve(workflow), log, tty ?? process.stderr.isTTY === true);
+  }
+
+  /** The workflow module's exports (its default export builds the root job). */
+  get module(): Record<string, unknown> {
+    return this.loaded.module;
+  }
+
+  /** Asks a running workflow to stop: running jobs are killed and the store is kept. */
+  stop(reason = 'stopped'): void {
+    this.stopRequested = reason;
+    this.leader?.stop(reason);
+  }
+
+  /**
+   * Starts a new workflow in a new job store and runs it to the end. `root` is a job, or a
+   * function of the workflow context that returns one (like a module's default export).
+   * Resolves to the root job's value; rejects with a WorkflowFailedError.
+   */
+  async start(root: Job<unknown> | WorkflowBuilder, args: readonly string[] = []): Promise<unknown> {
+    if (this.config.restart) return this.restart();
+    const store = this.store;
+    if (await store.exists()) {
+      throw new UsageError(`job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`);
+    }
+    const batch = await createBatchSystem(this.config);
+    let info: WorkflowInfo;
+    let lease: Lease | undefined;
+    try {
+      await store.create();
+    } catch (e) {
+      await batch.shutdown();
+      throw e;
+    }
+    try {
+      lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
+      const workflowId = randomUUID();
+      await lease.acquire(workflowId);
+      await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
+      const exports: Array<{ file: unknown; url: string }> = [];
+      const wf: WorkflowContext = {
+        args,
+        workflowId,
+        importFile: (url) => importUrl(store, url),
+        exportFile: (file, url) => {
+          exports.push({ file, url });
+        },
+        log: (m) => this.logger.info(m),
+      };
+      const rootJob = typeof root === 'function' ? await root(wf) : root;
+      if (!(rootJob instanceof Job)) {
+        throw new UsageError(`the workflow's default export must return a job, got ${rootJob === null ? 'null' : typeof rootJob}`);
+      }
+      const plan = planSave({ roots: [rootJob] });
+      for (const r of plan.records) await store.createJob(r);
+      const idOf = (j: Job<unknown>) => jobInternals(j).id;
+      info = {
+        workflowId,
+        rootJobId: jobInternals(rootJob).id!,
+        bundleHash: this.bundle.hash,
+        workflowFile: this.workflowFile,
+        createdAt: new Date().toISOString(),
+        defaults: this.defaults(),
+        exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
+      };
+      await writeWorkflowInfo(store, info);
+      this.logger.info(`workflow ${workflowId} started in ${store.locator} (${plan.records.length} job(s))`);
+    } catch (e) {
+      // Nothing half-created: the store we just made goes away again.
+      await lease?.release().catch(() => undefined);
+      await batch.shutdown();
+      await store.destroy().catch(() => undefined);
+      throw e;
+    }
+    return this.runLeader(info, lease, batch, false);
+  }
+
+  /** Resumes the workflow in an existing job store, without rerunning finished jobs. */
+  async restart(): Promise<unknown> {
+    const store = this.store;
+    if (!(await store.exists())) throw new UsageError(`cannot restart: job store ${store.locator} does not exist`);
+    const got = await readWorkflowInfo(store);
+    if (!got) throw new UsageError(`cannot restart: ${store.locator} holds no workflow (it was never started completely)`);
+    const lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
+    await lease.acquire(got.info.workflowId);
+    let batch;
+    let info: WorkflowInfo;
+    try {
+      await store.deleteShared(KILL_FILE);
+      // Pick up edited workflow code: the new bundle replaces the old one for jobs not run yet.
+      if (got.info.bundleHash !== this.bundle.hash) {
+        await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
+        this.logger.info(`workflow code changed since the last run; using the new version`);
+      }
+      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults() };
+      await writeWorkflowInfo(store, info, got.version);
+      batch = await createBatchSystem(this.config);
+    } catch (e) {
+      await lease.release();
+      throw e;
+    }
+    this.logger.info(`restarting workflow ${info.workflowId} from ${store.locator}`);
+    return this.runLeader(info, lease, batch, true);
+  }
+
+  private defaults(): WorkflowInfo['defaults'] {
+    const c = this.config;
+    return { cores: c.defaultCores, memory: c.defaultMemory, disk: c.defaultDisk, preemptible: c.defaultPreemptible };
+  }
+
+  private async runLeader(info: WorkflowInfo, lease: Lease, batch: Awaited<ReturnType<typeof createBatchSystem>>, restart: boolean): Promise<unknown> {
+    const store = this.store;
+    const leader = new Leader(store, batch, info, {
+      retryCount: this.config.retryCount,
+      backoff: { baseSeconds: this.config.retryBackoff, maxSeconds: 300 },
+      maxJobs: this.config.maxJobs ?? Number.MAX_SAFE_INTEGER,
+      defaults: this.defaults(),
+      workDir: defaultWorkDir(this.config),
+      ...(this.config.writeLogs ? { writeLogs: this.config.writeLogs } : {}),
+      logger: this.logger,
+      tty: this.tty,
+      statusIntervalMs: this.config.statusInterval * 1000,
+    });
+    this.leader = leader;
+    let result: LeaderResult;
+    try {
+      if (this.stopRequested) leader.stop(this.stopRequested);
+      await leader.load({ restart });
+      result = await leader.run();
+    } finally {
+      this.leader = undefined;
+      await batch.shutdown();
+    }
+    let value: unknown;
+    try {
+      if (result.ok) {
+        value = await new PromiseResolver(store).valueOf(info.rootJobId);
+        await this.doExports(info);
+        const latest = await readWorkflowInfo(store);
+        if (latest) await writeWorkflowInfo(store, { ...latest.info, completed: true }, latest.version);
+      }
+    } finally {
+      await lease.release();
+    }
+    const clean = this.config.clean;
+    if (!result.ok) {
+      const err = new WorkflowFailedError(failureSummary(result, store.locator), result.failed, result.notRun, result.killed);
+      if (clean === 'always' || clean === 'onError') await store.destroy();
+      throw err;
+    }
+    this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run`);
+    if (clean === 'always' || clean === 'onSuccess') await store.destroy();
+    return value;
+  }
+
+  private async doExports(info: WorkflowInfo): Promise<void> {
+    if (info.exports.length === 0) return;
+    const resolver = new PromiseResolver(this.store);
+    for (const e of info.exports) {
+      const id = await resolver.decode(e.file);
+      if (typeof id !== 'string') throw new ToilError('INTERNAL', `exportFile to ${e.url}: the value is not a file id`);
+      await exportUrl(this.store, id, e.url);
+      this.logger.info(`exported ${id} to ${e.url}`);
+    }
+  }
+
+  /** Nothing to release today; kept so that callers can always pair open with close. */
+  async close(): Promise<void> {}
+}
+
+/** The failure summary: one paragraph per failed job with the tail of its log. */
+export function failureSummary(result: Extract<LeaderResult, { ok: false }>, locator: string): string {
+  const lines: string[] = [];
+  if (result.killed) lines.push(`workflow stopped: ${result.reason ?? 'killed'}`);
+  else if (result.failed.length > 0) lines.push(`workflow failed: ${result.failed.length} job(s) failed, ${result.notRun} job(s) did not run`);
+  else lines.push(`workflow failed: ${result.reason ?? 'unknown reason'}`);
+  for (const f of result.failed) {
+    lines.push(`  job '${f.name}' (${f.id}): ${f.reason}`);
+    if (f.logTail) for (const l of f.logTail.split('\n')) lines.push(`    | ${l}`);
+  }
+  lines.push(`the job store ${locator} is kept unless --clean says otherwise: fix the problem and run again with --restart`);
+  return lines.join('\n');
+}
+
+
