@@ -64,7 +64,6 @@ export const GROUP_VERSIONS: { group: string; version: string }[] = [
   { group: 'rbac.authorization.k8s.io', version: 'v1' },
   { group: 'authorization.k8s.io', version: 'v1' },
   { group: 'authentication.k8s.io', version: 'v1' },
-  { group: 'policy', version: 'v1' },
 ];
 
 export function gvString(group: string, version: string): string { return group ? `${group}/${version}` : version; }

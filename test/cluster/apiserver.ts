@@ -1,0 +1,554 @@
+/** The HTTPS front end: discovery, REST verbs, watches, logs, authn/authz, faults and counters. */
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { open, stat } from 'node:fs/promises';
+import { ApiError, badRequest, methodNotAllowed, notFound, notFoundPath } from './errors.js';
+import { RESOURCES, GROUP_VERSIONS, findResource, gvString, resKey, type ResourceInfo } from './resources.js';
+import { Registry, now } from './registry.js';
+import { clone, matchFields, matchRequirements, parseFieldSelector, parseLabelSelector, SelectorError, SUPPORTED_FIELDS, type Obj, type StoreEvent } from './store.js';
+import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
+import { toTable } from './tables.js';
+import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
+import type { Faults } from './faults.js';
+
+export interface ApiServerDeps {
+  registry: Registry;
+  auth: Authenticator;
+  faults: Faults;
+  logDir: string;
+  /** called for pods/eviction */
+  evict: (pod: Obj) => Promise<void>;
+  bookmarkIntervalMs: number;
+}
+
+interface Route {
+  info?: ResourceInfo; ns?: string; name?: string; sub?: string; group: string; version: string;
+  nonResource?: string;
+}
+
+export class ApiServer {
+  server?: https.Server;
+  port = 0;
+  counts = new Map<string, number>();
+  private watches = new Set<{ res: ServerResponse; stop: (err?: Obj) => void; resource: string }>();
+  private sockets = new Set<import('node:stream').Duplex>();
+  constructor(private d: ApiServerDeps) {}
+
+  async listen(tls: { cert: string; key: string }, port = 0): Promise<number> {
+    this.server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => { void this.handle(req, res); });
+    this.server.keepAliveTimeout = 30_000;
+    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    this.server.on('secureConnection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    await new Promise<void>((resolve, reject) => { this.server!.once('error', reject); this.server!.listen(port, '127.0.0.1', () => resolve()); });
+    const addr = this.server.address();
+    this.port = typeof addr === 'object' && addr ? addr.port : 0;
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.watches]) w.stop();
+    if (!this.server) return;
+    const closed = new Promise<void>((r) => this.server!.close(() => r()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  /** Ends matching watches: without an error (the client simply sees the stream end) or with 410 Expired. */
+  endWatches(filter: (resource: string) => boolean, expire: boolean): number {
+    let n = 0;
+    for (const w of [...this.watches]) {
+      if (!filter(w.resource)) continue;
+      n++;
+      w.stop(expire ? { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'The resourceVersion for the provided watch is too old.', reason: 'Expired', code: 410 } : undefined);
+    }
+    return n;
+  }
+
+  private count(key: string): void { this.counts.set(key, (this.counts.get(key) ?? 0) + 1); }
+
+  private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): void {
+    if (res.headersSent) { res.end(); return; }
+    const data = JSON.stringify(body);
+    const h: Record<string, string | string[]> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...headers };
+    if (warnings.length) h.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+    res.writeHead(code, h);
+    res.end(data);
+  }
+  private sendError(res: ServerResponse, e: unknown): void {
+    if (e instanceof ApiError) { this.send(res, e.code, e.status(), e.headers); return; }
+    const msg = e instanceof Error ? e.message : String(e);
+    this.send(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, { causes: [{ message: msg }] }).status());
+  }
+
+  private async readBody(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    if (!text.trim()) return undefined;
+    const ct = req.headers['content-type'] ?? '';
+    if (ct.includes('yaml')) {
+      const { parse } = await import('yaml');
+      return parse(text) as unknown;
+    }
+    try { return JSON.parse(text) as unknown; } catch (e) {
+      throw badRequest(`error decoding from json: ${(e as Error).message}`);
+    }
+  }
+
+  private route(path: string): Route | undefined {
+    const segs = path.split('/').filter(Boolean);
+    let group: string; let version: string; let rest: string[];
+    if (segs[0] === 'api' && segs.length >= 2) { group = ''; version = segs[1]!; rest = segs.slice(2); }
+    else if (segs[0] === 'apis' && segs.length >= 3) { group = segs[1]!; version = segs[2]!; rest = segs.slice(3); }
+    else return undefined;
+    if (rest.length === 0) return { group, version, nonResource: path };
+    let ns: string | undefined;
+    if (rest[0] === 'namespaces' && rest.length >= 3 && findResource(group, version, rest[2]!)?.namespaced) { ns = rest[1]; rest = rest.slice(2); }
+    const info = findResource(group, version, rest[0]!);
+    if (!info) return { group, version };
+    const r: Route = { info, group, version };
+    if (ns !== undefined) r.ns = ns;
+    if (rest[1] !== undefined) r.name = rest[1];
+    if (rest[2] !== undefined) r.sub = rest[2];
+    if (rest.length > 3) return { group, version };
+    return r;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://127.0.0.1');
+    const q = url.searchParams;
+    const method = req.method ?? 'GET';
+    try {
+      const user = this.d.auth.authenticate(req.headers.authorization);
+      const path = url.pathname.replace(/\/+$/, '') || '/';
+      const r = this.route(path);
+      if (!r || !r.info) {
+        const attrs: Attributes = { verb: method.toLowerCase(), resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
+        this.count(`${attrs.verb} ${path.startsWith('/openapi') ? '/openapi' : path.startsWith('/api') ? 'discovery' : path}`);
+        if (!authorize(this.d.registry.store, user, attrs)) throw user.name === 'system:anonymous' && path !== '/' ? forbiddenError(user, attrs) : forbiddenError(user, attrs);
+        this.d.faults.check({ verb: attrs.verb, resource: '', namespace: '', name: '', path });
+        await this.nonResource(req, res, path, r, url);
+        return;
+      }
+      const info = r.info;
+      const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
+      let verb: string;
+      switch (method) {
+        case 'GET': verb = r.name ? 'get' : isWatch ? 'watch' : 'list'; break;
+        case 'POST': verb = 'create'; break;
+        case 'PUT': verb = 'update'; break;
+        case 'PATCH': verb = 'patch'; break;
+        case 'DELETE': verb = r.name ? 'delete' : 'deletecollection'; break;
+        default: throw methodNotAllowed();
+      }
+      const resource = r.sub ? `${info.plural}/${r.sub}` : info.plural;
+      this.count(`${verb} ${resource}`);
+      const attrs: Attributes = { verb, resourceRequest: true, path, apiGroup: info.group, resource: info.plural, subresource: r.sub ?? '', name: r.name ?? '', namespace: info.namespaced ? (r.ns ?? '') : (info.kind === 'Namespace' ? (r.name ?? '') : '') };
+      if (info.kind === 'Namespace') attrs.namespace = r.name ?? '';
+      if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
+      this.d.faults.check({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '', path });
+      await this.resourceRequest(req, res, r, info, verb, url, user);
+    } catch (e) {
+      this.sendError(res, e);
+    }
+  }
+
+  // ------------------------------------------------------------------------------- discovery
+
+  private async nonResource(req: IncomingMessage, res: ServerResponse, path: string, r: Route | undefined, url: URL): Promise<void> {
+    if (req.method !== 'GET') throw methodNotAllowed();
+    const port = this.port;
+    if (path === '/api') {
+      this.send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}` }] });
+      return;
+    }
+    if (path === '/apis') {
+      const groups = [...new Set(GROUP_VERSIONS.filter((g) => g.group).map((g) => g.group))].map((g) => this.apiGroup(g));
+      this.send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
+      return;
+    }
+    const gm = /^\/apis\/([^/]+)$/.exec(path);
+    if (gm && GROUP_VERSIONS.some((g) => g.group === gm[1])) { this.send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...this.apiGroup(gm[1]!) }); return; }
+    if (r?.nonResource && GROUP_VERSIONS.some((g) => g.group === r.group && g.version === r.version)) {
+      this.send(res, 200, this.resourceList(r.group, r.version));
+      return;
+    }
+    if (path === '/version') {
+      this.send(res, 200, { major: '1', minor: '32', gitVersion: 'v1.32.0-toil-ts-test', gitCommit: '0000000000000000000000000000000000000000', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23.0', compiler: 'gc', platform: 'linux/amd64' });
+      return;
+    }
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') { res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' }); res.end('ok'); return; }
+    if (path === '/openapi/v3') { this.send(res, 200, buildOpenApiV3Index()); return; }
+    const om = /^\/openapi\/v3\/(apis?\/.+)$/.exec(path);
+    if (om) {
+      const doc = buildOpenApiV3Doc(om[1]!);
+      if (doc) { this.send(res, 200, doc, { Etag: `"${url.searchParams.get('hash') ?? 'x'}"` }); return; }
+    }
+    throw notFoundPath();
+  }
+
+  private apiGroup(group: string): Obj {
+    const versions = GROUP_VERSIONS.filter((g) => g.group === group).map((g) => ({ groupVersion: gvString(g.group, g.version), version: g.version }));
+    return { name: group, versions, preferredVersion: versions[0] };
+  }
+
+  private resourceList(group: string, version: string): Obj {
+    const resources: Obj[] = [];
+    for (const i of RESOURCES.filter((x) => x.group === group && x.version === version)) {
+      resources.push({
+        name: i.plural, singularName: i.singular, namespaced: i.namespaced, kind: i.kind, verbs: i.verbs,
+        ...(i.shortNames.length ? { shortNames: i.shortNames } : {}), ...(i.categories.length ? { categories: i.categories } : {}),
+        storageVersionHash: Buffer.from(`${i.group}/${i.plural}`).toString('base64').slice(0, 11),
+      });
+      for (const [sub, s] of Object.entries(i.subresources)) {
+        resources.push({ name: `${i.plural}/${sub}`, singularName: '', namespaced: i.namespaced, ...(s.group ? { group: s.group, version: s.version } : {}), kind: s.kind, verbs: s.verbs });
+      }
+    }
+    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gvString(group, version), resources };
+  }
+
+  // ------------------------------------------------------------------------------- resources
+
+  private wantsTable(req: IncomingMessage): boolean {
+    return /as=Table/.test(req.headers.accept ?? '');
+  }
+
+  private selectors(info: ResourceInfo, q: URLSearchParams): (o: Obj) => boolean {
+    try {
+      const lreq = parseLabelSelector(q.get('labelSelector') ?? undefined);
+      const supported = ['metadata.name', 'metadata.namespace', ...(SUPPORTED_FIELDS[resKey(info)] ?? [])];
+      const freq = parseFieldSelector(q.get('fieldSelector') ?? undefined, supported);
+      return (o: Obj) => {
+        if (!matchRequirements(lreq, o.metadata?.labels)) return false;
+        if (info.plural === 'events') {
+          const view = { ...o, source: o.source?.component ?? '' };
+          return matchFields(freq, view);
+        }
+        return matchFields(freq, o);
+      };
+    } catch (e) {
+      if (e instanceof SelectorError) throw badRequest(e.message);
+      throw e;
+    }
+  }
+
+  private writeOpts(q: URLSearchParams, sub?: string): { dryRun?: boolean; fieldValidation?: string; subresource?: string } {
+    const o: { dryRun?: boolean; fieldValidation?: string; subresource?: string } = {};
+    const dr = q.getAll('dryRun');
+    if (dr.length) {
+      if (dr.some((x) => x !== 'All')) throw badRequest(`Invalid dry run value: ${dr.join(',')}`);
+      o.dryRun = true;
+    }
+    const fv = q.get('fieldValidation');
+    if (fv) o.fieldValidation = fv;
+    if (sub) o.subresource = sub;
+    return o;
+  }
+
+  private async resourceRequest(req: IncomingMessage, res: ServerResponse, r: Route, info: ResourceInfo, verb: string, url: URL, user: User): Promise<void> {
+    const reg = this.d.registry;
+    const q = url.searchParams;
+    const ns = info.namespaced ? r.ns : undefined;
+    const sub = r.sub;
+    if (sub && !info.subresources[sub]) throw notFoundPath();
+    if (sub && !info.subresources[sub]!.verbs.includes(verb)) throw methodNotAllowed();
+    if (!sub && !info.verbs.includes(verb)) throw methodNotAllowed();
+    if (info.namespaced && r.name === undefined && ns === undefined && !['list', 'watch'].includes(verb)) throw notFoundPath();
+
+    switch (verb) {
+      case 'get': {
+        if (sub === 'log') { await this.logs(req, res, reg.get(info, ns, r.name!), q); return; }
+        const o = reg.get(info, ns, r.name!);
+        if (this.wantsTable(req)) { this.send(res, 200, toTable(resKey(info), [o], { resourceVersion: o.metadata.resourceVersion }, q.get('includeObject') ?? 'Metadata')); return; }
+        this.send(res, 200, o);
+        return;
+      }
+      case 'list': {
+        const match = this.selectors(info, q);
+        let items = reg.list(info, ns).filter(match);
+        items.sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
+        const limit = Number(q.get('limit') ?? '0');
+        const cont = q.get('continue');
+        const listMeta: Obj = { resourceVersion: String(reg.store.rv) };
+        if (cont) {
+          let start: string;
+          try { start = JSON.parse(Buffer.from(cont, 'base64').toString('utf8')).start as string; } catch { throw badRequest('continue key is not valid: illegal base64 data'); }
+          items = items.filter((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}` > start);
+        }
+        if (limit > 0 && items.length > limit) {
+          const last = items[limit - 1]!;
+          listMeta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: reg.store.rv, start: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64');
+          listMeta.remainingItemCount = items.length - limit;
+          items = items.slice(0, limit);
+        }
+        if (this.wantsTable(req)) { this.send(res, 200, toTable(resKey(info), items.map((o) => clone(o)), listMeta, q.get('includeObject') ?? 'Metadata')); return; }
+        const list = { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: listMeta, items: items.map((o) => { const c = clone(o); delete c.kind; delete c.apiVersion; return c; }) };
+        // a real server omits kind/apiVersion on items of a typed list
+        this.send(res, 200, list);
+        return;
+      }
+      case 'watch': this.watch(req, res, info, ns, q); return;
+      case 'create': {
+        const body = await this.readBody(req);
+        if (sub) { await this.createSub(res, info, ns, r.name!, sub, body, user, q); return; }
+        if (info.virtual) { this.review(res, info, body, user); return; }
+        if (r.name) throw methodNotAllowed();
+        const out = await reg.create(info, ns, body, this.writeOpts(q));
+        this.send(res, 201, out.obj, {}, out.warnings);
+        return;
+      }
+      case 'update': {
+        const body = await this.readBody(req);
+        const out = await reg.update(info, ns, r.name!, body, this.writeOpts(q, sub));
+        this.send(res, 200, out.obj, {}, out.warnings);
+        return;
+      }
+      case 'patch': {
+        const body = await this.readBody(req);
+        const out = await reg.patch(info, ns, r.name!, req.headers['content-type'] ?? '', body, this.writeOpts(q, sub));
+        this.send(res, 200, out.obj, {}, out.warnings);
+        return;
+      }
+      case 'delete': {
+        const body = ((await this.readBody(req)) ?? {}) as Obj;
+        const opts = this.deleteOpts(body, q);
+        const out = reg.delete(info, ns, r.name!, opts);
+        if (out.immediate && info.kind !== 'Pod') {
+          this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: out.obj.metadata.uid } }, {}, out.warnings);
+        } else this.send(res, out.immediate ? 200 : (info.kind === 'Pod' ? 200 : 200), out.obj, {}, out.warnings);
+        return;
+      }
+      case 'deletecollection': {
+        const body = ((await this.readBody(req)) ?? {}) as Obj;
+        const opts = this.deleteOpts(body, q);
+        const match = this.selectors(info, q);
+        const items: Obj[] = [];
+        let warnings: string[] = [];
+        for (const o of reg.list(info, ns).filter(match)) {
+          try { const out = reg.delete(info, o.metadata.namespace, o.metadata.name, opts); items.push(out.obj); warnings = out.warnings; } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+        }
+        this.send(res, 200, { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(reg.store.rv) }, items }, {}, warnings);
+        return;
+      }
+      default: throw methodNotAllowed();
+    }
+  }
+
+  private deleteOpts(body: Obj, q: URLSearchParams): import('./registry.js').DeleteOptions {
+    const o: import('./registry.js').DeleteOptions = {};
+    const pp = q.get('propagationPolicy') ?? body.propagationPolicy;
+    if (pp) o.propagationPolicy = pp;
+    else if (body.orphanDependents === true || q.get('orphanDependents') === 'true') o.propagationPolicy = 'Orphan';
+    const gp = q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
+    if (gp !== undefined && gp !== null) o.gracePeriodSeconds = Number(gp);
+    if (body.preconditions) o.preconditions = body.preconditions;
+    if (q.getAll('dryRun').includes('All') || (body.dryRun ?? []).includes?.('All')) o.dryRun = true;
+    return o;
+  }
+
+  private review(res: ServerResponse, info: ResourceInfo, body: unknown, user: User): void {
+    const b = (body ?? {}) as Obj;
+    if (info.kind === 'SelfSubjectReview') {
+      this.send(res, 201, { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.name, groups: user.groups, ...(user.uid ? { uid: user.uid } : {}), ...(user.extra ? { extra: user.extra } : {}) } } });
+      return;
+    }
+    const ra = (b.spec?.resourceAttributes ?? {}) as Obj;
+    const nra = b.spec?.nonResourceAttributes as Obj | undefined;
+    const attrs: Attributes = nra
+      ? { verb: nra.verb ?? '', resourceRequest: false, path: nra.path ?? '', apiGroup: '', resource: '', subresource: '', name: '', namespace: '' }
+      : { verb: ra.verb ?? '', resourceRequest: true, path: '', apiGroup: ra.group ?? '', resource: ra.resource ?? '', subresource: ra.subresource ?? '', name: ra.name ?? '', namespace: ra.namespace ?? '' };
+    const allowed = authorize(this.d.registry.store, user, attrs);
+    this.send(res, 201, { ...b, kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, status: { allowed, ...(allowed ? { reason: 'RBAC: allowed' } : {}) } });
+  }
+
+  private async createSub(res: ServerResponse, info: ResourceInfo, ns: string | undefined, name: string, sub: string, body: unknown, _user: User, _q: URLSearchParams): Promise<void> {
+    const reg = this.d.registry;
+    const b = (body ?? {}) as Obj;
+    if (info.kind === 'ServiceAccount' && sub === 'token') {
+      reg.get(info, ns, name);
+      const spec = (b.spec ?? {}) as Obj;
+      let pod: Obj | undefined;
+      if (spec.boundObjectRef?.kind === 'Pod') pod = reg.store.peek('pods', ns, spec.boundObjectRef.name);
+      const exp = Math.max(600, Number(spec.expirationSeconds ?? 3600));
+      const t = this.d.auth.issueServiceAccountToken(ns!, name, { expirationSeconds: exp, ...(pod ? { pod } : {}), ...(spec.audiences ? { audiences: spec.audiences } : {}) });
+      this.send(res, 201, { kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1', metadata: { name, namespace: ns, creationTimestamp: null }, spec: { audiences: spec.audiences ?? ['https://kubernetes.default.svc.cluster.local'], expirationSeconds: exp, boundObjectRef: spec.boundObjectRef ?? null }, status: { token: t.token, expirationTimestamp: t.expirationTimestamp } });
+      return;
+    }
+    if (info.kind === 'Pod' && sub === 'eviction') {
+      const pod = reg.get(info, ns, name);
+      await this.d.evict(pod);
+      this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      return;
+    }
+    if (info.kind === 'Pod' && sub === 'binding') {
+      const target = b.target?.name as string | undefined;
+      if (!target) throw badRequest('target name is required');
+      const pod = reg.get(info, ns, name);
+      if (pod.spec.nodeName) throw new ApiError(409, 'Conflict', `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(pod.spec.nodeName)}"`, { name, kind: 'pods/binding' });
+      const p = reg.store.get('pods', ns, name)!;
+      p.spec.nodeName = target;
+      reg.store.update('pods', p);
+      reg.onChange();
+      this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      return;
+    }
+    throw notFoundPath();
+  }
+
+  // ---------------------------------------------------------------------------------- watch
+
+  private watch(req: IncomingMessage, res: ServerResponse, info: ResourceInfo, ns: string | undefined, q: URLSearchParams): void {
+    const store = this.d.registry.store;
+    const match = this.selectors(info, q);
+    const key = resKey(info);
+    const table = this.wantsTable(req);
+    const includeObject = q.get('includeObject') ?? 'Metadata';
+    const bookmarks = q.get('allowWatchBookmarks') === 'true';
+    const rvParam = q.get('resourceVersion') ?? '';
+    const sendInitial = q.get('sendInitialEvents') === 'true';
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const write = (type: string, obj: Obj): void => {
+      const o = table && type !== 'ERROR' && type !== 'BOOKMARK' ? toTable(key, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObject) : obj;
+      res.write(`${JSON.stringify({ type, object: o })}\n`);
+    };
+    const inNs = (o: Obj): boolean => ns === undefined || o.metadata.namespace === ns;
+    const deliver = (e: StoreEvent): void => {
+      if (e.res !== key) return;
+      if (!inNs(e.obj)) return;
+      const now = match(e.obj);
+      const before = e.prev ? match(e.prev) : false;
+      if (e.type === 'ADDED') { if (now) write('ADDED', e.obj); }
+      else if (e.type === 'MODIFIED') {
+        if (now && before) write('MODIFIED', e.obj);
+        else if (now && !before) write('ADDED', e.obj);
+        else if (!now && before) write('DELETED', e.obj);
+      } else if (e.type === 'DELETED') { if (before || now) write('DELETED', e.obj); }
+    };
+    let timer: NodeJS.Timeout | undefined;
+    let bm: NodeJS.Timeout | undefined;
+    let off = (): void => {};
+    const entry = {
+      res, resource: info.plural,
+      stop: (err?: Obj): void => {
+        off(); if (timer) clearTimeout(timer); if (bm) clearInterval(bm);
+        this.watches.delete(entry);
+        if (err && !res.writableEnded) res.write(`${JSON.stringify({ type: 'ERROR', object: err })}\n`);
+        if (!res.writableEnded) res.end();
+      },
+    };
+    this.watches.add(entry);
+    req.on('close', () => entry.stop());
+    res.on('close', () => entry.stop());
+    const rvNum = Number(rvParam);
+    if (rvParam === '' || rvParam === '0' || sendInitial) {
+      const items = this.d.registry.list(info, ns).filter(match);
+      for (const o of items) write('ADDED', clone(o));
+      if (sendInitial && bookmarks) write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+    } else {
+      if (!Number.isFinite(rvNum)) { entry.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `invalid resource version: ${rvParam}`, reason: 'BadRequest', code: 400 }); return; }
+      const evs = store.since(key, rvNum);
+      if (!evs || this.d.faults.isExpired(rvNum)) {
+        entry.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvNum} (${store.compactedRv + 1})`, reason: 'Expired', code: 410 });
+        return;
+      }
+      for (const e of evs) deliver(e);
+    }
+    off = store.on(deliver);
+    if (timeoutSeconds > 0) timer = setTimeout(() => entry.stop(), timeoutSeconds * 1000);
+    else timer = setTimeout(() => entry.stop(), (1800 + Math.random() * 1800) * 1000);
+    if (bookmarks) {
+      bm = setInterval(() => write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv) } }), this.d.bookmarkIntervalMs);
+    }
+  }
+
+  // ----------------------------------------------------------------------------------- logs
+
+  private async logs(req: IncomingMessage, res: ServerResponse, pod: Obj, q: URLSearchParams): Promise<void> {
+    const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
+    const inits = ((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string);
+    let container = q.get('container') ?? '';
+    const podName = pod.metadata.name as string;
+    if (!container) {
+      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]${inits.length ? ` or one of the init containers: [${inits.join(' ')}]` : ''}`);
+      container = containers[0]!;
+    }
+    if (!containers.includes(container) && !inits.includes(container)) throw badRequest(`container ${container} is not valid for pod ${podName}`);
+    const previous = q.get('previous') === 'true';
+    const follow = q.get('follow') === 'true';
+    const timestamps = q.get('timestamps') === 'true';
+    const tail = q.has('tailLines') ? Number(q.get('tailLines')) : undefined;
+    const since = q.has('sinceSeconds') ? Date.now() - Number(q.get('sinceSeconds')) * 1000 : (q.has('sinceTime') ? Date.parse(q.get('sinceTime')!) : undefined);
+    const limitBytes = q.has('limitBytes') ? Number(q.get('limitBytes')) : undefined;
+    const statusOf = (p: Obj): Obj | undefined => [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s: Obj) => s.name === container);
+    const cs = statusOf(pod);
+    const restart = (cs?.restartCount ?? 0) as number;
+    let idx = restart;
+    if (previous) {
+      if (!cs || restart === 0) throw badRequest(`previous terminated container "${container}" in pod "${podName}" not found`);
+      idx = restart - 1;
+    } else if (!cs || (!cs.state?.running && !cs.state?.terminated)) {
+      const why = cs?.state?.waiting?.reason ?? 'ContainerCreating';
+      throw badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${why}`);
+    }
+    const file = `${this.d.logDir}/${pod.metadata.namespace}_${podName}_${pod.metadata.uid}/${container}/${idx}.log`;
+    res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private', ...(follow ? { 'Transfer-Encoding': 'chunked' } : {}) });
+    let sent = 0;
+    const fmtLine = (line: string): string | undefined => {
+      const m = /^(\S+) (stdout|stderr) ([FP]) (.*)$/s.exec(line);
+      if (!m) return undefined;
+      if (since !== undefined && Date.parse(m[1]!) < since) return undefined;
+      return `${timestamps ? `${m[1]!} ` : ''}${m[4]!}${m[3] === 'F' ? '\n' : ''}`;
+    };
+    const emit = (s: string): boolean => {
+      if (limitBytes !== undefined) {
+        if (sent >= limitBytes) return false;
+        s = Buffer.from(s).subarray(0, limitBytes - sent).toString('utf8');
+      }
+      sent += Buffer.byteLength(s);
+      res.write(s);
+      return true;
+    };
+    let pos = 0; let partial = '';
+    const readNew = async (): Promise<string[]> => {
+      let size = 0;
+      try { size = (await stat(file)).size; } catch { return []; }
+      if (size <= pos) return [];
+      const fh = await open(file, 'r');
+      try {
+        const buf = Buffer.alloc(size - pos);
+        await fh.read(buf, 0, buf.length, pos);
+        pos = size;
+        const text = partial + buf.toString('utf8');
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        return lines;
+      } finally { await fh.close(); }
+    };
+    let lines = await readNew();
+    let out = lines.map(fmtLine).filter((x): x is string => x !== undefined);
+    if (tail !== undefined && tail >= 0) out = out.slice(Math.max(0, out.length - tail));
+    for (const l of out) if (!emit(l)) break;
+    if (!follow || previous) { res.end(); return; }
+    let closed = false;
+    req.on('close', () => { closed = true; });
+    const reg = this.d.registry;
+    while (!closed) {
+      await new Promise((r) => setTimeout(r, 100));
+      lines = await readNew();
+      for (const l of lines) { const f = fmtLine(l); if (f !== undefined && !emit(f)) { closed = true; break; } }
+      const p = reg.store.peek('pods', pod.metadata.namespace, podName);
+      const st = p && p.metadata.uid === pod.metadata.uid ? statusOf(p) : undefined;
+      const running = st && st.state?.running && (st.restartCount ?? 0) === restart;
+      if (!running) {
+        lines = await readNew();
+        for (const l of lines) { const f = fmtLine(l); if (f !== undefined) emit(f); }
+        break;
+      }
+    }
+    res.end();
+    void now;
+    void notFound;
+  }
+}

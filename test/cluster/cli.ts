@@ -1,0 +1,28 @@
+/**
+ * `npm run cluster`: starts the test cluster and prints the kubeconfig path; stops (killing every
+ * pod process) on SIGINT/SIGTERM. Options: --nodes N, --port P, --namespace NS, --state-dir DIR.
+ */
+import { startTestCluster, type NodeSpec } from './index.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const n = Number(opt('nodes') ?? '2');
+const nodes: NodeSpec[] = Array.from({ length: n }, (_, i) => ({ name: `node-${i + 1}` }));
+const cluster = await startTestCluster({
+  nodes,
+  ...(opt('port') ? { port: Number(opt('port')) } : {}),
+  ...(opt('namespace') ? { namespace: opt('namespace')! } : {}),
+  ...(opt('state-dir') ? { stateDir: opt('state-dir')! } : {}),
+  jobBackoffBaseMs: 10_000,
+});
+process.stdout.write(`${cluster.kubeconfigPath}\n`);
+process.stderr.write(`test cluster at ${cluster.server} (nodes: ${nodes.map((x) => x.name).join(', ')})\n`
+  + `  export KUBECONFIG=${cluster.kubeconfigPath}\n  stop with Ctrl-C\n`);
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void cluster.stop().then(() => process.exit(0));
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

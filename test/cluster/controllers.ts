@@ -1,0 +1,464 @@
+/**
+ * Control-plane loops: service-account/root-CA publisher, namespace lifecycle, garbage collector,
+ * scheduler, job controller and TTL-after-finished controller. Each reconciles the whole store when
+ * kicked (after any change) and on a short timer (for deadlines, TTLs and back-offs).
+ */
+import { randomUUID } from 'node:crypto';
+import { ApiError } from './errors.js';
+import { info, now, Registry } from './registry.js';
+import { RESOURCES, resKey, type ResourceInfo } from './resources.js';
+import { clone, matchLabelSelector, type Obj } from './store.js';
+import type { Recorder } from './events.js';
+import { parseQuantity } from './validate.js';
+
+const POD = info('', 'pods');
+const JOB = info('batch', 'jobs');
+const NS = info('', 'namespaces');
+const SA = info('', 'serviceaccounts');
+const CM = info('', 'configmaps');
+const NODE = info('', 'nodes');
+const TRACKING = 'batch.kubernetes.io/job-tracking';
+
+export interface ControllerOptions {
+  caPem: string;
+  /** first back-off before re-creating a failed Job pod (Kubernetes: 10 s, doubling, max 6 min) */
+  jobBackoffBaseMs: number;
+  /** scheduling is held for pods younger than this (fault: delay scheduling) */
+  schedulingDelayMs: () => number;
+  schedulingPaused: () => boolean;
+}
+
+export const isTerminal = (p: Obj): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
+const cond = (type: string, reason: string, message: string, status = 'True'): Obj => ({ type, status, lastProbeTime: now(), lastTransitionTime: now(), reason, message });
+export function setCondition(list: Obj[] | undefined, c: Obj): Obj[] {
+  const out = [...(list ?? [])];
+  const i = out.findIndex((x) => x.type === c.type);
+  if (i >= 0) {
+    const old = out[i]!;
+    if (old.status === c.status && old.reason === c.reason && old.message === c.message) return out;
+    out[i] = { ...c, lastTransitionTime: old.status === c.status ? old.lastTransitionTime : c.lastTransitionTime };
+  } else out.push(c);
+  return out;
+}
+const hasCond = (o: Obj, type: string): boolean => (o.status?.conditions ?? []).some((c: Obj) => c.type === type && c.status === 'True');
+
+export function podRequests(spec: Obj): Record<string, number> {
+  const sum: Record<string, number> = {};
+  for (const c of (spec.containers ?? []) as Obj[]) for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = (sum[k] ?? 0) + parseQuantity(v);
+  for (const c of (spec.initContainers ?? []) as Obj[]) for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = Math.max(sum[k] ?? 0, parseQuantity(v));
+  return sum;
+}
+
+export class Controllers {
+  private timer?: NodeJS.Timeout;
+  private tick?: NodeJS.Timeout;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private lastFailure = new Map<string, number>();
+  private lastSchedMsg = new Map<string, string>();
+  constructor(private reg: Registry, private rec: Recorder, private opts: ControllerOptions) {}
+
+  start(): void { this.tick = setInterval(() => this.kick(), 250); this.tick.unref?.(); this.kick(); }
+  stop(): void { this.stopped = true; if (this.tick) clearInterval(this.tick); if (this.timer) clearTimeout(this.timer); }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) { this.again = true; return; }
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.run(); }, 2);
+  }
+
+  /** Resolves when no reconcile is running or pending. */
+  async idle(): Promise<void> { while (this.running || this.timer) await new Promise((r) => setTimeout(r, 5)); }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        for (const step of [this.serviceAccounts, this.namespaces, this.gc, this.jobs, this.ttl, this.scheduler]) {
+          try { await step.call(this); } catch (e) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) console.error('[test-cluster] controller error', e); }
+          if (this.stopped) return;
+        }
+      } while (this.again);
+    } finally { this.running = false; }
+  }
+
+  // ------------------------------------------------------------- service accounts + root CA
+
+  private async serviceAccounts(): Promise<void> {
+    const store = this.reg.store;
+    for (const ns of store.list('namespaces')) {
+      if (ns.metadata.deletionTimestamp) continue;
+      const n = ns.metadata.name as string;
+      if (!store.peek('serviceaccounts', n, 'default')) {
+        await this.reg.create(SA, n, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }).catch(ignoreConflict);
+      }
+      if (!store.peek('configmaps', n, 'kube-root-ca.crt')) {
+        await this.reg.create(CM, n, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': this.opts.caPem } }).catch(ignoreConflict);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------- namespaces
+
+  private async namespaces(): Promise<void> {
+    const store = this.reg.store;
+    for (const ns of store.list('namespaces')) {
+      if (!ns.metadata.deletionTimestamp) continue;
+      const n = ns.metadata.name as string;
+      let remaining = 0;
+      for (const r of RESOURCES.filter((x) => x.namespaced && !x.virtual)) {
+        for (const o of [...store.list(resKey(r), n)]) {
+          remaining++;
+          if (!o.metadata.deletionTimestamp) this.safeDelete(r, o, 'Background');
+        }
+      }
+      if (remaining === 0 && !(ns.metadata.finalizers?.length)) { store.remove('namespaces', undefined, n); this.reg.onChange(); }
+    }
+  }
+
+  private safeDelete(r: ResourceInfo, o: Obj, policy: string, grace?: number): void {
+    try { this.reg.delete(r, o.metadata.namespace, o.metadata.name, { propagationPolicy: policy, ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}) }); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+  }
+
+  // ---------------------------------------------------------------------- garbage collector
+
+  private async gc(): Promise<void> {
+    const store = this.reg.store;
+    const all: { r: ResourceInfo; o: Obj }[] = [];
+    for (const r of RESOURCES.filter((x) => !x.virtual)) for (const o of store.list(resKey(r))) all.push({ r, o });
+    const dependents = new Map<string, { r: ResourceInfo; o: Obj }[]>();
+    for (const d of all) for (const ref of (d.o.metadata.ownerReferences ?? []) as Obj[]) {
+      const l = dependents.get(ref.uid) ?? []; l.push(d); dependents.set(ref.uid, l);
+    }
+    for (const { r, o } of all) {
+      const m = o.metadata;
+      if (!m.deletionTimestamp) continue;
+      const deps = dependents.get(m.uid) ?? [];
+      if ((m.finalizers ?? []).includes('orphan')) {
+        for (const d of deps) {
+          await this.reg.mutate(d.r, d.o.metadata.namespace, d.o.metadata.name, (x) => {
+            const refs = (x.metadata.ownerReferences ?? []).filter((ref: Obj) => ref.uid !== m.uid);
+            if (refs.length) x.metadata.ownerReferences = refs; else delete x.metadata.ownerReferences;
+          });
+        }
+        await this.removeFinalizer(r, o, 'orphan');
+      } else if ((m.finalizers ?? []).includes('foregroundDeletion')) {
+        let blocking = 0;
+        for (const d of deps) {
+          const ref = (d.o.metadata.ownerReferences as Obj[]).find((x) => x.uid === m.uid);
+          if (ref?.blockOwnerDeletion) blocking++;
+          if (!d.o.metadata.deletionTimestamp) this.safeDelete(d.r, d.o, 'Foreground');
+        }
+        if (blocking === 0) await this.removeFinalizer(r, o, 'foregroundDeletion');
+      }
+    }
+    // dependents whose owners are all gone are deleted (background); dangling refs are dropped
+    for (const { r, o } of all) {
+      const refs = (o.metadata.ownerReferences ?? []) as Obj[];
+      if (!refs.length || o.metadata.deletionTimestamp) continue;
+      const alive = refs.filter((ref) => {
+        const owner = store.byUID(ref.uid);
+        return owner && !(owner.obj.metadata.deletionTimestamp && (owner.obj.metadata.finalizers ?? []).includes('foregroundDeletion') && false);
+      });
+      if (alive.length === 0) this.safeDelete(r, o, 'Background');
+      else if (alive.length < refs.length) {
+        await this.reg.mutate(r, o.metadata.namespace, o.metadata.name, (x) => { x.metadata.ownerReferences = alive; });
+      }
+    }
+  }
+
+  private async removeFinalizer(r: ResourceInfo, o: Obj, f: string): Promise<void> {
+    await this.reg.mutate(r, o.metadata.namespace, o.metadata.name, (x) => {
+      const fins = (x.metadata.finalizers ?? []).filter((y: string) => y !== f);
+      if (fins.length === (x.metadata.finalizers ?? []).length) return false;
+      if (fins.length) x.metadata.finalizers = fins; else delete x.metadata.finalizers;
+      return true;
+    });
+  }
+
+  // ------------------------------------------------------------------------------ scheduler
+
+  private async scheduler(): Promise<void> {
+    if (this.opts.schedulingPaused()) return;
+    const store = this.reg.store;
+    const nodes = store.list('nodes');
+    const pods = store.list('pods');
+    const used = new Map<string, Record<string, number>>();
+    for (const p of pods) {
+      if (!p.spec.nodeName || isTerminal(p)) continue;
+      const u = used.get(p.spec.nodeName) ?? { pods: 0 };
+      for (const [k, v] of Object.entries(podRequests(p.spec))) u[k] = (u[k] ?? 0) + v;
+      u.pods = (u.pods ?? 0) + 1;
+      used.set(p.spec.nodeName, u);
+    }
+    const delay = this.opts.schedulingDelayMs();
+    for (const p of pods) {
+      if (p.spec.nodeName || p.metadata.deletionTimestamp || isTerminal(p) || p.spec.schedulerName !== 'default-scheduler') continue;
+      if (delay > 0 && Date.now() - Date.parse(p.metadata.creationTimestamp) < delay) continue;
+      if ((p.spec.schedulingGates ?? []).length) continue;
+      const req = podRequests(p.spec);
+      const reasons = new Map<string, number>();
+      const resourceShort = new Set<string>();
+      const fits: Obj[] = [];
+      for (const n of nodes) {
+        const why = this.filter(p, n, req, used.get(n.metadata.name) ?? { pods: 0 });
+        if (why.length === 0) fits.push(n);
+        for (const w of why) { reasons.set(w, (reasons.get(w) ?? 0) + 1); if (w.startsWith('Insufficient') || w === 'Too many pods') resourceShort.add(n.metadata.name); }
+      }
+      const key = `${p.metadata.namespace}/${p.metadata.name}`;
+      if (fits.length === 0) {
+        const parts = [...reasons.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([w, c]) => `${c} ${w}`);
+        const total = nodes.length;
+        const noVictims = resourceShort.size;
+        const notHelpful = total - noVictims;
+        const pre = [noVictims ? `${noVictims} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).join(', ');
+        const msg = total === 0 ? 'no nodes available to schedule pods' : `0/${total} nodes are available: ${parts.join(', ')}. preemption: 0/${total} nodes are available: ${pre}.`;
+        await this.reg.mutate(POD, p.metadata.namespace, p.metadata.name, (x) => {
+          x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };
+        }, 'status');
+        if (this.lastSchedMsg.get(key) !== msg) {
+          this.lastSchedMsg.set(key, msg);
+          this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedScheduling', msg, 'default-scheduler');
+        }
+        continue;
+      }
+      // least allocated (by cpu then memory fraction), ties by name
+      const score = (n: Obj): number => {
+        const u = used.get(n.metadata.name) ?? {};
+        const a = n.status?.allocatable ?? {};
+        const cpu = ((u.cpu ?? 0) + (req.cpu ?? 0)) / (parseQuantity(a.cpu ?? '1') || 1);
+        const mem = ((u.memory ?? 0) + (req.memory ?? 0)) / (parseQuantity(a.memory ?? '1') || 1);
+        return (cpu + mem) / 2 + (u.pods ?? 0) * 1e-6;
+      };
+      fits.sort((a, b) => score(a) - score(b) || String(a.metadata.name).localeCompare(b.metadata.name));
+      const node = fits[0]!;
+      const cur = store.get('pods', p.metadata.namespace, p.metadata.name);
+      if (!cur || cur.spec.nodeName) continue;
+      cur.spec.nodeName = node.metadata.name;
+      cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }) };
+      store.update('pods', cur);
+      this.lastSchedMsg.delete(key);
+      const u = used.get(node.metadata.name) ?? { pods: 0 };
+      for (const [k, v] of Object.entries(req)) u[k] = (u[k] ?? 0) + v;
+      u.pods = (u.pods ?? 0) + 1;
+      used.set(node.metadata.name, u);
+      this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Scheduled', `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, 'default-scheduler');
+      this.reg.onChange();
+    }
+  }
+
+  private filter(p: Obj, n: Obj, req: Record<string, number>, used: Record<string, number>): string[] {
+    const why: string[] = [];
+    const ready = (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
+    const tolerations = (p.spec.tolerations ?? []) as Obj[];
+    const tolerates = (t: Obj): boolean => tolerations.some((tol) => (tol.effect === undefined || tol.effect === '' || tol.effect === t.effect)
+      && (tol.operator === 'Exists' ? (tol.key === undefined || tol.key === '' || tol.key === t.key) : (tol.key === t.key && (tol.value ?? '') === (t.value ?? ''))));
+    if (n.spec?.unschedulable && !tolerates({ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })) why.push("node(s) were unschedulable");
+    if (ready?.status !== 'True' && !n.spec?.taints?.length) why.push("node(s) were not ready");
+    const bad = ((n.spec?.taints ?? []) as Obj[]).filter((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(t));
+    if (bad.length) { const t = bad[0]!; why.push(`node(s) had untolerated taint {${String(t.key)}: ${String(t.value ?? '')}}`); }
+    const labels = { ...(n.metadata.labels ?? {}) } as Record<string, string>;
+    let affinityOk = Object.entries(p.spec.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
+    const terms = (p.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []) as Obj[];
+    if (terms.length) affinityOk &&= terms.some((t) => matchNodeTerm(t, n));
+    if (!affinityOk) why.push("node(s) didn't match Pod's node affinity/selector");
+    const alloc = (n.status?.allocatable ?? {}) as Record<string, string>;
+    const names: Record<string, string> = { cpu: 'cpu', memory: 'memory', 'ephemeral-storage': 'ephemeral-storage' };
+    for (const [k, v] of Object.entries(req)) {
+      if (v <= 0) continue;
+      const cap = alloc[k] === undefined ? 0 : parseQuantity(alloc[k]);
+      if ((used[k] ?? 0) + v > cap + 1e-9) why.push(`Insufficient ${names[k] ?? k}`);
+    }
+    if ((used.pods ?? 0) + 1 > parseQuantity(alloc.pods ?? '110')) why.push('Too many pods');
+    return why;
+  }
+
+  // --------------------------------------------------------------------------- job controller
+
+  private async jobs(): Promise<void> {
+    const store = this.reg.store;
+    const podsByOwner = new Map<string, Obj[]>();
+    for (const p of store.list('pods')) {
+      const ref = ((p.metadata.ownerReferences ?? []) as Obj[]).find((r) => r.controller && r.kind === 'Job');
+      if (ref) { const l = podsByOwner.get(ref.uid) ?? []; l.push(p); podsByOwner.set(ref.uid, l); }
+      else if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) {
+        await this.removeFinalizer(POD, p, TRACKING); // orphaned pod: nothing will count it
+      }
+    }
+    for (const j of store.list('batch/jobs').map((x) => clone(x))) {
+      await this.syncJob(j, podsByOwner.get(j.metadata.uid) ?? []);
+    }
+    // pods whose job is gone
+    for (const [uid, pods] of podsByOwner) {
+      if (store.byUID(uid)) continue;
+      for (const p of pods) if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) await this.removeFinalizer(POD, p, TRACKING);
+    }
+  }
+
+  private podFailureAction(job: Obj, p: Obj): { action: string; index: number; msg: string } | undefined {
+    const rules = (job.spec.podFailurePolicy?.rules ?? []) as Obj[];
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (r.onExitCodes) {
+        const e = r.onExitCodes as Obj;
+        for (const cs of (p.status?.containerStatuses ?? []) as Obj[]) {
+          if (e.containerName && e.containerName !== cs.name) continue;
+          const code = cs.state?.terminated?.exitCode;
+          if (code === undefined || code === 0) continue;
+          const inList = (e.values as number[]).includes(code);
+          if ((e.operator === 'In' && inList) || (e.operator === 'NotIn' && !inList)) {
+            return { action: r.action, index: i, msg: `Container ${String(cs.name)} for pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} failed with exit code ${String(code)} matching ${String(r.action)} rule at index ${i}` };
+          }
+        }
+      }
+      if (r.onPodConditions) {
+        for (const pat of r.onPodConditions as Obj[]) {
+          const c = (p.status?.conditions ?? []).find((x: Obj) => x.type === pat.type && x.status === (pat.status ?? 'True'));
+          if (c) return { action: r.action, index: i, msg: `Pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} has condition ${String(pat.type)} matching ${String(r.action)} rule at index ${i}` };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private async syncJob(job: Obj, pods: Obj[]): Promise<void> {
+    const spec = job.spec as Obj;
+    const st = clone((job.status ?? {}) as Obj);
+    const jobObj = { ...job, kind: 'Job', apiVersion: 'batch/v1' };
+    const finished = hasCond(job, 'Complete') || hasCond(job, 'Failed');
+    const isFailedPod = (p: Obj): boolean => p.status?.phase === 'Failed' || (!!p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && (!p.spec.nodeName || p.status?.phase === 'Pending'));
+    // count terminal pods still carrying the tracking finalizer
+    let failJob: { reason: string; msg: string } | undefined;
+    let newlyFailed = 0;
+    const toRelease: Obj[] = [];
+    for (const p of pods) {
+      if (!(p.metadata.finalizers ?? []).includes(TRACKING)) continue;
+      if (p.status?.phase === 'Succeeded') { st.succeeded = (st.succeeded ?? 0) + 1; toRelease.push(p); }
+      else if (isFailedPod(p)) {
+        const a = spec.podFailurePolicy ? this.podFailureAction(job, p) : undefined;
+        if (a?.action === 'Ignore') { /* not counted */ }
+        else {
+          st.failed = (st.failed ?? 0) + 1; newlyFailed++;
+          if (a?.action === 'FailJob' && !failJob) failJob = { reason: 'PodFailurePolicy', msg: a.msg };
+        }
+        toRelease.push(p);
+      }
+    }
+    if (newlyFailed) this.lastFailure.set(job.metadata.uid, Date.now());
+    const active = pods.filter((p) => !isTerminal(p) && !p.metadata.deletionTimestamp);
+    const terminating = pods.filter((p) => !!p.metadata.deletionTimestamp && !isTerminal(p));
+    if (!finished && !spec.suspend) st.startTime ??= now();
+    let conditions = (st.conditions ?? []) as Obj[];
+    const completions = spec.completions ?? 1;
+    if (!finished && !hasCond(job, 'FailureTarget') && !hasCond(job, 'SuccessCriteriaMet')) {
+      let failure = failJob;
+      if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
+      if (!failure && spec.activeDeadlineSeconds && st.startTime && Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000) failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
+      if (failure) {
+        conditions = setCondition(conditions, cond('FailureTarget', failure.reason, failure.msg));
+        this.rec.record(jobObj, 'Warning', failure.reason, failure.msg, 'job-controller');
+      } else if ((st.succeeded ?? 0) >= completions) {
+        conditions = setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
+      }
+    }
+    const failing = conditions.find((c) => c.type === 'FailureTarget' && c.status === 'True');
+    const succeeding = conditions.some((c) => c.type === 'SuccessCriteriaMet' && c.status === 'True');
+    if (failing || succeeding || finished) {
+      for (const p of active) this.safeDelete(POD, p, 'Background');
+    }
+    if (!finished && failing && active.length === 0 && terminating.length === 0) {
+      conditions = setCondition(conditions, cond('Failed', failing.reason, failing.message));
+    } else if (!finished && succeeding && active.length === 0 && terminating.length === 0) {
+      conditions = setCondition(conditions, cond('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods'));
+      st.completionTime = now();
+      this.rec.record(jobObj, 'Normal', 'Completed', 'Job completed', 'job-controller');
+    }
+    // create pods
+    let created = 0;
+    if (!finished && !failing && !succeeding && !spec.suspend && !job.metadata.deletionTimestamp) {
+      const countTerminating = spec.podReplacementPolicy === 'Failed' ? terminating.length : 0;
+      const want = Math.min(spec.parallelism ?? 1, completions - (st.succeeded ?? 0)) - active.length - countTerminating;
+      const last = this.lastFailure.get(job.metadata.uid);
+      const failed = st.failed ?? 0;
+      const backoff = failed > 0 ? Math.min(this.opts.jobBackoffBaseMs * 2 ** (failed - 1), 360_000) : 0;
+      const ready = !last || Date.now() - last >= backoff;
+      if (want > 0 && ready) {
+        for (let i = 0; i < want; i++) if (await this.createPod(job, jobObj)) created++;
+      }
+    }
+    if (conditions.length) st.conditions = conditions;
+    st.active = active.length + created;
+    if (st.active === 0 && (failing || succeeding || finished)) st.active = 0;
+    st.ready = active.filter((p) => hasCond(p, 'Ready')).length;
+    st.terminating = terminating.length;
+    st.uncountedTerminatedPods = {};
+    if (!st.active) delete st.active;
+    if (!st.succeeded) delete st.succeeded;
+    if (!st.failed) delete st.failed;
+    if (JSON.stringify(st) !== JSON.stringify(job.status ?? {})) {
+      await this.reg.mutate(JOB, job.metadata.namespace, job.metadata.name, (x) => { x.status = st; }, 'status');
+    }
+    for (const p of toRelease) await this.removeFinalizer(POD, p, TRACKING);
+  }
+
+  private async createPod(job: Obj, jobObj: Obj): Promise<boolean> {
+    const t = clone(job.spec.template as Obj);
+    const pod = {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: {
+        generateName: `${String(job.metadata.name)}-`, namespace: job.metadata.namespace,
+        labels: t.metadata?.labels ?? {}, ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        finalizers: [TRACKING],
+      },
+      spec: t.spec,
+    };
+    try {
+      const out = await this.reg.create(POD, job.metadata.namespace, pod);
+      this.rec.record(jobObj, 'Normal', 'SuccessfulCreate', `Created pod: ${String(out.obj.metadata.name)}`, 'job-controller');
+      return true;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      this.rec.record(jobObj, 'Warning', 'FailedCreate', `Error creating: ${msg}`, 'job-controller');
+      return false;
+    }
+  }
+
+  // ----------------------------------------------------------------------- ttl after finished
+
+  private async ttl(): Promise<void> {
+    for (const j of this.reg.store.list('batch/jobs')) {
+      const ttl = j.spec?.ttlSecondsAfterFinished;
+      if (ttl === undefined || ttl === null || j.metadata.deletionTimestamp) continue;
+      const fin = ((j.status?.conditions ?? []) as Obj[]).find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+      if (!fin) continue;
+      const at = Date.parse(j.status?.completionTime ?? fin.lastTransitionTime) + ttl * 1000;
+      if (Date.now() >= at) this.safeDelete(JOB, j, 'Background');
+    }
+  }
+}
+
+function matchNodeTerm(t: Obj, n: Obj): boolean {
+  const labels = (n.metadata.labels ?? {}) as Record<string, string>;
+  const ok = (e: Obj, v: string | undefined): boolean => {
+    switch (e.operator) {
+      case 'In': return v !== undefined && (e.values ?? []).includes(v);
+      case 'NotIn': return v === undefined || !(e.values ?? []).includes(v);
+      case 'Exists': return v !== undefined;
+      case 'DoesNotExist': return v === undefined;
+      case 'Gt': return v !== undefined && Number(v) > Number(e.values?.[0]);
+      case 'Lt': return v !== undefined && Number(v) < Number(e.values?.[0]);
+      default: return false;
+    }
+  };
+  const exprs = (t.matchExpressions ?? []) as Obj[];
+  const fields = (t.matchFields ?? []) as Obj[];
+  if (!exprs.length && !fields.length) return false;
+  return exprs.every((e) => ok(e, labels[e.key])) && fields.every((e) => ok(e, e.key === 'metadata.name' ? n.metadata.name : undefined));
+}
+
+function ignoreConflict(e: unknown): void { if (!(e instanceof ApiError && e.code === 409)) throw e; }
+export { matchLabelSelector, randomUUID, NODE, NS };

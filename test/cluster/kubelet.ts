@@ -1,0 +1,622 @@
+/**
+ * The kubelet of every simulated node: runs each container's command as a local process in a
+ * private mount namespace (unshare -m) with its volumes bind-mounted at their container paths,
+ * reports container states and pod phases as a real kubelet does, and writes container logs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, type WriteStream } from 'node:fs';
+import { dirname, join, delimiter } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { info, now, Registry } from './registry.js';
+import { clone, type Obj } from './store.js';
+import type { Recorder } from './events.js';
+import type { Authenticator } from './auth.js';
+import { setCondition, isTerminal } from './controllers.js';
+import { ApiError } from './errors.js';
+import { parseQuantity } from './validate.js';
+
+const POD = info('', 'pods');
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface ImageConfig { entrypoint?: string[]; cmd?: string[]; env?: Record<string, string>; workingDir?: string }
+export interface KubeletOptions {
+  stateDir: string;
+  logDir: string;
+  apiPort: () => number;
+  images: Record<string, ImageConfig>;
+  missingImages: Set<string>;
+  /** container restart back-off base (Kubernetes: 10 s doubling to 5 min) */
+  restartBackoffBaseMs: number;
+  /** use unshare -m for private mount namespaces (default true) */
+  mountNamespaces: boolean;
+}
+
+interface Ctr {
+  name: string; init: boolean; proc?: ChildProcess; pid?: number;
+  restartCount: number; state: Obj; lastState: Obj; startedAt?: string;
+  oom?: boolean; killedBy?: string; nextStart?: number; pullAttempts: number;
+  out?: WriteStream; containerID: string;
+}
+interface PodRt {
+  uid: string; ns: string; name: string; node: string; ctrs: Map<string, Ctr>;
+  started: boolean; termSent?: number; killSent?: boolean; volumesReady: boolean; evicted?: { reason: string; message: string };
+  initDone: boolean; lastMountError?: string; gone?: boolean; startTime?: string;
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export class Kubelets {
+  private pods = new Map<string, PodRt>();
+  private lostNodes = new Set<string>();
+  private stopped = false;
+  private busy = false; private again = false;
+  constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {}
+
+  nodeRoot(node: string): string { return join(this.o.stateDir, 'nodes', node, 'root'); }
+  /** Host directory backing `hostPath` `path` on `node`. */
+  hostPathDir(node: string, path: string): string { return join(this.nodeRoot(node), path); }
+
+  kick(): void {
+    if (this.stopped) return;
+    if (this.busy) { this.again = true; return; }
+    this.busy = true;
+    setImmediate(() => { void this.sync().finally(() => { this.busy = false; if (this.again) { this.again = false; this.kick(); } }); });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const waits: Promise<void>[] = [];
+    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) {
+      if (c.proc && c.pid && c.proc.exitCode === null && c.proc.signalCode === null) {
+        waits.push(new Promise((r) => { c.proc!.once('exit', () => r()); setTimeout(r, 2000); }));
+        killGroup(c.pid, 'SIGKILL');
+      }
+    }
+    await Promise.all(waits);
+  }
+
+  runningPids(): number[] {
+    const out: number[] = [];
+    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) if (c.proc && c.proc.exitCode === null && c.proc.signalCode === null && c.pid) out.push(c.pid);
+    return out;
+  }
+
+  // --------------------------------------------------------------------------------- faults
+
+  oomKill(uid: string, container?: string): boolean {
+    const rt = this.pods.get(uid);
+    if (!rt) return false;
+    let n = 0;
+    for (const c of rt.ctrs.values()) {
+      if (container && c.name !== container) continue;
+      if (c.proc && c.pid && c.state.running) { c.oom = true; killGroup(c.pid, 'SIGKILL'); n++; }
+    }
+    return n > 0;
+  }
+
+  /** Kubelet-initiated eviction (node pressure / spot termination): kill, phase Failed, reason Evicted. */
+  evict(uid: string, reason: string, message: string): void {
+    const rt = this.pods.get(uid);
+    if (!rt) return;
+    rt.evicted = { reason, message };
+    for (const c of rt.ctrs.values()) if (c.proc && c.pid && c.state.running) { c.killedBy = 'evict'; killGroup(c.pid, 'SIGKILL'); }
+    this.kick();
+  }
+
+  /** The node's kubelet disappears: its processes die with it and it stops reporting. */
+  loseNode(node: string): void {
+    this.lostNodes.add(node);
+    for (const rt of this.pods.values()) {
+      if (rt.node !== node) continue;
+      rt.gone = true;
+      for (const c of rt.ctrs.values()) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- sync
+
+  private async sync(): Promise<void> {
+    const store = this.reg.store;
+    const seen = new Set<string>();
+    for (const p0 of store.list('pods')) {
+      const node = p0.spec.nodeName as string | undefined;
+      if (!node || this.lostNodes.has(node)) continue;
+      seen.add(p0.metadata.uid);
+      try { await this.syncPod(clone(p0)); } catch (e) { if (!(e instanceof ApiError)) console.error('[test-cluster] kubelet error', e); }
+    }
+    for (const [uid, rt] of this.pods) {
+      if (seen.has(uid) || rt.gone) continue;
+      // pod removed from the API (force deletion): kill what is left
+      for (const c of rt.ctrs.values()) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
+      if ([...rt.ctrs.values()].every((c) => !c.state.running)) { this.pods.delete(uid); this.cleanup(rt); }
+    }
+  }
+
+  private cleanup(rt: PodRt): void {
+    try { rmSync(join(this.o.stateDir, 'pods', rt.uid), { recursive: true, force: true }); } catch { /* ignore */ }
+  }
+
+  private rtFor(p: Obj): PodRt {
+    let rt = this.pods.get(p.metadata.uid);
+    if (!rt) {
+      rt = { uid: p.metadata.uid, ns: p.metadata.namespace, name: p.metadata.name, node: p.spec.nodeName, ctrs: new Map(), started: false, volumesReady: false, initDone: !(p.spec.initContainers ?? []).length };
+      let i = 0;
+      for (const c of (p.spec.initContainers ?? []) as Obj[]) rt.ctrs.set(c.name, { name: c.name, init: true, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } }, lastState: {}, pullAttempts: 0, containerID: `${p.metadata.uid}-${i++}` });
+      for (const c of (p.spec.containers ?? []) as Obj[]) rt.ctrs.set(c.name, { name: c.name, init: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } }, lastState: {}, pullAttempts: 0, containerID: `${p.metadata.uid}-${i++}` });
+      this.pods.set(p.metadata.uid, rt);
+    }
+    return rt;
+  }
+
+  private async syncPod(p: Obj): Promise<void> {
+    const rt = this.rtFor(p);
+    const store = this.reg.store;
+    if (isTerminal(p)) {
+      // the kubelet finishes a requested deletion of a terminal pod
+      if (p.metadata.deletionTimestamp && !(p.metadata.finalizers ?? []).length) { store.remove('pods', p.metadata.namespace, p.metadata.name); this.reg.onChange(); }
+      if ([...rt.ctrs.values()].every((c) => !c.state.running)) return;
+    }
+    const running = [...rt.ctrs.values()].filter((c) => c.state.running);
+    if (p.metadata.deletionTimestamp) {
+      if (!rt.termSent) {
+        rt.termSent = Date.now();
+        for (const c of running) if (c.pid) { c.killedBy = 'delete'; killGroup(c.pid, 'SIGTERM'); }
+        if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Killing', `Stopping container ${running.map((c) => c.name).join(', ')}`, 'kubelet', rt.node);
+      }
+      const grace = (p.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
+      if (running.length && !rt.killSent && Date.now() - rt.termSent >= grace) {
+        rt.killSent = true;
+        for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
+      }
+      if (running.length === 0) {
+        for (const c of rt.ctrs.values()) if (c.state.waiting) { c.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } }; }
+        await this.writeStatus(p, rt, true);
+      }
+      return;
+    }
+    if (rt.evicted) { if (running.length === 0) await this.writeStatus(p, rt, true); return; }
+    if (isTerminal(p)) return;
+    // active deadline on the pod itself
+    if (p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000) {
+      rt.evicted = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
+      for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
+      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline', 'kubelet', rt.node);
+      return;
+    }
+    rt.startTime ??= now();
+    if (!rt.volumesReady) {
+      const err = this.prepareVolumes(p, rt);
+      if (err) {
+        if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedMount', err, 'kubelet', rt.node); }
+        await this.writeStatus(p, rt, false);
+        return;
+      }
+      rt.volumesReady = true;
+    }
+    // containers to (re)start
+    const specs = [...((p.spec.initContainers ?? []) as Obj[]).map((c) => ({ c, init: true })), ...((p.spec.containers ?? []) as Obj[]).map((c) => ({ c, init: false }))];
+    if (!rt.initDone) {
+      const inits = specs.filter((s) => s.init);
+      const allOk = inits.every((s) => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0);
+      if (allOk) rt.initDone = true;
+    }
+    for (const { c, init } of specs) {
+      const ctr = rt.ctrs.get(c.name)!;
+      if (ctr.state.running) continue;
+      if (init) {
+        if (rt.initDone) continue;
+        const inits = specs.filter((s) => s.init);
+        const idx = inits.findIndex((s) => s.c.name === c.name);
+        const prevDone = inits.slice(0, idx).every((s) => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0);
+        if (!prevDone) break;
+        if (ctr.state.terminated?.exitCode === 0) continue;
+        if (ctr.state.terminated && !this.shouldRestart(p, ctr)) continue;
+      } else {
+        if (!rt.initDone) continue;
+        if (ctr.state.terminated && !this.shouldRestart(p, ctr)) continue;
+      }
+      if (ctr.nextStart && Date.now() < ctr.nextStart) continue;
+      await this.startContainer(p, rt, c, ctr);
+      if (init) break;
+    }
+    await this.writeStatus(p, rt, false);
+  }
+
+  private shouldRestart(p: Obj, ctr: Ctr): boolean {
+    const rp = p.spec.restartPolicy;
+    const code = ctr.state.terminated?.exitCode;
+    if (rp === 'Always') return true;
+    if (rp === 'OnFailure') return code !== 0;
+    return false;
+  }
+
+  // ------------------------------------------------------------------------------- volumes
+
+  private volDir(rt: PodRt, name: string): string { return join(this.o.stateDir, 'pods', rt.uid, 'volumes', name); }
+
+  private writeFiles(dir: string, files: Record<string, Buffer>, mode: number): void {
+    mkdirSync(dir, { recursive: true });
+    for (const [k, v] of Object.entries(files)) {
+      const f = join(dir, k);
+      mkdirSync(dirname(f), { recursive: true });
+      writeFileSync(f, v);
+      chmodSync(f, mode);
+    }
+  }
+
+  private keyed(data: Record<string, Buffer>, items: Obj[] | undefined, what: string): Record<string, Buffer> | string {
+    if (!items?.length) return data;
+    const out: Record<string, Buffer> = {};
+    for (const it of items) {
+      const v = data[it.key];
+      if (v === undefined) return `configmap references non-existent config key: ${String(it.key)}`.replace('configmap', what);
+      out[it.path] = v;
+    }
+    return out;
+  }
+
+  /** Returns an error message (FailedMount) or undefined when all volumes are ready. */
+  private prepareVolumes(p: Obj, rt: PodRt): string | undefined {
+    const store = this.reg.store;
+    for (const v of (p.spec.volumes ?? []) as Obj[]) {
+      const dir = this.volDir(rt, v.name);
+      const fail = (why: string): string => `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}`;
+      if (v.hostPath) {
+        const hp = this.hostPathDir(rt.node, v.hostPath.path);
+        const type = v.hostPath.type ?? '';
+        if (type === 'Directory' && !(existsSync(hp) && statSync(hp).isDirectory())) return fail(`hostPath type check failed: ${String(v.hostPath.path)} is not a directory`);
+        if (type === 'File' && !(existsSync(hp) && statSync(hp).isFile())) return fail(`hostPath type check failed: ${String(v.hostPath.path)} is not a file`);
+        if (type === 'DirectoryOrCreate' || type === '') { if (!existsSync(hp)) mkdirSync(hp, { recursive: true, mode: 0o755 }); }
+        if (type === 'FileOrCreate' && !existsSync(hp)) { mkdirSync(dirname(hp), { recursive: true }); writeFileSync(hp, ''); }
+      } else if (v.emptyDir) {
+        mkdirSync(dir, { recursive: true, mode: 0o777 });
+        chmodSync(dir, 0o777);
+      } else if (v.secret) {
+        const s = store.peek('secrets', rt.ns, v.secret.secretName);
+        if (!s) { if (v.secret.optional) { mkdirSync(dir, { recursive: true }); continue; } return fail(`secret "${String(v.secret.secretName)}" not found`); }
+        const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')]));
+        const files = this.keyed(data, v.secret.items, 'secret');
+        if (typeof files === 'string') return fail(files);
+        this.writeFiles(dir, files, v.secret.defaultMode ?? 0o644);
+      } else if (v.configMap) {
+        const cm = store.peek('configmaps', rt.ns, v.configMap.name);
+        if (!cm) { if (v.configMap.optional) { mkdirSync(dir, { recursive: true }); continue; } return fail(`configmap "${String(v.configMap.name)}" not found`); }
+        const data = { ...Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))])), ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) };
+        const files = this.keyed(data, v.configMap.items, 'configmap');
+        if (typeof files === 'string') return fail(files);
+        this.writeFiles(dir, files, v.configMap.defaultMode ?? 0o644);
+      } else if (v.projected || v.downwardAPI) {
+        const files: Record<string, Buffer> = {};
+        const sources = v.projected ? (v.projected.sources ?? []) as Obj[] : [{ downwardAPI: v.downwardAPI }];
+        for (const src of sources) {
+          if (src.serviceAccountToken) {
+            try {
+              const t = this.auth.issueServiceAccountToken(rt.ns, p.spec.serviceAccountName ?? 'default', { expirationSeconds: src.serviceAccountToken.expirationSeconds ?? 3607, pod: p, ...(src.serviceAccountToken.audience ? { audiences: [src.serviceAccountToken.audience] } : {}) });
+              files[src.serviceAccountToken.path ?? 'token'] = Buffer.from(t.token);
+            } catch (e) { return fail((e as Error).message); }
+          } else if (src.configMap) {
+            const cm = store.peek('configmaps', rt.ns, src.configMap.name);
+            if (!cm) { if (src.configMap.optional) continue; return fail(`configmap "${String(src.configMap.name)}" not found`); }
+            const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))]));
+            const r = this.keyed(data, src.configMap.items, 'configmap');
+            if (typeof r === 'string') return fail(r);
+            Object.assign(files, r);
+          } else if (src.secret) {
+            const s = store.peek('secrets', rt.ns, src.secret.name);
+            if (!s) { if (src.secret.optional) continue; return fail(`secret "${String(src.secret.name)}" not found`); }
+            const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')]));
+            const r = this.keyed(data, src.secret.items, 'secret');
+            if (typeof r === 'string') return fail(r);
+            Object.assign(files, r);
+          } else if (src.downwardAPI) {
+            for (const it of (src.downwardAPI.items ?? []) as Obj[]) {
+              if (it.fieldRef) files[it.path] = Buffer.from(fieldRef(p, it.fieldRef.fieldPath));
+            }
+          }
+        }
+        this.writeFiles(dir, files, v.projected?.defaultMode ?? v.downwardAPI?.defaultMode ?? 0o644);
+      } else {
+        return fail('volume type not supported by the test cluster');
+      }
+    }
+    return undefined;
+  }
+
+  private hostSource(p: Obj, rt: PodRt, v: Obj): string {
+    if (v.hostPath) return this.hostPathDir(rt.node, v.hostPath.path);
+    return this.volDir(rt, v.name);
+  }
+
+  // ------------------------------------------------------------------------------ containers
+
+  private resolveEnv(p: Obj, rt: PodRt, c: Obj, image: ImageConfig): Record<string, string> | string {
+    const store = this.reg.store;
+    const port = this.o.apiPort();
+    const env: Record<string, string> = {
+      PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`,
+      HOSTNAME: p.metadata.name, HOME: '/root',
+      ...(image.env ?? {}),
+      KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port), KUBERNETES_SERVICE_PORT_HTTPS: String(port),
+      KUBERNETES_PORT: `tcp://127.0.0.1:${port}`, KUBERNETES_PORT_443_TCP: `tcp://127.0.0.1:${port}`,
+      KUBERNETES_PORT_443_TCP_PROTO: 'tcp', KUBERNETES_PORT_443_TCP_PORT: String(port), KUBERNETES_PORT_443_TCP_ADDR: '127.0.0.1',
+    };
+    for (const ef of (c.envFrom ?? []) as Obj[]) {
+      const prefix = ef.prefix ?? '';
+      if (ef.configMapRef) {
+        const cm = store.peek('configmaps', rt.ns, ef.configMapRef.name);
+        if (!cm) { if (ef.configMapRef.optional) continue; return `configmap "${String(ef.configMapRef.name)}" not found`; }
+        for (const [k, v] of Object.entries(cm.data ?? {})) env[prefix + k] = String(v);
+      }
+      if (ef.secretRef) {
+        const s = store.peek('secrets', rt.ns, ef.secretRef.name);
+        if (!s) { if (ef.secretRef.optional) continue; return `secret "${String(ef.secretRef.name)}" not found`; }
+        for (const [k, v] of Object.entries(s.data ?? {})) env[prefix + k] = Buffer.from(String(v), 'base64').toString('utf8');
+      }
+    }
+    for (const e of (c.env ?? []) as Obj[]) {
+      if (e.valueFrom) {
+        const vf = e.valueFrom as Obj;
+        if (vf.fieldRef) env[e.name] = fieldRef(p, vf.fieldRef.fieldPath);
+        else if (vf.secretKeyRef) {
+          const s = store.peek('secrets', rt.ns, vf.secretKeyRef.name);
+          if (!s) { if (vf.secretKeyRef.optional) continue; return `secret "${String(vf.secretKeyRef.name)}" not found`; }
+          const raw = s.data?.[vf.secretKeyRef.key];
+          if (raw === undefined) { if (vf.secretKeyRef.optional) continue; return `couldn't find key ${String(vf.secretKeyRef.key)} in Secret ${rt.ns}/${String(vf.secretKeyRef.name)}`; }
+          env[e.name] = Buffer.from(String(raw), 'base64').toString('utf8');
+        } else if (vf.configMapKeyRef) {
+          const cm = store.peek('configmaps', rt.ns, vf.configMapKeyRef.name);
+          if (!cm) { if (vf.configMapKeyRef.optional) continue; return `configmap "${String(vf.configMapKeyRef.name)}" not found`; }
+          const raw = cm.data?.[vf.configMapKeyRef.key];
+          if (raw === undefined) { if (vf.configMapKeyRef.optional) continue; return `couldn't find key ${String(vf.configMapKeyRef.key)} in ConfigMap ${rt.ns}/${String(vf.configMapKeyRef.name)}`; }
+          env[e.name] = String(raw);
+        } else if (vf.resourceFieldRef) {
+          const r = vf.resourceFieldRef as Obj;
+          const target = ((p.spec.containers ?? []) as Obj[]).find((x) => x.name === (r.containerName || c.name)) ?? c;
+          const [kind, res] = String(r.resource).split('.') as [string, string];
+          const node = store.peek('nodes', undefined, rt.node);
+          const raw = target.resources?.[kind]?.[res] ?? node?.status?.allocatable?.[res] ?? '0';
+          const div = parseQuantity(r.divisor ?? '1') || 1;
+          env[e.name] = String(Math.ceil(parseQuantity(raw) / div));
+        }
+      } else {
+        env[e.name] = String(e.value ?? '').replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, n: string | undefined) => (m === '$$' ? '$' : (n !== undefined && env[n] !== undefined ? env[n] : m)));
+      }
+    }
+    return env;
+  }
+
+  private async startContainer(p: Obj, rt: PodRt, c: Obj, ctr: Ctr): Promise<void> {
+    const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
+    const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
+    const ev = (type: 'Normal' | 'Warning', reason: string, msg: string): void => this.rec.record({ ...podObj, fieldPath }, type, reason, msg, 'kubelet', rt.node);
+    // image "pull"
+    if (this.o.missingImages.has(c.image)) {
+      ctr.pullAttempts++;
+      const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
+      ctr.nextStart = Date.now() + backoff;
+      if (ctr.pullAttempts % 2 === 1) {
+        const msg = `Failed to pull image "${String(c.image)}": rpc error: code = NotFound desc = failed to pull and unpack image "${String(c.image)}": failed to resolve reference "${String(c.image)}": not found`;
+        ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
+        ev('Normal', 'Pulling', `Pulling image "${String(c.image)}"`);
+        ev('Warning', 'Failed', msg);
+        ev('Warning', 'Failed', 'Error: ErrImagePull');
+      } else {
+        ctr.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${String(c.image)}"` } };
+        ev('Normal', 'BackOff', `Back-off pulling image "${String(c.image)}"`);
+        ev('Warning', 'Failed', 'Error: ImagePullBackOff');
+      }
+      setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
+      return;
+    }
+    const image = this.o.images[c.image] ?? {};
+    const env = this.resolveEnv(p, rt, c, image);
+    if (typeof env === 'string') {
+      ctr.state = { waiting: { reason: 'CreateContainerConfigError', message: env } };
+      ev('Warning', 'Failed', `Error: ${env}`);
+      ctr.nextStart = Date.now() + 1000;
+      setTimeout(() => this.kick(), 1000).unref?.();
+      return;
+    }
+    const argv = [...((c.command as string[] | undefined) ?? image.entrypoint ?? []), ...((c.args as string[] | undefined) ?? (c.command ? [] : image.cmd ?? []))];
+    const restarted = ctr.state.terminated !== undefined;
+    if (restarted) { ctr.lastState = { terminated: ctr.state.terminated }; ctr.restartCount++; }
+    const started = now();
+    const exe = argv[0];
+    const resolved = exe ? resolveExe(exe, env.PATH ?? DEFAULT_PATH) : undefined;
+    if (!resolved) {
+      const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${exe ?? ''}": executable file not found in $PATH: unknown`;
+      ctr.state = { terminated: { exitCode: 128, reason: 'StartError', message: msg, startedAt: '1970-01-01T00:00:00Z', finishedAt: started, containerID: `containerd://${ctr.containerID}` } };
+      ev('Warning', 'Failed', `Error: ${msg}`);
+      this.afterExit(p, rt, ctr);
+      return;
+    }
+    ev('Normal', 'Pulled', `Container image "${String(c.image)}" already present on machine`);
+    const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
+    mkdirSync(logDir, { recursive: true });
+    const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
+    ctr.out = out;
+    // mounts, deepest last
+    const mounts = ((c.volumeMounts ?? []) as Obj[]).map((m) => {
+      const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
+      let src = this.hostSource(p, rt, v);
+      if (m.subPath) src = join(src, m.subPath);
+      return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
+    }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
+    const lines = ['set -e'];
+    for (const m of mounts) {
+      let isFile = false;
+      try { isFile = statSync(m.src).isFile(); } catch { mkdirSync(m.src, { recursive: true }); }
+      if (isFile) lines.push(`[ -e ${q(m.dst)} ] || { mkdir -p ${q(dirname(m.dst))}; : > ${q(m.dst)}; }`);
+      else lines.push(`mkdir -p ${q(m.dst)}`);
+      lines.push(`mount --bind ${q(m.src)} ${q(m.dst)}`);
+      if (m.ro) lines.push(`mount -o remount,bind,ro ${q(m.dst)}`);
+    }
+    const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
+    lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
+    lines.push('set +e', 'exec "$@"');
+    const script = lines.join('\n');
+    const cmd = this.o.mountNamespaces ? 'setpriv' : '/bin/sh';
+    const args = this.o.mountNamespaces
+      ? ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', resolved, ...argv.slice(1)]
+      : ['-c', script.replace(/^mount .*$/gm, ':'), 'sh', resolved, ...argv.slice(1)];
+    const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    ctr.proc = proc; ctr.pid = proc.pid; ctr.startedAt = started; ctr.oom = false; ctr.killedBy = undefined;
+    ctr.state = { running: { startedAt: started } };
+    ev('Normal', 'Created', `Created container ${String(c.name)}`);
+    ev('Normal', 'Started', `Started container ${String(c.name)}`);
+    const pump = (stream: NodeJS.ReadableStream, name: string): void => {
+      let buf = '';
+      stream.setEncoding?.('utf8');
+      stream.on('data', (d: string) => {
+        buf += d;
+        const parts = buf.split('\n');
+        buf = parts.pop() ?? '';
+        const ts = new Date().toISOString();
+        for (const l of parts) out.write(`${ts} ${name} F ${l}\n`);
+      });
+      stream.on('end', () => { if (buf) out.write(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
+    };
+    pump(proc.stdout!, 'stdout');
+    pump(proc.stderr!, 'stderr');
+    let exited = false;
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (exited) return; exited = true;
+      const finish = (): void => {
+        out.end(() => {
+          const sig = signal ? (osConstants.signals as Record<string, number>)[signal] ?? 9 : 0;
+          const exitCode = code ?? 128 + sig;
+          let reason = exitCode === 0 ? 'Completed' : 'Error';
+          if (ctr.oom) reason = 'OOMKilled';
+          ctr.state = { terminated: { exitCode, reason, startedAt: started, finishedAt: now(), containerID: `containerd://${ctr.containerID}` } };
+          ctr.proc = undefined;
+          this.afterExit(p, rt, ctr);
+          this.kick();
+        });
+      };
+      // give the pipes a moment to drain; descendants holding them open must not block the status
+      let done = false;
+      const once = (): void => { if (!done) { done = true; finish(); } };
+      proc.stdout?.once('end', () => { if (proc.stderr?.readableEnded) once(); });
+      proc.stderr?.once('end', () => { if (proc.stdout?.readableEnded) once(); });
+      if (proc.stdout?.readableEnded && proc.stderr?.readableEnded) once();
+      setTimeout(once, 300).unref?.();
+    };
+    proc.on('exit', onExit);
+    proc.on('error', (e) => { out.write(`${new Date().toISOString()} stderr F ${e.message}\n`); onExit(128, null); });
+  }
+
+  private afterExit(p: Obj, rt: PodRt, ctr: Ctr): void {
+    const code = ctr.state.terminated?.exitCode;
+    const rp = p.spec.restartPolicy;
+    const willRestart = !rt.gone && !rt.evicted && !rt.termSent && (rp === 'Always' || (rp === 'OnFailure' && code !== 0));
+    if (willRestart) {
+      const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** ctr.restartCount, 300_000);
+      ctr.nextStart = Date.now() + backoff;
+      setTimeout(() => this.kick(), backoff + 5).unref?.();
+    }
+  }
+
+  // -------------------------------------------------------------------------------- status
+
+  private async writeStatus(p: Obj, rt: PodRt, terminating: boolean): Promise<void> {
+    if (rt.gone) return;
+    const cur = this.reg.store.peek('pods', rt.ns, rt.name);
+    if (!cur || cur.metadata.uid !== rt.uid) return;
+    const st = clone((cur.status ?? {}) as Obj);
+    const statusOf = (c: Ctr, spec: Obj): Obj => {
+      let state = c.state;
+      let lastState = c.lastState;
+      if (state.terminated && c.nextStart && Date.now() < c.nextStart && !terminating && !rt.evicted) {
+        lastState = { terminated: state.terminated };
+        state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((c.nextStart - Date.parse(state.terminated.finishedAt)) / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.ns}(${rt.uid})` } };
+      }
+      return {
+        name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
+        image: spec.image, imageID: state.waiting ? '' : `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
+        ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
+        ...(c.init ? {} : {}),
+      };
+    };
+    const inits = ((p.spec.initContainers ?? []) as Obj[]).map((s) => statusOf(rt.ctrs.get(s.name)!, s));
+    const mains = ((p.spec.containers ?? []) as Obj[]).map((s) => statusOf(rt.ctrs.get(s.name)!, s));
+    const all = [...rt.ctrs.values()];
+    const mainCtrs = all.filter((c) => !c.init);
+    const anyRunning = all.some((c) => c.state.running);
+    const allMainTerminated = mainCtrs.every((c) => c.state.terminated);
+    const initFailed = all.some((c) => c.init && c.state.terminated && c.state.terminated.exitCode !== 0 && p.spec.restartPolicy === 'Never');
+    let phase = 'Pending';
+    if (rt.evicted && !anyRunning) phase = 'Failed';
+    else if (initFailed) phase = 'Failed';
+    else if (rt.initDone && mainCtrs.some((c) => c.state.running || c.state.terminated)) {
+      phase = 'Running';
+      const restartable = !terminating && mainCtrs.some((c) => c.nextStart && c.state.terminated && this.shouldRestart(p, c));
+      if (allMainTerminated && !restartable) phase = mainCtrs.every((c) => c.state.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
+    }
+    if (terminating && !anyRunning && phase !== 'Succeeded') phase = 'Failed';
+    if (terminating && !anyRunning && mainCtrs.every((c) => c.state.terminated?.exitCode === 0) && mainCtrs.length) phase = 'Succeeded';
+    st.phase = phase;
+    st.hostIP = '127.0.0.1'; st.hostIPs = [{ ip: '127.0.0.1' }];
+    if (rt.volumesReady) { st.podIP = '127.0.0.1'; st.podIPs = [{ ip: '127.0.0.1' }]; }
+    st.startTime = rt.startTime;
+    if (inits.length) st.initContainerStatuses = inits;
+    st.containerStatuses = mains;
+    const t = now();
+    const ready = mains.every((c) => c.ready);
+    let conds = (st.conditions ?? []) as Obj[];
+    const set = (type: string, ok: boolean, reason?: string, message?: string): void => {
+      conds = setCondition(conds, { type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: t, ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+    };
+    const notReady = mains.filter((c) => !c.ready).map((c) => c.name);
+    set('PodReadyToStartContainers', rt.volumesReady && !(phase !== 'Pending' && phase !== 'Running'));
+    set('Initialized', rt.initDone, rt.initDone ? undefined : 'ContainersNotInitialized', rt.initDone ? undefined : `containers with incomplete status: [${inits.filter((c) => !(c.state.terminated?.exitCode === 0)).map((c) => c.name).join(' ')}]`);
+    const readyReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
+    set('Ready', ready, ready ? undefined : readyReason, ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`);
+    set('ContainersReady', ready, ready ? undefined : readyReason, ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`);
+    if (rt.evicted) {
+      st.reason = rt.evicted.reason === 'DeadlineExceeded' ? 'DeadlineExceeded' : 'Evicted';
+      st.message = rt.evicted.message;
+    }
+    // order conditions as the kubelet does
+    const order = ['DisruptionTarget', 'PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
+    conds.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
+    st.conditions = conds;
+    if (JSON.stringify(st) === JSON.stringify(cur.status)) {
+      if ((phase === 'Succeeded' || phase === 'Failed') && cur.metadata.deletionTimestamp && !(cur.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange(); }
+      return;
+    }
+    const next = clone(cur);
+    next.status = st;
+    this.reg.store.update('pods', next);
+    this.reg.onChange();
+    if ((phase === 'Succeeded' || phase === 'Failed') && next.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
+      this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange();
+    }
+    void POD;
+  }
+}
+
+export function fieldRef(p: Obj, path: string): string {
+  const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
+  if (m) return String(p.metadata?.[m[1]!]?.[m[2]!] ?? '');
+  switch (path) {
+    case 'metadata.name': return p.metadata.name;
+    case 'metadata.namespace': return p.metadata.namespace;
+    case 'metadata.uid': return p.metadata.uid;
+    case 'spec.nodeName': return p.spec.nodeName ?? '';
+    case 'spec.serviceAccountName': return p.spec.serviceAccountName ?? '';
+    case 'status.hostIP': case 'status.podIP': return '127.0.0.1';
+    case 'status.hostIPs': case 'status.podIPs': return '127.0.0.1';
+    default: return '';
+  }
+}
+
+function resolveExe(exe: string, path: string): string | undefined {
+  const ok = (f: string): boolean => { try { accessSync(f, constants.X_OK); return statSync(f).isFile(); } catch { return false; } };
+  if (exe.includes('/')) return ok(exe) ? exe : undefined;
+  for (const d of path.split(delimiter)) { const f = join(d, exe); if (ok(f)) return f; }
+  return undefined;
+}
+
+function killGroup(pid: number, sig: NodeJS.Signals): void {
+  try { process.kill(-pid, sig); } catch { try { process.kill(pid, sig); } catch { /* gone */ } }
+}
