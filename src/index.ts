@@ -16,7 +16,7 @@
  *
  * Run it with `npx toil run hello.ts ./my-jobstore`.
  */
-export { defineJob, Job, type JobFactory, type PromisedArgs, type Unpromise } from './job/job.js';
+export { defineJob, Job, type JobFactory, type PromisedArgs, type Promised, type Unpromise } from './job/job.js';
 export { JobPromise, type PromisePath } from './job/promise.js';
 export type { JobContext, WorkflowContext, FileStore } from './job/context.js';
 export type { Requirements } from './job/requirements.js';

@@ -151,8 +151,14 @@ export class FunctionJob<R> extends Job<R> {
   }
 }
 
-/** Each argument may be given as a value or as a promise of one. */
-export type PromisedArgs<A extends unknown[]> = { [K in keyof A]: A[K] | JobPromise<A[K]> };
+/** A value, a promise of it, or (for arrays and plain objects) the same with promises inside. */
+export type Promised<T> =
+  | T
+  | JobPromise<T>
+  | (T extends ReadonlyArray<infer E> ? Array<Promised<E>> : T extends Record<string, unknown> ? { [K in keyof T]: Promised<T[K]> } : never);
+
+/** Each argument may be given as a value or as a promise of one, also deep inside. */
+export type PromisedArgs<A extends unknown[]> = { [K in keyof A]: Promised<A[K]> };
 
 /** The callable that {@link defineJob} returns. */
 export interface JobFactory<A extends unknown[], R> {

@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js';
+import { AwsJobStore } from './awsJobStore.js';
 import { FileJobStore } from './fileJobStore.js';
 import { parseLocator, type Locator } from './locator.js';
 import type { JobStore } from './types.js';
@@ -9,12 +9,12 @@ export interface OpenOptions {
 }
 
 /** Opens (does not create) the job store a locator names. */
-export async function openJobStore(locator: string | Locator, _opts: OpenOptions = {}): Promise<JobStore> {
+export async function openJobStore(locator: string | Locator, opts: OpenOptions = {}): Promise<JobStore> {
   const loc = typeof locator === 'string' ? parseLocator(locator) : locator;
   switch (loc.kind) {
     case 'file':
       return new FileJobStore(loc.path, { fsync: process.env['TOIL_FILE_JOBSTORE_FSYNC'] !== 'false' });
     case 'aws':
-      throw new UsageError(`the AWS job store (${loc.text}) is not available in this build yet`);
+      return new AwsJobStore(loc, opts.sseKeyPath !== undefined ? { sseKeyPath: opts.sseKeyPath } : {});
   }
 }

@@ -1,0 +1,456 @@
+/**
+ * The AWS job store: `aws:<region>:<name>` is the S3 bucket `<name>--toil` in that region, on AWS
+ * or on any S3-compatible endpoint named by `AWS_ENDPOINT_URL_S3` (see `s3Client.ts` for
+ * credentials, endpoints and tuning variables, and docs/aws-jobstore.md for users).
+ *
+ * Layout of the bucket:
+ * ```
+ * toil-jobstore.json                 marker: format, creation time, consistency protocol
+ * jobs/<jobId>                       job record (conditional-write stores)
+ * jobs/<jobId>/v<seq>-<nonce>        job record versions (claim-protocol stores)
+ * jobs/<jobId>/c<seq>-<nonce>        claims on the next version (claim-protocol stores)
+ * shared/<name>[/v…|/c…]             shared files, versioned like job records (the leader keeps
+ *                                    the workflow bundle, its hash and its lease here)
+ * files/<random>/<basename>          files; the file id is `<random>/<basename>`; metadata
+ *                                    `toil-owner` (the job that wrote it), `toil-part-size`
+ * logs/<jobId>.log                   captured output of a job's latest attempt
+ * messages/<ms>-<seq>-<nonce>.json   worker → leader messages, in sending order
+ * message-claims/<message>[/…]       a receiver's claim on a message (exactly-once delivery)
+ * probes/<nonce>                     short-lived objects testing conditional writes
+ * ```
+ *
+ * Consistency: job records and shared files are versioned objects (`conditionalWrites.ts`).
+ * When the store is created the endpoint is probed: if it honours `If-None-Match`/`If-Match`
+ * the store uses them (one request per read or write); if not, it says so in a warning and uses
+ * the claim protocol instead. The choice is written in the marker; each process that opens a
+ * conditional-write store checks once that the endpoint still refuses a conditional write that
+ * must fail, and stops with an error rather than silently losing the guarantee.
+ *
+ * Messages are claimed before they are read: a receiver creates `message-claims/<message>`
+ * only-if-absent (a conditional write, or the claim protocol), and only the receiver that
+ * created it reads and deletes the message, so each message is returned once.
+ */
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
+import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
+import { createLogger, type Logger } from '../log.js';
+import { probeConditionalWrites, versionedObjects, type Consistency, type VersionedObjects } from './conditionalWrites.js';
+import { parseMessage, parseRecord } from './records.js';
+import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
+import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
+import { bucketName, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileId, SHARED } from './s3Keys.js';
+import { httpStatus, s3ErrorName } from './s3Retry.js';
+import { downloadObject, uploadObject } from './s3Transfer.js';
+import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
+
+export interface AwsJobStoreOptions {
+  /** A file holding a 32-byte key for server-side encryption with a customer key (SSE-C). */
+  sseKeyPath?: string;
+  /** Overrides of the settings taken from the environment. */
+  settings?: Partial<S3Settings>;
+  /**
+   * How a new store keeps records consistent: probe the endpoint (default, or
+   * `TOIL_S3_CONDITIONAL_WRITES=auto`), or force conditional writes / the claim protocol.
+   */
+  consistency?: 'auto' | Consistency;
+  logger?: Pick<Logger, 'warning'>;
+}
+
+interface Marker {
+  format: 1;
+  created: string;
+  consistency: Consistency;
+}
+
+function parseMarker(body: Buffer, what: string): Marker {
+  let j: unknown;
+  try {
+    j = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new JobStoreError('JOBSTORE', `${what}: ${MARKER_KEY} is not JSON`);
+  }
+  const m = j as Partial<Marker>;
+  if (m.format !== 1 || (m.consistency !== 'conditional' && m.consistency !== 'claims') || typeof m.created !== 'string') {
+    throw new JobStoreError('JOBSTORE', `${what}: ${MARKER_KEY} is not a toil-ts job store marker`);
+  }
+  return { format: 1, created: m.created, consistency: m.consistency };
+}
+
+function consistencyFromEnv(): 'auto' | Consistency {
+  const v = process.env['TOIL_S3_CONDITIONAL_WRITES'];
+  if (v === undefined || v === '' || v === 'auto') return 'auto';
+  if (v === 'on' || v === 'true') return 'conditional';
+  if (v === 'off' || v === 'false') return 'claims';
+  throw new JobStoreError('JOBSTORE', `TOIL_S3_CONDITIONAL_WRITES must be auto, on or off, not '${v}'`);
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+interface Opened {
+  consistency: Consistency;
+  jobs: VersionedObjects;
+  shared: VersionedObjects;
+  claims: VersionedObjects;
+}
+
+export class AwsJobStore implements JobStore {
+  readonly locator: string;
+  readonly region: string;
+  readonly bucketName: string;
+  private readonly settings: S3Settings;
+  private readonly opts: AwsJobStoreOptions;
+  private readonly log: Pick<Logger, 'warning'>;
+  private bucketP: Promise<S3Bucket> | undefined;
+  private openedP: Promise<Opened> | undefined;
+
+  constructor(loc: { region: string; name: string; text: string }, opts: AwsJobStoreOptions = {}) {
+    this.locator = loc.text;
+    this.region = loc.region;
+    this.bucketName = bucketName(loc.name);
+    this.settings = { ...s3SettingsFromEnv(loc.region), ...opts.settings };
+    this.opts = opts;
+    this.log = opts.logger ?? createLogger('warning');
+  }
+
+  /** The bucket, with the SSE-C key loaded if there is one. */
+  private bucket(): Promise<S3Bucket> {
+    this.bucketP ??= (async () => {
+      const sse = this.opts.sseKeyPath ? await loadSseKey(this.opts.sseKeyPath) : undefined;
+      return new S3Bucket(makeS3Client(this.settings), this.bucketName, { sse, retry: this.settings.retry, what: this.locator });
+    })();
+    this.bucketP.catch(() => (this.bucketP = undefined));
+    return this.bucketP;
+  }
+
+  private makeOpened(b: S3Bucket, consistency: Consistency): Opened {
+    return {
+      consistency,
+      jobs: versionedObjects(consistency, b, JOBS),
+      shared: versionedObjects(consistency, b, SHARED),
+      claims: versionedObjects(consistency, b, MESSAGE_CLAIMS),
+    };
+  }
+
+  /** Reads the marker (once per instance) and checks the endpoint still keeps its promises. */
+  private opened(): Promise<Opened> {
+    this.openedP ??= (async () => {
+      const b = await this.bucket();
+      const got = await b.getSmall(MARKER_KEY).catch((e: unknown) => {
+        if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return undefined;
+        throw e;
+      });
+      if (!got) throw new JobStoreError('JOBSTORE_MISSING', `job store ${this.locator} does not exist (bucket ${this.bucketName} has no ${MARKER_KEY})`);
+      const marker = parseMarker(got.body, this.locator);
+      if (marker.consistency === 'conditional') {
+        // The marker exists, so this must be refused. (If it is not, the same bytes are rewritten.)
+        const r = await b.put(MARKER_KEY, got.body, { ifNoneMatch: true });
+        if (r.ok) {
+          throw new JobStoreError(
+            'JOBSTORE',
+            `job store ${this.locator} was created on an endpoint that honours conditional writes, but ${this.settings.endpoint ?? 'this endpoint'} now ignores them; refusing to continue without the guarantee that stale writers are rejected`,
+          );
+        }
+      }
+      return this.makeOpened(b, marker.consistency);
+    })();
+    this.openedP.catch(() => (this.openedP = undefined));
+    return this.openedP;
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  async exists(): Promise<boolean> {
+    const b = await this.bucket();
+    try {
+      return (await b.head(MARKER_KEY)) !== undefined;
+    } catch (e) {
+      if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return false;
+      throw e;
+    }
+  }
+
+  async create(): Promise<void> {
+    const b = await this.bucket();
+    const exists = new JobStoreError('JOBSTORE_EXISTS', `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`);
+    try {
+      await b.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucketName,
+          ...(this.region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: this.region as BucketLocationConstraint } } : {}),
+        }),
+      );
+    } catch (e) {
+      const name = s3ErrorName(e);
+      if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw b.fail(e, 'creating the bucket');
+      // Ours, or somebody else's? Only a store marker or an empty bucket we can list is ours to use.
+      try {
+        await b.client.send(new HeadBucketCommand({ Bucket: this.bucketName }));
+      } catch (e2) {
+        const status = httpStatus(e2);
+        if (status === 403 || status === 301) {
+          throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} belongs to another AWS account (bucket names are global); choose another name`);
+        }
+        throw b.fail(e2, 'looking at the existing bucket');
+      }
+      if (await b.head(MARKER_KEY)) throw exists;
+      for await (const o of b.list('')) {
+        throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`);
+      }
+    }
+    let consistency = this.opts.consistency ?? consistencyFromEnv();
+    if (consistency === 'auto') {
+      consistency = (await probeConditionalWrites(b)) ? 'conditional' : 'claims';
+      if (consistency === 'claims') {
+        this.log.warning(
+          `S3 endpoint ${this.settings.endpoint ?? `of ${this.region}`} ignores conditional writes (If-None-Match/If-Match): job store ${this.locator} uses the slower claim protocol to keep stale writers out`,
+        );
+      }
+    }
+    const marker: Marker = { format: 1, created: new Date().toISOString(), consistency };
+    const r = await b.put(MARKER_KEY, Buffer.from(JSON.stringify(marker) + '\n'), { ifNoneMatch: true });
+    if (!r.ok) throw exists;
+    const opened = this.makeOpened(b, consistency);
+    this.openedP = Promise.resolve(opened);
+  }
+
+  async destroy(): Promise<void> {
+    const b = await this.bucket();
+    this.openedP = undefined;
+    try {
+      // The marker first, so a half-destroyed store is not taken for a live one.
+      await b.delete(MARKER_KEY);
+      for (let round = 0; round < 10; round++) {
+        const keys: string[] = [];
+        for await (const o of b.list('')) {
+          keys.push(o.key);
+          if (keys.length >= 1000) await b.deleteMany(keys.splice(0));
+        }
+        await b.deleteMany(keys);
+        let uploads: Array<{ key: string; uploadId: string }> = [];
+        try {
+          uploads = await b.listUploads();
+        } catch (e) {
+          const cause = e instanceof Error ? e.cause : undefined;
+          if (!(httpStatus(cause) === 501 || s3ErrorName(cause) === 'NotImplemented')) throw e;
+        }
+        await mapLimit(uploads, 8, (u) => b.abortUpload(u.key, u.uploadId));
+        try {
+          await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName }));
+          return;
+        } catch (e) {
+          if (isNoSuchBucket(e)) return;
+          if (s3ErrorName(e) !== 'BucketNotEmpty') throw b.fail(e, 'deleting the bucket');
+          // Something was written meanwhile: another round.
+        }
+      }
+      throw new JobStoreError('JOBSTORE', `could not empty bucket ${this.bucketName}: objects keep appearing`);
+    } catch (e) {
+      if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return;
+      throw e;
+    }
+  }
+
+  // ---- jobs ------------------------------------------------------------------------------------
+
+  async createJob(record: JobRecord): Promise<string> {
+    checkJobId(record.id);
+    JobRecordSchema.parse(record);
+    const { jobs } = await this.opened();
+    return jobs.write(record.id, Buffer.from(JSON.stringify(record)), undefined, `job ${record.id}`);
+  }
+
+  async loadJob(id: string): Promise<Versioned<JobRecord>> {
+    checkJobId(id);
+    const { jobs } = await this.opened();
+    const got = await jobs.read(id);
+    if (!got) throw new NotFoundError(`job ${id} does not exist in ${this.locator}`, { jobId: id });
+    return { value: parseRecord(got.value, `job ${id}`), version: got.version };
+  }
+
+  async updateJob(record: JobRecord, expectedVersion: string): Promise<string> {
+    checkJobId(record.id);
+    JobRecordSchema.parse(record);
+    const { jobs } = await this.opened();
+    return jobs.write(record.id, Buffer.from(JSON.stringify(record)), expectedVersion, `job ${record.id}`);
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    checkJobId(id);
+    const { jobs } = await this.opened();
+    await jobs.delete(id);
+  }
+
+  async jobExists(id: string): Promise<boolean> {
+    checkJobId(id);
+    const { jobs } = await this.opened();
+    return (await jobs.read(id)) !== undefined;
+  }
+
+  async *listJobs(): AsyncIterable<Versioned<JobRecord>> {
+    const { jobs } = await this.opened();
+    for await (const e of jobs.entries()) yield { value: parseRecord(e.value, `job ${e.name}`), version: e.version };
+  }
+
+  // ---- files -----------------------------------------------------------------------------------
+
+  async writeFile(source: FileSource, opts: { basename?: string; ownerJobId?: string } = {}): Promise<FileID> {
+    await this.opened();
+    const b = await this.bucket();
+    const id = newFileId(opts.basename ?? (typeof source === 'string' ? path.basename(source) : 'data'));
+    let body: Readable | Buffer;
+    if (typeof source === 'string') {
+      try {
+        const st = await fs.stat(source);
+        if (!st.isFile()) throw new JobStoreError('JOBSTORE', `cannot store ${source}: not a regular file`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`cannot store ${source}: no such file`);
+        throw e;
+      }
+      body = createReadStream(source, { highWaterMark: 1024 * 1024 });
+    } else if (source instanceof Uint8Array) {
+      body = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    } else if (source instanceof Readable) {
+      body = source;
+    } else {
+      body = Readable.from(source);
+    }
+    await uploadObject(b, fileKey(id), body, {
+      partSize: this.settings.partSize,
+      queueSize: this.settings.queueSize,
+      ...(opts.ownerJobId !== undefined ? { metadata: { 'toil-owner': opts.ownerJobId } } : {}),
+    });
+    return id;
+  }
+
+  async readFile(id: FileID, localPath: string): Promise<void> {
+    const stream = await this.readFileStream(id);
+    try {
+      await pipeline(stream, createWriteStream(localPath));
+    } catch (e) {
+      await fs.rm(localPath, { force: true });
+      throw e;
+    }
+  }
+
+  async readFileStream(id: FileID): Promise<Readable> {
+    const key = fileKey(id);
+    await this.opened();
+    const b = await this.bucket();
+    return (await downloadObject(b, key, `file ${id}`)).stream;
+  }
+
+  async deleteFile(id: FileID): Promise<void> {
+    const key = fileKey(id);
+    await this.opened();
+    await (await this.bucket()).delete(key);
+  }
+
+  async fileExists(id: FileID): Promise<boolean> {
+    let key: string;
+    try {
+      key = fileKey(id);
+    } catch {
+      return false;
+    }
+    await this.opened();
+    return (await (await this.bucket()).head(key)) !== undefined;
+  }
+
+  async fileSize(id: FileID): Promise<number> {
+    const key = fileKey(id);
+    await this.opened();
+    const h = await (await this.bucket()).head(key);
+    if (!h) throw new NotFoundError(`file ${id} does not exist in ${this.locator}`, { fileId: id });
+    return h.size;
+  }
+
+  // ---- shared files ----------------------------------------------------------------------------
+
+  async writeShared(name: string, data: Uint8Array | string, cond: WriteCondition = {}): Promise<string> {
+    checkSharedName(name);
+    const { shared } = await this.opened();
+    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const what = `shared file ${name}`;
+    if (cond.ifAbsent) return shared.write(name, buf, undefined, what);
+    if (cond.ifVersion !== undefined) return shared.write(name, buf, cond.ifVersion, what);
+    return shared.put(name, buf, what);
+  }
+
+  async readShared(name: string): Promise<Versioned<Buffer> | undefined> {
+    checkSharedName(name);
+    const { shared } = await this.opened();
+    return shared.read(name);
+  }
+
+  async deleteShared(name: string): Promise<void> {
+    checkSharedName(name);
+    const { shared } = await this.opened();
+    await shared.delete(name);
+  }
+
+  // ---- messages --------------------------------------------------------------------------------
+
+  async sendMessage(msg: ChannelMessage): Promise<void> {
+    await this.opened();
+    const b = await this.bucket();
+    const r = await b.put(messageKey(), Buffer.from(JSON.stringify(msg)));
+    if (!r.ok) throw new JobStoreError('JOBSTORE', 'sending a message was refused');
+  }
+
+  async receiveMessages(): Promise<ChannelMessage[]> {
+    const { claims } = await this.opened();
+    const b = await this.bucket();
+    const keys: string[] = [];
+    for await (const o of b.list(MESSAGES)) if (o.key.endsWith('.json')) keys.push(o.key);
+    keys.sort();
+    const got = await mapLimit(keys, 8, async (key): Promise<ChannelMessage | undefined> => {
+      const name = key.slice(MESSAGES.length);
+      try {
+        await claims.write(name, Buffer.alloc(0), undefined, `message ${name}`);
+      } catch (e) {
+        if (e instanceof ConflictError) return undefined; // another receiver has it
+        throw e;
+      }
+      const body = await b.getSmall(key);
+      let msg: ChannelMessage | undefined;
+      if (body) {
+        msg = parseMessage(body.body);
+        await b.delete(key);
+      }
+      await claims.delete(name);
+      return msg;
+    });
+    return got.filter((m): m is ChannelMessage => m !== undefined);
+  }
+
+  // ---- logs ------------------------------------------------------------------------------------
+
+  async writeJobLog(jobId: string, text: string): Promise<void> {
+    checkJobId(jobId);
+    await this.opened();
+    const r = await (await this.bucket()).put(logKey(jobId), Buffer.from(text, 'utf8'));
+    if (!r.ok) throw new JobStoreError('JOBSTORE', `writing the log of job ${jobId} was refused`);
+  }
+
+  async readJobLog(jobId: string): Promise<string | undefined> {
+    checkJobId(jobId);
+    await this.opened();
+    const got = await (await this.bucket()).getSmall(logKey(jobId));
+    return got?.body.toString('utf8');
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Workflow semantics, end to end through the real CLI: real leader and worker processes and a
+ * file job store.
+ */
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tempDir, toil, traceLines, workflow } from '../helpers/run.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let store: string;
+
+beforeEach(async () => {
+  ({ dir, cleanup } = await tempDir());
+  store = path.join(dir, 'store');
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function count(name: string): Promise<number> {
+  return readFile(path.join(dir, `count-${name}`), 'utf8').then(Number, () => 0);
+}
+
+describe('ordering', () => {
+  it('runs children after their parent and follow-ons after the whole subtree, dynamic children included', async () => {
+    const r = await toil(['run', workflow('ordering.ts'), store, '--', dir]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('root');
+    const lines = await traceLines(dir);
+    const at = (l: string) => {
+      const i = lines.indexOf(l);
+      expect(i).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    for (const c of ['A', 'B']) expect(at(`start ${c}`)).toBeGreaterThan(at('end root'));
+    for (const c of ['A1', 'A2']) expect(at(`start ${c}`)).toBeGreaterThan(at('end A'));
+    expect(at('start A2f')).toBeGreaterThan(at('end A2'));
+    for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
+    // The store is removed on success by default (--clean onSuccess).
+    expect(await exists(store)).toBe(false);
+  });
+});
+
+describe('promises', () => {
+  it('resolves paths, forwarded values and promises in class fields', async () => {
+    const r = await toil(['run', workflow('promises.ts'), store]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
+  });
+});
+
+describe('fan-out', () => {
+  it('runs many children in parallel and sums their promised values in a follow-on', async () => {
+    const n = 60;
+    const r = await toil(['run', workflow('fanout.ts'), store, '--', String(n)]);
+    expect(r.code).toBe(0);
+    let expected = 0;
+    for (let i = 0; i < n; i++) expected += i * i;
+    expect(JSON.parse(r.stdout)).toBe(expected);
+    expect(r.stderr).toMatch(/62 job\(s\) run/);
+  });
+});
+
+describe('retries', () => {
+  it('retries a failing job --retryCount times with growing backoff', async () => {
+    const r = await toil(['run', workflow('flaky.ts'), store, '--retryCount', '2', '--retryBackoff', '0.4', '--', dir, 'flaky', '2']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('ok after 3');
+    const times = (await traceLines(dir)).map((l) => Number(l.split(' ')[2]));
+    expect(times).toHaveLength(3);
+    // Backoff: nominal 0.4 s then 0.8 s, jitter keeps each at least half of that.
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(200);
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(400);
+    expect(r.stderr).toMatch(/retrying in/);
+  });
+
+  it('gives up after retryCount + 1 tries and names the job with its log', async () => {
+    const r = await toil(['run', workflow('flaky.ts'), store, '--retryBackoff', '0', '--', dir, 'always']);
+    expect(r.code).toBe(1);
+    expect(await count('always')).toBe(2);
+    expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\)/);
+    expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
+    expect(r.stderr).toMatch(/this job always fails/);
+    // The store is kept after a failure, for --restart.
+    expect(await exists(store)).toBe(true);
+  });
+});
+
+describe('failure propagation', () => {
+  it('never runs a job whose predecessor failed, and runs the independent ones', async () => {
+    const r = await toil(['run', workflow('diamond.ts'), store, '--retryCount', '0', '--', dir]);
+    expect(r.code).toBe(1);
+    const lines = await traceLines(dir);
+    expect(lines).toContain('run A');
+    expect(lines).toContain('run B');
+    expect(lines).toContain('run C');
+    expect(lines).not.toContain('run D');
+    expect(lines).not.toContain('run F');
+    expect(r.stderr).toMatch(/1 job\(s\) failed, 2 job\(s\) did not run/);
+    expect(r.stderr).toMatch(/something went wrong here/);
+    const status = await toil(['status', store, '--json']);
+    expect(status.code).toBe(0);
+    const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
+    expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
+    expect(s.failed.map((f) => f.name)).toEqual(['node']);
+  });
+});
+
+describe('checkpoints', () => {
+  it('reruns a checkpoint when a job below it fails for good', async () => {
+    const r = await toil(['run', workflow('checkpoint.ts'), store, '--retryBackoff', '0', '--', dir]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('child ok');
+    expect(await count('cp')).toBe(2);
+    expect(await count('child')).toBe(3);
+    expect(r.stderr).toMatch(/rerunning checkpoint/);
+  });
+});
+
+describe('worker crashes', () => {
+  it('fails only the job whose worker process died', async () => {
+    const r = await toil(['run', workflow('crash.ts'), store, '--retryCount', '0', '--', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
+    expect(r.stderr).toMatch(/job 'thrower'.*(exited with code|uncaught in a timer)/);
+    expect(r.stderr).toMatch(/2 job\(s\) failed/);
+    const s = JSON.parse((await toil(['status', store, '--json'])).stdout) as { counts: Record<string, number> };
+    expect(s.counts.done).toBe(5);
+  });
+});
+
+describe('files', () => {
+  it('imports, passes, reads, deletes and exports files', async () => {
+    const input = path.join(dir, 'in.txt');
+    const output = path.join(dir, 'out', 'result.txt');
+    await writeFile(input, 'hello files');
+    const r = await toil(['run', workflow('files.ts'), store, '--clean', 'never', '--', input, `file://${output}`]);
+    expect(r.code).toBe(0);
+    const value = JSON.parse(r.stdout) as { out: string; scratch: string; tmp: string };
+    expect(await readFile(output, 'utf8')).toBe('HELLO FILES');
+    // The job's temporary directory is gone; the scratch file was deleted by the follow-on.
+    expect(await exists(value.tmp)).toBe(false);
+    const { FileJobStore } = await import('../../src/jobstore/fileJobStore.js');
+    const js = new FileJobStore(store);
+    expect(await js.fileExists(value.out)).toBe(true);
+    expect(await js.fileExists(value.scratch)).toBe(false);
+  });
+});
