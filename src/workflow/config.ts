@@ -19,21 +19,24 @@ const size = (what: string) =>
     }
   });
 
-const bool = z.union([
-  z.boolean(),
-  z
-    .string()
-    .transform((v, ctx) => {
-      const t = v.trim().toLowerCase();
-      if (['true', 'yes', '1', 'on'].includes(t)) return true;
-      if (['false', 'no', '0', 'off'].includes(t)) return false;
-      ctx.addIssue({ code: 'custom', message: `expected true or false, got '${v}'` });
-      return z.NEVER;
-    }),
-]);
+const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'boolean') return v;
+  const t = v.trim().toLowerCase();
+  if (['true', 'yes', '1', 'on'].includes(t)) return true;
+  if (['false', 'no', '0', 'off'].includes(t)) return false;
+  ctx.addIssue({ code: 'custom', message: `expected true or false` });
+  return z.NEVER;
+});
 
-const num = z.union([z.number(), z.string().trim().min(1).transform(Number)]).pipe(z.number().finite());
-const int = num.pipe(z.number().int());
+const num = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const n = typeof v === 'number' ? v : v.trim() === '' ? NaN : Number(v);
+  if (!Number.isFinite(n)) {
+    ctx.addIssue({ code: 'custom', message: 'expected a number' });
+    return z.NEVER;
+  }
+  return n;
+});
+const int = num.pipe(z.number().int({ message: 'expected a whole number' }));
 
 /** Option names as users write them (Toil's), for error messages. */
 export const OPTION_NAMES: Record<string, string> = {
