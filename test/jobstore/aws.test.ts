@@ -1,0 +1,344 @@
+/**
+ * The AWS job store against a real S3 server (s3rver on 127.0.0.1, see test/s3/server.ts): the
+ * conformance suite with conditional writes and without (the claim protocol), fault tests
+ * (503 SlowDown, cut connections, a stale writer, a killed upload) and set-up errors.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { AwsJobStore, type AwsJobStoreOptions } from '../../src/jobstore/awsJobStore.js';
+import { parseLocator } from '../../src/jobstore/locator.js';
+import { openJobStore } from '../../src/jobstore/open.js';
+import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import type { JobStore } from '../../src/jobstore/types.js';
+import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import { describeJobStoreConformance, sampleRecord } from './conformance.js';
+
+const MiB = 1024 * 1024;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+
+let cond: TestS3;
+let plain: TestS3;
+let restoreEnv: () => void = () => {};
+const warnings: string[] = [];
+let counter = 0;
+
+beforeAll(async () => {
+  [cond, plain] = await Promise.all([startTestS3({ conditionalWrites: true }), startTestS3({ conditionalWrites: false })]);
+  restoreEnv = useTestS3Env(cond);
+}, 30_000);
+
+afterAll(async () => {
+  restoreEnv();
+  await Promise.all([cond?.stop(), plain?.stop()]);
+});
+
+function storeName(): string {
+  return `t${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function makeStore(server: TestS3, name: string, opts: AwsJobStoreOptions = {}): AwsJobStore {
+  const loc = parseLocator(`aws:us-east-1:${name}`);
+  if (loc.kind !== 'aws') throw new Error('not aws');
+  return new AwsJobStore(loc, {
+    logger: { warning: (m) => warnings.push(m) },
+    ...opts,
+    settings: { endpoint: server.endpoint, forcePathStyle: true, partSize: 5 * MiB, ...opts.settings },
+  });
+}
+
+function rawBucket(server: TestS3, name: string): S3Bucket {
+  const settings = { ...s3SettingsFromEnv('us-east-1'), endpoint: server.endpoint, forcePathStyle: true };
+  return new S3Bucket(makeS3Client(settings), `${name}--toil`, { what: name });
+}
+
+async function keys(server: TestS3, name: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for await (const o of rawBucket(server, name).list(prefix)) out.push(o.key);
+  return out;
+}
+
+describeJobStoreConformance('aws (S3 with conditional writes)', async () => {
+  const name = storeName();
+  return { store: makeStore(cond, name), other: () => makeStore(cond, name) };
+});
+
+describeJobStoreConformance('aws (S3 without conditional writes: claim protocol)', async () => {
+  const name = storeName();
+  return { store: makeStore(plain, name), other: () => makeStore(plain, name) };
+});
+
+describe('aws job store: set-up', () => {
+  it('probes the endpoint: conditional writes where honoured, the claim protocol with a warning where not', async () => {
+    const a = makeStore(cond, storeName());
+    const b = makeStore(plain, storeName());
+    const before = warnings.length;
+    await a.create();
+    await b.create();
+    try {
+      const marker = async (s: TestS3, st: AwsJobStore) => JSON.parse((await rawBucket(s, st.bucketName.replace(/--toil$/, '')).getSmall('toil-jobstore.json'))!.body.toString());
+      expect((await marker(cond, a)).consistency).toBe('conditional');
+      expect((await marker(plain, b)).consistency).toBe('claims');
+      const newWarnings = warnings.slice(before);
+      expect(newWarnings).toHaveLength(1);
+      expect(newWarnings[0]).toMatch(/ignores conditional writes/);
+      // Record layout per protocol.
+      await a.createJob(sampleRecord('j'));
+      await b.createJob(sampleRecord('j'));
+      expect(await keys(cond, a.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual(['jobs/j']);
+      expect(await keys(plain, b.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual([expect.stringMatching(/^jobs\/j\/v000000000001-[A-Za-z0-9]+$/)]);
+    } finally {
+      await a.destroy();
+      await b.destroy();
+    }
+  });
+
+  it('rejects bad regions and names before anything is created (UsageError, exit 2)', async () => {
+    await expect(openJobStore('aws:moon-base-1:abc')).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(openJobStore('aws:us-east-1:Bad_Name')).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(openJobStore('aws:us-east-1:x')).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(openJobStore('aws:us-east-1')).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  it('is what openJobStore returns for aws: locators, using AWS_ENDPOINT_URL_S3', async () => {
+    const name = storeName();
+    const store = await openJobStore(`aws:us-east-1:${name}`);
+    expect(store).toBeInstanceOf(AwsJobStore);
+    expect(store.locator).toBe(`aws:us-east-1:${name}`);
+    expect(await store.exists()).toBe(false);
+    await store.create();
+    try {
+      expect(await store.exists()).toBe(true);
+      await store.writeShared('hello', 'world');
+      expect((await (await openJobStore(`aws:us-east-1:${name}`)).readShared('hello'))?.value.toString()).toBe('world');
+    } finally {
+      await store.destroy();
+    }
+  });
+
+  it('refuses to create an existing store and to use a missing one, with clear errors', async () => {
+    const name = storeName();
+    const store = makeStore(cond, name);
+    await expect(store.loadJob('x')).rejects.toMatchObject({ code: 'JOBSTORE_MISSING', message: expect.stringContaining('does not exist') });
+    await expect(store.listJobs()[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'JOBSTORE_MISSING' });
+    await store.create();
+    try {
+      await expect(makeStore(cond, name).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/already exists/) });
+    } finally {
+      await store.destroy();
+    }
+    // A bucket that holds something else is not taken over.
+    const other = storeName();
+    const raw = rawBucket(cond, other);
+    const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+    await raw.client.send(new CreateBucketCommand({ Bucket: `${other}--toil` }));
+    await raw.put('precious.txt', Buffer.from('keep me'));
+    await expect(makeStore(cond, other).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/not an empty toil-ts job store/) });
+    expect((await raw.getSmall('precious.txt'))?.body.toString()).toBe('keep me');
+  });
+
+  it('refuses to go on when a conditional-write store is opened on an endpoint that ignores them', async () => {
+    const name = storeName();
+    const store = makeStore(cond, name);
+    await store.create();
+    try {
+      // Copy the marker to the plain server: same store, but the endpoint now ignores conditions.
+      const marker = (await rawBucket(cond, name).getSmall('toil-jobstore.json'))!.body;
+      const raw = rawBucket(plain, name);
+      const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+      await raw.client.send(new CreateBucketCommand({ Bucket: `${name}--toil` }));
+      await raw.put('toil-jobstore.json', marker);
+      await expect(makeStore(plain, name).loadJob('x')).rejects.toMatchObject({ message: expect.stringMatching(/now ignores them/) });
+      await makeStore(plain, name).destroy();
+    } finally {
+      await store.destroy();
+    }
+  });
+
+  it('reads an SSE-C key file and rejects a bad one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-sse-'));
+    try {
+      const good = path.join(dir, 'good.key');
+      await writeFile(good, Buffer.alloc(32, 0x41));
+      const bad = path.join(dir, 'bad.key');
+      await writeFile(bad, 'short\n');
+      const name = storeName();
+      const store = makeStore(cond, name, { sseKeyPath: good });
+      await store.create();
+      try {
+        const id = await store.writeFile(Buffer.alloc(6 * MiB, 3), { basename: 'enc.bin' });
+        const out = path.join(dir, 'out.bin');
+        await store.readFile(id, out);
+        expect((await readFile(out)).equals(Buffer.alloc(6 * MiB, 3))).toBe(true);
+      } finally {
+        await store.destroy();
+      }
+      await expect(makeStore(cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--sseKey.*32-byte/) });
+      await expect(makeStore(cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({ code: 'USAGE' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('aws job store: files', () => {
+  it('streams a multipart file with bounded parts, verifies it, and destroys every object and unfinished upload', async () => {
+    const name = storeName();
+    const store = makeStore(cond, name);
+    await store.create();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-s3f-'));
+    try {
+      const data = Buffer.alloc(13 * MiB + 5);
+      for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
+      const id = await store.writeFile(Readable.from([data.subarray(0, 7 * MiB), data.subarray(7 * MiB)]), { basename: 'big.bin', ownerJobId: 'j1' });
+      expect(await store.fileSize(id)).toBe(data.length);
+      const out = path.join(dir, 'big.out');
+      await store.readFile(id, out);
+      expect((await readFile(out)).equals(data)).toBe(true);
+      const counts = await cond.requestCount();
+      expect(counts.byOp['UploadPart'] ?? 0).toBeGreaterThanOrEqual(3);
+
+      // Corruption on the server is detected on download.
+      const objPath = path.join(cond.directory, `${name}--toil`, 'files', id.split('/')[0]!, 'big.bin._S3rver_object');
+      const bytes = await readFile(objPath);
+      bytes[12345] = bytes[12345]! ^ 0xff;
+      await writeFile(objPath, bytes);
+      await expect(store.readFile(id, out)).rejects.toMatchObject({ message: expect.stringMatching(/corrupt/) });
+
+      // An unfinished multipart upload is removed by destroy.
+      const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+      const raw = rawBucket(cond, name);
+      await raw.client.send(new CreateMultipartUploadCommand({ Bucket: `${name}--toil`, Key: 'files/zzzzzzzz/unfinished' }));
+      expect(await raw.listUploads()).toHaveLength(1);
+      await store.destroy();
+      expect(await store.exists()).toBe(false);
+      const { HeadBucketCommand } = await import('@aws-sdk/client-s3');
+      await expect(raw.client.send(new HeadBucketCommand({ Bucket: `${name}--toil` }))).rejects.toBeTruthy();
+    } finally {
+      await store.destroy();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves no object and no parts behind when an upload fails', async () => {
+    const name = storeName();
+    const store = makeStore(cond, name);
+    await store.create();
+    try {
+      let n = 0;
+      const failing = new Readable({
+        read() {
+          if (++n > 12) this.destroy(new Error('source broke'));
+          else this.push(Buffer.alloc(MiB, n));
+        },
+      });
+      await expect(store.writeFile(failing, { basename: 'broken.bin' })).rejects.toThrow(/source broke/);
+      expect(await keys(cond, name, 'files/')).toEqual([]);
+      expect(await rawBucket(cond, name).listUploads()).toEqual([]);
+    } finally {
+      await store.destroy();
+    }
+  });
+
+  it('a killed upload leaves no object (only an unfinished upload, which destroy removes)', async () => {
+    const name = storeName();
+    const store = makeStore(cond, name);
+    await store.create();
+    try {
+      const child = spawn(process.execPath, ['--import', './test/s3/ts-register.mjs', 'test/s3/upload-child.ts', `aws:us-east-1:${name}`], {
+        cwd: repo,
+        env: { ...process.env, AWS_ENDPOINT_URL_S3: cond.endpoint, NODE_OPTIONS: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Wait until at least two parts (5 MiB each) have been sent, then kill it.
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (/sent (1[5-9]|[2-9]\d) MiB/.test(out)) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`upload child exited early (${code}): ${stderr}`)));
+      });
+      const raw = rawBucket(cond, name);
+      const deadline = Date.now() + 10_000;
+      while ((await raw.listUploads()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(await keys(cond, name, 'files/')).toEqual([]);
+      expect((await raw.listUploads()).length).toBe(1);
+      await store.destroy();
+      expect(await store.exists()).toBe(false);
+    } finally {
+      await store.destroy();
+    }
+  });
+});
+
+describe('aws job store under faults (5% 503 SlowDown, cut connections)', () => {
+  for (const which of ['conditional', 'claims'] as const) {
+    it(`completes the store's operations correctly (${which})`, async () => {
+      const server = which === 'conditional' ? cond : plain;
+      const name = storeName();
+      const store = makeStore(server, name);
+      const other = makeStore(server, name);
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-s3fault-'));
+      await server.resetCounts();
+      await server.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
+      try {
+        await store.create();
+        const versions = await Promise.all(Array.from({ length: 20 }, (_, i) => store.createJob(sampleRecord(`f${i}`))));
+        const v2 = await Promise.all(versions.map((v, i) => other.updateJob(sampleRecord(`f${i}`, { state: 'done', result: i }), v)));
+        // A stale writer (the first version) is rejected for every record, whatever the faults.
+        for (let i = 0; i < 20; i += 5) {
+          await expect(store.updateJob(sampleRecord(`f${i}`, { result: 'stale' }), versions[i]!)).rejects.toMatchObject({ code: 'CONFLICT' });
+        }
+        const all = [];
+        for await (const r of store.listJobs()) all.push(r);
+        expect(all.map((r) => r.value.result).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+        expect(all.find((r) => r.value.id === 'f3')?.version).toBe(v2[3]);
+
+        const data = Buffer.alloc(11 * MiB + 3);
+        for (let i = 0; i < data.length; i += 997) data[i] = i & 0xff;
+        const fid = await store.writeFile(data, { basename: 'data.bin' });
+        const small = await store.writeFile(Buffer.from('small'), { basename: 's.txt' });
+        for (let i = 0; i < 3; i++) {
+          const out = path.join(dir, `out${i}`);
+          await other.readFile(fid, out);
+          expect((await readFile(out)).equals(data)).toBe(true);
+        }
+        const chunks: Buffer[] = [];
+        for await (const c of await other.readFileStream(small)) chunks.push(c as Buffer);
+        expect(Buffer.concat(chunks).toString()).toBe('small');
+
+        const lease = await store.writeShared('lease', 'a', { ifAbsent: true });
+        await expect(other.writeShared('lease', 'b', { ifAbsent: true })).rejects.toMatchObject({ code: 'CONFLICT' });
+        await other.writeShared('lease', 'c', { ifVersion: lease });
+        expect((await store.readShared('lease'))?.value.toString()).toBe('c');
+
+        for (let i = 0; i < 10; i++) await store.sendMessage({ kind: 'log', jobId: 'j', jobName: 'n', text: `m${i}`, at: i });
+        const [a, b] = await Promise.all([store.receiveMessages(), other.receiveMessages()]);
+        expect([...a, ...b].map((m) => m.text).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `m${i}`));
+
+        await store.writeJobLog('f1', 'log text');
+        expect(await other.readJobLog('f1')).toBe('log text');
+        const counts = await server.requestCount();
+        expect(counts.faults.slowDown).toBeGreaterThan(0);
+        expect(counts.faults.cut).toBeGreaterThan(0);
+      } finally {
+        await server.setFaults({});
+        await store.destroy();
+        await rm(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
+  }
+});
+
+export type { JobStore };
