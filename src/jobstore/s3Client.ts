@@ -68,10 +68,15 @@ export function s3SettingsFromEnv(region: string): S3Settings {
   };
 }
 
-export function makeS3Client(s: S3Settings): S3Client {
+/**
+ * An S3 client for these settings. `followRegionRedirects` lets one client reach buckets in
+ * any region (for `s3://` URLs, whose region is not known in advance).
+ */
+export function makeS3Client(s: S3Settings, opts: { followRegionRedirects?: boolean } = {}): S3Client {
   const agentOpts = { keepAlive: true, maxSockets: 64 };
   return new S3Client({
     region: s.region,
+    followRegionRedirects: opts.followRegionRedirects ?? false,
     ...(s.endpoint !== undefined ? { endpoint: s.endpoint } : {}),
     forcePathStyle: s.forcePathStyle,
     retryStrategy: new BackoffRetryStrategy(s.retry),

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { exportS3Url, importS3Url } from '../../src/filestore/s3Urls.js';
 import { AwsJobStore, type AwsJobStoreOptions } from '../../src/jobstore/awsJobStore.js';
+import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
 import { openJobStore } from '../../src/jobstore/open.js';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
@@ -53,9 +55,9 @@ function makeStore(server: TestS3, name: string, opts: AwsJobStoreOptions = {}):
   });
 }
 
-function rawBucket(server: TestS3, name: string): S3Bucket {
+function rawBucket(server: TestS3, name: string, exact = false): S3Bucket {
   const settings = { ...s3SettingsFromEnv('us-east-1'), endpoint: server.endpoint, forcePathStyle: true };
-  return new S3Bucket(makeS3Client(settings), `${name}--toil`, { what: name });
+  return new S3Bucket(makeS3Client(settings), exact ? name : `${name}--toil`, { what: name });
 }
 
 async function keys(server: TestS3, name: string, prefix = ''): Promise<string[]> {
@@ -278,6 +280,41 @@ describe('aws job store: files', () => {
       expect(await store.exists()).toBe(false);
     } finally {
       await store.destroy();
+    }
+  });
+});
+
+describe('s3:// imports and exports', () => {
+  it('streams objects from a user bucket into a job store and back (file and aws stores)', async () => {
+    const user = `user-${storeName()}`;
+    const raw = rawBucket(cond, user, true);
+    const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+    await raw.client.send(new CreateBucketCommand({ Bucket: user }));
+    const data = Buffer.alloc(7 * MiB + 11);
+    for (let i = 0; i < data.length; i += 101) data[i] = i & 0xff;
+    await raw.put('inputs/reads.fastq', data);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-s3url-'));
+    const name = storeName();
+    const aws = makeStore(cond, name);
+    await aws.create();
+    const file = new FileJobStore(path.join(dir, 'fs'));
+    await file.create();
+    try {
+      for (const store of [aws, file] as JobStore[]) {
+        const id = await importS3Url(`s3://${user}/inputs/reads.fastq`, store);
+        expect(id).toMatch(/reads\.fastq$/);
+        expect(await store.fileSize(id)).toBe(data.length);
+        const out = `s3://${user}/outputs/${store === aws ? 'aws' : 'file'}/copy.fastq`;
+        await exportS3Url(store, id, out);
+        expect((await raw.getSmall(out.slice(`s3://${user}/`.length)))?.body.equals(data)).toBe(true);
+      }
+      await expect(importS3Url(`s3://${user}/missing`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(importS3Url(`s3://no-such-bucket-${name}/x`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/no bucket/) });
+      await expect(importS3Url('s3://Bad/x', aws)).rejects.toMatchObject({ code: 'USAGE' });
+    } finally {
+      await aws.destroy();
+      await file.destroy();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
