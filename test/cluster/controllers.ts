@@ -156,7 +156,9 @@ export class Controllers {
       }
     }
     // dependents whose owners are all gone are deleted (background); dangling refs are dropped
-    for (const { r, o } of all) {
+    for (const { r, o: snap } of all) {
+      const o = store.peek(resKey(r), snap.metadata.namespace, snap.metadata.name);
+      if (!o || o.metadata.uid !== snap.metadata.uid) continue;
       const refs = (o.metadata.ownerReferences ?? []) as Obj[];
       if (!refs.length || o.metadata.deletionTimestamp) continue;
       const alive = refs.filter((ref) => {

@@ -50,7 +50,12 @@ export class Kubelets {
   private lostNodes = new Set<string>();
   private stopped = false;
   private busy = false; private again = false;
-  constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {}
+  private tick: NodeJS.Timeout;
+  constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {
+    // periodic resync, for grace periods and deadlines
+    this.tick = setInterval(() => this.kick(), 250);
+    this.tick.unref?.();
+  }
 
   nodeRoot(node: string): string { return join(this.o.stateDir, 'nodes', node, 'root'); }
   /** Host directory backing `hostPath` `path` on `node`. */
@@ -65,10 +70,11 @@ export class Kubelets {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.tick);
     const waits: Promise<void>[] = [];
     for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) {
       if (c.proc && c.pid && c.proc.exitCode === null && c.proc.signalCode === null) {
-        waits.push(new Promise((r) => { c.proc!.once('exit', () => r()); setTimeout(r, 2000); }));
+        waits.push(new Promise((r) => { const t = setTimeout(r, 2000); c.proc!.once('exit', () => { clearTimeout(t); r(); }); }));
         killGroup(c.pid, 'SIGKILL');
       }
     }

@@ -51,7 +51,13 @@ export class Registry {
   }
 
   private async validate(inf: ResourceInfo, obj: Obj, old?: Obj): Promise<void> {
-    const causes = [...(await schemaCauses(inf.schema, obj)), ...semanticCauses(inf, obj, old)];
+    const seen = new Set<string>();
+    const causes = [...(await schemaCauses(inf.schema, obj)), ...semanticCauses(inf, obj, old)].filter((c) => {
+      const k = `${c.field}|${c.message}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
     if (causes.length) throw invalid(inf, obj.metadata?.name ?? '', causes);
   }
 
