@@ -138,7 +138,26 @@ export function buildProgram(): Command {
       .argument('<jobStore>', 'job store locator: a path, file:<path> or aws:<region>:<name>')
       .argument('[workflowArgs...]', 'arguments after -- are passed to the workflow as wf.args')
       .exitOverride(),
-  ).action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
+  )
+    .addHelpText(
+      'after',
+      `
+Environment:
+  TOIL_WORKDIR                      default for --workDir
+  TOIL_KUBERNETES_OWNER             default for --kubernetesOwner
+  TOIL_KUBERNETES_HOST_PATH         default for --kubernetesHostPath
+  TOIL_KUBERNETES_SERVICE_ACCOUNT   default for --kubernetesServiceAccount
+  TOIL_AWS_SECRET_NAME              secret with the AWS credentials file, mounted in worker pods at /root/.aws
+  TOIL_APPLIANCE_SELF               worker image for --batchSystem kubernetes
+  AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE   as for the AWS SDK
+
+Exit codes: 0 success (the root job's value is printed as JSON on stdout), 1 the workflow
+failed (each failed job is named with its last log lines), 2 bad usage or configuration.
+
+Example:
+  toil run examples/helloworld.ts ./my-store -- Alice`,
+    )
+    .action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
     await run(workflow, jobStore, workflowArgs, o);
   });
 

@@ -57,6 +57,7 @@ export interface ToilOptions extends ToilConfigInput {
 
 export class Toil {
   private stopRequested: string | undefined;
+  private readonly started = Date.now();
   private leader: Leader | undefined;
 
   private constructor(
@@ -234,7 +235,8 @@ export class Toil {
       if (clean === 'always' || clean === 'onError') await store.destroy();
       throw err;
     }
-    this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run`);
+    const rss = process.resourceUsage().maxRSS / 1024;
+    this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`);
     if (clean === 'always' || clean === 'onSuccess') await store.destroy();
     return value;
   }

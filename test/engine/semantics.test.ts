@@ -157,3 +157,41 @@ describe('files', () => {
     expect(await js.fileExists(value.scratch)).toBe(false);
   });
 });
+
+describe('programmatic use', () => {
+  it('runs a workflow from a program with Toil.open and toil.start', async () => {
+    const { spawn } = await import('node:child_process');
+    const { ROOT } = await import('../helpers/run.js');
+    const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'programmatic.ts'), store, '20'], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('sum of squares below 20: 2470');
+    expect(await exists(store)).toBe(false);
+  });
+});
+
+describe('logs', () => {
+  it('--writeLogs copies each job log, failed ones included', async () => {
+    const logs = path.join(dir, 'logs');
+    const r = await toil(['run', workflow('diamond.ts'), store, '--retryCount', '0', '--writeLogs', logs, '--', dir]);
+    expect(r.code).toBe(1);
+    const { readdir } = await import('node:fs/promises');
+    const files = await readdir(logs);
+    const failed = files.filter((f) => f.startsWith('node_'));
+    expect(failed.length).toBe(1);
+    expect(await readFile(path.join(logs, failed[0]!), 'utf8')).toMatch(/node B: something went wrong here[\s\S]*B failed on purpose/);
+  });
+  it('relays ctx.log lines to the leader log, and status is readable as text', async () => {
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), store, '--clean', 'never', '--', 'Ada']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('Hello, Ada');
+    expect(r.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
+    const s = await toil(['status', store]);
+    expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
+    expect(s.stdout).toMatch(/\(completed\)/);
+  });
+});
