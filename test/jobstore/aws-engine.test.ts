@@ -1,0 +1,164 @@
+/**
+ * Workflows through the real CLI (`bin/toil.js`, built into dist/ by `npm test`) with an
+ * `aws:us-east-1:<name>` job store on the test S3 server: the engine's semantics hold on S3, with
+ * and without conditional writes, and a workflow completes with correct results while 5% of S3
+ * requests fail with 503 SlowDown and connections are cut.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { AwsJobStore } from '../../src/jobstore/awsJobStore.js';
+import { parseLocator } from '../../src/jobstore/locator.js';
+import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import { toil, traceLines, workflow } from '../helpers/run.js';
+import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+
+let cond: TestS3;
+let plain: TestS3;
+let dir: string;
+let n = 0;
+let restoreEnv: () => void = () => {};
+
+beforeAll(async () => {
+  [cond, plain] = await Promise.all([startTestS3({ conditionalWrites: true }), startTestS3({ conditionalWrites: false })]);
+  restoreEnv = useTestS3Env(cond);
+}, 30_000);
+afterAll(async () => {
+  restoreEnv();
+  await Promise.all([cond?.stop(), plain?.stop()]);
+});
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'toil-awse-'));
+});
+
+function env(s3: TestS3): NodeJS.ProcessEnv {
+  return {
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PROFILE: '',
+  };
+}
+
+function locator(): string {
+  return `aws:us-east-1:e${process.pid}-${++n}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+function storeFor(s3: TestS3, loc: string): AwsJobStore {
+  const l = parseLocator(loc);
+  if (l.kind !== 'aws') throw new Error('not aws');
+  return new AwsJobStore(l, { settings: { endpoint: s3.endpoint, forcePathStyle: true } });
+}
+
+function squares(k: number): number {
+  let s = 0;
+  for (let i = 0; i < k; i++) s += i * i;
+  return s;
+}
+
+describe.each([
+  ['conditional writes', () => cond],
+  ['claim protocol', () => plain],
+])('workflows on an aws: job store (%s)', (_label, server) => {
+  it('fans out, sums promised values, and removes the bucket on success', async () => {
+    const loc = locator();
+    const r = await toil(['run', workflow('fanout.ts'), loc, '--', '40'], { env: env(server()) });
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(squares(40));
+    expect(r.stderr).toMatch(/42 job\(s\) run/);
+    expect(await storeFor(server(), loc).exists()).toBe(false);
+  });
+
+  it('resolves promises', async () => {
+    const r = await toil(['run', workflow('promises.ts'), locator()], { env: env(server()) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
+  });
+});
+
+describe('workflows on an aws: job store (conditional writes)', () => {
+  it('imports from s3://, passes, reads, deletes and exports files to s3://', async () => {
+    const user = `user-${process.pid}-${++n}`;
+    const raw = new S3Bucket(makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: cond.endpoint, forcePathStyle: true }), user, { what: user });
+    await raw.client.send(new CreateBucketCommand({ Bucket: user }));
+    await raw.put('in/hello.txt', Buffer.from('hello files'));
+    const loc = locator();
+    const r = await toil(['run', workflow('files.ts'), loc, '--clean', 'never', '--', `s3://${user}/in/hello.txt`, `s3://${user}/out/result.txt`], { env: env(cond) });
+    expect(r.stderr).not.toMatch(/ERROR/);
+    expect(r.code).toBe(0);
+    const value = JSON.parse(r.stdout) as { out: string; scratch: string };
+    expect((await raw.getSmall('out/result.txt'))?.body.toString()).toBe('HELLO FILES');
+    const js = storeFor(cond, loc);
+    expect(await js.fileExists(value.out)).toBe(true);
+    expect(await js.fileExists(value.scratch)).toBe(false);
+    const clean = await toil(['clean', loc], { env: env(cond) });
+    expect(clean.code).toBe(0);
+    expect(await js.exists()).toBe(false);
+  });
+
+  it('propagates failures, keeps the store, and reports status from S3', async () => {
+    const loc = locator();
+    const r = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', dir], { env: env(cond) });
+    expect(r.code).toBe(1);
+    const lines = await traceLines(dir);
+    expect(lines).toContain('run A');
+    expect(lines).not.toContain('run D');
+    expect(r.stderr).toMatch(/something went wrong here/);
+    const status = await toil(['status', loc, '--json'], { env: env(cond) });
+    expect(status.code).toBe(0);
+    const s = JSON.parse(status.stdout) as { counts: Record<string, number> };
+    expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
+    await toil(['clean', loc], { env: env(cond) });
+  });
+
+  it('reruns a checkpoint, retries a flaky job', async () => {
+    const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', dir], { env: env(cond) });
+    expect(a.code).toBe(0);
+    expect(JSON.parse(a.stdout)).toBe('child ok');
+    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', dir, 'flaky', '2'], { env: env(cond) });
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout)).toBe('ok after 3');
+  });
+
+  it('clear errors: a bad locator exits 2 before anything is created; a missing store for status', async () => {
+    const bad = await toil(['run', workflow('fanout.ts'), 'aws:us-east-1:Bad_Name'], { env: env(cond) });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid AWS job store name/);
+    const missing = await toil(['status', locator()], { env: env(cond) });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+});
+
+describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% cut GET bodies)', () => {
+  it.each([
+    ['conditional writes', () => cond],
+    ['claim protocol', () => plain],
+  ])('completes with correct results (%s)', async (_label, server) => {
+    const s3 = server();
+    const input = path.join(dir, 'in.txt');
+    await writeFile(input, 'hello faults');
+    await s3.resetCounts();
+    await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
+    try {
+      const r = await toil(['run', workflow('fanout.ts'), locator(), '--', '30'], { env: env(s3) });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toBe(squares(30));
+      const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(dir, 'out.txt')}`], { env: env(s3) });
+      expect(f.code).toBe(0);
+      expect(await readFile(path.join(dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
+      const c = await s3.requestCount();
+      expect(c.faults.slowDown).toBeGreaterThan(5);
+      expect(c.faults.cut).toBeGreaterThan(2);
+    } finally {
+      await s3.setFaults({});
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
