@@ -8,6 +8,7 @@ import { Registry, now } from './registry.js';
 import { clone, matchFields, matchRequirements, parseFieldSelector, parseLabelSelector, SelectorError, SUPPORTED_FIELDS, type Obj, type StoreEvent } from './store.js';
 import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
 import { toTable } from './tables.js';
+import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
 
@@ -83,9 +84,13 @@ export class ApiServer {
   private async readBody(req: IncomingMessage): Promise<unknown> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (!text.trim()) return undefined;
+    const buf = Buffer.concat(chunks);
     const ct = req.headers['content-type'] ?? '';
+    if (ct.startsWith('application/vnd.kubernetes.protobuf')) {
+      try { return decodeProtobuf(buf); } catch (e) { throw new ApiError(415, 'UnsupportedMediaType', (e as Error).message, {}); }
+    }
+    const text = buf.toString('utf8');
+    if (!text.trim()) return undefined;
     if (ct.includes('yaml')) {
       const { parse } = await import('yaml');
       return parse(text) as unknown;
@@ -119,7 +124,15 @@ export class ApiServer {
     const q = url.searchParams;
     const method = req.method ?? 'GET';
     try {
-      const user = this.d.auth.authenticate(req.headers.authorization);
+      let user = this.d.auth.authenticate(req.headers.authorization);
+      const as = req.headers['impersonate-user'];
+      if (typeof as === 'string') {
+        const attrs: Attributes = { verb: 'impersonate', resourceRequest: true, path: '', apiGroup: '', resource: as.startsWith('system:serviceaccount:') ? 'serviceaccounts' : 'users', subresource: '', name: as, namespace: '' };
+        if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
+        const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
+        const extraGroups = ([] as string[]).concat(req.headers['impersonate-group'] ?? []);
+        user = { name: as, groups: [...new Set([...extraGroups, ...(sa ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]!}`] : []), 'system:authenticated'])] };
+      }
       const path = url.pathname.replace(/\/+$/, '') || '/';
       const r = this.route(path);
       if (!r || !r.info) {

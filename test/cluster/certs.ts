@@ -4,7 +4,7 @@
  * and signs/verifies ES256 JSON Web Tokens (used for service-account tokens, as a real cluster
  * signs its projected tokens with the service-account key).
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
@@ -126,7 +126,7 @@ export function verifyJwt(key: KeyPair, token: string): Record<string, unknown> 
   if (parts.length !== 3) return undefined;
   const [h, b, s] = parts as [string, string, string];
   try {
-    const ok = verify('sha256', Buffer.from(`${h}.${b}`), { key: createPublicKey(key.publicKey), dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
+    const ok = verify('sha256', Buffer.from(`${h}.${b}`), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
     if (!ok) return undefined;
     return JSON.parse(Buffer.from(b, 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch { return undefined; }

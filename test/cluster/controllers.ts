@@ -212,11 +212,11 @@ export class Controllers {
       }
       const key = `${p.metadata.namespace}/${p.metadata.name}`;
       if (fits.length === 0) {
-        const parts = [...reasons.entries()].sort((a, b) => a[0].localeCompare(b[0])).map(([w, c]) => `${c} ${w}`);
+        const parts = [...reasons.entries()].map(([w, c]) => `${c} ${w}`).sort();
         const total = nodes.length;
         const noVictims = resourceShort.size;
         const notHelpful = total - noVictims;
-        const pre = [noVictims ? `${noVictims} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).join(', ');
+        const pre = [noVictims ? `${noVictims} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).sort().join(', ');
         const msg = total === 0 ? 'no nodes available to schedule pods' : `0/${total} nodes are available: ${parts.join(', ')}. preemption: 0/${total} nodes are available: ${pre}.`;
         await this.reg.mutate(POD, p.metadata.namespace, p.metadata.name, (x) => {
           x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };

@@ -1,0 +1,84 @@
+/**
+ * Decoding of the few protobuf request bodies kubectl sends with its typed clients
+ * (Content-Type application/vnd.kubernetes.protobuf): SelfSubjectAccessReview (`kubectl auth can-i`)
+ * and TokenRequest (`kubectl create token`). Field numbers are those of k8s.io/api generated.proto.
+ */
+type Fields = Map<number, (Buffer | number)[]>;
+
+function varint(b: Buffer, pos: number): [number, number] {
+  let result = 0; let shift = 0;
+  for (;;) {
+    const byte = b[pos++];
+    if (byte === undefined) throw new Error('truncated varint');
+    result += (byte & 0x7f) * 2 ** shift;
+    if (!(byte & 0x80)) return [result, pos];
+    shift += 7;
+  }
+}
+
+function fields(b: Buffer): Fields {
+  const out: Fields = new Map();
+  let pos = 0;
+  while (pos < b.length) {
+    const [key, p1] = varint(b, pos); pos = p1;
+    const num = Math.floor(key / 8); const wire = key & 7;
+    let v: Buffer | number;
+    if (wire === 0) { const [x, p2] = varint(b, pos); v = x; pos = p2; }
+    else if (wire === 2) { const [len, p2] = varint(b, pos); v = b.subarray(p2, p2 + len); pos = p2 + len; }
+    else if (wire === 1) { v = b.subarray(pos, pos + 8); pos += 8; }
+    else if (wire === 5) { v = b.subarray(pos, pos + 4); pos += 4; }
+    else throw new Error(`unsupported wire type ${wire}`);
+    const l = out.get(num) ?? []; l.push(v); out.set(num, l);
+  }
+  return out;
+}
+const str = (f: Fields, n: number): string | undefined => { const v = f.get(n)?.[0]; return Buffer.isBuffer(v) ? v.toString('utf8') : undefined; };
+const strs = (f: Fields, n: number): string[] => (f.get(n) ?? []).filter(Buffer.isBuffer).map((v) => v.toString('utf8'));
+const num = (f: Fields, n: number): number | undefined => { const v = f.get(n)?.[0]; return typeof v === 'number' ? v : undefined; };
+const msg = (f: Fields, n: number): Fields | undefined => { const v = f.get(n)?.[0]; return Buffer.isBuffer(v) ? fields(v) : undefined; };
+function meta(f: Fields | undefined): Record<string, unknown> {
+  if (!f) return {};
+  const o: Record<string, unknown> = {};
+  const name = str(f, 1); if (name) o.name = name;
+  const gen = str(f, 2); if (gen) o.generateName = gen;
+  const ns = str(f, 3); if (ns) o.namespace = ns;
+  return o;
+}
+function clean(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+/** Decodes a kubernetes protobuf envelope ("k8s\0" + runtime.Unknown) into the JSON object it encodes. */
+export function decodeProtobuf(body: Buffer): Record<string, unknown> {
+  if (body.subarray(0, 4).toString('latin1') !== 'k8s\0') throw new Error('provided object is not a kubernetes protobuf envelope');
+  const unknown = fields(body.subarray(4));
+  const tm = msg(unknown, 1);
+  const apiVersion = tm ? str(tm, 1) : undefined; const kind = tm ? str(tm, 2) : undefined;
+  const raw = unknown.get(2)?.[0];
+  const f = Buffer.isBuffer(raw) ? fields(raw) : new Map() as Fields;
+  const base = { apiVersion, kind, metadata: meta(msg(f, 1)) };
+  if (kind === 'SelfSubjectAccessReview') {
+    const spec = msg(f, 2);
+    const ra = spec ? msg(spec, 1) : undefined; const nra = spec ? msg(spec, 2) : undefined;
+    return {
+      ...base,
+      spec: {
+        ...(ra ? { resourceAttributes: clean({ namespace: str(ra, 1), verb: str(ra, 2), group: str(ra, 3), version: str(ra, 4), resource: str(ra, 5), subresource: str(ra, 6), name: str(ra, 7) }) } : {}),
+        ...(nra ? { nonResourceAttributes: clean({ path: str(nra, 1), verb: str(nra, 2) }) } : {}),
+      },
+    };
+  }
+  if (kind === 'TokenRequest') {
+    const spec = msg(f, 2);
+    const bor = spec ? msg(spec, 3) : undefined;
+    return {
+      ...base,
+      spec: clean({
+        audiences: spec ? strs(spec, 1) : [],
+        expirationSeconds: spec ? num(spec, 4) : undefined,
+        boundObjectRef: bor ? clean({ kind: str(bor, 1), apiVersion: str(bor, 2), name: str(bor, 3), uid: str(bor, 4) }) : undefined,
+      }),
+    };
+  }
+  throw new Error(`protobuf bodies of kind ${String(kind)} are not supported by the test cluster; send JSON`);
+}
