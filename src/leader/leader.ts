@@ -273,7 +273,9 @@ export class Leader {
     const spawned = rec.spawned ?? [];
     const fresh = spawned.filter((id) => !this.graph.nodes.has(id));
     const records = await mapLimit(fresh, 32, (id) => this.store.loadJob(id));
-    for (const r of records) this.graph.add(r.value);
+    // A new job may already be done (a worker chained into it): add it as it was created;
+    // its own completion is processed when the chain reaches it.
+    for (const r of records) this.graph.add(asCreated(r.value));
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
     if (this.config.writeLogs) await this.copyLog(rec.id, rec.name);
@@ -401,6 +403,14 @@ export class Leader {
       }
     }
   }
+}
+
+function asCreated(r: JobRecord): JobRecord {
+  if (r.state === 'pending') return r;
+  const out: JobRecord = { ...r, state: 'pending', children: r.children.slice(0, r.staticChildren), followOns: r.followOns.slice(0, r.staticFollowOns) };
+  delete out.forwards;
+  delete out.result;
+  return out;
 }
 
 function indent(text: string): string {

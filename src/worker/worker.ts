@@ -282,7 +282,7 @@ async function chainCandidate(
   defaults: RequirementDefaults,
 ): Promise<Versioned<JobRecord> | undefined> {
   const successors = [...done.children, ...done.followOns];
-  if (successors.length !== 1 || done.forwards !== undefined || done.checkpoint) return undefined;
+  if (successors.length !== 1 || done.checkpoint) return undefined;
   const id = successors[0]!;
   const k = created.findIndex((r) => r.id === id);
   let next: Versioned<JobRecord>;
@@ -297,7 +297,10 @@ async function chainCandidate(
   const r = next.value;
   if (r.state !== 'pending' || r.checkpoint || r.predecessors.length !== 1 || r.predecessors[0] !== done.id) return undefined;
   for (const dep of r.promiseDeps) {
-    if (dep === done.id) continue;
+    if (dep === done.id) {
+      if (done.forwards !== undefined) return undefined;
+      continue;
+    }
     const d = await store.loadJob(dep).catch(() => undefined);
     if (!d || d.value.state !== 'done' || d.value.forwards !== undefined) return undefined;
   }

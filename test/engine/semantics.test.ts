@@ -195,3 +195,27 @@ describe('logs', () => {
     expect(s.stdout).toMatch(/\(completed\)/);
   });
 });
+
+describe('chaining and resources', () => {
+  it('runs a chain of single successors in one batch job', async () => {
+    const r = await toil(['run', workflow('chain.ts'), store, '--logDebug', '--', '6']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('012345');
+    expect(r.stderr).toMatch(/6 job\(s\) run/);
+    expect(r.stderr.match(/issued job/g)).toHaveLength(1);
+  });
+  it('does not chain into a successor that needs more than the worker got', async () => {
+    const r = await toil(['run', workflow('chain.ts'), store, '--logDebug', '--', 'bigger']);
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/issued job/g)).toHaveLength(2);
+  });
+  it('refuses a job that asks for more than the machine has, naming the limit', async () => {
+    const started = Date.now();
+    const r = await toil(['run', workflow('chain.ts'), store, '--maxCores', '2', '--', 'greedy']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'greedy' \(greedy-[a-z0-9]+\) asks for 64 cores, but at most 2 are available \(--maxCores\)/);
+    // No retries for a job that can never fit.
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(Date.now() - started).toBeLessThan(15000);
+  });
+});
