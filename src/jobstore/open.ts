@@ -1,4 +1,3 @@
-import { AwsJobStore } from './awsJobStore.js';
 import { FileJobStore } from './fileJobStore.js';
 import { parseLocator, type Locator } from './locator.js';
 import type { JobStore } from './types.js';
@@ -14,7 +13,10 @@ export async function openJobStore(locator: string | Locator, opts: OpenOptions 
   switch (loc.kind) {
     case 'file':
       return new FileJobStore(loc.path, { fsync: process.env['TOIL_FILE_JOBSTORE_FSYNC'] !== 'false' });
-    case 'aws':
+    case 'aws': {
+      // Loaded only when used: the AWS SDK takes a noticeable time to import.
+      const { AwsJobStore } = await import('./awsJobStore.js');
       return new AwsJobStore(loc, opts.sseKeyPath !== undefined ? { sseKeyPath: opts.sseKeyPath } : {});
+    }
   }
 }
