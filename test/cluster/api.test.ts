@@ -55,7 +55,7 @@ describe('objects and errors', () => {
     // client-node's serializer drops unknown fields before sending, so send raw JSON
     const body = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'strict-job' }, spec: { bogus: 1, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'i', command: ['true'], imagee: 'x' }] } } } };
     const e = await raw(c.kc, 'POST', `/apis/batch/v1/namespaces/${ns}/jobs?fieldValidation=Strict`, body);
-    expect({ code: e.code, body: e.body }).toEqual({ code: 400, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'strict decoding error: unknown field "spec.bogus", unknown field "spec.template.spec.containers[0].imagee"', reason: 'BadRequest', code: 400 } });
+    expect({ code: e.code, body: e.body }).toEqual({ code: 400, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Job in version "v1" cannot be handled as a Job: strict decoding error: unknown field "spec.bogus", unknown field "spec.template.spec.containers[0].imagee"', reason: 'BadRequest', code: 400 } });
     const ok = await raw(c.kc, 'POST', `/apis/batch/v1/namespaces/${ns}/jobs?dryRun=All`, body);
     expect(ok.code).toBe(201);
     expect(ok.headers.warning).toBe('299 - "unknown field \\"spec.bogus\\"", 299 - "unknown field \\"spec.template.spec.containers[0].imagee\\""');

@@ -36,12 +36,22 @@ const str = (f: Fields, n: number): string | undefined => { const v = f.get(n)?.
 const strs = (f: Fields, n: number): string[] => (f.get(n) ?? []).filter(Buffer.isBuffer).map((v) => v.toString('utf8'));
 const num = (f: Fields, n: number): number | undefined => { const v = f.get(n)?.[0]; return typeof v === 'number' ? v : undefined; };
 const msg = (f: Fields, n: number): Fields | undefined => { const v = f.get(n)?.[0]; return Buffer.isBuffer(v) ? fields(v) : undefined; };
+function map(f: Fields, n: number, bytes = false): Record<string, string> | undefined {
+  const entries = (f.get(n) ?? []).filter(Buffer.isBuffer).map((b) => fields(b));
+  if (!entries.length) return undefined;
+  return Object.fromEntries(entries.map((e) => {
+    const v = e.get(2)?.[0];
+    return [str(e, 1) ?? '', Buffer.isBuffer(v) ? (bytes ? v.toString('base64') : v.toString('utf8')) : ''];
+  }));
+}
 function meta(f: Fields | undefined): Record<string, unknown> {
   if (!f) return {};
   const o: Record<string, unknown> = {};
   const name = str(f, 1); if (name) o.name = name;
   const gen = str(f, 2); if (gen) o.generateName = gen;
   const ns = str(f, 3); if (ns) o.namespace = ns;
+  const labels = map(f, 11); if (labels) o.labels = labels;
+  const ann = map(f, 12); if (ann) o.annotations = ann;
   return o;
 }
 function clean(o: Record<string, unknown>): Record<string, unknown> {
@@ -80,5 +90,12 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
       }),
     };
   }
+  if (kind === 'ServiceAccount') {
+    const auto = f.get(4)?.[0];
+    return clean({ ...base, automountServiceAccountToken: typeof auto === 'number' ? auto !== 0 : undefined });
+  }
+  if (kind === 'Namespace' || kind === 'SelfSubjectReview') return base;
+  if (kind === 'ConfigMap') return clean({ ...base, data: map(f, 2), binaryData: map(f, 3, true) });
+  if (kind === 'Secret') return clean({ ...base, data: map(f, 2, true), type: str(f, 3), stringData: map(f, 4) });
   throw new Error(`protobuf bodies of kind ${String(kind)} are not supported by the test cluster; send JSON`);
 }

@@ -41,12 +41,15 @@ export class Registry {
   }
   list(inf: ResourceInfo, ns?: string): Obj[] { return this.store.list(resKey(inf), inf.namespaced ? ns : undefined); }
 
-  private decodeBody(inf: ResourceInfo, body: unknown, opts: WriteOptions): string[] {
+  private decodeBody(inf: ResourceInfo, body: unknown, opts: WriteOptions, wrap = true): string[] {
     let unknown: string[];
     try { unknown = decode(inf, body); } catch (e) { if (e instanceof DecodeError) throw badRequest(e.message); throw e; }
     const fv = opts.fieldValidation ?? 'Warn';
     if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation must be one of Strict, Warn, Ignore; got ${fv}`);
-    if (unknown.length && fv === 'Strict') throw badRequest(`strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`);
+    if (unknown.length && fv === 'Strict') {
+      const strict = `strict decoding error: ${unknown.map((u) => `unknown field "${u}"`).join(', ')}`;
+      throw badRequest(wrap ? `${inf.kind} in version "${inf.version}" cannot be handled as a ${inf.kind}: ${strict}` : strict);
+    }
     return fv === 'Warn' ? unknown.map((u) => `unknown field "${u}"`) : [];
   }
 
@@ -197,7 +200,7 @@ export class Registry {
       throw e;
     }
     if (typeof next !== 'object' || next === null) throw badRequest('patch produced a non-object');
-    const warnings = this.decodeBody(inf, next, opts);
+    const warnings = this.decodeBody(inf, next, opts, false);
     this.checkKind(inf, next);
     next.metadata ??= {};
     if (next.metadata.resourceVersion && next.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
