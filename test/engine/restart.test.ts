@@ -1,40 +1,21 @@
 /** Restarts, leases, kill and bad input, through the real CLI. */
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startToil, tempDir, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
+import { pathExists, startToil, toil, traceLines, useTempStore, waitFor, workflow } from '../helpers/run.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-let store: string;
-
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  store = path.join(dir, 'store');
-});
-afterEach(async () => {
-  await cleanup();
-});
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const count = (name: string) => readFile(path.join(dir, `count-${name}`), 'utf8').then(Number, () => 0);
+const t = useTempStore();
+const exists = pathExists;
+const count = t.count;
 
 describe('restart', () => {
   it('resumes after a failure without rerunning finished jobs', async () => {
-    const first = await toil(['run', workflow('restartable.ts'), store, '--retryCount', '0', '--', dir]);
+    const first = await toil(['run', workflow('restartable.ts'), t.store, '--retryCount', '0', '--', t.dir]);
     expect(first.code).toBe(1);
     expect(first.stderr).toMatch(/middle is broken/);
     expect(first.stderr).toMatch(/--restart/);
-    await writeFile(path.join(dir, 'fixed'), '');
-    const second = await toil(['run', workflow('restartable.ts'), store, '--restart']);
+    await writeFile(path.join(t.dir, 'fixed'), '');
+    const second = await toil(['run', workflow('restartable.ts'), t.store, '--restart']);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toBe('start>first');
     expect(await count('first')).toBe(1);
@@ -44,14 +25,14 @@ describe('restart', () => {
   });
 
   it('resumes after the leader is SIGKILLed mid-workflow, with the same result', async () => {
-    await writeFile(path.join(dir, 'sleep'), '');
-    const run = startToil(['run', workflow('restartable.ts'), store, '--', dir]);
-    await waitFor(async () => (await traceLines(dir)).includes('run middle'), 30000, 'middle to start');
+    await writeFile(path.join(t.dir, 'sleep'), '');
+    const run = startToil(['run', workflow('restartable.ts'), t.store, '--', t.dir]);
+    await waitFor(async () => (await traceLines(t.dir)).includes('run middle'), 30000, 'middle to start');
     run.child.kill('SIGKILL');
     await run.done;
     // The killed leader's workers die with it: nothing finishes 'middle' behind our back.
     await new Promise((r) => setTimeout(r, 300));
-    const second = await toil(['run', workflow('restartable.ts'), store, '--restart']);
+    const second = await toil(['run', workflow('restartable.ts'), t.store, '--restart']);
     expect(second.stderr).toMatch(/restarting workflow/);
     expect(second.code).toBe(0);
     expect(JSON.parse(second.stdout)).toBe('start>first');
@@ -62,7 +43,7 @@ describe('restart', () => {
   });
 
   it('picks up edited workflow code on restart', async () => {
-    const wfFile = path.join(dir, 'edit.ts');
+    const wfFile = path.join(t.dir, 'edit.ts');
     const src = (msg: string, fail: boolean) => `
       import { defineJob } from 'toil-ts';
       const a = defineJob('a', async () => ${JSON.stringify(msg)});
@@ -70,10 +51,10 @@ describe('restart', () => {
       export default function workflow() { const j = a(); j.addChild(b(j.rv())); return j.addFollowOn(b(j.rv())) && j; }
     `;
     await writeFile(wfFile, src('v1', true));
-    const first = await toil(['run', wfFile, store, '--retryCount', '0']);
+    const first = await toil(['run', wfFile, t.store, '--retryCount', '0']);
     expect(first.code).toBe(1);
     await writeFile(wfFile, src('v2', false));
-    const second = await toil(['run', wfFile, store, '--restart', '--clean', 'never']);
+    const second = await toil(['run', wfFile, t.store, '--restart', '--clean', 'never']);
     expect(second.code).toBe(0);
     // 'a' ran with the old code and is not run again.
     expect(JSON.parse(second.stdout)).toBe('v1');
@@ -83,14 +64,14 @@ describe('restart', () => {
 
 describe('one leader per job store', () => {
   it('refuses a second leader while the first runs, and toil kill stops the first', async () => {
-    const run = startToil(['run', workflow('slow.ts'), store, '--', dir, '2', '20000']);
-    await waitFor(async () => (await traceLines(dir)).length >= 1, 30000, 'a nap to start');
-    const second = await toil(['run', workflow('slow.ts'), store, '--restart']);
+    const run = startToil(['run', workflow('slow.ts'), t.store, '--', t.dir, '2', '20000']);
+    await waitFor(async () => (await traceLines(t.dir)).length >= 1, 30000, 'a nap to start');
+    const second = await toil(['run', workflow('slow.ts'), t.store, '--restart']);
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/in use by another leader \(pid \d+/);
-    const status = await toil(['status', store]);
+    const status = await toil(['status', t.store]);
     expect(status.stdout).toMatch(/leader: +running \(pid/);
-    const kill = await toil(['kill', store]);
+    const kill = await toil(['kill', t.store]);
     expect(kill.code).toBe(0);
     const started = Date.now();
     const first = await run.done;
@@ -98,46 +79,46 @@ describe('one leader per job store', () => {
     expect(first.code).toBe(1);
     expect(first.stderr).toMatch(/stopped by 'toil kill'/);
     // The store is kept, and a restart after a kill works.
-    expect(await exists(store)).toBe(true);
-    const after = await toil(['status', store, '--json']);
+    expect(await exists(t.store)).toBe(true);
+    const after = await toil(['status', t.store, '--json']);
     expect(JSON.parse(after.stdout).leader).toBeNull();
   });
 
   it('refuses to start a new workflow in an existing store', async () => {
-    const first = await toil(['run', workflow('flaky.ts'), store, '--retryCount', '0', '--', dir, 'always']);
+    const first = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', '--', t.dir, 'always']);
     expect(first.code).toBe(1);
-    const again = await toil(['run', workflow('flaky.ts'), store, '--', dir, 'always']);
+    const again = await toil(['run', workflow('flaky.ts'), t.store, '--', t.dir, 'always']);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists: use --restart/);
-    const clean = await toil(['clean', store]);
+    const clean = await toil(['clean', t.store]);
     expect(clean.code).toBe(0);
-    expect(await exists(store)).toBe(false);
+    expect(await exists(t.store)).toBe(false);
   });
 });
 
 describe('bad input exits 2 with one clear line and creates nothing', () => {
   const cases: Array<[string, () => string[], RegExp]> = [
-    ['an unknown option', () => ['run', workflow('fanout.ts'), store, '--noSuchOption'], /unknown option '--noSuchOption'/],
-    ['a bad number', () => ['run', workflow('fanout.ts'), store, '--retryCount', 'lots'], /--retryCount/],
-    ['a bad size', () => ['run', workflow('fanout.ts'), store, '--defaultMemory', '12 parsecs'], /--defaultMemory.*not a size/],
-    ['a bad choice', () => ['run', workflow('fanout.ts'), store, '--batchSystem', 'slurm'], /--batchSystem/],
-    ['a bad locator', () => ['run', workflow('fanout.ts'), 'aws:moon-base-1:x'], /invalid AWS (region|job store name)/],
-    ['a missing workflow file', () => ['run', path.join(dir, 'nope.ts'), store], /workflow file not found/],
-    ['a workflow without a default export', () => ['run', workflow('no-default.ts'), store], /has no default export/],
-    ['a workflow that does not compile', () => ['run', path.join(dir, 'broken.ts'), store], /cannot compile workflow/],
-    ['a graph where a follow-on waits on itself', () => ['run', workflow('bad-graph.ts'), store], /would wait for itself/],
-    ['an argument JSON cannot carry', () => ['run', workflow('bad-arg.ts'), store], /argument 1 of job 'when' is not JSON-serialisable: the value itself is a Date/],
-    ['restarting a store that does not exist', () => ['run', workflow('fanout.ts'), store, '--restart'], /does not exist/],
+    ['an unknown option', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--noSuchOption'], /unknown option '--noSuchOption'/],
+    ['a bad number', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--retryCount', 'lots'], /--retryCount/],
+    ['a bad size', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--defaultMemory', '12 parsecs'], /--defaultMemory.*not a size/],
+    ['a bad choice', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--batchSystem', 'slurm'], /--batchSystem/],
+    ['a bad locator', () => ['run', workflow('../../examples/fanout.ts'), 'aws:moon-base-1:x'], /invalid AWS (region|job t.store name)/],
+    ['a missing workflow file', () => ['run', path.join(t.dir, 'nope.ts'), t.store], /workflow file not found/],
+    ['a workflow without a default export', () => ['run', workflow('no-default.ts'), t.store], /has no default export/],
+    ['a workflow that does not compile', () => ['run', path.join(t.dir, 'broken.ts'), t.store], /cannot compile workflow/],
+    ['a graph where a follow-on waits on itself', () => ['run', workflow('bad-graph.ts'), t.store], /would wait for itself/],
+    ['an argument JSON cannot carry', () => ['run', workflow('bad-arg.ts'), t.store], /argument 1 of job 'when' is not JSON-serialisable: the value itself is a Date/],
+    ['restarting a store that does not exist', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--restart'], /does not exist/],
   ];
   it.each(cases)('%s', async (_what, args, message) => {
-    await writeFile(path.join(dir, 'broken.ts'), 'export default function ( {');
+    await writeFile(path.join(t.dir, 'broken.ts'), 'export default function ( {');
     const r = await toil(args());
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('(run with --help')).length).toBe(1);
     expect(r.stdout).toBe('');
-    expect(await exists(store)).toBe(false);
-    expect((await readdir(dir)).filter((n) => n !== 'broken.ts')).toEqual([]);
+    expect(await exists(t.store)).toBe(false);
+    expect((await readdir(t.dir)).filter((n) => n !== 'broken.ts')).toEqual([]);
   });
 });
 

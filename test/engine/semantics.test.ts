@@ -1,43 +1,22 @@
 /**
  * Workflow semantics, end to end through the real CLI: real leader and worker processes and a
- * file job store.
+ * file job t.store.
  */
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { tempDir, toil, traceLines, workflow } from '../helpers/run.js';
+import { pathExists, toil, traceLines, useTempStore, workflow } from '../helpers/run.js';
 
-let dir: string;
-let cleanup: () => Promise<void>;
-let store: string;
-
-beforeEach(async () => {
-  ({ dir, cleanup } = await tempDir());
-  store = path.join(dir, 'store');
-});
-afterEach(async () => {
-  await cleanup();
-});
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await access(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function count(name: string): Promise<number> {
-  return readFile(path.join(dir, `count-${name}`), 'utf8').then(Number, () => 0);
-}
+const t = useTempStore();
+const exists = pathExists;
+const count = t.count;
 
 describe('ordering', () => {
   it('runs children after their parent and follow-ons after the whole subtree, dynamic children included', async () => {
-    const r = await toil(['run', workflow('ordering.ts'), store, '--', dir]);
+    const r = await toil(['run', workflow('ordering.ts'), t.store, '--', t.dir]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('root');
-    const lines = await traceLines(dir);
+    const lines = await traceLines(t.dir);
     const at = (l: string) => {
       const i = lines.indexOf(l);
       expect(i).toBeGreaterThanOrEqual(0);
@@ -48,13 +27,13 @@ describe('ordering', () => {
     expect(at('start A2f')).toBeGreaterThan(at('end A2'));
     for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
     // The store is removed on success by default (--clean onSuccess).
-    expect(await exists(store)).toBe(false);
+    expect(await exists(t.store)).toBe(false);
   });
 });
 
 describe('promises', () => {
   it('resolves paths, forwarded values and promises in class fields', async () => {
-    const r = await toil(['run', workflow('promises.ts'), store]);
+    const r = await toil(['run', workflow('promises.ts'), t.store]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
   });
@@ -63,7 +42,7 @@ describe('promises', () => {
 describe('fan-out', () => {
   it('runs many children in parallel and sums their promised values in a follow-on', async () => {
     const n = 60;
-    const r = await toil(['run', workflow('fanout.ts'), store, '--', String(n)]);
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), t.store, '--', String(n)]);
     expect(r.code).toBe(0);
     let expected = 0;
     for (let i = 0; i < n; i++) expected += i * i;
@@ -74,10 +53,10 @@ describe('fan-out', () => {
 
 describe('retries', () => {
   it('retries a failing job --retryCount times with growing backoff', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), store, '--retryCount', '2', '--retryBackoff', '0.4', '--', dir, 'flaky', '2']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '2', '--retryBackoff', '0.4', '--', t.dir, 'flaky', '2']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('ok after 3');
-    const times = (await traceLines(dir)).map((l) => Number(l.split(' ')[2]));
+    const times = (await traceLines(t.dir)).map((l) => Number(l.split(' ')[2]));
     expect(times).toHaveLength(3);
     // Backoff: nominal 0.4 s then 0.8 s, jitter keeps each at least half of that.
     expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(200);
@@ -86,22 +65,22 @@ describe('retries', () => {
   });
 
   it('gives up after retryCount + 1 tries and names the job with its log', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), store, '--retryBackoff', '0', '--', dir, 'always']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', '--', t.dir, 'always']);
     expect(r.code).toBe(1);
     expect(await count('always')).toBe(2);
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\)/);
     expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
     expect(r.stderr).toMatch(/this job always fails/);
     // The store is kept after a failure, for --restart.
-    expect(await exists(store)).toBe(true);
+    expect(await exists(t.store)).toBe(true);
   });
 });
 
 describe('failure propagation', () => {
   it('never runs a job whose predecessor failed, and runs the independent ones', async () => {
-    const r = await toil(['run', workflow('diamond.ts'), store, '--retryCount', '0', '--', dir]);
+    const r = await toil(['run', workflow('diamond.ts'), t.store, '--retryCount', '0', '--', t.dir]);
     expect(r.code).toBe(1);
-    const lines = await traceLines(dir);
+    const lines = await traceLines(t.dir);
     expect(lines).toContain('run A');
     expect(lines).toContain('run B');
     expect(lines).toContain('run C');
@@ -109,7 +88,7 @@ describe('failure propagation', () => {
     expect(lines).not.toContain('run F');
     expect(r.stderr).toMatch(/1 job\(s\) failed, 2 job\(s\) did not run/);
     expect(r.stderr).toMatch(/something went wrong here/);
-    const status = await toil(['status', store, '--json']);
+    const status = await toil(['status', t.store, '--json']);
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
     expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
@@ -119,7 +98,7 @@ describe('failure propagation', () => {
 
 describe('checkpoints', () => {
   it('reruns a checkpoint when a job below it fails for good', async () => {
-    const r = await toil(['run', workflow('checkpoint.ts'), store, '--retryBackoff', '0', '--', dir]);
+    const r = await toil(['run', workflow('checkpoint.ts'), t.store, '--retryBackoff', '0', '--', t.dir]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('child ok');
     expect(await count('cp')).toBe(2);
@@ -130,29 +109,29 @@ describe('checkpoints', () => {
 
 describe('worker crashes', () => {
   it('fails only the job whose worker process died', async () => {
-    const r = await toil(['run', workflow('crash.ts'), store, '--retryCount', '0', '--', dir]);
+    const r = await toil(['run', workflow('crash.ts'), t.store, '--retryCount', '0', '--', t.dir]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
     expect(r.stderr).toMatch(/job 'thrower'.*(exited with code|uncaught in a timer)/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
-    const s = JSON.parse((await toil(['status', store, '--json'])).stdout) as { counts: Record<string, number> };
+    const s = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number> };
     expect(s.counts.done).toBe(5);
   });
 });
 
 describe('files', () => {
   it('imports, passes, reads, deletes and exports files', async () => {
-    const input = path.join(dir, 'in.txt');
-    const output = path.join(dir, 'out', 'result.txt');
+    const input = path.join(t.dir, 'in.txt');
+    const output = path.join(t.dir, 'out', 'result.txt');
     await writeFile(input, 'hello files');
-    const r = await toil(['run', workflow('files.ts'), store, '--clean', 'never', '--', input, `file://${output}`]);
+    const r = await toil(['run', workflow('files.ts'), t.store, '--clean', 'never', '--', input, `file://${output}`]);
     expect(r.code).toBe(0);
     const value = JSON.parse(r.stdout) as { out: string; scratch: string; tmp: string };
     expect(await readFile(output, 'utf8')).toBe('HELLO FILES');
     // The job's temporary directory is gone; the scratch file was deleted by the follow-on.
     expect(await exists(value.tmp)).toBe(false);
     const { FileJobStore } = await import('../../src/jobstore/fileJobStore.js');
-    const js = new FileJobStore(store);
+    const js = new FileJobStore(t.store);
     expect(await js.fileExists(value.out)).toBe(true);
     expect(await js.fileExists(value.scratch)).toBe(false);
   });
@@ -163,21 +142,21 @@ describe('programmatic use', () => {
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('../helpers/run.js');
     const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'programmatic.ts'), store, '20'], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+      const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'programmatic.ts'), t.store, '20'], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('close', (code) => resolve({ code, stdout }));
     });
     expect(out.code).toBe(0);
     expect(out.stdout).toContain('sum of squares below 20: 2470');
-    expect(await exists(store)).toBe(false);
+    expect(await exists(t.store)).toBe(false);
   });
 });
 
 describe('logs', () => {
   it('--writeLogs copies each job log, failed ones included', async () => {
-    const logs = path.join(dir, 'logs');
-    const r = await toil(['run', workflow('diamond.ts'), store, '--retryCount', '0', '--writeLogs', logs, '--', dir]);
+    const logs = path.join(t.dir, 'logs');
+    const r = await toil(['run', workflow('diamond.ts'), t.store, '--retryCount', '0', '--writeLogs', logs, '--', t.dir]);
     expect(r.code).toBe(1);
     const { readdir } = await import('node:fs/promises');
     const files = await readdir(logs);
@@ -186,11 +165,11 @@ describe('logs', () => {
     expect(await readFile(path.join(logs, failed[0]!), 'utf8')).toMatch(/node B: something went wrong here[\s\S]*B failed on purpose/);
   });
   it('relays ctx.log lines to the leader log, and status is readable as text', async () => {
-    const r = await toil(['run', workflow('../../examples/helloworld.ts'), store, '--clean', 'never', '--', 'Ada']);
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), t.store, '--clean', 'never', '--', 'Ada']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('Hello, Ada');
     expect(r.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
-    const s = await toil(['status', store]);
+    const s = await toil(['status', t.store]);
     expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
     expect(s.stdout).toMatch(/\(completed\)/);
   });
@@ -198,20 +177,20 @@ describe('logs', () => {
 
 describe('chaining and resources', () => {
   it('runs a chain of single successors in one batch job', async () => {
-    const r = await toil(['run', workflow('chain.ts'), store, '--logDebug', '--', '6']);
+    const r = await toil(['run', workflow('chain.ts'), t.store, '--logDebug', '--', '6']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('012345');
     expect(r.stderr).toMatch(/6 job\(s\) run/);
     expect(r.stderr.match(/issued job/g)).toHaveLength(1);
   });
   it('does not chain into a successor that needs more than the worker got', async () => {
-    const r = await toil(['run', workflow('chain.ts'), store, '--logDebug', '--', 'bigger']);
+    const r = await toil(['run', workflow('chain.ts'), t.store, '--logDebug', '--', 'bigger']);
     expect(r.code).toBe(0);
     expect(r.stderr.match(/issued job/g)).toHaveLength(2);
   });
   it('refuses a job that asks for more than the machine has, naming the limit', async () => {
     const started = Date.now();
-    const r = await toil(['run', workflow('chain.ts'), store, '--maxCores', '2', '--', 'greedy']);
+    const r = await toil(['run', workflow('chain.ts'), t.store, '--maxCores', '2', '--', 'greedy']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'greedy' \(greedy-[a-z0-9]+\) asks for 64 cores, but at most 2 are available \(--maxCores\)/);
     // No retries for a job that can never fit.
