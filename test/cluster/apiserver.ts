@@ -65,6 +65,8 @@ export class ApiServer {
     return n;
   }
 
+  watchCount(resource?: string): number { return [...this.watches].filter((w) => !resource || w.resource === resource).length; }
+
   private count(key: string): void { this.counts.set(key, (this.counts.get(key) ?? 0) + 1); }
 
   private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): void {

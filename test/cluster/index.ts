@@ -115,6 +115,8 @@ export interface TestCluster {
   /** Direct (unauthenticated, uncounted) read access to stored objects, for assertions. */
   get(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
   list(resource: string, namespace?: string): KubeObject[];
+  /** Number of open watch streams (optionally for one resource, e.g. "pods"). */
+  watchCount(resource?: string): number;
   /** PIDs of container processes still running. */
   runningPids(): number[];
   stop(): Promise<void>;
@@ -319,6 +321,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     get: (resource, ns, name) => store.get(resource, ns, name),
     list: (resource, ns) => store.list(resource, ns).map((o) => JSON.parse(JSON.stringify(o)) as Obj),
     runningPids: () => kubelets.runningPids(),
+    watchCount: (resource) => apiserver.watchCount(resource),
     stop: async () => {
       if (stopped) return;
       stopped = true;
