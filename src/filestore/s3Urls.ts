@@ -56,5 +56,5 @@ export async function exportS3Url(store: JobStore, fileId: FileID, url: string):
   const u = parseS3Url(url);
   const { bucket, settings } = bucketFor(u, url);
   const stream = await store.readFileStream(fileId);
-  await uploadObject(bucket, u.key, stream, { partSize: settings.partSize, queueSize: settings.queueSize }).catch((e: unknown) => noBucket(e, url, u));
+  await uploadObject(bucket, u.key, stream, { partSize: settings.partSize, queueSize: settings.queueSize, checkEtag: true }).catch((e: unknown) => noBucket(e, url, u));
 }

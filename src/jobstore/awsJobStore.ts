@@ -11,8 +11,9 @@
  * jobs/<jobId>/c<seq>-<nonce>        claims on the next version (claim-protocol stores)
  * shared/<name>[/v…|/c…]             shared files, versioned like job records (the leader keeps
  *                                    the workflow bundle, its hash and its lease here)
- * files/<random>/<basename>          files; the file id is `<random>/<basename>`; metadata
- *                                    `toil-owner` (the job that wrote it), `toil-part-size`
+ * files/<random>/<basename>          files; the file id is `<random>.<crc32>/<basename>`;
+ *                                    metadata `toil-owner` (the job that wrote it),
+ *                                    `toil-part-size`
  * logs/<jobId>.log                   captured output of a job's latest attempt
  * messages/<ms>-<seq>-<nonce>.json   worker → leader messages, in sending order
  * message-claims/<message>[/…]       a receiver's claim on a message (exactly-once delivery)
@@ -42,7 +43,7 @@ import { probeConditionalWrites, versionedObjects, type Consistency, type Versio
 import { parseMessage, parseRecord } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
-import { bucketName, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileId, SHARED } from './s3Keys.js';
+import { bucketName, fileIdWithCrc, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, parseFileId, SHARED } from './s3Keys.js';
 import { httpStatus, s3ErrorName } from './s3Retry.js';
 import { downloadObject, uploadObject } from './s3Transfer.js';
 import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
@@ -311,7 +312,7 @@ export class AwsJobStore implements JobStore {
   async writeFile(source: FileSource, opts: { basename?: string; ownerJobId?: string } = {}): Promise<FileID> {
     await this.opened();
     const b = await this.bucket();
-    const id = newFileId(opts.basename ?? (typeof source === 'string' ? path.basename(source) : 'data'));
+    const name = newFileName(opts.basename ?? (typeof source === 'string' ? path.basename(source) : 'data'));
     let body: Readable | Buffer;
     if (typeof source === 'string') {
       try {
@@ -329,12 +330,12 @@ export class AwsJobStore implements JobStore {
     } else {
       body = Readable.from(source);
     }
-    await uploadObject(b, fileKey(id), body, {
+    const sent = await uploadObject(b, name.key, body, {
       partSize: this.settings.partSize,
       queueSize: this.settings.queueSize,
       ...(opts.ownerJobId !== undefined ? { metadata: { 'toil-owner': opts.ownerJobId } } : {}),
     });
-    return id;
+    return fileIdWithCrc(name.random, name.base, sent.crc32);
   }
 
   async readFile(id: FileID, localPath: string): Promise<void> {
@@ -348,10 +349,10 @@ export class AwsJobStore implements JobStore {
   }
 
   async readFileStream(id: FileID): Promise<Readable> {
-    const key = fileKey(id);
+    const { key, crc32 } = parseFileId(id);
     await this.opened();
     const b = await this.bucket();
-    return (await downloadObject(b, key, `file ${id}`)).stream;
+    return (await downloadObject(b, key, `file ${id}`, crc32 !== undefined ? { crc32 } : {})).stream;
   }
 
   async deleteFile(id: FileID): Promise<void> {

@@ -40,15 +40,35 @@ export function safeBasename(name: string): string {
   return b === '' || b === '.' || b === '..' ? 'data' : b;
 }
 
-/** File ids are `<random>/<basename>`, stored at `files/<random>/<basename>`. */
-export function fileKey(id: FileID): string {
-  const m = /^([A-Za-z0-9]{6,40})\/([^/\\\0]{1,255})$/.exec(id);
-  if (!m || m[2] === '.' || m[2] === '..') throw new NotFoundError(`'${id}' is not a file id of this job store`, { fileId: id });
-  return `${FILES}${m[1]}/${m[2]}`;
+/**
+ * File ids are `<random>.<crc32>/<basename>`, stored at `files/<random>/<basename>`: the key is
+ * fixed before the upload, the CRC-32 of the content (8 hex digits) is added to the id once the
+ * upload is done, and downloads check it.
+ */
+export interface ParsedFileId {
+  key: string;
+  crc32: number | undefined;
 }
 
-export function newFileId(basename: string): FileID {
-  return `${nonce(20)}/${safeBasename(basename)}`;
+export function parseFileId(id: FileID): ParsedFileId {
+  const m = /^([A-Za-z0-9]{6,40})(?:\.([0-9a-f]{8}))?\/([^/\\\0]{1,255})$/.exec(id);
+  if (!m || m[3] === '.' || m[3] === '..') throw new NotFoundError(`'${id}' is not a file id of this job store`, { fileId: id });
+  return { key: `${FILES}${m[1]}/${m[3]}`, crc32: m[2] === undefined ? undefined : parseInt(m[2], 16) };
+}
+
+export function fileKey(id: FileID): string {
+  return parseFileId(id).key;
+}
+
+/** A new file's random part and basename; the id is completed by {@link fileIdWithCrc}. */
+export function newFileName(basename: string): { random: string; base: string; key: string } {
+  const random = nonce(20);
+  const base = safeBasename(basename);
+  return { random, base, key: `${FILES}${random}/${base}` };
+}
+
+export function fileIdWithCrc(random: string, base: string, crc32: number): FileID {
+  return `${random}.${(crc32 >>> 0).toString(16).padStart(8, '0')}/${base}`;
 }
 
 export function logKey(jobId: string): string {

@@ -8,19 +8,24 @@
  * and no parts are left behind; an upload cut short by a killed process leaves only an
  * unfinished multipart upload — never an object — which `destroy` removes.
  *
- * Integrity: each part's MD5 is computed on the way out. S3's ETag of a single-part object is
- * the MD5 of its bytes; of a multipart object, the MD5 of the parts' MD5s followed by `-<parts>`.
- * Uploads compare the ETag S3 returns with those (servers that give multipart objects a plain
- * MD5 ETag cannot be checked at upload time). The part size is kept in the object's metadata
- * (`x-amz-meta-toil-part-size`), so downloads recompute the same digest from the bytes they
- * receive and fail if it differs or if the length is wrong. Objects encrypted with a customer
- * key (SSE-C) have ETags that are not MD5s: those are checked for length only.
+ * Integrity, two ways:
+ * - **CRC-32 of the content** (job store files): computed on the way up (cheap: zlib's CRC-32 runs
+ *   at several GB/s) and returned to the caller, which keeps it in the file id; downloads
+ *   recompute it and fail if it differs or if the length is wrong. This covers corruption
+ *   anywhere between the writer and the reader, also with SSE-C, and adds no request.
+ * - **MD5 against the ETag** (objects the store did not write, e.g. `s3://` imports, and
+ *   `s3://` exports): S3's ETag of a single-part object is the MD5 of its bytes; of a multipart
+ *   object, the MD5 of the parts' MD5s followed by `-<parts>`. Exports compare the ETag S3
+ *   returns with the MD5s of the parts sent; imports recompute the ETag from the bytes received
+ *   when they can (a plain MD5, or `-N` with the part size in `x-amz-meta-toil-part-size`).
+ *   ETags of SSE-C objects are not MD5s and are not checked.
  *
  * Downloads survive connections cut mid-body: the rest is fetched with a Range request pinned
- * to the same object with If-Match, and the digest continues over the resumed bytes.
+ * to the same object with If-Match, and the digests continue over the resumed bytes.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { JobStoreError, NotFoundError, TransientError } from '../errors.js';
@@ -78,19 +83,32 @@ export interface UploadOptions {
   queueSize: number;
   metadata?: Record<string, string>;
   contentType?: string;
+  /** Also compute part MD5s and compare them with the ETag S3 returns (costs CPU). */
+  checkEtag?: boolean;
 }
 
-/** Streams a source into `key`; returns the size and ETag of the stored object. */
-export async function uploadObject(bucket: S3Bucket, key: string, source: Readable | Buffer, opts: UploadOptions): Promise<{ size: number; etag: string }> {
-  const digests = new PartDigests(opts.partSize);
+/** Streams a source into `key`; returns the size, ETag and CRC-32 of what was sent. */
+export async function uploadObject(
+  bucket: S3Bucket,
+  key: string,
+  source: Readable | Buffer,
+  opts: UploadOptions,
+): Promise<{ size: number; etag: string; crc32: number }> {
+  const digests = opts.checkEtag ? new PartDigests(opts.partSize) : undefined;
+  let crc = 0;
+  let size = 0;
   let body: Readable | Buffer;
   if (Buffer.isBuffer(source)) {
-    digests.update(source);
+    digests?.update(source);
+    crc = crc32(source);
+    size = source.length;
     body = source;
   } else {
     const hasher = new Transform({
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-        digests.update(chunk);
+        digests?.update(chunk);
+        crc = crc32(chunk, crc);
+        size += chunk.length;
         cb(null, chunk);
       },
     });
@@ -121,8 +139,8 @@ export async function uploadObject(bucket: S3Bucket, key: string, source: Readab
     if (!Buffer.isBuffer(source)) source.destroy();
     throw bucket.fail(e, `uploading ${key}`);
   }
-  const parts = digests.finish();
-  if (!bucket.sse) {
+  if (digests && !bucket.sse) {
+    const parts = digests.finish();
     const m = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
     const want = m ? expectedEtag(parts, true) : parts.length === 1 ? expectedEtag(parts, false) : undefined;
     if (want !== undefined && want !== etag) {
@@ -130,29 +148,33 @@ export async function uploadObject(bucket: S3Bucket, key: string, source: Readab
       throw new JobStoreError('JOBSTORE', `upload of ${key} was corrupted on the way (ETag ${etag}, expected ${want}); nothing was stored`);
     }
   }
-  return { size: digests.size, etag };
+  return { size, etag, crc32: crc };
 }
 
-/** Checks the bytes of a download against the object's ETag. */
+/** Checks the bytes of a download against the CRC-32 the caller knows, or the object's ETag. */
 class DownloadCheck {
   private readonly parts: PartDigests | undefined;
   private readonly whole: Hash | undefined;
   private readonly etag: string;
   private readonly expectedSize: number;
+  private readonly expectedCrc: number | undefined;
+  private crc = 0;
   private received = 0;
 
-  constructor(etag: string, size: number, metadata: Record<string, string>, encrypted: boolean) {
+  constructor(etag: string, size: number, metadata: Record<string, string>, encrypted: boolean, expectedCrc: number | undefined) {
     this.etag = etag;
     this.expectedSize = size;
+    this.expectedCrc = expectedCrc;
     const multi = /^[0-9a-f]{32}-(\d+)$/.exec(etag);
     const partSize = Number(metadata[PART_SIZE_META]);
-    if (encrypted) return;
+    if (encrypted || expectedCrc !== undefined) return;
     if (multi && Number.isInteger(partSize) && partSize > 0) this.parts = new PartDigests(partSize);
     else if (/^[0-9a-f]{32}$/.test(etag)) this.whole = createHash('md5');
   }
 
   update(chunk: Buffer): void {
     this.received += chunk.length;
+    if (this.expectedCrc !== undefined) this.crc = crc32(chunk, this.crc);
     this.parts?.update(chunk);
     this.whole?.update(chunk);
   }
@@ -166,6 +188,9 @@ class DownloadCheck {
     if (this.received !== this.expectedSize) {
       throw new TransientError(`download of ${key}: got ${this.received} bytes, the object has ${this.expectedSize}`);
     }
+    if (this.expectedCrc !== undefined && this.crc !== this.expectedCrc) {
+      throw new JobStoreError('JOBSTORE', `download of ${key} is corrupt: its CRC-32 is ${hex8(this.crc)}, it was written with ${hex8(this.expectedCrc)}`);
+    }
     let got: string | undefined;
     if (this.parts) got = expectedEtag(this.parts.finish(), true);
     else if (this.whole) got = this.whole.digest('hex');
@@ -175,13 +200,18 @@ class DownloadCheck {
   }
 }
 
+function hex8(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
+}
+
 const MAX_RESUMES = 10;
 
 /**
- * Opens `key` for reading: a stream of its bytes, checked against its ETag at the end, resumed
+ * Opens `key` for reading: a stream of its bytes, checked at the end (against `expect.crc32`,
+ * or else against its ETag), resumed
  * where it stopped if the connection breaks. Fails with NotFoundError if there is no such object.
  */
-export async function downloadObject(bucket: S3Bucket, key: string, what: string): Promise<{ stream: Readable; size: number }> {
+export async function downloadObject(bucket: S3Bucket, key: string, what: string, expect: { crc32?: number } = {}): Promise<{ stream: Readable; size: number }> {
   let first: GetObjectCommandOutput;
   try {
     first = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key, ...(bucket.sse ?? {}) }));
@@ -195,7 +225,7 @@ export async function downloadObject(bucket: S3Bucket, key: string, what: string
   }
   const etag = unquote(first.ETag);
   const size = first.ContentLength;
-  const check = new DownloadCheck(etag, size, first.Metadata ?? {}, bucket.sse !== undefined);
+  const check = new DownloadCheck(etag, size, first.Metadata ?? {}, bucket.sse !== undefined, expect.crc32);
   let body = first.Body as Readable;
 
   async function* bytes(): AsyncGenerator<Buffer> {

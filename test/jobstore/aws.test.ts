@@ -207,7 +207,7 @@ describe('aws job store: files', () => {
       expect(counts.byOp['UploadPart'] ?? 0).toBeGreaterThanOrEqual(3);
 
       // Corruption on the server is detected on download.
-      const objPath = path.join(cond.directory, `${name}--toil`, 'files', id.split('/')[0]!, 'big.bin._S3rver_object');
+      const objPath = path.join(cond.directory, `${name}--toil`, 'files', id.split('/')[0]!.split('.')[0]!, 'big.bin._S3rver_object');
       const bytes = await readFile(objPath);
       bytes[12345] = bytes[12345]! ^ 0xff;
       await writeFile(objPath, bytes);
@@ -308,6 +308,12 @@ describe('s3:// imports and exports', () => {
         await exportS3Url(store, id, out);
         expect((await raw.getSmall(out.slice(`s3://${user}/`.length)))?.body.equals(data)).toBe(true);
       }
+      // A corrupt object (bytes that do not match its ETag) is refused.
+      const objPath = path.join(cond.directory, user, 'inputs', 'reads.fastq._S3rver_object');
+      const bytes = await readFile(objPath);
+      bytes[999] = bytes[999]! ^ 1;
+      await writeFile(objPath, bytes);
+      await expect(importS3Url(`s3://${user}/inputs/reads.fastq`, aws)).rejects.toMatchObject({ message: expect.stringMatching(/corrupt/) });
       await expect(importS3Url(`s3://${user}/missing`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND' });
       await expect(importS3Url(`s3://no-such-bucket-${name}/x`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/no bucket/) });
       await expect(importS3Url('s3://Bad/x', aws)).rejects.toMatchObject({ code: 'USAGE' });

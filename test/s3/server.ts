@@ -45,8 +45,8 @@ export interface TestS3 {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export async function startTestS3(opts: { conditionalWrites: boolean; faults?: TestS3Faults }): Promise<TestS3> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'toil-s3rver-'));
+export async function startTestS3(opts: { conditionalWrites: boolean; faults?: TestS3Faults; parentDir?: string }): Promise<TestS3> {
+  const directory = await mkdtemp(path.join(opts.parentDir ?? os.tmpdir(), 'toil-s3rver-'));
   const child: ChildProcess = fork(path.join(here, 's3rver-child.cjs'), [], {
     execArgv: ['--openssl-legacy-provider'],
     env: { ...process.env, TEST_S3_DIR: directory, TEST_S3_CONDITIONAL: opts.conditionalWrites ? '1' : '0', NODE_OPTIONS: '' },
