@@ -17,6 +17,8 @@ export interface ApiServerDeps {
   auth: Authenticator;
   faults: Faults;
   logDir: string;
+  /** test-control calls (POST /_testcluster/call, admin only): method name and arguments */
+  control?: (method: string, args: unknown[]) => Promise<unknown>;
   /** called for pods/eviction */
   evict: (pod: Obj) => Promise<void>;
   bookmarkIntervalMs: number;
@@ -136,6 +138,13 @@ export class ApiServer {
         user = { name: as, groups: [...new Set([...extraGroups, ...(sa ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]!}`] : []), 'system:authenticated'])] };
       }
       const path = url.pathname.replace(/\/+$/, '') || '/';
+      if (path === '/_testcluster/call' && method === 'POST' && this.d.control) {
+        if (!user.groups.includes('system:masters')) throw forbiddenError(user, { verb: 'post', resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' });
+        const b = ((await this.readBody(req)) ?? {}) as { method?: string; args?: unknown[] };
+        const out = await this.d.control(String(b.method), b.args ?? []);
+        this.send(res, 200, { result: out ?? null });
+        return;
+      }
       const r = this.route(path);
       if (!r || !r.info) {
         const attrs: Attributes = { verb: method.toLowerCase(), resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };

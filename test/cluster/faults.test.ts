@@ -178,3 +178,27 @@ describe('lifecycle', () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 });
+
+describe('child-process mode', () => {
+  test('startTestClusterProcess: same API over a control endpoint; stop() leaves nothing running', async () => {
+    const { startTestClusterProcess } = await import('./process.js');
+    const child = await startTestClusterProcess({ nodes: [{ name: 'solo' }] });
+    try {
+      const cc = clients(child.kubeconfigPath);
+      const f = await child.faults.failRequests({ verb: 'create', resource: 'jobs', status: 500, times: 1 });
+      expect(statusOf(await cc.batch.createNamespacedJob({ namespace: ns, body: simpleJob('cp', ['sleep', '30']) }).catch((e: unknown) => e)).code).toBe(500);
+      expect(await f.hits()).toBe(1);
+      await cc.batch.createNamespacedJob({ namespace: ns, body: simpleJob('cp', ['sleep', '30']) });
+      const p = await until('running', async () => (await cc.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=cp' })).items.find((x) => x.status?.phase === 'Running'));
+      expect(await child.runningPids()).toHaveLength(1);
+      await child.faults.oomKill(ns, p.metadata!.name!);
+      const j = await jobDone(cc.batch, ns, 'cp');
+      expect(j.status?.failed).toBe(1);
+      expect((await child.requestCounts())['create jobs']).toBe(2);
+    } finally {
+      await child.stop();
+    }
+    const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
+    expect(alive(child.pid)).toBe(false);
+  });
+});

@@ -23,6 +23,7 @@ import { Controllers, setCondition } from './controllers.js';
 import { Kubelets, type ImageConfig } from './kubelet.js';
 
 export type { RequestFault, ImageConfig };
+export { startTestClusterProcess, type TestClusterProcess } from './process.js';
 export type KubeObject = Obj;
 
 export interface NodeSpec {
@@ -189,8 +190,26 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   // eslint-disable-next-line prefer-const
   let kubelets: Kubelets;
   const recorder = new Recorder(store, () => registry.onChange());
+  const installed = new Map<number, { remove: () => void; hits: () => number }>();
+  let nextFaultId = 1;
   const apiserver = new ApiServer({
     registry, auth, faults, logDir, bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
+    control: async (method, args) => {
+      // remote control for clusters started with startTestClusterProcess()
+      const a = args as unknown[];
+      switch (method) {
+        case 'faults.failRequests': { const h = faults.failRequests(a[0] as RequestFault); const id = nextFaultId++; installed.set(id, h); return id; }
+        case 'faults.removeFault': installed.get(a[0] as number)?.remove(); return null;
+        case 'faults.faultHits': return installed.get(a[0] as number)?.hits() ?? 0;
+        default: {
+          const [scope, name] = method.includes('.') ? method.split('.') as [string, string] : ['', method];
+          const target = (scope === 'faults' ? cluster.faults : cluster) as unknown as Record<string, unknown>;
+          const fn = target[name];
+          if (typeof fn !== 'function' || ['stop', 'failRequests'].includes(name)) throw new Error(`unknown control method ${method}`);
+          return await (fn as (...x: unknown[]) => unknown).apply(target, a);
+        }
+      }
+    },
     evict: async (pod) => {
       await evict(pod.metadata.namespace, pod.metadata.name, 'EvictionByEvictionAPI', 'Eviction API: evicting');
     },
