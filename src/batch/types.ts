@@ -32,6 +32,8 @@ export interface BatchJobEnd {
   message?: string;
   /** Whether this attempt uses up one of the job's tries (false for preemption). */
   countsAsAttempt: boolean;
+  /** Trying again cannot help (e.g. the image cannot be pulled): the job fails for good. */
+  final?: boolean;
   /** The last lines the worker process printed, when the job store has no log for it. */
   outputTail?: string;
 }

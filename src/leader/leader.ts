@@ -310,7 +310,7 @@ export class Leader {
     const counts = end.countsAsAttempt;
     const remaining = counts ? node.remainingTries - 1 : node.remainingTries;
     const what = `job '${node.name}' (${jobId})`;
-    if (remaining > 0) {
+    if (remaining > 0 && end.final !== true) {
       node.remainingTries = remaining;
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;

@@ -1,10 +1,20 @@
 import { SingleMachineBatchSystem, machineResources } from '../batch/singleMachine.js';
 import type { BatchSystem } from '../batch/types.js';
-import { UsageError } from '../errors.js';
+import type { JobStore } from '../jobstore/types.js';
+import type { Logger } from '../log.js';
 import { defaultWorkDir, type ToilConfig } from './config.js';
 
-/** Creates the batch system the configuration names. */
-export async function createBatchSystem(config: ToilConfig): Promise<BatchSystem> {
+export interface BatchContext {
+  workflowId: string;
+  store: JobStore;
+  logger: Logger;
+}
+
+/**
+ * Creates the batch system the configuration names. For Kubernetes this finds and checks the
+ * cluster, so a missing or unreachable one is a UsageError before anything is created.
+ */
+export async function createBatchSystem(config: ToilConfig, ctx: BatchContext): Promise<BatchSystem> {
   switch (config.batchSystem) {
     case 'single_machine': {
       const machine = await machineResources(defaultWorkDir(config));
@@ -15,7 +25,21 @@ export async function createBatchSystem(config: ToilConfig): Promise<BatchSystem
         maxJobs: config.maxJobs ?? Number.MAX_SAFE_INTEGER,
       });
     }
-    case 'kubernetes':
-      throw new UsageError('--batchSystem kubernetes is not available in this build yet');
+    case 'kubernetes': {
+      // Loaded only when used: the Kubernetes client is large.
+      const { KubernetesBatchSystem } = await import('../batch/kubernetes.js');
+      return KubernetesBatchSystem.create({
+        workflowId: ctx.workflowId,
+        locator: ctx.store.locator,
+        store: ctx.store,
+        logger: ctx.logger,
+        podTimeoutSeconds: config.kubernetesPodTimeout,
+        ...(config.kubernetesOwner ? { owner: config.kubernetesOwner } : {}),
+        ...(config.applianceImage ? { image: config.applianceImage } : {}),
+        ...(config.kubernetesHostPath ? { hostPath: config.kubernetesHostPath } : {}),
+        ...(config.awsSecretName ? { awsSecretName: config.awsSecretName } : {}),
+        ...(config.kubernetesServiceAccount ? { serviceAccountName: config.kubernetesServiceAccount } : {}),
+      });
+    }
   }
 }

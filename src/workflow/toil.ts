@@ -110,7 +110,8 @@ export class Toil {
     if (await store.exists()) {
       throw new UsageError(`job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`);
     }
-    const batch = await createBatchSystem(this.config);
+    const workflowId = randomUUID();
+    const batch = await createBatchSystem(this.config, { workflowId, store, logger: this.logger });
     let info: WorkflowInfo;
     let lease: Lease | undefined;
     try {
@@ -121,7 +122,6 @@ export class Toil {
     }
     try {
       lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
-      const workflowId = randomUUID();
       await lease.acquire(workflowId);
       await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
       const exports: Array<{ file: unknown; url: string }> = [];
@@ -181,7 +181,7 @@ export class Toil {
       }
       info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults() };
       await writeWorkflowInfo(store, info, got.version);
-      batch = await createBatchSystem(this.config);
+      batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
       await lease.release();
       throw e;

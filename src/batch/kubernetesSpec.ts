@@ -1,0 +1,172 @@
+/**
+ * The batch/v1 Job for one batch job: a pure function of the job's requirements and the
+ * workflow's Kubernetes options, so every spec it can produce is unit-tested and validated
+ * against the official schema.
+ */
+import type { V1Job, V1NodeSelectorTerm, V1OwnerReference, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node';
+import { gpuCount } from '../job/requirements.js';
+import type { ResolvedRequirements } from '../job/types.js';
+
+export const MANAGED_BY = 'toil-ts';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_OWNER = 'toil-ts.io/owner';
+export const LABEL_WORKFLOW = 'toil-ts.io/workflow';
+export const LABEL_BATCH_ID = 'toil-ts.io/batch-id';
+export const ANNOTATION_JOB_ID = 'toil-ts.io/job-id';
+export const ANNOTATION_JOB_NAME = 'toil-ts.io/job-name';
+export const CONTAINER_NAME = 'worker';
+export const CACHE_MOUNT = '/var/lib/toil';
+export const AWS_MOUNT = '/root/.aws';
+
+/** Node labels and taints by which clouds mark spot/preemptible capacity. */
+export const SPOT_NODE_LABELS: ReadonlyArray<{ key: string; values: string[] }> = [
+  { key: 'eks.amazonaws.com/capacityType', values: ['SPOT'] },
+  { key: 'karpenter.sh/capacity-type', values: ['spot'] },
+  { key: 'cloud.google.com/gke-spot', values: ['true'] },
+  { key: 'cloud.google.com/gke-preemptible', values: ['true'] },
+];
+export const SPOT_TOLERATIONS: V1Toleration[] = [
+  { key: 'cloud.google.com/gke-spot', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
+  { key: 'cloud.google.com/gke-preemptible', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
+  { key: 'eks.amazonaws.com/capacityType', operator: 'Equal', value: 'SPOT', effect: 'NoSchedule' },
+  { key: 'karpenter.sh/capacity-type', operator: 'Equal', value: 'spot', effect: 'NoSchedule' },
+];
+
+export interface KubernetesJobOptions {
+  /** Owner name (TOIL_KUBERNETES_OWNER), put in names and labels. */
+  owner: string;
+  workflowId: string;
+  /** Worker image (TOIL_APPLIANCE_SELF, or the leader's own image). */
+  image: string;
+  /** The command that runs a worker, before `<jobStore> <jobId>`. */
+  workerCommand: string[];
+  locator: string;
+  /** Host path for the node-wide cache (TOIL_KUBERNETES_HOST_PATH); an emptyDir when unset. */
+  hostPath?: string;
+  /** Secret holding the AWS credentials file (TOIL_AWS_SECRET_NAME), mounted at /root/.aws. */
+  awsSecretName?: string;
+  serviceAccountName?: string;
+  /** The leader's own Job, when it runs in the cluster: worker Jobs are its dependents. */
+  ownerJob?: { name: string; uid: string };
+  /** Environment passed to workers (AWS_REGION, AWS_ENDPOINT_URL_S3, …). */
+  env?: Record<string, string>;
+  ttlSecondsAfterFinished?: number;
+}
+
+/** A DNS-1123 label from free text: lowercase letters, digits and '-'. */
+export function dnsLabel(text: string, max: number): string {
+  const s = text
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-+/, '')
+    .slice(0, max)
+    .replace(/-+$/, '');
+  return s === '' ? 'x' : s;
+}
+
+/** A label value: ≤ 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
+export function labelValue(text: string): string {
+  const s = text.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return s === '' ? 'x' : s;
+}
+
+/** The Job name: `toil-<owner>-<workflow prefix>-<counter>`, at most 63 characters. */
+export function jobName(owner: string, workflowId: string, counter: number): string {
+  const tail = `-${dnsLabel(workflowId.replace(/-/g, ''), 8)}-${counter}`;
+  return `toil-${dnsLabel(owner, 63 - 5 - tail.length)}${tail}`;
+}
+
+/** Kubernetes quantity strings. */
+function cpuQuantity(cores: number): string {
+  const milli = Math.max(1, Math.ceil(cores * 1000));
+  return milli % 1000 === 0 ? String(milli / 1000) : `${milli}m`;
+}
+
+export function workflowSelector(workflowId: string): string {
+  return `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_WORKFLOW}=${labelValue(workflowId)}`;
+}
+
+/** Builds the Job for a batch job. */
+export function buildJob(args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements }, o: KubernetesJobOptions): V1Job {
+  const r = args.requirements;
+  const name = jobName(o.owner, o.workflowId, args.batchJobId);
+  const labels: Record<string, string> = {
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_OWNER]: labelValue(o.owner),
+    [LABEL_WORKFLOW]: labelValue(o.workflowId),
+    [LABEL_BATCH_ID]: String(args.batchJobId),
+  };
+  const annotations = { [ANNOTATION_JOB_ID]: args.jobId, [ANNOTATION_JOB_NAME]: args.jobName };
+  const resources: Record<string, string> = {
+    cpu: cpuQuantity(r.cores),
+    memory: String(r.memory),
+    'ephemeral-storage': String(r.disk),
+  };
+  const gpus = gpuCount(r);
+  if (gpus > 0) resources['nvidia.com/gpu'] = String(gpus);
+
+  const volumes: V1Volume[] = [
+    o.hostPath ? { name: 'toil-cache', hostPath: { path: o.hostPath, type: 'DirectoryOrCreate' } } : { name: 'toil-cache', emptyDir: {} },
+  ];
+  const mounts: V1VolumeMount[] = [{ name: 'toil-cache', mountPath: CACHE_MOUNT }];
+  if (o.awsSecretName) {
+    volumes.push({ name: 'aws-credentials', secret: { secretName: o.awsSecretName } });
+    mounts.push({ name: 'aws-credentials', mountPath: AWS_MOUNT, readOnly: true });
+  }
+
+  const spotTerm = (): V1NodeSelectorTerm[] =>
+    SPOT_NODE_LABELS.map((l) => ({ matchExpressions: [{ key: l.key, operator: 'In', values: l.values }] }));
+  const notSpotTerm = (): V1NodeSelectorTerm[] => [
+    { matchExpressions: SPOT_NODE_LABELS.map((l) => ({ key: l.key, operator: 'NotIn', values: l.values })) },
+  ];
+  const gpuModels = r.accelerators.map((a) => a.model).filter((m): m is string => m !== undefined);
+  const nodeSelector: Record<string, string> = {};
+  if (gpuModels.length === 1) nodeSelector['accelerator'] = gpuModels[0]!;
+
+  const env: V1EnvVar[] = [
+    { name: 'TOIL_WORKDIR', value: `${CACHE_MOUNT}/work` },
+    { name: 'TOIL_WORKFLOW_ID', value: o.workflowId },
+    { name: 'TOIL_JOB_ID', value: args.jobId },
+    ...Object.entries(o.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
+  ];
+  const ownerReferences: V1OwnerReference[] | undefined = o.ownerJob
+    ? [{ apiVersion: 'batch/v1', kind: 'Job', name: o.ownerJob.name, uid: o.ownerJob.uid, blockOwnerDeletion: true, controller: false }]
+    : undefined;
+
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels, annotations, ...(ownerReferences ? { ownerReferences } : {}) },
+    spec: {
+      backoffLimit: 0,
+      ttlSecondsAfterFinished: o.ttlSecondsAfterFinished ?? 600,
+      // A pod taken away (spot reclaim, eviction, node drain) is not the job's fault: the Job
+      // controller makes a new pod without counting it against backoffLimit.
+      podFailurePolicy: {
+        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+      },
+      template: {
+        metadata: { labels, annotations },
+        spec: {
+          restartPolicy: 'Never',
+          ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
+          containers: [
+            {
+              name: CONTAINER_NAME,
+              image: o.image,
+              command: [...o.workerCommand, o.locator, args.jobId],
+              env,
+              resources: { requests: resources, limits: { ...resources } },
+              volumeMounts: mounts,
+            },
+          ],
+          volumes,
+          ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
+          affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: r.preemptible ? spotTerm() : notSpotTerm() } } },
+          ...(r.preemptible ? { tolerations: SPOT_TOLERATIONS } : {}),
+        },
+      },
+    },
+  };
+}

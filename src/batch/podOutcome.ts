@@ -1,0 +1,105 @@
+/**
+ * Why a worker pod ended (or is stuck): a pure reading of a Job and its pod, as the API reports
+ * them. Every ending gets an outcome and a sentence for people.
+ */
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { BatchOutcome } from './types.js';
+
+export interface PodVerdict {
+  outcome: BatchOutcome;
+  exitCode: number | null;
+  message: string;
+  /** Whether the attempt counts against the job's tries. */
+  countsAsAttempt: boolean;
+  /** Whether trying again can help at all. */
+  retryable: boolean;
+}
+
+const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
+
+function condition(obj: { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } }, type: string) {
+  return obj.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+/** A pod that cannot start because its image cannot be pulled: fail fast. */
+export function imageFailure(pod: V1Pod): PodVerdict | undefined {
+  for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const w = cs.state?.waiting;
+    if (w?.reason && IMAGE_REASONS.has(w.reason)) {
+      return {
+        outcome: 'image',
+        exitCode: null,
+        message: `cannot pull the worker image '${cs.image}': ${w.reason}${w.message ? ` (${w.message})` : ''}`,
+        countsAsAttempt: true,
+        retryable: false,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** Since when a pod has been unschedulable, and the scheduler's reason; undefined if it is not. */
+export function unschedulableSince(pod: V1Pod): { since: number; message: string } | undefined {
+  if (pod.spec?.nodeName) return undefined;
+  const c = pod.status?.conditions?.find((x) => x.type === 'PodScheduled' && x.status === 'False' && x.reason === 'Unschedulable');
+  if (!c) return undefined;
+  const t = c.lastTransitionTime ? new Date(c.lastTransitionTime as unknown as string).getTime() : Date.now();
+  return { since: Number.isFinite(t) ? t : Date.now(), message: c.message ?? 'no node fits' };
+}
+
+/** Whether a pod was taken away rather than failing on its own. */
+export function disrupted(pod: V1Pod): string | undefined {
+  const c = condition(pod, 'DisruptionTarget');
+  if (c) return `${c.reason ?? 'disrupted'}${c.message ? `: ${c.message}` : ''}`;
+  if (pod.status?.reason === 'Evicted' || pod.status?.reason === 'NodeLost' || pod.status?.reason === 'Preempting') {
+    return `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}`;
+  }
+  return undefined;
+}
+
+/** The outcome of a pod that has ended (phase Succeeded or Failed). */
+export function podVerdict(pod: V1Pod): PodVerdict {
+  const cs = pod.status?.containerStatuses?.[0];
+  const term = cs?.state?.terminated ?? cs?.lastState?.terminated;
+  const exitCode = term?.exitCode ?? null;
+  const dis = disrupted(pod);
+  if (dis) {
+    return { outcome: 'preempted', exitCode, message: `the pod was taken away (${dis}); not counted against the job's tries`, countsAsAttempt: false, retryable: true };
+  }
+  if (term?.reason === 'OOMKilled') {
+    const limit = pod.spec?.containers?.[0]?.resources?.limits?.['memory'];
+    return {
+      outcome: 'memory',
+      exitCode,
+      message: `out of memory: the worker was OOM-killed${limit ? ` at its limit of ${limit} bytes` : ''}; ask for more with require({ memory })`,
+      countsAsAttempt: true,
+      retryable: true,
+    };
+  }
+  if (pod.status?.phase === 'Succeeded' || exitCode === 0) {
+    return { outcome: 'succeeded', exitCode: 0, message: 'succeeded', countsAsAttempt: true, retryable: true };
+  }
+  if (pod.status?.reason === 'DeadlineExceeded') {
+    return { outcome: 'deadline', exitCode, message: `the pod ran past its deadline`, countsAsAttempt: true, retryable: true };
+  }
+  return {
+    outcome: 'failed',
+    exitCode,
+    message: exitCode !== null ? `the worker exited with code ${exitCode}${term?.reason && term.reason !== 'Error' ? ` (${term.reason})` : ''}` : `the pod failed${pod.status?.reason ? ` (${pod.status.reason})` : ''}`,
+    countsAsAttempt: true,
+    retryable: true,
+  };
+}
+
+/** The outcome of a Job that finished without a pod to read (deleted, deadline). */
+export function jobVerdict(job: V1Job): PodVerdict | undefined {
+  if (condition(job, 'Complete') || condition(job, 'SuccessCriteriaMet')) {
+    return { outcome: 'succeeded', exitCode: 0, message: 'succeeded', countsAsAttempt: true, retryable: true };
+  }
+  const failed = condition(job, 'Failed') ?? condition(job, 'FailureTarget');
+  if (!failed) return undefined;
+  if (failed.reason === 'DeadlineExceeded') {
+    return { outcome: 'deadline', exitCode: null, message: `the Job ran past its deadline${failed.message ? `: ${failed.message}` : ''}`, countsAsAttempt: true, retryable: true };
+  }
+  return { outcome: 'failed', exitCode: null, message: `the Job failed (${failed.reason ?? 'unknown reason'}${failed.message ? `: ${failed.message}` : ''})`, countsAsAttempt: true, retryable: true };
+}

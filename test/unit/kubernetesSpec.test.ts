@@ -1,0 +1,136 @@
+/** The worker Job spec and the reading of pod endings: pure functions, schema-validated. */
+import { describe, expect, it } from '@jest/globals';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { Job as JobModel } from 'kubernetes-models/batch/v1';
+import { buildJob, dnsLabel, jobName, labelValue, SPOT_NODE_LABELS, workflowSelector, type KubernetesJobOptions } from '../../src/batch/kubernetesSpec.js';
+import { imageFailure, jobVerdict, podVerdict, unschedulableSince } from '../../src/batch/podOutcome.js';
+import { RateLimiter } from '../../src/batch/rateLimiter.js';
+import { apiErrorInfo } from '../../src/batch/kubeRetry.js';
+import type { ResolvedRequirements } from '../../src/job/types.js';
+
+const base: KubernetesJobOptions = {
+  owner: 'demouser',
+  workflowId: '30ddc435-c2a8-4079-8bf5-1b3419d1ff17',
+  image: 'toil-ts:1.0',
+  workerCommand: ['toil', 'worker'],
+  locator: 'aws:us-west-2:demouser-toil-test-jobstore',
+};
+const req: ResolvedRequirements = { cores: 2, memory: 2 * 2 ** 30, disk: 3e9, accelerators: [], preemptible: false };
+
+function validate(job: V1Job): void {
+  new JobModel(job as never).validate();
+}
+
+describe('worker Job spec', () => {
+  const variants: Array<[string, Partial<KubernetesJobOptions>, Partial<ResolvedRequirements>]> = [
+    ['defaults', {}, {}],
+    ['hostPath, secret, service account, owner Job', { hostPath: '/data/scratch', awsSecretName: 's3-credentials', serviceAccountName: 'toil-workflow-svc', ownerJob: { name: 'demouser-toil-test', uid: '6f1d3c8e-1111-2222-3333-444455556666' } }, {}],
+    ['preemptible with GPUs', {}, { preemptible: true, accelerators: [{ count: 2, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' }], cores: 0.5 }],
+    ['a very long owner', { owner: 'A'.repeat(100) + ' Smith' }, {}],
+  ];
+  it.each(variants)('validates against the official schema: %s', (_name, o, r) => {
+    const job = buildJob({ batchJobId: 123456, jobId: 'hello-abc', jobName: 'hello', requirements: { ...req, ...r } }, { ...base, ...o });
+    validate(job);
+    expect(job.metadata!.name!.length).toBeLessThanOrEqual(63);
+    expect(job.metadata!.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+    for (const v of Object.values(job.metadata!.labels!)) expect(v.length).toBeLessThanOrEqual(63);
+  });
+
+  it('has the contract: labels, backoffLimit 0, Never, TTL, resources, mounts, disruption policy', () => {
+    const job = buildJob(
+      { batchJobId: 7, jobId: 'hello-abc', jobName: 'hello', requirements: { ...req, accelerators: [{ count: 1, kind: 'gpu' }] } },
+      { ...base, hostPath: '/data/scratch', awsSecretName: 's3-credentials', serviceAccountName: 'toil-workflow-svc', ownerJob: { name: 'leader', uid: 'u-1' } },
+    );
+    expect(job.metadata!.name).toBe('toil-demouser-30ddc435-7');
+    expect(job.metadata!.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toil-ts', 'toil-ts.io/owner': 'demouser', 'toil-ts.io/workflow': base.workflowId });
+    expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', blockOwnerDeletion: true, controller: false }]);
+    const spec = job.spec!;
+    expect(spec.backoffLimit).toBe(0);
+    expect(spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+    expect(spec.podFailurePolicy!.rules[0]).toMatchObject({ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] });
+    const pod = spec.template.spec!;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(pod.serviceAccountName).toBe('toil-workflow-svc');
+    const c = pod.containers[0]!;
+    expect(c.command).toEqual(['toil', 'worker', base.locator, 'hello-abc']);
+    expect(c.resources!.requests).toEqual({ cpu: '2', memory: String(2 * 2 ** 30), 'ephemeral-storage': '3000000000', 'nvidia.com/gpu': '1' });
+    expect(c.resources!.limits).toEqual(c.resources!.requests);
+    expect(pod.volumes).toEqual([
+      { name: 'toil-cache', hostPath: { path: '/data/scratch', type: 'DirectoryOrCreate' } },
+      { name: 'aws-credentials', secret: { secretName: 's3-credentials' } },
+    ]);
+    expect(c.volumeMounts).toEqual([
+      { name: 'toil-cache', mountPath: '/var/lib/toil' },
+      { name: 'aws-credentials', mountPath: '/root/.aws', readOnly: true },
+    ]);
+    expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('7');
+  });
+
+  it('puts preemptible jobs on spot nodes and keeps the others off them', () => {
+    const spot = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: { ...req, preemptible: true } }, base).spec!.template.spec!;
+    const terms = spot.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+    expect(terms).toHaveLength(SPOT_NODE_LABELS.length);
+    expect(terms.map((t) => t.matchExpressions![0]!.operator)).toEqual(SPOT_NODE_LABELS.map(() => 'In'));
+    expect(spot.tolerations!.map((t) => t.key)).toContain('cloud.google.com/gke-spot');
+    const normal = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: req }, base).spec!.template.spec!;
+    const nt = normal.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+    expect(nt).toHaveLength(1);
+    expect(nt[0]!.matchExpressions!.every((e) => e.operator === 'NotIn')).toBe(true);
+    expect(normal.tolerations).toBeUndefined();
+  });
+
+  it('makes names and label values Kubernetes accepts', () => {
+    expect(dnsLabel('Demo_User!', 63)).toBe('demo-user');
+    expect(labelValue('-x'.repeat(50))).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+    expect(jobName('x'.repeat(80), 'abc', 99999).length).toBeLessThanOrEqual(63);
+    expect(workflowSelector('wf-1')).toBe('app.kubernetes.io/managed-by=toil-ts,toil-ts.io/workflow=wf-1');
+  });
+});
+
+function pod(status: V1Pod['status'], extra: Partial<V1Pod> = {}): V1Pod {
+  return { metadata: { name: 'p' }, spec: { nodeName: 'node-1', containers: [{ name: 'worker', image: 'img', resources: { limits: { memory: '1000' } } }] }, status, ...extra };
+}
+
+describe('pod endings', () => {
+  it('reads success, exit codes, OOM kills, disruption and deadlines', () => {
+    expect(podVerdict(pod({ phase: 'Succeeded', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } }] })).outcome).toBe('succeeded');
+    const failed = podVerdict(pod({ phase: 'Failed', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: 'Error' } } }] }));
+    expect(failed).toMatchObject({ outcome: 'failed', exitCode: 3, countsAsAttempt: true });
+    expect(failed.message).toBe('the worker exited with code 3');
+    const oom = podVerdict(pod({ phase: 'Failed', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'OOMKilled' } } }] }));
+    expect(oom.outcome).toBe('memory');
+    expect(oom.message).toMatch(/out of memory.*limit of 1000 bytes/);
+    const evicted = podVerdict(pod({ phase: 'Failed', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaim' }] }));
+    expect(evicted).toMatchObject({ outcome: 'preempted', countsAsAttempt: false });
+    expect(podVerdict(pod({ phase: 'Failed', reason: 'DeadlineExceeded' })).outcome).toBe('deadline');
+  });
+  it('fails fast on image pull errors, naming the image', () => {
+    const v = imageFailure(pod({ phase: 'Pending', containerStatuses: [{ name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' } } }] }));
+    expect(v).toMatchObject({ outcome: 'image', retryable: false });
+    expect(v!.message).toMatch(/cannot pull the worker image 'nope:1': ImagePullBackOff/);
+  });
+  it('notices unschedulable pods with the scheduler message', () => {
+    const p = pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available: 2 Insufficient cpu.', lastTransitionTime: new Date(1000) }] }, {});
+    delete p.spec!.nodeName;
+    expect(unschedulableSince(p)).toEqual({ since: 1000, message: '0/2 nodes are available: 2 Insufficient cpu.' });
+  });
+  it('reads Job conditions', () => {
+    expect(jobVerdict({ status: { conditions: [{ type: 'Complete', status: 'True' }] } })?.outcome).toBe('succeeded');
+    expect(jobVerdict({ status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } })?.outcome).toBe('deadline');
+    expect(jobVerdict({ status: { active: 1 } })).toBeUndefined();
+  });
+});
+
+describe('API helpers', () => {
+  it('rate-limits to qps after the burst', async () => {
+    const limiter = new RateLimiter(50, 5);
+    const t0 = Date.now();
+    for (let i = 0; i < 15; i++) await limiter.take();
+    // 5 free, then 10 at 50/s: about 200 ms.
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(170);
+  });
+  it('reads ApiException-like errors, with Retry-After', () => {
+    expect(apiErrorInfo({ code: 429, body: '{"message":"slow down"}', headers: { 'retry-after': '2' }, message: 'HTTP 429' })).toEqual({ status: 429, message: 'slow down', retryAfterMs: 2000 });
+    expect(apiErrorInfo(new Error('connect ECONNREFUSED')).status).toBeUndefined();
+  });
+});
