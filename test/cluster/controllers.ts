@@ -66,7 +66,7 @@ export class Controllers {
     if (this.stopped) return;
     if (this.running) { this.again = true; return; }
     if (this.timer) return;
-    this.timer = setTimeout(() => { this.timer = undefined; void this.run(); }, 2);
+    this.timer = setTimeout(() => { this.timer = undefined; void this.run(); }, 10);
   }
 
   /** Resolves when no reconcile is running or pending. */
@@ -290,8 +290,11 @@ export class Controllers {
         await this.removeFinalizer(POD, p, TRACKING); // orphaned pod: nothing will count it
       }
     }
-    for (const j of store.list('batch/jobs').map((x) => clone(x))) {
-      await this.syncJob(j, podsByOwner.get(j.metadata.uid) ?? []);
+    for (const j of store.list('batch/jobs')) {
+      const pods = podsByOwner.get(j.metadata.uid) ?? [];
+      const finished = hasCond(j, 'Complete') || hasCond(j, 'Failed');
+      if (finished && !pods.some((p) => !isTerminal(p) || (p.metadata.finalizers ?? []).includes(TRACKING))) continue;
+      await this.syncJob(j, pods);
     }
     // pods whose job is gone
     for (const [uid, pods] of podsByOwner) {

@@ -128,7 +128,10 @@ export class Kubelets {
       const node = p0.spec.nodeName as string | undefined;
       if (!node || this.lostNodes.has(node)) continue;
       seen.add(p0.metadata.uid);
-      try { await this.syncPod(clone(p0)); } catch (e) { if (!(e instanceof ApiError)) console.error('[test-cluster] kubelet error', e); }
+      const rt0 = this.pods.get(p0.metadata.uid);
+      // nothing to do for a finished pod whose processes are gone, unless it is being deleted
+      if (rt0 && isTerminal(p0) && !p0.metadata.deletionTimestamp && ![...rt0.ctrs.values()].some((c) => c.state.running)) continue;
+      try { await this.syncPod(p0); } catch (e) { if (!(e instanceof ApiError)) console.error('[test-cluster] kubelet error', e); }
     }
     for (const [uid, rt] of this.pods) {
       if (seen.has(uid) || rt.gone) continue;
