@@ -156,6 +156,23 @@ describe('watches', () => {
   });
 });
 
+describe('informers', () => {
+  test('a client-node informer re-lists after its watch expires and keeps its cache right', async () => {
+    const path = `/api/v1/namespaces/${ns}/configmaps`;
+    const inf = k8s.makeInformer(c.kc, path, () => c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'inf=1' }), 'inf=1');
+    const added: string[] = [];
+    inf.on('add', (o: k8s.V1ConfigMap) => added.push(o.metadata!.name!));
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'inf-a', labels: { inf: '1' } } } });
+    await inf.start();
+    await until('watching', () => cluster.watchCount('configmaps') === 1, 5000);
+    expect(cluster.faults.expireWatches('configmaps')).toBe(1);
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'inf-b', labels: { inf: '1' } } } });
+    await until('informer saw inf-b', () => added.includes('inf-b'), 10_000);
+    await inf.stop();
+    expect(inf.list().map((o) => o.metadata?.name).sort()).toEqual(['inf-a', 'inf-b']);
+  });
+});
+
 describe('jobs and garbage collection', () => {
   test('client-node creates Jobs, lists them by label, and the job controller completes them', async () => {
     for (const n of ['cj-1', 'cj-2']) {

@@ -57,6 +57,8 @@ export class Controllers {
   private stopped = false;
   private lastFailure = new Map<string, number>();
   private lastSchedMsg = new Map<string, string>();
+  /** when the scheduler first saw each pod (creationTimestamp only has second precision) */
+  private firstSeen = new Map<string, number>();
   constructor(private reg: Registry, private rec: Recorder, private opts: ControllerOptions) {}
 
   start(): void { this.tick = setInterval(() => this.kick(), 250); this.tick.unref?.(); this.kick(); }
@@ -199,7 +201,8 @@ export class Controllers {
     const delay = this.opts.schedulingDelayMs();
     for (const p of pods) {
       if (p.spec.nodeName || p.metadata.deletionTimestamp || isTerminal(p) || p.spec.schedulerName !== 'default-scheduler') continue;
-      if (delay > 0 && Date.now() - Date.parse(p.metadata.creationTimestamp) < delay) continue;
+      if (!this.firstSeen.has(p.metadata.uid)) this.firstSeen.set(p.metadata.uid, Date.now());
+      if (delay > 0 && Date.now() - this.firstSeen.get(p.metadata.uid)! < delay) continue;
       if ((p.spec.schedulingGates ?? []).length) continue;
       const req = podRequests(p.spec);
       const reasons = new Map<string, number>();
@@ -243,6 +246,7 @@ export class Controllers {
       cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }) };
       store.update('pods', cur);
       this.lastSchedMsg.delete(key);
+      this.firstSeen.delete(p.metadata.uid);
       const u = used.get(node.metadata.name) ?? { pods: 0 };
       for (const [k, v] of Object.entries(req)) u[k] = (u[k] ?? 0) + v;
       u.pods = (u.pods ?? 0) + 1;

@@ -30,6 +30,7 @@ export class Recorder {
       involvedObject: {
         kind: obj.kind, namespace: obj.metadata?.namespace, name: obj.metadata?.name, uid: obj.metadata?.uid,
         apiVersion: obj.apiVersion, resourceVersion: obj.metadata?.resourceVersion,
+        ...(obj.fieldPath ? { fieldPath: obj.fieldPath } : {}),
       },
       reason, message, source: { component, ...(host ? { host } : {}) },
       firstTimestamp: t, lastTimestamp: t, count: 1, type, eventTime: null,

@@ -110,6 +110,17 @@ describe('pod faults', () => {
     expect(after.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
   });
 
+  test('a container using more memory than limits.memory is OOMKilled by the kubelet', async () => {
+    const hog = simpleJob('hog', [process.execPath, '-e', 'const a = []; setInterval(() => { a.push(Buffer.alloc(16 << 20, 1)); }, 20);']);
+    hog.spec!.template.spec!.containers[0]!.resources = { limits: { memory: '128Mi' } };
+    await c.batch.createNamespacedJob({ namespace: ns, body: hog });
+    const j = await jobDone(c.batch, ns, 'hog');
+    expect(j.status?.failed).toBe(1);
+    const p = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=hog' })).items[0]!;
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
+    expect(p.status?.qosClass).toBe('Burstable'); // a memory limit alone, as the real QoS rules say
+  });
+
   test('losing a node fails its pods with DisruptionTarget; the Job reschedules elsewhere and completes', async () => {
     const lost = simpleJob('lost', ['sh', '-c', 'if [ "$NODE" = node-2 ]; then sleep 30; fi; echo ok'], { podFailurePolicy: ignoreDisruption });
     lost.spec!.template.spec!.containers[0]!.env = [{ name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } }];

@@ -56,6 +56,8 @@ export interface TestClusterOptions {
   historySize?: number;
   /** run containers in private mount namespaces (needs root + unshare; default true) */
   mountNamespaces?: boolean;
+  /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
+  enforceMemoryLimits?: boolean;
 }
 
 export interface TestClusterFaults {
@@ -216,7 +218,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   });
   kubelets = new Kubelets(registry, recorder, auth, {
     stateDir, logDir, apiPort: () => apiserver.port, images: options.images ?? {}, missingImages,
-    restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces,
+    restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces, enforceMemoryLimits: options.enforceMemoryLimits ?? true,
   });
   controllers = new Controllers(registry, recorder, {
     caPem: ca.certPem, jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,

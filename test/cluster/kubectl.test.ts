@@ -74,7 +74,8 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
   expect(sa.stdout.trim()).toBe('yes');
   expect((await k(['auth', 'can-i', 'get', 'secrets', '--as', 'system:serviceaccount:default:toil'])).stdout.trim()).toBe('no');
 
-  await until('job complete', async () => (await k(['get', 'job', 'hello', '-o', 'jsonpath={.status.succeeded}'])).stdout === '1', 20_000, 200);
+  const waited = await k(['wait', '--for=condition=complete', 'job/hello', '--timeout=20s']);
+  expect(waited.stdout).toBe('job.batch/hello condition met\n');
   const table = await k(['get', 'jobs']);
   expect(table.stdout).toMatch(/^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE\nhello\s+Complete\s+1\/1\s+\d+s\s+\d+s\n$/);
   const pods = await k(['get', 'pods', '-l', 'job-name=hello']);

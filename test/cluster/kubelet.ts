@@ -4,7 +4,7 @@
  * reports container states and pod phases as a real kubelet does, and writes container logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { info, now, Registry } from './registry.js';
@@ -29,13 +29,15 @@ export interface KubeletOptions {
   restartBackoffBaseMs: number;
   /** use unshare -m for private mount namespaces (default true) */
   mountNamespaces: boolean;
+  /** kill containers whose resident memory exceeds limits.memory (OOMKilled) */
+  enforceMemoryLimits: boolean;
 }
 
 interface Ctr {
   name: string; init: boolean; proc?: ChildProcess; pid?: number;
   restartCount: number; state: Obj; lastState: Obj; startedAt?: string;
   oom?: boolean; killedBy?: string; nextStart?: number; pullAttempts: number;
-  out?: WriteStream; containerID: string;
+  out?: WriteStream; containerID: string; memoryLimit?: number;
 }
 interface PodRt {
   uid: string; ns: string; name: string; node: string; ctrs: Map<string, Ctr>;
@@ -53,8 +55,38 @@ export class Kubelets {
   private tick: NodeJS.Timeout;
   constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {
     // periodic resync, for grace periods and deadlines
-    this.tick = setInterval(() => this.kick(), 250);
+    this.tick = setInterval(() => { this.enforceMemory(); this.kick(); }, 250);
     this.tick.unref?.();
+  }
+
+  /**
+   * The kernel's OOM killer for containers with a memory limit: when the resident memory of a
+   * container's processes (its process group) exceeds limits.memory, the container is killed and
+   * reported as OOMKilled (exit code 137).
+   */
+  private enforceMemory(): void {
+    if (!this.o.enforceMemoryLimits) return;
+    const limited: { c: Ctr; limit: number }[] = [];
+    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) {
+      if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
+    }
+    if (!limited.length) return;
+    const rss = new Map<number, number>();
+    const page = 4096;
+    let entries: string[] = [];
+    try { entries = readdirSync('/proc'); } catch { return; }
+    for (const e of entries) {
+      if (!/^\d+$/.test(e)) continue;
+      try {
+        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const pgrp = Number(f[2]); const pages = Number(f[21]);
+        rss.set(pgrp, (rss.get(pgrp) ?? 0) + pages * page);
+      } catch { /* exited */ }
+    }
+    for (const { c, limit } of limited) {
+      if ((rss.get(c.pid!) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
+    }
   }
 
   nodeRoot(node: string): string { return join(this.o.stateDir, 'nodes', node, 'root'); }
@@ -470,6 +502,8 @@ export class Kubelets {
       : ['-c', script.replace(/^mount .*$/gm, ':'), 'sh', resolved, ...argv.slice(1)];
     const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     ctr.proc = proc; ctr.pid = proc.pid; ctr.startedAt = started; ctr.oom = false; ctr.killedBy = undefined;
+    const memLimit = c.resources?.limits?.memory;
+    ctr.memoryLimit = memLimit !== undefined ? parseQuantity(memLimit) : undefined;
     ctr.state = { running: { startedAt: started } };
     ev('Normal', 'Created', `Created container ${String(c.name)}`);
     ev('Normal', 'Started', `Started container ${String(c.name)}`);
