@@ -1,0 +1,115 @@
+/**
+ * The kubernetes batch system on the test cluster, through the real CLI: worker pods are
+ * separate processes, the job store is the AWS job store on a test S3 server.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { toil, workflow } from '../helpers/run.js';
+import { startK8sEnv, type K8sEnv } from './setup.js';
+
+let k: K8sEnv;
+beforeAll(async () => {
+  k = await startK8sEnv();
+}, 60_000);
+afterAll(async () => {
+  await k?.stop();
+});
+beforeEach(() => {
+  k.cluster.resetRequestCounts();
+});
+
+describe('kubernetes batch system', () => {
+  it('runs a fan-out as one Job per batch job and cleans up', async () => {
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '6'], { env: k.env });
+    expect(r.stderr).toMatch(/finished/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(55);
+    const counts = k.cluster.requestCounts();
+    expect(counts['create jobs']).toBeGreaterThanOrEqual(3);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 120_000);
+});
+
+type Pod = { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status?: { phase?: string } };
+
+/** The running worker pod of the first job whose name matches. */
+async function runningPod(jobName: string, ms = 30_000): Promise<string> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    const pods = k.cluster.list('pods') as Pod[];
+    const p = pods.find((x) => x.status?.phase === 'Running' && x.metadata?.annotations?.['toil-ts.io/job-name'] === jobName);
+    if (p?.metadata?.name) return p.metadata.name;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no running pod for job '${jobName}'`);
+}
+
+describe('every ending explained', () => {
+  it('a failing job: exit code and the log tail, after retries', async () => {
+    const { tempDir } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', '--', t.dir, 'always'], { env: k.env });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the worker exited with code 1/);
+      expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
+      expect(k.leftoverJobs()).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
+  it('an OOM-killed pod is reported as a memory failure', async () => {
+    const { tempDir, startToil } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '6000'], { env: k.env });
+      const pod = await runningPod('nap');
+      k.cluster.faults.oomKill('default', pod);
+      const r = await run.done;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\): out of memory: the worker was OOM-killed at its limit of \d+ bytes/);
+      expect(k.leftoverJobs()).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
+  it('an evicted (preempted) pod runs again without using up a try', async () => {
+    const { tempDir, startToil, traceLines } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '4000'], { env: k.env });
+      const { waitFor } = await import('../helpers/run.js');
+      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
+      const pod = await runningPod('nap');
+      k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
+      const r = await run.done;
+      expect(r.stderr).toMatch(/taken away/);
+      expect(r.code).toBe(0);
+      // Two naps, one of them run twice.
+      expect((await traceLines(t.dir)).filter((l) => l.startsWith('nap '))).toHaveLength(3);
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
+  it('an image that cannot be pulled fails fast, naming the image', async () => {
+    k.cluster.faults.markImageMissing('registry.invalid/toil-ts:nope');
+    const started = Date.now();
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '3'], {
+      env: { ...k.env, TOIL_APPLIANCE_SELF: 'registry.invalid/toil-ts:nope' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/cannot pull the worker image 'registry.invalid\/toil-ts:nope': (ErrImagePull|ImagePullBackOff)/);
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 120_000);
+
+  it('a pod unschedulable past --kubernetesPodTimeout fails, naming the request and the reason', async () => {
+    const r = await toil(['run', workflow('chain.ts'), k.locator(), '--batchSystem', 'kubernetes', '--kubernetesPodTimeout', '2', '--', 'greedy'], { env: k.env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no node could take the worker pod for 2s \(--kubernetesPodTimeout\); it asks for 64 cores, .*; the scheduler says: .*(Insufficient cpu|cpu)/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 120_000);
+});
