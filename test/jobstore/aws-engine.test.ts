@@ -67,7 +67,7 @@ describe.each([
 ])('workflows on an aws: job store (%s)', (_label, server) => {
   it('fans out, sums promised values, and removes the bucket on success', async () => {
     const loc = locator();
-    const r = await toil(['run', workflow('fanout.ts'), loc, '--', '40'], { env: env(server()) });
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), loc, '--', '40'], { env: env(server()) });
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe(squares(40));
@@ -127,7 +127,7 @@ describe('workflows on an aws: job store (conditional writes)', () => {
   });
 
   it('clear errors: a bad locator exits 2 before anything is created; a missing store for status', async () => {
-    const bad = await toil(['run', workflow('fanout.ts'), 'aws:us-east-1:Bad_Name'], { env: env(cond) });
+    const bad = await toil(['run', workflow('../../examples/fanout.ts'), 'aws:us-east-1:Bad_Name'], { env: env(cond) });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/invalid AWS job store name/);
     const missing = await toil(['status', locator()], { env: env(cond) });
@@ -147,7 +147,7 @@ describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% c
     await s3.resetCounts();
     await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
     try {
-      const r = await toil(['run', workflow('fanout.ts'), locator(), '--', '30'], { env: env(s3) });
+      const r = await toil(['run', workflow('../../examples/fanout.ts'), locator(), '--', '30'], { env: env(s3) });
       expect(r.code).toBe(0);
       expect(JSON.parse(r.stdout)).toBe(squares(30));
       const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(dir, 'out.txt')}`], { env: env(s3) });
