@@ -361,7 +361,9 @@ export class Controllers {
     const terminating = pods.filter((p) => !!p.metadata.deletionTimestamp && !isTerminal(p));
     if (!finished && !spec.suspend) st.startTime ??= now();
     let conditions = (st.conditions ?? []) as Obj[];
-    const completions = spec.completions ?? 1;
+    // work-queue Jobs (no completions): done once a pod succeeded and the others have finished
+    const workQueue = spec.completions === undefined || spec.completions === null;
+    const completions = workQueue ? ((st.succeeded ?? 0) > 0 && pods.every((p) => isTerminal(p) || p.metadata.deletionTimestamp) ? (st.succeeded ?? 0) : Infinity) : spec.completions;
     if (!finished && !hasCond(job, 'FailureTarget') && !hasCond(job, 'SuccessCriteriaMet')) {
       let failure = failJob;
       if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
@@ -389,7 +391,8 @@ export class Controllers {
     let created = 0;
     if (!finished && !failing && !succeeding && !spec.suspend && !job.metadata.deletionTimestamp) {
       const countTerminating = spec.podReplacementPolicy === 'Failed' ? terminating.length : 0;
-      const want = Math.min(spec.parallelism ?? 1, completions - (st.succeeded ?? 0)) - active.length - countTerminating;
+      const remaining = workQueue ? ((st.succeeded ?? 0) > 0 ? 0 : Infinity) : completions - (st.succeeded ?? 0);
+      const want = Math.min(spec.parallelism ?? 1, remaining) - active.length - countTerminating;
       const last = this.lastFailure.get(job.metadata.uid);
       const failed = st.failed ?? 0;
       const backoff = failed > 0 ? Math.min(this.opts.jobBackoffBaseMs * 2 ** (failed - 1), 360_000) : 0;

@@ -117,6 +117,18 @@ describe('volumes and environment', () => {
     expect(await logOf('restarts', { tailLines: 3 })).toBe('8\n9\n10\n');
   });
 
+  test('init containers run first, in order, sharing volumes with the main container', async () => {
+    const vol = { volumes: [{ name: 'w', emptyDir: {} }], initContainers: [
+      { name: 'one', image: 'busybox', command: ['sh', '-c', 'echo one > /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
+      { name: 'two', image: 'busybox', command: ['sh', '-c', 'echo two >> /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
+    ] };
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('inits', undefined, ['cat', '/w/log'], vol, { volumeMounts: [{ name: 'w', mountPath: '/w' }] }) });
+    const p = await podDone('inits');
+    expect(p.status?.phase).toBe('Succeeded');
+    expect(p.status?.initContainerStatuses?.map((x) => x.state?.terminated?.reason)).toEqual(['Completed', 'Completed']);
+    expect(await logOf('inits')).toBe('one\ntwo\n');
+  });
+
   test('logs follow streams until the container exits', async () => {
     await c.core.createNamespacedPod({ namespace: ns, body: pod('follow', undefined, ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done']) });
     await until('running', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'follow' })).status?.phase === 'Running');

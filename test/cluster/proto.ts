@@ -90,6 +90,17 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
       }),
     };
   }
+  if (kind === 'Job') return clean({ ...base, spec: jobSpec(msg(f, 2)) });
+  if (kind === 'Pod') return clean({ ...base, spec: podSpec(msg(f, 2)) });
+  if (kind === 'Role' || kind === 'ClusterRole') return clean({ ...base, rules: (f.get(2) ?? []).filter(Buffer.isBuffer).map((b) => policyRule(fields(b))) });
+  if (kind === 'RoleBinding' || kind === 'ClusterRoleBinding') {
+    const ref = msg(f, 3);
+    return clean({
+      ...base,
+      subjects: (f.get(2) ?? []).filter(Buffer.isBuffer).map((b) => { const x = fields(b); return clean({ kind: str(x, 1), apiGroup: str(x, 2), name: str(x, 3), namespace: str(x, 4) }); }),
+      roleRef: ref ? clean({ apiGroup: str(ref, 1), kind: str(ref, 2), name: str(ref, 3) }) : undefined,
+    });
+  }
   if (kind === 'ServiceAccount') {
     const auto = f.get(4)?.[0];
     return clean({ ...base, automountServiceAccountToken: typeof auto === 'number' ? auto !== 0 : undefined });
@@ -98,4 +109,33 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
   if (kind === 'ConfigMap') return clean({ ...base, data: map(f, 2), binaryData: map(f, 3, true) });
   if (kind === 'Secret') return clean({ ...base, data: map(f, 2, true), type: str(f, 3), stringData: map(f, 4) });
   throw new Error(`protobuf bodies of kind ${String(kind)} are not supported by the test cluster; send JSON`);
+}
+
+function policyRule(x: Fields): Record<string, unknown> {
+  return clean({ verbs: strs(x, 1), apiGroups: x.has(2) ? strs(x, 2) : undefined, resources: x.has(3) ? strs(x, 3) : undefined, resourceNames: x.has(4) ? strs(x, 4) : undefined, nonResourceURLs: x.has(5) ? strs(x, 5) : undefined });
+}
+function container(x: Fields): Record<string, unknown> {
+  return clean({
+    name: str(x, 1), image: str(x, 2), command: x.has(3) ? strs(x, 3) : undefined, args: x.has(4) ? strs(x, 4) : undefined, workingDir: str(x, 5),
+    env: x.has(7) ? (x.get(7) ?? []).filter(Buffer.isBuffer).map((b) => { const e = fields(b); return clean({ name: str(e, 1), value: str(e, 2) }); }) : undefined,
+    imagePullPolicy: str(x, 14),
+  });
+}
+function podSpec(x: Fields | undefined): Record<string, unknown> | undefined {
+  if (!x) return undefined;
+  const list = (n: number): Record<string, unknown>[] | undefined => (x.has(n) ? (x.get(n) ?? []).filter(Buffer.isBuffer).map((b) => container(fields(b))) : undefined);
+  return clean({
+    containers: list(2), initContainers: list(20), restartPolicy: str(x, 3), terminationGracePeriodSeconds: num(x, 4),
+    activeDeadlineSeconds: num(x, 5), dnsPolicy: str(x, 6), nodeSelector: map(x, 7), serviceAccountName: str(x, 8), nodeName: str(x, 10),
+  });
+}
+function jobSpec(x: Fields | undefined): Record<string, unknown> | undefined {
+  if (!x) return undefined;
+  const t = msg(x, 6);
+  const suspend = num(x, 10);
+  return clean({
+    parallelism: num(x, 1), completions: num(x, 2), activeDeadlineSeconds: num(x, 3), backoffLimit: num(x, 7), ttlSecondsAfterFinished: num(x, 8),
+    completionMode: str(x, 9), suspend: suspend === undefined ? undefined : suspend !== 0,
+    template: t ? clean({ metadata: meta(msg(t, 1)), spec: podSpec(msg(t, 2)) }) : undefined,
+  });
 }

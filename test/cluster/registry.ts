@@ -329,8 +329,9 @@ function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
     }
     case 'Job': {
       const spec = (obj.spec ??= {}) as Obj;
+      // as the real defaulter: both unset -> 1/1; parallelism set alone -> work-queue Job (no completions)
+      if (spec.completions === undefined && spec.parallelism === undefined) spec.completions = 1;
       spec.parallelism ??= 1;
-      spec.completions ??= spec.parallelism === undefined ? 1 : (spec.completions ?? 1);
       spec.backoffLimit ??= 6;
       spec.completionMode ??= 'NonIndexed';
       spec.suspend ??= false;

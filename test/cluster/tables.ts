@@ -58,7 +58,7 @@ function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] 
           const dur = start === undefined ? '' : age(new Date(start).toISOString(), end);
           const cs = (j.spec?.template?.spec?.containers ?? []) as Obj[];
           const sel = Object.entries(j.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',');
-          return [j.metadata.name, status, `${j.status?.succeeded ?? 0}/${j.spec?.completions ?? 1}`, dur, age(j.metadata.creationTimestamp), cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), sel];
+          return [j.metadata.name, status, (j.spec?.completions === undefined ? `${j.status?.succeeded ?? 0}/1 of ${j.spec?.parallelism ?? 1}` : `${j.status?.succeeded ?? 0}/${j.spec.completions}`), dur, age(j.metadata.creationTimestamp), cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), sel];
         },
       };
     case 'namespaces':
