@@ -160,8 +160,14 @@ export class KubernetesBatchSystem implements BatchSystem {
   }
 
   private async start(): Promise<void> {
-    // Leftovers of an earlier leader of this workflow: none may run alongside new attempts.
-    await this.deleteAll('left by an earlier leader');
+    // Leftovers of an earlier leader of this workflow (one that died): none may run alongside
+    // new attempts, so they are deleted and their pods waited for before anything is issued.
+    const left = await apiCall('list Jobs', this.limiter, () => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }));
+    if (left.items.length > 0) {
+      this.log.info(`deleting ${left.items.length} worker Job(s) left by an earlier leader of this workflow`);
+      await this.deleteAll('left by an earlier leader');
+      await this.waitForPodsGone(120_000);
+    }
     void this.watchLoop('jobs');
     void this.watchLoop('pods');
     this.timer = setInterval(() => this.checkStuck(), 1000);
@@ -391,6 +397,20 @@ export class KubernetesBatchSystem implements BatchSystem {
     // The Role lacks deletecollection: one by one.
     const list = await apiCall('list Jobs', this.limiter, () => this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector: this.selector }));
     for (const j of list.items) if (j.metadata?.name) await this.deleteJob(j.metadata.name);
+  }
+
+  /** Waits until the workflow has no pods left (after deleting its Jobs). */
+  private async waitForPodsGone(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const pods = await apiCall('list pods', this.limiter, () => this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: this.selector }));
+      if (pods.items.length === 0) return;
+      if (Date.now() > until) {
+        this.log.warning(`${pods.items.length} pod(s) of an earlier leader are still terminating; going on`);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   async kill(batchJobIds: number[]): Promise<void> {

@@ -88,6 +88,7 @@ describe('every ending explained', () => {
       expect(r.code).toBe(0);
       // Two naps, one of them run twice.
       expect((await traceLines(t.dir)).filter((l) => l.startsWith('nap '))).toHaveLength(3);
+      expect(await traceLines(t.dir)).not.toContainEqual(expect.stringMatching(/^overlap/));
     } finally {
       await t.cleanup();
     }
@@ -112,4 +113,75 @@ describe('every ending explained', () => {
     expect(r.stderr).toMatch(/no node could take the worker pod for 2s \(--kubernetesPodTimeout\); it asks for 64 cores, .*; the scheduler says: .*(Insufficient cpu|cpu)/);
     expect(k.leftoverJobs()).toBe(0);
   }, 120_000);
+});
+
+describe('resilience and clean ends', () => {
+  it('survives dropped and expired watches and an API error storm without losing or doubling a job', async () => {
+    const { startToil } = await import('../helpers/run.js');
+    const faults = [
+      k.cluster.faults.failRequests({ verb: 'create', resource: 'jobs', status: 500, times: 4 }),
+      k.cluster.faults.failRequests({ verb: 'delete', resource: 'jobs', status: 429, retryAfterSeconds: 1, times: 3 }),
+      k.cluster.faults.failRequests({ verb: 'list', resource: 'pods', status: 503, times: 2 }),
+      k.cluster.faults.failRequests({ verb: 'watch', resource: 'jobs', status: 500, times: 2 }),
+    ];
+    const run = startToil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '12'], { env: k.env });
+    const dropper = setInterval(() => {
+      k.cluster.faults.dropWatches();
+    }, 1500);
+    const expirer = setTimeout(() => k.cluster.faults.expireWatches(), 2500);
+    const r = await run.done;
+    clearInterval(dropper);
+    clearTimeout(expirer);
+    for (const f of faults) f.remove();
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(506);
+    expect(r.stderr).toMatch(/14 job\(s\) run/);
+    expect(faults[0]!.hits()).toBe(4);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
+
+  it('deletes every Job of the workflow when it is killed', async () => {
+    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const loc = k.locator();
+      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '3', '30000'], { env: k.env });
+      await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
+      expect(k.leftoverJobs()).toBe(3);
+      const killed = await toil(['kill', loc], { env: k.env });
+      expect(killed.code).toBe(0);
+      const r = await run.done;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/stopped by 'toil kill'/);
+      expect(k.leftoverJobs()).toBe(0);
+      await toil(['clean', loc], { env: k.env });
+    } finally {
+      await t.cleanup();
+    }
+  }, 180_000);
+
+  it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
+    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const loc = k.locator();
+      const env = { ...k.env };
+      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', '--', t.dir, '2', '6000'], { env });
+      await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
+      run.child.kill('SIGKILL');
+      await run.done;
+      // Its worker Jobs outlive it, as they would on a real cluster.
+      expect(k.leftoverJobs()).toBe(2);
+      const r = await toil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
+      expect(r.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toBe(2);
+      const lines = await traceLines(t.dir);
+      expect(lines.filter((l) => l.startsWith('overlap'))).toEqual([]);
+      expect(lines.filter((l) => l.startsWith('woke'))).toHaveLength(2);
+      expect(k.leftoverJobs()).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 180_000);
 });
