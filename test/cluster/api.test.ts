@@ -85,6 +85,10 @@ describe('objects and errors', () => {
     expect(statusOf(e4).body.message).toBe('Pod "be" is invalid: spec.containers[0].imagePullPolicy: Unsupported value: "Sometimes": supported values: "Always", "IfNotPresent", "Never"');
     const badName = await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'Bad_Name' } } }).catch((x: unknown) => x);
     expect(statusOf(badName).body.message).toMatch(/^ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of/);
+    const noTemplate = await raw(c.kc, 'POST', `/apis/batch/v1/namespaces/${ns}/jobs`, { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'nt' }, spec: {} });
+    expect(noTemplate.body.message).toBe('Job.batch "nt" is invalid: [spec.template.spec.containers: Required value, spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"]');
+    const noRef = await raw(c.kc, 'POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'nr' } });
+    expect(noRef.body.message).toBe('RoleBinding.rbac.authorization.k8s.io "nr" is invalid: [roleRef.apiGroup: Unsupported value: "": supported values: "rbac.authorization.k8s.io", roleRef.kind: Unsupported value: "": supported values: "ClusterRole", "Role", roleRef.name: Required value]');
     const longJob = simpleJob('j'.repeat(64), ['true']);
     const e5 = await c.batch.createNamespacedJob({ namespace: ns, body: longJob }).catch((x: unknown) => x);
     expect(statusOf(e5).body.message).toContain(`spec.template.labels: Invalid value: "${'j'.repeat(64)}": must be no more than 63 characters`);
@@ -227,6 +231,20 @@ describe('jobs and garbage collection', () => {
     await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob('ttl', ['true'], { ttlSecondsAfterFinished: 0 }) });
     await until('ttl job deleted', async () => (await c.batch.readNamespacedJob({ namespace: ns, name: 'ttl' }).then(() => false, (e: unknown) => statusOf(e).code === 404)));
     await until('ttl pods deleted', async () => (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=ttl' })).items.length === 0);
+  });
+
+  test('worker Jobs owned by a leader Job are collected in cascade when the leader is deleted', async () => {
+    const leader = await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob('leader-x', ['sleep', '30']) });
+    const w = simpleJob('worker-x', ['sleep', '30']);
+    w.metadata!.ownerReferences = [{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader-x', uid: leader.metadata!.uid!, controller: false, blockOwnerDeletion: true }];
+    await c.batch.createNamespacedJob({ namespace: ns, body: w });
+    await until('worker pod running', async () => (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=worker-x' })).items.some((p) => p.status?.phase === 'Running'));
+    await c.batch.deleteNamespacedJob({ namespace: ns, name: 'leader-x', propagationPolicy: 'Background' });
+    await until('worker job and pods gone', async () => {
+      const jobs = await c.batch.listNamespacedJob({ namespace: ns, fieldSelector: 'metadata.name=worker-x' });
+      const pods = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name in (worker-x,leader-x)' });
+      return jobs.items.length === 0 && pods.items.length === 0;
+    }, 15_000);
   });
 
   test('deleting a Job: default orphans pods (with a warning), Background and Foreground remove them', async () => {

@@ -170,6 +170,8 @@ export class ApiServer {
       const attrs: Attributes = { verb, resourceRequest: true, path, apiGroup: info.group, resource: info.plural, subresource: r.sub ?? '', name: r.name ?? '', namespace: info.namespaced ? (r.ns ?? '') : (info.kind === 'Namespace' ? (r.name ?? '') : '') };
       if (info.kind === 'Namespace') attrs.namespace = r.name ?? '';
       if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
+      const delay = this.d.faults.delayFor({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '' });
+      if (delay > 0) await new Promise((res2) => setTimeout(res2, delay));
       this.d.faults.check({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '', path });
       await this.resourceRequest(req, res, r, info, verb, url, user);
     } catch (e) {

@@ -42,6 +42,14 @@ describe('API faults', () => {
     expect(statusOf(e409).body).toMatchObject({ reason: 'Conflict', code: 409, message: 'Operation cannot be fulfilled on jobs "f1": the object has been modified; please apply your changes to the latest version and try again' });
   });
 
+  test('latency on matching requests', async () => {
+    const d = cluster.faults.delayRequests({ verb: 'get', resource: 'jobs', ms: 300 });
+    const t0 = Date.now();
+    await c.batch.readNamespacedJob({ namespace: ns, name: 'f1' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    d.remove();
+  });
+
   test('request counts by verb and resource', async () => {
     cluster.resetRequestCounts();
     await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob('counted', ['true']) });

@@ -30,7 +30,26 @@ export class Faults {
     this.installed.add(i);
     return { remove: () => this.installed.delete(i), hits: () => i.hits };
   }
-  clearRequestFaults(): void { this.installed.clear(); }
+  clearRequestFaults(): void { this.installed.clear(); this.delays.clear(); }
+
+  private delays = new Set<RequestMatch & { ms: number }>();
+  /** Adds latency to matching requests (before they are served). */
+  delayRequests(d: RequestMatch & { ms: number }): { remove: () => void } {
+    const i = { ...d };
+    this.delays.add(i);
+    return { remove: () => this.delays.delete(i) };
+  }
+  delayFor(req: { verb: string; resource: string; namespace: string; name: string }): number {
+    let ms = 0;
+    for (const d of this.delays) {
+      if (d.verb && d.verb !== req.verb) continue;
+      if (d.resource && d.resource !== req.resource) continue;
+      if (d.namespace && d.namespace !== req.namespace) continue;
+      if (d.name && d.name !== req.name) continue;
+      ms = Math.max(ms, d.ms);
+    }
+    return ms;
+  }
   /** Watches started from a resource version below `rv` get 410 Expired. */
   expireBelow(rv: number): void { this.expiredBelow = Math.max(this.expiredBelow, rv); }
   isExpired(rv: number): boolean { return rv < this.expiredBelow; }

@@ -64,6 +64,8 @@ export interface TestClusterFaults {
   /** Fails matching API requests with a real server's Status body (500, 429 + Retry-After, 409, 503, 504 ...). */
   failRequests(f: RequestFault): { remove: () => void; hits: () => number };
   clearRequestFaults(): void;
+  /** Adds latency (ms) to matching requests. */
+  delayRequests(d: { verb?: string; resource?: string; namespace?: string; name?: string; ms: number }): { remove: () => void };
   /** Ends open watches (optionally only for one resource, e.g. "pods") without an error: clients see the stream end. */
   dropWatches(resource?: string): number;
   /** Ends open watches with a 410 Expired ERROR event and compacts history so resuming from any older version gets 410. */
@@ -203,11 +205,12 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         case 'faults.failRequests': { const h = faults.failRequests(a[0] as RequestFault); const id = nextFaultId++; installed.set(id, h); return id; }
         case 'faults.removeFault': installed.get(a[0] as number)?.remove(); return null;
         case 'faults.faultHits': return installed.get(a[0] as number)?.hits() ?? 0;
+        case 'faults.delayRequests': { const h = faults.delayRequests(a[0] as never); const id = nextFaultId++; installed.set(id, { remove: h.remove, hits: () => 0 }); return id; }
         default: {
           const [scope, name] = method.includes('.') ? method.split('.') as [string, string] : ['', method];
           const target = (scope === 'faults' ? cluster.faults : cluster) as unknown as Record<string, unknown>;
           const fn = target[name];
-          if (typeof fn !== 'function' || ['stop', 'failRequests'].includes(name)) throw new Error(`unknown control method ${method}`);
+          if (typeof fn !== 'function' || ['stop', 'failRequests', 'delayRequests'].includes(name)) throw new Error(`unknown control method ${method}`);
           return await (fn as (...x: unknown[]) => unknown).apply(target, a);
         }
       }
@@ -280,6 +283,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     faults: {
       failRequests: (f) => faults.failRequests(f),
       clearRequestFaults: () => faults.clearRequestFaults(),
+      delayRequests: (d) => faults.delayRequests(d),
       dropWatches: (resource) => apiserver.endWatches((r) => !resource || r === resource, false),
       expireWatches: (resource) => {
         faults.expireBelow(store.rv + 1);

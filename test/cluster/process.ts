@@ -15,7 +15,10 @@ type Async<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...
 
 export interface TestClusterProcess extends Omit<Async<Pick<TestCluster, 'requestCounts' | 'resetRequestCounts' | 'createToken' | 'kubeconfigFor' | 'inClusterMount' | 'hostPathDir' | 'addNode' | 'watchCount' | 'runningPids'>>, never> {
   kubeconfigPath: string; server: string; port: number; namespace: string; caPath: string; stateDir: string; pid: number;
-  faults: Omit<Async<TestClusterFaults>, 'failRequests'> & { failRequests(f: RequestFault): Promise<{ remove: () => Promise<void>; hits: () => Promise<number> }> };
+  faults: Omit<Async<TestClusterFaults>, 'failRequests' | 'delayRequests'> & {
+    failRequests(f: RequestFault): Promise<{ remove: () => Promise<void>; hits: () => Promise<number> }>;
+    delayRequests(d: Parameters<TestClusterFaults['delayRequests']>[0]): Promise<{ remove: () => Promise<void> }>;
+  };
   stop(): Promise<void>;
 }
 
@@ -62,6 +65,10 @@ export async function startTestClusterProcess(options: Omit<TestClusterOptions, 
       failRequests: async (fault) => {
         const id = await call('faults.failRequests', fault) as number;
         return { remove: () => call('faults.removeFault', id), hits: () => call('faults.faultHits', id) };
+      },
+      delayRequests: async (d) => {
+        const id = await call('faults.delayRequests', d) as number;
+        return { remove: () => call('faults.removeFault', id) };
       },
       clearRequestFaults: f('clearRequestFaults'), dropWatches: f('dropWatches'), expireWatches: f('expireWatches'), compact: f('compact'),
       evictPod: f('evictPod'), oomKill: f('oomKill'), loseNode: f('loseNode'), delayScheduling: f('delayScheduling'),

@@ -55,7 +55,11 @@ export class Registry {
 
   private async validate(inf: ResourceInfo, obj: Obj, old?: Obj): Promise<void> {
     const seen = new Set<string>();
-    const causes = [...(await schemaCauses(inf.schema, obj)), ...semanticCauses(inf, obj, old)].filter((c) => {
+    // The OpenAPI schema marks some struct-valued fields required that the server decodes as zero
+    // values and then reports field by field (as semanticCauses does): drop those schema causes.
+    const zeroValued = new Set(['spec.template', 'roleRef', 'spec']);
+    const schema = (await schemaCauses(inf.schema, obj)).filter((c) => !(c.reason === 'FieldValueRequired' && zeroValued.has(c.field)));
+    const causes = [...schema, ...semanticCauses(inf, obj, old)].filter((c) => {
       const k = `${c.field}|${c.message}`;
       if (seen.has(k)) return false;
       seen.add(k);
@@ -312,6 +316,7 @@ export function defaultPodSpec(spec: Obj | undefined): void {
 function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
   switch (inf.kind) {
     case 'Pod': {
+      obj.spec ??= {};
       defaultPodSpec(obj.spec);
       if (creating) {
         const spec = obj.spec as Obj;
@@ -340,6 +345,7 @@ function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
       if (spec.manualSelector === undefined) delete spec.manualSelector;
       spec.template ??= {};
       spec.template.metadata ??= {};
+      spec.template.spec ??= {};
       defaultPodSpec(spec.template.spec);
       if (creating && !spec.manualSelector) {
         const uid = obj.metadata.uid as string;

@@ -353,9 +353,10 @@ export function semanticCauses(info: ResourceInfo, obj: Obj, old?: Obj): Cause[]
     case 'RoleBinding':
     case 'ClusterRoleBinding': {
       const ref = (obj.roleRef ?? {}) as Obj;
-      if (ref.apiGroup !== undefined && ref.apiGroup !== 'rbac.authorization.k8s.io') causes.push(notSupported('roleRef.apiGroup', ref.apiGroup, ['rbac.authorization.k8s.io']));
+      if ((ref.apiGroup ?? '') !== 'rbac.authorization.k8s.io') causes.push(notSupported('roleRef.apiGroup', ref.apiGroup ?? '', ['rbac.authorization.k8s.io']));
       const kinds = info.kind === 'RoleBinding' ? ['ClusterRole', 'Role'] : ['ClusterRole'];
-      if (ref.kind !== undefined && !kinds.includes(ref.kind)) causes.push(notSupported('roleRef.kind', ref.kind, kinds));
+      if (!kinds.includes(ref.kind ?? '')) causes.push(notSupported('roleRef.kind', ref.kind ?? '', kinds));
+      if (!ref.name) causes.push(required('roleRef.name'));
       (obj.subjects as Obj[] | undefined)?.forEach((s, i) => {
         if (!['ServiceAccount', 'User', 'Group'].includes(s.kind)) causes.push(notSupported(`subjects[${i}].kind`, s.kind, ['ServiceAccount', 'User', 'Group']));
         if (s.kind === 'ServiceAccount' && info.kind === 'ClusterRoleBinding' && !s.namespace) causes.push(required(`subjects[${i}].namespace`));
