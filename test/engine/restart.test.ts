@@ -2,7 +2,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathExists, startToil, toil, traceLines, useTempStore, waitFor, workflow } from '../helpers/run.js';
+import { pathExists, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
 
 const t = useTempStore();
 const exists = pathExists;

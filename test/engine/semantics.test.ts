@@ -5,7 +5,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pathExists, toil, traceLines, useTempStore, workflow } from '../helpers/run.js';
+import { pathExists, toil, traceLines, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
 
 const t = useTempStore();
 const exists = pathExists;

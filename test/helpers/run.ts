@@ -1,6 +1,5 @@
 /** Running the real `toil` CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { afterEach, beforeEach } from '@jest/globals';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,26 +73,3 @@ export async function pathExists(p: string): Promise<boolean> {
   }
 }
 
-/** A fresh temporary directory per test, and a job store path inside it. */
-export function useTempStore(): { readonly dir: string; readonly store: string; count(name: string): Promise<number> } {
-  const state = { dir: '', store: '', cleanup: async () => {} };
-  beforeEach(async () => {
-    const t = await tempDir();
-    state.dir = t.dir;
-    state.store = path.join(t.dir, 'store');
-    state.cleanup = t.cleanup;
-  });
-  afterEach(async () => {
-    await state.cleanup();
-  });
-  return {
-    get dir() {
-      return state.dir;
-    },
-    get store() {
-      return state.store;
-    },
-    /** The counter a test workflow keeps with bump(dir, name). */
-    count: (name: string) => readFile(path.join(state.dir, `count-${name}`), 'utf8').then(Number, () => 0),
-  };
-}

@@ -185,3 +185,93 @@ describe('resilience and clean ends', () => {
     }
   }, 180_000);
 });
+
+describe('engine semantics on kubernetes', () => {
+  it('keeps ordering with dynamic children and follow-ons', async () => {
+    const { tempDir, traceLines } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], { env: k.env });
+      expect(r.code).toBe(0);
+      const lines = await traceLines(t.dir);
+      const at = (l: string) => lines.indexOf(l);
+      for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
+      expect(at('start A1')).toBeGreaterThan(at('end A'));
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
+  it('resolves promises with paths and forwarding, and moves files through the job store', async () => {
+    const p = await toil(['run', workflow('promises.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
+    const { tempDir } = await import('../helpers/run.js');
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const t = await tempDir();
+    try {
+      await writeFile(path.join(t.dir, 'in.txt'), 'pods read this');
+      const f = await toil(['run', workflow('files.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', path.join(t.dir, 'in.txt'), path.join(t.dir, 'out.txt')], { env: k.env });
+      expect(f.code).toBe(0);
+      expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
+  it('mounts the host path cache and the AWS secret as the guide says', async () => {
+    const { tempDir } = await import('../helpers/run.js');
+    const path = await import('node:path');
+    const { writeFile, readFile } = await import('node:fs/promises');
+    const t = await tempDir();
+    try {
+      const wf = path.join(t.dir, 'mounts.ts');
+      await writeFile(
+        wf,
+        `import { defineJob } from 'toil-ts';
+         import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+         const look = defineJob('look', async () => {
+           writeFileSync('/var/lib/toil/seen-by-worker', 'yes');
+           return { aws: existsSync('/root/.aws/credentials') && readFileSync('/root/.aws/credentials', 'utf8').includes('aws_access_key_id'), workdir: process.env.TOIL_WORKDIR };
+         });
+         export default function () { return look(); }`,
+      );
+      const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ aws: true, workdir: '/var/lib/toil/work' });
+      const nodes = ['node-1', 'node-2'].map((n) => k.cluster.hostPathDir(n, '/data/scratch'));
+      const seen = await Promise.all(nodes.map((d) => readFile(path.join(d, 'seen-by-worker'), 'utf8').catch(() => '')));
+      expect(seen).toContain('yes');
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+});
+
+describe('configuration', () => {
+  it('exits 2 before creating anything when there is no cluster', async () => {
+    const loc = k.locator();
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), loc, '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: '/nonexistent/kubeconfig' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/no Kubernetes configuration: \/nonexistent\/kubeconfig not found/);
+    const s = await toil(['status', loc], { env: k.env });
+    expect(s.code).toBe(2);
+    expect(s.stderr).toMatch(/does not exist/);
+  });
+  it('exits 2 when the cluster does not answer', async () => {
+    const { tempDir } = await import('../helpers/run.js');
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    const t = await tempDir();
+    try {
+      const cfg = (await readFile(k.cluster.kubeconfigPath, 'utf8')).replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:9');
+      await writeFile(path.join(t.dir, 'kubeconfig'), cfg);
+      const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: path.join(t.dir, 'kubeconfig') } });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:9/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
