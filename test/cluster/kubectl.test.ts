@@ -140,3 +140,21 @@ test('kubectl create token gives a token the API server accepts', async () => {
   const who = await k(['--token', t.stdout.trim(), 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
   expect(who.stdout).toBe('system:serviceaccount:default:robot');
 });
+
+test('npm run cluster prints a kubeconfig path that kubectl can use, and stops on SIGTERM', async () => {
+  const { spawn: sp } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const child = sp('npm', ['run', '--silent', 'cluster', '--', '--nodes', '1'], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  try {
+    const path = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`npm run cluster exited with ${String(code)}`)));
+    });
+    const nodes = await kubectl(path, ['get', 'nodes', '-o', 'name']);
+    expect(nodes.stdout).toBe('node/node-1\n');
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    process.kill(-child.pid!, 'SIGTERM');
+    await exited;
+  }
+}, 60_000);
