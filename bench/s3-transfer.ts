@@ -160,7 +160,8 @@ async function main(): Promise<void> {
     const src = path.join(dir, 'source.bin');
     const srcMd5 = await makeSource(src, sizeMiB * MiB);
     const settings = s3SettingsFromEnv('us-east-1');
-    console.log(`test S3 server ${s3.endpoint} (s3rver in its own process, data in ${parent}); file ${sizeMiB} MiB; part size ${settings.partSize / MiB} MiB × ${settings.queueSize} parallel parts; ${os.cpus().length} CPUs`);
+    const load = (): string => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+    console.log(`test S3 server ${s3.endpoint} (s3rver in its own process, data in ${parent}); file ${sizeMiB} MiB; part size ${settings.partSize / MiB} MiB × ${settings.queueSize} parallel parts; ${os.cpus().length} CPUs; load average ${load()}`);
     const results: Record<'direct' | 'store', PhaseResult[]> = { direct: [], store: [] };
     for (let r = 0; r < rounds; r++) {
       for (const kind of r % 2 === 0 ? (['direct', 'store'] as const) : (['store', 'direct'] as const)) {
@@ -190,6 +191,7 @@ async function main(): Promise<void> {
     console.log(`direct (SDK)     ${du.toFixed(1).padStart(11)}   ${dd.toFixed(1).padStart(13)}   ${rss(results.direct).toFixed(0).padStart(5)} MiB`);
     console.log(`job store        ${su.toFixed(1).padStart(11)}   ${sd.toFixed(1).padStart(13)}   ${rss(results.store).toFixed(0).padStart(5)} MiB`);
     console.log(`ratio            ${(su / du).toFixed(2).padStart(11)}   ${(sd / dd).toFixed(2).padStart(13)}`);
+    console.log(`load average at the end: ${load()} (other work on the machine skews the figures)`);
     console.log(`(median of ${rounds} rounds, each with one upload and the median of ${DOWNLOADS} downloads; memory bound for uploads ≈ part size × (parallel parts + 1) = ${((settings.partSize * (settings.queueSize + 1)) / MiB).toFixed(0)} MiB plus the runtime; file ${sizeMiB} MiB)`);
   } finally {
     await s3.stop();

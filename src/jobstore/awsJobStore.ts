@@ -43,7 +43,7 @@ import { probeConditionalWrites, versionedObjects, type Consistency, type Versio
 import { parseMessage, parseRecord } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
-import { bucketName, fileIdWithCrc, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, parseFileId, SHARED } from './s3Keys.js';
+import { bucketName, nonce, fileIdWithCrc, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, parseFileId, SHARED } from './s3Keys.js';
 import { httpStatus, s3ErrorName } from './s3Retry.js';
 import { downloadObject, uploadObject } from './s3Transfer.js';
 import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
@@ -65,6 +65,8 @@ interface Marker {
   format: 1;
   created: string;
   consistency: Consistency;
+  /** Random: tells this store's creation from any other's. */
+  id?: string;
 }
 
 function parseMarker(body: Buffer, what: string): Marker {
@@ -222,9 +224,11 @@ export class AwsJobStore implements JobStore {
         );
       }
     }
-    const marker: Marker = { format: 1, created: new Date().toISOString(), consistency };
-    const r = await b.put(MARKER_KEY, Buffer.from(JSON.stringify(marker) + '\n'), { ifNoneMatch: true });
-    if (!r.ok) throw exists;
+    const marker: Marker = { format: 1, created: new Date().toISOString(), consistency, id: nonce() };
+    const body = Buffer.from(JSON.stringify(marker) + '\n');
+    const r = await b.put(MARKER_KEY, body, { ifNoneMatch: true });
+    // Refused: somebody else's marker — or ours, if a retried request's first attempt landed.
+    if (!r.ok && !(await b.getSmall(MARKER_KEY))?.body.equals(body)) throw exists;
     const opened = this.makeOpened(b, consistency);
     this.openedP = Promise.resolve(opened);
   }

@@ -14,8 +14,8 @@
  *   and completions of unknown uploads, and idempotent CompleteMultipartUpload (a retried
  *   completion of a finished upload answers as the first one did);
  * - fault injection: a fraction of requests answered 503 SlowDown, a fraction of connections cut
- *   (before the request is handled, after it is handled but before the answer, or in the middle
- *   of a GET's body);
+ *   (in the middle of a request's body — or before handling a request without one —, after it is
+ *   handled but before the answer, or in the middle of a GET's body);
  * - request counters by operation.
  *
  * Control: IPC messages from the parent ({type: 'faults' | 'counts' | 'resetCounts'}).
@@ -129,7 +129,23 @@ app.middleware.unshift(async function testS3(ctx, next) {
   }
   let cutMode;
   if (faults.cut > 0 && Math.random() < faults.cut) cutMode = Math.random() < 0.5 ? 'before' : 'after';
-  if (cutMode === 'before') return cutSocket(ctx);
+  if (cutMode === 'before') {
+    // With a request body: cut once part of it has arrived (mid-upload); without: at once.
+    if (Number(ctx.get('content-length')) > 0) {
+      ctx.respond = false;
+      counts.faults.cut++;
+      await new Promise((resolve) => {
+        ctx.req.once('data', () => {
+          ctx.req.socket.destroy();
+          resolve();
+        });
+        ctx.req.once('close', resolve);
+        ctx.req.once('error', resolve);
+      });
+      return;
+    }
+    return cutSocket(ctx);
+  }
 
   const q = ctx.query;
   // ---- multipart bookkeeping s3rver lacks ---------------------------------------------------
