@@ -26,6 +26,7 @@ import { apiCall, apiErrorInfo, KubernetesApiError } from './kubeRetry.js';
 import {
   ANNOTATION_JOB_ID,
   LABEL_BATCH_ID,
+  LABEL_WORKFLOW,
   buildJob,
   workflowSelector,
   type KubernetesJobOptions,
@@ -186,11 +187,22 @@ export class KubernetesBatchSystem implements BatchSystem {
     this.tracked.set(batchJobId, t);
     this.byName.set(name, t);
     try {
+      let exists = false;
       await apiCall(`create Job ${name}`, this.limiter, () => this.batch.createNamespacedJob({ namespace: this.namespace, body, fieldValidation: 'Strict' }), {
-        // A retried create whose first try went through: the Job is ours already.
-        accept: (info) => (info.status === 409 ? ({} as V1Job) : undefined),
+        accept: (info) => {
+          if (info.status !== 409) return undefined;
+          exists = true;
+          return {} as V1Job;
+        },
         onRetry: (info, ms) => this.log.debug(`create Job ${name}: ${info.message}; retrying in ${ms} ms`),
       });
+      if (exists) {
+        // A retried create whose first try went through is ours; anything else is a clash.
+        const found = await apiCall(`read Job ${name}`, this.limiter, () => this.batch.readNamespacedJob({ name, namespace: this.namespace }));
+        if (KubernetesBatchSystem.jobIdOf(found) !== req.jobId || found.metadata?.labels?.[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW]) {
+          throw new KubernetesApiError(`create Job ${name}`, { status: 409, message: `a Job named ${name} exists and is not this workflow's` });
+        }
+      }
     } catch (e) {
       this.end(t, { outcome: 'failed', exitCode: null, message: errorMessage(e), countsAsAttempt: true, retryable: !(e instanceof KubernetesApiError) || e.retryable });
     }
@@ -449,4 +461,29 @@ export class KubernetesBatchSystem implements BatchSystem {
   static jobIdOf(job: V1Job): string | undefined {
     return job.metadata?.annotations?.[ANNOTATION_JOB_ID];
   }
+}
+
+/**
+ * Deletes the worker Jobs of a workflow whose leader is gone (for `toil clean`). Returns how
+ * many there were, or undefined when no cluster is configured.
+ */
+export async function deleteWorkflowJobs(workflowId: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+  let access: ClusterAccess;
+  try {
+    access = loadClusterAccess(env);
+  } catch {
+    return undefined;
+  }
+  const api = access.kc.makeApiClient(BatchV1Api);
+  const limiter = new RateLimiter(20, 40);
+  const selector = workflowSelector(workflowId);
+  const list = await apiCall('list Jobs', limiter, () => api.listNamespacedJob({ namespace: access.namespace, labelSelector: selector }), { policy: { attempts: 3, baseMs: 200, maxMs: 2000 } });
+  for (const j of list.items) {
+    const name = j.metadata?.name;
+    if (!name) continue;
+    await apiCall(`delete Job ${name}`, limiter, () => api.deleteNamespacedJob({ name, namespace: access.namespace, propagationPolicy: 'Background' }).then(() => true), {
+      accept: (info) => (info.status === 404 ? true : undefined),
+    }).catch((e: unknown) => logger.warning(errorMessage(e)));
+  }
+  return list.items.length;
 }

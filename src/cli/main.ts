@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { UsageError } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
+import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
 import { KILL_FILE } from '../leader/leader.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
@@ -177,8 +178,9 @@ Example:
     .description('delete a job store and everything in it')
     .argument('<jobStore>')
     .option('--force', 'delete it even while a leader holds it')
+    .option('--kubernetes', "also delete the workflow's worker Jobs in the current Kubernetes context (default when KUBECONFIG is set or in a pod)")
     .exitOverride()
-    .action(async (jobStore: string, o: { force?: boolean }) => {
+    .action(async (jobStore: string, o: { force?: boolean; kubernetes?: boolean }) => {
       const store = await openJobStore(jobStore);
       if (!(await store.exists())) {
         process.stderr.write(`toil: nothing to clean: ${store.locator} does not exist\n`);
@@ -187,6 +189,18 @@ Example:
       const lease = await readLease(store);
       if (lease && leaseIsLive(lease.body) && !o.force) {
         throw new UsageError(`${store.locator} is in use by a running leader (pid ${lease.body.pid} on ${lease.body.host}); 'toil kill' it first or pass --force`);
+      }
+      const info = await readWorkflowInfo(store);
+      if (info && (process.env['KUBECONFIG'] || process.env['KUBERNETES_SERVICE_HOST'] || o.kubernetes)) {
+        // Worker Jobs of a leader that died are removed with the store.
+        const { deleteWorkflowJobs } = await import('../batch/kubernetes.js');
+        const { createLogger } = await import('../log.js');
+        try {
+          const n = await deleteWorkflowJobs(info.info.workflowId, createLogger('warning'));
+          if (n) process.stderr.write(`toil: deleted ${n} worker Job(s) of workflow ${info.info.workflowId}\n`);
+        } catch (e) {
+          process.stderr.write(`toil: could not delete the workflow's worker Jobs: ${oneLine(e)}\n`);
+        }
       }
       await store.destroy();
       process.stderr.write(`toil: removed ${store.locator}\n`);

@@ -160,6 +160,25 @@ describe('resilience and clean ends', () => {
     }
   }, 180_000);
 
+  it('toil clean removes the worker Jobs of a leader that died', async () => {
+    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const loc = k.locator();
+      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
+      run.child.kill('SIGKILL');
+      await run.done;
+      expect(k.leftoverJobs()).toBe(2);
+      const c = await toil(['clean', loc], { env: k.env });
+      expect(c.stderr).toMatch(/deleted 2 worker Job\(s\)/);
+      expect(c.code).toBe(0);
+      expect(k.leftoverJobs()).toBe(0);
+    } finally {
+      await t.cleanup();
+    }
+  }, 180_000);
+
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
     const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
     const t = await tempDir();
