@@ -89,6 +89,9 @@ describe('objects and errors', () => {
     expect(noTemplate.body.message).toBe('Job.batch "nt" is invalid: [spec.template.spec.containers: Required value, spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never"]');
     const noRef = await raw(c.kc, 'POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'nr' } });
     expect(noRef.body.message).toBe('RoleBinding.rbac.authorization.k8s.io "nr" is invalid: [roleRef.apiGroup: Unsupported value: "": supported values: "rbac.authorization.k8s.io", roleRef.kind: Unsupported value: "": supported values: "ClusterRole", "Role", roleRef.name: Required value]');
+    const gpuReqOnly = { metadata: { name: 'g' }, spec: { containers: [{ name: 'm', image: 'i', resources: { requests: { 'nvidia.com/gpu': '1', cpu: '2' }, limits: { cpu: '1' } } }] } } as unknown as k8s.V1Pod;
+    const e6 = await c.core.createNamespacedPod({ namespace: ns, body: gpuReqOnly }).catch((x: unknown) => x);
+    expect(statusOf(e6).body.message).toBe('Pod "g" is invalid: [spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources, spec.containers[0].resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1]');
     const longJob = simpleJob('j'.repeat(64), ['true']);
     const e5 = await c.batch.createNamespacedJob({ namespace: ns, body: longJob }).catch((x: unknown) => x);
     expect(statusOf(e5).body.message).toContain(`spec.template.labels: Invalid value: "${'j'.repeat(64)}": must be no more than 63 characters`);

@@ -291,9 +291,16 @@ export function validatePodSpec(spec: Obj | undefined, f: string, causes: Cause[
     });
     const lim = c.resources?.limits as Obj | undefined;
     const req = c.resources?.requests as Obj | undefined;
+    // extended resources (e.g. nvidia.com/gpu) cannot be overcommitted
+    const extended = (k: string): boolean => k.includes('/') && !k.startsWith('kubernetes.io/') && !k.startsWith('requests.');
+    for (const [k, v] of Object.entries(req ?? {})) {
+      if (!extended(k)) continue;
+      if (!lim || lim[k] === undefined) causes.push(required(`${cf}.resources.limits`, 'Limit must be set for non overcommitable resources'));
+      else if (parseQuantity(v) < parseQuantity(lim[k])) causes.push(invalid(`${cf}.resources.requests[${k}]`, String(v), `must be equal to ${k} limit of ${String(lim[k])}`));
+    }
     for (const [k, v] of Object.entries(req ?? {})) {
       if (lim && lim[k] !== undefined && parseQuantity(v) > parseQuantity(lim[k])) {
-        causes.push(invalid(`${cf}.resources.requests`, String(v), `must be less than or equal to ${k} limit of ${String(lim[k])}`));
+        causes.push(invalid(`${cf}.resources.requests[${k}]`, String(v), `must be less than or equal to ${k} limit of ${String(lim[k])}`));
       }
       if (parseQuantity(v) < 0) causes.push(invalid(`${cf}.resources.requests[${k}]`, String(v), 'must be greater than or equal to 0'));
     }
