@@ -68,8 +68,17 @@ export class S3Bucket {
     const name = s3ErrorName(e) ?? 'error';
     const status = httpStatus(e);
     const detail = `${doing} in bucket ${this.name}: ${name}${status ? ` (HTTP ${status})` : ''}: ${errorMessage(e)}`;
-    if (name === 'AccessDenied' || name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'ExpiredToken') {
-      return new JobStoreError('JOBSTORE', `${detail} — check the AWS credentials (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, /root/.aws)`, { cause: e });
+    if (
+      status === 401 ||
+      status === 403 ||
+      ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError'].includes(name)
+    ) {
+      const what = status === 403 && name === 'Unknown' ? `${doing} in bucket ${this.name}: access denied (HTTP 403)` : detail;
+      return new JobStoreError(
+        'JOBSTORE',
+        `${what} — check the AWS credentials (environment, AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, /root/.aws, IAM role) and their permissions on bucket ${this.name}`,
+        { cause: e },
+      );
     }
     if (isRetryableS3Error(e)) return new TransientError(detail, { cause: e });
     return new JobStoreError('JOBSTORE', detail, { cause: e });

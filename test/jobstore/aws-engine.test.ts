@@ -4,7 +4,7 @@
  * and without conditional writes, and a workflow completes with correct results while 5% of S3
  * requests fail with 503 SlowDown and connections are cut.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -133,6 +133,45 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     const missing = await toil(['status', locator()], { env: env(cond) });
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/does not exist/);
+  });
+});
+
+describe('credentials by the AWS SDK default chain', () => {
+  async function credsDir(profile: string, key: string): Promise<string> {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'toil-home-'));
+    await mkdir(path.join(home, '.aws'), { recursive: true });
+    await writeFile(path.join(home, '.aws', 'credentials'), `[${profile}]\naws_access_key_id = ${key}\naws_secret_access_key = S3RVER\n`);
+    return home;
+  }
+  const noEnvKeys = { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '' };
+
+  it('reads ~/.aws/credentials (the secret mounted at /root/.aws), or AWS_PROFILE in AWS_SHARED_CREDENTIALS_FILE', async () => {
+    const home = await credsDir('default', 'S3RVER');
+    const other = await credsDir('toil-test', 'S3RVER');
+    try {
+      const a = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(cond), ...noEnvKeys, HOME: home } });
+      expect(a.stderr).not.toMatch(/ERROR/);
+      expect(a.code).toBe(0);
+      const b = await toil(['run', 'examples/helloworld.ts', locator()], {
+        env: { ...env(cond), ...noEnvKeys, HOME: dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
+      });
+      expect(b.code).toBe(0);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it('names a credentials problem clearly and never prints the secret', async () => {
+    const home = await credsDir('default', 'NOT-A-KEY');
+    try {
+      const r = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(cond), ...noEnvKeys, HOME: home } });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/credentials/);
+      expect(r.stderr).not.toMatch(/S3RVER/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });
 
