@@ -97,6 +97,12 @@ describe('objects and errors', () => {
     expect(statusOf(e5).body.message).toContain(`spec.template.labels: Invalid value: "${'j'.repeat(64)}": must be no more than 63 characters`);
   });
 
+  test('quantities are stored in canonical form', async () => {
+    const p = await c.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'quant' }, spec: { nodeName: 'nowhere', containers: [{ name: 'm', image: 'i', resources: { limits: { cpu: '0.5', memory: '1024Mi' }, requests: { cpu: '250m', 'ephemeral-storage': '1000' } } }] } } });
+    expect(p.spec?.containers[0]?.resources).toEqual({ limits: { cpu: '500m', memory: '1Gi' }, requests: { cpu: '250m', memory: '1Gi', 'ephemeral-storage': '1k' } });
+    await c.core.deleteNamespacedPod({ namespace: ns, name: 'quant', gracePeriodSeconds: 0 });
+  });
+
   test('merge, strategic-merge and JSON patches; status subresource is separate', async () => {
     await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'p1', labels: { a: '1' } }, data: { x: '1' } } });
     await c.core.patchNamespacedConfigMap({ namespace: ns, name: 'p1', body: { metadata: { labels: { b: '2' } }, data: { x: null, y: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));

@@ -6,7 +6,7 @@ import { randomUUID, randomBytes } from 'node:crypto';
 import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound } from './errors.js';
 import { findResource, gvString, resKey, type ResourceInfo } from './resources.js';
 import { clone, Store, type Obj } from './store.js';
-import { DecodeError, decode, schemaCauses, semanticCauses } from './validate.js';
+import { DecodeError, canonicalQuantity, decode, schemaCauses, semanticCauses } from './validate.js';
 import { strategicMergePatch, mergePatch, jsonPatch, PatchError } from './patch.js';
 
 export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -291,6 +291,10 @@ function defaultContainer(c: Obj): void {
     c.imagePullPolicy = !tag || tag === 'latest' ? (c.image.includes('@') ? 'IfNotPresent' : 'Always') : 'IfNotPresent';
   }
   c.resources ??= {};
+  for (const kind of ['limits', 'requests'] as const) {
+    const r = c.resources[kind] as Record<string, unknown> | undefined;
+    if (r) for (const k of Object.keys(r)) r[k] = canonicalQuantity(r[k]);
+  }
   if (c.resources.limits && !c.resources.requests) c.resources.requests = { ...c.resources.limits };
   else if (c.resources.limits) for (const [k, v] of Object.entries(c.resources.limits)) c.resources.requests[k] ??= v;
   for (const p of (c.ports ?? []) as Obj[]) p.protocol ??= 'TCP';
@@ -307,6 +311,7 @@ export function defaultPodSpec(spec: Obj | undefined): void {
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Obj[]) defaultContainer(c);
   for (const v of (spec.volumes ?? []) as Obj[]) {
     if (v.hostPath) v.hostPath.type ??= '';
+    if (v.emptyDir?.sizeLimit !== undefined) v.emptyDir.sizeLimit = canonicalQuantity(v.emptyDir.sizeLimit);
     if (v.secret) v.secret.defaultMode ??= 420;
     if (v.configMap) v.configMap.defaultMode ??= 420;
   }

@@ -384,3 +384,44 @@ export function semanticCauses(info: ResourceInfo, obj: Obj, old?: Obj): Cause[]
   }
   return causes;
 }
+
+const BIN_SUFFIX = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
+const DEC_SUFFIX: [number, string][] = [[18, 'E'], [15, 'P'], [12, 'T'], [9, 'G'], [6, 'M'], [3, 'k'], [0, ''], [-3, 'm'], [-6, 'u'], [-9, 'n']];
+
+/** A quantity in the canonical form the API server stores ("1000" → "1k", "0.5" → "500m", "1024Mi" → "1Gi"). */
+export function canonicalQuantity(q: unknown): unknown {
+  const s = typeof q === 'number' ? String(q) : q;
+  if (typeof s !== 'string') return q;
+  const m = QUANTITY_RE.exec(s);
+  if (!m) return q;
+  const [, numPart, suffix = ''] = m;
+  if (/^[eE]/.test(suffix)) return s;
+  const binary = BIN_SUFFIX.includes(suffix) && suffix !== '';
+  // value in nano-units as a BigInt (sub-nano precision rounds up, as the API server does)
+  const neg = numPart!.startsWith('-');
+  const digits = numPart!.replace(/^[+-]/, '');
+  const [ip = '0', fp = ''] = digits.split('.');
+  let nano = BigInt(ip || '0') * 10n ** 9n + BigInt((fp + '000000000').slice(0, 9) || '0');
+  if (fp.length > 9 && /[1-9]/.test(fp.slice(9))) nano += 1n;
+  if (binary) nano *= 1024n ** BigInt(BIN_SUFFIX.indexOf(suffix));
+  else {
+    const e = DEC_SUFFIX.find(([, x]) => x === suffix)?.[0] ?? 0;
+    if (e >= 0) nano *= 10n ** BigInt(e); else nano /= 10n ** BigInt(-e);
+  }
+  const sign = neg && nano !== 0n ? '-' : '';
+  const units = 10n ** 9n;
+  if (binary && nano % units === 0n) {
+    const v = nano / units;
+    if (v >= 1024n || v <= -1024n) {
+      for (let k = BIN_SUFFIX.length - 1; k > 0; k--) {
+        const d = 1024n ** BigInt(k);
+        if (v % d === 0n) return `${sign}${v / d}${BIN_SUFFIX[k]!}`;
+      }
+    }
+  }
+  for (const [e, suf] of DEC_SUFFIX) {
+    const d = 10n ** BigInt(e + 9);
+    if (nano % d === 0n) return `${sign}${nano / d}${suf}`;
+  }
+  return s;
+}
