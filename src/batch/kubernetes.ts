@@ -122,14 +122,15 @@ export class KubernetesBatchSystem implements BatchSystem {
     }
     let ownerJob: { name: string; uid: string } | undefined;
     let ownImage: string | undefined;
-    if (access.inCluster && env['HOSTNAME']) {
+    const podName = env['POD_NAME'] ?? env['HOSTNAME'];
+    if (access.inCluster && podName) {
       try {
-        const pod = await core.readNamespacedPod({ name: env['HOSTNAME'], namespace: access.namespace });
+        const pod = await core.readNamespacedPod({ name: podName, namespace: access.namespace });
         ownImage = pod.spec?.containers?.[0]?.image;
         const ref = pod.metadata?.ownerReferences?.find((r) => r.kind === 'Job');
         if (ref) ownerJob = { name: ref.name, uid: ref.uid };
       } catch (e) {
-        opts.logger.warning(`cannot read the leader's own pod ${env['HOSTNAME']}: ${errorMessage(e)}; worker Jobs will not be owned by the leader's Job`);
+        opts.logger.warning(`cannot read the leader's own pod ${podName}: ${errorMessage(e)}; worker Jobs will not be owned by the leader's Job`);
       }
     }
     const image = opts.image ?? ownImage;
