@@ -119,6 +119,16 @@ describe('objects and errors', () => {
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'smp', gracePeriodSeconds: 0 });
   });
 
+  test('concurrent writers: patches never lose updates; updates with the same resourceVersion conflict', async () => {
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'cc' } } });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.core.patchNamespacedConfigMap({ namespace: ns, name: 'cc', body: { metadata: { labels: { [`l${i}`]: 'x' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))));
+    expect(Object.keys((await c.core.readNamespacedConfigMap({ namespace: ns, name: 'cc' })).metadata?.labels ?? {})).toHaveLength(20);
+    const base = await c.core.readNamespacedConfigMap({ namespace: ns, name: 'cc' });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => c.core.replaceNamespacedConfigMap({ namespace: ns, name: 'cc', body: { ...base, data: { v: String(i) } } })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected').map((r) => statusOf((r as PromiseRejectedResult).reason).code)).toEqual([409, 409, 409, 409]);
+  });
+
   test('deletecollection by label selector', async () => {
     for (const n of ['dc-1', 'dc-2', 'dc-3']) await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: n, labels: { dc: n === 'dc-3' ? 'keep' : 'go' } } } });
     await c.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'dc=go' });

@@ -9,6 +9,9 @@ import { clone, Store, type Obj } from './store.js';
 import { DecodeError, canonicalQuantity, decode, schemaCauses, semanticCauses } from './validate.js';
 import { strategicMergePatch, mergePatch, jsonPatch, PatchError } from './patch.js';
 
+/** Thrown when the stored object changed between read and write (retried or turned into 409). */
+class StaleRead extends Error {}
+
 export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 const ALNUM = 'bcdfghjklmnpqrstvwxz2456789';
 export function randSuffix(n = 5): string {
@@ -145,10 +148,17 @@ export class Registry {
     obj.metadata ??= {};
     if (obj.metadata.name !== undefined && obj.metadata.name !== name) throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
     if (inf.namespaced && obj.metadata.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
-    const old = this.get(inf, ns, name);
-    if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
-    if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(obj.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
-    return this.commitUpdate(inf, old, obj, opts, warnings);
+    for (let attempt = 0; ; attempt++) {
+      const old = this.get(inf, ns, name);
+      if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
+      if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(obj.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
+      try {
+        return await this.commitUpdate(inf, old, clone(obj), opts, warnings);
+      } catch (e) {
+        if (!(e instanceof StaleRead)) throw e;
+        if (obj.metadata.resourceVersion || attempt > 10) throw conflict(inf, name);
+      }
+    }
   }
 
   private async commitUpdate(inf: ResourceInfo, old: Obj, obj: Obj, opts: WriteOptions, warnings: string[]): Promise<WriteResult> {
@@ -178,6 +188,9 @@ export class Registry {
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     if (opts.subresource !== 'status') await this.validate(inf, next, old);
+    // compare-and-swap, as etcd does: someone else wrote while we validated
+    const now2 = this.store.peek(resKey(inf), inf.namespaced ? old.metadata.namespace : undefined, old.metadata.name);
+    if (!now2 || now2.metadata.resourceVersion !== old.metadata.resourceVersion) throw new StaleRead();
     if (JSON.stringify(next) === JSON.stringify(old)) return { obj: old, warnings };
     if (opts.dryRun) return { obj: next, warnings };
     if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length)) {
@@ -191,6 +204,17 @@ export class Registry {
   }
 
   async patch(inf: ResourceInfo, ns: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.patchOnce(inf, ns, name, contentType, patch, opts);
+      } catch (e) {
+        // a patch is re-applied to the latest object, as the API server's update loop does
+        if (!(e instanceof StaleRead) || attempt > 10) throw e instanceof StaleRead ? conflict(inf, name) : e;
+      }
+    }
+  }
+
+  private async patchOnce(inf: ResourceInfo, ns: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions): Promise<WriteResult> {
     const old = this.get(inf, ns, name);
     let next: Obj;
     const ct = contentType.split(';')[0]!.trim();
@@ -269,14 +293,17 @@ export class Registry {
 
   /** Internal helper for controllers: read-modify-write with retries on conflicts. */
   async mutate(inf: ResourceInfo, ns: string | undefined, name: string, fn: (o: Obj) => boolean | void, subresource?: string): Promise<Obj | undefined> {
-    const cur = this.tryGet(inf, ns, name);
-    if (!cur) return undefined;
-    if (fn(cur) === false) return cur;
-    try {
-      return (await this.update(inf, ns, name, cur, subresource ? { subresource } : {})).obj;
-    } catch (e) {
-      if (e instanceof ApiError && e.code === 404) return undefined;
-      throw e;
+    for (let attempt = 0; ; attempt++) {
+      const cur = this.tryGet(inf, ns, name);
+      if (!cur) return undefined;
+      if (fn(cur) === false) return cur;
+      try {
+        return (await this.update(inf, ns, name, cur, subresource ? { subresource } : {})).obj;
+      } catch (e) {
+        if (e instanceof ApiError && e.code === 404) return undefined;
+        if (e instanceof ApiError && e.code === 409 && attempt < 5) continue;
+        throw e;
+      }
     }
   }
 }
