@@ -179,6 +179,35 @@ describe('watches', () => {
   });
 });
 
+describe('generic clients', () => {
+  test('KubernetesObjectApi (discovery-driven) creates, reads, patches and deletes objects from YAML', async () => {
+    const api = k8s.KubernetesObjectApi.makeApiClient(c.kc);
+    const docs = k8s.loadAllYaml(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: generic-cm, namespace: default}
+data: {a: "1"}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: generic-job, namespace: default}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: busybox, command: ["true"]}]
+`) as k8s.KubernetesObject[];
+    for (const d of docs) await api.create(d);
+    const cm = await api.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'generic-cm', namespace: 'default' } }) as k8s.V1ConfigMap;
+    expect(cm.data).toEqual({ a: '1' });
+    await api.patch({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'generic-cm', namespace: 'default' }, data: { b: '2' } } as k8s.V1ConfigMap, undefined, undefined, undefined, undefined, k8s.PatchStrategy.MergePatch);
+    expect(((await api.read({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'generic-cm', namespace: 'default' } })) as k8s.V1ConfigMap).data).toEqual({ a: '1', b: '2' });
+    await jobDone(c.batch, ns, 'generic-job');
+    const list = await api.list('batch/v1', 'Job', 'default');
+    expect(list.items.map((i) => i.metadata?.name)).toContain('generic-job');
+    for (const d of docs) await api.delete(d, undefined, undefined, undefined, undefined, 'Background');
+  });
+});
+
 describe('informers', () => {
   test('a client-node informer re-lists after its watch expires and keeps its cache right', async () => {
     const path = `/api/v1/namespaces/${ns}/configmaps`;
