@@ -237,6 +237,9 @@ describe('jobs and garbage collection', () => {
     const j = await jobDone(c.batch, ns, 'cj-1');
     expect(j.spec?.selector?.matchLabels).toEqual({ 'batch.kubernetes.io/controller-uid': j.metadata?.uid });
     expect(j.spec?.template.metadata?.labels).toMatchObject({ 'job-name': 'cj-1', 'batch.kubernetes.io/job-name': 'cj-1' });
+    expect(j.metadata?.labels).toEqual({ batch: 'b1' });
+    const unlabelled = await c.batch.createNamespacedJob({ namespace: ns, body: { metadata: { name: 'nolabels' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'i', command: ['true'] }] } } } } });
+    expect(unlabelled.metadata?.labels).toEqual({ 'batch.kubernetes.io/controller-uid': unlabelled.metadata?.uid, 'batch.kubernetes.io/job-name': 'nolabels', 'controller-uid': unlabelled.metadata?.uid, 'job-name': 'nolabels' });
     expect(j.status).toMatchObject({ succeeded: 1, ready: 0, terminating: 0, uncountedTerminatedPods: {} });
     expect(j.status?.startTime).toBeDefined();
     expect(j.status?.completionTime).toBeDefined();

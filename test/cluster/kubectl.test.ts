@@ -76,6 +76,8 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
 
   const waited = await k(['wait', '--for=condition=complete', 'job/hello', '--timeout=20s']);
   expect(waited.stdout).toBe('job.batch/hello condition met\n');
+  const labels = JSON.parse((await k(['get', 'job', 'hello', '-o', 'jsonpath={.metadata.labels}'])).stdout) as Record<string, string>;
+  expect(labels).toEqual({ app: 'hello' });
   const table = await k(['get', 'jobs']);
   expect(table.stdout).toMatch(/^NAME\s+STATUS\s+COMPLETIONS\s+DURATION\s+AGE\nhello\s+Complete\s+1\/1\s+\d+s\s+\d+s\n$/);
   const pods = await k(['get', 'pods', '-l', 'job-name=hello']);

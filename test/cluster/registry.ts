@@ -388,6 +388,11 @@ function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
           'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name,
         };
       }
+      // batch/v1 defaulting (applied again when the stored object is read back): a Job without
+      // labels of its own takes its pod template's labels
+      if (!obj.metadata.labels || Object.keys(obj.metadata.labels).length === 0) {
+        if (spec.template.metadata.labels) obj.metadata.labels = { ...spec.template.metadata.labels };
+      }
       if (creating) obj.status = {};
       break;
     }
