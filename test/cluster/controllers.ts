@@ -59,6 +59,9 @@ export class Controllers {
   private lastSchedMsg = new Map<string, string>();
   /** when the scheduler first saw each pod (creationTimestamp only has second precision) */
   private firstSeen = new Map<string, number>();
+  private nodeMissingSince = new Map<string, number>();
+  /** nodes known to be gone for good (faults.loseNode): their pods are collected at once */
+  nodesGone = new Set<string>();
   constructor(private reg: Registry, private rec: Recorder, private opts: ControllerOptions) {}
 
   start(): void { this.tick = setInterval(() => this.kick(), 250); this.tick.unref?.(); this.kick(); }
@@ -79,7 +82,7 @@ export class Controllers {
     try {
       do {
         this.again = false;
-        for (const step of [this.serviceAccounts, this.namespaces, this.gc, this.jobs, this.ttl, this.scheduler]) {
+        for (const step of [this.serviceAccounts, this.namespaces, this.podGC, this.gc, this.jobs, this.ttl, this.scheduler]) {
           try { await step.call(this); } catch (e) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) console.error('[test-cluster] controller error', e); }
           if (this.stopped) return;
         }
@@ -123,6 +126,34 @@ export class Controllers {
 
   private safeDelete(r: ResourceInfo, o: Obj, policy: string, grace?: number): void {
     try { this.reg.delete(r, o.metadata.namespace, o.metadata.name, { propagationPolicy: policy, ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}) }); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+  }
+
+  // ---------------------------------------------------------------------------------- pod GC
+
+  /** Pods bound to a node that no longer exists are failed (DisruptionTarget/DeletionByPodGC) and deleted. */
+  private async podGC(): Promise<void> {
+    const store = this.reg.store;
+    for (const p of store.list('pods')) {
+      const node = p.spec?.nodeName as string | undefined;
+      if (!node || store.peek('nodes', undefined, node)) continue;
+      // PodGC waits 40 s before it trusts that a node is gone (immediately for a node lost by the fault)
+      if (!this.nodeMissingSince.has(node)) this.nodeMissingSince.set(node, Date.now());
+      if (!this.nodesGone.has(node) && Date.now() - this.nodeMissingSince.get(node)! < 40_000) continue;
+      const pod = store.get('pods', p.metadata.namespace, p.metadata.name)!;
+      if (!isTerminal(pod)) {
+        pod.status = {
+          ...(pod.status ?? {}), phase: 'Failed',
+          conditions: setCondition(pod.status?.conditions, { type: 'DisruptionTarget', status: 'True', lastProbeTime: null, lastTransitionTime: now(), reason: 'DeletionByPodGC', message: 'PodGC: node no longer exists' }),
+          containerStatuses: (pod.status?.containerStatuses ?? []).map((c: Obj) => (c.state?.terminated ? c : { ...c, ready: false, started: false, state: { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } } })),
+        };
+        store.update('pods', pod);
+      }
+      const cur = store.peek('pods', pod.metadata.namespace, pod.metadata.name)!;
+      if (!cur.metadata.deletionTimestamp) this.safeDelete(POD, cur, 'Background', 0);
+      const after = store.peek('pods', pod.metadata.namespace, pod.metadata.name);
+      if (after && after.metadata.deletionTimestamp && !(after.metadata.finalizers ?? []).length) store.remove('pods', pod.metadata.namespace, pod.metadata.name);
+      this.reg.onChange();
+    }
   }
 
   // ---------------------------------------------------------------------- garbage collector

@@ -266,9 +266,20 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       ],
     });
   }
+  // each kubelet registers its Node (and registers it again if someone deletes it, as a live kubelet does)
+  const nodeSpecs = new Map<string, NodeSpec>();
   for (const n of options.nodes ?? [{ name: 'node-1' }, { name: 'node-2' }]) {
+    nodeSpecs.set(n.name, n);
     await registry.create(info('', 'nodes'), undefined, nodeObject(n));
   }
+  const registration = setInterval(() => {
+    for (const [name, spec] of nodeSpecs) {
+      if (!controllers.nodesGone.has(name) && !store.peek('nodes', undefined, name)) {
+        void registry.create(info('', 'nodes'), undefined, nodeObject(spec)).catch(() => undefined);
+      }
+    }
+  }, 1000);
+  registration.unref?.();
   const port = await apiserver.listen({ cert: serving.certPem, key: serving.keyPem }, options.port ?? 0);
   const server = `https://127.0.0.1:${port}`;
   controllers.start();
@@ -297,25 +308,12 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
         if (!kubelets.oomKill(pod.metadata.uid, container)) throw new Error(`pod ${ns}/${name} has no running container${container ? ` ${container}` : ''}`);
       },
       loseNode: async (name) => {
+        // the machine is gone: its processes die, the cloud controller deletes the Node, PodGC fails its pods
         kubelets.loseNode(name);
-        const node = store.peek('nodes', undefined, name);
-        if (node) { store.remove('nodes', undefined, name); registry.onChange(); }
-        for (const p of store.list('pods').filter((x) => x.spec.nodeName === name)) {
-          const pod = store.get('pods', p.metadata.namespace, p.metadata.name)!;
-          const terminal = pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed';
-          if (!terminal) {
-            pod.status = {
-              ...(pod.status ?? {}), phase: 'Failed',
-              conditions: setCondition(pod.status?.conditions, { type: 'DisruptionTarget', status: 'True', lastProbeTime: null, lastTransitionTime: now(), reason: 'DeletionByPodGC', message: 'PodGC: node no longer exists' }),
-              containerStatuses: (pod.status?.containerStatuses ?? []).map((c: Obj) => (c.state?.terminated ? c : { ...c, ready: false, started: false, state: { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } } })),
-            };
-            store.update('pods', pod);
-          }
-          try { registry.delete(POD, pod.metadata.namespace, pod.metadata.name, { gracePeriodSeconds: 0 }); } catch { /* already gone */ }
-          const cur = store.peek('pods', pod.metadata.namespace, pod.metadata.name);
-          if (cur && !(cur.metadata.finalizers ?? []).length) store.remove('pods', pod.metadata.namespace, pod.metadata.name);
-        }
+        controllers.nodesGone.add(name);
+        if (store.peek('nodes', undefined, name)) store.remove('nodes', undefined, name);
         registry.onChange();
+        await controllers.idle();
       },
       delayScheduling: (ms) => { schedDelay = ms; controllers.kick(); },
       pauseScheduling: () => { schedPaused = true; },
@@ -342,7 +340,12 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       return { root, env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port) } };
     },
     hostPathDir: (node, path) => kubelets.hostPathDir(node, path),
-    addNode: async (spec) => { await registry.create(info('', 'nodes'), undefined, nodeObject(spec)); },
+    addNode: async (spec) => {
+      nodeSpecs.set(spec.name, spec);
+      kubelets.nodeAdded(spec.name);
+      controllers.nodesGone.delete(spec.name);
+      await registry.create(info('', 'nodes'), undefined, nodeObject(spec));
+    },
     get: (resource, ns, name) => store.get(resource, ns, name),
     list: (resource, ns) => store.list(resource, ns).map((o) => JSON.parse(JSON.stringify(o)) as Obj),
     runningPids: () => kubelets.runningPids(),
@@ -350,6 +353,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      clearInterval(registration);
       controllers.stop();
       await kubelets.stop();
       await apiserver.close();

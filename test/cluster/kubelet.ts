@@ -141,6 +141,8 @@ export class Kubelets {
     this.kick();
   }
 
+  nodeAdded(node: string): void { this.lostNodes.delete(node); }
+
   /** The node's kubelet disappears: its processes die with it and it stops reporting. */
   loseNode(node: string): void {
     this.lostNodes.add(node);
@@ -159,6 +161,7 @@ export class Kubelets {
     for (const p0 of store.list('pods')) {
       const node = p0.spec.nodeName as string | undefined;
       if (!node || this.lostNodes.has(node)) continue;
+
       seen.add(p0.metadata.uid);
       const rt0 = this.pods.get(p0.metadata.uid);
       // nothing to do for a finished pod whose processes are gone, unless it is being deleted
