@@ -33,6 +33,10 @@ interface PhaseResult {
   uploadSeconds: number;
   downloadSeconds: number;
   maxRssBytes: number;
+  /** RSS before the transfers, and its peaks (sampled every 10 ms) during upload and download. */
+  baseRssBytes: number;
+  uploadRssBytes: number;
+  downloadRssBytes: number;
   bytes: number;
   md5: string;
 }
@@ -72,6 +76,15 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
   const size = (await stat(src)).size;
   let up: number;
   let down: number;
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+  const peakSince = (): number => {
+    const p = Math.max(peak, process.memoryUsage().rss);
+    peak = 0;
+    return p;
+  };
+  let upRss = 0;
   if (kind === 'direct') {
     const client = makeS3Client(settings);
     const bucket = `bench-direct-${tag}`;
@@ -79,6 +92,7 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
     let t = performance.now();
     await new Upload({ client, partSize: settings.partSize, queueSize: settings.queueSize, params: { Bucket: bucket, Key: 'big.bin', Body: createReadStream(src, { highWaterMark: MiB }) } }).done();
     up = (performance.now() - t) / 1000;
+    upRss = peakSince();
     down = await medianOf(DOWNLOADS, async () => {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin' }));
       await pipeline(out.Body as Readable, createWriteStream(dst));
@@ -93,12 +107,24 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
     let t = performance.now();
     const id = await store.writeFile(src);
     up = (performance.now() - t) / 1000;
+    upRss = peakSince();
     down = await medianOf(DOWNLOADS, () => store.readFile(id, dst));
     await store.destroy();
   }
   const got = (await stat(dst)).size;
   if (got !== size) throw new Error(`${kind}: downloaded ${got} bytes, expected ${size}`);
-  return { uploadSeconds: up, downloadSeconds: down, maxRssBytes: process.resourceUsage().maxRSS * 1024, bytes: size, md5: '' };
+  const downRss = peakSince();
+  clearInterval(sampler);
+  return {
+    uploadSeconds: up,
+    downloadSeconds: down,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    baseRssBytes: base,
+    uploadRssBytes: upRss,
+    downloadRssBytes: downRss,
+    bytes: size,
+    md5: '',
+  };
 }
 
 function runPhase(kind: 'direct' | 'store', src: string, dst: string, tag: string): Promise<PhaseResult> {
@@ -173,8 +199,9 @@ async function main(): Promise<void> {
         }
         await rm(dst, { force: true });
         results[kind].push(res);
+        const m = (b: number): string => (b / MiB).toFixed(0);
         console.log(
-          `round ${r + 1} ${kind.padEnd(6)} upload ${mb(res.bytes, res.uploadSeconds).toFixed(1).padStart(6)} MB/s  download ${mb(res.bytes, res.downloadSeconds).toFixed(1).padStart(6)} MB/s  peak RSS ${(res.maxRssBytes / MiB).toFixed(0)} MiB`,
+          `round ${r + 1} ${kind.padEnd(6)} upload ${mb(res.bytes, res.uploadSeconds).toFixed(1).padStart(6)} MB/s  download ${mb(res.bytes, res.downloadSeconds).toFixed(1).padStart(6)} MB/s  peak RSS ${m(res.maxRssBytes)} MiB (at start ${m(res.baseRssBytes)}, uploading ${m(res.uploadRssBytes)}, downloading ${m(res.downloadRssBytes)})`,
         );
       }
     }

@@ -134,7 +134,12 @@ export class AwsJobStore implements JobStore {
   private bucket(): Promise<S3Bucket> {
     this.bucketP ??= (async () => {
       const sse = this.opts.sseKeyPath ? await loadSseKey(this.opts.sseKeyPath) : undefined;
-      return new S3Bucket(makeS3Client(this.settings), this.bucketName, { sse, retry: this.settings.retry, what: this.locator });
+      return new S3Bucket(makeS3Client(this.settings), this.bucketName, {
+        sse,
+        retry: this.settings.retry,
+        what: this.locator,
+        ...(this.settings.listPageSize ? { pageSize: this.settings.listPageSize } : {}),
+      });
     })();
     this.bucketP.catch(() => (this.bucketP = undefined));
     return this.bucketP;

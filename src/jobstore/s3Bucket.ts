@@ -50,13 +50,15 @@ export class S3Bucket {
   readonly retry: BackoffOptions;
   /** What to call the store in messages (its locator). */
   readonly what: string;
+  private readonly pageSize: number | undefined;
 
-  constructor(client: S3Client, name: string, opts: { sse?: SseCustomerKey; retry?: BackoffOptions; what: string }) {
+  constructor(client: S3Client, name: string, opts: { sse?: SseCustomerKey; retry?: BackoffOptions; what: string; pageSize?: number }) {
     this.client = client;
     this.name = name;
     this.sse = opts.sse;
     this.retry = opts.retry ?? {};
     this.what = opts.what;
+    this.pageSize = opts.pageSize;
   }
 
   /** Turns an S3 failure into a toil-ts error. */
@@ -194,7 +196,12 @@ export class S3Bucket {
     do {
       let out;
       try {
-        out = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+        out = await this.client.send(new ListObjectsV2Command({
+            Bucket: this.name,
+            Prefix: prefix,
+            ...(this.pageSize ? { MaxKeys: this.pageSize } : {}),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),);
       } catch (e) {
         throw this.fail(e, `listing ${prefix || '/'}`);
       }

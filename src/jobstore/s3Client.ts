@@ -30,6 +30,8 @@ export interface S3Settings {
   partSize: number;
   /** Parts uploaded at once (default 4). Memory per transfer ≈ partSize × (queueSize + 1). */
   queueSize: number;
+  /** Keys per LIST page (default: the server's, 1000 on S3). */
+  listPageSize?: number;
 }
 
 function envInt(name: string, dflt: number, min: number): number {

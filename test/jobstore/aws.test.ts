@@ -189,6 +189,32 @@ describe('aws job store: set-up', () => {
   });
 });
 
+describe('aws job store: listings', () => {
+  it.each([
+    ['conditional writes', () => cond],
+    ['claim protocol', () => plain],
+  ])('pages through listings (7 keys a page) when listing jobs, receiving messages and destroying (%s)', async (_l, server) => {
+    const name = storeName();
+    const store = makeStore(server(), name, { settings: { listPageSize: 7 } });
+    await store.create();
+    try {
+      const n = 40;
+      await Promise.all(Array.from({ length: n }, (_, i) => store.createJob(sampleRecord(`p${i}`))));
+      for (let i = 0; i < 20; i++) await store.sendMessage({ kind: 'log', jobId: 'j', jobName: 'n', text: `m${i}`, at: i });
+      await server().resetCounts();
+      const seen = new Set<string>();
+      for await (const r of store.listJobs()) seen.add(r.value.id);
+      expect(seen.size).toBe(n);
+      expect((await server().requestCount()).byOp['ListObjects']).toBeGreaterThanOrEqual(6);
+      expect((await store.receiveMessages()).map((m) => m.text)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+      await store.destroy();
+      expect(await store.exists()).toBe(false);
+    } finally {
+      await store.destroy();
+    }
+  });
+});
+
 describe('aws job store: files', () => {
   it('streams a multipart file with bounded parts, verifies it, and destroys every object and unfinished upload', async () => {
     const name = storeName();
