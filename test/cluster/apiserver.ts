@@ -2,9 +2,9 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open, stat } from 'node:fs/promises';
-import { ApiError, badRequest, methodNotAllowed, notFound, notFoundPath } from './errors.js';
+import { ApiError, badRequest, methodNotAllowed, notFoundPath } from './errors.js';
 import { RESOURCES, GROUP_VERSIONS, findResource, gvString, resKey, type ResourceInfo } from './resources.js';
-import { Registry, now } from './registry.js';
+import type { Registry } from './registry.js';
 import { clone, matchFields, matchRequirements, parseFieldSelector, parseLabelSelector, SelectorError, SUPPORTED_FIELDS, type Obj, type StoreEvent } from './store.js';
 import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
 import { toTable } from './tables.js';
@@ -149,7 +149,7 @@ export class ApiServer {
       if (!r || !r.info) {
         const attrs: Attributes = { verb: method.toLowerCase(), resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
         this.count(`${attrs.verb} ${path.startsWith('/openapi') ? '/openapi' : path.startsWith('/api') ? 'discovery' : path}`);
-        if (!authorize(this.d.registry.store, user, attrs)) throw user.name === 'system:anonymous' && path !== '/' ? forbiddenError(user, attrs) : forbiddenError(user, attrs);
+        if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
         this.d.faults.check({ verb: attrs.verb, resource: '', namespace: '', name: '', path });
         await this.nonResource(req, res, path, r, url);
         return;
@@ -574,7 +574,5 @@ export class ApiServer {
       }
     }
     res.end();
-    void now;
-    void notFound;
   }
 }

@@ -3,20 +3,17 @@
  * scheduler, job controller and TTL-after-finished controller. Each reconciles the whole store when
  * kicked (after any change) and on a short timer (for deadlines, TTLs and back-offs).
  */
-import { randomUUID } from 'node:crypto';
 import { ApiError } from './errors.js';
 import { info, now, Registry } from './registry.js';
 import { RESOURCES, resKey, type ResourceInfo } from './resources.js';
-import { clone, matchLabelSelector, type Obj } from './store.js';
+import { clone, type Obj } from './store.js';
 import type { Recorder } from './events.js';
 import { parseQuantity } from './validate.js';
 
 const POD = info('', 'pods');
 const JOB = info('batch', 'jobs');
-const NS = info('', 'namespaces');
 const SA = info('', 'serviceaccounts');
 const CM = info('', 'configmaps');
-const NODE = info('', 'nodes');
 const TRACKING = 'batch.kubernetes.io/job-tracking';
 
 export interface ControllerOptions {
@@ -504,4 +501,3 @@ function matchNodeTerm(t: Obj, n: Obj): boolean {
 }
 
 function ignoreConflict(e: unknown): void { if (!(e instanceof ApiError && e.code === 409)) throw e; }
-export { matchLabelSelector, randomUUID, NODE, NS };

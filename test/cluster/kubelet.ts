@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { info, now, Registry } from './registry.js';
+import { now, type Registry } from './registry.js';
 import { clone, type Obj } from './store.js';
 import type { Recorder } from './events.js';
 import type { Authenticator } from './auth.js';
@@ -15,7 +15,6 @@ import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
 
-const POD = info('', 'pods');
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface ImageConfig { entrypoint?: string[]; cmd?: string[]; env?: Record<string, string>; workingDir?: string }
@@ -366,7 +365,7 @@ export class Kubelets {
     return undefined;
   }
 
-  private hostSource(p: Obj, rt: PodRt, v: Obj): string {
+  private hostSource(rt: PodRt, v: Obj): string {
     if (v.hostPath) return this.hostPathDir(rt.node, v.hostPath.path);
     return this.volDir(rt, v.name);
   }
@@ -482,7 +481,7 @@ export class Kubelets {
     // mounts, deepest last
     const mounts = ((c.volumeMounts ?? []) as Obj[]).map((m) => {
       const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
-      let src = this.hostSource(p, rt, v);
+      let src = this.hostSource(rt, v);
       if (m.subPath) src = join(src, m.subPath);
       return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
     }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
@@ -637,7 +636,6 @@ export class Kubelets {
     if ((phase === 'Succeeded' || phase === 'Failed') && next.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
       this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange();
     }
-    void POD;
   }
 }
 

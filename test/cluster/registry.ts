@@ -256,8 +256,7 @@ export class Registry {
     const m = next.metadata as Obj;
     const fins: string[] = m.finalizers ?? [];
     if (policy === 'Foreground' && !fins.includes('foregroundDeletion')) fins.push('foregroundDeletion');
-    if (policy === 'Orphan' && inf.kind !== 'Pod' && !fins.includes('orphan')) fins.push('orphan');
-    if (policy === 'Orphan' && inf.kind === 'Pod' && !fins.includes('orphan')) fins.push('orphan');
+    if (policy === 'Orphan' && !fins.includes('orphan')) fins.push('orphan');
     let grace = 0;
     if (inf.kind === 'Pod') {
       grace = opts.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30;

@@ -160,8 +160,6 @@ export async function schemaCauses(schema: string, obj: Obj): Promise<Cause[]> {
       const field = base ? `${base}.${e.params.missingProperty as string}` : String(e.params.missingProperty);
       causes.push({ reason: 'FieldValueRequired', message: 'Required value', field });
     } else if (e.keyword === 'enum') {
-      const val = base.split(/[.[]/).reduce<any>((acc, _k) => acc, undefined);
-      void val;
       const v = getPath(obj, e.instancePath);
       const allowed = (e.params.allowedValues as unknown[]).map(fmt).join(', ');
       causes.push({ reason: 'FieldValueNotSupported', message: `Unsupported value: ${fmt(v)}: supported values: ${allowed}`, field: base });
