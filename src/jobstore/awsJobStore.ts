@@ -205,7 +205,7 @@ export class AwsJobStore implements JobStore {
     } catch (e) {
       const name = s3ErrorName(e);
       if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw b.fail(e, 'creating the bucket');
-      // Ours, or somebody else's? Only a store marker or an empty bucket we can list is ours to use.
+      // Ours, or somebody else's? Only an empty bucket we can list is ours to use.
       try {
         await b.client.send(new HeadBucketCommand({ Bucket: this.bucketName }));
       } catch (e2) {
@@ -215,10 +215,11 @@ export class AwsJobStore implements JobStore {
         }
         throw b.fail(e2, 'looking at the existing bucket');
       }
-      if (await b.head(MARKER_KEY)) throw exists;
-      for await (const o of b.list('')) {
-        throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`);
-      }
+    }
+    // Also after a successful CreateBucket: us-east-1 answers 200 to the owner of an existing bucket.
+    if (await b.head(MARKER_KEY)) throw exists;
+    for await (const o of b.list('')) {
+      throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`);
     }
     let consistency = this.opts.consistency ?? consistencyFromEnv();
     if (consistency === 'auto') {
