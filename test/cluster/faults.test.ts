@@ -184,6 +184,17 @@ describe('scheduling and image faults', () => {
   });
 });
 
+describe('images and termination messages', () => {
+  test('an invalid image reference is InvalidImageName; FallbackToLogsOnError puts the log tail in the termination message', async () => {
+    await c.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'badref' }, spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'Toil/Bad:1', command: ['true'] }] } } });
+    const w = await until('InvalidImageName', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'badref' })).status?.containerStatuses?.[0]?.state?.waiting);
+    expect(w.reason).toBe('InvalidImageName');
+    await c.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'tmsg' }, spec: { restartPolicy: 'Never', containers: [{ name: 'm', image: 'busybox', command: ['sh', '-c', 'echo first; echo boom; exit 2'], terminationMessagePolicy: 'FallbackToLogsOnError' }] } } });
+    const t = await until('terminated', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'tmsg' })).status?.containerStatuses?.[0]?.state?.terminated);
+    expect(t).toMatchObject({ exitCode: 2, reason: 'Error', message: 'first\nboom' });
+  });
+});
+
 describe('lifecycle', () => {
   test('stop() kills every pod process', async () => {
     const other = await startTestCluster({ nodes: [{ name: 'n' }] });

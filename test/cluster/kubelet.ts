@@ -451,6 +451,14 @@ export class Kubelets {
       setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
       return;
     }
+    if (!validImageReference(String(c.image))) {
+      const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
+      ctr.state = { waiting: { reason: 'InvalidImageName', message: msg } };
+      ev('Warning', 'InspectFailed', msg);
+      ev('Warning', 'Failed', 'Error: InvalidImageName');
+      ctr.nextStart = Date.now() + 5000;
+      return;
+    }
     const image = this.o.images[c.image] ?? {};
     const env = this.resolveEnv(p, rt, c, image);
     if (typeof env === 'string') {
@@ -532,7 +540,16 @@ export class Kubelets {
           const exitCode = code ?? 128 + sig;
           let reason = exitCode === 0 ? 'Completed' : 'Error';
           if (ctr.oom) reason = 'OOMKilled';
-          ctr.state = { terminated: { exitCode, reason, startedAt: started, finishedAt: now(), containerID: `containerd://${ctr.containerID}` } };
+          let message: string | undefined;
+          if (exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') {
+            // the kubelet uses the tail of the log (80 lines, 2048 bytes) as the termination message
+            try {
+              const lines = readFileSync(join(logDir, `${ctr.restartCount}.log`), 'utf8').split('\n').filter(Boolean).slice(-80)
+                .map((l) => /^\S+ (?:stdout|stderr) [FP] (.*)$/s.exec(l)?.[1] ?? '');
+              message = Buffer.from(lines.join('\n')).subarray(-2048).toString('utf8');
+            } catch { /* no log */ }
+          }
+          ctr.state = { terminated: { exitCode, reason, ...(message ? { message } : {}), startedAt: started, finishedAt: now(), containerID: `containerd://${ctr.containerID}` } };
           ctr.proc = undefined;
           this.afterExit(p, rt, ctr);
           this.kick();
@@ -652,6 +669,12 @@ export function fieldRef(p: Obj, path: string): string {
     case 'status.hostIPs': case 'status.podIPs': return '127.0.0.1';
     default: return '';
   }
+}
+
+/** The grammar of a docker image reference (domain/path:tag@digest), lower-case repository. */
+export function validImageReference(ref: string): boolean {
+  const m = /^((?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?$/.exec(ref);
+  return !!m;
 }
 
 function resolveExe(exe: string, path: string): string | undefined {
