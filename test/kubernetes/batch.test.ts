@@ -94,6 +94,25 @@ describe('every ending explained', () => {
     }
   }, 120_000);
 
+  it('a lost node does not use up a try either', async () => {
+    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      k.cluster.addNode({ name: 'spot-9' });
+      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '4000'], { env: k.env });
+      await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
+      const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
+      expect(onSpot.length).toBeGreaterThan(0);
+      k.cluster.faults.loseNode('spot-9');
+      const r = await run.done;
+      expect(r.code).toBe(0);
+      const naps = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
+      expect(naps).toHaveLength(4 + onSpot.length);
+    } finally {
+      await t.cleanup();
+    }
+  }, 120_000);
+
   it('an image that cannot be pulled fails fast, naming the image', async () => {
     k.cluster.faults.markImageMissing('registry.invalid/toil-ts:nope');
     const started = Date.now();
@@ -138,6 +157,23 @@ describe('resilience and clean ends', () => {
     expect(r.stderr).toMatch(/14 job\(s\) run/);
     expect(faults[0]!.hits()).toBe(4);
     expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
+
+  it('deletes every Job and pod of the workflow when the leader gets SIGTERM', async () => {
+    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
+    const t = await tempDir();
+    try {
+      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
+      run.child.kill('SIGTERM');
+      const r = await run.done;
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/received SIGTERM: stopping the workflow/);
+      expect(k.leftoverJobs()).toBe(0);
+      await waitFor(() => k.leftoverPods() === 0, 30_000, 'worker pods to go');
+    } finally {
+      await t.cleanup();
+    }
   }, 180_000);
 
   it('deletes every Job of the workflow when it is killed', async () => {

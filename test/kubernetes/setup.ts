@@ -19,6 +19,8 @@ export interface K8sEnv {
   locator(): string;
   /** Jobs of toil-ts still in the cluster. */
   leftoverJobs(): number;
+  /** Pods of toil-ts worker Jobs still in the cluster. */
+  leftoverPods(): number;
   stop(): Promise<void>;
 }
 
@@ -53,6 +55,8 @@ export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv
     locator: () => `aws:us-east-1:k8s-${process.pid}-${++n}`,
     leftoverJobs: () =>
       cluster.list('batch/jobs').filter((j) => (j as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts').length,
+    leftoverPods: () =>
+      cluster.list('pods').filter((p) => (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts').length,
     stop: async () => {
       await Promise.all([cluster.stop(), s3.stop()]);
       await rm(dir, { recursive: true, force: true });
