@@ -129,6 +129,41 @@ describe('objects and errors', () => {
     expect(results.filter((r) => r.status === 'rejected').map((r) => statusOf((r as PromiseRejectedResult).reason).code)).toEqual([409, 409, 409, 409]);
   });
 
+  test('pagination with limit and continue', async () => {
+    for (let i = 0; i < 5; i++) await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `page-${i}`, labels: { page: 'y' } } } });
+    const first = await c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'page', limit: 2 });
+    expect(first.items.map((i) => i.metadata?.name)).toEqual(['page-0', 'page-1']);
+    expect(first.metadata?.remainingItemCount).toBe(3);
+    const second = await c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'page', limit: 2, _continue: first.metadata!._continue! });
+    expect(second.items.map((i) => i.metadata?.name)).toEqual(['page-2', 'page-3']);
+    const third = await c.core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'page', limit: 2, _continue: second.metadata!._continue! });
+    expect(third.items.map((i) => i.metadata?.name)).toEqual(['page-4']);
+    expect(third.metadata?._continue).toBeUndefined();
+  });
+
+  test('namespaces: creating content in a missing or terminating namespace fails; deleting one removes its content', async () => {
+    await c.core.createNamespace({ body: { metadata: { name: 'scratch' } } });
+    await until('default SA in new namespace', async () => c.core.readNamespacedServiceAccount({ namespace: 'scratch', name: 'default' }).then(() => true, () => false));
+    expect((await c.core.readNamespacedConfigMap({ namespace: 'scratch', name: 'kube-root-ca.crt' })).data?.['ca.crt']).toBe(cluster.caPem);
+    await c.core.createNamespacedConfigMap({ namespace: 'scratch', body: { metadata: { name: 'x' } } });
+    await c.core.deleteNamespace({ name: 'scratch' });
+    await until('namespace gone', async () => c.core.readNamespace({ name: 'scratch' }).then(() => false, (e: unknown) => statusOf(e).code === 404));
+    expect(cluster.list('configmaps', 'scratch')).toEqual([]);
+  });
+
+  test('SelfSubjectAccessReview and ClusterRoleBindings for service accounts', async () => {
+    await c.core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'viewer' } } });
+    await c.rbac.createClusterRoleBinding({ body: { metadata: { name: 'viewer' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' }, subjects: [{ kind: 'ServiceAccount', name: 'viewer', namespace: ns }] } });
+    const vc = clients(cluster.kubeconfigFor(ns, 'viewer'));
+    const auth = vc.kc.makeApiClient(k8s.AuthorizationV1Api);
+    const can = async (verb: string, resource: string, group = ''): Promise<boolean> => (await auth.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { namespace: 'kube-system', verb, resource, group } } } })).status!.allowed;
+    expect(await can('list', 'jobs', 'batch')).toBe(true);
+    expect(await can('create', 'jobs', 'batch')).toBe(false);
+    expect((await vc.batch.listNamespacedJob({ namespace: 'kube-system' })).items).toEqual([]);
+    const denied = await vc.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'nope' } } }).catch((e: unknown) => e);
+    expect(statusOf(denied).body).toMatchObject({ code: 403, reason: 'Forbidden', message: 'configmaps is forbidden: User "system:serviceaccount:default:viewer" cannot create resource "configmaps" in API group "" in the namespace "default"', details: { kind: 'configmaps' } });
+  });
+
   test('deletecollection by label selector', async () => {
     for (const n of ['dc-1', 'dc-2', 'dc-3']) await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: n, labels: { dc: n === 'dc-3' ? 'keep' : 'go' } } } });
     await c.core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'dc=go' });

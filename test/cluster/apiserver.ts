@@ -501,6 +501,12 @@ export class ApiServer {
       container = containers[0]!;
     }
     if (!containers.includes(container) && !inits.includes(container)) throw badRequest(`container ${container} is not valid for pod ${podName}`);
+    if (!pod.spec?.nodeName) {
+      // not scheduled yet: there is no kubelet to ask, and the API server answers with an empty log
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
+      res.end();
+      return;
+    }
     const previous = q.get('previous') === 'true';
     const follow = q.get('follow') === 'true';
     const timestamps = q.get('timestamps') === 'true';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from './index.js';
-import { clients, jobDone, kubectl, simpleJob, until } from './testutil.js';
+import { clients, jobDone, kubectl, simpleJob, statusOf, until } from './testutil.js';
 
 let cluster: TestCluster;
 let c: ReturnType<typeof clients>;
@@ -127,6 +127,24 @@ describe('volumes and environment', () => {
     expect(p.status?.phase).toBe('Succeeded');
     expect(p.status?.initContainerStatuses?.map((x) => x.state?.terminated?.reason)).toEqual(['Completed', 'Completed']);
     expect(await logOf('inits')).toBe('one\ntwo\n');
+  });
+
+  test('logs: timestamps, limitBytes, sinceSeconds, and the errors a real kubelet gives', async () => {
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('logopts', undefined, ['sh', '-c', 'echo alpha; echo beta']) });
+    await podDone('logopts');
+    const ts = await c.core.readNamespacedPodLog({ namespace: ns, name: 'logopts', timestamps: true });
+    expect(ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z alpha\n\S+ beta\n$/);
+    expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'logopts', limitBytes: 3 })).toBe('alp');
+    expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'logopts', sinceSeconds: 3600 })).toBe('alpha\nbeta\n');
+    const prev = await c.core.readNamespacedPodLog({ namespace: ns, name: 'logopts', previous: true }).catch((e: unknown) => e);
+    expect(statusOf(prev).body).toMatchObject({ code: 400, message: 'previous terminated container "main" in pod "logopts" not found' });
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('unscheduled-logs', 'no-such-node', ['true']) });
+    expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'unscheduled-logs' })).toBe('');
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('pending-logs', 'node-1', ['true'], { volumes: [{ name: 'd', hostPath: { path: '/nope', type: 'Directory' } }] }, { volumeMounts: [{ name: 'd', mountPath: '/d' }] }) });
+    await until('scheduled', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'pending-logs' })).status?.containerStatuses?.[0]);
+    const waiting = await c.core.readNamespacedPodLog({ namespace: ns, name: 'pending-logs' }).catch((e: unknown) => e);
+    expect(statusOf(waiting).body).toMatchObject({ code: 400, message: 'container "main" in pod "pending-logs" is waiting to start: ContainerCreating' });
+    for (const n of ['pending-logs', 'unscheduled-logs']) await c.core.deleteNamespacedPod({ namespace: ns, name: n });
   });
 
   test('logs follow streams until the container exits', async () => {
