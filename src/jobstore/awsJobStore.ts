@@ -36,7 +36,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
-import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { probeConditionalWrites, versionedObjects, type Consistency, type VersionedObjects } from './conditionalWrites.js';
@@ -429,24 +429,37 @@ export class AwsJobStore implements JobStore {
     const keys: string[] = [];
     for await (const o of b.list(MESSAGES)) if (o.key.endsWith('.json')) keys.push(o.key);
     keys.sort();
-    const got = await mapLimit(keys, 8, async (key): Promise<ChannelMessage | undefined> => {
-      const name = key.slice(MESSAGES.length);
-      try {
-        await claims.write(name, Buffer.alloc(0), undefined, `message ${name}`);
-      } catch (e) {
-        if (e instanceof ConflictError) return undefined; // another receiver has it
-        throw e;
-      }
-      const body = await b.getSmall(key);
-      let msg: ChannelMessage | undefined;
-      if (body) {
-        msg = parseMessage(body.body);
-        await b.delete(key);
-      }
-      await claims.delete(name);
-      return msg;
+    // Claim in a random order, so that concurrent receivers rarely reach for the same message.
+    const order = keys.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const got: Array<ChannelMessage | undefined> = new Array<ChannelMessage | undefined>(keys.length);
+    await mapLimit(order, 8, async (i): Promise<void> => {
+      got[i] = await this.takeMessage(keys[i]!, claims, b);
     });
     return got.filter((m): m is ChannelMessage => m !== undefined);
+  }
+
+  /** Claims, reads and deletes one message; undefined if another receiver has it. */
+  private async takeMessage(key: string, claims: VersionedObjects, b: S3Bucket): Promise<ChannelMessage | undefined> {
+    const name = key.slice(MESSAGES.length);
+    try {
+      await claims.write(name, Buffer.alloc(0), undefined, `message ${name}`);
+    } catch (e) {
+      if (e instanceof ConflictError) return undefined; // another receiver has it
+      if (e instanceof TransientError && e.context['contention'] === true) return undefined; // left for the next call
+      throw e;
+    }
+    const body = await b.getSmall(key);
+    let msg: ChannelMessage | undefined;
+    if (body) {
+      msg = parseMessage(body.body);
+      await b.delete(key);
+    }
+    await claims.delete(name);
+    return msg;
   }
 
   // ---- logs ------------------------------------------------------------------------------------

@@ -231,7 +231,9 @@ class ClaimedObjects implements VersionedObjects {
         return `${next}.${me}`;
       }
       await this.bucket.delete(claimKey);
-      if (attempt >= MAX_CLAIM_ATTEMPTS) throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`);
+      if (attempt >= MAX_CLAIM_ATTEMPTS) {
+        throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`, { context: { contention: true } });
+      }
       await sleep(20 + backoffDelay(attempt, { baseDelayMs: 20, maxDelayMs: 1000 }));
     }
   }

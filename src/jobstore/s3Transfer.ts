@@ -179,10 +179,6 @@ class DownloadCheck {
     this.whole?.update(chunk);
   }
 
-  get offset(): number {
-    return this.received;
-  }
-
   /** Throws if the bytes received are not the object's. */
   finish(key: string): void {
     if (this.received !== this.expectedSize) {
@@ -226,43 +222,80 @@ export async function downloadObject(bucket: S3Bucket, key: string, what: string
   const etag = unquote(first.ETag);
   const size = first.ContentLength;
   const check = new DownloadCheck(etag, size, first.Metadata ?? {}, bucket.sse !== undefined, expect.crc32);
+  // Bytes flow from the current response body into `out`, which checks them in order; if the
+  // body breaks, a new response for the remaining range takes its place.
   let body = first.Body as Readable;
-
-  async function* bytes(): AsyncGenerator<Buffer> {
-    let resumes = 0;
-    try {
-      for (;;) {
-        try {
-          for await (const c of body) {
-            const chunk = c as Buffer;
-            check.update(chunk);
-            yield chunk;
-          }
-          if (check.offset < size) throw new TransientError(`download of ${key} ended early`);
-          break;
-        } catch (e) {
-          if (!isRetryableS3Error(e) && !(e instanceof TransientError)) throw e;
-          if (++resumes > MAX_RESUMES) throw bucket.fail(e, `reading ${key}`);
-          body.destroy();
-          await sleep(backoffDelay(resumes, bucket.retry));
-          if (check.offset >= size) break;
-          let next: GetObjectCommandOutput;
-          try {
-            next = await bucket.client.send(
-              new GetObjectCommand({ Bucket: bucket.name, Key: key, Range: `bytes=${check.offset}-`, IfMatch: `"${etag}"`, ...(bucket.sse ?? {}) }),
-            );
-          } catch (e2) {
-            if (isNotFound(e2)) throw new NotFoundError(`${what} was deleted while it was being read`);
-            throw bucket.fail(e2, `resuming ${key}`);
-          }
-          if (!next.Body) throw new JobStoreError('JOBSTORE', `GET ${key}: the response has no body`);
-          body = next.Body as Readable;
-        }
+  let received = 0;
+  let resumes = 0;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      check.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback) {
+      try {
+        check.finish(key);
+        cb();
+      } catch (e) {
+        cb(e as Error);
       }
-      check.finish(key);
-    } finally {
-      body.destroy();
+    },
+  });
+  out.on('drain', () => body.resume());
+  out.on('close', () => body.destroy());
+
+  const resume = async (e: unknown): Promise<void> => {
+    body.removeAllListeners('data');
+    body.on('error', () => {});
+    body.destroy();
+    if (out.destroyed) return;
+    try {
+      if (!isRetryableS3Error(e) && !(e instanceof TransientError)) throw e;
+      if (++resumes > MAX_RESUMES) throw bucket.fail(e, `reading ${key}`);
+      await sleep(backoffDelay(resumes, bucket.retry));
+      if (received >= size) {
+        out.end();
+        return;
+      }
+      let next: GetObjectCommandOutput;
+      try {
+        next = await bucket.client.send(
+          new GetObjectCommand({ Bucket: bucket.name, Key: key, Range: `bytes=${received}-`, IfMatch: `"${etag}"`, ...(bucket.sse ?? {}) }),
+        );
+      } catch (e2) {
+        if (isNotFound(e2)) throw new NotFoundError(`${what} was deleted while it was being read`);
+        throw bucket.fail(e2, `resuming ${key}`);
+      }
+      if (!next.Body) throw new JobStoreError('JOBSTORE', `GET ${key}: the response has no body`);
+      if (out.destroyed) {
+        (next.Body as Readable).destroy();
+        return;
+      }
+      attach(next.Body as Readable);
+    } catch (err) {
+      out.destroy(err as Error);
     }
-  }
-  return { stream: Readable.from(bytes(), { objectMode: false }), size };
+  };
+
+  const attach = (b: Readable): void => {
+    body = b;
+    let settled = false;
+    b.on('data', (c: Buffer) => {
+      received += c.length;
+      if (!out.write(c)) b.pause();
+    });
+    b.once('end', () => {
+      if (settled) return;
+      settled = true;
+      if (received >= size) out.end();
+      else void resume(new TransientError(`download of ${key} ended early`));
+    });
+    b.once('error', (err) => {
+      if (settled) return;
+      settled = true;
+      void resume(err);
+    });
+  };
+  attach(body);
+  return { stream: out, size };
 }

@@ -76,19 +76,43 @@ function opName(ctx, key) {
   return `${ctx.method}Object`;
 }
 
-// ---- per-key exclusive locks ------------------------------------------------------------------
+// ---- locks: exclusive per object key; shared/exclusive per multipart upload ------------------
 const locks = new Map();
-async function lockKey(id) {
-  const prev = locks.get(id) ?? Promise.resolve();
-  let release;
-  const mine = new Promise((r) => (release = r));
-  const chained = prev.then(() => mine);
-  locks.set(id, chained);
-  await prev;
-  return () => {
-    release();
-    if (locks.get(id) === chained) locks.delete(id);
+function lock(id, mode = 'x') {
+  let l = locks.get(id);
+  if (!l) {
+    l = { readers: 0, writer: false, queue: [] };
+    locks.set(id, l);
+  }
+  const grant = () => {
+    if (mode === 'x' ? !l.writer && l.readers === 0 : !l.writer) {
+      if (mode === 'x') l.writer = true;
+      else l.readers++;
+      return true;
+    }
+    return false;
   };
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    if (mode === 'x') l.writer = false;
+    else l.readers--;
+    while (l.queue.length) {
+      const next = l.queue[0];
+      if (!next()) break;
+      l.queue.shift();
+    }
+    if (!l.writer && l.readers === 0 && l.queue.length === 0) locks.delete(id);
+  };
+  if (l.queue.length === 0 && grant()) return Promise.resolve(release);
+  return new Promise((resolve) => {
+    l.queue.push(() => {
+      if (!grant()) return false;
+      resolve(release);
+      return true;
+    });
+  });
 }
 
 function uploadsDir(bucket) {
@@ -166,8 +190,24 @@ app.middleware.unshift(async function testS3(ctx, next) {
     ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${escapeXml(bucket)}</Bucket><Prefix>${escapeXml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
     return;
   }
+  const releases = [];
+  const releaseAll = () => {
+    for (const r of releases.splice(0)) r();
+  };
+  ctx.res.once('close', releaseAll);
+  try {
+    return await handle(ctx, next, { bucket, key, q, cutMode, releases });
+  } finally {
+    const body = ctx.body;
+    // A streamed GET holds its locks until the answer is sent (or the connection is gone).
+    if (!(ctx.method === 'GET' && body && typeof body.pipe === 'function' && !ctx.res.writableEnded)) releaseAll();
+  }
+});
+
+async function handle(ctx, next, { bucket, key, q, cutMode, releases }) {
   if (bucket && key && 'uploadId' in q) {
     const uploadId = String(q.uploadId);
+    releases.push(await lock(`upload:${uploadId}`, ctx.method === 'PUT' ? 's' : 'x'));
     if (ctx.method === 'DELETE') {
       if (!uploadKnown(bucket, uploadId)) return xmlError(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
       fs.rmSync(path.join(uploadsDir(bucket), uploadId), { recursive: true, force: true });
@@ -190,9 +230,8 @@ app.middleware.unshift(async function testS3(ctx, next) {
   // ---- object requests: one at a time per key, with AWS's conditional writes ---------------
   const isObjectWrite = bucket && key && ((ctx.method === 'PUT' && !('uploadId' in q) && !('tagging' in q)) || (ctx.method === 'POST' && 'uploadId' in q));
   const isObjectAccess = bucket && key && !('uploadId' in q) && !('uploads' in q) && !('tagging' in q) && ['GET', 'HEAD', 'DELETE'].includes(ctx.method);
-  let release;
-  if (isObjectWrite || isObjectAccess) release = await lockKey(`${bucket}/${key}`);
-  try {
+  if (isObjectWrite || isObjectAccess) releases.push(await lock(`key:${bucket}/${key}`));
+  {
     if (isObjectWrite && conditionalWrites) {
       const ifNoneMatch = ctx.get('if-none-match');
       const ifMatch = ctx.get('if-match');
@@ -241,23 +280,24 @@ app.middleware.unshift(async function testS3(ctx, next) {
       ctx.body = t;
       ctx.length = len;
     }
-  } finally {
-    if (release) {
-      if (ctx.method === 'GET' && ctx.body && typeof ctx.body.pipe === 'function') {
-        let done = false;
-        const fin = () => {
-          if (!done) {
-            done = true;
-            release();
-          }
-        };
-        ctx.res.once('finish', fin);
-        ctx.res.once('close', fin);
-      } else {
-        release();
-      }
-    }
   }
+}
+
+// Deleting an object does not remove the directories s3rver keeps keys in: s3rver's clean-up
+// races with concurrent PUTs into the same directory (the PUT's file stream then fails with no
+// listener, which would crash the server).
+app.store.deleteObject = async function deleteObject(bucket, key) {
+  await Promise.all(
+    ['object', 'object.md5', 'metadata.json'].map((r) =>
+      fs.promises.unlink(this.getResourcePath(bucket, key, r)).catch((e) => {
+        if (e.code !== 'ENOENT') throw e;
+      }),
+    ),
+  );
+};
+
+process.on('uncaughtException', (e) => {
+  process.stderr.write(`test S3 server: uncaught ${e && e.stack ? e.stack : e}\n`);
 });
 
 app.run().then(
