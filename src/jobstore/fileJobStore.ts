@@ -17,7 +17,7 @@
  * highest version present is always the current one.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -294,7 +294,8 @@ export class FileJobStore implements JobStore {
       if (isCode(e, 'ENOENT')) throw new NotFoundError(`file ${id} does not exist in ${this.locator}`, { fileId: id });
       throw e;
     });
-    return createReadStream('', { fd: fh.fd, autoClose: true }).on('close', () => void fh.close().catch(() => {}));
+    // The stream owns the handle and closes it when done.
+    return fh.createReadStream({ autoClose: true }) as unknown as Readable;
   }
 
   async deleteFile(id: FileID): Promise<void> {
