@@ -143,7 +143,8 @@ export class SingleMachineBatchSystem implements BatchSystem {
     const child = fork(this.entry, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv: [],
-      env: { ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
+      // More libuv threads: a job that creates many children does many small file operations.
+      env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
       serialization: 'json',
     });
     const proc: Proc = { child, ready: false, jobsRun: 0, tail: [] };

@@ -167,15 +167,25 @@ export class FileJobStore implements JobStore {
     const expectedN = expected === undefined ? 0 : Number(expected);
     if (!Number.isInteger(expectedN) || expectedN < 0) throw new ConflictError(`${what}: '${expected}' is not a version of this store`);
     const next = expectedN + 1;
+    // A directory we have just made has no versions: no need to look.
+    let fresh = false;
     if (expected === undefined) {
-      await fs.mkdir(dir, { recursive: true });
+      try {
+        await fs.mkdir(dir);
+        fresh = true;
+      } catch (e) {
+        if (isCode(e, 'ENOENT')) await fs.mkdir(dir, { recursive: true }).then(() => (fresh = true));
+        else if (!isCode(e, 'EEXIST')) throw e;
+      }
     }
     // A stale writer would link a version number that was used and removed long ago; the
     // newest version always exists, so compare with it first.
-    const before = await this.versions(dir).catch((e: unknown) => {
-      if (isCode(e, 'ENOENT')) throw new NotFoundError(`${what} does not exist`);
-      throw e;
-    });
+    const before = fresh
+      ? []
+      : await this.versions(dir).catch((e: unknown) => {
+          if (isCode(e, 'ENOENT')) throw new NotFoundError(`${what} does not exist`);
+          throw e;
+        });
     const current = before[0];
     if (expected === undefined ? current !== undefined : current !== expectedN) {
       if (expected !== undefined && current === undefined) throw new NotFoundError(`${what} does not exist`);

@@ -154,7 +154,7 @@ export class Leader {
           lastHousekeeping = now;
           await this.housekeeping();
         }
-        progress.update(this.counts());
+        progress.update(() => this.counts());
       }
       await this.relayMessages();
       progress.finish(this.counts());
@@ -206,7 +206,8 @@ export class Leader {
 
   private async issueReady(): Promise<void> {
     if (this.stopReason) return;
-    for (const id of [...this.graph.ready]) {
+    // Issuing removes a job from the ready set, which a Set's iteration allows.
+    for (const id of this.graph.ready) {
       if (this.issued.size >= this.config.maxJobs) return;
       const node = this.graph.nodes.get(id);
       if (!node) continue;

@@ -38,16 +38,17 @@ export class Progress {
     if (tty) setBeforeLogWrite(() => this.clear());
   }
 
-  update(c: ProgressCounts, force = false): void {
+  /** Shows the counts if it is time to; `counts` is only called then. */
+  update(counts: () => ProgressCounts, force = false): void {
     const now = Date.now();
     if (this.tty) {
       if (!force && now - this.lastRender < 200) return;
       this.lastRender = now;
-      process.stderr.write(`\r\x1b[K${statusLine(c, now - this.started)}`);
+      process.stderr.write(`\r\x1b[K${statusLine(counts(), now - this.started)}`);
       this.shown = true;
     } else if (force || now - this.lastLog >= this.intervalMs) {
       this.lastLog = now;
-      this.logger.info(statusLine(c, now - this.started));
+      this.logger.info(statusLine(counts(), now - this.started));
     }
   }
 
