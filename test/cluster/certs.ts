@@ -26,7 +26,12 @@ function oid(s: string): Buffer {
   }
   return tlv(0x06, Buffer.from(out));
 }
-function int(b: Buffer): Buffer { return tlv(0x02, (b[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b); }
+function int(b: Buffer): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && ((b[i + 1] ?? 0) & 0x80) === 0) i++; // DER: minimal encoding
+  const v = b.subarray(i);
+  return tlv(0x02, (v[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
+}
 const utf8 = (s: string): Buffer => tlv(0x0c, Buffer.from(s, 'utf8'));
 const bool = (v: boolean): Buffer => tlv(0x01, Buffer.from([v ? 0xff : 0]));
 const octet = (b: Buffer): Buffer => tlv(0x04, b);
@@ -71,7 +76,8 @@ function buildCert(opts: {
   for (const d of opts.dns ?? []) san.push(tlv(0x82, Buffer.from(d, 'ascii')));
   for (const ip of opts.ips ?? []) san.push(tlv(0x87, Buffer.from(ip.split('.').map(Number))));
   if (san.length) exts.push(ext('2.5.29.17', false, seq(...san)));
-  const serial = randomBytes(16); serial[0] = (serial[0] ?? 0) & 0x7f;
+  // positive and minimally encoded (a leading zero byte would be illegal DER padding)
+  const serial = randomBytes(16); serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, int(Buffer.from([2]))),
     int(serial),

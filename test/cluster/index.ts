@@ -58,6 +58,12 @@ export interface TestClusterOptions {
   mountNamespaces?: boolean;
   /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
   enforceMemoryLimits?: boolean;
+  /**
+   * Directories each container gets as fresh, empty, private directories instead of the host's
+   * (a container has its own root file system): default ["/tmp", "/var/tmp", "/root"]. Everything
+   * else (binaries, this checkout) is the host's, read-write.
+   */
+  privateDirs?: string[];
 }
 
 export interface TestClusterFaults {
@@ -222,6 +228,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   kubelets = new Kubelets(registry, recorder, auth, {
     stateDir, logDir, apiPort: () => apiserver.port, images: options.images ?? {}, missingImages,
     restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces, enforceMemoryLimits: options.enforceMemoryLimits ?? true,
+    privateDirs: mountNamespaces ? (options.privateDirs ?? ['/tmp', '/var/tmp', '/root']) : [],
   });
   controllers = new Controllers(registry, recorder, {
     caPem: ca.certPem, jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,

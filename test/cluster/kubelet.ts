@@ -30,6 +30,8 @@ export interface KubeletOptions {
   mountNamespaces: boolean;
   /** kill containers whose resident memory exceeds limits.memory (OOMKilled) */
   enforceMemoryLimits: boolean;
+  /** host directories replaced by an empty private directory in each container */
+  privateDirs: string[];
 }
 
 interface Ctr {
@@ -494,14 +496,34 @@ export class Kubelets {
       return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
     }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
     const lines = ['set -e'];
-    for (const m of mounts) {
+    // A container starts from its image's file system, not the host's: it gets fresh, private,
+    // empty copies of the writable scratch directories (per container instance, as a restarted
+    // container gets a new one). Volume mounts below such a directory are mounted into its copy
+    // first, and the copies go on last, recursively, so that no bind source (the state dir may
+    // itself live under /tmp) is hidden before it is used.
+    const under = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+    const priv = this.o.privateDirs.map((d) => {
+      const src = join(this.o.stateDir, 'pods', rt.uid, 'rootfs', `${c.name}-${ctr.restartCount}`, d);
+      mkdirSync(src, { recursive: true });
+      if (d === '/tmp' || d === '/var/tmp') chmodSync(src, 0o1777);
+      return { dir: d, src };
+    });
+    const bind = (src: string, dst: string, ro: boolean): void => {
       let isFile = false;
-      try { isFile = statSync(m.src).isFile(); } catch { mkdirSync(m.src, { recursive: true }); }
-      if (isFile) lines.push(`[ -e ${q(m.dst)} ] || { mkdir -p ${q(dirname(m.dst))}; : > ${q(m.dst)}; }`);
-      else lines.push(`mkdir -p ${q(m.dst)}`);
-      lines.push(`mount --bind ${q(m.src)} ${q(m.dst)}`);
-      if (m.ro) lines.push(`mount -o remount,bind,ro ${q(m.dst)}`);
+      try { isFile = statSync(src).isFile(); } catch { mkdirSync(src, { recursive: true }); }
+      if (isFile) lines.push(`[ -e ${q(dst)} ] || { mkdir -p ${q(dirname(dst))}; : > ${q(dst)}; }`);
+      else lines.push(`mkdir -p ${q(dst)}`);
+      lines.push(`mount --bind ${q(src)} ${q(dst)}`);
+      if (ro) lines.push(`mount -o remount,bind,ro ${q(dst)}`);
+    };
+    for (const m of mounts) {
+      const p0 = priv.find((x) => under(m.dst, x.dir));
+      bind(m.src, p0 ? join(p0.src, m.dst.slice(p0.dir.length)) : m.dst, m.ro);
     }
+    // copies whose source lies under another private directory go first
+    const hiddenLater = (a: { src: string }): number => (priv.some((x) => x.src !== a.src && under(a.src, x.dir)) ? 0 : 1);
+    priv.sort((a, b) => hiddenLater(a) - hiddenLater(b));
+    for (const x of priv) lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
     const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
     lines.push('set +e', 'exec "$@"');

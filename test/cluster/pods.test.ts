@@ -93,6 +93,20 @@ describe('volumes and environment', () => {
     expect(existsSync('/var/lib/toil/a.txt')).toBe(false);
   });
 
+  test('each container has its own empty /tmp and /root, not the host\'s', async () => {
+    const marker = `/tmp/host-only-${process.pid}`;
+    writeFileSync(marker, 'x');
+    try {
+      await c.core.createNamespacedPod({ namespace: ns, body: pod('private', undefined, ['sh', '-c', `ls -A /tmp /root | tr '\\n' ' '; test -e ${marker} && echo shared || echo private; echo scratch > /tmp/mine`]) });
+      await podDone('private');
+      expect(await logOf('private')).toBe('/root:  /tmp: private\n');
+      expect(existsSync('/tmp/mine')).toBe(false);
+    } finally {
+      const { rmSync } = await import('node:fs');
+      rmSync(marker, { force: true });
+    }
+  });
+
   test('hostPath type Directory fails to mount when missing (FailedMount), DirectoryOrCreate creates it', async () => {
     await c.core.createNamespacedPod({ namespace: ns, body: pod('hp-dir', 'node-1', ['true'], { volumes: [{ name: 'd', hostPath: { path: '/data/missing', type: 'Directory' } }] }, { volumeMounts: [{ name: 'd', mountPath: '/data' }] }) });
     const ev = await until('FailedMount event', async () => (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=hp-dir,reason=FailedMount' })).items[0]);
