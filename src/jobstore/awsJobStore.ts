@@ -351,7 +351,7 @@ export class AwsJobStore implements JobStore {
   async readFile(id: FileID, localPath: string): Promise<void> {
     const stream = await this.readFileStream(id);
     try {
-      await pipeline(stream, createWriteStream(localPath));
+      await pipeline(stream, createWriteStream(localPath, { highWaterMark: 1024 * 1024 }));
     } catch (e) {
       await fs.rm(localPath, { force: true });
       throw e;

@@ -228,6 +228,8 @@ export async function downloadObject(bucket: S3Bucket, key: string, what: string
   let received = 0;
   let resumes = 0;
   const out = new Transform({
+    // Room for a few socket reads on each side, so the body is not paused after every chunk.
+    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       check.update(chunk);
       cb(null, chunk);

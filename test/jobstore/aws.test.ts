@@ -163,6 +163,44 @@ describe('aws job store: set-up', () => {
     }
   });
 
+  it('refreshes expiring credentials through the SDK provider chain (credential_process with 1 s credentials)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-creds-'));
+    const saved = { ...process.env };
+    try {
+      const calls = path.join(dir, 'calls');
+      const script = path.join(dir, 'creds.mjs');
+      await writeFile(
+        script,
+        `import { appendFileSync } from 'node:fs';\nappendFileSync(${JSON.stringify(calls)}, 'x\\n');\n` +
+          `console.log(JSON.stringify({ Version: 1, AccessKeyId: 'S3RVER', SecretAccessKey: 'S3RVER', Expiration: new Date(Date.now() + 1000).toISOString() }));\n`,
+      );
+      await writeFile(path.join(dir, 'config'), `[profile expiring]\ncredential_process = ${process.execPath} ${script}\n`);
+      delete process.env['AWS_ACCESS_KEY_ID'];
+      delete process.env['AWS_SECRET_ACCESS_KEY'];
+      process.env['AWS_CONFIG_FILE'] = path.join(dir, 'config');
+      process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'none');
+      process.env['AWS_PROFILE'] = 'expiring';
+      const store = makeStore(cond, storeName());
+      await store.create();
+      try {
+        for (let i = 0; i < 3; i++) {
+          await store.writeShared('s', `v${i}`);
+          await new Promise((r) => setTimeout(r, 1100));
+        }
+        expect((await store.readShared('s'))?.value.toString()).toBe('v2');
+        expect((await readFile(calls, 'utf8')).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3);
+      } finally {
+        await store.destroy();
+      }
+    } finally {
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_PROFILE']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads an SSE-C key file and rejects a bad one', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-sse-'));
     try {
