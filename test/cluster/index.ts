@@ -59,9 +59,11 @@ export interface TestClusterOptions {
   /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
   enforceMemoryLimits?: boolean;
   /**
-   * Directories each container gets as fresh, empty, private directories instead of the host's
-   * (a container has its own root file system): default ["/tmp", "/var/tmp", "/root"]. Everything
-   * else (binaries, this checkout) is the host's, read-write.
+   * Directories each container gets as fresh, empty, private directories instead of the host's,
+   * as a container has its own root file system: default ["/root"] (so the host's ~/.aws, ~/.kube
+   * do not leak into pods). Pass ["/root", "/tmp", "/var/tmp"] for private scratch space too; the
+   * default keeps /tmp shared because tests use it as a side channel to their pods. Everything else
+   * (binaries, this checkout) is the host's, read-write.
    */
   privateDirs?: string[];
 }
@@ -228,7 +230,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   kubelets = new Kubelets(registry, recorder, auth, {
     stateDir, logDir, apiPort: () => apiserver.port, images: options.images ?? {}, missingImages,
     restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces, enforceMemoryLimits: options.enforceMemoryLimits ?? true,
-    privateDirs: mountNamespaces ? (options.privateDirs ?? ['/tmp', '/var/tmp', '/root']) : [],
+    privateDirs: mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
   });
   controllers = new Controllers(registry, recorder, {
     caPem: ca.certPem, jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,

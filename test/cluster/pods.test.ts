@@ -19,7 +19,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 beforeAll(async () => {
   cluster = await startTestCluster({
-    jobBackoffBaseMs: 100, restartBackoffBaseMs: 200,
+    jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, privateDirs: ['/root', '/tmp', '/var/tmp'],
     nodes: [{ name: 'node-1' }, { name: 'node-2' }, { name: 'gpu-1', gpu: 2, labels: { 'node.kubernetes.io/instance-type': 'p3.2xlarge', 'eks.amazonaws.com/capacityType': 'SPOT' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] }],
   });
   c = clients(cluster.kubeconfigPath);
@@ -93,7 +93,7 @@ describe('volumes and environment', () => {
     expect(existsSync('/var/lib/toil/a.txt')).toBe(false);
   });
 
-  test('each container has its own empty /tmp and /root, not the host\'s', async () => {
+  test('with privateDirs, each container has its own empty /tmp and /root, not the host\'s', async () => {
     const marker = `/tmp/host-only-${process.pid}`;
     writeFileSync(marker, 'x');
     try {
