@@ -1,6 +1,6 @@
 /** Running the real `toil` CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'toil.js');
 export const WORKFLOWS = path.join(ROOT, 'test', 'workflows');
+/** A temporary area that test cluster pods (local processes) can see too. */
+export const SHARED_TMP = path.join(ROOT, '.tmp', 'shared');
 
 export interface RunResult {
   code: number | null;
@@ -36,8 +38,13 @@ export function toil(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: stri
   return startToil(args, opts).done;
 }
 
-export async function tempDir(prefix = 'toil-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+/**
+ * A new temporary directory. `base` defaults to the system's; tests whose worker pods must see
+ * the directory use {@link SHARED_TMP} (pods get private /tmp, /var/tmp and /root, as containers do).
+ */
+export async function tempDir(prefix = 'toil-test-', base = os.tmpdir()): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(path.join(base, prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 

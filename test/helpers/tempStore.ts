@@ -5,10 +5,10 @@ import path from 'node:path';
 import { tempDir } from './run.js';
 
 /** A fresh temporary directory per test, and a job store path inside it. */
-export function useTempStore(): { readonly dir: string; readonly store: string; count(name: string): Promise<number> } {
+export function useTempStore(base?: string): { readonly dir: string; readonly store: string; count(name: string): Promise<number> } {
   const state = { dir: '', store: '', cleanup: async () => {} };
   beforeEach(async () => {
-    const t = await tempDir();
+    const t = await tempDir('toil-test-', base);
     state.dir = t.dir;
     state.store = path.join(t.dir, 'store');
     state.cleanup = t.cleanup;

@@ -2,17 +2,13 @@
  * The kubernetes batch system on the test cluster, through the real CLI: worker pods are
  * separate processes, the job store is the AWS job store on a test S3 server.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { toil, workflow } from '../helpers/run.js';
-import { startK8sEnv, type K8sEnv } from './setup.js';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { useK8sEnv } from './useK8sEnv.js';
 
-let k: K8sEnv;
-beforeAll(async () => {
-  k = await startK8sEnv();
-}, 60_000);
-afterAll(async () => {
-  await k?.stop();
-});
+const t = useTempStore(SHARED_TMP);
+const k = useK8sEnv();
 beforeEach(() => {
   k.cluster.resetRequestCounts();
 });
@@ -45,72 +41,48 @@ async function runningPod(jobName: string, ms = 30_000): Promise<string> {
 
 describe('every ending explained', () => {
   it('a failing job: exit code and the log tail, after retries', async () => {
-    const { tempDir } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', '--', t.dir, 'always'], { env: k.env });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the worker exited with code 1/);
-      expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
-      expect(k.leftoverJobs()).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', '--', t.dir, 'always'], { env: k.env });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the worker exited with code 1/);
+    expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
+    expect(k.leftoverJobs()).toBe(0);
   }, 120_000);
 
   it('an OOM-killed pod is reported as a memory failure', async () => {
-    const { tempDir, startToil } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '6000'], { env: k.env });
-      const pod = await runningPod('nap');
-      k.cluster.faults.oomKill('default', pod);
-      const r = await run.done;
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\): out of memory: the worker was OOM-killed at its limit of \d+ bytes/);
-      expect(k.leftoverJobs()).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '6000'], { env: k.env });
+    const pod = await runningPod('nap');
+    k.cluster.faults.oomKill('default', pod);
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\): out of memory: the worker was OOM-killed at its limit of \d+ bytes/);
+    expect(k.leftoverJobs()).toBe(0);
   }, 120_000);
 
   it('an evicted (preempted) pod runs again without using up a try', async () => {
-    const { tempDir, startToil, traceLines } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '4000'], { env: k.env });
-      const { waitFor } = await import('../helpers/run.js');
-      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
-      const pod = await runningPod('nap');
-      k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
-      const r = await run.done;
-      expect(r.stderr).toMatch(/taken away/);
-      expect(r.code).toBe(0);
-      // Two naps, one of them run twice.
-      expect((await traceLines(t.dir)).filter((l) => l.startsWith('nap '))).toHaveLength(3);
-      expect(await traceLines(t.dir)).not.toContainEqual(expect.stringMatching(/^overlap/));
-    } finally {
-      await t.cleanup();
-    }
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '4000'], { env: k.env });
+    const { waitFor } = await import('../helpers/run.js');
+    await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
+    const pod = await runningPod('nap');
+    k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
+    const r = await run.done;
+    expect(r.stderr).toMatch(/taken away/);
+    expect(r.code).toBe(0);
+    // Two naps, one of them run twice.
+    expect((await traceLines(t.dir)).filter((l) => l.startsWith('nap '))).toHaveLength(3);
+    expect(await traceLines(t.dir)).not.toContainEqual(expect.stringMatching(/^overlap/));
   }, 120_000);
 
   it('a lost node does not use up a try either', async () => {
-    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      k.cluster.addNode({ name: 'spot-9' });
-      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '4000'], { env: k.env });
-      await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
-      const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
-      expect(onSpot.length).toBeGreaterThan(0);
-      k.cluster.faults.loseNode('spot-9');
-      const r = await run.done;
-      expect(r.code).toBe(0);
-      const naps = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
-      expect(naps).toHaveLength(4 + onSpot.length);
-    } finally {
-      await t.cleanup();
-    }
+    k.cluster.addNode({ name: 'spot-9' });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '4000'], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
+    const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
+    expect(onSpot.length).toBeGreaterThan(0);
+    k.cluster.faults.loseNode('spot-9');
+    const r = await run.done;
+    expect(r.code).toBe(0);
+    const naps = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
+    expect(naps).toHaveLength(4 + onSpot.length);
   }, 120_000);
 
   it('an image that cannot be pulled fails fast, naming the image', async () => {
@@ -136,7 +108,6 @@ describe('every ending explained', () => {
 
 describe('resilience and clean ends', () => {
   it('survives dropped and expired watches and an API error storm without losing or doubling a job', async () => {
-    const { startToil } = await import('../helpers/run.js');
     const faults = [
       k.cluster.faults.failRequests({ verb: 'create', resource: 'jobs', status: 500, times: 4 }),
       k.cluster.faults.failRequests({ verb: 'delete', resource: 'jobs', status: 429, retryAfterSeconds: 1, times: 3 }),
@@ -160,147 +131,105 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 
   it('deletes every Job and pod of the workflow when the leader gets SIGTERM', async () => {
-    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
-      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
-      run.child.kill('SIGTERM');
-      const r = await run.done;
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/received SIGTERM: stopping the workflow/);
-      expect(k.leftoverJobs()).toBe(0);
-      await waitFor(() => k.leftoverPods() === 0, 30_000, 'worker pods to go');
-    } finally {
-      await t.cleanup();
-    }
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
+    run.child.kill('SIGTERM');
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/received SIGTERM: stopping the workflow/);
+    expect(k.leftoverJobs()).toBe(0);
+    await waitFor(() => k.leftoverPods() === 0, 30_000, 'worker pods to go');
   }, 180_000);
 
   it('deletes every Job of the workflow when it is killed', async () => {
-    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const loc = k.locator();
-      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '3', '30000'], { env: k.env });
-      await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
-      expect(k.leftoverJobs()).toBe(3);
-      const killed = await toil(['kill', loc], { env: k.env });
-      expect(killed.code).toBe(0);
-      const r = await run.done;
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/stopped by 'toil kill'/);
-      expect(k.leftoverJobs()).toBe(0);
-      await toil(['clean', loc], { env: k.env });
-    } finally {
-      await t.cleanup();
-    }
+    const loc = k.locator();
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '3', '30000'], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
+    expect(k.leftoverJobs()).toBe(3);
+    const killed = await toil(['kill', loc], { env: k.env });
+    expect(killed.code).toBe(0);
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/stopped by 'toil kill'/);
+    expect(k.leftoverJobs()).toBe(0);
+    await toil(['clean', loc], { env: k.env });
   }, 180_000);
 
   it('toil clean removes the worker Jobs of a leader that died', async () => {
-    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const loc = k.locator();
-      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
-      await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
-      run.child.kill('SIGKILL');
-      await run.done;
-      expect(k.leftoverJobs()).toBe(2);
-      const c = await toil(['clean', loc], { env: k.env });
-      expect(c.stderr).toMatch(/deleted 2 worker Job\(s\)/);
-      expect(c.code).toBe(0);
-      expect(k.leftoverJobs()).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    const loc = k.locator();
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
+    run.child.kill('SIGKILL');
+    await run.done;
+    expect(k.leftoverJobs()).toBe(2);
+    const c = await toil(['clean', loc], { env: k.env });
+    expect(c.stderr).toMatch(/deleted 2 worker Job\(s\)/);
+    expect(c.code).toBe(0);
+    expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
 
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
-    const { tempDir, startToil, traceLines, waitFor } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const loc = k.locator();
-      const env = { ...k.env };
-      const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', '--', t.dir, '2', '6000'], { env });
-      await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
-      run.child.kill('SIGKILL');
-      await run.done;
-      // Its worker Jobs outlive it, as they would on a real cluster.
-      expect(k.leftoverJobs()).toBe(2);
-      const r = await toil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
-      expect(r.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
-      expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout)).toBe(2);
-      const lines = await traceLines(t.dir);
-      expect(lines.filter((l) => l.startsWith('overlap'))).toEqual([]);
-      expect(lines.filter((l) => l.startsWith('woke'))).toHaveLength(2);
-      expect(k.leftoverJobs()).toBe(0);
-    } finally {
-      await t.cleanup();
-    }
+    const loc = k.locator();
+    const env = { ...k.env };
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', '--', t.dir, '2', '6000'], { env });
+    await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
+    run.child.kill('SIGKILL');
+    await run.done;
+    // Its worker Jobs outlive it, as they would on a real cluster.
+    expect(k.leftoverJobs()).toBe(2);
+    const r = await toil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
+    expect(r.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(2);
+    const lines = await traceLines(t.dir);
+    expect(lines.filter((l) => l.startsWith('overlap'))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('woke'))).toHaveLength(2);
+    expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
 });
 
 describe('engine semantics on kubernetes', () => {
   it('keeps ordering with dynamic children and follow-ons', async () => {
-    const { tempDir, traceLines } = await import('../helpers/run.js');
-    const t = await tempDir();
-    try {
-      const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], { env: k.env });
-      expect(r.code).toBe(0);
-      const lines = await traceLines(t.dir);
-      const at = (l: string) => lines.indexOf(l);
-      for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
-      expect(at('start A1')).toBeGreaterThan(at('end A'));
-    } finally {
-      await t.cleanup();
-    }
+    const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], { env: k.env });
+    expect(r.code).toBe(0);
+    const lines = await traceLines(t.dir);
+    const at = (l: string) => lines.indexOf(l);
+    for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
+    expect(at('start A1')).toBeGreaterThan(at('end A'));
   }, 120_000);
 
   it('resolves promises with paths and forwarding, and moves files through the job store', async () => {
     const p = await toil(['run', workflow('promises.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
     expect(p.code).toBe(0);
     expect(JSON.parse(p.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
-    const { tempDir } = await import('../helpers/run.js');
     const { readFile, writeFile } = await import('node:fs/promises');
     const path = await import('node:path');
-    const t = await tempDir();
-    try {
-      await writeFile(path.join(t.dir, 'in.txt'), 'pods read this');
-      const f = await toil(['run', workflow('files.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', path.join(t.dir, 'in.txt'), path.join(t.dir, 'out.txt')], { env: k.env });
-      expect(f.code).toBe(0);
-      expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
-    } finally {
-      await t.cleanup();
-    }
+    await writeFile(path.join(t.dir, 'in.txt'), 'pods read this');
+    const f = await toil(['run', workflow('files.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', path.join(t.dir, 'in.txt'), path.join(t.dir, 'out.txt')], { env: k.env });
+    expect(f.code).toBe(0);
+    expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
   }, 120_000);
 
   it('mounts the host path cache and the AWS secret as the guide says', async () => {
-    const { tempDir } = await import('../helpers/run.js');
     const path = await import('node:path');
     const { writeFile, readFile } = await import('node:fs/promises');
-    const t = await tempDir();
-    try {
-      const wf = path.join(t.dir, 'mounts.ts');
-      await writeFile(
-        wf,
-        `import { defineJob } from 'toil-ts';
-         import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-         const look = defineJob('look', async () => {
-           writeFileSync('/var/lib/toil/seen-by-worker', 'yes');
-           return { aws: existsSync('/root/.aws/credentials') && readFileSync('/root/.aws/credentials', 'utf8').includes('aws_access_key_id'), workdir: process.env.TOIL_WORKDIR };
-         });
-         export default function () { return look(); }`,
-      );
-      const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
-      expect(r.code).toBe(0);
-      expect(JSON.parse(r.stdout)).toEqual({ aws: true, workdir: '/var/lib/toil/work' });
-      const nodes = ['node-1', 'node-2'].map((n) => k.cluster.hostPathDir(n, '/data/scratch'));
-      const seen = await Promise.all(nodes.map((d) => readFile(path.join(d, 'seen-by-worker'), 'utf8').catch(() => '')));
-      expect(seen).toContain('yes');
-    } finally {
-      await t.cleanup();
-    }
+    const wf = path.join(t.dir, 'mounts.ts');
+    await writeFile(
+      wf,
+      `import { defineJob } from 'toil-ts';
+       import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+       const look = defineJob('look', async () => {
+         writeFileSync('/var/lib/toil/seen-by-worker', 'yes');
+         return { aws: existsSync('/root/.aws/credentials') && readFileSync('/root/.aws/credentials', 'utf8').includes('aws_access_key_id'), workdir: process.env.TOIL_WORKDIR };
+       });
+       export default function () { return look(); }`,
+    );
+    const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ aws: true, workdir: '/var/lib/toil/work' });
+    const nodes = ['node-1', 'node-2'].map((n) => k.cluster.hostPathDir(n, '/data/scratch'));
+    const seen = await Promise.all(nodes.map((d) => readFile(path.join(d, 'seen-by-worker'), 'utf8').catch(() => '')));
+    expect(seen).toContain('yes');
   }, 120_000);
 });
 
@@ -315,18 +244,12 @@ describe('configuration', () => {
     expect(s.stderr).toMatch(/does not exist/);
   });
   it('exits 2 when the cluster does not answer', async () => {
-    const { tempDir } = await import('../helpers/run.js');
     const { readFile, writeFile } = await import('node:fs/promises');
     const path = await import('node:path');
-    const t = await tempDir();
-    try {
-      const cfg = (await readFile(k.cluster.kubeconfigPath, 'utf8')).replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:9');
-      await writeFile(path.join(t.dir, 'kubeconfig'), cfg);
-      const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: path.join(t.dir, 'kubeconfig') } });
-      expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:9/);
-    } finally {
-      await t.cleanup();
-    }
+    const cfg = (await readFile(k.cluster.kubeconfigPath, 'utf8')).replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:9');
+    await writeFile(path.join(t.dir, 'kubeconfig'), cfg);
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: path.join(t.dir, 'kubeconfig') } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:9/);
   });
 });

@@ -3,18 +3,12 @@
  * account whose Role grants only what the leader needs, worker image defaulting to the
  * leader's own, worker Jobs owned by the leader's Job (deleting it removes them).
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { kubectl } from '../cluster/testutil.js';
-import { BIN, ROOT, waitFor } from '../helpers/run.js';
-import { startK8sEnv, type K8sEnv } from './setup.js';
+import { BIN, ROOT, SHARED_TMP, waitFor } from '../helpers/run.js';
+import { useK8sEnv } from './useK8sEnv.js';
 
-let k: K8sEnv;
-beforeAll(async () => {
-  k = await startK8sEnv();
-}, 60_000);
-afterAll(async () => {
-  await k?.stop();
-});
+const k = useK8sEnv();
 
 /** What the leader's service account needs, and nothing more. */
 const RBAC = `
@@ -124,7 +118,7 @@ describe('leader inside the cluster', () => {
 
   it('deleting the leader Job removes its worker Jobs too', async () => {
     const { tempDir } = await import('../helpers/run.js');
-    const t = await tempDir();
+    const t = await tempDir('toil-test-', SHARED_TMP);
     try {
       const yaml = leaderJob('demouser-toil-slow', k.locator(), 'test/workflows/slow.ts', [t.dir, '3', '60000']);
       const applied = await kubectl(k.cluster.kubeconfigPath, ['apply', '-f', '-'], yaml);
