@@ -54,6 +54,8 @@ function addRunOptions(cmd: Command): Command {
     .option('--kubernetesOwner <name>', 'owner name put on worker Jobs (env TOIL_KUBERNETES_OWNER)')
     .option('--kubernetesServiceAccount <name>', 'service account for worker pods (env TOIL_KUBERNETES_SERVICE_ACCOUNT)')
     .option('--kubernetesPodTimeout <seconds>', 'how long a worker pod may stay unschedulable (default 600)')
+    .option('--kubernetesQps <n>', 'Kubernetes API requests per second, sustained (default 20)')
+    .option('--kubernetesBurst <n>', 'Kubernetes API requests allowed in a burst (default 40)')
     .option('--leaseSeconds <seconds>', "how long the leader's lease on the job store lasts without renewal (default 30)");
 }
 
@@ -97,6 +99,8 @@ function configFrom(jobStore: string, o: RunOpts): Record<string, unknown> {
     kubernetesOwner: o['kubernetesOwner'],
     kubernetesServiceAccount: o['kubernetesServiceAccount'],
     kubernetesPodTimeout: o['kubernetesPodTimeout'],
+    kubernetesQps: o['kubernetesQps'],
+    kubernetesBurst: o['kubernetesBurst'],
     leaseSeconds: o['leaseSeconds'],
   };
 }

@@ -105,6 +105,7 @@ export async function uploadObject(
     body = source;
   } else {
     const hasher = new Transform({
+      highWaterMark: 1024 * 1024,
       transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
         digests?.update(chunk);
         crc = crc32(chunk, crc);

@@ -34,6 +34,8 @@ export async function createBatchSystem(config: ToilConfig, ctx: BatchContext): 
         store: ctx.store,
         logger: ctx.logger,
         podTimeoutSeconds: config.kubernetesPodTimeout,
+        qps: config.kubernetesQps,
+        burst: config.kubernetesBurst,
         ...(config.kubernetesOwner ? { owner: config.kubernetesOwner } : {}),
         ...(config.applianceImage ? { image: config.applianceImage } : {}),
         ...(config.kubernetesHostPath ? { hostPath: config.kubernetesHostPath } : {}),

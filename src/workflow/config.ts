@@ -64,6 +64,8 @@ export const OPTION_NAMES: Record<string, string> = {
   kubernetesOwner: '--kubernetesOwner',
   kubernetesServiceAccount: '--kubernetesServiceAccount',
   kubernetesPodTimeout: '--kubernetesPodTimeout',
+  kubernetesQps: '--kubernetesQps',
+  kubernetesBurst: '--kubernetesBurst',
   awsSecretName: 'TOIL_AWS_SECRET_NAME',
   applianceImage: 'TOIL_APPLIANCE_SELF',
   leaseSeconds: '--leaseSeconds',
@@ -100,6 +102,9 @@ export const ConfigSchema = z.object({
   kubernetesOwner: z.string().min(1).optional(),
   kubernetesServiceAccount: z.string().min(1).optional(),
   kubernetesPodTimeout: num.pipe(z.number().positive()).default(600),
+  /** Client-side rate limit on Kubernetes API requests: sustained requests per second, and burst. */
+  kubernetesQps: num.pipe(z.number().positive()).default(20),
+  kubernetesBurst: int.pipe(z.number().min(1)).default(40),
   awsSecretName: z.string().min(1).optional(),
   applianceImage: z.string().min(1).optional(),
   /** Seconds a leader's lease on the job store lasts without renewal. */
