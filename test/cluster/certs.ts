@@ -53,7 +53,7 @@ function ext(id: string, critical: boolean, value: Buffer): Buffer {
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 
 export interface KeyPair { privateKey: KeyObject; publicKey: KeyObject }
-export interface Cert { certPem: string; keyPem: string; key: KeyPair; der: Buffer }
+export interface Cert { certPem: string; keyPem: string; key: KeyPair; der: Buffer; subject: Buffer }
 
 function keyId(pub: KeyObject): Buffer {
   return createHash('sha1').update(pub.export({ type: 'spki', format: 'der' })).digest();
@@ -103,16 +103,17 @@ export function createCA(cn = 'toil-ts-test-cluster-ca'): Cert {
   const key = newKey();
   const subject = name(cn);
   const der = buildCert({ subject, issuer: subject, key, signer: key.privateKey, issuerKey: key.publicKey, ca: true });
-  return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der };
+  return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der, subject };
 }
 
 export function issueCert(ca: Cert, cn: string, opts: { dns?: string[]; ips?: string[]; usages: ('server' | 'client')[]; org?: string }): Cert {
   const key = newKey();
+  const subject = name(cn, opts.org);
   const der = buildCert({
-    subject: name(cn, opts.org), issuer: name('toil-ts-test-cluster-ca'), key, signer: ca.key.privateKey,
+    subject, issuer: ca.subject, key, signer: ca.key.privateKey,
     issuerKey: ca.key.publicKey, ca: false, dns: opts.dns ?? [], ips: opts.ips ?? [], usages: opts.usages,
   });
-  return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der };
+  return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der, subject };
 }
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
