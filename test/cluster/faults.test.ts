@@ -75,6 +75,15 @@ describe('API faults', () => {
     const again: unknown[] = [];
     await new Promise<unknown>((resolve) => { void new k8s.Watch(c.kc).watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: rv }, (t, o) => again.push([t, o]), resolve); });
     expect(again).toEqual([['ERROR', expect.objectContaining({ code: 410, reason: 'Expired', message: expect.stringMatching(/^too old resource version/) })]]);
+    // a client that re-lists can watch from the version it got, with no write in between
+    const fresh = (await c.core.listNamespacedConfigMap({ namespace: ns })).metadata!.resourceVersion!;
+    const got: string[] = [];
+    const ctl = await new k8s.Watch(c.kc).watch(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: fresh }, (t, o: k8s.V1ConfigMap) => got.push(`${t} ${o.metadata?.name ?? ''}`), () => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'after-expiry' } } });
+    await until('event after re-list', () => got.length > 0, 5000);
+    ctl.abort();
+    expect(got).toEqual(['ADDED after-expiry']);
   });
 });
 

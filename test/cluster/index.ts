@@ -306,7 +306,10 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
       delayRequests: (d) => faults.delayRequests(d),
       dropWatches: (resource) => apiserver.endWatches((r) => !resource || r === resource, false),
       expireWatches: (resource) => {
-        faults.expireBelow(store.rv + 1);
+        // the revision moves on (as it does with writes to any resource), and every older one is
+        // expired: a client that re-lists gets the new revision and can watch from it
+        store.rv++;
+        faults.expireBelow(store.rv);
         return apiserver.endWatches((r) => !resource || r === resource, true);
       },
       compact: () => { store.compact(); },
