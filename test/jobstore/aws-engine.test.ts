@@ -4,7 +4,7 @@
  * and without conditional writes, and a workflow completes with correct results while 5% of S3
  * requests fail with 503 SlowDown and connections are cut.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -124,6 +124,50 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', dir, 'flaky', '2'], { env: env(cond) });
     expect(b.code).toBe(0);
     expect(JSON.parse(b.stdout)).toBe('ok after 3');
+  });
+
+  it('runs children after their parent and follow-ons after the subtree; chains single successors', async () => {
+    const r = await toil(['run', workflow('ordering.ts'), locator(), '--', dir], { env: env(cond) });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('root');
+    const lines = await traceLines(dir);
+    const at = (l: string): number => {
+      const i = lines.indexOf(l);
+      expect(i).toBeGreaterThanOrEqual(0);
+      return i;
+    };
+    for (const c of ['A', 'B']) expect(at(`start ${c}`)).toBeGreaterThan(at('end root'));
+    for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
+    const chain = await toil(['run', workflow('chain.ts'), locator(), '--logDebug', '--', '6'], { env: env(cond) });
+    expect(chain.code).toBe(0);
+    expect(JSON.parse(chain.stdout)).toBe('012345');
+    expect(chain.stderr.match(/issued job/g)).toHaveLength(1);
+  });
+
+  it('fails only the job whose worker died; keeps job logs (--writeLogs, ctx.log relay, status text)', async () => {
+    const loc = locator();
+    const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', dir], { env: env(cond) });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
+    expect(r.stderr).toMatch(/2 job\(s\) failed/);
+    const s = JSON.parse((await toil(['status', loc, '--json'], { env: env(cond) })).stdout) as { counts: Record<string, number> };
+    expect(s.counts.done).toBe(5);
+    await toil(['clean', loc], { env: env(cond) });
+
+    const logs = path.join(dir, 'logs');
+    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', dir], { env: env(cond) });
+    expect(d.code).toBe(1);
+    const failed = (await readdir(logs)).filter((f) => f.startsWith('node_'));
+    expect(failed.length).toBe(1);
+    expect(await readFile(path.join(logs, failed[0]!), 'utf8')).toMatch(/node B: something went wrong here[\s\S]*B failed on purpose/);
+
+    const hello = locator();
+    const h = await toil(['run', 'examples/helloworld.ts', hello, '--clean', 'never', '--', 'Ada'], { env: env(cond) });
+    expect(h.code).toBe(0);
+    expect(h.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
+    const st = await toil(['status', hello], { env: env(cond) });
+    expect(st.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
+    await toil(['clean', hello], { env: env(cond) });
   });
 
   it('clear errors: a bad locator exits 2 before anything is created; a missing store for status', async () => {

@@ -210,12 +210,20 @@ describe('aws job store: set-up', () => {
       await writeFile(bad, 'short\n');
       const name = storeName();
       const store = makeStore(cond, name, { sseKeyPath: good });
+      await cond.resetCounts();
       await store.create();
       try {
         const id = await store.writeFile(Buffer.alloc(6 * MiB, 3), { basename: 'enc.bin' });
         const out = path.join(dir, 'out.bin');
         await store.readFile(id, out);
         expect((await readFile(out)).equals(Buffer.alloc(6 * MiB, 3))).toBe(true);
+        await store.createJob(sampleRecord('enc'));
+        expect((await store.loadJob('enc')).value.id).toBe('enc');
+        expect(await store.fileSize(id)).toBe(6 * MiB);
+        // Every request that reads or writes content carried the key (its MD5 is checked by S3).
+        const c = await cond.requestCount();
+        expect(c.sseC.with).toBeGreaterThanOrEqual(8);
+        expect(c.sseC.without).toBe(0);
       } finally {
         await store.destroy();
       }

@@ -30,6 +30,8 @@ export interface TestS3Counts {
   total: number;
   byOp: Record<string, number>;
   faults: { slowDown: number; cut: number };
+  /** Requests reading or writing object content with and without an SSE-C key. */
+  sseC: { with: number; without: number };
 }
 
 export interface TestS3 {
