@@ -291,6 +291,12 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   registration.unref?.();
   const port = await apiserver.listen({ cert: serving.certPem, key: serving.keyPem }, options.port ?? 0);
   const server = `https://127.0.0.1:${port}`;
+  // the "kubernetes" Service every cluster has (kubectl cluster-info looks for it)
+  await registry.create(info('', 'services'), 'default', {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { clusterIP: '10.96.0.1', ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: port }], type: 'ClusterIP' },
+  });
   controllers.start();
   await controllers.idle();
 

@@ -133,6 +133,12 @@ test('kubectl validation errors: unknown fields (strict by default), wrong types
   expect((await k(['apply', '--validate=false', '-f', '-'], bad('  containers:\n  - name: m\n    image: busybox\n    command: ["true"]\n    imagee: x\n'))).stdout).toBe('pod/bad created\n');
 });
 
+test('kubectl version, api-versions and cluster-info', async () => {
+  expect((await k(['version'])).stdout).toContain('Server Version: v1.32.0');
+  expect((await k(['api-versions'])).stdout).toBe('authentication.k8s.io/v1\nauthorization.k8s.io/v1\nbatch/v1\nrbac.authorization.k8s.io/v1\nv1\n');
+  expect((await k(['cluster-info'])).stdout).toContain(`Kubernetes control plane is running at ${cluster.server}`);
+});
+
 test('kubectl create token gives a token the API server accepts', async () => {
   expect((await k(['create', 'serviceaccount', 'robot'])).stdout).toBe('serviceaccount/robot created\n');
   expect((await k(['create', 'secret', 'generic', 'creds', '--from-literal=k=v'])).stdout).toBe('secret/creds created\n');

@@ -411,6 +411,19 @@ function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
     case 'Node':
       if (creating) obj.status ??= {};
       break;
+    case 'Service': {
+      const spec = (obj.spec ??= {}) as Obj;
+      spec.type ??= 'ClusterIP';
+      spec.sessionAffinity ??= 'None';
+      if (creating && spec.clusterIP === undefined) spec.clusterIP = `10.96.${Math.floor(Math.random() * 254) + 1}.${Math.floor(Math.random() * 254) + 1}`;
+      if (spec.clusterIP && spec.clusterIP !== 'None') spec.clusterIPs ??= [spec.clusterIP];
+      spec.ipFamilies ??= ['IPv4'];
+      spec.ipFamilyPolicy ??= 'SingleStack';
+      spec.internalTrafficPolicy ??= 'Cluster';
+      for (const p of (spec.ports ?? []) as Obj[]) { p.protocol ??= 'TCP'; p.targetPort ??= p.port; }
+      if (creating) obj.status = { loadBalancer: {} };
+      break;
+    }
     default:
   }
 }

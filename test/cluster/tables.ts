@@ -61,6 +61,11 @@ function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] 
           return [j.metadata.name, status, (j.spec?.completions === undefined ? `${j.status?.succeeded ?? 0}/1 of ${j.spec?.parallelism ?? 1}` : `${j.status?.succeeded ?? 0}/${j.spec.completions}`), dur, age(j.metadata.creationTimestamp), cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), sel];
         },
       };
+    case 'services':
+      return {
+        cols: [NAME, col('Type'), col('Cluster-IP'), col('External-IP'), col('Port(s)'), AGE, col('Selector', 'string', 1)],
+        cells: (v) => [v.metadata.name, v.spec?.type ?? '', v.spec?.clusterIP ?? '', '<none>', ((v.spec?.ports ?? []) as Obj[]).map((p) => `${String(p.port)}/${String(p.protocol ?? 'TCP')}`).join(',') || '<none>', age(v.metadata.creationTimestamp), Object.entries(v.spec?.selector ?? {}).map(([k, x]) => `${k}=${String(x)}`).join(',') || '<none>'],
+      };
     case 'namespaces':
       return { cols: [NAME, col('Status'), AGE], cells: (n) => [n.metadata.name, n.status?.phase ?? '', age(n.metadata.creationTimestamp)] };
     case 'secrets':
