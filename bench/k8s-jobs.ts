@@ -14,7 +14,7 @@ const k = await startK8sEnv({ nodes: [{ name: 'node-1', cpu: '8' }, { name: 'nod
 try {
   k.cluster.resetRequestCounts();
   const t0 = performance.now();
-  const r = await toil(['run', workflow('../../bench/workflows/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--defaultMemory', '256Mi', '--', String(n)], { env: k.env });
+  const r = await toil(['run', workflow('../../bench/workflows/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--defaultMemory', '512Mi', '--', String(n)], { env: k.env });
   const seconds = (performance.now() - t0) / 1000;
   if (r.code !== 0) throw new Error(`toil run failed:\n${r.stderr}`);
   const jobs = Number(/finished: (\d+) job\(s\) run/.exec(r.stderr)?.[1] ?? NaN);
