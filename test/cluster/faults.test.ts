@@ -218,6 +218,27 @@ describe('lifecycle', () => {
   });
 });
 
+describe('crash safety', () => {
+  test('if the process running the cluster dies, every process of its pods dies with it', async () => {
+    const { startTestClusterProcess } = await import('./process.js');
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const child = await startTestClusterProcess({ nodes: [{ name: 'solo' }] });
+    const cc = clients(child.kubeconfigPath);
+    await cc.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'tree' }, spec: { containers: [{ name: 'm', image: 'busybox', command: ['sh', '-c', 'sleep 300 & sleep 300 & wait'] }] } } });
+    await until('running', async () => (await cc.core.readNamespacedPod({ namespace: ns, name: 'tree' })).status?.phase === 'Running');
+    const [leader] = await child.runningPids() as number[];
+    const group = (): number[] => readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try { const st = readFileSync(`/proc/${d}/stat`, 'utf8'); return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[2]) === leader; } catch { return false; }
+    }).map(Number);
+    await until('the sleeps started', () => group().length >= 5, 5000);
+    process.kill(child.pid, 'SIGKILL');
+    await until('all pod processes gone', () => group().length === 0, 5000);
+    await child.stop();
+    const { rmSync } = await import('node:fs');
+    rmSync(child.stateDir, { recursive: true, force: true }); // nobody was left to clean it up
+  });
+});
+
 describe('child-process mode', () => {
   test('startTestClusterProcess: same API over a control endpoint; stop() leaves nothing running', async () => {
     const { startTestClusterProcess } = await import('./process.js');

@@ -181,8 +181,8 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   const namespace = options.namespace ?? 'default';
   let mountNamespaces = options.mountNamespaces ?? true;
   if (mountNamespaces) {
-    const probe = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', `mkdir -p ${stateDir}/probe && mount --bind ${stateDir} ${stateDir}/probe`], { stdio: 'ignore' });
-    if (probe.status !== 0) throw new Error('test cluster: private mount namespaces are not available (need root, setpriv and unshare -m); pass mountNamespaces: false to run without volume mounts');
+    const probe = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', '/bin/sh', '-c', `mkdir -p ${stateDir}/probe && mount --bind ${stateDir} ${stateDir}/probe`], { stdio: 'ignore' });
+    if (probe.status !== 0) throw new Error('test cluster: private mount and PID namespaces are not available (need root, setpriv and unshare --mount --pid); pass mountNamespaces: false to run without volume mounts');
   }
 
   const ca = createCA();

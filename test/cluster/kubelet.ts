@@ -495,7 +495,9 @@ export class Kubelets {
       if (m.subPath) src = join(src, m.subPath);
       return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
     }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
-    const lines = ['set -e'];
+    // as PID 1 of its namespace the shell would ignore SIGTERM without a handler: until the
+    // command runs, a termination request ends the container (exit 143)
+    const lines = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
     // A container starts from its image's file system, not the host's: it gets fresh, private,
     // empty copies of the writable scratch directories (per container instance, as a restarted
     // container gets a new one). Volume mounts below such a directory are mounted into its copy
@@ -526,11 +528,19 @@ export class Kubelets {
     for (const x of priv) lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
     const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
-    lines.push('set +e', 'exec "$@"');
+    if (this.o.mountNamespaces) {
+      // The pod's processes live in their own PID namespace: when it ends (pod killed, or this
+      // process dying and taking the namespace's init with it) every process in it dies too.
+      // The shell stays as PID 1 and forwards termination signals, as an init such as tini does,
+      // so the command itself gets SIGTERM's default action.
+      lines.push('set +e', '"$@" &', 'child=$!',
+        "trap 'kill -TERM $child 2>/dev/null' TERM", "trap 'kill -INT $child 2>/dev/null' INT", "trap 'kill -HUP $child 2>/dev/null' HUP",
+        'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done', 'exit $rc');
+    } else lines.push('set +e', 'exec "$@"');
     const script = lines.join('\n');
     const cmd = this.o.mountNamespaces ? 'setpriv' : '/bin/sh';
     const args = this.o.mountNamespaces
-      ? ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'sh', resolved, ...argv.slice(1)]
+      ? ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', '/bin/sh', '-c', script, 'sh', resolved, ...argv.slice(1)]
       : ['-c', script.replace(/^mount .*$/gm, ':'), 'sh', resolved, ...argv.slice(1)];
     const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     ctr.proc = proc; ctr.pid = proc.pid; ctr.startedAt = started; ctr.oom = false; ctr.killedBy = undefined;

@@ -80,7 +80,7 @@ export async function startTestClusterProcess(options: Omit<TestClusterOptions, 
     addNode: (...a) => call('addNode', ...a), watchCount: (...a) => call('watchCount', ...a), runningPids: () => call('runningPids'),
     stop: () => {
       stopped ??= new Promise<void>((res) => {
-        if (child.exitCode !== null) { res(); return; }
+        if (child.exitCode !== null || child.signalCode !== null) { res(); return; }
         child.once('exit', () => res());
         child.kill('SIGTERM');
       });
