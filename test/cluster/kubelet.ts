@@ -487,7 +487,9 @@ export class Kubelets {
     const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
     mkdirSync(logDir, { recursive: true });
     const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
+    out.on('error', () => { /* the state dir went away (cluster stopped) */ });
     ctr.out = out;
+    const logLine = (line: string): void => { if (!out.writableEnded) out.write(line); };
     // mounts, deepest last
     const mounts = ((c.volumeMounts ?? []) as Obj[]).map((m) => {
       const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
@@ -557,9 +559,9 @@ export class Kubelets {
         const parts = buf.split('\n');
         buf = parts.pop() ?? '';
         const ts = new Date().toISOString();
-        for (const l of parts) out.write(`${ts} ${name} F ${l}\n`);
+        for (const l of parts) logLine(`${ts} ${name} F ${l}\n`);
       });
-      stream.on('end', () => { if (buf) out.write(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
+      stream.on('end', () => { if (buf) logLine(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
     };
     pump(proc.stdout!, 'stdout');
     pump(proc.stderr!, 'stderr');
@@ -596,7 +598,7 @@ export class Kubelets {
       setTimeout(once, 300).unref?.();
     };
     proc.on('exit', onExit);
-    proc.on('error', (e) => { out.write(`${new Date().toISOString()} stderr F ${e.message}\n`); onExit(128, null); });
+    proc.on('error', (e) => { logLine(`${new Date().toISOString()} stderr F ${e.message}\n`); onExit(128, null); });
   }
 
   private afterExit(p: Obj, rt: PodRt, ctr: Ctr): void {
