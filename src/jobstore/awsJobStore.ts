@@ -39,7 +39,7 @@ import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type Bucke
 import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
 import { createLogger, type Logger } from '../log.js';
-import { probeConditionalWrites, versionedObjects, type Consistency, type VersionedObjects } from './conditionalWrites.js';
+import { probeConditionalWrites, versionedObjects, type ClaimTiming, type Consistency, type VersionedObjects } from './conditionalWrites.js';
 import { parseMessage, parseRecord } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
@@ -58,6 +58,8 @@ export interface AwsJobStoreOptions {
    * `TOIL_S3_CONDITIONAL_WRITES=auto`), or force conditional writes / the claim protocol.
    */
   consistency?: 'auto' | Consistency;
+  /** Timing of the claim protocol (stores without conditional writes); see conditionalWrites.ts. */
+  claimTiming?: ClaimTiming;
   logger?: Pick<Logger, 'warning'>;
 }
 
@@ -148,9 +150,9 @@ export class AwsJobStore implements JobStore {
   private makeOpened(b: S3Bucket, consistency: Consistency): Opened {
     return {
       consistency,
-      jobs: versionedObjects(consistency, b, JOBS),
-      shared: versionedObjects(consistency, b, SHARED),
-      claims: versionedObjects(consistency, b, MESSAGE_CLAIMS),
+      jobs: versionedObjects(consistency, b, JOBS, this.opts.claimTiming),
+      shared: versionedObjects(consistency, b, SHARED, this.opts.claimTiming),
+      claims: versionedObjects(consistency, b, MESSAGE_CLAIMS, this.opts.claimTiming),
     };
   }
 

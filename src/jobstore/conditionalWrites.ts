@@ -57,8 +57,14 @@ export interface VersionedObjects {
   entries(): AsyncIterable<Versioned<Buffer> & { name: string }>;
 }
 
-export function versionedObjects(mode: Consistency, bucket: S3Bucket, prefix: string): VersionedObjects {
-  return mode === 'conditional' ? new ConditionalObjects(bucket, prefix) : new ClaimedObjects(bucket, prefix);
+/** Timing of the claim protocol (the defaults are {@link STALE_CLAIM_MS} and {@link SLOW_WRITER_MS}). */
+export interface ClaimTiming {
+  staleClaimMs?: number;
+  slowWriterMs?: number;
+}
+
+export function versionedObjects(mode: Consistency, bucket: S3Bucket, prefix: string, timing: ClaimTiming = {}): VersionedObjects {
+  return mode === 'conditional' ? new ConditionalObjects(bucket, prefix) : new ClaimedObjects(bucket, prefix, timing);
 }
 
 // ---- conditional writes ----------------------------------------------------------------------
@@ -159,9 +165,13 @@ function top(versions: Slot[]): Slot | undefined {
 class ClaimedObjects implements VersionedObjects {
   private readonly bucket: S3Bucket;
   private readonly prefix: string;
-  constructor(bucket: S3Bucket, prefix: string) {
+  private readonly staleMs: number;
+  private readonly slowMs: number;
+  constructor(bucket: S3Bucket, prefix: string, timing: ClaimTiming) {
     this.bucket = bucket;
     this.prefix = prefix;
+    this.staleMs = timing.staleClaimMs ?? STALE_CLAIM_MS;
+    this.slowMs = Math.min(timing.slowWriterMs ?? SLOW_WRITER_MS, this.staleMs / 2);
   }
 
   private parseKey(key: string): { name: string; kind: 'v' | 'c'; slot: Slot } | undefined {
@@ -219,8 +229,8 @@ class ClaimedObjects implements VersionedObjects {
         });
       }
       const mine = claims.find((c) => c.key === claimKey);
-      const rivals = mine ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - STALE_CLAIM_MS) : [];
-      const slow = performance.now() - t0 > SLOW_WRITER_MS;
+      const rivals = mine ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs) : [];
+      const slow = performance.now() - t0 > this.slowMs;
       if (mine && rivals.length === 0 && !slow) {
         const wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data);
         if (!wrote.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write version ${next}`);

@@ -235,6 +235,31 @@ describe('aws job store: set-up', () => {
   });
 });
 
+describe('aws job store: claim protocol', () => {
+  it('is not blocked forever by the claim of a writer that died, once the claim is stale', async () => {
+    const name = storeName();
+    const store = makeStore(plain, name, { claimTiming: { staleClaimMs: 2000 } });
+    await store.create();
+    try {
+      const v1 = await store.createJob(sampleRecord('d'));
+      // A writer claimed version 2 and died before writing it.
+      const raw = rawBucket(plain, name);
+      await raw.put('jobs/d/c000000000002-deadwriter0000000', Buffer.alloc(0));
+      // While the claim is fresh, writers back off (a stale writer is still refused at once).
+      await expect(store.updateJob(sampleRecord('d', { result: 'stale' }), '7.nonexistentnonce')).rejects.toMatchObject({ code: 'CONFLICT' });
+      await new Promise((r) => setTimeout(r, 3100));
+      const v2 = await store.updateJob(sampleRecord('d', { result: 'after' }), v1);
+      expect((await store.loadJob('d')).value.result).toBe('after');
+      expect((await store.loadJob('d')).version).toBe(v2);
+      // The dead claim is cleaned up by the next write.
+      await store.updateJob(sampleRecord('d', { result: 'again' }), v2);
+      expect((await keys(plain, name, 'jobs/d/')).filter((k) => k.includes('deadwriter'))).toEqual([]);
+    } finally {
+      await store.destroy();
+    }
+  });
+});
+
 describe('aws job store: listings', () => {
   it.each([
     ['conditional writes', () => cond],
