@@ -51,7 +51,7 @@ describe('every ending explained', () => {
   it('an OOM-killed pod is reported as a memory failure', async () => {
     const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '6000'], { env: k.env });
     const pod = await runningPod('nap');
-    k.cluster.faults.oomKill('default', pod);
+    await k.cluster.faults.oomKill('default', pod);
     const r = await run.done;
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\): out of memory: the worker was OOM-killed at its limit of \d+ bytes/);
@@ -63,7 +63,7 @@ describe('every ending explained', () => {
     const { waitFor } = await import('../helpers/run.js');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
     const pod = await runningPod('nap');
-    k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
+    await k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
     const r = await run.done;
     expect(r.stderr).toMatch(/taken away/);
     expect(r.code).toBe(0);
@@ -78,7 +78,7 @@ describe('every ending explained', () => {
     await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
     const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
     expect(onSpot.length).toBeGreaterThan(0);
-    k.cluster.faults.loseNode('spot-9');
+    await k.cluster.faults.loseNode('spot-9');
     const r = await run.done;
     expect(r.code).toBe(0);
     const naps = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
