@@ -26,10 +26,12 @@
  * one of them soon wins. A claim left by a writer that died between steps 1 and 5 would block the
  * record forever, so claims older than {@link STALE_CLAIM_MS} (by the server's clock, against the
  * writer's own fresh claim) are ignored; a writer that took longer than {@link SLOW_WRITER_MS}
- * between steps 1 and 4 withdraws and retries instead of writing. The one assumption is thus that
- * a single data PUT (step 5) does not take longer than about {@link STALE_CLAIM_MS} to land — far
- * beyond S3's own request timeouts. It costs 3–4 requests per write instead of 1, and a LIST per
- * read.
+ * between steps 1 and 4 withdraws and retries instead of writing, and the data PUT of step 5 is
+ * abandoned if it has not succeeded within half of {@link STALE_CLAIM_MS} of the claim (the
+ * writer then reports that the outcome is unknown, and keeps its claim). So a version is only
+ * ever written while its writer's claim is live, and nobody ignores a live claim; what is assumed
+ * is only that the client's clock and S3's run at about the same rate over those minutes. It
+ * costs 3–4 requests per write instead of 1, and a LIST per read.
  */
 import { performance } from 'node:perf_hooks';
 import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
@@ -232,7 +234,18 @@ class ClaimedObjects implements VersionedObjects {
       const rivals = mine ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs) : [];
       const slow = performance.now() - t0 > this.slowMs;
       if (mine && rivals.length === 0 && !slow) {
-        const wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data);
+        // The data PUT must land while the claim is live: abandon it (the outcome is then
+        // unknown, and the claim is kept, so nobody else writes this version before it is stale).
+        const left = this.staleMs / 2 - (performance.now() - t0);
+        let wrote;
+        try {
+          wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data, { deadlineMs: left });
+        } catch (e) {
+          if (e instanceof TransientError && e.context['deadline'] === true) {
+            throw new TransientError(`${what}: writing version ${next} took too long; read the record again to see whether it was written`, { cause: e });
+          }
+          throw e;
+        }
         if (!wrote.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write version ${next}`);
         const old = [...versions.filter((v) => v.seq < next), ...claims.filter((c) => c.seq < next), { key: claimKey }].map((s) => s.key);
         await this.bucket.deleteMany(old).catch(() => {

@@ -134,7 +134,11 @@ export class S3Bucket {
    * Writes a whole object. `ifNoneMatch`: only if there is no such object; `ifMatch`: only if the
    * object's ETag is this one. A failed condition is an outcome, not an error.
    */
-  async put(key: string, body: Buffer, cond: { ifMatch?: string; ifNoneMatch?: boolean; metadata?: Record<string, string> } = {}): Promise<PutOutcome> {
+  async put(
+    key: string,
+    body: Buffer,
+    cond: { ifMatch?: string; ifNoneMatch?: boolean; metadata?: Record<string, string>; deadlineMs?: number } = {},
+  ): Promise<PutOutcome> {
     try {
       const out = await this.client.send(
         new PutObjectCommand({
@@ -147,6 +151,7 @@ export class S3Bucket {
           ...(cond.metadata ? { Metadata: cond.metadata } : {}),
           ...this.sseParams,
         }),
+        cond.deadlineMs !== undefined ? { abortSignal: AbortSignal.timeout(Math.max(1, Math.floor(cond.deadlineMs))) } : {},
       );
       if (typeof out.ETag !== 'string') throw new JobStoreError('JOBSTORE', `PUT ${key}: the response has no ETag`);
       return { ok: true, etag: unquote(out.ETag) };
@@ -155,6 +160,12 @@ export class S3Bucket {
       const name = s3ErrorName(e);
       if (status === 412 || name === 'PreconditionFailed') return { ok: false, reason: 'precondition' };
       if (cond.ifMatch !== undefined && isNotFound(e)) return { ok: false, reason: 'missing' };
+      if (cond.deadlineMs !== undefined && (name === 'AbortError' || name === 'TimeoutError')) {
+        throw new TransientError(`writing ${key} in bucket ${this.name} took longer than ${Math.round(cond.deadlineMs)} ms and was abandoned; it may or may not have happened`, {
+          cause: e,
+          context: { deadline: true },
+        });
+      }
       throw this.fail(e, `writing ${key}`);
     }
   }

@@ -260,6 +260,30 @@ describe('aws job store: claim protocol', () => {
   });
 });
 
+describe('aws job store: claim protocol deadline', () => {
+  it('abandons a data write that does not land while its claim is live, and reports the outcome as unknown', async () => {
+    const name = storeName();
+    const store = makeStore(plain, name, { claimTiming: { staleClaimMs: 1000 } });
+    await store.create();
+    try {
+      const v1 = await store.createJob(sampleRecord('h'));
+      await plain.setFaults({ hangPutMatch: 'jobs/h/v000000000002-', hangMs: 5000 });
+      const t = Date.now();
+      await expect(store.updateJob(sampleRecord('h', { result: 'lost' }), v1)).rejects.toMatchObject({ code: 'TRANSIENT', message: expect.stringMatching(/took too long/) });
+      expect(Date.now() - t).toBeLessThan(3000);
+      await plain.setFaults({});
+      expect((await store.loadJob('h')).version).toBe(v1);
+      // Its claim stays until stale; then the record can be written again.
+      await new Promise((r) => setTimeout(r, 2100));
+      await store.updateJob(sampleRecord('h', { result: 'written' }), v1);
+      expect((await store.loadJob('h')).value.result).toBe('written');
+    } finally {
+      await plain.setFaults({});
+      await store.destroy();
+    }
+  });
+});
+
 describe('aws job store: listings', () => {
   it.each([
     ['conditional writes', () => cond],

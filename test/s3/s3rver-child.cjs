@@ -29,7 +29,7 @@ const directory = process.env.TEST_S3_DIR;
 const conditionalWrites = process.env.TEST_S3_CONDITIONAL === '1';
 if (!directory) throw new Error('TEST_S3_DIR is not set');
 
-let faults = { slowDown: 0, cut: 0, cutGetBody: 0 };
+let faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0 };
 let counts = { total: 0, byOp: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
 const completed = new Map(); // uploadId → { bucket, key, etag }
 
@@ -155,6 +155,19 @@ app.middleware.unshift(async function testS3(ctx, next) {
   if (faults.slowDown > 0 && Math.random() < faults.slowDown) {
     counts.faults.slowDown++;
     return xmlError(ctx, 503, 'SlowDown', 'Please reduce your request rate.');
+  }
+  // A black hole: PUTs of matching keys are held, then dropped unprocessed.
+  if (faults.hangPutMatch && ctx.method === 'PUT' && key && key.includes(faults.hangPutMatch)) {
+    ctx.respond = false;
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, faults.hangMs);
+      ctx.req.socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    ctx.req.socket.destroy();
+    return;
   }
   let cutMode;
   if (faults.cut > 0 && Math.random() < faults.cut) cutMode = Math.random() < 0.5 ? 'before' : 'after';
@@ -318,7 +331,7 @@ app.run().then(
 process.on('message', (msg) => {
   if (!msg || typeof msg !== 'object') return;
   if (msg.type === 'faults') {
-    faults = { slowDown: 0, cut: 0, cutGetBody: 0, ...msg.faults };
+    faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0, ...msg.faults };
     process.send({ type: 'ack', id: msg.id });
   } else if (msg.type === 'counts') {
     process.send({ type: 'counts', id: msg.id, counts });

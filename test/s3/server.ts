@@ -24,6 +24,9 @@ export interface TestS3Faults {
   cut?: number;
   /** Fraction of GET responses whose body is cut part-way (in addition to `cut`). */
   cutGetBody?: number;
+  /** PUTs of keys containing this are held for `hangMs` (or until the client gives up), then dropped. */
+  hangPutMatch?: string;
+  hangMs?: number;
 }
 
 export interface TestS3Counts {
