@@ -49,7 +49,10 @@ import { downloadObject, uploadObject } from './s3Transfer.js';
 import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
 
 export interface AwsJobStoreOptions {
-  /** A file holding a 32-byte key for server-side encryption with a customer key (SSE-C). */
+  /**
+   * A file holding a 32-byte key for server-side encryption with a customer key (SSE-C);
+   * default: `TOIL_S3_SSE_KEY_FILE`.
+   */
   sseKeyPath?: string;
   /** Overrides of the settings taken from the environment. */
   settings?: Partial<S3Settings>;
@@ -135,7 +138,10 @@ export class AwsJobStore implements JobStore {
   /** The bucket, with the SSE-C key loaded if there is one. */
   private bucket(): Promise<S3Bucket> {
     this.bucketP ??= (async () => {
-      const sse = this.opts.sseKeyPath ? await loadSseKey(this.opts.sseKeyPath) : undefined;
+      // --sseKey, or TOIL_S3_SSE_KEY_FILE: workers inherit the variable (the Kubernetes batch
+      // system passes TOIL_S3_* to worker pods), so they use the leader's key file path.
+      const keyPath = this.opts.sseKeyPath ?? (process.env['TOIL_S3_SSE_KEY_FILE'] || undefined);
+      const sse = keyPath ? await loadSseKey(keyPath) : undefined;
       return new S3Bucket(makeS3Client(this.settings), this.bucketName, {
         sse,
         retry: this.settings.retry,

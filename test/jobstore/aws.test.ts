@@ -227,6 +227,21 @@ describe('aws job store: set-up', () => {
       } finally {
         await store.destroy();
       }
+      // Or from TOIL_S3_SSE_KEY_FILE (how workers get the leader's --sseKey).
+      process.env['TOIL_S3_SSE_KEY_FILE'] = good;
+      try {
+        const viaEnv = makeStore(cond, storeName());
+        await cond.resetCounts();
+        await viaEnv.create();
+        await viaEnv.writeShared('x', 'y');
+        expect((await viaEnv.readShared('x'))?.value.toString()).toBe('y');
+        const c = await cond.requestCount();
+        expect(c.sseC.without).toBe(0);
+        expect(c.sseC.with).toBeGreaterThan(2);
+        await viaEnv.destroy();
+      } finally {
+        delete process.env['TOIL_S3_SSE_KEY_FILE'];
+      }
       await expect(makeStore(cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--sseKey.*32-byte/) });
       await expect(makeStore(cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({ code: 'USAGE' });
     } finally {
