@@ -81,6 +81,13 @@ export class Toil {
     if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
       throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
     }
+    if (config.sseKey && config.batchSystem === 'kubernetes') {
+      throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
+    }
+    if (config.sseKey) {
+      // Local workers inherit the environment: they open the store with the same key.
+      process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
+    }
     const store = await openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
     const bundle = await bundleWorkflow(workflow);
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
