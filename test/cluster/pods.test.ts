@@ -16,10 +16,13 @@ let cluster: TestCluster;
 let c: ReturnType<typeof clients>;
 const ns = 'default';
 const here = dirname(fileURLToPath(import.meta.url));
+/** Private scratch directories for containers; never the one this checkout (and node) lives in. */
+const privateScratch = ['/tmp', '/var/tmp'].filter((d) => !here.startsWith(`${d}/`) && !process.execPath.startsWith(`${d}/`));
+const scratch = privateScratch[0] ?? '/tmp';
 
 beforeAll(async () => {
   cluster = await startTestCluster({
-    jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, privateDirs: ['/root', '/tmp', '/var/tmp'],
+    jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, privateDirs: ['/root', ...privateScratch],
     nodes: [{ name: 'node-1' }, { name: 'node-2' }, { name: 'gpu-1', gpu: 2, labels: { 'node.kubernetes.io/instance-type': 'p3.2xlarge', 'eks.amazonaws.com/capacityType': 'SPOT' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] }],
   });
   c = clients(cluster.kubeconfigPath);
@@ -93,14 +96,14 @@ describe('volumes and environment', () => {
     expect(existsSync('/var/lib/toil/a.txt')).toBe(false);
   });
 
-  test('with privateDirs, each container has its own empty /tmp and /root, not the host\'s', async () => {
-    const marker = `/tmp/host-only-${process.pid}`;
+  test('with privateDirs, each container has its own empty scratch directory and /root, not the host\'s', async () => {
+    const marker = `${scratch}/host-only-${process.pid}`;
     writeFileSync(marker, 'x');
     try {
-      await c.core.createNamespacedPod({ namespace: ns, body: pod('private', undefined, ['sh', '-c', `ls -A /tmp /root | tr '\\n' ' '; test -e ${marker} && echo shared || echo private; echo scratch > /tmp/mine`]) });
+      await c.core.createNamespacedPod({ namespace: ns, body: pod('private', undefined, ['sh', '-c', `ls -A ${scratch} /root | tr '\\n' ' '; test -e ${marker} && echo shared || echo private; echo scratch > ${scratch}/mine`]) });
       await podDone('private');
-      expect(await logOf('private')).toBe('/root:  /tmp: private\n');
-      expect(existsSync('/tmp/mine')).toBe(false);
+      expect(await logOf('private')).toBe(`/root:  ${scratch}: private\n`);
+      expect(existsSync(`${scratch}/mine`)).toBe(false);
     } finally {
       const { rmSync } = await import('node:fs');
       rmSync(marker, { force: true });
