@@ -7,24 +7,14 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { toil, workflow } from '../helpers/run.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import type { TestS3 } from '../s3/server.js';
+import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 
-let cond: TestS3;
-let plain: TestS3;
+const s3 = useTestS3Pair();
 let dir: string;
-let n = 0;
-let restoreEnv: () => void = () => {};
 
-beforeAll(async () => {
-  [cond, plain] = await Promise.all([startTestS3({ conditionalWrites: true }), startTestS3({ conditionalWrites: false })]);
-  restoreEnv = useTestS3Env(cond);
-}, 30_000);
-afterAll(async () => {
-  restoreEnv();
-  await Promise.all([cond?.stop(), plain?.stop()]);
-});
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'toil-awse-'));
 });
@@ -32,20 +22,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function env(s3: TestS3): NodeJS.ProcessEnv {
-  return {
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_PROFILE: '',
-  };
-}
-
-function locator(): string {
-  return `aws:us-east-1:e${process.pid}-${++n}-${Math.random().toString(36).slice(2, 7)}`;
-}
+const env = s3.env;
+const locator = s3.locator;
 
 function squares(k: number): number {
   let s = 0;
@@ -66,11 +44,11 @@ describe('credentials by the AWS SDK default chain', () => {
     const home = await credsDir('default', 'S3RVER');
     const other = await credsDir('toil-test', 'S3RVER');
     try {
-      const a = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(cond), ...noEnvKeys, HOME: home } });
+      const a = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(s3.cond), ...noEnvKeys, HOME: home } });
       expect(a.stderr).not.toMatch(/ERROR/);
       expect(a.code).toBe(0);
       const b = await toil(['run', 'examples/helloworld.ts', locator()], {
-        env: { ...env(cond), ...noEnvKeys, HOME: dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
+        env: { ...env(s3.cond), ...noEnvKeys, HOME: dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
       });
       expect(b.code).toBe(0);
     } finally {
@@ -82,7 +60,7 @@ describe('credentials by the AWS SDK default chain', () => {
   it('names a credentials problem clearly and never prints the secret', async () => {
     const home = await credsDir('default', 'NOT-A-KEY');
     try {
-      const r = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(cond), ...noEnvKeys, HOME: home } });
+      const r = await toil(['run', 'examples/helloworld.ts', locator()], { env: { ...env(s3.cond), ...noEnvKeys, HOME: home } });
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/credentials/);
       expect(r.stderr).not.toMatch(/S3RVER/);
@@ -94,8 +72,8 @@ describe('credentials by the AWS SDK default chain', () => {
 
 describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% cut GET bodies)', () => {
   it.each([
-    ['conditional writes', () => cond],
-    ['claim protocol', () => plain],
+    ['conditional writes', () => s3.cond],
+    ['claim protocol', () => s3.plain],
   ])('completes with correct results (%s)', async (_label, server) => {
     const s3 = server();
     const input = path.join(dir, 'in.txt');

@@ -6,29 +6,19 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { AwsJobStore } from '../../src/jobstore/awsJobStore.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { toil, traceLines, workflow } from '../helpers/run.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import type { TestS3 } from '../s3/server.js';
+import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 
-let cond: TestS3;
-let plain: TestS3;
+const s3 = useTestS3Pair();
 let dir: string;
-let n = 0;
-let restoreEnv: () => void = () => {};
 
-beforeAll(async () => {
-  [cond, plain] = await Promise.all([startTestS3({ conditionalWrites: true }), startTestS3({ conditionalWrites: false })]);
-  restoreEnv = useTestS3Env(cond);
-}, 30_000);
-afterAll(async () => {
-  restoreEnv();
-  await Promise.all([cond?.stop(), plain?.stop()]);
-});
 beforeEach(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'toil-awse-'));
 });
@@ -36,20 +26,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function env(s3: TestS3): NodeJS.ProcessEnv {
-  return {
-    AWS_ENDPOINT_URL_S3: s3.endpoint,
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
-    AWS_REGION: 'us-east-1',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_PROFILE: '',
-  };
-}
-
-function locator(): string {
-  return `aws:us-east-1:e${process.pid}-${++n}-${Math.random().toString(36).slice(2, 7)}`;
-}
+const env = s3.env;
+const locator = s3.locator;
 
 function storeFor(s3: TestS3, loc: string): AwsJobStore {
   const l = parseLocator(loc);
@@ -64,8 +42,8 @@ function squares(k: number): number {
 }
 
 describe.each([
-  ['conditional writes', () => cond],
-  ['claim protocol', () => plain],
+  ['conditional writes', () => s3.cond],
+  ['claim protocol', () => s3.plain],
 ])('workflows on an aws: job store (%s)', (_label, server) => {
   it('fans out, sums promised values, and removes the bucket on success', async () => {
     const loc = locator();
@@ -86,50 +64,50 @@ describe.each([
 
 describe('workflows on an aws: job store (conditional writes)', () => {
   it('imports from s3://, passes, reads, deletes and exports files to s3://', async () => {
-    const user = `user-${process.pid}-${++n}`;
-    const raw = new S3Bucket(makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: cond.endpoint, forcePathStyle: true }), user, { what: user });
+    const user = `user-${process.pid}-${Math.random().toString(36).slice(2, 9)}`;
+    const raw = new S3Bucket(makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: s3.cond.endpoint, forcePathStyle: true }), user, { what: user });
     await raw.client.send(new CreateBucketCommand({ Bucket: user }));
     await raw.put('in/hello.txt', Buffer.from('hello files'));
     const loc = locator();
-    const r = await toil(['run', workflow('files.ts'), loc, '--clean', 'never', '--', `s3://${user}/in/hello.txt`, `s3://${user}/out/result.txt`], { env: env(cond) });
+    const r = await toil(['run', workflow('files.ts'), loc, '--clean', 'never', '--', `s3://${user}/in/hello.txt`, `s3://${user}/out/result.txt`], { env: env(s3.cond) });
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.code).toBe(0);
     const value = JSON.parse(r.stdout) as { out: string; scratch: string };
     expect((await raw.getSmall('out/result.txt'))?.body.toString()).toBe('HELLO FILES');
-    const js = storeFor(cond, loc);
+    const js = storeFor(s3.cond, loc);
     expect(await js.fileExists(value.out)).toBe(true);
     expect(await js.fileExists(value.scratch)).toBe(false);
-    const clean = await toil(['clean', loc], { env: env(cond) });
+    const clean = await toil(['clean', loc], { env: env(s3.cond) });
     expect(clean.code).toBe(0);
     expect(await js.exists()).toBe(false);
   });
 
   it('propagates failures, keeps the store, and reports status from S3', async () => {
     const loc = locator();
-    const r = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', dir], { env: env(cond) });
+    const r = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', dir], { env: env(s3.cond) });
     expect(r.code).toBe(1);
     const lines = await traceLines(dir);
     expect(lines).toContain('run A');
     expect(lines).not.toContain('run D');
     expect(r.stderr).toMatch(/something went wrong here/);
-    const status = await toil(['status', loc, '--json'], { env: env(cond) });
+    const status = await toil(['status', loc, '--json'], { env: env(s3.cond) });
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number> };
     expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
-    await toil(['clean', loc], { env: env(cond) });
+    await toil(['clean', loc], { env: env(s3.cond) });
   });
 
   it('reruns a checkpoint, retries a flaky job', async () => {
-    const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', dir], { env: env(cond) });
+    const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', dir], { env: env(s3.cond) });
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toBe('child ok');
-    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', dir, 'flaky', '2'], { env: env(cond) });
+    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', dir, 'flaky', '2'], { env: env(s3.cond) });
     expect(b.code).toBe(0);
     expect(JSON.parse(b.stdout)).toBe('ok after 3');
   });
 
   it('runs children after their parent and follow-ons after the subtree; chains single successors', async () => {
-    const r = await toil(['run', workflow('ordering.ts'), locator(), '--', dir], { env: env(cond) });
+    const r = await toil(['run', workflow('ordering.ts'), locator(), '--', dir], { env: env(s3.cond) });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('root');
     const lines = await traceLines(dir);
@@ -140,7 +118,7 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     };
     for (const c of ['A', 'B']) expect(at(`start ${c}`)).toBeGreaterThan(at('end root'));
     for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
-    const chain = await toil(['run', workflow('chain.ts'), locator(), '--logDebug', '--', '6'], { env: env(cond) });
+    const chain = await toil(['run', workflow('chain.ts'), locator(), '--logDebug', '--', '6'], { env: env(s3.cond) });
     expect(chain.code).toBe(0);
     expect(JSON.parse(chain.stdout)).toBe('012345');
     expect(chain.stderr.match(/issued job/g)).toHaveLength(1);
@@ -148,35 +126,35 @@ describe('workflows on an aws: job store (conditional writes)', () => {
 
   it('fails only the job whose worker died; keeps job logs (--writeLogs, ctx.log relay, status text)', async () => {
     const loc = locator();
-    const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', dir], { env: env(cond) });
+    const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', dir], { env: env(s3.cond) });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
-    const s = JSON.parse((await toil(['status', loc, '--json'], { env: env(cond) })).stdout) as { counts: Record<string, number> };
+    const s = JSON.parse((await toil(['status', loc, '--json'], { env: env(s3.cond) })).stdout) as { counts: Record<string, number> };
     expect(s.counts.done).toBe(5);
-    await toil(['clean', loc], { env: env(cond) });
+    await toil(['clean', loc], { env: env(s3.cond) });
 
     const logs = path.join(dir, 'logs');
-    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', dir], { env: env(cond) });
+    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', dir], { env: env(s3.cond) });
     expect(d.code).toBe(1);
     const failed = (await readdir(logs)).filter((f) => f.startsWith('node_'));
     expect(failed.length).toBe(1);
     expect(await readFile(path.join(logs, failed[0]!), 'utf8')).toMatch(/node B: something went wrong here[\s\S]*B failed on purpose/);
 
     const hello = locator();
-    const h = await toil(['run', 'examples/helloworld.ts', hello, '--clean', 'never', '--', 'Ada'], { env: env(cond) });
+    const h = await toil(['run', 'examples/helloworld.ts', hello, '--clean', 'never', '--', 'Ada'], { env: env(s3.cond) });
     expect(h.code).toBe(0);
     expect(h.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
-    const st = await toil(['status', hello], { env: env(cond) });
+    const st = await toil(['status', hello], { env: env(s3.cond) });
     expect(st.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
-    await toil(['clean', hello], { env: env(cond) });
+    await toil(['clean', hello], { env: env(s3.cond) });
   });
 
   it('clear errors: a bad locator exits 2 before anything is created; a missing store for status', async () => {
-    const bad = await toil(['run', workflow('../../examples/fanout.ts'), 'aws:us-east-1:Bad_Name'], { env: env(cond) });
+    const bad = await toil(['run', workflow('../../examples/fanout.ts'), 'aws:us-east-1:Bad_Name'], { env: env(s3.cond) });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/invalid AWS job store name/);
-    const missing = await toil(['status', locator()], { env: env(cond) });
+    const missing = await toil(['status', locator()], { env: env(s3.cond) });
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/does not exist/);
   });
