@@ -14,6 +14,7 @@
  * files/<random>/<basename>          files; the file id is `<random>.<crc32>/<basename>`;
  *                                    metadata `toil-owner` (the job that wrote it),
  *                                    `toil-part-size`
+ * owners/<jobId>/<random>/<basename> empty: the files a job wrote (for deleteFilesOf)
  * logs/<jobId>.log                   captured output of a job's latest attempt
  * messages/<ms>-<seq>-<nonce>.json   worker → leader messages, in sending order
  * message-claims/<message>[/…]       a receiver's claim on a message (exactly-once delivery)
@@ -43,7 +44,7 @@ import { probeConditionalWrites, versionedObjects, type ClaimTiming, type Consis
 import { parseMessage, parseRecord } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
-import { bucketName, nonce, fileIdWithCrc, fileKey, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, parseFileId, SHARED } from './s3Keys.js';
+import { bucketName, nonce, fileIdWithCrc, fileKey, FILES, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, OWNERS, parseFileId, SHARED } from './s3Keys.js';
 import { httpStatus, s3ErrorName } from './s3Retry.js';
 import { downloadObject, uploadObject } from './s3Transfer.js';
 import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
@@ -353,7 +354,25 @@ export class AwsJobStore implements JobStore {
       queueSize: this.settings.queueSize,
       ...(opts.ownerJobId !== undefined ? { metadata: { 'toil-owner': opts.ownerJobId } } : {}),
     });
+    if (opts.ownerJobId !== undefined) {
+      checkJobId(opts.ownerJobId);
+      await b.put(`${OWNERS}${opts.ownerJobId}/${name.random}/${name.base}`, Buffer.alloc(0));
+    }
     return fileIdWithCrc(name.random, name.base, sent.crc32);
+  }
+
+  async deleteFilesOf(ownerJobId: string): Promise<number> {
+    checkJobId(ownerJobId);
+    await this.opened();
+    const b = await this.bucket();
+    const prefix = `${OWNERS}${ownerJobId}/`;
+    const markers: string[] = [];
+    for await (const o of b.list(prefix)) markers.push(o.key);
+    const files = markers.map((k) => `${FILES}${k.slice(prefix.length)}`);
+    let n = 0;
+    for (const f of files) if ((await b.head(f)) !== undefined) n++;
+    await b.deleteMany([...files, ...markers]);
+    return n;
   }
 
   async readFile(id: FileID, localPath: string): Promise<void> {

@@ -6,6 +6,7 @@
  * <root>/jobs/<id>/v<N>.json     job records; the highest N is current
  * <root>/shared/<name>/v<N>      shared files, versioned the same way
  * <root>/files/<fid>/<basename>  files
+ * <root>/owners/<jobId>/<fid>     the files a job wrote (content: the file id)
  * <root>/logs/<jobId>.log        captured output of a job's latest attempt
  * <root>/messages/<t>-<r>.json   worker → leader messages
  * <root>/tmp/                    partial writes
@@ -79,7 +80,7 @@ export class FileJobStore implements JobStore {
       if (!isCode(e, 'ENOENT')) throw e;
     }
     await fs.mkdir(this.root, { recursive: true });
-    for (const d of ['jobs', 'shared', 'files', 'logs', 'messages', 'tmp']) await fs.mkdir(this.p(d), { recursive: true });
+    for (const d of ['jobs', 'shared', 'files', 'owners', 'logs', 'messages', 'tmp']) await fs.mkdir(this.p(d), { recursive: true });
     // The marker last: a store is only "there" once it is complete.
     await this.atomicWrite(this.p(MARKER), JSON.stringify({ format: 1, created: new Date().toISOString() }) + '\n');
   }
@@ -281,6 +282,11 @@ export class FileJobStore implements JobStore {
       }
       await fs.mkdir(path.dirname(target));
       await fs.rename(tmp, target);
+      if (opts.ownerJobId !== undefined) {
+        checkJobId(opts.ownerJobId);
+        await fs.mkdir(this.p('owners', opts.ownerJobId), { recursive: true });
+        await fs.writeFile(this.p('owners', opts.ownerJobId, fid.split('/')[0]!), fid);
+      }
     } catch (e) {
       await fs.rm(tmp, { force: true });
       if (isCode(e, 'ENOENT') && typeof source === 'string') throw new NotFoundError(`cannot store ${source}: no such file`);
@@ -329,6 +335,28 @@ export class FileJobStore implements JobStore {
       if (isCode(e, 'ENOENT')) throw new NotFoundError(`file ${id} does not exist in ${this.locator}`, { fileId: id });
       throw e;
     }
+  }
+
+  async deleteFilesOf(ownerJobId: string): Promise<number> {
+    checkJobId(ownerJobId);
+    const dir = this.p('owners', ownerJobId);
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (e) {
+      if (isCode(e, 'ENOENT')) return 0;
+      throw e;
+    }
+    let n = 0;
+    for (const name of names) {
+      const fid = (await fs.readFile(path.join(dir, name), 'utf8').catch(() => '')).trim();
+      if (fid !== '') {
+        if (await this.fileExists(fid)) n++;
+        await this.deleteFile(fid);
+      }
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    return n;
   }
 
   // ---- shared files ------------------------------------------------------------------------

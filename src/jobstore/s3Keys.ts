@@ -15,6 +15,7 @@ export const LOGS = 'logs/';
 export const MESSAGES = 'messages/';
 export const MESSAGE_CLAIMS = 'message-claims/';
 export const PROBES = 'probes/';
+export const OWNERS = 'owners/';
 
 /** The bucket of a job store: `<name>--toil`. */
 export function bucketName(storeName: string): string {

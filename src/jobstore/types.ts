@@ -72,6 +72,8 @@ export interface JobStore {
   fileExists(id: FileID): Promise<boolean>;
   /** Size in bytes. Fails with NOT_FOUND. */
   fileSize(id: FileID): Promise<number>;
+  /** Deletes every file written with `ownerJobId` (see writeFile); returns how many there were. */
+  deleteFilesOf(ownerJobId: string): Promise<number>;
 
   /** Writes a shared file (by name), optionally conditionally; returns its new version. */
   writeShared(name: string, data: Uint8Array | string, cond?: WriteCondition): Promise<string>;

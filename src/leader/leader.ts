@@ -358,6 +358,8 @@ export class Leader {
     const running = [...this.issued.entries()].filter(([, v]) => below.has(v.jobId)).map(([k]) => k);
     for (const b of running) this.abandoned.add(b);
     if (running.length > 0) await this.batch.kill(running);
+    // Files written by the discarded runs are garbage: the checkpoint writes its own again.
+    await mapLimit([id, ...below], 8, (jid) => this.store.deleteFilesOf(jid));
     for (const jid of below) {
       this.failed.delete(jid);
       if (!keep.has(jid)) {

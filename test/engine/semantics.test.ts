@@ -99,9 +99,16 @@ describe('failure propagation', () => {
 
 describe('checkpoints', () => {
   it('reruns a checkpoint when a job below it fails for good', async () => {
-    const r = await toil(['run', workflow('checkpoint.ts'), t.store, '--retryBackoff', '0', '--', t.dir]);
+    const r = await toil(['run', workflow('checkpoint.ts'), t.store, '--retryBackoff', '0', '--clean', 'never', '--', t.dir]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('child ok');
+    // The first run's file went with it; the second run's is kept.
+    const files = (await traceLines(t.dir)).filter((l) => l.startsWith('file ')).map((l) => l.slice(5));
+    expect(files).toHaveLength(2);
+    const { FileJobStore } = await import('../../src/jobstore/fileJobStore.js');
+    const js = new FileJobStore(t.store);
+    expect(await js.fileExists(files[0]!)).toBe(false);
+    expect(await js.fileExists(files[1]!)).toBe(true);
     expect(await count('cp')).toBe(2);
     expect(await count('child')).toBe(3);
     expect(r.stderr).toMatch(/rerunning checkpoint/);

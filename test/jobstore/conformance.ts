@@ -206,6 +206,19 @@ export function describeJobStoreConformance(name: string, factory: () => Promise
         await expect(store.readFileStream(id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await expect(store.fileSize(id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
       });
+      it('deletes the files a job wrote, and only those', async () => {
+        const a = await store.writeFile(Buffer.from('a'), { basename: 'a.txt', ownerJobId: 'owner-1' });
+        const b = await store.writeFile(Buffer.from('b'), { basename: 'b.txt', ownerJobId: 'owner-1' });
+        const c = await store.writeFile(Buffer.from('c'), { basename: 'c.txt', ownerJobId: 'owner-2' });
+        const d = await store.writeFile(Buffer.from('d'), { basename: 'd.txt' });
+        await store.deleteFile(b);
+        expect(await store.deleteFilesOf('owner-1')).toBe(1);
+        expect(await store.fileExists(a)).toBe(false);
+        expect(await store.fileExists(c)).toBe(true);
+        expect(await store.fileExists(d)).toBe(true);
+        expect(await store.deleteFilesOf('owner-1')).toBe(0);
+        expect(await store.deleteFilesOf('nobody')).toBe(0);
+      });
       it('fails cleanly for a missing source path', async () => {
         await expect(store.writeFile(path.join(tmp, 'missing'))).rejects.toBeTruthy();
       });

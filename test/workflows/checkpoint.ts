@@ -25,6 +25,9 @@ const child = defineJob('cp-child', async (_ctx: JobContext, dir: string) => {
 const cp = defineJob('cp', async (ctx: JobContext, dir: string) => {
   const n = bump(dir, 'cp');
   trace(dir, `cp ${n}`);
+  // A file per run: the first run's is discarded with the rerun.
+  const file = await ctx.fileStore.writeGlobalFileStream(`run ${n}`, `cp-${n}.txt`);
+  trace(dir, `file ${file}`);
   return ctx.addChild(child(dir)).rv();
 });
 
