@@ -7,20 +7,13 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { toil, workflow } from '../helpers/run.js';
-import type { TestS3 } from '../s3/server.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
+import { useTempStore } from '../helpers/tempStore.js';
 
 const s3 = useTestS3Pair();
-let dir: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'toil-awse-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const t = useTempStore();
 
 const env = s3.env;
 const locator = s3.locator;
@@ -48,7 +41,7 @@ describe('credentials by the AWS SDK default chain', () => {
       expect(a.stderr).not.toMatch(/ERROR/);
       expect(a.code).toBe(0);
       const b = await toil(['run', 'examples/helloworld.ts', locator()], {
-        env: { ...env(s3.cond), ...noEnvKeys, HOME: dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
+        env: { ...env(s3.cond), ...noEnvKeys, HOME: t.dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
       });
       expect(b.code).toBe(0);
     } finally {
@@ -76,7 +69,7 @@ describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% c
     ['claim protocol', () => s3.plain],
   ])('completes with correct results (%s)', async (_label, server) => {
     const s3 = server();
-    const input = path.join(dir, 'in.txt');
+    const input = path.join(t.dir, 'in.txt');
     await writeFile(input, 'hello faults');
     await s3.resetCounts();
     await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
@@ -84,15 +77,14 @@ describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% c
       const r = await toil(['run', workflow('../../examples/fanout.ts'), locator(), '--', '20'], { env: env(s3) });
       expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toBe(squares(20));
-      const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(dir, 'out.txt')}`], { env: env(s3) });
+      const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(t.dir, 'out.txt')}`], { env: env(s3) });
       expect({ code: f.code, stderr: f.code === 0 ? '' : f.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
-      expect(await readFile(path.join(dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
+      expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
       const c = await s3.requestCount();
       expect(c.faults.slowDown).toBeGreaterThan(2);
       expect(c.faults.cut).toBeGreaterThan(0);
     } finally {
       await s3.setFaults({});
-      await rm(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

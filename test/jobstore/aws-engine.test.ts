@@ -3,10 +3,9 @@
  * `aws:us-east-1:<name>` job store on the test S3 server: the engine's semantics hold on S3, with
  * and without conditional writes. (Credentials and faults: aws-cli.test.ts.)
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { AwsJobStore } from '../../src/jobstore/awsJobStore.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
@@ -15,16 +14,10 @@ import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js'
 import { toil, traceLines, workflow } from '../helpers/run.js';
 import type { TestS3 } from '../s3/server.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
+import { useTempStore } from '../helpers/tempStore.js';
 
 const s3 = useTestS3Pair();
-let dir: string;
-
-beforeEach(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'toil-awse-'));
-});
-afterEach(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const t = useTempStore();
 
 const env = s3.env;
 const locator = s3.locator;
@@ -84,9 +77,9 @@ describe('workflows on an aws: job store (conditional writes)', () => {
 
   it('propagates failures, keeps the store, and reports status from S3', async () => {
     const loc = locator();
-    const r = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', dir], { env: env(s3.cond) });
+    const r = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', t.dir], { env: env(s3.cond) });
     expect(r.code).toBe(1);
-    const lines = await traceLines(dir);
+    const lines = await traceLines(t.dir);
     expect(lines).toContain('run A');
     expect(lines).not.toContain('run D');
     expect(r.stderr).toMatch(/something went wrong here/);
@@ -98,19 +91,19 @@ describe('workflows on an aws: job store (conditional writes)', () => {
   });
 
   it('reruns a checkpoint, retries a flaky job', async () => {
-    const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', dir], { env: env(s3.cond) });
+    const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', t.dir], { env: env(s3.cond) });
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toBe('child ok');
-    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', dir, 'flaky', '2'], { env: env(s3.cond) });
+    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', t.dir, 'flaky', '2'], { env: env(s3.cond) });
     expect(b.code).toBe(0);
     expect(JSON.parse(b.stdout)).toBe('ok after 3');
   });
 
   it('runs children after their parent and follow-ons after the subtree; chains single successors', async () => {
-    const r = await toil(['run', workflow('ordering.ts'), locator(), '--', dir], { env: env(s3.cond) });
+    const r = await toil(['run', workflow('ordering.ts'), locator(), '--', t.dir], { env: env(s3.cond) });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('root');
-    const lines = await traceLines(dir);
+    const lines = await traceLines(t.dir);
     const at = (l: string): number => {
       const i = lines.indexOf(l);
       expect(i).toBeGreaterThanOrEqual(0);
@@ -126,7 +119,7 @@ describe('workflows on an aws: job store (conditional writes)', () => {
 
   it('fails only the job whose worker died; keeps job logs (--writeLogs, ctx.log relay, status text)', async () => {
     const loc = locator();
-    const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', dir], { env: env(s3.cond) });
+    const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', t.dir], { env: env(s3.cond) });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
@@ -134,8 +127,8 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     expect(s.counts.done).toBe(5);
     await toil(['clean', loc], { env: env(s3.cond) });
 
-    const logs = path.join(dir, 'logs');
-    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', dir], { env: env(s3.cond) });
+    const logs = path.join(t.dir, 'logs');
+    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', t.dir], { env: env(s3.cond) });
     expect(d.code).toBe(1);
     const failed = (await readdir(logs)).filter((f) => f.startsWith('node_'));
     expect(failed.length).toBe(1);

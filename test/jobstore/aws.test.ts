@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { exportS3Url, importS3Url } from '../../src/filestore/s3Urls.js';
 import { AwsJobStore, type AwsJobStoreOptions } from '../../src/jobstore/awsJobStore.js';
 import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
@@ -18,28 +18,17 @@ import { openJobStore } from '../../src/jobstore/open.js';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import type { JobStore } from '../../src/jobstore/types.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import type { TestS3 } from '../s3/server.js';
+import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 import { describeJobStoreConformance, sampleRecord } from './conformance.js';
 
 const MiB = 1024 * 1024;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');
 
-let cond: TestS3;
-let plain: TestS3;
-let restoreEnv: () => void = () => {};
+const s3 = useTestS3Pair();
 const warnings: string[] = [];
 let counter = 0;
-
-beforeAll(async () => {
-  [cond, plain] = await Promise.all([startTestS3({ conditionalWrites: true }), startTestS3({ conditionalWrites: false })]);
-  restoreEnv = useTestS3Env(cond);
-}, 30_000);
-
-afterAll(async () => {
-  restoreEnv();
-  await Promise.all([cond?.stop(), plain?.stop()]);
-});
 
 function storeName(): string {
   return `t${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 8)}`;
@@ -68,33 +57,33 @@ async function keys(server: TestS3, name: string, prefix = ''): Promise<string[]
 
 describeJobStoreConformance('aws (S3 with conditional writes)', async () => {
   const name = storeName();
-  return { store: makeStore(cond, name), other: () => makeStore(cond, name) };
+  return { store: makeStore(s3.cond, name), other: () => makeStore(s3.cond, name) };
 });
 
 describeJobStoreConformance('aws (S3 without conditional writes: claim protocol)', async () => {
   const name = storeName();
-  return { store: makeStore(plain, name), other: () => makeStore(plain, name) };
+  return { store: makeStore(s3.plain, name), other: () => makeStore(s3.plain, name) };
 });
 
 describe('aws job store: set-up', () => {
   it('probes the endpoint: conditional writes where honoured, the claim protocol with a warning where not', async () => {
-    const a = makeStore(cond, storeName());
-    const b = makeStore(plain, storeName());
+    const a = makeStore(s3.cond, storeName());
+    const b = makeStore(s3.plain, storeName());
     const before = warnings.length;
     await a.create();
     await b.create();
     try {
       const marker = async (s: TestS3, st: AwsJobStore) => JSON.parse((await rawBucket(s, st.bucketName.replace(/--toil$/, '')).getSmall('toil-jobstore.json'))!.body.toString());
-      expect((await marker(cond, a)).consistency).toBe('conditional');
-      expect((await marker(plain, b)).consistency).toBe('claims');
+      expect((await marker(s3.cond, a)).consistency).toBe('conditional');
+      expect((await marker(s3.plain, b)).consistency).toBe('claims');
       const newWarnings = warnings.slice(before);
       expect(newWarnings).toHaveLength(1);
       expect(newWarnings[0]).toMatch(/ignores conditional writes/);
       // Record layout per protocol.
       await a.createJob(sampleRecord('j'));
       await b.createJob(sampleRecord('j'));
-      expect(await keys(cond, a.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual(['jobs/j']);
-      expect(await keys(plain, b.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual([expect.stringMatching(/^jobs\/j\/v000000000001-[A-Za-z0-9]+$/)]);
+      expect(await keys(s3.cond, a.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual(['jobs/j']);
+      expect(await keys(s3.plain, b.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual([expect.stringMatching(/^jobs\/j\/v000000000001-[A-Za-z0-9]+$/)]);
     } finally {
       await a.destroy();
       await b.destroy();
@@ -126,38 +115,38 @@ describe('aws job store: set-up', () => {
 
   it('refuses to create an existing store and to use a missing one, with clear errors', async () => {
     const name = storeName();
-    const store = makeStore(cond, name);
+    const store = makeStore(s3.cond, name);
     await expect(store.loadJob('x')).rejects.toMatchObject({ code: 'JOBSTORE_MISSING', message: expect.stringContaining('does not exist') });
     await expect(store.listJobs()[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'JOBSTORE_MISSING' });
     await store.create();
     try {
-      await expect(makeStore(cond, name).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/already exists/) });
+      await expect(makeStore(s3.cond, name).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/already exists/) });
     } finally {
       await store.destroy();
     }
     // A bucket that holds something else is not taken over.
     const other = storeName();
-    const raw = rawBucket(cond, other);
+    const raw = rawBucket(s3.cond, other);
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     await raw.client.send(new CreateBucketCommand({ Bucket: `${other}--toil` }));
     await raw.put('precious.txt', Buffer.from('keep me'));
-    await expect(makeStore(cond, other).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/not an empty toil-ts job store/) });
+    await expect(makeStore(s3.cond, other).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/not an empty toil-ts job store/) });
     expect((await raw.getSmall('precious.txt'))?.body.toString()).toBe('keep me');
   });
 
   it('refuses to go on when a conditional-write store is opened on an endpoint that ignores them', async () => {
     const name = storeName();
-    const store = makeStore(cond, name);
+    const store = makeStore(s3.cond, name);
     await store.create();
     try {
-      // Copy the marker to the plain server: same store, but the endpoint now ignores conditions.
-      const marker = (await rawBucket(cond, name).getSmall('toil-jobstore.json'))!.body;
-      const raw = rawBucket(plain, name);
+      // Copy the marker to the s3.plain server: same store, but the endpoint now ignores conditions.
+      const marker = (await rawBucket(s3.cond, name).getSmall('toil-jobstore.json'))!.body;
+      const raw = rawBucket(s3.plain, name);
       const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
       await raw.client.send(new CreateBucketCommand({ Bucket: `${name}--toil` }));
       await raw.put('toil-jobstore.json', marker);
-      await expect(makeStore(plain, name).loadJob('x')).rejects.toMatchObject({ message: expect.stringMatching(/now ignores them/) });
-      await makeStore(plain, name).destroy();
+      await expect(makeStore(s3.plain, name).loadJob('x')).rejects.toMatchObject({ message: expect.stringMatching(/now ignores them/) });
+      await makeStore(s3.plain, name).destroy();
     } finally {
       await store.destroy();
     }
@@ -180,7 +169,7 @@ describe('aws job store: set-up', () => {
       process.env['AWS_CONFIG_FILE'] = path.join(dir, 'config');
       process.env['AWS_SHARED_CREDENTIALS_FILE'] = path.join(dir, 'none');
       process.env['AWS_PROFILE'] = 'expiring';
-      const store = makeStore(cond, storeName());
+      const store = makeStore(s3.cond, storeName());
       await store.create();
       try {
         for (let i = 0; i < 3; i++) {
@@ -209,8 +198,8 @@ describe('aws job store: set-up', () => {
       const bad = path.join(dir, 'bad.key');
       await writeFile(bad, 'short\n');
       const name = storeName();
-      const store = makeStore(cond, name, { sseKeyPath: good });
-      await cond.resetCounts();
+      const store = makeStore(s3.cond, name, { sseKeyPath: good });
+      await s3.cond.resetCounts();
       await store.create();
       try {
         const id = await store.writeFile(Buffer.alloc(6 * MiB, 3), { basename: 'enc.bin' });
@@ -221,7 +210,7 @@ describe('aws job store: set-up', () => {
         expect((await store.loadJob('enc')).value.id).toBe('enc');
         expect(await store.fileSize(id)).toBe(6 * MiB);
         // Every request that reads or writes content carried the key (its MD5 is checked by S3).
-        const c = await cond.requestCount();
+        const c = await s3.cond.requestCount();
         expect(c.sseC.with).toBeGreaterThanOrEqual(8);
         expect(c.sseC.without).toBe(0);
       } finally {
@@ -230,20 +219,20 @@ describe('aws job store: set-up', () => {
       // Or from TOIL_S3_SSE_KEY_FILE (how workers get the leader's --sseKey).
       process.env['TOIL_S3_SSE_KEY_FILE'] = good;
       try {
-        const viaEnv = makeStore(cond, storeName());
-        await cond.resetCounts();
+        const viaEnv = makeStore(s3.cond, storeName());
+        await s3.cond.resetCounts();
         await viaEnv.create();
         await viaEnv.writeShared('x', 'y');
         expect((await viaEnv.readShared('x'))?.value.toString()).toBe('y');
-        const c = await cond.requestCount();
+        const c = await s3.cond.requestCount();
         expect(c.sseC.without).toBe(0);
         expect(c.sseC.with).toBeGreaterThan(2);
         await viaEnv.destroy();
       } finally {
         delete process.env['TOIL_S3_SSE_KEY_FILE'];
       }
-      await expect(makeStore(cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--sseKey.*32-byte/) });
-      await expect(makeStore(cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({ code: 'USAGE' });
+      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--sseKey.*32-byte/) });
+      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({ code: 'USAGE' });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -253,12 +242,12 @@ describe('aws job store: set-up', () => {
 describe('aws job store: claim protocol', () => {
   it('is not blocked forever by the claim of a writer that died, once the claim is stale', async () => {
     const name = storeName();
-    const store = makeStore(plain, name, { claimTiming: { staleClaimMs: 2000 } });
+    const store = makeStore(s3.plain, name, { claimTiming: { staleClaimMs: 2000 } });
     await store.create();
     try {
       const v1 = await store.createJob(sampleRecord('d'));
       // A writer claimed version 2 and died before writing it.
-      const raw = rawBucket(plain, name);
+      const raw = rawBucket(s3.plain, name);
       await raw.put('jobs/d/c000000000002-deadwriter0000000', Buffer.alloc(0));
       // While the claim is fresh, writers back off (a stale writer is still refused at once).
       await expect(store.updateJob(sampleRecord('d', { result: 'stale' }), '7.nonexistentnonce')).rejects.toMatchObject({ code: 'CONFLICT' });
@@ -268,7 +257,7 @@ describe('aws job store: claim protocol', () => {
       expect((await store.loadJob('d')).version).toBe(v2);
       // The dead claim is cleaned up by the next write.
       await store.updateJob(sampleRecord('d', { result: 'again' }), v2);
-      expect((await keys(plain, name, 'jobs/d/')).filter((k) => k.includes('deadwriter'))).toEqual([]);
+      expect((await keys(s3.plain, name, 'jobs/d/')).filter((k) => k.includes('deadwriter'))).toEqual([]);
     } finally {
       await store.destroy();
     }
@@ -278,22 +267,22 @@ describe('aws job store: claim protocol', () => {
 describe('aws job store: claim protocol deadline', () => {
   it('abandons a data write that does not land while its claim is live, and reports the outcome as unknown', async () => {
     const name = storeName();
-    const store = makeStore(plain, name, { claimTiming: { staleClaimMs: 1000 } });
+    const store = makeStore(s3.plain, name, { claimTiming: { staleClaimMs: 1000 } });
     await store.create();
     try {
       const v1 = await store.createJob(sampleRecord('h'));
-      await plain.setFaults({ hangPutMatch: 'jobs/h/v000000000002-', hangMs: 5000 });
+      await s3.plain.setFaults({ hangPutMatch: 'jobs/h/v000000000002-', hangMs: 5000 });
       const t = Date.now();
       await expect(store.updateJob(sampleRecord('h', { result: 'lost' }), v1)).rejects.toMatchObject({ code: 'TRANSIENT', message: expect.stringMatching(/took too long/) });
       expect(Date.now() - t).toBeLessThan(3000);
-      await plain.setFaults({});
+      await s3.plain.setFaults({});
       expect((await store.loadJob('h')).version).toBe(v1);
       // Its claim stays until stale; then the record can be written again.
       await new Promise((r) => setTimeout(r, 2100));
       await store.updateJob(sampleRecord('h', { result: 'written' }), v1);
       expect((await store.loadJob('h')).value.result).toBe('written');
     } finally {
-      await plain.setFaults({});
+      await s3.plain.setFaults({});
       await store.destroy();
     }
   });
@@ -301,8 +290,8 @@ describe('aws job store: claim protocol deadline', () => {
 
 describe('aws job store: listings', () => {
   it.each([
-    ['conditional writes', () => cond],
-    ['claim protocol', () => plain],
+    ['conditional writes', () => s3.cond],
+    ['claim protocol', () => s3.plain],
   ])('pages through listings (7 keys a page) when listing jobs, receiving messages and destroying (%s)', async (_l, server) => {
     const name = storeName();
     const store = makeStore(server(), name, { settings: { listPageSize: 7 } });
@@ -328,7 +317,7 @@ describe('aws job store: listings', () => {
 describe('aws job store: files', () => {
   it('streams a multipart file with bounded parts, verifies it, and destroys every object and unfinished upload', async () => {
     const name = storeName();
-    const store = makeStore(cond, name);
+    const store = makeStore(s3.cond, name);
     await store.create();
     const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-s3f-'));
     try {
@@ -339,11 +328,11 @@ describe('aws job store: files', () => {
       const out = path.join(dir, 'big.out');
       await store.readFile(id, out);
       expect((await readFile(out)).equals(data)).toBe(true);
-      const counts = await cond.requestCount();
+      const counts = await s3.cond.requestCount();
       expect(counts.byOp['UploadPart'] ?? 0).toBeGreaterThanOrEqual(3);
 
       // Corruption on the server is detected on download.
-      const objPath = path.join(cond.directory, `${name}--toil`, 'files', id.split('/')[0]!.split('.')[0]!, 'big.bin._S3rver_object');
+      const objPath = path.join(s3.cond.directory, `${name}--toil`, 'files', id.split('/')[0]!.split('.')[0]!, 'big.bin._S3rver_object');
       const bytes = await readFile(objPath);
       bytes[12345] = bytes[12345]! ^ 0xff;
       await writeFile(objPath, bytes);
@@ -351,7 +340,7 @@ describe('aws job store: files', () => {
 
       // An unfinished multipart upload is removed by destroy.
       const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
-      const raw = rawBucket(cond, name);
+      const raw = rawBucket(s3.cond, name);
       await raw.client.send(new CreateMultipartUploadCommand({ Bucket: `${name}--toil`, Key: 'files/zzzzzzzz/unfinished' }));
       expect(await raw.listUploads()).toHaveLength(1);
       await store.destroy();
@@ -366,7 +355,7 @@ describe('aws job store: files', () => {
 
   it('leaves no object and no parts behind when an upload fails', async () => {
     const name = storeName();
-    const store = makeStore(cond, name);
+    const store = makeStore(s3.cond, name);
     await store.create();
     try {
       let n = 0;
@@ -377,8 +366,8 @@ describe('aws job store: files', () => {
         },
       });
       await expect(store.writeFile(failing, { basename: 'broken.bin' })).rejects.toThrow(/source broke/);
-      expect(await keys(cond, name, 'files/')).toEqual([]);
-      expect(await rawBucket(cond, name).listUploads()).toEqual([]);
+      expect(await keys(s3.cond, name, 'files/')).toEqual([]);
+      expect(await rawBucket(s3.cond, name).listUploads()).toEqual([]);
     } finally {
       await store.destroy();
     }
@@ -386,12 +375,12 @@ describe('aws job store: files', () => {
 
   it('a killed upload leaves no object (only an unfinished upload, which destroy removes)', async () => {
     const name = storeName();
-    const store = makeStore(cond, name);
+    const store = makeStore(s3.cond, name);
     await store.create();
     try {
       const child = spawn(process.execPath, ['--import', './test/s3/ts-register.mjs', 'test/s3/upload-child.ts', `aws:us-east-1:${name}`], {
         cwd: repo,
-        env: { ...process.env, AWS_ENDPOINT_URL_S3: cond.endpoint, NODE_OPTIONS: '' },
+        env: { ...process.env, AWS_ENDPOINT_URL_S3: s3.cond.endpoint, NODE_OPTIONS: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stderr = '';
@@ -405,12 +394,12 @@ describe('aws job store: files', () => {
         });
         child.once('exit', (code) => reject(new Error(`upload child exited early (${code}): ${stderr}`)));
       });
-      const raw = rawBucket(cond, name);
+      const raw = rawBucket(s3.cond, name);
       const deadline = Date.now() + 10_000;
       while ((await raw.listUploads()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
-      expect(await keys(cond, name, 'files/')).toEqual([]);
+      expect(await keys(s3.cond, name, 'files/')).toEqual([]);
       expect((await raw.listUploads()).length).toBe(1);
       await store.destroy();
       expect(await store.exists()).toBe(false);
@@ -423,7 +412,7 @@ describe('aws job store: files', () => {
 describe('s3:// imports and exports', () => {
   it('streams objects from a user bucket into a job store and back (file and aws stores)', async () => {
     const user = `user-${storeName()}`;
-    const raw = rawBucket(cond, user, true);
+    const raw = rawBucket(s3.cond, user, true);
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     await raw.client.send(new CreateBucketCommand({ Bucket: user }));
     const data = Buffer.alloc(7 * MiB + 11);
@@ -431,7 +420,7 @@ describe('s3:// imports and exports', () => {
     await raw.put('inputs/reads.fastq', data);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-s3url-'));
     const name = storeName();
-    const aws = makeStore(cond, name);
+    const aws = makeStore(s3.cond, name);
     await aws.create();
     const file = new FileJobStore(path.join(dir, 'fs'));
     await file.create();
@@ -445,7 +434,7 @@ describe('s3:// imports and exports', () => {
         expect((await raw.getSmall(out.slice(`s3://${user}/`.length)))?.body.equals(data)).toBe(true);
       }
       // A corrupt object (bytes that do not match its ETag) is refused.
-      const objPath = path.join(cond.directory, user, 'inputs', 'reads.fastq._S3rver_object');
+      const objPath = path.join(s3.cond.directory, user, 'inputs', 'reads.fastq._S3rver_object');
       const bytes = await readFile(objPath);
       bytes[999] = bytes[999]! ^ 1;
       await writeFile(objPath, bytes);
@@ -464,7 +453,7 @@ describe('s3:// imports and exports', () => {
 describe('aws job store under faults (5% 503 SlowDown, cut connections)', () => {
   for (const which of ['conditional', 'claims'] as const) {
     it(`completes the store's operations correctly (${which})`, async () => {
-      const server = which === 'conditional' ? cond : plain;
+      const server = which === 'conditional' ? s3.cond : s3.plain;
       const name = storeName();
       const store = makeStore(server, name);
       const other = makeStore(server, name);
