@@ -64,7 +64,6 @@ interface Tracked {
   ended: boolean;
   finishing: boolean;
   unschedulable?: { since: number; message: string };
-  preemptions: number;
 }
 
 /** Variables passed on to workers (never credentials: those come from the mounted secret). */
@@ -184,7 +183,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const batchJobId = this.nextId++;
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const name = body.metadata!.name!;
-    const t: Tracked = { batchJobId, name, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements, ended: false, finishing: false, preemptions: 0 };
+    const t: Tracked = { batchJobId, name, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements, ended: false, finishing: false };
     this.tracked.set(batchJobId, t);
     this.byName.set(name, t);
     try {
@@ -307,7 +306,6 @@ export class KubernetesBatchSystem implements BatchSystem {
     t.pod = pod;
     const phase = pod.status?.phase;
     if (phase === 'Failed' && disrupted(pod) && previous?.metadata?.name === pod.metadata?.name && previous?.status?.phase !== 'Failed') {
-      t.preemptions++;
       this.log.warning(`worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${disrupted(pod)}); it will run again without using up a try`);
     }
     const img = imageFailure(pod);

@@ -33,7 +33,6 @@ export interface SingleMachineOptions {
 
 interface Proc {
   child: ChildProcess;
-  ready: boolean;
   busy?: Running;
   jobsRun: number;
   tail: string[];
@@ -147,7 +146,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
       env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
       serialization: 'json',
     });
-    const proc: Proc = { child, ready: false, jobsRun: 0, tail: [] };
+    const proc: Proc = { child, jobsRun: 0, tail: [] };
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         if (line.trim() === '') continue;
@@ -169,10 +168,6 @@ export class SingleMachineBatchSystem implements BatchSystem {
   private onMessage(proc: Proc, m: unknown): void {
     if (typeof m !== 'object' || m === null) return;
     const msg = m as { type?: string; batchJobId?: number; code?: number };
-    if (msg.type === 'ready') {
-      proc.ready = true;
-      return;
-    }
     if (msg.type !== 'done' || !proc.busy || proc.busy.batchJobId !== msg.batchJobId) return;
     const run = proc.busy;
     proc.busy = undefined;

@@ -247,7 +247,6 @@ export class Leader {
     if (this.abandoned.delete(end.batchJobId) || !issued) return;
     // Follow the chain of jobs this batch job ran: each done record names the next one.
     let jobId: string | undefined = issued.jobId;
-    let first = true;
     while (jobId !== undefined) {
       let rec: JobRecord;
       try {
@@ -260,11 +259,10 @@ export class Leader {
         if (this.graph.nodes.get(jobId)?.status === 'done') return;
         await this.completed(rec);
         jobId = rec.chainedInto;
-        first = false;
         continue;
       }
       // Not done: this job's attempt failed (for a chained job, the batch job failed while on it).
-      await this.attemptFailed(jobId, end, first);
+      await this.attemptFailed(jobId, end);
       return;
     }
   }
@@ -296,12 +294,11 @@ export class Leader {
     return text.trimEnd().split('\n').slice(-lines).join('\n');
   }
 
-  private async attemptFailed(jobId: string, end: BatchJobEnd, ranFirst: boolean): Promise<void> {
+  private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
     const node = this.graph.nodes.get(jobId);
     if (!node) return;
-    const reason = ranFirst
-      ? (end.message ?? (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`))
-      : (end.message ?? `the worker exited with code ${end.exitCode}`);
+    const reason =
+      end.message ?? (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
     if (this.config.writeLogs) await this.copyLog(jobId, node.name);
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);

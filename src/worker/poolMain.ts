@@ -29,4 +29,3 @@ process.on('message', (m: unknown) => {
   });
 });
 
-process.send({ type: 'ready' });

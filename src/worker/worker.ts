@@ -148,13 +148,10 @@ async function runOne(
   const logLines: string[] = [];
   const label = `'${rec.name}' (${rec.id})`;
 
-  let job: Job<unknown> | undefined;
-  let encodedResult;
   const forwards = new Set<string>();
   try {
     const decoded = await resolver.decode(rec.payload);
-    job = instantiate(registry, rec, decoded);
-    const theJob = job;
+    const job = instantiate(registry, rec, decoded);
     const ctx: JobContext = {
       jobId: rec.id,
       jobName: rec.name,
@@ -165,8 +162,8 @@ async function runOne(
         logLines.push(line);
         capture.add(`[ctx.log] ${line}\n`);
       },
-      addChild: (j) => theJob.addChild(j),
-      addFollowOn: (j) => theJob.addFollowOn(j),
+      addChild: (j) => job.addChild(j),
+      addFollowOn: (j) => job.addFollowOn(j),
       fileStore: files,
     };
     capture.start();
@@ -178,7 +175,7 @@ async function runOne(
     }
     // New jobs get their ids first, so a returned promise of one can be encoded.
     const plan = planSave({ running: job, createdBy: rec.id });
-    encodedResult = encodeValue(value, {
+    const encodedResult = encodeValue(value, {
       what: `the return value of job ${label}`,
       idOf: (j) => jobIdOf(j),
       deps: forwards,
