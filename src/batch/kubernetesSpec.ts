@@ -130,8 +130,11 @@ export function buildJob(args: { batchJobId: number; jobId: string; jobName: str
     { name: 'TOIL_JOB_ID', value: args.jobId },
     ...Object.entries(o.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
   ];
+  // No blockOwnerDeletion: setting it needs `update` on the owner's jobs/finalizers where the
+  // OwnerReferencesPermissionEnforcement admission plugin is on, and it only matters to a
+  // foreground deletion of the leader Job; garbage collection removes the workers either way.
   const ownerReferences: V1OwnerReference[] | undefined = o.ownerJob
-    ? [{ apiVersion: 'batch/v1', kind: 'Job', name: o.ownerJob.name, uid: o.ownerJob.uid, blockOwnerDeletion: true, controller: false }]
+    ? [{ apiVersion: 'batch/v1', kind: 'Job', name: o.ownerJob.name, uid: o.ownerJob.uid, controller: false }]
     : undefined;
 
   return {

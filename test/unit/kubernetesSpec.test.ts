@@ -43,7 +43,7 @@ describe('worker Job spec', () => {
     );
     expect(job.metadata!.name).toBe('toil-demouser-30ddc435-7');
     expect(job.metadata!.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toil-ts', 'toil-ts.io/owner': 'demouser', 'toil-ts.io/workflow': base.workflowId });
-    expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', blockOwnerDeletion: true, controller: false }]);
+    expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', controller: false }]);
     const spec = job.spec!;
     expect(spec.backoffLimit).toBe(0);
     expect(spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
