@@ -21,6 +21,11 @@ RUN --mount=type=secret,id=extra_ca,required=false \
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
+# What the image needs of the sources, gathered so that the image takes it in one layer.
+COPY package.json /out/
+COPY bin /out/bin
+COPY examples /out/examples
+RUN cp -r dist /out/dist
 
 # ---- runtime dependencies only ---------------------------------------------------------------
 FROM ${BASE_IMAGE} AS deps
@@ -33,15 +38,6 @@ RUN --mount=type=secret,id=extra_ca,required=false \
 
 # ---- the image -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=1970-01-01T00:00:00Z
-LABEL org.opencontainers.image.title="toil-ts" \
-      org.opencontainers.image.description="Toil-style workflows in TypeScript: the leader and its Kubernetes worker pods" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}"
 # tini as PID 1: SIGTERM from the kubelet reaches the leader (which then deletes its worker
 # Jobs), and exited children are reaped.
 RUN apt-get update \
@@ -49,10 +45,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
 WORKDIR /opt/toil-ts
 COPY --from=deps /opt/toil-ts/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
-COPY package.json ./
-COPY bin ./bin
-COPY examples ./examples
+COPY --from=build /out/ ./
 RUN ln -s /opt/toil-ts/bin/toil.js /usr/local/bin/toil \
  && mkdir -p /var/lib/toil /work \
  && toil --version
@@ -63,3 +56,13 @@ USER root
 WORKDIR /work
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["toil", "--help"]
+# Last, so that a new revision or date rebuilds nothing above.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+LABEL org.opencontainers.image.title="toil-ts" \
+      org.opencontainers.image.description="Toil-style workflows in TypeScript: the leader and its Kubernetes worker pods" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}"

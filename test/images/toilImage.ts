@@ -51,7 +51,7 @@ async function gitRevision(): Promise<string> {
 }
 
 async function budArgs(tags: string[]): Promise<string[]> {
-  const args = ['bud', '--isolation', 'chroot', '--pull-never', '--layers', '--build-arg', `BASE_IMAGE=${BASE_IMAGE_NAME}`];
+  const args = ['bud', '--isolation', 'chroot', '--pull-never', '--build-arg', `BASE_IMAGE=${BASE_IMAGE_NAME}`];
   args.push('--build-arg', `VERSION=${await version()}`, '--build-arg', `REVISION=${await gitRevision()}`, '--build-arg', `CREATED=${new Date().toISOString()}`);
   const ca = process.env['NODE_EXTRA_CA_CERTS'];
   if (ca && existsSync(ca)) args.push('--secret', `id=extra_ca,src=${ca}`);

@@ -1,0 +1,208 @@
+/**
+ * The product as users meet it: the image built from our Dockerfile, run by the test cluster's
+ * kubelet from its root file system, started with the shipped manifests and the real kubectl —
+ * `kubectl apply -f manifests/leader-job.yaml`, and `kubectl apply -k` of an overlay made like
+ * manifests/overlays/example with a workflow of its own in a ConfigMap. The cluster enforces
+ * RBAC, so the leader runs with exactly the manifests' Role.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startTestCluster, type TestCluster } from '../cluster/index.js';
+import { kubectl } from '../cluster/testutil.js';
+import { ROOT, waitFor } from '../helpers/run.js';
+import { ensureToilImage } from '../images/toilImage.js';
+import { startTestS3, type TestS3 } from '../s3/server.js';
+
+const OVERLAYS = path.join(ROOT, '.tmp', 'overlays');
+
+interface JobObj {
+  metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> };
+  spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } };
+  status?: { conditions?: Array<{ type: string; status: string }> };
+}
+
+let cluster: TestCluster;
+let s3: TestS3;
+let image: string;
+
+beforeAll(async () => {
+  image = (await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`))).name;
+  [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, containerImages: true }), startTestS3({ conditionalWrites: true })]);
+  // The secret as the guide makes it, from a credentials file; this one also names the
+  // S3-compatible endpoint (endpoint_url), so the manifests need no edit to reach it.
+  const dir = path.join(OVERLAYS, 'aws');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'credentials'), `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`);
+  const made = await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 's3-credentials', '--from-file', path.join(dir, 'credentials')]);
+  if (made.code !== 0) throw new Error(made.stderr);
+}, 900_000);
+
+afterAll(async () => {
+  await Promise.all([cluster?.stop(), s3?.stop()]);
+});
+
+const k = (args: string[], input?: string) => kubectl(cluster.kubeconfigPath, args, input);
+const workerJobs = (): JobObj[] => (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts');
+
+/** Waits for the leader Job to end; records the worker Jobs seen meanwhile. */
+async function leaderEnds(name: string, timeoutMs = 180_000): Promise<{ verdict: 'Complete' | 'Failed'; workersSeen: JobObj[]; logs: string }> {
+  const seen = new Map<string, JobObj>();
+  let verdict: 'Complete' | 'Failed' | undefined;
+  await waitFor(
+    () => {
+      for (const w of workerJobs()) seen.set(w.metadata!.name!, w);
+      const conds = (cluster.get('batch/jobs', 'default', name) as JobObj | undefined)?.status?.conditions ?? [];
+      verdict = conds.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type as typeof verdict;
+      return verdict !== undefined;
+    },
+    timeoutMs,
+    `the leader Job ${name} to end`,
+  );
+  const logs = await k(['logs', `job/${name}`]);
+  return { verdict: verdict!, workersSeen: [...seen.values()], logs: logs.stdout };
+}
+
+/** An overlay made as a user would: a copy of overlays/example with its marked values edited. */
+async function makeOverlay(name: string, files: Record<string, string>, edits: { config?: string; env?: Record<string, string> } = {}): Promise<string> {
+  const dir = path.join(OVERLAYS, name);
+  await rm(dir, { recursive: true, force: true });
+  await cp(path.join(ROOT, 'manifests', 'overlays', 'example'), dir, { recursive: true });
+  await rm(path.join(dir, 'workflow.ts'));
+  for (const [f, text] of Object.entries(files)) await writeFile(path.join(dir, f), text);
+  const kz = path.join(dir, 'kustomization.yaml');
+  const base = path.relative(dir, path.join(ROOT, 'manifests', 'base'));
+  let text = (await readFile(kz, 'utf8')).replace('- ../../base', `- ${base}`).replace('-run-001', `-${name}`).replace('instance: run-001', `instance: ${name}`);
+  text = text.replace('  - workflow.ts\n', Object.keys(files).map((f) => `  - ${f}\n`).join(''));
+  await writeFile(kz, text);
+  const patch = path.join(dir, 'leader.yaml');
+  let leader = (await readFile(patch, 'utf8')).replace('/workflow/workflow.ts', `/workflow/${Object.keys(files)[0]}`).replace('aws:us-west-2:demouser-toil-run-001', `aws:us-west-2:demouser-${name}`);
+  for (const [n, v] of Object.entries(edits.env ?? {})) leader = leader.replace(`# - name: ${n}\n        #   value: `, `- name: ${n}\n          value: ${JSON.stringify(v)} # `);
+  await writeFile(patch, leader);
+  if (edits.config !== undefined) await writeFile(path.join(dir, 'config.yaml'), edits.config);
+  return dir;
+}
+
+const FANOUT_MAIN = `import { defineJob, type JobContext, type WorkflowContext } from 'toil-ts';
+import { part, total } from './lib.ts';
+
+const fan = defineJob('fan', async (ctx: JobContext, n: number) => {
+  const ids = Array.from({ length: n }, (_, i) => ctx.addChild(part(i + 1).require({ memory: '256M', cores: 0.5, disk: '100M' })).rv());
+  return ctx.addFollowOn(total(ids).require({ memory: '256M', cores: 0.5, disk: '100M' })).rv();
+});
+
+export default function workflow(wf: WorkflowContext) {
+  return fan(Number(wf.args[0] ?? 4)).require({ memory: '256M', cores: 0.5, disk: '100M' });
+}
+`;
+const FANOUT_LIB = `import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defineJob, type JobContext } from 'toil-ts';
+
+/** Writes i thousand bytes to the job store and returns the file's ID. */
+export const part = defineJob('part', async (ctx: JobContext, i: number) => {
+  const file = path.join(await ctx.fileStore.localTempDir(), 'part.txt');
+  await writeFile(file, 'x'.repeat(i * 1000));
+  return ctx.fileStore.writeGlobalFile(file);
+});
+
+/** Reads every file back and adds up their sizes. */
+export const total = defineJob('total', async (ctx: JobContext, ids: string[]) => {
+  let bytes = 0;
+  for (const id of ids) bytes += (await readFile(await ctx.fileStore.readGlobalFile(id))).length;
+  return { files: ids.length, bytes };
+});
+`;
+
+describe('the leader image and the manifests', () => {
+  it('kubectl apply -f manifests/leader-job.yaml runs hello world from the image; its workers run the same image', async () => {
+    const applied = await k(['apply', '-f', path.join(ROOT, 'manifests', 'leader-job.yaml')]);
+    expect(applied.stderr).toBe('');
+    expect(applied.code).toBe(0);
+    const end = await leaderEnds('toil-leader');
+    expect(end.logs).toMatch(/^"Hello, world"$/m);
+    expect(end.verdict).toBe('Complete');
+    expect(end.workersSeen.length).toBeGreaterThan(0);
+    for (const w of end.workersSeen) {
+      expect(w.spec?.template?.spec?.containers?.[0]?.image).toBe(image);
+      expect(w.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: 'toil-leader' })]);
+    }
+    expect(workerJobs()).toEqual([]);
+    // the leader's identity can do what the Role says and nothing else
+    const sa = 'system:serviceaccount:default:toil-leader';
+    expect((await k(['auth', 'can-i', 'create', 'jobs', '--as', sa])).stdout.trim()).toBe('yes');
+    expect((await k(['auth', 'can-i', 'create', 'pods', '--as', sa])).stdout.trim()).toBe('no');
+    expect((await k(['auth', 'can-i', 'get', 'secrets', '--as', sa])).stdout.trim()).toBe('no');
+  }, 240_000);
+
+  it('kubectl apply -k of an overlay runs a workflow of several files from a ConfigMap, with files through the job store', async () => {
+    const dir = await makeOverlay('fanout', { 'main.ts': FANOUT_MAIN, 'lib.ts': FANOUT_LIB }, { env: { AWS_ENDPOINT_URL_S3: s3.endpoint } });
+    const dry = await k(['apply', '--dry-run=server', '--validate=strict', '-k', dir]);
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    const applied = await k(['apply', '-k', dir]);
+    expect(applied.code).toBe(0);
+    const end = await leaderEnds('toil-leader-fanout');
+    expect(end.logs.trim().split('\n').pop()).toBe(JSON.stringify({ files: 4, bytes: 10_000 }));
+    expect(end.verdict).toBe('Complete');
+    expect(end.workersSeen.length).toBeGreaterThanOrEqual(5);
+    expect(workerJobs()).toEqual([]);
+  }, 240_000);
+
+  it('a failing workflow makes the leader Job Failed, and its logs name the job with its log tail', async () => {
+    const main = `import { defineJob, type JobContext } from 'toil-ts';
+const align = defineJob('align', async (_ctx: JobContext, sample: string) => {
+  console.error(\`samtools: \${sample}.bam: input file is truncated\`);
+  throw new Error(\`alignment of \${sample} failed\`);
+});
+export default () => align('sample-42').require({ memory: '256M', cores: 0.5, disk: '100M' });
+`;
+    const dir = await makeOverlay('fails', { 'main.ts': main }, { config: 'batchSystem: kubernetes\nretryCount: 0\n' });
+    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    const end = await leaderEnds('toil-leader-fails');
+    expect(end.verdict).toBe('Failed');
+    expect(end.logs).toMatch(/align/);
+    expect(end.logs).toMatch(/sample-42\.bam: input file is truncated/);
+    expect(workerJobs()).toEqual([]);
+  }, 240_000);
+
+  it('deleting the leader Job removes its worker Jobs', async () => {
+    const main = `import { defineJob, type JobContext } from 'toil-ts';
+const nap = defineJob('nap', async () => { await new Promise((r) => setTimeout(r, 300_000)); return 1; });
+const spread = defineJob('spread', async (ctx: JobContext) => { for (let i = 0; i < 3; i++) ctx.addChild(nap().require({ memory: '256M', cores: 0.5, disk: '100M' })); });
+export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M' });
+`;
+    const dir = await makeOverlay('deleted', { 'main.ts': main });
+    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    await waitFor(() => workerJobs().filter((w) => w.metadata?.ownerReferences?.some((r) => r.name === 'toil-leader-deleted')).length >= 3, 120_000, 'three naps in worker Jobs');
+    expect((await k(['delete', 'job', 'toil-leader-deleted'])).code).toBe(0);
+    await waitFor(() => workerJobs().length === 0, 60_000, 'the worker Jobs to be removed');
+  }, 240_000);
+
+  /** Applies an overlay whose leader must fail at once, and returns its logs. */
+  async function failsAtOnce(name: string, edit: (dir: string) => Promise<void>): Promise<string> {
+    const dir = await makeOverlay(name, { 'main.ts': 'export default () => { throw new Error("never built"); };\n' });
+    await edit(dir);
+    const started = Date.now();
+    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    const end = await leaderEnds(`toil-leader-${name}`, 60_000);
+    expect(end.verdict).toBe('Failed');
+    expect(end.workersSeen).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(end.logs.trim().split('\n')).toHaveLength(1);
+    return end.logs;
+  }
+
+  it('a bad job store locator fails the leader Job at once, the one-line reason in its logs', async () => {
+    const logs = await failsAtOnce('bad-locator', async (dir) => {
+      const patch = path.join(dir, 'leader.yaml');
+      await writeFile(patch, (await readFile(patch, 'utf8')).replace('aws:us-west-2:demouser-bad-locator', 'aws:nowhere'));
+    });
+    expect(logs).toMatch(/^toil: .*aws:nowhere/);
+  }, 120_000);
+
+  it('a bad option in the config file fails the leader Job at once, the one-line reason in its logs', async () => {
+    const logs = await failsAtOnce('bad-option', (dir) => writeFile(path.join(dir, 'config.yaml'), 'batchSystem: kubernetes\nretryCount: many\n'));
+    expect(logs).toMatch(/^toil: .*retryCount.*many/);
+  }, 120_000);
+});
