@@ -87,7 +87,7 @@ export async function bundleWorkflow(file: string, opts: { name?: string; root?:
     const first = errors?.[0];
     if (first) {
       const at = first.location;
-      const where = at ? `${path.resolve(at.file) === abs ? name : at.file}:${at.line}:${at.column}: ` : '';
+      const where = at ? `${path.resolve(opts.root ?? '.', at.file) === abs ? name : at.file}:${at.line}:${at.column}: ` : '';
       throw new UsageError(`cannot compile workflow ${name}: ${where}${first.text}`);
     }
     throw new UsageError(`cannot compile workflow ${name}: ${(e as Error).message}`);

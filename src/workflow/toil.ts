@@ -288,8 +288,8 @@ export class Toil {
 async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle: Bundle; workflowName: string }> {
   const source = await obtainWorkflow(workflow);
   try {
-    if (source.fetched) logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
     const bundle = await bundleWorkflow(source.file, source.fetched ? { name: source.name, root: path.dirname(source.file) } : {});
+    if (source.fetched) logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
     return { bundle, workflowName: source.fetched ? source.name : path.resolve(source.file) };
   } finally {
     await source.release();
