@@ -47,11 +47,6 @@ export function optionLayer(values: Record<string, unknown>): ConfigLayer {
   return { values, name: optionName };
 }
 
-/** Defaults taken from the environment, as the Kubernetes documentation describes. */
-export function environmentDefaults(env: NodeJS.ProcessEnv = process.env): Partial<ToilConfigInput> {
-  return environmentLayer(env).values as Partial<ToilConfigInput>;
-}
-
 /** Merges layers (later ones win; undefined means unset) and validates the result. */
 export function resolveConfig(layers: readonly ConfigLayer[]): ToilConfig {
   const merged: Record<string, unknown> = {};
