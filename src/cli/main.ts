@@ -2,7 +2,7 @@
  * The `toil` command: run, status, clean, kill and worker. Options keep Toil's names.
  * Exit codes: 0 success, 1 the workflow failed, 2 bad usage or configuration (nothing created).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
@@ -11,6 +11,7 @@ import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, oneLine } from './exit.js';
+import { addRunOptions, environmentHelp, runConfig, type RunOpts } from './runOptions.js';
 import { formatStatus, storeStatus } from './status.js';
 
 function fail(e: unknown): never {
@@ -24,93 +25,13 @@ function fail(e: unknown): never {
   process.exit(code);
 }
 
-function addRunOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--batchSystem <name>', 'where batch jobs run').choices(['single_machine', 'kubernetes']).default('single_machine'))
-    .option('--restart', 'resume the workflow in an existing job store (finished jobs are not run again)')
-    .option('--retryCount <n>', 'times to retry a failed job (default 1)')
-    .option('--retryBackoff <seconds>', 'wait before the first retry, doubling for each further retry (default 1)')
-    .addOption(new Option('--clean <when>', 'when to delete the job store at the end (default onSuccess)').choices(['always', 'onError', 'never', 'onSuccess']))
-    .addOption(new Option('--logLevel <level>', 'critical, error, warning, info or debug (default info)'))
-    .option('--logCritical', 'log only critical messages')
-    .option('--logError', 'log errors and worse')
-    .option('--logWarning', 'log warnings and worse')
-    .option('--logInfo', 'log information and worse (the default)')
-    .option('--logDebug', 'log everything')
-    .option('--disableCaching [bool]', 'do not use the node-wide file cache (true|false)')
-    .option('--maxCores <n>', 'most cores in use at once (single_machine default: all CPUs)')
-    .option('--maxMemory <size>', 'most memory in use at once, e.g. 16Gi (default: all memory)')
-    .option('--maxDisk <size>', 'most disk in use at once (default: free space of --workDir)')
-    .option('--maxJobs <n>', 'most batch jobs issued at once')
-    .option('--defaultCores <n>', 'cores for jobs that do not say (default 1)')
-    .option('--defaultMemory <size>', 'memory for jobs that do not say (default 2Gi)')
-    .option('--defaultDisk <size>', 'disk for jobs that do not say (default 2Gi)')
-    .option('--defaultPreemptible [bool]', 'whether jobs that do not say may run on preemptible nodes (default false)')
-    .option('--workDir <dir>', "where workers put jobs' temporary files (env TOIL_WORKDIR; default: the system temp dir)")
-    .option('--writeLogs <dir>', "copy every job's log to this directory")
-    .option('--statusInterval <seconds>', 'seconds between status lines when stderr is not a terminal (default 10)')
-    .option('--sseKey <file>', 'file with a 32-byte key for server-side encryption of the AWS job store')
-    .option('--kubernetesHostPath <path>', 'host path for the node-wide cache, mounted at /var/lib/toil (env TOIL_KUBERNETES_HOST_PATH)')
-    .option('--kubernetesOwner <name>', 'owner name put on worker Jobs (env TOIL_KUBERNETES_OWNER)')
-    .option('--kubernetesServiceAccount <name>', 'service account for worker pods (env TOIL_KUBERNETES_SERVICE_ACCOUNT)')
-    .option('--kubernetesPodTimeout <seconds>', 'how long a worker pod may stay unschedulable (default 600)')
-    .option('--kubernetesQps <n>', 'Kubernetes API requests per second, sustained (default 20)')
-    .option('--kubernetesBurst <n>', 'Kubernetes API requests allowed in a burst (default 40)')
-    .option('--leaseSeconds <seconds>', "how long the leader's lease on the job store lasts without renewal (default 30)");
-}
-
-type RunOpts = Record<string, string | boolean | undefined>;
-
-function configFrom(jobStore: string, o: RunOpts): Record<string, unknown> {
-  const logLevel = o['logDebug']
-    ? 'debug'
-    : o['logInfo']
-      ? 'info'
-      : o['logWarning']
-        ? 'warning'
-        : o['logError']
-          ? 'error'
-          : o['logCritical']
-            ? 'critical'
-            : o['logLevel'];
-  const flag = (v: string | boolean | undefined) => (v === true ? 'true' : v);
-  return {
-    jobStore,
-    batchSystem: o['batchSystem'],
-    restart: o['restart'] === true,
-    retryCount: o['retryCount'],
-    retryBackoff: o['retryBackoff'],
-    clean: o['clean'],
-    logLevel,
-    disableCaching: flag(o['disableCaching']),
-    maxCores: o['maxCores'],
-    maxMemory: o['maxMemory'],
-    maxDisk: o['maxDisk'],
-    maxJobs: o['maxJobs'],
-    defaultCores: o['defaultCores'],
-    defaultMemory: o['defaultMemory'],
-    defaultDisk: o['defaultDisk'],
-    defaultPreemptible: flag(o['defaultPreemptible']),
-    workDir: o['workDir'],
-    writeLogs: o['writeLogs'],
-    statusInterval: o['statusInterval'],
-    sseKey: o['sseKey'],
-    kubernetesHostPath: o['kubernetesHostPath'],
-    kubernetesOwner: o['kubernetesOwner'],
-    kubernetesServiceAccount: o['kubernetesServiceAccount'],
-    kubernetesPodTimeout: o['kubernetesPodTimeout'],
-    kubernetesQps: o['kubernetesQps'],
-    kubernetesBurst: o['kubernetesBurst'],
-    leaseSeconds: o['leaseSeconds'],
-  };
-}
-
-async function run(workflowFile: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
-  const toil = await Toil.open({ ...(configFrom(jobStore, o) as { jobStore: string }), workflow: workflowFile });
+async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
+  const config = await runConfig(jobStore, o);
+  const toil = await Toil.open({ ...config, workflow });
   const builder = toil.module['default'];
   if (!toil.config.restart && typeof builder !== 'function') {
     throw new UsageError(
-      `${workflowFile} has no default export: add 'export default function workflow(wf) { return rootJob; }'`,
+      `${toil.workflowName} has no default export: add 'export default function workflow(wf) { return rootJob; }'`,
     );
   }
   let signals = 0;
@@ -139,7 +60,7 @@ export function buildProgram(): Command {
     program
       .command('run')
       .description('run a workflow: its module\'s default export builds the root job; prints the root job\'s value as JSON')
-      .argument('<workflow>', 'the workflow module (.ts or .js)')
+      .argument('<workflow>', 'the workflow module (.ts or .js): a path, or a file:, http(s):// or s3:// URL to fetch it from')
       .argument('<jobStore>', 'job store locator: a path, file:<path> or aws:<region>:<name>')
       .argument('[workflowArgs...]', 'arguments after -- are passed to the workflow as wf.args')
       .exitOverride(),
@@ -148,19 +69,20 @@ export function buildProgram(): Command {
       'after',
       `
 Environment:
-  TOIL_WORKDIR                      default for --workDir
-  TOIL_KUBERNETES_OWNER             default for --kubernetesOwner
-  TOIL_KUBERNETES_HOST_PATH         default for --kubernetesHostPath
-  TOIL_KUBERNETES_SERVICE_ACCOUNT   default for --kubernetesServiceAccount
-  TOIL_AWS_SECRET_NAME              secret with the AWS credentials file, mounted in worker pods at /root/.aws
-  TOIL_APPLIANCE_SELF               worker image for --batchSystem kubernetes
-  AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE   as for the AWS SDK
+${environmentHelp()}
 
 Exit codes: 0 success (the root job's value is printed as JSON on stdout), 1 the workflow
 failed (each failed job is named with its last log lines), 2 bad usage or configuration.
 
-Example:
-  toil run examples/helloworld.ts ./my-store -- Alice`,
+Config file: YAML, Toil's option names as keys, values as for the flags, e.g.
+  batchSystem: kubernetes
+  retryCount: 3
+  defaultMemory: 4Gi
+Flags win over the file, the file over environment variables, those over defaults.
+
+Examples:
+  toil run examples/helloworld.ts ./my-store -- Alice
+  toil run https://example.org/flows/hello.ts aws:us-west-2:my-store --config /etc/toil/config.yaml`,
     )
     .action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
     await run(workflow, jobStore, workflowArgs, o);

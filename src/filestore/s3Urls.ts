@@ -7,6 +7,7 @@
  * `AWS_REGION` (or `us-east-1`) with redirects followed to the bucket's own region, and
  * `AWS_ENDPOINT_URL_S3` for S3-compatible stores.
  */
+import type { Readable } from 'node:stream';
 import { JobStoreError, NotFoundError, UsageError } from '../errors.js';
 import type { FileID } from '../job/types.js';
 import { S3Bucket } from '../jobstore/s3Bucket.js';
@@ -43,12 +44,17 @@ function noBucket(e: unknown, url: string, u: S3Url): never {
   throw e;
 }
 
-/** Copies the object an `s3://` URL names into the job store; returns its file id. */
-export async function importS3Url(url: string, store: JobStore): Promise<FileID> {
+/** The object an `s3://` URL names, as a checked stream, and its size. */
+export async function openS3Url(url: string): Promise<{ stream: Readable; size: number }> {
   const u = parseS3Url(url);
   const { bucket } = bucketFor(u, url);
-  const { stream } = await downloadObject(bucket, u.key, url).catch((e: unknown) => noBucket(e, url, u));
-  return store.writeFile(stream, { basename: safeBasename(u.key.split('/').pop() ?? 'data') });
+  return downloadObject(bucket, u.key, url).catch((e: unknown) => noBucket(e, url, u));
+}
+
+/** Copies the object an `s3://` URL names into the job store; returns its file id. */
+export async function importS3Url(url: string, store: JobStore): Promise<FileID> {
+  const { stream } = await openS3Url(url);
+  return store.writeFile(stream, { basename: safeBasename(parseS3Url(url).key.split('/').pop() ?? 'data') });
 }
 
 /** Copies a job store file to the object an `s3://` URL names (replacing it if it exists). */

@@ -40,18 +40,30 @@ function shimPlugin(names: string[]): Plugin {
   };
 }
 
-/** Bundles the workflow module at `file`. Throws a UsageError naming the file on failure. */
-export async function bundleWorkflow(file: string): Promise<Bundle> {
+/** Whether esbuild can load a file of this name as a module (.ts, .js, .mts, .tsx…). */
+export function isModuleFile(name: string): boolean {
+  return /\.(m|c)?[jt]sx?$/.test(name);
+}
+
+/**
+ * Bundles the workflow module at `file`. Throws a UsageError naming it — as `name` when given
+ * (the URL a module was fetched from) — on failure. Source paths in the bundle's source map are
+ * relative to `root` (default: the current directory), so that a module fetched into a new
+ * temporary directory each time bundles to the same code.
+ */
+export async function bundleWorkflow(file: string, opts: { name?: string; root?: string } = {}): Promise<Bundle> {
   const abs = path.resolve(file);
+  const name = opts.name ?? file;
   try {
     await access(abs);
   } catch {
-    throw new UsageError(`workflow file not found: ${file}`);
+    throw new UsageError(`workflow file not found: ${name}`);
   }
-  if (!/\.(m|c)?[jt]sx?$/.test(abs)) throw new UsageError(`workflow file must be .ts or .js: ${file}`);
+  if (!isModuleFile(abs)) throw new UsageError(`workflow file must be .ts or .js: ${name}`);
   try {
     const result = await build({
       entryPoints: [abs],
+      ...(opts.root ? { absWorkingDir: path.resolve(opts.root) } : {}),
       bundle: true,
       format: 'esm',
       platform: 'node',
@@ -66,7 +78,7 @@ export async function bundleWorkflow(file: string): Promise<Bundle> {
       },
     });
     const out = result.outputFiles[0];
-    if (!out) throw new UsageError(`bundling ${file} produced nothing`);
+    if (!out) throw new UsageError(`bundling ${name} produced nothing`);
     const code = out.text;
     return { code, hash: createHash('sha256').update(code).digest('hex') };
   } catch (e) {
@@ -74,9 +86,10 @@ export async function bundleWorkflow(file: string): Promise<Bundle> {
     const errors = (e as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors;
     const first = errors?.[0];
     if (first) {
-      const where = first.location ? `${first.location.file}:${first.location.line}:${first.location.column}: ` : '';
-      throw new UsageError(`cannot compile workflow ${file}: ${where}${first.text}`);
+      const at = first.location;
+      const where = at ? `${path.resolve(opts.root ?? '.', at.file) === abs ? name : at.file}:${at.line}:${at.column}: ` : '';
+      throw new UsageError(`cannot compile workflow ${name}: ${where}${first.text}`);
     }
-    throw new UsageError(`cannot compile workflow ${file}: ${(e as Error).message}`);
+    throw new UsageError(`cannot compile workflow ${name}: ${(e as Error).message}`);
   }
 }

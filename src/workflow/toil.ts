@@ -30,6 +30,7 @@ import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/l
 import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
 import { defaultWorkDir, parseConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+import { obtainWorkflow } from './workflowSource.js';
 
 /** The workflow ended without success: each failed job is named with the tail of its log. */
 export class WorkflowFailedError extends ToilError {
@@ -55,24 +56,44 @@ export interface ToilOptions extends ToilConfigInput {
   tty?: boolean;
 }
 
+interface ToilParts {
+  config: ToilConfig;
+  store: JobStore;
+  bundle: Bundle;
+  loaded: LoadedBundle;
+  /** The workflow as recorded in the store and named in messages: a path, or a redacted URL. */
+  workflowName: string;
+  logger: Logger;
+  tty: boolean;
+}
+
 export class Toil {
   private stopRequested: string | undefined;
   private readonly started = Date.now();
   private leader: Leader | undefined;
+  readonly config: ToilConfig;
+  readonly store: JobStore;
+  readonly logger: Logger;
+  /** The workflow module as messages name it: its path, or its URL without credentials or query. */
+  readonly workflowName: string;
+  private readonly bundle: Bundle;
+  private readonly loaded: LoadedBundle;
+  private readonly tty: boolean;
 
-  private constructor(
-    readonly config: ToilConfig,
-    readonly store: JobStore,
-    private readonly bundle: Bundle,
-    private readonly loaded: LoadedBundle,
-    private readonly workflowFile: string,
-    readonly logger: Logger,
-    private readonly tty: boolean,
-  ) {}
+  private constructor(parts: ToilParts) {
+    this.config = parts.config;
+    this.store = parts.store;
+    this.logger = parts.logger;
+    this.workflowName = parts.workflowName;
+    this.bundle = parts.bundle;
+    this.loaded = parts.loaded;
+    this.tty = parts.tty;
+  }
 
   /**
-   * Validates the options and compiles the workflow module. Creates nothing: a bad option,
-   * locator or module is a UsageError here.
+   * Validates the options and compiles the workflow module (a path, or a `file:`, `http(s)://`
+   * or `s3://` URL to fetch it from). Creates nothing: a bad option, locator, URL or module is
+   * a UsageError here.
    */
   static async open(options: ToilOptions): Promise<Toil> {
     const { workflow, logger, tty, ...rest } = options;
@@ -89,10 +110,10 @@ export class Toil {
       process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
     }
     const store = await openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
-    const bundle = await bundleWorkflow(workflow);
-    const loaded = await loadBundleCode(bundle.hash, bundle.code);
     const log = logger ?? createLogger(config.logLevel as LogLevel);
-    return new Toil(config, store, bundle, loaded, path.resolve(workflow), log, tty ?? process.stderr.isTTY === true);
+    const { bundle, workflowName } = await bundleSource(workflow, log);
+    const loaded = await loadBundleCode(bundle.hash, bundle.code);
+    return new Toil({ config, store, bundle, loaded, workflowName, logger: log, tty: tty ?? process.stderr.isTTY === true });
   }
 
   /** The workflow module's exports (its default export builds the root job). */
@@ -152,7 +173,7 @@ export class Toil {
         workflowId,
         rootJobId: jobInternals(rootJob).id!,
         bundleHash: this.bundle.hash,
-        workflowFile: this.workflowFile,
+        workflowFile: this.workflowName,
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
@@ -261,6 +282,18 @@ export class Toil {
 
   /** Nothing to release today; kept so that callers can always pair open with close. */
   async close(): Promise<void> {}
+}
+
+/** Bundles the workflow module, fetching it first when it is given by URL. */
+async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle: Bundle; workflowName: string }> {
+  const source = await obtainWorkflow(workflow);
+  try {
+    const bundle = await bundleWorkflow(source.file, source.fetched ? { name: source.name, root: path.dirname(source.file) } : {});
+    if (source.fetched) logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
+    return { bundle, workflowName: source.fetched ? source.name : path.resolve(source.file) };
+  } finally {
+    await source.release();
+  }
 }
 
 /** The failure summary: one paragraph per failed job with the tail of its log. */
