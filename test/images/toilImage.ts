@@ -13,7 +13,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_IMAGE_NAME, ensureBaseImage, type BuildLog, type BuiltImage } from './baseImage.js';
-import { buildah, imageId, runCommand } from './buildah.js';
+import { buildah, imageId, runCommand, STORAGE_ARGS } from './buildah.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** What goes into the build context (the allow-list of .dockerignore). */
@@ -59,6 +59,17 @@ async function budArgs(tags: string[]): Promise<string[]> {
   return [...args, PROJECT_ROOT];
 }
 
+/**
+ * Removes the images of earlier contexts (vfs keeps a full copy of each) and untagged leftovers.
+ * An image still used by a container (a pod's root on the test cluster) stays until it is not.
+ */
+async function pruneSuperseded(current: string): Promise<void> {
+  const listing = await buildah(['images', '--format', '{{.Name}}:{{.Tag}}']);
+  const stale = listing.split('\n').filter((n) => n.startsWith('localhost/toil-ts:ctx-') && n !== current);
+  for (const name of stale) await runCommand('buildah', [...STORAGE_ARGS, 'rmi', name]);
+  await runCommand('buildah', [...STORAGE_ARGS, 'rmi', '--prune']);
+}
+
 export interface ToilImage extends BuiltImage {
   base: BuiltImage;
 }
@@ -80,5 +91,6 @@ export async function ensureToilImage(log: BuildLog = () => undefined): Promise<
   log(`building ${name} from the Dockerfile (${cacheTag})`);
   await buildah(await budArgs([name, cacheTag]), { echo: (chunk) => { for (const l of chunk.split('\n')) if (/^STEP \d+\/\d+/.test(l)) log(l); } });
   const id = (await imageId(cacheTag))!;
+  await pruneSuperseded(cacheTag);
   return { name, id, built: true, seconds: (Date.now() - started) / 1000, base };
 }
