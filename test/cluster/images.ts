@@ -109,6 +109,9 @@ class Buildah {
   }
 }
 
+/** An answer not taken within this time is stale (its pod may be gone) and is looked up again. */
+const ANSWER_TTL_MS = 2000;
+
 /**
  * Image lookups for the kubelet. lookup() never blocks: the first call for a reference starts
  * the work (inspect, and on first use of an image id a copy of its root) and answers undefined;
@@ -117,7 +120,7 @@ class Buildah {
  */
 export class ContainerImages {
   private buildah: Buildah;
-  private answers = new Map<string, { done?: ImageLookup }>();
+  private answers = new Map<string, { done?: ImageLookup; at?: number }>();
   private roots = new Map<string, Promise<string>>();
 
   constructor(options: ContainerImagesOption, private onSettled: () => void) {
@@ -126,11 +129,11 @@ export class ContainerImages {
 
   lookup(ref: string): ImageLookup | undefined {
     const a = this.answers.get(ref);
-    if (a?.done) { this.answers.delete(ref); return a.done; }
-    if (a) return undefined;
-    const entry: { done?: ImageLookup } = {};
+    if (a?.done && Date.now() - a.at! <= ANSWER_TTL_MS) { this.answers.delete(ref); return a.done; }
+    if (a && !a.done) return undefined;
+    const entry: { done?: ImageLookup; at?: number } = {};
     this.answers.set(ref, entry);
-    void this.find(ref).then((r) => { entry.done = r; this.onSettled(); });
+    void this.find(ref).then((r) => { entry.done = r; entry.at = Date.now(); this.onSettled(); });
     return undefined;
   }
 
@@ -170,4 +173,19 @@ export class ContainerImages {
     if (!m.ok) throw new Error(`buildah mount ${name}: ${m.stderr}`);
     return m.stdout.trim();
   }
+}
+
+/**
+ * Removes the kept root of an image (by reference or id) from buildah's storage, so that
+ * `buildah rmi` of the image succeeds. Returns false when there was none.
+ */
+export async function removeImageRoot(options: ContainerImagesOption, image: string): Promise<boolean> {
+  const buildah = new Buildah(buildahGlobalArgs(options));
+  let id = image;
+  if (!/^[0-9a-f]{64}$/.test(image)) {
+    const r = await buildah.run(['inspect', '--type', 'image', '--format', '{{.FromImageID}}', image]);
+    if (!r.ok) return false;
+    id = r.stdout.trim();
+  }
+  return (await buildah.run(['rm', imageRootName(id)])).ok;
 }

@@ -21,10 +21,10 @@ import { Faults, type RequestFault } from './faults.js';
 import { Recorder } from './events.js';
 import { Controllers, setCondition } from './controllers.js';
 import { Kubelets, type ImageConfig } from './kubelet.js';
-import { requireBuildah, imageRootName, type ContainerImagesOption, type ContainerImagesOptions } from './images.js';
+import { requireBuildah, imageRootName, removeImageRoot, type ContainerImagesOption, type ContainerImagesOptions } from './images.js';
 
 export type { RequestFault, ImageConfig, ContainerImagesOption, ContainerImagesOptions };
-export { imageRootName };
+export { imageRootName, removeImageRoot };
 export { startTestClusterProcess, type TestClusterProcess } from './process.js';
 export type KubeObject = Obj;
 

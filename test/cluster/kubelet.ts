@@ -481,6 +481,7 @@ export class Kubelets {
     const script = plan.root
       ? this.imageScript(p, rt, c, ctr, plan.root, mounts, wd, argv, env.PATH ?? DEFAULT_PATH)
       : this.processScript(rt, c, ctr, mounts, wd, argv, env.PATH ?? DEFAULT_PATH);
+    if (typeof script === 'string') { this.notCreated(ctr, 'CreateContainerError', script, ev); return; }
     if (!script) {
       const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${argv[0] ?? ''}": executable file not found in $PATH: unknown`;
       ctr.state = { terminated: { exitCode: 128, reason: 'StartError', message: msg, startedAt: '1970-01-01T00:00:00Z', finishedAt: started, containerID: `containerd://${ctr.containerID}` } };
@@ -610,9 +611,9 @@ export class Kubelets {
   /**
    * Image mode: the instance's own writable layer over the image's root, the volumes inside
    * it, then chroot, working dir and user. Undefined when the executable is not in the image
-   * (or its volumes) on the container's PATH.
+   * (or its volumes) on the container's PATH; a message when the root cannot be assembled.
    */
-  private imageScript(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, root: ImageRoot, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | undefined {
+  private imageScript(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, root: ImageRoot, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | string | undefined {
     for (const m of mounts) { try { statSync(m.src); } catch { mkdirSync(m.src, { recursive: true }); } }
     const podDir = join(this.o.stateDir, 'pods', rt.uid);
     mkdirSync(podDir, { recursive: true });
@@ -621,9 +622,13 @@ export class Kubelets {
     const files = [{ dst: '/etc/hosts', src: join(podDir, 'etc-hosts') }, { dst: '/etc/hostname', src: join(podDir, 'etc-hostname') }];
     if (existsSync('/etc/resolv.conf')) files.push({ dst: '/etc/resolv.conf', src: '/etc/resolv.conf' });
     const view = new RootView(root.view.root);
-    const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
-    if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
-    return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv) };
+    try {
+      const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
+      if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
+      return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv) };
+    } catch (e) {
+      return `failed to prepare the container's root file system: ${(e as Error).message}`;
+    }
   }
 
   /**
