@@ -4,7 +4,7 @@
  * entrypoint/cmd/args, env, working dir and user from the image, a writable layer per pod,
  * volumes inside the image's root, StartError, ErrImagePull and SIGTERM on deletion.
  */
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,9 @@ const IMAGE = `${tag}:v1`;
 const GHOST = `${tag}-ghost:v1`;
 const APPLETS = ['sh', 'id', 'cat', 'ls', 'sleep', 'env', 'pwd', 'touch', 'echo', 'mkdir', 'true'];
 const ns = 'default';
+/** Image lookups wait for buildah's storage lock, which a concurrent `buildah bud` can hold for a while. */
+const WAIT_MS = 120_000;
+jest.setTimeout(3 * WAIT_MS);
 
 let cluster: TestCluster | undefined;
 let c: ReturnType<typeof clients>;
@@ -93,7 +96,7 @@ async function podDone(name: string): Promise<k8s.V1Pod> {
   return until(`pod ${name} to finish`, async () => {
     const p = await c.core.readNamespacedPod({ namespace: ns, name });
     return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
-  }, 60_000);
+  }, WAIT_MS);
 }
 async function logOf(name: string): Promise<string> {
   return c.core.readNamespacedPodLog({ namespace: ns, name });
@@ -103,7 +106,7 @@ async function waitingReason(name: string, reason: string): Promise<k8s.V1Contai
     const p = await c.core.readNamespacedPod({ namespace: ns, name });
     const w = p.status?.containerStatuses?.[0]?.state?.waiting;
     return w?.reason === reason ? w : undefined;
-  }, 30_000);
+  }, WAIT_MS);
 }
 async function eventsOf(name: string): Promise<string[]> {
   const list = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
@@ -139,7 +142,7 @@ describe('containers run inside their image', () => {
   test('each pod writes to its own layer: another pod of the image, and the image, do not see it', async () => {
     const writer = pod('img-writer', { command: ['sh', '-c', 'echo changed > /data/image-file; echo new > /work/new; touch /bin/added; cat /data/image-file; sleep 30'], securityContext: { runAsUser: 0 } });
     await c.core.createNamespacedPod({ namespace: ns, body: writer });
-    await until('the writer to write', async () => (await logOf('img-writer')) === 'changed\n');
+    await until('the writer to write', async () => (await logOf('img-writer')) === 'changed\n', WAIT_MS);
     await run(pod('img-reader', { command: ['sh', '-c', 'cat /data/image-file; ls /work; ls /bin/added 2>&1 || true'] }));
     expect(await logOf('img-reader')).toBe('from image\nls: /bin/added: No such file or directory\n');
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'img-writer', gracePeriodSeconds: 0 });
@@ -219,16 +222,31 @@ describe('failures as a real kubelet reports them', () => {
     expect(await logOf('img-process')).toBe('true\n');
   });
 
+  test('the image\'s command is PID 1 of the pod, as in a real container', async () => {
+    await run(pod('img-pid1', { command: ['sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "'] }));
+    expect((await logOf('img-pid1')).split('\n')[0]).toBe('1');
+  });
+
   test('deleting a pod sends SIGTERM to the command inside the image', async () => {
     const script = 'trap "echo term > /var/lib/toil/term-seen; exit 0" TERM; echo ready; while :; do sleep 0.2 & wait $!; done';
     await c.core.createNamespacedPod({ namespace: ns, body: pod('img-term', { command: ['sh', '-c', script], securityContext: { runAsUser: 0 }, volumeMounts: [{ name: 'cache', mountPath: '/var/lib/toil' }] }, {
       nodeSelector: { 'kubernetes.io/hostname': 'node-2' }, volumes: [{ name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } }],
     }) });
-    await until('img-term to be ready', async () => (await logOf('img-term')) === 'ready\n');
+    await until('img-term to be ready', async () => (await logOf('img-term')) === 'ready\n', WAIT_MS);
     const t0 = Date.now();
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'img-term', gracePeriodSeconds: 20 });
     await until('img-term to be gone', async () => !cluster!.list('pods', ns).some((p) => p.metadata.name === 'img-term'));
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(readFileSync(join(cluster!.hostPathDir('node-2', '/var/lib/toil'), 'term-seen'), 'utf8')).toBe('term\n');
+  });
+
+  test('a PID 1 without a SIGTERM handler lives on until the grace period ends (then SIGKILL)', async () => {
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('img-noterm', { command: ['sh', '-c', 'echo up; exec sleep 60'] }) });
+    await until('img-noterm to run its command', async () => (await logOf('img-noterm')) === 'up\n', WAIT_MS);
+    const t0 = Date.now();
+    await c.core.deleteNamespacedPod({ namespace: ns, name: 'img-noterm', gracePeriodSeconds: 2 });
+    await until('img-noterm to be gone', async () => !cluster!.list('pods', ns).some((p) => p.metadata.name === 'img-noterm'));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   });
 });

@@ -46,8 +46,12 @@ type ContainerSource =
 interface ImageRoot { view: RootView; user: ContainerUser }
 /** How a container is created: its image config, the environment below the pod's, and (image mode) its root and user. */
 interface Plan { config: ImageConfig; baseEnv: Record<string, string>; root?: ImageRoot }
-/** Mount-script lines, and the command line the script's PID 1 runs ("$@"). */
-interface ContainerScript { lines: string[]; command: string[] }
+/**
+ * Mount-script lines and the command line the script runs ("$@"): as a child of a
+ * signal-forwarding init shell (host processes), or (`pid1`, image mode) by exec, so that the
+ * image's entrypoint is PID 1 of the pod as in a real container.
+ */
+interface ContainerScript { lines: string[]; command: string[]; pid1?: boolean }
 
 interface Ctr {
   name: string; init: boolean; proc?: ChildProcess; pid?: number;
@@ -625,7 +629,7 @@ export class Kubelets {
     try {
       const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
       if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
-      return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv) };
+      return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv), pid1: true };
     } catch (e) {
       return `failed to prepare the container's root file system: ${(e as Error).message}`;
     }
@@ -707,6 +711,14 @@ export class Kubelets {
     // command runs, a termination request ends the container (exit 143)
     const head = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
     const lines = [...head, ...script.lines];
+    const t = this.tools;
+    const namespaces = ['--pdeathsig', 'SIGKILL', '--', t.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', t.sh, '-c'];
+    if (script.pid1) {
+      // As in a real container, the image's entrypoint is PID 1: it gets SIGTERM only if it
+      // handles it (an init such as tini does), else it is SIGKILLed after the grace period.
+      lines.push('set +e', 'exec "$@"');
+      return { cmd: t.setpriv, args: [...namespaces, lines.join('\n'), 'sh', ...script.command] };
+    }
     if (this.o.mountNamespaces) {
       // The pod's processes live in their own PID namespace: when it ends (pod killed, or this
       // process dying and taking the namespace's init with it) every process in it dies too.
@@ -715,11 +727,10 @@ export class Kubelets {
       lines.push('set +e', '"$@" &', 'child=$!',
         "trap 'kill -TERM $child 2>/dev/null' TERM", "trap 'kill -INT $child 2>/dev/null' INT", "trap 'kill -HUP $child 2>/dev/null' HUP",
         'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done', 'exit $rc');
-      const t = this.tools;
-      return { cmd: t.setpriv, args: ['--pdeathsig', 'SIGKILL', '--', t.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', t.sh, '-c', lines.join('\n'), 'sh', ...script.command] };
+      return { cmd: t.setpriv, args: [...namespaces, lines.join('\n'), 'sh', ...script.command] };
     }
     lines.push('set +e', 'exec "$@"');
-    return { cmd: this.tools.sh, args: ['-c', lines.join('\n').replace(/^mount .*$/gm, ':'), 'sh', ...script.command] };
+    return { cmd: t.sh, args: ['-c', lines.join('\n').replace(/^mount .*$/gm, ':'), 'sh', ...script.command] };
   }
 
   private afterExit(p: Obj, rt: PodRt, ctr: Ctr): void {
