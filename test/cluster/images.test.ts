@@ -18,7 +18,7 @@ const tag = `toil-ts-imgtest-${randomBytes(4).toString('hex')}`;
 const IMAGE = `${tag}:v1`;
 /** the same image whose User ("ghost") is not in its /etc/passwd */
 const GHOST = `${tag}-ghost:v1`;
-const APPLETS = ['sh', 'id', 'cat', 'ls', 'sleep', 'env', 'pwd', 'touch', 'echo', 'mkdir', 'true'];
+const APPLETS = ['sh', 'id', 'cat', 'ls', 'sleep', 'env', 'pwd', 'touch', 'echo', 'mkdir', 'true', 'dd', 'setsid'];
 const ns = 'default';
 /** Image lookups wait for buildah's storage lock, which a concurrent `buildah bud` can hold for a while. */
 const WAIT_MS = 120_000;
@@ -238,6 +238,16 @@ describe('failures as a real kubelet reports them', () => {
     await until('img-term to be gone', async () => !cluster!.list('pods', ns).some((p) => p.metadata.name === 'img-term'));
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(readFileSync(join(cluster!.hostPathDir('node-2', '/var/lib/toil'), 'term-seen'), 'utf8')).toBe('term\n');
+  });
+
+  test('a container over limits.memory is OOMKilled, also when its processes leave its process group (as under tini)', async () => {
+    const p = await run(pod('img-oom', {
+      command: ['sh', '-c', 'setsid dd if=/dev/zero of=/dev/null bs=400M count=1000000; echo survived'],
+      resources: { limits: { memory: '64Mi' } },
+    }));
+    expect(p.status?.phase).toBe('Failed');
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
+    expect(await logOf('img-oom')).not.toContain('survived');
   });
 
   test('a PID 1 without a SIGTERM handler lives on until the grace period ends (then SIGKILL)', async () => {

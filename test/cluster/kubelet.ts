@@ -4,7 +4,7 @@
  * reports container states and pod phases as a real kubelet does, and writes container logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, readlinkSync, type WriteStream } from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { now, type Registry } from './registry.js';
@@ -88,8 +88,9 @@ export class Kubelets {
 
   /**
    * The kernel's OOM killer for containers with a memory limit: when the resident memory of a
-   * container's processes (its process group) exceeds limits.memory, the container is killed and
-   * reported as OOMKilled (exit code 137).
+   * container's processes (its PID namespace; its process group without namespaces) exceeds
+   * limits.memory, the container is killed and reported as OOMKilled (exit code 137). An init
+   * such as tini puts its child in a process group of its own, so the group alone is not enough.
    */
   private enforceMemory(): void {
     if (!this.o.enforceMemoryLimits) return;
@@ -98,21 +99,11 @@ export class Kubelets {
       if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
     }
     if (!limited.length) return;
-    const rss = new Map<number, number>();
-    const page = 4096;
-    let entries: string[] = [];
-    try { entries = readdirSync('/proc'); } catch { return; }
-    for (const e of entries) {
-      if (!/^\d+$/.test(e)) continue;
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const pgrp = Number(f[2]); const pages = Number(f[21]);
-        rss.set(pgrp, (rss.get(pgrp) ?? 0) + pages * page);
-      } catch { /* exited */ }
-    }
+    const byNamespace = this.o.mountNamespaces;
+    const rss = residentMemoryBy(byNamespace ? (pid) => nsLink(pid, 'pid') : (_pid, stat) => stat[2]);
     for (const { c, limit } of limited) {
-      if ((rss.get(c.pid!) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
+      const key = byNamespace ? nsLink(String(c.pid), 'pid_for_children') : String(c.pid);
+      if (key && (rss.get(key) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
     }
   }
 
@@ -848,6 +839,28 @@ function resolveExe(exe: string, path: string): string | undefined {
   if (exe.includes('/')) return ok(exe) ? exe : undefined;
   for (const d of path.split(delimiter)) { const f = join(d, exe); if (ok(f)) return f; }
   return undefined;
+}
+
+/** Resident memory (bytes) of every process, summed by a key from its pid and /proc/<pid>/stat fields after the name. */
+function residentMemoryBy(keyOf: (pid: string, stat: string[]) => string | undefined): Map<string, number> {
+  const rss = new Map<string, number>();
+  let entries: string[] = [];
+  try { entries = readdirSync('/proc'); } catch { return rss; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = keyOf(e, f);
+      if (key) rss.set(key, (rss.get(key) ?? 0) + Number(f[21]) * 4096);
+    } catch { /* exited */ }
+  }
+  return rss;
+}
+
+/** The namespace a process is in (`pid`) or gives its children (`pid_for_children`), e.g. "pid:[4026532]". */
+function nsLink(pid: string, which: 'pid' | 'pid_for_children'): string | undefined {
+  try { return readlinkSync(`/proc/${pid}/ns/${which}`); } catch { return undefined; }
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
