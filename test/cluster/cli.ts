@@ -1,6 +1,8 @@
 /**
  * `npm run cluster`: starts the test cluster and prints the kubeconfig path; stops (killing every
- * pod process) on SIGINT/SIGTERM. Options: --nodes N, --port P, --namespace NS, --state-dir DIR.
+ * pod process) on SIGINT/SIGTERM. Options: --nodes N, --port P, --namespace NS, --state-dir DIR,
+ * --images (run containers from buildah's local vfs storage; --images-root DIR for another
+ * storage root).
  * Used by startTestClusterProcess() with --json (prints one JSON line; stops when stdin closes)
  * and --options '<TestClusterOptions as JSON>'.
  */
@@ -12,9 +14,14 @@ const json = args.includes('--json');
 const base = JSON.parse(opt('options') ?? '{}') as TestClusterOptions;
 const n = Number(opt('nodes') ?? '2');
 const nodes: NodeSpec[] = base.nodes ?? Array.from({ length: n }, (_, i) => ({ name: `node-${i + 1}` }));
+const imagesRoot = opt('images-root');
+const containerImages = args.includes('--images') || imagesRoot
+  ? { storageDriver: 'vfs' as const, ...(imagesRoot ? { root: imagesRoot } : {}) }
+  : base.containerImages;
 const cluster = await startTestCluster({
   ...base,
   nodes,
+  ...(containerImages ? { containerImages } : {}),
   ...(opt('port') ? { port: Number(opt('port')) } : {}),
   ...(opt('namespace') ? { namespace: opt('namespace')! } : {}),
   ...(opt('state-dir') ? { stateDir: opt('state-dir')! } : {}),

@@ -21,8 +21,10 @@ import { Faults, type RequestFault } from './faults.js';
 import { Recorder } from './events.js';
 import { Controllers, setCondition } from './controllers.js';
 import { Kubelets, type ImageConfig } from './kubelet.js';
+import { requireBuildah, imageRootName, removeImageRoot, type ContainerImagesOption, type ContainerImagesOptions } from './images.js';
 
-export type { RequestFault, ImageConfig };
+export type { RequestFault, ImageConfig, ContainerImagesOption, ContainerImagesOptions };
+export { imageRootName, removeImageRoot };
 export { startTestClusterProcess, type TestClusterProcess } from './process.js';
 export type KubeObject = Obj;
 
@@ -46,6 +48,15 @@ export interface TestClusterOptions {
   port?: number;
   /** image metadata used when a container has no command/args (ENTRYPOINT/CMD/ENV/WORKDIR) */
   images?: Record<string, ImageConfig>;
+  /**
+   * Run containers from real images in buildah's local storage (no daemon): a container whose
+   * image is there runs inside the image's root file system (own writable layer; entrypoint,
+   * cmd, env, working dir and user from the image). An image neither there nor in `images` is
+   * ErrImagePull / ImagePullBackOff. `true`: buildah's default storage; `{ storageDriver: 'vfs' }`
+   * for images built with `buildah --storage-driver vfs`; `root`/`runRoot` as buildah's flags.
+   * Needs buildah and mountNamespaces. Unset (default): every container is a host process.
+   */
+  containerImages?: ContainerImagesOption;
   /** Job pod re-creation back-off base (Kubernetes: 10000 ms) */
   jobBackoffBaseMs?: number;
   /** container restart and image-pull back-off base (Kubernetes: 10000 ms) */
@@ -184,6 +195,10 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     const probe = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', '/bin/sh', '-c', `mkdir -p ${stateDir}/probe && mount --bind ${stateDir} ${stateDir}/probe`], { stdio: 'ignore' });
     if (probe.status !== 0) throw new Error('test cluster: private mount and PID namespaces are not available (need root, setpriv and unshare --mount --pid); pass mountNamespaces: false to run without volume mounts');
   }
+  if (options.containerImages) {
+    if (!mountNamespaces) throw new Error('test cluster: containerImages needs mountNamespaces (each container gets its own root inside a private mount namespace)');
+    requireBuildah();
+  }
 
   const ca = createCA();
   const serving = issueCert(ca, 'kube-apiserver', { ips: ['127.0.0.1'], dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'], usages: ['server'] });
@@ -231,6 +246,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
     stateDir, logDir, apiPort: () => apiserver.port, images: options.images ?? {}, missingImages,
     restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces, enforceMemoryLimits: options.enforceMemoryLimits ?? true,
     privateDirs: mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
+    ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   });
   controllers = new Controllers(registry, recorder, {
     caPem: ca.certPem, jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,

@@ -4,7 +4,7 @@
  * reports container states and pod phases as a real kubelet does, and writes container logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, readlinkSync, type WriteStream } from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { now, type Registry } from './registry.js';
@@ -14,6 +14,8 @@ import type { Authenticator } from './auth.js';
 import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
+import { ContainerImages, type ContainerImagesOption, type LocalImage } from './images.js';
+import { RootView, effectiveUser, enterRootArgs, hostsFile, instanceRootLines, lookupUser, shellQuote as q, type ContainerUser, type HostTools, type Mount } from './rootfs.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -32,7 +34,24 @@ export interface KubeletOptions {
   enforceMemoryLimits: boolean;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
+  /** run containers whose image is in this buildah storage inside the image's root (needs mountNamespaces) */
+  containerImages?: ContainerImagesOption;
 }
+
+type EventFn = (type: 'Normal' | 'Warning', reason: string, msg: string) => void;
+type ContainerSource =
+  | { kind: 'image'; image: LocalImage; root: string }
+  | { kind: 'process'; config: ImageConfig }
+  | { kind: 'missing'; message?: string };
+interface ImageRoot { view: RootView; user: ContainerUser }
+/** How a container is created: its image config, the environment below the pod's, and (image mode) its root and user. */
+interface Plan { config: ImageConfig; baseEnv: Record<string, string>; root?: ImageRoot }
+/**
+ * Mount-script lines and the command line the script runs ("$@"): as a child of a
+ * signal-forwarding init shell (host processes), or (`pid1`, image mode) by exec, so that the
+ * image's entrypoint is PID 1 of the pod as in a real container.
+ */
+interface ContainerScript { lines: string[]; command: string[]; pid1?: boolean }
 
 interface Ctr {
   name: string; init: boolean; proc?: ChildProcess; pid?: number;
@@ -46,7 +65,11 @@ interface PodRt {
   initDone: boolean; lastMountError?: string; gone?: boolean; startTime?: string;
 }
 
-const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+/** Absolute paths of the host tools the kubelet runs (a container's PATH is not the host's). */
+function hostTools(): HostTools & { setpriv: string; sh: string } {
+  const find = (name: string): string => resolveExe(name, DEFAULT_PATH) ?? name;
+  return { mount: find('mount'), mkdir: find('mkdir'), unshare: find('unshare'), setpriv: find('setpriv'), sh: find('sh') };
+}
 
 export class Kubelets {
   private pods = new Map<string, PodRt>();
@@ -54,7 +77,10 @@ export class Kubelets {
   private stopped = false;
   private busy = false; private again = false;
   private tick: NodeJS.Timeout;
+  private tools = hostTools();
+  private containerImages: ContainerImages | undefined;
   constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {
+    if (o.containerImages) this.containerImages = new ContainerImages(o.containerImages, () => this.kick());
     // periodic resync, for grace periods and deadlines
     this.tick = setInterval(() => { this.enforceMemory(); this.kick(); }, 250);
     this.tick.unref?.();
@@ -62,8 +88,9 @@ export class Kubelets {
 
   /**
    * The kernel's OOM killer for containers with a memory limit: when the resident memory of a
-   * container's processes (its process group) exceeds limits.memory, the container is killed and
-   * reported as OOMKilled (exit code 137).
+   * container's processes (its PID namespace; its process group without namespaces) exceeds
+   * limits.memory, the container is killed and reported as OOMKilled (exit code 137). An init
+   * such as tini puts its child in a process group of its own, so the group alone is not enough.
    */
   private enforceMemory(): void {
     if (!this.o.enforceMemoryLimits) return;
@@ -72,21 +99,11 @@ export class Kubelets {
       if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
     }
     if (!limited.length) return;
-    const rss = new Map<number, number>();
-    const page = 4096;
-    let entries: string[] = [];
-    try { entries = readdirSync('/proc'); } catch { return; }
-    for (const e of entries) {
-      if (!/^\d+$/.test(e)) continue;
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const pgrp = Number(f[2]); const pages = Number(f[21]);
-        rss.set(pgrp, (rss.get(pgrp) ?? 0) + pages * page);
-      } catch { /* exited */ }
-    }
+    const byNamespace = this.o.mountNamespaces;
+    const rss = residentMemoryBy(byNamespace ? (pid) => nsLink(pid, 'pid') : (_pid, stat) => stat[2]);
     for (const { c, limit } of limited) {
-      if ((rss.get(c.pid!) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
+      const key = byNamespace ? nsLink(String(c.pid), 'pid_for_children') : String(c.pid);
+      if (key && (rss.get(key) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
     }
   }
 
@@ -374,12 +391,11 @@ export class Kubelets {
 
   // ------------------------------------------------------------------------------ containers
 
-  private resolveEnv(p: Obj, rt: PodRt, c: Obj, image: ImageConfig): Record<string, string> | string {
+  private resolveEnv(p: Obj, rt: PodRt, c: Obj, base: Record<string, string>, image: ImageConfig): Record<string, string> | string {
     const store = this.reg.store;
     const port = this.o.apiPort();
     const env: Record<string, string> = {
-      PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`,
-      HOSTNAME: p.metadata.name, HOME: '/root',
+      ...base,
       ...(image.env ?? {}),
       KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port), KUBERNETES_SERVICE_PORT_HTTPS: String(port),
       KUBERNETES_PORT: `tcp://127.0.0.1:${port}`, KUBERNETES_PORT_443_TCP: `tcp://127.0.0.1:${port}`,
@@ -433,26 +449,8 @@ export class Kubelets {
   private async startContainer(p: Obj, rt: PodRt, c: Obj, ctr: Ctr): Promise<void> {
     const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
-    const ev = (type: 'Normal' | 'Warning', reason: string, msg: string): void => this.rec.record({ ...podObj, fieldPath }, type, reason, msg, 'kubelet', rt.node);
-    // image "pull"
-    if (this.o.missingImages.has(c.image)) {
-      ctr.pullAttempts++;
-      const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
-      ctr.nextStart = Date.now() + backoff;
-      if (ctr.pullAttempts % 2 === 1) {
-        const msg = `Failed to pull image "${String(c.image)}": rpc error: code = NotFound desc = failed to pull and unpack image "${String(c.image)}": failed to resolve reference "${String(c.image)}": not found`;
-        ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
-        ev('Normal', 'Pulling', `Pulling image "${String(c.image)}"`);
-        ev('Warning', 'Failed', msg);
-        ev('Warning', 'Failed', 'Error: ErrImagePull');
-      } else {
-        ctr.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${String(c.image)}"` } };
-        ev('Normal', 'BackOff', `Back-off pulling image "${String(c.image)}"`);
-        ev('Warning', 'Failed', 'Error: ImagePullBackOff');
-      }
-      setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
-      return;
-    }
+    const ev: EventFn = (type, reason, msg) => this.rec.record({ ...podObj, fieldPath }, type, reason, msg, 'kubelet', rt.node);
+    if (this.o.missingImages.has(c.image)) { this.pullFailed(ctr, String(c.image), ev); return; }
     if (!validImageReference(String(c.image))) {
       const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
       ctr.state = { waiting: { reason: 'InvalidImageName', message: msg } };
@@ -461,45 +459,118 @@ export class Kubelets {
       ctr.nextStart = Date.now() + 5000;
       return;
     }
-    const image = this.o.images[c.image] ?? {};
-    const env = this.resolveEnv(p, rt, c, image);
-    if (typeof env === 'string') {
-      ctr.state = { waiting: { reason: 'CreateContainerConfigError', message: env } };
-      ev('Warning', 'Failed', `Error: ${env}`);
-      ctr.nextStart = Date.now() + 1000;
-      setTimeout(() => this.kick(), 1000).unref?.();
-      return;
-    }
+    const source = this.containerSource(String(c.image));
+    if (!source) return; // looking the image up; the kubelet is kicked when the answer is in
+    if (source.kind === 'missing') { this.pullFailed(ctr, String(c.image), ev, source.message); return; }
+    const plan = this.planFor(p, c, source);
+    if (typeof plan === 'string') { this.notCreated(ctr, 'CreateContainerError', plan, ev); return; }
+    const env = this.resolveEnv(p, rt, c, plan.baseEnv, plan.config);
+    if (typeof env === 'string') { this.notCreated(ctr, 'CreateContainerConfigError', env, ev); return; }
+    const image = plan.config;
     const argv = [...((c.command as string[] | undefined) ?? image.entrypoint ?? []), ...((c.args as string[] | undefined) ?? (c.command ? [] : image.cmd ?? []))];
     const restarted = ctr.state.terminated !== undefined;
     if (restarted) { ctr.lastState = { terminated: ctr.state.terminated }; ctr.restartCount++; }
     const started = now();
-    const exe = argv[0];
-    const resolved = exe ? resolveExe(exe, env.PATH ?? DEFAULT_PATH) : undefined;
-    if (!resolved) {
-      const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${exe ?? ''}": executable file not found in $PATH: unknown`;
+    const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
+    const mounts = this.mountsOf(p, rt, c);
+    const script = plan.root
+      ? this.imageScript(p, rt, c, ctr, plan.root, mounts, wd, argv, env.PATH ?? DEFAULT_PATH)
+      : this.processScript(rt, c, ctr, mounts, wd, argv, env.PATH ?? DEFAULT_PATH);
+    if (typeof script === 'string') { this.notCreated(ctr, 'CreateContainerError', script, ev); return; }
+    if (!script) {
+      const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${argv[0] ?? ''}": executable file not found in $PATH: unknown`;
       ctr.state = { terminated: { exitCode: 128, reason: 'StartError', message: msg, startedAt: '1970-01-01T00:00:00Z', finishedAt: started, containerID: `containerd://${ctr.containerID}` } };
       ev('Warning', 'Failed', `Error: ${msg}`);
       this.afterExit(p, rt, ctr);
       return;
     }
     ev('Normal', 'Pulled', `Container image "${String(c.image)}" already present on machine`);
-    const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
-    mkdirSync(logDir, { recursive: true });
-    const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
-    out.on('error', () => { /* the state dir went away (cluster stopped) */ });
-    ctr.out = out;
-    const logLine = (line: string): void => { if (!out.writableEnded) out.write(line); };
-    // mounts, deepest last
-    const mounts = ((c.volumeMounts ?? []) as Obj[]).map((m) => {
+    this.launch(p, rt, c, ctr, { env, script, started, ev });
+  }
+
+  /** ErrImagePull, then ImagePullBackOff on the next attempt, with the kubelet's events and back-off. */
+  private pullFailed(ctr: Ctr, image: string, ev: EventFn, detail?: string): void {
+    ctr.pullAttempts++;
+    const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
+    ctr.nextStart = Date.now() + backoff;
+    if (ctr.pullAttempts % 2 === 1) {
+      const msg = detail
+        ? `Failed to pull image "${image}": ${detail}`
+        : `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`;
+      ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
+      ev('Normal', 'Pulling', `Pulling image "${image}"`);
+      ev('Warning', 'Failed', msg);
+      ev('Warning', 'Failed', 'Error: ErrImagePull');
+    } else {
+      ctr.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } };
+      ev('Normal', 'BackOff', `Back-off pulling image "${image}"`);
+      ev('Warning', 'Failed', 'Error: ImagePullBackOff');
+    }
+    setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
+  }
+
+  /** The container could not be created (bad env reference, unknown user): waiting, retried in a second. */
+  private notCreated(ctr: Ctr, reason: string, message: string, ev: EventFn): void {
+    ctr.state = { waiting: { reason, message } };
+    ev('Warning', 'Failed', `Error: ${message}`);
+    ctr.nextStart = Date.now() + 1000;
+    setTimeout(() => this.kick(), 1000).unref?.();
+  }
+
+  /**
+   * Where a container's file system comes from: with containerImages, the image's root when
+   * buildah's storage has it, else the `images` option's host-process configuration, else the
+   * image is missing. Without containerImages, always a host process. Undefined while looking.
+   */
+  private containerSource(ref: string): ContainerSource | undefined {
+    const configured = this.o.images[ref];
+    if (!this.containerImages) return { kind: 'process', config: configured ?? {} };
+    const found = this.containerImages.lookup(ref);
+    if (!found) return undefined;
+    if (found.kind === 'ready') return { kind: 'image', image: found.image, root: found.root };
+    if (configured) return { kind: 'process', config: configured };
+    return found.kind === 'failed' ? { kind: 'missing', message: found.message } : { kind: 'missing' };
+  }
+
+  /** Image config, base environment and (image mode) the root and user; or why it cannot be created. */
+  private planFor(p: Obj, c: Obj, source: Exclude<ContainerSource, { kind: 'missing' }>): Plan | string {
+    if (source.kind === 'process') {
+      return { config: source.config, baseEnv: { PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`, HOSTNAME: p.metadata.name, HOME: '/root' } };
+    }
+    const view = new RootView(source.root);
+    const sc = { ...((p.spec.securityContext ?? {}) as Obj), ...((c.securityContext ?? {}) as Obj) };
+    const user = lookupUser(view, effectiveUser(source.image.user, { runAsUser: sc.runAsUser, runAsGroup: sc.runAsGroup }));
+    if (typeof user === 'string') return user;
+    return {
+      config: source.image,
+      baseEnv: { PATH: DEFAULT_PATH, HOSTNAME: p.metadata.name, HOME: user.home ?? '/' },
+      root: { view, user },
+    };
+  }
+
+  /** The container's volume mounts as host sources and container paths. */
+  private mountsOf(p: Obj, rt: PodRt, c: Obj): Mount[] {
+    return ((c.volumeMounts ?? []) as Obj[]).map((m) => {
       const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
       let src = this.hostSource(rt, v);
       if (m.subPath) src = join(src, m.subPath);
       return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
     }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
-    // as PID 1 of its namespace the shell would ignore SIGTERM without a handler: until the
-    // command runs, a termination request ends the container (exit 143)
-    const lines = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
+  }
+
+  private instanceDir(rt: PodRt, c: Obj, ctr: Ctr): string {
+    return join(this.o.stateDir, 'pods', rt.uid, 'rootfs', `${String(c.name)}-${ctr.restartCount}`);
+  }
+
+  /**
+   * Host-process mode: the host's file system with the volumes bind-mounted and private
+   * scratch directories. Returns the script and the command it runs ("$@"), or undefined when
+   * the executable is not on the host's PATH.
+   */
+  private processScript(rt: PodRt, c: Obj, ctr: Ctr, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | undefined {
+    const resolved = argv[0] ? resolveExe(argv[0], pathVar) : undefined;
+    if (!resolved) return undefined;
+    const lines: string[] = [];
     // A container starts from its image's file system, not the host's: it gets fresh, private,
     // empty copies of the writable scratch directories (per container instance, as a restarted
     // container gets a new one). Volume mounts below such a directory are mounted into its copy
@@ -507,7 +578,7 @@ export class Kubelets {
     // itself live under /tmp) is hidden before it is used.
     const under = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
     const priv = this.o.privateDirs.map((d) => {
-      const src = join(this.o.stateDir, 'pods', rt.uid, 'rootfs', `${c.name}-${ctr.restartCount}`, d);
+      const src = join(this.instanceDir(rt, c, ctr), d);
       mkdirSync(src, { recursive: true });
       if (d === '/tmp' || d === '/var/tmp') chmodSync(src, 0o1777);
       return { dir: d, src };
@@ -528,22 +599,46 @@ export class Kubelets {
     const hiddenLater = (a: { src: string }): number => (priv.some((x) => x.src !== a.src && under(a.src, x.dir)) ? 0 : 1);
     priv.sort((a, b) => hiddenLater(a) - hiddenLater(b));
     for (const x of priv) lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
-    const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
-    if (this.o.mountNamespaces) {
-      // The pod's processes live in their own PID namespace: when it ends (pod killed, or this
-      // process dying and taking the namespace's init with it) every process in it dies too.
-      // The shell stays as PID 1 and forwards termination signals, as an init such as tini does,
-      // so the command itself gets SIGTERM's default action.
-      lines.push('set +e', '"$@" &', 'child=$!',
-        "trap 'kill -TERM $child 2>/dev/null' TERM", "trap 'kill -INT $child 2>/dev/null' INT", "trap 'kill -HUP $child 2>/dev/null' HUP",
-        'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done', 'exit $rc');
-    } else lines.push('set +e', 'exec "$@"');
-    const script = lines.join('\n');
-    const cmd = this.o.mountNamespaces ? 'setpriv' : '/bin/sh';
-    const args = this.o.mountNamespaces
-      ? ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', '/bin/sh', '-c', script, 'sh', resolved, ...argv.slice(1)]
-      : ['-c', script.replace(/^mount .*$/gm, ':'), 'sh', resolved, ...argv.slice(1)];
+    return { lines, command: [resolved, ...argv.slice(1)] };
+  }
+
+  /**
+   * Image mode: the instance's own writable layer over the image's root, the volumes inside
+   * it, then chroot, working dir and user. Undefined when the executable is not in the image
+   * (or its volumes) on the container's PATH; a message when the root cannot be assembled.
+   */
+  private imageScript(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, root: ImageRoot, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | string | undefined {
+    for (const m of mounts) { try { statSync(m.src); } catch { mkdirSync(m.src, { recursive: true }); } }
+    const podDir = join(this.o.stateDir, 'pods', rt.uid);
+    mkdirSync(podDir, { recursive: true });
+    writeFileSync(join(podDir, 'etc-hosts'), hostsFile(p.metadata.name));
+    writeFileSync(join(podDir, 'etc-hostname'), `${String(p.metadata.name)}\n`);
+    const files = [{ dst: '/etc/hosts', src: join(podDir, 'etc-hosts') }, { dst: '/etc/hostname', src: join(podDir, 'etc-hostname') }];
+    if (existsSync('/etc/resolv.conf')) files.push({ dst: '/etc/resolv.conf', src: '/etc/resolv.conf' });
+    const view = new RootView(root.view.root);
+    try {
+      const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
+      if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
+      return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv), pid1: true };
+    } catch (e) {
+      return `failed to prepare the container's root file system: ${(e as Error).message}`;
+    }
+  }
+
+  /**
+   * Runs the container: PID 1 of new mount and PID namespaces is a shell that makes the mounts,
+   * then runs the command and forwards termination signals to it, as an init such as tini does.
+   */
+  private launch(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn }): void {
+    const { env, started, ev } = run;
+    const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
+    mkdirSync(logDir, { recursive: true });
+    const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
+    out.on('error', () => { /* the state dir went away (cluster stopped) */ });
+    ctr.out = out;
+    const logLine = (line: string): void => { if (!out.writableEnded) out.write(line); };
+    const { cmd, args } = this.spawnArgs(run.script);
     const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     ctr.proc = proc; ctr.pid = proc.pid; ctr.startedAt = started; ctr.oom = false; ctr.killedBy = undefined;
     const memLimit = c.resources?.limits?.memory;
@@ -599,6 +694,34 @@ export class Kubelets {
     };
     proc.on('exit', onExit);
     proc.on('error', (e) => { logLine(`${new Date().toISOString()} stderr F ${e.message}\n`); onExit(128, null); });
+  }
+
+  /** The process to spawn for a container script (see launch()). */
+  private spawnArgs(script: ContainerScript): { cmd: string; args: string[] } {
+    // as PID 1 of its namespace the shell would ignore SIGTERM without a handler: until the
+    // command runs, a termination request ends the container (exit 143)
+    const head = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
+    const lines = [...head, ...script.lines];
+    const t = this.tools;
+    const namespaces = ['--pdeathsig', 'SIGKILL', '--', t.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', t.sh, '-c'];
+    if (script.pid1) {
+      // As in a real container, the image's entrypoint is PID 1: it gets SIGTERM only if it
+      // handles it (an init such as tini does), else it is SIGKILLed after the grace period.
+      lines.push('set +e', 'exec "$@"');
+      return { cmd: t.setpriv, args: [...namespaces, lines.join('\n'), 'sh', ...script.command] };
+    }
+    if (this.o.mountNamespaces) {
+      // The pod's processes live in their own PID namespace: when it ends (pod killed, or this
+      // process dying and taking the namespace's init with it) every process in it dies too.
+      // The shell stays as PID 1 and forwards termination signals, as an init such as tini does,
+      // so the command itself gets SIGTERM's default action.
+      lines.push('set +e', '"$@" &', 'child=$!',
+        "trap 'kill -TERM $child 2>/dev/null' TERM", "trap 'kill -INT $child 2>/dev/null' INT", "trap 'kill -HUP $child 2>/dev/null' HUP",
+        'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done', 'exit $rc');
+      return { cmd: t.setpriv, args: [...namespaces, lines.join('\n'), 'sh', ...script.command] };
+    }
+    lines.push('set +e', 'exec "$@"');
+    return { cmd: t.sh, args: ['-c', lines.join('\n').replace(/^mount .*$/gm, ':'), 'sh', ...script.command] };
   }
 
   private afterExit(p: Obj, rt: PodRt, ctr: Ctr): void {
@@ -716,6 +839,28 @@ function resolveExe(exe: string, path: string): string | undefined {
   if (exe.includes('/')) return ok(exe) ? exe : undefined;
   for (const d of path.split(delimiter)) { const f = join(d, exe); if (ok(f)) return f; }
   return undefined;
+}
+
+/** Resident memory (bytes) of every process, summed by a key from its pid and /proc/<pid>/stat fields after the name. */
+function residentMemoryBy(keyOf: (pid: string, stat: string[]) => string | undefined): Map<string, number> {
+  const rss = new Map<string, number>();
+  let entries: string[] = [];
+  try { entries = readdirSync('/proc'); } catch { return rss; }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const key = keyOf(e, f);
+      if (key) rss.set(key, (rss.get(key) ?? 0) + Number(f[21]) * 4096);
+    } catch { /* exited */ }
+  }
+  return rss;
+}
+
+/** The namespace a process is in (`pid`) or gives its children (`pid_for_children`), e.g. "pid:[4026532]". */
+function nsLink(pid: string, which: 'pid' | 'pid_for_children'): string | undefined {
+  try { return readlinkSync(`/proc/${pid}/ns/${which}`); } catch { return undefined; }
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
