@@ -440,7 +440,7 @@ export class Kubelets {
           env[e.name] = String(Math.ceil(parseQuantity(raw) / div));
         }
       } else {
-        env[e.name] = String(e.value ?? '').replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, n: string | undefined) => (m === '$$' ? '$' : (n !== undefined && env[n] !== undefined ? env[n] : m)));
+        env[e.name] = expandVars(String(e.value ?? ''), env);
       }
     }
     return env;
@@ -467,7 +467,9 @@ export class Kubelets {
     const env = this.resolveEnv(p, rt, c, plan.baseEnv, plan.config);
     if (typeof env === 'string') { this.notCreated(ctr, 'CreateContainerConfigError', env, ev); return; }
     const image = plan.config;
-    const argv = [...((c.command as string[] | undefined) ?? image.entrypoint ?? []), ...((c.args as string[] | undefined) ?? (c.command ? [] : image.cmd ?? []))];
+    // $(VAR) in the pod's command and args expands from the container's env; the image's do not
+    const own = (xs: string[] | undefined): string[] | undefined => xs?.map((x) => expandVars(x, env));
+    const argv = [...(own(c.command as string[] | undefined) ?? image.entrypoint ?? []), ...(own(c.args as string[] | undefined) ?? (c.command ? [] : image.cmd ?? []))];
     const restarted = ctr.state.terminated !== undefined;
     if (restarted) { ctr.lastState = { terminated: ctr.state.terminated }; ctr.restartCount++; }
     const started = now();
@@ -811,6 +813,11 @@ export class Kubelets {
       this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange();
     }
   }
+}
+
+/** The kubelet's `$(VAR)` expansion: `$$` is a literal `$`, an unknown variable stays as written. */
+export function expandVars(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, n: string | undefined) => (m === '$$' ? '$' : n !== undefined && env[n] !== undefined ? env[n] : m));
 }
 
 export function fieldRef(p: Obj, path: string): string {
