@@ -117,6 +117,7 @@ describe('containers run inside their image', () => {
   test('the image entrypoint runs with its cmd; args (kubectl run -- ...) replace the cmd', async () => {
     const p = await run(pod('img-cmd'));
     expect(p.status?.phase).toBe('Succeeded');
+    expect(p.status?.containerStatuses?.[0]?.imageID).toBe(`sha256:${imageId}`);
     expect(await logOf('img-cmd')).toBe('entry from-cmd\n');
     const r = await kubectl(cluster!.kubeconfigPath, ['run', 'img-args', `--image=${IMAGE}`, '--restart=Never', '--', 'one', 'two']);
     expect(r.stderr).toBe('');

@@ -59,6 +59,8 @@ interface Ctr {
   restartCount: number; state: Obj; lastState: Obj; startedAt?: string;
   oom?: boolean; killedBy?: string; nextStart?: number; pullAttempts: number;
   out?: WriteStream; containerID: string; memoryLimit?: number;
+  /** the image's id (image mode), reported as the status's imageID */
+  imageID?: string;
 }
 interface PodRt {
   uid: string; ns: string; name: string; node: string; ctrs: Map<string, Ctr>;
@@ -463,6 +465,7 @@ export class Kubelets {
     const source = this.containerSource(String(c.image));
     if (!source) return; // looking the image up; the kubelet is kicked when the answer is in
     if (source.kind === 'missing') { this.pullFailed(ctr, String(c.image), ev, source.message); return; }
+    ctr.imageID = source.kind === 'image' ? `sha256:${source.image.id}` : undefined;
     const plan = this.planFor(p, c, source);
     if (typeof plan === 'string') { this.notCreated(ctr, 'CreateContainerError', plan, ev); return; }
     const env = this.resolveEnv(p, rt, c, plan.baseEnv, plan.config);
@@ -733,7 +736,7 @@ export class Kubelets {
       }
       return {
         name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
-        image: spec.image, imageID: state.waiting ? '' : `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
+        image: spec.image, imageID: state.waiting ? '' : c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
         ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
         ...(c.init ? {} : {}),
       };
