@@ -42,6 +42,6 @@ if (json) {
   process.stdin.resume();
 } else {
   process.stdout.write(`${cluster.kubeconfigPath}\n`);
-  process.stderr.write(`test cluster at ${cluster.server} (nodes: ${nodes.map((x) => x.name).join(', ')})\n`
+  process.stderr.write(`test cluster at ${cluster.server} (nodes: ${nodes.map((x) => x.name).join(', ')})${containerImages ? ', containers from buildah images' : ''}\n`
     + `  export KUBECONFIG=${cluster.kubeconfigPath}\n  stop with Ctrl-C\n`);
 }

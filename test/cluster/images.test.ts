@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import { startTestCluster, imageRootName, type TestCluster } from './index.js';
-import { clients, kubectl, until } from './testutil.js';
+import { clients, jobDone, kubectl, until } from './testutil.js';
 
 const STORAGE = ['--storage-driver', 'vfs'];
 const tag = `toil-ts-imgtest-${randomBytes(4).toString('hex')}`;
@@ -76,7 +76,7 @@ beforeAll(async () => {
     images: { 'busybox:1.36': {} },
   });
   c = clients(cluster.kubeconfigPath);
-}, 120_000);
+}, 5 * 60_000); // buildah waits for its storage lock while a concurrent build holds it
 
 afterAll(async () => {
   await cluster?.stop();
@@ -117,12 +117,22 @@ describe('containers run inside their image', () => {
   test('the image entrypoint runs with its cmd; args (kubectl run -- ...) replace the cmd', async () => {
     const p = await run(pod('img-cmd'));
     expect(p.status?.phase).toBe('Succeeded');
+    expect(p.status?.containerStatuses?.[0]?.imageID).toBe(`sha256:${imageId}`);
     expect(await logOf('img-cmd')).toBe('entry from-cmd\n');
     const r = await kubectl(cluster!.kubeconfigPath, ['run', 'img-args', `--image=${IMAGE}`, '--restart=Never', '--', 'one', 'two']);
     expect(r.stderr).toBe('');
     await podDone('img-args');
     const logs = await kubectl(cluster!.kubeconfigPath, ['logs', 'img-args']);
     expect(logs.stdout).toBe('entry one two\n');
+  });
+
+  test('a Job made with kubectl create job runs in the image and completes', async () => {
+    const r = await kubectl(cluster!.kubeconfigPath, ['create', 'job', 'img-job', `--image=${IMAGE}`, '--', 'sh', '-c', 'echo job in $(pwd) as $(id -u)']);
+    expect(r.code).toBe(0);
+    const job = await jobDone(c.batch, ns, 'img-job', WAIT_MS);
+    expect(job.status?.succeeded).toBe(1);
+    const logs = await kubectl(cluster!.kubeconfigPath, ['logs', 'job/img-job']);
+    expect(logs.stdout).toBe('job in /work as 1234\n');
   });
 
   test('env comes from the image under the pod env; working dir and user from the image; host env is not inherited', async () => {

@@ -43,7 +43,8 @@ type ContainerSource =
   | { kind: 'image'; image: LocalImage; root: string }
   | { kind: 'process'; config: ImageConfig }
   | { kind: 'missing'; message?: string };
-interface ImageRoot { view: RootView; user: ContainerUser }
+/** An image's read-only root directory on the host and the user a container of it runs as. */
+interface ImageRoot { dir: string; user: ContainerUser }
 /** How a container is created: its image config, the environment below the pod's, and (image mode) its root and user. */
 interface Plan { config: ImageConfig; baseEnv: Record<string, string>; root?: ImageRoot }
 /**
@@ -58,6 +59,8 @@ interface Ctr {
   restartCount: number; state: Obj; lastState: Obj; startedAt?: string;
   oom?: boolean; killedBy?: string; nextStart?: number; pullAttempts: number;
   out?: WriteStream; containerID: string; memoryLimit?: number;
+  /** the image's id (image mode), reported as the status's imageID */
+  imageID?: string;
 }
 interface PodRt {
   uid: string; ns: string; name: string; node: string; ctrs: Map<string, Ctr>;
@@ -462,6 +465,7 @@ export class Kubelets {
     const source = this.containerSource(String(c.image));
     if (!source) return; // looking the image up; the kubelet is kicked when the answer is in
     if (source.kind === 'missing') { this.pullFailed(ctr, String(c.image), ev, source.message); return; }
+    ctr.imageID = source.kind === 'image' ? `sha256:${source.image.id}` : undefined;
     const plan = this.planFor(p, c, source);
     if (typeof plan === 'string') { this.notCreated(ctr, 'CreateContainerError', plan, ev); return; }
     const env = this.resolveEnv(p, rt, c, plan.baseEnv, plan.config);
@@ -546,7 +550,7 @@ export class Kubelets {
     return {
       config: source.image,
       baseEnv: { PATH: DEFAULT_PATH, HOSTNAME: p.metadata.name, HOME: user.home ?? '/' },
-      root: { view, user },
+      root: { dir: source.root, user },
     };
   }
 
@@ -618,7 +622,7 @@ export class Kubelets {
     writeFileSync(join(podDir, 'etc-hostname'), `${String(p.metadata.name)}\n`);
     const files = [{ dst: '/etc/hosts', src: join(podDir, 'etc-hosts') }, { dst: '/etc/hostname', src: join(podDir, 'etc-hostname') }];
     if (existsSync('/etc/resolv.conf')) files.push({ dst: '/etc/resolv.conf', src: '/etc/resolv.conf' });
-    const view = new RootView(root.view.root);
+    const view = new RootView(root.dir);
     try {
       const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
       if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
@@ -648,20 +652,8 @@ export class Kubelets {
     ctr.state = { running: { startedAt: started } };
     ev('Normal', 'Created', `Created container ${String(c.name)}`);
     ev('Normal', 'Started', `Started container ${String(c.name)}`);
-    const pump = (stream: NodeJS.ReadableStream, name: string): void => {
-      let buf = '';
-      stream.setEncoding?.('utf8');
-      stream.on('data', (d: string) => {
-        buf += d;
-        const parts = buf.split('\n');
-        buf = parts.pop() ?? '';
-        const ts = new Date().toISOString();
-        for (const l of parts) logLine(`${ts} ${name} F ${l}\n`);
-      });
-      stream.on('end', () => { if (buf) logLine(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
-    };
-    pump(proc.stdout!, 'stdout');
-    pump(proc.stderr!, 'stderr');
+    pumpLines(proc.stdout!, 'stdout', logLine);
+    pumpLines(proc.stderr!, 'stderr', logLine);
     let exited = false;
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (exited) return; exited = true;
@@ -671,15 +663,8 @@ export class Kubelets {
           const exitCode = code ?? 128 + sig;
           let reason = exitCode === 0 ? 'Completed' : 'Error';
           if (ctr.oom) reason = 'OOMKilled';
-          let message: string | undefined;
-          if (exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError') {
-            // the kubelet uses the tail of the log (80 lines, 2048 bytes) as the termination message
-            try {
-              const lines = readFileSync(join(logDir, `${ctr.restartCount}.log`), 'utf8').split('\n').filter(Boolean).slice(-80)
-                .map((l) => /^\S+ (?:stdout|stderr) [FP] (.*)$/s.exec(l)?.[1] ?? '');
-              message = Buffer.from(lines.join('\n')).subarray(-2048).toString('utf8');
-            } catch { /* no log */ }
-          }
+          const message = exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError'
+            ? logTail(join(logDir, `${ctr.restartCount}.log`)) : undefined;
           ctr.state = { terminated: { exitCode, reason, ...(message ? { message } : {}), startedAt: started, finishedAt: now(), containerID: `containerd://${ctr.containerID}` } };
           ctr.proc = undefined;
           this.afterExit(p, rt, ctr);
@@ -753,7 +738,7 @@ export class Kubelets {
       }
       return {
         name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
-        image: spec.image, imageID: state.waiting ? '' : `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
+        image: spec.image, imageID: state.waiting ? '' : c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
         ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
         ...(c.init ? {} : {}),
       };
@@ -846,6 +831,29 @@ function resolveExe(exe: string, path: string): string | undefined {
   if (exe.includes('/')) return ok(exe) ? exe : undefined;
   for (const d of path.split(delimiter)) { const f = join(d, exe); if (ok(f)) return f; }
   return undefined;
+}
+
+/** Writes a stream to the container log, one CRI log line per line of output. */
+function pumpLines(stream: NodeJS.ReadableStream, name: string, logLine: (line: string) => void): void {
+  let buf = '';
+  stream.setEncoding?.('utf8');
+  stream.on('data', (d: string) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop() ?? '';
+    const ts = new Date().toISOString();
+    for (const l of parts) logLine(`${ts} ${name} F ${l}\n`);
+  });
+  stream.on('end', () => { if (buf) logLine(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
+}
+
+/** The tail of a container log (80 lines, 2048 bytes), which the kubelet uses as a FallbackToLogsOnError termination message. */
+function logTail(file: string): string | undefined {
+  try {
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-80)
+      .map((l) => /^\S+ (?:stdout|stderr) [FP] (.*)$/s.exec(l)?.[1] ?? '');
+    return Buffer.from(lines.join('\n')).subarray(-2048).toString('utf8');
+  } catch { return undefined; }
 }
 
 /** Resident memory (bytes) of every process, summed by a key from its pid and /proc/<pid>/stat fields after the name. */
