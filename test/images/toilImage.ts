@@ -61,12 +61,12 @@ async function budArgs(tags: string[]): Promise<string[]> {
 
 /**
  * Removes the images of earlier contexts (vfs keeps a full copy of each) and untagged leftovers.
- * An image still used by a container (a pod's root on the test cluster) stays until it is not.
+ * Containers still using them (the test cluster keeps one root per image id) go with them.
  */
 async function pruneSuperseded(current: string): Promise<void> {
   const listing = await buildah(['images', '--format', '{{.Name}}:{{.Tag}}']);
   const stale = listing.split('\n').filter((n) => n.startsWith('localhost/toil-ts:ctx-') && n !== current);
-  for (const name of stale) await runCommand('buildah', [...STORAGE_ARGS, 'rmi', name]);
+  for (const name of stale) await runCommand('buildah', [...STORAGE_ARGS, 'rmi', '--force', name]);
   await runCommand('buildah', [...STORAGE_ARGS, 'rmi', '--prune']);
 }
 

@@ -28,7 +28,7 @@ let image: string;
 
 beforeAll(async () => {
   image = (await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`))).name;
-  [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, containerImages: true }), startTestS3({ conditionalWrites: true })]);
+  [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, containerImages: { storageDriver: 'vfs' } }), startTestS3({ conditionalWrites: true })]);
   // The secret as the guide makes it, from a credentials file; this one also names the
   // S3-compatible endpoint (endpoint_url), so the manifests need no edit to reach it.
   const dir = path.join(OVERLAYS, 'aws');
