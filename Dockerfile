@@ -34,7 +34,8 @@ COPY package.json package-lock.json ./
 RUN --mount=type=secret,id=extra_ca,required=false \
     --mount=type=cache,target=/root/.npm \
     if [ -s /run/secrets/extra_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/extra_ca; fi; \
-    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+    npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
+ && find node_modules -name '*.map' -delete
 
 # ---- the image -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}

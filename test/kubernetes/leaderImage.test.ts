@@ -11,8 +11,10 @@ import path from 'node:path';
 import { startTestCluster, type TestCluster } from '../cluster/index.js';
 import { kubectl } from '../cluster/testutil.js';
 import { ROOT, waitFor } from '../helpers/run.js';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { ensureToilImage } from '../images/toilImage.js';
-import { startTestS3, type TestS3 } from '../s3/server.js';
+import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
 
 const OVERLAYS = path.join(ROOT, '.tmp', 'overlays');
 
@@ -114,9 +116,18 @@ export const total = defineJob('total', async (ctx: JobContext, ids: string[]) =
 });
 `;
 
+const GREET = `import { defineJob } from 'toil-ts';
+const greet = defineJob('greet', async (_ctx, where: string) => \`greetings from \${where}\`);
+export default () => greet('s3').require({ memory: '256M', cores: 0.5, disk: '100M' });
+`;
+
 describe('the leader image and the manifests', () => {
   it('kubectl apply -f manifests/leader-job.yaml runs hello world from the image; its workers run the same image', async () => {
-    const applied = await k(['apply', '-f', path.join(ROOT, 'manifests', 'leader-job.yaml')]);
+    const file = path.join(ROOT, 'manifests', 'leader-job.yaml');
+    const dry = await k(['apply', '--dry-run=server', '--validate=strict', '-f', file]);
+    expect(dry.stderr).toBe('');
+    expect(dry.code).toBe(0);
+    const applied = await k(['apply', '-f', file]);
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     const end = await leaderEnds('toil-leader');
@@ -147,6 +158,25 @@ describe('the leader image and the manifests', () => {
     expect(end.verdict).toBe('Complete');
     expect(end.workersSeen.length).toBeGreaterThanOrEqual(5);
     expect(workerJobs()).toEqual([]);
+  }, 240_000);
+
+  it('the workflow can come from a URL: an s3:// object fetched by the leader', async () => {
+    const bucket = 'workflows-by-url';
+    const restore = useTestS3Env(s3); // credentials are read when a request is sent
+    try {
+      const client = makeS3Client(s3SettingsFromEnv('us-east-1'));
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'greet.ts', Body: GREET }));
+    } finally {
+      restore();
+    }
+    const dir = await makeOverlay('by-url', { 'unused.ts': '' });
+    const patch = path.join(dir, 'leader.yaml');
+    await writeFile(patch, (await readFile(patch, 'utf8')).replace('/workflow/unused.ts', `s3://${bucket}/greet.ts`));
+    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    const end = await leaderEnds('toil-leader-by-url');
+    expect(end.logs.trim().split('\n').pop()).toBe('"greetings from s3"');
+    expect(end.verdict).toBe('Complete');
   }, 240_000);
 
   it('a failing workflow makes the leader Job Failed, and its logs name the job with its log tail', async () => {
