@@ -81,6 +81,13 @@ describe('volumes and environment', () => {
     expect(readFileSync(join(dir, 'env.txt'), 'utf8')).toBe(`${p.metadata!.name!} default ${p.metadata!.uid!} node-1 us-west-2\n/tmp/work\n`);
   });
 
+  test('$(VAR) in command and args expands from the container env; $$ is a literal $, unknown names stay', async () => {
+    const ctr = { args: ['$(GREETING), $(WHO)', '$$(WHO)', '$(NOBODY)'], env: [{ name: 'WHO', value: 'world' }, { name: 'GREETING', value: 'Hello' }] };
+    await c.core.createNamespacedPod({ namespace: ns, body: pod('expand', undefined, ['sh', '-c', 'printf "%s|" "$@"', '$(WHO)'], {}, ctr) });
+    await podDone('expand');
+    expect((await logOf('expand')).trimEnd()).toBe('Hello, world|$(WHO)|$(NOBODY)|');
+  });
+
   test('two pods on one node share its hostPath; a pod on another node does not see it', async () => {
     const vol = { volumes: [{ name: 'cache', hostPath: { path: '/var/lib/shared', type: 'DirectoryOrCreate' } }] };
     const mount = { volumeMounts: [{ name: 'cache', mountPath: '/var/lib/toil' }] };
