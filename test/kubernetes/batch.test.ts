@@ -59,7 +59,7 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an evicted (preempted) pod runs again without using up a try', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '4000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '8000'], { env: k.env });
     const { waitFor } = await import('../helpers/run.js');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
     const pod = await runningPod('nap');
@@ -74,7 +74,7 @@ describe('every ending explained', () => {
 
   it('a lost node does not use up a try either', async () => {
     k.cluster.addNode({ name: 'spot-9' });
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '4000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '8000'], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
     const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
     expect(onSpot.length).toBeGreaterThan(0);
