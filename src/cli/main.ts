@@ -38,7 +38,8 @@ async function run(workflow: string, jobStore: string, workflowArgs: string[], o
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
-    toil.logger.warning(`received ${sig}: stopping the workflow (the job store is kept for --restart)`);
+    const kept = toil.config.clean === 'never' || toil.config.clean === 'onSuccess';
+    toil.logger.warning(`received ${sig}: stopping the workflow (${kept ? 'the job store is kept for --restart' : `then deleting the job store: --clean ${toil.config.clean}`})`);
     toil.stop(`interrupted by ${sig}`);
   };
   process.on('SIGINT', onSignal);

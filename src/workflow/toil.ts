@@ -259,9 +259,9 @@ export class Toil {
     }
     const clean = this.config.clean;
     if (!result.ok) {
-      const err = new WorkflowFailedError(failureSummary(result, store.locator), result.failed, result.notRun, result.killed);
-      if (clean === 'always' || clean === 'onError') await store.destroy();
-      throw err;
+      const deleted = clean === 'always' || clean === 'onError';
+      if (deleted) await store.destroy();
+      throw new WorkflowFailedError(failureSummary(result, { locator: store.locator, deletedBy: deleted ? clean : undefined }), result.failed, result.notRun, result.killed);
     }
     const rss = process.resourceUsage().maxRSS / 1024;
     this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`);
@@ -297,7 +297,7 @@ async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle:
 }
 
 /** The failure summary: one paragraph per failed job with the tail of its log. */
-export function failureSummary(result: Extract<LeaderResult, { ok: false }>, locator: string): string {
+export function failureSummary(result: Extract<LeaderResult, { ok: false }>, store: { locator: string; deletedBy?: string | undefined }): string {
   const lines: string[] = [];
   if (result.killed) lines.push(`workflow stopped: ${result.reason ?? 'killed'}`);
   else if (result.failed.length > 0) lines.push(`workflow failed: ${result.failed.length} job(s) failed, ${result.notRun} job(s) did not run`);
@@ -306,7 +306,11 @@ export function failureSummary(result: Extract<LeaderResult, { ok: false }>, loc
     lines.push(`  job '${f.name}' (${f.id}): ${f.reason}`);
     if (f.logTail) for (const l of f.logTail.split('\n')) lines.push(`    | ${l}`);
   }
-  lines.push(`the job store ${locator} is kept unless --clean says otherwise: fix the problem and run again with --restart`);
+  lines.push(
+    store.deletedBy
+      ? `the job store ${store.locator} was deleted (--clean ${store.deletedBy}): a new run starts from the beginning`
+      : `the job store ${store.locator} is kept: fix the problem and run again with --restart`,
+  );
   return lines.join('\n');
 }
 
