@@ -59,6 +59,8 @@ export class Leader {
   private readonly abandoned = new Set<number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly failed = new Map<string, FailedJob>();
+  /** Why attempts failed, as their workers told (the error a job threw), until processed. */
+  private readonly told = new Map<string, { text?: string | undefined; stack?: string | undefined }>();
   private jobsRun = 0;
   private stopReason: { killed: boolean; reason: string } | undefined;
   private wake: (() => void) | undefined;
@@ -190,11 +192,21 @@ export class Leader {
     }
   }
 
+  /** What the worker said about why the job's latest attempt failed, if it said. */
+  private async toldFailure(jobId: string): Promise<{ text?: string | undefined; stack?: string | undefined } | undefined> {
+    await this.relayMessages();
+    const told = this.told.get(jobId);
+    this.told.delete(jobId);
+    return told;
+  }
+
   private async relayMessages(): Promise<void> {
     try {
       for (const m of await this.store.receiveMessages()) {
         if (m.kind === 'log' && m.text !== undefined) {
           for (const line of m.text.split('\n')) this.log.info(`[${m.jobName} ${m.jobId}] ${line}`);
+        } else if (m.kind === 'failure') {
+          this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {
           this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
         }
@@ -277,6 +289,7 @@ export class Leader {
     for (const r of records) this.graph.add(asCreated(r.value));
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
+    this.told.delete(rec.id);
     if (this.config.writeLogs) await this.copyLog(rec.id, rec.name);
     this.log.debug(`job '${rec.name}' (${rec.id}) done${spawned.length ? `, created ${spawned.length} job(s)` : ''}`);
   }
@@ -297,8 +310,12 @@ export class Leader {
   private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
     const node = this.graph.nodes.get(jobId);
     if (!node) return;
+    const told = await this.toldFailure(jobId);
     const reason =
-      end.message ?? (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
+      told?.text ??
+      end.message ??
+      (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
+    if (end.outputIsLog && end.outputTail) await this.store.writeJobLog(jobId, end.outputTail).catch(() => undefined);
     if (this.config.writeLogs) await this.copyLog(jobId, node.name);
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);
@@ -313,10 +330,11 @@ export class Leader {
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;
       const delay = counts ? retryDelayMs(retryNumber, this.config.backoff) : 0;
-      const tail = await this.logTail(jobId, end);
+      // The message first (in the reason), then where it came from: the stack, or the log's end.
+      const detail = told?.stack ?? (await this.logTail(jobId, end));
       this.log.warning(
         `${what} failed: ${reason}; ${counts ? '' : 'not counted against its tries; '}retrying in ${(delay / 1000).toFixed(1)}s (${remaining} ${remaining === 1 ? 'try' : 'tries'} left)` +
-          (tail ? `\n${indent(tail.split('\n').slice(-5).join('\n'))}` : ''),
+          (detail ? `\n${indent(told?.stack ? detail.split('\n').slice(0, 5) : detail.split('\n').slice(-5))}` : ''),
       );
       this.graph.markRetrying(jobId);
       const t = setTimeout(() => {
@@ -413,9 +431,6 @@ function asCreated(r: JobRecord): JobRecord {
   return out;
 }
 
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
+function indent(lines: string[]): string {
+  return lines.map((l) => `    | ${l}`).join('\n');
 }

@@ -119,8 +119,8 @@ describe('worker crashes', () => {
   it('fails only the job whose worker process died', async () => {
     const r = await toil(['run', workflow('crash.ts'), t.store, '--retryCount', '0', '--', t.dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
-    expect(r.stderr).toMatch(/job 'thrower'.*(exited with code|uncaught in a timer)/);
+    expect(r.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
+    expect(r.stderr).toMatch(/job 'thrower'.*: the job crashed its process: uncaught Error: uncaught in a timer/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
     const s = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number> };
     expect(s.counts.done).toBe(5);
