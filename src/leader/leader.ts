@@ -14,6 +14,7 @@ import type { JobRecord } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
+import { ActivityWriter } from './activity.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { GraphState } from './graphState.js';
 import { Progress } from './progress.js';
@@ -65,6 +66,7 @@ export class Leader {
   private stopReason: { killed: boolean; reason: string } | undefined;
   private wake: (() => void) | undefined;
   private readonly log: Logger;
+  private readonly activity: ActivityWriter;
 
   constructor(
     private readonly store: JobStore,
@@ -74,6 +76,7 @@ export class Leader {
   ) {
     this.graph = new GraphState(config.retryCount + 1);
     this.log = config.logger;
+    this.activity = new ActivityWriter(store);
   }
 
   /** Asks the leader to stop: running jobs are killed and the run ends as failed. */
@@ -161,6 +164,7 @@ export class Leader {
       await this.relayMessages();
       progress.finish(this.counts());
     } finally {
+      await this.activity.remove().catch(() => undefined);
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       if (this.issued.size > 0) {
@@ -185,6 +189,8 @@ export class Leader {
 
   private async housekeeping(): Promise<void> {
     await this.relayMessages();
+    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
+    await this.activity.write(this.batch.runningCount(), issued).catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
     try {
       if (await this.store.readShared(KILL_FILE)) this.stop(`stopped by 'toil kill'`);
     } catch (e) {

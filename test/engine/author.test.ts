@@ -109,9 +109,9 @@ describe('toil status during a run', () => {
         'status to show the running jobs',
       ).catch(() => undefined);
       expect(text).toMatch(/jobs: +5 total, 1 done, 2 running, 2 pending, 0 failed/);
-      const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number>; running: Array<{ name: string }> };
+      const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number>; issued: Array<{ name: string }> };
       expect(json.counts).toEqual({ total: 5, done: 1, running: 2, pending: 2, failed: 0 });
-      expect(json.running.map((j) => j.name)).toEqual(['nap', 'nap']);
+      expect(json.issued.map((j) => j.name)).toEqual(['nap', 'nap']);
     } finally {
       await toil(['kill', t.store]);
       await run.done;

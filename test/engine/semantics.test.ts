@@ -92,7 +92,7 @@ describe('failure propagation', () => {
     const status = await toil(['status', t.store, '--json']);
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
-    expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
+    expect(s.counts).toEqual({ total: 5, done: 2, running: 0, pending: 2, failed: 1 });
     expect(s.failed.map((f) => f.name)).toEqual(['node']);
   });
 });
@@ -178,7 +178,7 @@ describe('logs', () => {
     expect(JSON.parse(r.stdout)).toBe('Hello, Ada');
     expect(r.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
     const s = await toil(['status', t.store]);
-    expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
+    expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 running, 0 pending, 0 failed/);
     expect(s.stdout).toMatch(/\(completed\)/);
   });
 });
