@@ -11,7 +11,7 @@ import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, oneLine } from './exit.js';
-import { addRunOptions, environmentHelp, runConfig, type RunOpts } from './runOptions.js';
+import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
 import { formatStatus, storeStatus } from './status.js';
 
 function fail(e: unknown): never {
@@ -26,8 +26,7 @@ function fail(e: unknown): never {
 }
 
 async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
-  const config = await runConfig(jobStore, o);
-  const toil = await Toil.open({ ...config, workflow });
+  const toil = await Toil.open({ ...(await givenOptions(jobStore, o)), jobStore, workflow });
   const builder = toil.module['default'];
   if (!toil.config.restart && typeof builder !== 'function') {
     throw new UsageError(
@@ -45,7 +44,7 @@ async function run(workflow: string, jobStore: string, workflowArgs: string[], o
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const value = toil.config.restart
-    ? await toil.restart()
+    ? await toil.restart(workflowArgs)
     : await toil.start(builder as Parameters<Toil['start']>[0], workflowArgs);
   process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
 }

@@ -29,7 +29,8 @@ import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/loadBundle.js';
 import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
-import { defaultWorkDir, parseConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+import { defaultWorkDir, environmentLayer, firstRunLayer, optionLayer, parseConfig, resolveConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+import { optionName } from './options.js';
 import { obtainWorkflow } from './workflowSource.js';
 
 /** The workflow ended without success: each failed job is named with the tail of its log. */
@@ -63,6 +64,10 @@ interface ToilParts {
   loaded: LoadedBundle;
   /** The workflow as recorded in the store and named in messages: a path, or a redacted URL. */
   workflowName: string;
+  /** The options given (defaults left out), kept in the store for restarts. */
+  given: Record<string, OptionValue>;
+  /** At a restart: the options kept from the first run and those overridden, for the log. */
+  restartNote?: string;
   logger: Logger;
   tty: boolean;
 }
@@ -79,8 +84,12 @@ export class Toil {
   private readonly bundle: Bundle;
   private readonly loaded: LoadedBundle;
   private readonly tty: boolean;
+  private readonly given: Record<string, OptionValue>;
+  private readonly restartNote: string | undefined;
 
   private constructor(parts: ToilParts) {
+    this.given = parts.given;
+    this.restartNote = parts.restartNote;
     this.config = parts.config;
     this.store = parts.store;
     this.logger = parts.logger;
@@ -97,23 +106,20 @@ export class Toil {
    */
   static async open(options: ToilOptions): Promise<Toil> {
     const { workflow, logger, tty, ...rest } = options;
-    const config = parseConfig(rest as Record<string, unknown>);
-    const locator = parseLocator(config.jobStore);
-    if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
-      throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+    const given = definedOptions(rest);
+    let config = parseConfig(given);
+    let store = await openStore(config);
+    const firstRun = config.restart ? await firstRunOptions(store) : undefined;
+    if (firstRun) {
+      const before = config.sseKey;
+      config = resolveConfig([firstRunLayer(firstRun), environmentLayer(), optionLayer(given)]);
+      if (config.sseKey !== before) store = await openStore(config);
     }
-    if (config.sseKey && config.batchSystem === 'kubernetes') {
-      throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
-    }
-    if (config.sseKey) {
-      // Local workers inherit the environment: they open the store with the same key.
-      process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
-    }
-    const store = await openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
     const log = logger ?? createLogger(config.logLevel as LogLevel);
     const { bundle, workflowName } = await bundleSource(workflow, log);
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
-    return new Toil({ config, store, bundle, loaded, workflowName, logger: log, tty: tty ?? process.stderr.isTTY === true });
+    const parts = { config, store, bundle, loaded, workflowName, given: storableOptions(given), ...(firstRun ? { restartNote: restartOptionsLine(firstRun, given) } : {}) };
+    return new Toil({ ...parts, logger: log, tty: tty ?? process.stderr.isTTY === true });
   }
 
   /** The workflow module's exports (its default export builds the root job). */
@@ -133,7 +139,7 @@ export class Toil {
    * Resolves to the root job's value; rejects with a WorkflowFailedError.
    */
   async start(root: Job<unknown> | WorkflowBuilder, args: readonly string[] = []): Promise<unknown> {
-    if (this.config.restart) return this.restart();
+    if (this.config.restart) return this.restart(args);
     const store = this.store;
     if (await store.exists()) {
       throw new UsageError(`job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`);
@@ -176,6 +182,8 @@ export class Toil {
         workflowFile: this.workflowName,
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
+        options: this.given,
+        args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
       };
       await writeWorkflowInfo(store, info);
@@ -190,12 +198,17 @@ export class Toil {
     return this.runLeader(info, lease, batch, false);
   }
 
-  /** Resumes the workflow in an existing job store, without rerunning finished jobs. */
-  async restart(): Promise<unknown> {
+  /**
+   * Resumes the workflow in an existing job store, without rerunning finished jobs. The
+   * workflow keeps the arguments of its first run: `args`, when given, must be those.
+   */
+  async restart(args?: readonly string[]): Promise<unknown> {
     const store = this.store;
     if (!(await store.exists())) throw new UsageError(`cannot restart: job store ${store.locator} does not exist`);
     const got = await readWorkflowInfo(store);
     if (!got) throw new UsageError(`cannot restart: ${store.locator} holds no workflow (it was never started completely)`);
+    checkRestartArgs(got.info.args, args);
+    if (this.restartNote) this.logger.info(this.restartNote);
     const lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
     await lease.acquire(got.info.workflowId);
     let batch;
@@ -282,6 +295,67 @@ export class Toil {
 
   /** Nothing to release today; kept so that callers can always pair open with close. */
   async close(): Promise<void> {}
+}
+
+type OptionValue = string | number | boolean;
+
+/** A restart cannot change the workflow's arguments: its root job was built with the first ones. */
+function checkRestartArgs(first: string[] | undefined, now: readonly string[] | undefined): void {
+  if (now === undefined || now.length === 0) return;
+  if (first !== undefined && first.length === now.length && first.every((a, i) => a === now[i])) return;
+  const was = first === undefined ? 'not recorded' : first.length === 0 ? 'none' : first.map((a) => JSON.stringify(a)).join(' ');
+  throw new UsageError(
+    `--restart resumes the workflow with the arguments of its first run (${was}); it cannot take new ones: leave out the arguments after --, or start a new workflow in a new job store`,
+  );
+}
+
+function definedOptions(rest: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+}
+
+/** The options a run keeps in its store for a restart: what it was given, but where and whether to restart. */
+function storableOptions(given: Record<string, unknown>): Record<string, OptionValue> {
+  const out: Record<string, OptionValue> = {};
+  for (const [k, v] of Object.entries({ ...environmentLayer().values, ...given })) {
+    if (k === 'jobStore' || k === 'restart') continue;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  }
+  return out;
+}
+
+/** Opens the job store the configuration names, refusing combinations that cannot work. */
+async function openStore(config: ToilConfig): Promise<JobStore> {
+  const locator = parseLocator(config.jobStore);
+  if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
+    throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+  }
+  if (config.sseKey && config.batchSystem === 'kubernetes') {
+    throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
+  }
+  if (config.sseKey) {
+    // Local workers inherit the environment: they open the store with the same key.
+    process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
+  }
+  return openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
+}
+
+/** The options the store's first run was given, if the store holds a workflow that kept them. */
+async function firstRunOptions(store: JobStore): Promise<Record<string, OptionValue> | undefined> {
+  if (!(await store.exists())) return undefined;
+  const got = await readWorkflowInfo(store).catch(() => undefined);
+  return got?.info.options;
+}
+
+/** The log line of a restart: the first run's options, and those given now that replace them. */
+function restartOptionsLine(first: Record<string, OptionValue>, given: Record<string, unknown>): string {
+  const list = (entries: Array<[string, unknown]>) => entries.map(([k, v]) => `${optionName(k)} ${String(v)}`).join(', ');
+  const kept = Object.entries(first);
+  const changed = Object.entries(storableOptions(given)).filter(([k, v]) => String(first[k]) !== String(v));
+  const now = changed.map(([k, v]): [string, unknown] => [k, k in first ? `${String(v)} (was ${String(first[k])})` : v]);
+  return (
+    `restarting with the options of the first run: ${kept.length > 0 ? list(kept) : 'none besides the defaults'}` +
+    (now.length > 0 ? `; overridden at this restart: ${list(now)}` : '')
+  );
 }
 
 /** Bundles the workflow module, fetching it first when it is given by URL. */
