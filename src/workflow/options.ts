@@ -54,11 +54,12 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   }
 });
 
+/** true or false, as Toil takes them (any case); nothing else, so that a typo is not taken for either. */
 const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'boolean') return v;
   const t = v.trim().toLowerCase();
-  if (['true', 'yes', '1', 'on'].includes(t)) return true;
-  if (['false', 'no', '0', 'off'].includes(t)) return false;
+  if (t === 'true') return true;
+  if (t === 'false') return false;
   ctx.addIssue({ code: 'custom', message: 'expected true or false' });
   return z.NEVER;
 });
@@ -110,7 +111,7 @@ export const OPTIONS = {
   defaultMemory: option(size, { default: '2Gi', value: 'size', help: 'memory for jobs that do not say' }),
   defaultDisk: option(size, { default: '2Gi', value: 'size', help: 'disk for jobs that do not say' }),
   defaultPreemptible: option(bool, { default: false, value: 'bool', optionalValue: true, help: 'whether jobs that do not say may run on preemptible nodes' }),
-  workDir: option(text, { value: 'dir', env: 'TOIL_WORKDIR', help: "where workers put jobs' temporary files", defaultHelp: 'the system temp dir' }),
+  workDir: option(text, { value: 'dir', env: 'TOIL_WORKDIR', help: "where workers put jobs' temporary files (an existing directory)", defaultHelp: 'the system temp dir' }),
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),
   sseKey: option(text, { value: 'file', help: 'file with a 32-byte key for server-side encryption of the AWS job store' }),

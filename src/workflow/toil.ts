@@ -10,6 +10,7 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
 import { ToilError, UsageError } from '../errors.js';
@@ -323,8 +324,18 @@ function storableOptions(given: Record<string, unknown>): Record<string, OptionV
   return out;
 }
 
+/** A --workDir for local workers must exist: a typo would otherwise make a new directory somewhere. */
+async function checkWorkDir(config: ToilConfig): Promise<void> {
+  if (config.workDir === undefined || config.batchSystem !== 'single_machine') return;
+  const st = await stat(config.workDir).catch(() => undefined);
+  const source = process.env['TOIL_WORKDIR'] === config.workDir ? 'TOIL_WORKDIR' : '--workDir';
+  if (!st) throw new UsageError(`${source}: no such directory: ${config.workDir} (create it first, or leave it unset for the system temp dir)`);
+  if (!st.isDirectory()) throw new UsageError(`${source}: not a directory: ${config.workDir}`);
+}
+
 /** Opens the job store the configuration names, refusing combinations that cannot work. */
 async function openStore(config: ToilConfig): Promise<JobStore> {
+  await checkWorkDir(config);
   const locator = parseLocator(config.jobStore);
   if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
     throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);

@@ -118,3 +118,16 @@ describe('toil status during a run', () => {
     }
   });
 });
+
+describe('options are strict', () => {
+  it.each([
+    ['--disableCaching yes', () => ['--disableCaching', 'yes'], /--disableCaching: expected true or false \(got 'yes'\)/],
+    ['a --workDir that does not exist', () => ['--workDir', path.join(t.dir, 'missing')], /--workDir: no such directory: .*missing \(create it first/],
+  ])('%s exits 2 and creates nothing', async (_what, args, message) => {
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), t.store, ...args()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(await readdir(t.dir)).toEqual([]);
+  });
+});
