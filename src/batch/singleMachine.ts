@@ -74,9 +74,11 @@ export class SingleMachineBatchSystem implements BatchSystem {
     const gpus = gpuCount(req);
     if (req.cores > o.maxCores) throw new ResourceError(`${what} asks for ${req.cores} cores, but at most ${o.maxCores} are available (--maxCores)`);
     if (req.memory > o.maxMemory) {
-      throw new ResourceError(`${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`);
+      throw new ResourceError(`${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`, { resource: 'memory' });
     }
-    if (req.disk > o.maxDisk) throw new ResourceError(`${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`);
+    if (req.disk > o.maxDisk) {
+      throw new ResourceError(`${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`, { resource: 'disk' });
+    }
     if (gpus > (o.gpus ?? 0)) throw new ResourceError(`${what} asks for ${gpus} GPU(s), but this machine offers ${o.gpus ?? 0}`);
   }
 

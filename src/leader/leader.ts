@@ -10,7 +10,7 @@ import { mapLimit } from '../concurrency.js';
 import { ConflictError, NotFoundError, ResourceError, errorMessage } from '../errors.js';
 import type { BatchJobEnd, BatchSystem } from '../batch/types.js';
 import { resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
-import type { JobRecord } from '../job/types.js';
+import type { JobRecord, StoredRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
@@ -235,8 +235,9 @@ export class Leader {
         this.batch.checkFits(requirements, what);
       } catch (e) {
         if (e instanceof ResourceError) {
-          this.log.error(e.message);
-          await this.failForGood(id, e.message, '');
+          const message = e.message + defaultSizeHint(e, node.requirements);
+          this.log.error(message);
+          await this.failForGood(id, message, '');
           continue;
         }
         throw e;
@@ -427,6 +428,18 @@ export class Leader {
       }
     }
   }
+}
+
+/**
+ * When a job that did not say how much memory or disk it needs does not fit: it asked for the
+ * default, which every such job asks for (`2Gi` unless --defaultMemory/--defaultDisk say, and
+ * `G` is 10⁹ bytes while `Gi` is 2³⁰: --maxMemory 2G is less than 2Gi).
+ */
+function defaultSizeHint(e: ResourceError, asked: StoredRequirements): string {
+  const resource = e.context['resource'];
+  if ((resource !== 'memory' && resource !== 'disk') || asked[resource] !== undefined) return '';
+  const flag = resource === 'memory' ? '--defaultMemory' : '--defaultDisk';
+  return `; the job did not say, so it asks for ${flag} (2Gi unless set), as every job that does not say does: lower ${flag}, raise the maximum, or give the job .require({ ${resource} }) (G is 10⁹ bytes, Gi is 2³⁰)`;
 }
 
 function asCreated(r: JobRecord): JobRecord {

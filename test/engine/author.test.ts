@@ -131,3 +131,11 @@ describe('options are strict', () => {
     expect(await readdir(t.dir)).toEqual([]);
   });
 });
+
+describe('sizes', () => {
+  it('says why --maxMemory 2GB refuses a job that asks for the default 2Gi', async () => {
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), t.store, '--maxMemory', '2GB', '--', '3']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/asks for 2\.0 GiB of memory, but at most 1\.9 GiB is available \(--maxMemory\); the job did not say, so it asks for --defaultMemory \(2Gi unless set\).*G is 10⁹ bytes, Gi is 2³⁰/);
+  });
+});
