@@ -10,7 +10,7 @@ import { KILL_FILE } from '../leader/leader.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, oneLine } from './exit.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople, oneLine } from './exit.js';
 import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
 import { formatStatus, storeStatus } from './status.js';
 
@@ -20,7 +20,7 @@ function fail(e: unknown): never {
     process.exit(EXIT_FAILED);
   }
   const code = exitCodeFor(e);
-  process.stderr.write(`toil: ${oneLine(e)}\n`);
+  process.stderr.write(`toil: ${forPeople(e)}\n`);
   if (code !== EXIT_USAGE && process.env['TOIL_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exit(code);
 }

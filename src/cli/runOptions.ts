@@ -33,6 +33,8 @@ export function addRunOptions(cmd: Command): Command {
   for (const [key, decl] of optionList()) {
     if (decl.envOnly) continue;
     cmd.addOption(flagFor(key, decl));
+    // Added after the positive flag, so that commander gives the option no default of its own.
+    if (decl.negation) cmd.addOption(new Option(`--no-${key}`, decl.negation));
     for (const s of decl.shortcuts ?? []) cmd.option(`--${s.flag}`, s.help);
   }
   return cmd;

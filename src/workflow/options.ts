@@ -23,6 +23,8 @@ export interface OptionMeta {
   shortcuts?: ReadonlyArray<{ flag: string; value: string; help: string }>;
   /** Set by its environment variable only: no flag and no config-file key. */
   envOnly?: boolean;
+  /** Help of a `--no-<name>` flag that sets the option to false. */
+  negation?: string;
 }
 
 export interface OptionDecl<S extends z.ZodType = z.ZodType> extends OptionMeta {
@@ -111,6 +113,13 @@ export const OPTIONS = {
   defaultMemory: option(size, { default: '2Gi', value: 'size', help: 'memory for jobs that do not say' }),
   defaultDisk: option(size, { default: '2Gi', value: 'size', help: 'disk for jobs that do not say' }),
   defaultPreemptible: option(bool, { default: false, value: 'bool', optionalValue: true, help: 'whether jobs that do not say may run on preemptible nodes' }),
+  typecheck: option(bool, {
+    default: true,
+    value: 'bool',
+    optionalValue: true,
+    help: 'type-check a TypeScript workflow (strict) before running it; type errors exit 2',
+    negation: 'do not type-check the workflow (faster; esbuild only strips the types)',
+  }),
   workDir: option(text, { value: 'dir', env: 'TOIL_WORKDIR', help: "where workers put jobs' temporary files (an existing directory)", defaultHelp: 'the system temp dir' }),
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),

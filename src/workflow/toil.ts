@@ -32,6 +32,7 @@ import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
 import { defaultWorkDir, environmentLayer, firstRunLayer, optionLayer, parseConfig, resolveConfig, type ToilConfig, type ToilConfigInput } from './config.js';
 import { optionName } from './options.js';
+import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
 /** The workflow ended without success: each failed job is named with the tail of its log. */
@@ -117,7 +118,7 @@ export class Toil {
       if (config.sseKey !== before) store = await openStore(config);
     }
     const log = logger ?? createLogger(config.logLevel as LogLevel);
-    const { bundle, workflowName } = await bundleSource(workflow, log);
+    const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
     const parts = { config, store, bundle, loaded, workflowName, given: storableOptions(given), ...(firstRun ? { restartNote: restartOptionsLine(firstRun, given) } : {}) };
     return new Toil({ ...parts, logger: log, tty: tty ?? process.stderr.isTTY === true });
@@ -369,12 +370,20 @@ function restartOptionsLine(first: Record<string, OptionValue>, given: Record<st
   );
 }
 
-/** Bundles the workflow module, fetching it first when it is given by URL. */
-async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle: Bundle; workflowName: string }> {
+/**
+ * Bundles the workflow module, fetching it first when it is given by URL, and type-checks it
+ * (TypeScript only) unless told not to. Bundling comes first: a syntax error is one line.
+ */
+async function bundleSource(workflow: string, opts: { logger: Logger; typecheck: boolean }): Promise<{ bundle: Bundle; workflowName: string }> {
   const source = await obtainWorkflow(workflow);
   try {
     const bundle = await bundleWorkflow(source.file, source.fetched ? { name: source.name, root: path.dirname(source.file) } : {});
-    if (source.fetched) logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
+    if (source.fetched) opts.logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
+    if (opts.typecheck && /\.[mc]?tsx?$/.test(source.file)) {
+      const started = Date.now();
+      await typecheckWorkflow({ file: source.file, name: source.name });
+      opts.logger.debug(`type-checked ${source.name} in ${Date.now() - started} ms`);
+    }
     return { bundle, workflowName: source.fetched ? source.name : path.resolve(source.file) };
   } finally {
     await source.release();

@@ -139,3 +139,28 @@ describe('sizes', () => {
     expect(r.stderr).toMatch(/asks for 2\.0 GiB of memory, but at most 1\.9 GiB is available \(--maxMemory\); the job did not say, so it asks for --defaultMemory \(2Gi unless set\).*G is 10⁹ bytes, Gi is 2³⁰/);
   });
 });
+
+describe('type checking', () => {
+  it('refuses a workflow with type errors (exit 2, file:line:col and the message, nothing created); --no-typecheck runs it', async () => {
+    const file = path.join(t.dir, 'typo.ts');
+    await writeFile(
+      file,
+      [
+        "import { defineJob, type WorkflowContext } from 'toil-ts';",
+        "const twice = defineJob('twice', async (_ctx, n: number) => [n, n]);",
+        'export default function workflow(_wf: WorkflowContext) {',
+        "  const n: number = 'not a number';",
+        '  return twice(n);',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    const r = await toil(['run', 'typo.ts', t.store], { cwd: t.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^toil: workflow typo\.ts does not type-check \(1 error; --no-typecheck runs it anyway\):\n {2}typo\.ts:4:9 Type 'string' is not assignable to type 'number'\. \(TS2322\)\n$/);
+    expect(await readdir(t.dir)).toEqual(['typo.ts']);
+    const unchecked = await toil(['run', 'typo.ts', t.store, '--no-typecheck'], { cwd: t.dir });
+    expect(unchecked.code).toBe(0);
+    expect(JSON.parse(unchecked.stdout)).toEqual(['not a number', 'not a number']);
+  });
+});
