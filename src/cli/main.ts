@@ -12,6 +12,7 @@ import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople, oneLine } from './exit.js';
 import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
+import { initProject } from './init.js';
 import { formatStatus, storeStatus } from './status.js';
 
 function fail(e: unknown): never {
@@ -87,6 +88,15 @@ Examples:
     .action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
     await run(workflow, jobStore, workflowArgs, o);
   });
+
+  program
+    .command('init')
+    .description('start a workflow project: package.json (toil-ts, scripts typecheck and start), tsconfig.json, a first workflow.ts')
+    .argument('[dir]', 'the project directory (made if missing)', '.')
+    .exitOverride()
+    .action(async (dir: string) => {
+      process.stderr.write(`${await initProject(dir)}\n`);
+    });
 
   program
     .command('status')

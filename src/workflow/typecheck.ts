@@ -80,7 +80,11 @@ export async function typecheckWorkflow(input: TypeCheckInput): Promise<void> {
 
 /** `file:line:col message`, the file as the user knows it. */
 function formatDiagnostic(ts: typeof import('typescript'), d: ts.Diagnostic, input: TypeCheckInput): string {
-  const text = ts.flattenDiagnosticMessageText(d.messageText, ' ');
+  const text = ts
+    .flattenDiagnosticMessageText(d.messageText, '\n')
+    .split('\n')
+    .map((l) => l.trim())
+    .join(' ');
   if (!d.file || d.start === undefined) return `error TS${d.code}: ${text}`;
   const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
   const file = path.resolve(d.file.fileName) === path.resolve(input.file) ? input.name : shortPath(d.file.fileName);
