@@ -164,3 +164,15 @@ describe('type checking', () => {
     expect(JSON.parse(unchecked.stdout)).toEqual(['not a number', 'not a number']);
   });
 });
+
+describe('the README examples', () => {
+  it('the class form, an async workflow function and promises in fields (examples/classjobs.ts)', async () => {
+    const r = await toil(['run', workflow('../../examples/classjobs.ts'), t.store, '--', 'examples/poem.txt']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ lines: 4, words: 20 });
+    expect(r.stderr).toMatch(/6 job\(s\) run/);
+    const usage = await toil(['run', workflow('../../examples/classjobs.ts'), t.store]);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/^toil: give a text file after --/m);
+  });
+});
