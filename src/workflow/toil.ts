@@ -31,7 +31,7 @@ import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/l
 import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
 import { defaultWorkDir, environmentLayer, firstRunLayer, optionLayer, parseConfig, resolveConfig, type ToilConfig, type ToilConfigInput } from './config.js';
-import { optionName } from './options.js';
+import { checkRestartArgs, definedOptions, firstRunOptions, restartOptionsLine, storableOptions, type OptionValue } from './restartOptions.js';
 import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
@@ -299,32 +299,6 @@ export class Toil {
   async close(): Promise<void> {}
 }
 
-type OptionValue = string | number | boolean;
-
-/** A restart cannot change the workflow's arguments: its root job was built with the first ones. */
-function checkRestartArgs(first: string[] | undefined, now: readonly string[] | undefined): void {
-  if (now === undefined || now.length === 0) return;
-  if (first !== undefined && first.length === now.length && first.every((a, i) => a === now[i])) return;
-  const was = first === undefined ? 'not recorded' : first.length === 0 ? 'none' : first.map((a) => JSON.stringify(a)).join(' ');
-  throw new UsageError(
-    `--restart resumes the workflow with the arguments of its first run (${was}); it cannot take new ones: leave out the arguments after --, or start a new workflow in a new job store`,
-  );
-}
-
-function definedOptions(rest: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-}
-
-/** The options a run keeps in its store for a restart: what it was given, but where and whether to restart. */
-function storableOptions(given: Record<string, unknown>): Record<string, OptionValue> {
-  const out: Record<string, OptionValue> = {};
-  for (const [k, v] of Object.entries({ ...environmentLayer().values, ...given })) {
-    if (k === 'jobStore' || k === 'restart') continue;
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
-  }
-  return out;
-}
-
 /** A --workDir for local workers must exist: a typo would otherwise make a new directory somewhere. */
 async function checkWorkDir(config: ToilConfig): Promise<void> {
   if (config.workDir === undefined || config.batchSystem !== 'single_machine') return;
@@ -349,25 +323,6 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
     process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
   }
   return openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
-}
-
-/** The options the store's first run was given, if the store holds a workflow that kept them. */
-async function firstRunOptions(store: JobStore): Promise<Record<string, OptionValue> | undefined> {
-  if (!(await store.exists())) return undefined;
-  const got = await readWorkflowInfo(store).catch(() => undefined);
-  return got?.info.options;
-}
-
-/** The log line of a restart: the first run's options, and those given now that replace them. */
-function restartOptionsLine(first: Record<string, OptionValue>, given: Record<string, unknown>): string {
-  const list = (entries: Array<[string, unknown]>) => entries.map(([k, v]) => `${optionName(k)} ${String(v)}`).join(', ');
-  const kept = Object.entries(first);
-  const changed = Object.entries(storableOptions(given)).filter(([k, v]) => String(first[k]) !== String(v));
-  const now = changed.map(([k, v]): [string, unknown] => [k, k in first ? `${String(v)} (was ${String(first[k])})` : v]);
-  return (
-    `restarting with the options of the first run: ${kept.length > 0 ? list(kept) : 'none besides the defaults'}` +
-    (now.length > 0 ? `; overridden at this restart: ${list(now)}` : '')
-  );
 }
 
 /**

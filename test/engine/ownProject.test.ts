@@ -24,7 +24,7 @@ interface Done {
 const NODE22_BIN = path.join(ROOT, 'node_modules', 'node', 'bin');
 
 function sh(cmd: string, args: string[], cwd: string): Promise<Done> {
-  const env = { ...process.env, NODE_OPTIONS: '', PATH: `${NODE22_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`, npm_config_update_notifier: 'false' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PATH: `${NODE22_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`, npm_config_update_notifier: 'false' };
   for (const k of Object.keys(env)) if (k.startsWith('npm_') && k !== 'npm_config_update_notifier') delete env[k];
   const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
