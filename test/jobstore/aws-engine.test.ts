@@ -121,7 +121,7 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     const loc = locator();
     const r = await toil(['run', workflow('crash.ts'), loc, '--retryCount', '0', '--', t.dir], { env: env(s3.cond) });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
+    expect(r.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
     const s = JSON.parse((await toil(['status', loc, '--json'], { env: env(s3.cond) })).stdout) as { counts: Record<string, number> };
     expect(s.counts.done).toBe(5);
