@@ -7,6 +7,7 @@
  * the API that will run it. A check that passed is remembered with the hashes of the
  * workflow's own files, so an unchanged workflow is not checked again.
  */
+import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -64,18 +65,50 @@ export interface TypeCheckInput {
   name: string;
 }
 
-/** Throws a TypeCheckError with the compiler's messages (file:line:col message) if the module does not type-check. */
+/** What a check found: nothing, or the compiler's messages (at most MAX_SHOWN) and how many there were. */
+export type CheckResult = { ok: true } | { ok: false; count: number; shown: string[] };
+
+/**
+ * Throws a TypeCheckError with the compiler's messages (file:line:col message) if the module
+ * does not type-check. The compiler runs in a child process of its own: the leader, which may
+ * live for days, never holds the compiler and the program in memory.
+ */
 export async function typecheckWorkflow(input: TypeCheckInput): Promise<void> {
-  const stamp = await stampFile(input.file);
-  if (await stillValid(stamp)) return;
+  if (await stillValid(await stampFile(input.file))) return;
+  const result = await checkInChild(input);
+  if (result.ok) return;
+  const n = result.count;
+  throw new TypeCheckError(`workflow ${input.name} does not type-check (${n} error${n === 1 ? '' : 's'}; --no-typecheck runs it anyway):`, result.shown);
+}
+
+function checkInChild(input: TypeCheckInput): Promise<CheckResult> {
+  const child = fork(fileURLToPath(new URL('./typecheckMain.js', import.meta.url)), [JSON.stringify(input)], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    execArgv: [],
+    serialization: 'json',
+  });
+  return new Promise((resolve, reject) => {
+    let answer: CheckResult | undefined;
+    child.on('message', (m) => (answer = m as CheckResult));
+    child.on('error', reject);
+    child.on('exit', (code, signal) =>
+      answer ? resolve(answer) : reject(new Error(`the type checker ended without an answer (${signal ?? `exit code ${code}`})`)),
+    );
+  });
+}
+
+/** Runs the compiler here and now, and remembers a passed check. */
+export async function checkNow(input: TypeCheckInput): Promise<CheckResult> {
   const ts = await compiler();
   const program = ts.createProgram({ rootNames: [path.resolve(input.file)], options: compilerOptions(ts) });
   const diagnostics = ts.getPreEmitDiagnostics(program).filter((d) => d.category === ts.DiagnosticCategory.Error);
-  if (diagnostics.length === 0) return remember(stamp, program);
+  if (diagnostics.length === 0) {
+    await remember(await stampFile(input.file), program);
+    return { ok: true };
+  }
   const shown = diagnostics.slice(0, MAX_SHOWN).map((d) => formatDiagnostic(ts, d, input));
   if (diagnostics.length > MAX_SHOWN) shown.push(`… and ${diagnostics.length - MAX_SHOWN} more`);
-  const n = diagnostics.length;
-  throw new TypeCheckError(`workflow ${input.name} does not type-check (${n} error${n === 1 ? '' : 's'}; --no-typecheck runs it anyway):`, shown);
+  return { ok: false, count: diagnostics.length, shown };
 }
 
 /** `file:line:col message`, the file as the user knows it. */
