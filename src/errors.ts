@@ -4,6 +4,7 @@
  * structured `context` (job id, locator, option name…) that log lines and summaries can show.
  *
  * - {@link UsageError}: bad command line, configuration or workflow module. The CLI exits 2.
+ *   {@link TypeCheckError}, a workflow module with type errors, carries the compiler's messages.
  * - {@link GraphError}: an invalid job graph (cycle, follow-on waiting on itself).
  * - {@link SerializationError}: an argument or return value that is not JSON-serialisable.
  * - {@link JobStoreError} and its kinds: missing/existing stores, version conflicts, not found.
@@ -48,6 +49,16 @@ export class ToilError extends Error {
 export class UsageError extends ToilError {
   constructor(message: string, context?: ErrorContext) {
     super('USAGE', message, { context });
+  }
+}
+
+/** The workflow module does not type-check: `details` are the compiler's messages, one per line. */
+export class TypeCheckError extends UsageError {
+  constructor(
+    message: string,
+    readonly details: readonly string[],
+  ) {
+    super(message);
   }
 }
 

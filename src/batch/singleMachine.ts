@@ -14,6 +14,7 @@ import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { EndQueue } from './endQueue.js';
+import { processEndReason } from './processEnd.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
 export interface SingleMachineOptions {
@@ -44,7 +45,8 @@ interface Running {
   killed: boolean;
 }
 
-const TAIL_LINES = 40;
+/** Lines of a worker process's own output kept: what a job printed before it ended the process. */
+const TAIL_LINES = 200;
 
 /** The compiled worker entry, also when this module runs from src/ (tests). */
 export function defaultWorkerEntry(): string {
@@ -72,9 +74,11 @@ export class SingleMachineBatchSystem implements BatchSystem {
     const gpus = gpuCount(req);
     if (req.cores > o.maxCores) throw new ResourceError(`${what} asks for ${req.cores} cores, but at most ${o.maxCores} are available (--maxCores)`);
     if (req.memory > o.maxMemory) {
-      throw new ResourceError(`${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`);
+      throw new ResourceError(`${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`, { resource: 'memory' });
     }
-    if (req.disk > o.maxDisk) throw new ResourceError(`${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`);
+    if (req.disk > o.maxDisk) {
+      throw new ResourceError(`${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`, { resource: 'disk' });
+    }
     if (gpus > (o.gpus ?? 0)) throw new ResourceError(`${what} asks for ${gpus} GPU(s), but this machine offers ${o.gpus ?? 0}`);
   }
 
@@ -157,7 +161,17 @@ export class SingleMachineBatchSystem implements BatchSystem {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     child.on('message', (m: unknown) => this.onMessage(proc, m));
-    child.on('exit', (code, signal) => this.onExit(proc, code, signal));
+    // The end is reported once the process's output is read to the end (what a job printed
+    // before calling process.exit comes last), or soon after the exit if a grandchild holds
+    // the pipes open.
+    let ended = false;
+    const end = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (ended) return;
+      ended = true;
+      this.onExit(proc, code, signal);
+    };
+    child.on('exit', (code, signal) => setTimeout(() => end(code, signal), 1000).unref());
+    child.on('close', (code, signal) => end(code, signal));
     child.on('error', () => {
       /* reported through 'exit' */
     });
@@ -196,6 +210,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
     if (!run) return;
     this.account(run.req.requirements, -1);
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+    const told = processEndReason(proc.tail);
     const end: BatchJobEnd = run.killed
       ? { batchJobId: run.batchJobId, jobId: run.req.jobId, outcome: 'killed', exitCode: code, message: 'killed by the leader', countsAsAttempt: false }
       : {
@@ -203,9 +218,9 @@ export class SingleMachineBatchSystem implements BatchSystem {
           jobId: run.req.jobId,
           outcome: 'failed',
           exitCode: code ?? (signal === 'SIGKILL' ? 137 : 1),
-          message: `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
+          message: told ?? `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
           countsAsAttempt: true,
-          ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
+          ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {}),
         };
     this.ends.push(end);
     this.pump();

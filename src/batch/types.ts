@@ -36,6 +36,11 @@ export interface BatchJobEnd {
   final?: boolean;
   /** The last lines the worker process printed, when the job store has no log for it. */
   outputTail?: string;
+  /**
+   * The worker process died before it could save this attempt's log: `outputTail` is the
+   * attempt's output (the job store holds nothing newer), and the leader keeps it as the log.
+   */
+  outputIsLog?: boolean;
 }
 
 export interface BatchSystem {

@@ -1,4 +1,4 @@
-import { ToilError, errorMessage } from '../errors.js';
+import { ToilError, TypeCheckError, errorMessage } from '../errors.js';
 
 /** Exit codes of the CLI: 0 success, 1 the workflow failed, 2 bad usage or configuration. */
 export const EXIT_OK = 0;
@@ -15,4 +15,10 @@ export function exitCodeFor(e: unknown): number {
 /** One line for people: the message, without a stack. */
 export function oneLine(e: unknown): string {
   return errorMessage(e).split('\n')[0] ?? String(e);
+}
+
+/** What the CLI prints for an error: one line, and the compiler's messages under it for type errors. */
+export function forPeople(e: unknown): string {
+  if (e instanceof TypeCheckError) return [oneLine(e), ...e.details.map((d) => `  ${d}`)].join('\n');
+  return oneLine(e);
 }

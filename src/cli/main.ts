@@ -10,8 +10,9 @@ import { KILL_FILE } from '../leader/leader.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, oneLine } from './exit.js';
-import { addRunOptions, environmentHelp, runConfig, type RunOpts } from './runOptions.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople, oneLine } from './exit.js';
+import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
+import { initProject } from './init.js';
 import { formatStatus, storeStatus } from './status.js';
 
 function fail(e: unknown): never {
@@ -20,14 +21,13 @@ function fail(e: unknown): never {
     process.exit(EXIT_FAILED);
   }
   const code = exitCodeFor(e);
-  process.stderr.write(`toil: ${oneLine(e)}\n`);
+  process.stderr.write(`toil: ${forPeople(e)}\n`);
   if (code !== EXIT_USAGE && process.env['TOIL_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exit(code);
 }
 
 async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
-  const config = await runConfig(jobStore, o);
-  const toil = await Toil.open({ ...config, workflow });
+  const toil = await Toil.open({ ...(await givenOptions(jobStore, o)), jobStore, workflow });
   const builder = toil.module['default'];
   if (!toil.config.restart && typeof builder !== 'function') {
     throw new UsageError(
@@ -38,13 +38,14 @@ async function run(workflow: string, jobStore: string, workflowArgs: string[], o
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
-    toil.logger.warning(`received ${sig}: stopping the workflow (the job store is kept for --restart)`);
+    const kept = toil.config.clean === 'never' || toil.config.clean === 'onSuccess';
+    toil.logger.warning(`received ${sig}: stopping the workflow (${kept ? 'the job store is kept for --restart' : `then deleting the job store: --clean ${toil.config.clean}`})`);
     toil.stop(`interrupted by ${sig}`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const value = toil.config.restart
-    ? await toil.restart()
+    ? await toil.restart(workflowArgs)
     : await toil.start(builder as Parameters<Toil['start']>[0], workflowArgs);
   process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
 }
@@ -87,6 +88,15 @@ Examples:
     .action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
     await run(workflow, jobStore, workflowArgs, o);
   });
+
+  program
+    .command('init')
+    .description('start a workflow project: package.json (toil-ts, scripts typecheck and start), tsconfig.json, a first workflow.ts')
+    .argument('[dir]', 'the project directory (made if missing)', '.')
+    .exitOverride()
+    .action(async (dir: string) => {
+      process.stderr.write(`${await initProject(dir)}\n`);
+    });
 
   program
     .command('status')

@@ -3,7 +3,7 @@
  * they give: flags over the `--config` file over environment variables over defaults.
  */
 import { Option, type Command } from 'commander';
-import { environmentLayer, optionLayer, resolveConfig, type ConfigLayer, type ToilConfig } from '../workflow/config.js';
+import { environmentLayer, givenValues, optionLayer, resolveConfig, type ConfigLayer } from '../workflow/config.js';
 import { readConfigFile } from '../workflow/configFile.js';
 import { optionList, type OptionDecl } from '../workflow/options.js';
 
@@ -33,6 +33,8 @@ export function addRunOptions(cmd: Command): Command {
   for (const [key, decl] of optionList()) {
     if (decl.envOnly) continue;
     cmd.addOption(flagFor(key, decl));
+    // Added after the positive flag, so that commander gives the option no default of its own.
+    if (decl.negation) cmd.addOption(new Option(`--no-${key}`, decl.negation));
     for (const s of decl.shortcuts ?? []) cmd.option(`--${s.flag}`, s.help);
   }
   return cmd;
@@ -61,11 +63,15 @@ export function flagValues(o: RunOpts): Record<string, unknown> {
   return out;
 }
 
-/** The run's configuration: flags over the config file (--config or TOIL_CONFIG) over the environment. */
-export async function runConfig(jobStore: string, o: RunOpts): Promise<ToilConfig> {
+/**
+ * The options the run is given — flags over the config file (--config or TOIL_CONFIG) over the
+ * environment — checked, defaults left out (a restart fills the gaps from the first run).
+ */
+export async function givenOptions(jobStore: string, o: RunOpts): Promise<Record<string, unknown>> {
   const file = typeof o['config'] === 'string' && o['config'] !== '' ? o['config'] : undefined;
   const layers: ConfigLayer[] = [environmentLayer()];
   if (file) layers.push(await readConfigFile(file));
   layers.push(optionLayer({ ...flagValues(o), jobStore }));
-  return resolveConfig(layers);
+  resolveConfig(layers);
+  return givenValues(layers);
 }

@@ -2,6 +2,7 @@ import { UsageError } from '../errors.js';
 import type { JobRecord } from '../job/types.js';
 import { openJobStore } from '../jobstore/open.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
+import { readActivity } from '../leader/activity.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
 
 export interface StoreStatus {
@@ -9,7 +10,10 @@ export interface StoreStatus {
   workflowId: string | null;
   completed: boolean;
   leader: { host: string; pid: number; expiresAt: string } | null;
-  counts: { total: number; done: number; pending: number; failed: number };
+  /** `running`: jobs running now, as the live leader says (0 without one); `pending` are the others not yet done. */
+  counts: { total: number; done: number; running: number; pending: number; failed: number };
+  /** Jobs a live leader has handed to the batch system (running, or queued there). */
+  issued: Array<{ id: string; name: string }>;
   failed: Array<{ id: string; name: string; failure: string; logTail: string }>;
   retrying: Array<{ id: string; name: string; failure: string; remainingTries: number | null }>;
 }
@@ -22,6 +26,9 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
   const lease = await readLease(store);
   const records: JobRecord[] = [];
   for await (const { value } of store.listJobs()) records.push(value);
+  const live = lease !== undefined && leaseIsLive(lease.body);
+  const activity = live ? await readActivity(store) : undefined;
+  const running = activity?.running ?? 0;
   const failedRecs = records.filter((r) => r.state === 'failed');
   const failed = await Promise.all(
     failedRecs.map(async (r) => {
@@ -33,13 +40,15 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
     locator: store.locator,
     workflowId: info?.info.workflowId ?? null,
     completed: info?.info.completed === true,
-    leader: lease && leaseIsLive(lease.body) ? { host: lease.body.host, pid: lease.body.pid, expiresAt: new Date(lease.body.expiresAt).toISOString() } : null,
+    leader: lease && live ? { host: lease.body.host, pid: lease.body.pid, expiresAt: new Date(lease.body.expiresAt).toISOString() } : null,
     counts: {
       total: records.length,
       done: records.filter((r) => r.state === 'done').length,
-      pending: records.filter((r) => r.state === 'pending').length,
+      running,
+      pending: records.filter((r) => r.state === 'pending').length - running,
       failed: failedRecs.length,
     },
+    issued: activity?.issued ?? [],
     failed,
     retrying: records
       .filter((r) => r.state === 'pending' && r.failure !== undefined)
@@ -52,7 +61,8 @@ export function formatStatus(s: StoreStatus): string {
   out.push(`Job store ${s.locator}`);
   out.push(`  workflow: ${s.workflowId ?? '(none)'}${s.completed ? ' (completed)' : ''}`);
   out.push(`  leader:   ${s.leader ? `running (pid ${s.leader.pid} on ${s.leader.host})` : 'not running'}`);
-  out.push(`  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.pending} pending, ${s.counts.failed} failed`);
+  out.push(`  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.running} running, ${s.counts.pending} pending, ${s.counts.failed} failed`);
+  if (s.issued.length > 0) out.push(`  issued:   ${s.issued.map((j) => `'${j.name}' (${j.id})`).join(', ')}`);
   for (const r of s.retrying) out.push(`  retrying: '${r.name}' (${r.id}): ${r.failure}${r.remainingTries !== null ? ` (${r.remainingTries} tries left)` : ''}`);
   for (const f of s.failed) {
     out.push(`  failed:   '${f.name}' (${f.id}): ${f.failure}`);

@@ -173,8 +173,7 @@ export function checkAcyclic(
       }
       const c = colour.get(next);
       if (c === 1) {
-        const cycle = path.slice(path.indexOf(next)).concat(next);
-        const jobs = cycle.filter((n) => !n.startsWith('END:'));
+        const jobs = cycleJobs(path.slice(path.indexOf(next)).concat(next));
         const unique = [...new Set(jobs)];
         const self = unique.length === 1;
         throw new GraphError(
@@ -191,4 +190,14 @@ export function checkAcyclic(
       }
     }
   }
+}
+
+/**
+ * The jobs of a cycle found in the "must finish before" relation, in order. End-of-job nodes
+ * are left out, unless the cycle runs through them only (children of each other): then END(X)
+ * stands for X.
+ */
+function cycleJobs(cycle: string[]): string[] {
+  const jobs = cycle.filter((n) => !n.startsWith('END:'));
+  return jobs.length > 0 ? jobs : cycle.map((n) => n.slice('END:'.length));
 }

@@ -1,4 +1,4 @@
-import { SerializationError } from '../errors.js';
+import { GraphError, SerializationError, UsageError } from '../errors.js';
 import type { JobContext } from './context.js';
 import { encodeValue } from './json.js';
 import { JobPromise, type PromisePath } from './promise.js';
@@ -28,7 +28,7 @@ export function jobInternals(job: Job<unknown>): JobInternals {
   if (!st) {
     const name = classNames.get(job.constructor);
     if (name === undefined) {
-      throw new Error(`${job.constructor.name} is not registered: call Job.register(${job.constructor.name}, 'a-name') after the class`);
+      throw new UsageError(`${job.constructor.name} is not registered: call Job.register(${job.constructor.name}, 'a-name') after the class`);
     }
     st = { name, kind: 'class', children: [], followOns: [], requirements: {}, checkpoint: false };
     internals.set(job, st);
@@ -107,7 +107,7 @@ export abstract class Job<R = unknown> {
     try {
       st.requirements = { ...st.requirements, ...normaliseRequirements(req) };
     } catch (e) {
-      throw new RangeError(`job '${st.name}': ${(e as Error).message}`);
+      throw new UsageError(`job '${st.name}': ${(e as Error).message}`);
     }
     return this;
   }
@@ -128,12 +128,12 @@ export abstract class Job<R = unknown> {
 }
 
 function attach(parent: Job<unknown>, job: Job<unknown>, kind: 'child' | 'followOn'): void {
-  if (!(job instanceof Job)) throw new TypeError(`add${kind === 'child' ? 'Child' : 'FollowOn'}: expected a job, got ${typeof job}`);
+  if (!(job instanceof Job)) throw new UsageError(`add${kind === 'child' ? 'Child' : 'FollowOn'}: expected a job, got ${typeof job}`);
   const p = jobInternals(parent);
   const j = jobInternals(job);
-  if (job === parent) throw new RangeError(`job '${p.name}' cannot be its own ${kind === 'child' ? 'child' : 'follow-on'}`);
+  if (job === parent) throw new GraphError(`job '${p.name}' cannot be its own ${kind === 'child' ? 'child' : 'follow-on'}`);
   if (j.id !== undefined) {
-    throw new RangeError(`job '${j.name}' (${j.id}) is already saved in the workflow; attach only new jobs`);
+    throw new GraphError(`job '${j.name}' (${j.id}) is already saved in the workflow; attach only new jobs`);
   }
   (kind === 'child' ? p.children : p.followOns).push(job);
 }

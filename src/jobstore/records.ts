@@ -19,10 +19,11 @@ export function parseRecord(data: Buffer | string, what: string): JobRecord {
 }
 
 const ChannelMessageSchema = z.object({
-  kind: z.enum(['log', 'stats']),
+  kind: z.enum(['log', 'stats', 'failure']),
   jobId: z.string(),
   jobName: z.string(),
   text: z.string().optional(),
+  stack: z.string().optional(),
   wallSeconds: z.number().optional(),
   cpuSeconds: z.number().optional(),
   peakRss: z.number().optional(),

@@ -16,12 +16,16 @@ export interface Versioned<T> {
   version: string;
 }
 
-/** A message from a worker to the leader: a log line from `ctx.log`, or a job's stats. */
+/**
+ * A message from a worker to the leader: log lines from `ctx.log`, a job's stats, or why an
+ * attempt failed (`text`: one line, the error's message first; `stack`: its stack frames).
+ */
 export interface ChannelMessage {
-  kind: 'log' | 'stats';
+  kind: 'log' | 'stats' | 'failure';
   jobId: string;
   jobName: string;
   text?: string;
+  stack?: string;
   /** Stats: wall-clock seconds, CPU seconds, peak RSS in bytes. */
   wallSeconds?: number;
   cpuSeconds?: number;

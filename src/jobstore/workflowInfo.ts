@@ -15,6 +15,10 @@ export const WorkflowInfoSchema = z.object({
   defaults: z.object({ cores: z.number(), memory: z.number(), disk: z.number(), preemptible: z.boolean() }),
   /** Exports to do once the workflow succeeds: an encoded FileID (or promise of one) and a URL. */
   exports: z.array(z.object({ file: JsonSchema, url: z.string() })),
+  /** The options the first run was given (defaults left out), which a restart keeps. */
+  options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  /** The workflow's arguments (`wf.args`) at the first run. */
+  args: z.array(z.string()).optional(),
   /** Set once the workflow has finished successfully. */
   completed: z.boolean().optional(),
 });

@@ -10,10 +10,11 @@ import { mapLimit } from '../concurrency.js';
 import { ConflictError, NotFoundError, ResourceError, errorMessage } from '../errors.js';
 import type { BatchJobEnd, BatchSystem } from '../batch/types.js';
 import { resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
-import type { JobRecord } from '../job/types.js';
+import type { JobRecord, StoredRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
+import { ActivityWriter } from './activity.js';
 import { retryDelayMs, type BackoffPolicy } from './backoff.js';
 import { GraphState } from './graphState.js';
 import { Progress } from './progress.js';
@@ -59,10 +60,13 @@ export class Leader {
   private readonly abandoned = new Set<number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly failed = new Map<string, FailedJob>();
+  /** Why attempts failed, as their workers told (the error a job threw), until processed. */
+  private readonly told = new Map<string, { text?: string | undefined; stack?: string | undefined }>();
   private jobsRun = 0;
   private stopReason: { killed: boolean; reason: string } | undefined;
   private wake: (() => void) | undefined;
   private readonly log: Logger;
+  private readonly activity: ActivityWriter;
 
   constructor(
     private readonly store: JobStore,
@@ -72,6 +76,7 @@ export class Leader {
   ) {
     this.graph = new GraphState(config.retryCount + 1);
     this.log = config.logger;
+    this.activity = new ActivityWriter(store);
   }
 
   /** Asks the leader to stop: running jobs are killed and the run ends as failed. */
@@ -159,6 +164,7 @@ export class Leader {
       await this.relayMessages();
       progress.finish(this.counts());
     } finally {
+      await this.activity.remove().catch(() => undefined);
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       if (this.issued.size > 0) {
@@ -183,6 +189,8 @@ export class Leader {
 
   private async housekeeping(): Promise<void> {
     await this.relayMessages();
+    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
+    await this.activity.write(this.batch.runningCount(), issued).catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
     try {
       if (await this.store.readShared(KILL_FILE)) this.stop(`stopped by 'toil kill'`);
     } catch (e) {
@@ -190,11 +198,21 @@ export class Leader {
     }
   }
 
+  /** What the worker said about why the job's latest attempt failed, if it said. */
+  private async toldFailure(jobId: string): Promise<{ text?: string | undefined; stack?: string | undefined } | undefined> {
+    await this.relayMessages();
+    const told = this.told.get(jobId);
+    this.told.delete(jobId);
+    return told;
+  }
+
   private async relayMessages(): Promise<void> {
     try {
       for (const m of await this.store.receiveMessages()) {
         if (m.kind === 'log' && m.text !== undefined) {
           for (const line of m.text.split('\n')) this.log.info(`[${m.jobName} ${m.jobId}] ${line}`);
+        } else if (m.kind === 'failure') {
+          this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {
           this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
         }
@@ -217,8 +235,9 @@ export class Leader {
         this.batch.checkFits(requirements, what);
       } catch (e) {
         if (e instanceof ResourceError) {
-          this.log.error(e.message);
-          await this.failForGood(id, e.message, '');
+          const message = e.message + defaultSizeHint(e, node.requirements);
+          this.log.error(message);
+          await this.failForGood(id, message, '');
           continue;
         }
         throw e;
@@ -277,6 +296,7 @@ export class Leader {
     for (const r of records) this.graph.add(asCreated(r.value));
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
+    this.told.delete(rec.id);
     if (this.config.writeLogs) await this.copyLog(rec.id, rec.name);
     this.log.debug(`job '${rec.name}' (${rec.id}) done${spawned.length ? `, created ${spawned.length} job(s)` : ''}`);
   }
@@ -297,8 +317,12 @@ export class Leader {
   private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
     const node = this.graph.nodes.get(jobId);
     if (!node) return;
+    const told = await this.toldFailure(jobId);
     const reason =
-      end.message ?? (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
+      told?.text ??
+      end.message ??
+      (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
+    if (end.outputIsLog && end.outputTail) await this.store.writeJobLog(jobId, end.outputTail).catch(() => undefined);
     if (this.config.writeLogs) await this.copyLog(jobId, node.name);
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);
@@ -313,10 +337,11 @@ export class Leader {
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;
       const delay = counts ? retryDelayMs(retryNumber, this.config.backoff) : 0;
-      const tail = await this.logTail(jobId, end);
+      // The message first (in the reason), then where it came from: the stack, or the log's end.
+      const detail = told?.stack ?? (await this.logTail(jobId, end));
       this.log.warning(
         `${what} failed: ${reason}; ${counts ? '' : 'not counted against its tries; '}retrying in ${(delay / 1000).toFixed(1)}s (${remaining} ${remaining === 1 ? 'try' : 'tries'} left)` +
-          (tail ? `\n${indent(tail.split('\n').slice(-5).join('\n'))}` : ''),
+          (detail ? `\n${indent(told?.stack ? detail.split('\n').slice(0, 5) : detail.split('\n').slice(-5))}` : ''),
       );
       this.graph.markRetrying(jobId);
       const t = setTimeout(() => {
@@ -405,6 +430,18 @@ export class Leader {
   }
 }
 
+/**
+ * When a job that did not say how much memory or disk it needs does not fit: it asked for the
+ * default, which every such job asks for (`2Gi` unless --defaultMemory/--defaultDisk say, and
+ * `G` is 10⁹ bytes while `Gi` is 2³⁰: --maxMemory 2G is less than 2Gi).
+ */
+function defaultSizeHint(e: ResourceError, asked: StoredRequirements): string {
+  const resource = e.context['resource'];
+  if ((resource !== 'memory' && resource !== 'disk') || asked[resource] !== undefined) return '';
+  const flag = resource === 'memory' ? '--defaultMemory' : '--defaultDisk';
+  return `; the job did not say, so it asks for ${flag} (2Gi unless set), as every job that does not say does: lower ${flag}, raise the maximum, or give the job .require({ ${resource} }) (G is 10⁹ bytes, Gi is 2³⁰)`;
+}
+
 function asCreated(r: JobRecord): JobRecord {
   if (r.state === 'pending') return r;
   const out: JobRecord = { ...r, state: 'pending', children: r.children.slice(0, r.staticChildren), followOns: r.followOns.slice(0, r.staticFollowOns) };
@@ -413,9 +450,6 @@ function asCreated(r: JobRecord): JobRecord {
   return out;
 }
 
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
+function indent(lines: string[]): string {
+  return lines.map((l) => `    | ${l}`).join('\n');
 }

@@ -1,8 +1,13 @@
 /**
  * Capturing a job's output inside the worker process: writes to process.stdout and
  * process.stderr (console.* included) and `ctx.log` lines are collected while the job runs.
- * With `echo`, they are also passed through (a worker pod's own log shows them).
+ * With `echo`, they are also passed through (a worker pod's own log shows them). If the job
+ * ends the process (`process.exit`, an uncaught exception), what it printed is written to the
+ * real stderr before the process goes, with a last line saying how it ended.
  */
+import { writeSync } from 'node:fs';
+import { processEndLine } from '../batch/processEnd.js';
+
 const MAX_CAPTURE = 1024 * 1024;
 
 export class OutputCapture {
@@ -11,9 +16,25 @@ export class OutputCapture {
   private truncated = false;
   private restore: (() => void) | undefined;
 
-  constructor(private readonly echo: boolean) {}
+  private uncaught: string | undefined;
+  private readonly onUncaught = (e: unknown) => {
+    this.uncaught = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  };
+  private readonly onExit = (code: number) => {
+    const how = this.uncaught === undefined ? { exitCode: code } : { uncaught: this.uncaught };
+    const kept = this.echo ? '' : this.text();
+    writeSync(2, `${kept}${kept === '' || kept.endsWith('\n') ? '' : '\n'}${processEndLine(this.label, how)}\n`);
+  };
+
+  /** `label` names the job in the line written if it ends the process. */
+  constructor(
+    private readonly echo: boolean,
+    private readonly label: string,
+  ) {}
 
   start(): void {
+    process.on('uncaughtExceptionMonitor', this.onUncaught);
+    process.on('exit', this.onExit);
     const out = process.stdout.write.bind(process.stdout);
     const err = process.stderr.write.bind(process.stderr);
     const wrap = (orig: typeof out) =>
@@ -42,6 +63,8 @@ export class OutputCapture {
   }
 
   stop(): void {
+    process.off('uncaughtExceptionMonitor', this.onUncaught);
+    process.off('exit', this.onExit);
     this.restore?.();
     this.restore = undefined;
   }

@@ -14,6 +14,9 @@ function isRun(m: unknown): m is RunMessage {
   return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'run';
 }
 
+// Stack traces of jobs name the workflow's own files and lines (bundles carry source maps).
+process.setSourceMapsEnabled(true);
+
 if (!process.send) {
   process.stderr.write('poolMain must be started by the single_machine batch system\n');
   process.exit(2);

@@ -142,11 +142,12 @@ async function runOne(
   const rec = current.value;
   const started = Date.now();
   const cpu0 = process.cpuUsage();
-  const capture = new OutputCapture(args.echo ?? false);
+  const label = `'${rec.name}' (${rec.id})`;
+  const capture = new OutputCapture(args.echo ?? false, label);
   const workDir = path.join(args.workDir ?? os.tmpdir(), `toil-${workflowId}`);
   const files = new JobFileStore(store, rec.id, workDir);
   const logLines: string[] = [];
-  const label = `'${rec.name}' (${rec.id})`;
+  const log = { store, rec, logLines, started, cpu0 };
 
   const forwards = new Set<string>();
   try {
@@ -216,21 +217,43 @@ async function runOne(
     resolver.remember(committed);
     await Promise.all(files.toDelete.map((id) => store.deleteFile(id).catch(() => undefined)));
     await files.finish(false);
-    await flush(store, rec, capture.text(), logLines, started, cpu0);
+    await flush({ ...log, output: capture.text() });
     return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
   } catch (e) {
     capture.stop();
-    const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
-    capture.add(`\nJob ${label} failed: ${msg}\n`);
+    const failure = describeFailure(e);
+    capture.add(`\nJob ${label} failed: ${failure.text}${failure.stack ? `\n${failure.stack}` : ''}\n`);
     await files.finish(true).catch(() => undefined);
     try {
-      await flush(store, rec, capture.text(), logLines, started, cpu0);
+      await flush({ ...log, output: capture.text(), failure });
     } catch (e2) {
       process.stderr.write(`toil worker: cannot save the log of job ${label}: ${errorMessage(e2)}\n`);
     }
-    if (args.echo !== true) process.stderr.write(`Job ${label} failed: ${errorMessage(e)}\n`);
+    if (args.echo !== true) process.stderr.write(`Job ${label} failed: ${failure.text}\n`);
     return { code: EXIT.failed };
   }
+}
+
+/**
+ * Why an attempt failed, for people: an error the job threw, message first (its stack frames
+ * apart), or a problem toil-ts found with what the job did (its return value, its new jobs).
+ */
+export function describeFailure(e: unknown): { text: string; stack?: string } {
+  if (e instanceof ToilError) return { text: e.message };
+  if (!(e instanceof Error)) return { text: `the job threw ${typeof e === 'string' ? JSON.stringify(e) : String(e)}` };
+  const head = `${e.name}: ${e.message}`.split('\n').join(' ');
+  const frames = userFrames(e.stack ?? '');
+  return frames.length > 0 ? { text: `the job threw ${head}`, stack: frames.join('\n') } : { text: `the job threw ${head}` };
+}
+
+/** toil-ts's own compiled code (frames there say nothing about the job). */
+const OWN_CODE = new URL('..', import.meta.url).href;
+
+/** The stack frames of a stack, without those in toil-ts itself or in Node's internals (unless that is all). */
+function userFrames(stack: string): string[] {
+  const frames = stack.split('\n').filter((l) => /^\s+at /.test(l)).map((l) => l.trim());
+  const theirs = frames.filter((f) => !f.includes(OWN_CODE) && !f.includes('(node:internal/') && !f.startsWith('at node:internal/'));
+  return theirs.length > 0 ? theirs : frames;
 }
 
 function jobIdOf(j: Job<unknown>): string | undefined {
@@ -241,13 +264,25 @@ function jobIdOf(j: Job<unknown>): string | undefined {
   }
 }
 
-async function flush(store: JobStore, rec: JobRecord, output: string, logLines: string[], started: number, cpu0: NodeJS.CpuUsage): Promise<void> {
+interface FlushArgs {
+  store: JobStore;
+  rec: JobRecord;
+  output: string;
+  logLines: string[];
+  started: number;
+  cpu0: NodeJS.CpuUsage;
+  failure?: { text: string; stack?: string };
+}
+
+/** Saves an attempt's output and sends its log lines (and, if it failed, why) to the leader. */
+async function flush({ store, rec, output, logLines, started, cpu0, failure }: FlushArgs): Promise<void> {
   const writes: Promise<unknown>[] = [];
   if (output.length > 0) writes.push(store.writeJobLog(rec.id, output));
   if (logLines.length > 0) {
     const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: logLines.join('\n'), at: Date.now() };
     writes.push(store.sendMessage(msg));
   }
+  if (failure) writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...failure, at: Date.now() }));
   if (process.env['TOIL_STATS'] === '1') {
     const cpu = process.cpuUsage(cpu0);
     writes.push(

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { UsageError } from '../errors.js';
 import { API_SYMBOL } from '../worker/loadBundle.js';
@@ -45,6 +46,12 @@ export function isModuleFile(name: string): boolean {
   return /\.(m|c)?[jt]sx?$/.test(name);
 }
 
+/** Where the bundle's source paths are relative to: the directory of `root`, or of the URL named. */
+function sourceRoot(opts: { name?: string; root?: string }): string {
+  if (opts.name !== undefined && /^[a-z][a-z0-9+.-]+:\/\//i.test(opts.name)) return new URL('.', opts.name).href;
+  return `${pathToFileURL(path.resolve(opts.root ?? '.')).href}/`;
+}
+
 /**
  * Bundles the workflow module at `file`. Throws a UsageError naming it — as `name` when given
  * (the URL a module was fetched from) — on failure. Source paths in the bundle's source map are
@@ -70,8 +77,11 @@ export async function bundleWorkflow(file: string, opts: { name?: string; root?:
       target: 'node20',
       write: false,
       logLevel: 'silent',
+      // Stack traces in workers name the user's files: source paths are relative to `root`,
+      // which the source root turns back into the file's place (or the URL it came from).
       sourcemap: 'inline',
       sourcesContent: false,
+      sourceRoot: sourceRoot(opts),
       plugins: [shimPlugin(await apiNames())],
       banner: {
         js: "import { createRequire as __toilCreateRequire } from 'node:module'; const require = __toilCreateRequire(import.meta.url);",

@@ -78,6 +78,18 @@ function shown(given: unknown): string {
   return given !== undefined && typeof given !== 'object' ? ` (got '${String(given)}')` : '';
 }
 
+/** The values the layers set (later ones winning), defaults left out: what the user gave. */
+export function givenValues(layers: readonly ConfigLayer[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const layer of layers) for (const [k, v] of Object.entries(layer.values)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+/** Options a first run was given, kept in its job store: named as such in messages. */
+export function firstRunLayer(values: Record<string, unknown>): ConfigLayer {
+  return { values, name: (key) => `${optionName(key)} (as the first run was given it)` };
+}
+
 /** Validates a configuration given by option name, over environment defaults. */
 export function parseConfig(input: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ToilConfig {
   return resolveConfig([environmentLayer(env), optionLayer(input)]);

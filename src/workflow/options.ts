@@ -23,6 +23,8 @@ export interface OptionMeta {
   shortcuts?: ReadonlyArray<{ flag: string; value: string; help: string }>;
   /** Set by its environment variable only: no flag and no config-file key. */
   envOnly?: boolean;
+  /** Help of a `--no-<name>` flag that sets the option to false. */
+  negation?: string;
 }
 
 export interface OptionDecl<S extends z.ZodType = z.ZodType> extends OptionMeta {
@@ -54,11 +56,12 @@ const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   }
 });
 
+/** true or false, as Toil takes them (any case); nothing else, so that a typo is not taken for either. */
 const bool = z.union([z.boolean(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'boolean') return v;
   const t = v.trim().toLowerCase();
-  if (['true', 'yes', '1', 'on'].includes(t)) return true;
-  if (['false', 'no', '0', 'off'].includes(t)) return false;
+  if (t === 'true') return true;
+  if (t === 'false') return false;
   ctx.addIssue({ code: 'custom', message: 'expected true or false' });
   return z.NEVER;
 });
@@ -110,7 +113,14 @@ export const OPTIONS = {
   defaultMemory: option(size, { default: '2Gi', value: 'size', help: 'memory for jobs that do not say' }),
   defaultDisk: option(size, { default: '2Gi', value: 'size', help: 'disk for jobs that do not say' }),
   defaultPreemptible: option(bool, { default: false, value: 'bool', optionalValue: true, help: 'whether jobs that do not say may run on preemptible nodes' }),
-  workDir: option(text, { value: 'dir', env: 'TOIL_WORKDIR', help: "where workers put jobs' temporary files", defaultHelp: 'the system temp dir' }),
+  typecheck: option(bool, {
+    default: true,
+    value: 'bool',
+    optionalValue: true,
+    help: 'type-check a TypeScript workflow (strict) before running it; type errors exit 2',
+    negation: 'do not type-check the workflow (faster; esbuild only strips the types)',
+  }),
+  workDir: option(text, { value: 'dir', env: 'TOIL_WORKDIR', help: "where workers put jobs' temporary files (an existing directory)", defaultHelp: 'the system temp dir' }),
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),
   sseKey: option(text, { value: 'file', help: 'file with a 32-byte key for server-side encryption of the AWS job store' }),

@@ -10,6 +10,7 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
 import { ToilError, UsageError } from '../errors.js';
@@ -29,7 +30,9 @@ import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/loadBundle.js';
 import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
-import { defaultWorkDir, parseConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+import { defaultWorkDir, environmentLayer, firstRunLayer, optionLayer, parseConfig, resolveConfig, type ToilConfig, type ToilConfigInput } from './config.js';
+import { checkRestartArgs, definedOptions, firstRunOptions, restartOptionsLine, storableOptions, type OptionValue } from './restartOptions.js';
+import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
 /** The workflow ended without success: each failed job is named with the tail of its log. */
@@ -63,6 +66,10 @@ interface ToilParts {
   loaded: LoadedBundle;
   /** The workflow as recorded in the store and named in messages: a path, or a redacted URL. */
   workflowName: string;
+  /** The options given (defaults left out), kept in the store for restarts. */
+  given: Record<string, OptionValue>;
+  /** At a restart: the options kept from the first run and those overridden, for the log. */
+  restartNote?: string;
   logger: Logger;
   tty: boolean;
 }
@@ -79,8 +86,12 @@ export class Toil {
   private readonly bundle: Bundle;
   private readonly loaded: LoadedBundle;
   private readonly tty: boolean;
+  private readonly given: Record<string, OptionValue>;
+  private readonly restartNote: string | undefined;
 
   private constructor(parts: ToilParts) {
+    this.given = parts.given;
+    this.restartNote = parts.restartNote;
     this.config = parts.config;
     this.store = parts.store;
     this.logger = parts.logger;
@@ -97,23 +108,20 @@ export class Toil {
    */
   static async open(options: ToilOptions): Promise<Toil> {
     const { workflow, logger, tty, ...rest } = options;
-    const config = parseConfig(rest as Record<string, unknown>);
-    const locator = parseLocator(config.jobStore);
-    if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
-      throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+    const given = definedOptions(rest);
+    let config = parseConfig(given);
+    let store = await openStore(config);
+    const firstRun = config.restart ? await firstRunOptions(store) : undefined;
+    if (firstRun) {
+      const before = config.sseKey;
+      config = resolveConfig([firstRunLayer(firstRun), environmentLayer(), optionLayer(given)]);
+      if (config.sseKey !== before) store = await openStore(config);
     }
-    if (config.sseKey && config.batchSystem === 'kubernetes') {
-      throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
-    }
-    if (config.sseKey) {
-      // Local workers inherit the environment: they open the store with the same key.
-      process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
-    }
-    const store = await openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
     const log = logger ?? createLogger(config.logLevel as LogLevel);
-    const { bundle, workflowName } = await bundleSource(workflow, log);
+    const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
-    return new Toil({ config, store, bundle, loaded, workflowName, logger: log, tty: tty ?? process.stderr.isTTY === true });
+    const parts = { config, store, bundle, loaded, workflowName, given: storableOptions(given), ...(firstRun ? { restartNote: restartOptionsLine(firstRun, given) } : {}) };
+    return new Toil({ ...parts, logger: log, tty: tty ?? process.stderr.isTTY === true });
   }
 
   /** The workflow module's exports (its default export builds the root job). */
@@ -133,7 +141,7 @@ export class Toil {
    * Resolves to the root job's value; rejects with a WorkflowFailedError.
    */
   async start(root: Job<unknown> | WorkflowBuilder, args: readonly string[] = []): Promise<unknown> {
-    if (this.config.restart) return this.restart();
+    if (this.config.restart) return this.restart(args);
     const store = this.store;
     if (await store.exists()) {
       throw new UsageError(`job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`);
@@ -176,6 +184,8 @@ export class Toil {
         workflowFile: this.workflowName,
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
+        options: this.given,
+        args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
       };
       await writeWorkflowInfo(store, info);
@@ -190,12 +200,17 @@ export class Toil {
     return this.runLeader(info, lease, batch, false);
   }
 
-  /** Resumes the workflow in an existing job store, without rerunning finished jobs. */
-  async restart(): Promise<unknown> {
+  /**
+   * Resumes the workflow in an existing job store, without rerunning finished jobs. The
+   * workflow keeps the arguments of its first run: `args`, when given, must be those.
+   */
+  async restart(args?: readonly string[]): Promise<unknown> {
     const store = this.store;
     if (!(await store.exists())) throw new UsageError(`cannot restart: job store ${store.locator} does not exist`);
     const got = await readWorkflowInfo(store);
     if (!got) throw new UsageError(`cannot restart: ${store.locator} holds no workflow (it was never started completely)`);
+    checkRestartArgs(got.info.args, args);
+    if (this.restartNote) this.logger.info(this.restartNote);
     const lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
     await lease.acquire(got.info.workflowId);
     let batch;
@@ -259,9 +274,9 @@ export class Toil {
     }
     const clean = this.config.clean;
     if (!result.ok) {
-      const err = new WorkflowFailedError(failureSummary(result, store.locator), result.failed, result.notRun, result.killed);
-      if (clean === 'always' || clean === 'onError') await store.destroy();
-      throw err;
+      const deleted = clean === 'always' || clean === 'onError';
+      if (deleted) await store.destroy();
+      throw new WorkflowFailedError(failureSummary(result, { locator: store.locator, deletedBy: deleted ? clean : undefined }), result.failed, result.notRun, result.killed);
     }
     const rss = process.resourceUsage().maxRSS / 1024;
     this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`);
@@ -284,12 +299,46 @@ export class Toil {
   async close(): Promise<void> {}
 }
 
-/** Bundles the workflow module, fetching it first when it is given by URL. */
-async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle: Bundle; workflowName: string }> {
+/** A --workDir for local workers must exist: a typo would otherwise make a new directory somewhere. */
+async function checkWorkDir(config: ToilConfig): Promise<void> {
+  if (config.workDir === undefined || config.batchSystem !== 'single_machine') return;
+  const st = await stat(config.workDir).catch(() => undefined);
+  const source = process.env['TOIL_WORKDIR'] === config.workDir ? 'TOIL_WORKDIR' : '--workDir';
+  if (!st) throw new UsageError(`${source}: no such directory: ${config.workDir} (create it first, or leave it unset for the system temp dir)`);
+  if (!st.isDirectory()) throw new UsageError(`${source}: not a directory: ${config.workDir}`);
+}
+
+/** Opens the job store the configuration names, refusing combinations that cannot work. */
+async function openStore(config: ToilConfig): Promise<JobStore> {
+  await checkWorkDir(config);
+  const locator = parseLocator(config.jobStore);
+  if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
+    throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+  }
+  if (config.sseKey && config.batchSystem === 'kubernetes') {
+    throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
+  }
+  if (config.sseKey) {
+    // Local workers inherit the environment: they open the store with the same key.
+    process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
+  }
+  return openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
+}
+
+/**
+ * Bundles the workflow module, fetching it first when it is given by URL, and type-checks it
+ * (TypeScript only) unless told not to. Bundling comes first: a syntax error is one line.
+ */
+async function bundleSource(workflow: string, opts: { logger: Logger; typecheck: boolean }): Promise<{ bundle: Bundle; workflowName: string }> {
   const source = await obtainWorkflow(workflow);
   try {
     const bundle = await bundleWorkflow(source.file, source.fetched ? { name: source.name, root: path.dirname(source.file) } : {});
-    if (source.fetched) logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
+    if (source.fetched) opts.logger.info(`fetched the workflow from ${source.name} (${source.fetched.bytes} bytes)`);
+    if (opts.typecheck && /\.[mc]?tsx?$/.test(source.file)) {
+      const started = Date.now();
+      await typecheckWorkflow({ file: source.file, name: source.name });
+      opts.logger.debug(`type-checked ${source.name} in ${Date.now() - started} ms`);
+    }
     return { bundle, workflowName: source.fetched ? source.name : path.resolve(source.file) };
   } finally {
     await source.release();
@@ -297,7 +346,7 @@ async function bundleSource(workflow: string, logger: Logger): Promise<{ bundle:
 }
 
 /** The failure summary: one paragraph per failed job with the tail of its log. */
-export function failureSummary(result: Extract<LeaderResult, { ok: false }>, locator: string): string {
+export function failureSummary(result: Extract<LeaderResult, { ok: false }>, store: { locator: string; deletedBy?: string | undefined }): string {
   const lines: string[] = [];
   if (result.killed) lines.push(`workflow stopped: ${result.reason ?? 'killed'}`);
   else if (result.failed.length > 0) lines.push(`workflow failed: ${result.failed.length} job(s) failed, ${result.notRun} job(s) did not run`);
@@ -306,7 +355,11 @@ export function failureSummary(result: Extract<LeaderResult, { ok: false }>, loc
     lines.push(`  job '${f.name}' (${f.id}): ${f.reason}`);
     if (f.logTail) for (const l of f.logTail.split('\n')) lines.push(`    | ${l}`);
   }
-  lines.push(`the job store ${locator} is kept unless --clean says otherwise: fix the problem and run again with --restart`);
+  lines.push(
+    store.deletedBy
+      ? `the job store ${store.locator} was deleted (--clean ${store.deletedBy}): a new run starts from the beginning`
+      : `the job store ${store.locator} is kept: fix the problem and run again with --restart`,
+  );
   return lines.join('\n');
 }
 

@@ -92,7 +92,7 @@ describe('failure propagation', () => {
     const status = await toil(['status', t.store, '--json']);
     expect(status.code).toBe(0);
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
-    expect(s.counts).toEqual({ total: 5, done: 2, pending: 2, failed: 1 });
+    expect(s.counts).toEqual({ total: 5, done: 2, running: 0, pending: 2, failed: 1 });
     expect(s.failed.map((f) => f.name)).toEqual(['node']);
   });
 });
@@ -119,8 +119,8 @@ describe('worker crashes', () => {
   it('fails only the job whose worker process died', async () => {
     const r = await toil(['run', workflow('crash.ts'), t.store, '--retryCount', '0', '--', t.dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/job 'exiter'.*exited with code 7/);
-    expect(r.stderr).toMatch(/job 'thrower'.*(exited with code|uncaught in a timer)/);
+    expect(r.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
+    expect(r.stderr).toMatch(/job 'thrower'.*: the job crashed its process: uncaught Error: uncaught in a timer/);
     expect(r.stderr).toMatch(/2 job\(s\) failed/);
     const s = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number> };
     expect(s.counts.done).toBe(5);
@@ -178,7 +178,7 @@ describe('logs', () => {
     expect(JSON.parse(r.stdout)).toBe('Hello, Ada');
     expect(r.stderr).toMatch(/\[hello hello-[a-z0-9]+\] Hello, Ada/);
     const s = await toil(['status', t.store]);
-    expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 pending, 0 failed/);
+    expect(s.stdout).toMatch(/jobs: +1 total, 1 done, 0 running, 0 pending, 0 failed/);
     expect(s.stdout).toMatch(/\(completed\)/);
   });
 });

@@ -19,9 +19,9 @@ import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
 const t = useTempStore();
 
 const HELLO = `
-import { defineJob } from 'toil-ts';
+import { defineJob, type WorkflowContext } from 'toil-ts';
 const hello = defineJob('hello', async (_ctx, name: string) => 'Hello, ' + name);
-export default function workflow(wf) { return hello(wf.args[0] ?? 'world'); }
+export default function workflow(wf: WorkflowContext) { return hello(wf.args[0] ?? 'world'); }
 `;
 
 /** A child 'b' that fails in v1 and works in v2; the root 'a' runs first and is not rerun. */

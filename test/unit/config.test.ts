@@ -73,13 +73,16 @@ describe('layers', () => {
     expect(at([environmentLayer({ TOIL_KUBERNETES_OWNER: 'u' }), optionLayer({ kubernetesOwner: 7 })])).toThrow("--kubernetesOwner: expected a string (got '7')");
     expect(at([optionLayer({ retryCount: [1] })])).toThrow(/^--retryCount: expected a single value/);
     expect(() => parseConfig({ jobStore: 'x', disableCaching: 'perhaps' }, {})).toThrow('--disableCaching: expected true or false');
+    // Only true and false, as documented: 'yes' is refused rather than guessed.
+    for (const v of ['yes', '1', 'on', 'no']) expect(() => parseConfig({ jobStore: 'x', disableCaching: v }, {})).toThrow(`--disableCaching: expected true or false (got '${v}')`);
+    expect(parseConfig({ jobStore: 'x', disableCaching: 'TRUE', defaultPreemptible: 'false' }, {})).toMatchObject({ disableCaching: true, defaultPreemptible: false });
     expect(() => parseConfig({ jobStore: 'x', nonsense: 1 }, {})).toThrow("unknown option 'nonsense'");
   });
 });
 
 describe('config files', () => {
   it('read YAML values as flags are read: numbers, sizes, booleans, enums, with or without --', () => {
-    const layer = configFileLayer(FILE, 'batchSystem: kubernetes\nretryCount: 3\n--clean: never\nlogLevel: DEBUG\nkubernetesOwner: demouser\ndefaultMemory: 4Gi\ndisableCaching: yes\nmaxCores:\n');
+    const layer = configFileLayer(FILE, 'batchSystem: kubernetes\nretryCount: 3\n--clean: never\nlogLevel: DEBUG\nkubernetesOwner: demouser\ndefaultMemory: 4Gi\ndisableCaching: true\nmaxCores:\n');
     const c = resolveConfig([layer, optionLayer({ jobStore: 'aws:us-east-1:x' })]);
     expect(c).toMatchObject({ batchSystem: 'kubernetes', retryCount: 3, clean: 'never', logLevel: 'debug', kubernetesOwner: 'demouser', defaultMemory: 4 * 2 ** 30, disableCaching: true });
     expect(c.maxCores).toBeUndefined();
