@@ -16,24 +16,6 @@
  *
  * Run it with `npx toil run hello.ts ./my-jobstore`.
  */
-export { defineJob, Job, type JobFactory, type PromisedArgs, type Promised, type Unpromise } from './job/job.js';
-export { JobPromise, type PromisePath } from './job/promise.js';
-export type { JobContext, WorkflowContext, FileStore } from './job/context.js';
-export type { Requirements } from './job/requirements.js';
-export type { FileID, Accelerator, ResolvedRequirements } from './job/types.js';
+export * from './job/api.js';
 export { Toil, WorkflowFailedError, type ToilOptions, type WorkflowBuilder } from './workflow/toil.js';
 export type { ToilConfig, ToilConfigInput } from './workflow/config.js';
-export {
-  ToilError,
-  UsageError,
-  GraphError,
-  SerializationError,
-  JobStoreError,
-  ConflictError,
-  NotFoundError,
-  LeaseHeldError,
-  ResourceError,
-  TransientError,
-  type ErrorCode,
-} from './errors.js';
-export type { Size } from './size.js';

@@ -2,8 +2,23 @@
  * The batch system interface: what runs a batch job (one worker invocation) somewhere.
  * Backends: `single_machine` (local processes) and `kubernetes` (one batch/v1 Job each).
  */
+import type { RequirementDefaults } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
-import type { WorkerArgs } from '../worker/worker.js';
+
+/** How to start a worker (`toil worker`, or a warm worker process) on one job. */
+export interface WorkerArgs {
+  locator: string;
+  jobId: string;
+  /** Known workflow facts (saves reading workflow.json); read from the store when absent. */
+  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean } };
+  /** Resources given to this batch job; default: the job's own requirements. */
+  allocated?: ResolvedRequirements;
+  workDir?: string;
+  /** Pass job output through to this process's stdout/stderr too. */
+  echo?: boolean;
+  /** Whether to chain into a ready successor (default true). */
+  chain?: boolean;
+}
 
 export interface BatchJobRequest {
   /** The job the worker starts with. */

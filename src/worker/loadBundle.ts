@@ -60,7 +60,7 @@ function load(hash: string, code: () => Promise<string>): Promise<LoadedBundle> 
       await writeFile(tmp, await code());
       await rename(tmp, file);
     }
-    const api = await import('../index.js');
+    const api = await import('../job/api.js');
     (globalThis as Record<symbol, unknown>)[Symbol.for(API_SYMBOL)] = api;
     const run = chain.then(() => collectDefinitions(() => import(pathToFileURL(file).href)));
     chain = run.catch(() => undefined);

@@ -23,23 +23,12 @@ import type { JobRecord, ResolvedRequirements } from '../job/types.js';
 import { openJobStore } from '../jobstore/open.js';
 import type { ChannelMessage, JobStore, Versioned } from '../jobstore/types.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
+import type { WorkerArgs } from '../batch/types.js';
 import { OutputCapture } from './capture.js';
 import { loadBundleFromStore } from './loadBundle.js';
 import { PromiseResolver } from './resolve.js';
 
-export interface WorkerArgs {
-  locator: string;
-  jobId: string;
-  /** Known workflow facts (saves reading workflow.json); read from the store when absent. */
-  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean } };
-  /** Resources given to this batch job; default: the job's own requirements. */
-  allocated?: ResolvedRequirements;
-  workDir?: string;
-  /** Pass job output through to this process's stdout/stderr too. */
-  echo?: boolean;
-  /** Whether to chain into a ready successor (default true). */
-  chain?: boolean;
-}
+export type { WorkerArgs };
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, stale: 3, store: 4 } as const;
 

@@ -20,7 +20,7 @@ export interface Bundle {
 }
 
 async function apiNames(): Promise<string[]> {
-  const api = await import('../index.js');
+  const api = await import('../job/api.js');
   return Object.keys(api).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k));
 }
 
