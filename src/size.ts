@@ -3,6 +3,8 @@
  * (`K`, `M`, `G`, `T`, also `KB`…) are powers of 1000 and binary units (`Ki`, `Mi`, `Gi`, `Ti`,
  * also `KiB`…) powers of 1024, as Kubernetes quantities are. `B` or no unit means bytes.
  */
+import { UsageError } from './errors.js';
+
 const UNITS: Record<string, number> = {
   '': 1,
   b: 1,
@@ -32,18 +34,18 @@ const UNITS: Record<string, number> = {
 export type Size = number | string;
 
 /**
- * Parses a size into a whole number of bytes (rounded up). Throws a `RangeError` naming the
+ * Parses a size into a whole number of bytes (rounded up). Throws a `UsageError` naming the
  * value when it is not a size.
  */
 export function parseSize(value: Size): number {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value) || value < 0) throw new RangeError(`not a size: ${value} (expected bytes ≥ 0)`);
+    if (!Number.isFinite(value) || value < 0) throw new UsageError(`not a size: ${value} (expected bytes ≥ 0)`);
     return Math.ceil(value);
   }
   const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zA-Z]*)\s*$/.exec(value);
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
   if (!m || unit === undefined) {
-    throw new RangeError(`not a size: '${value}' (expected e.g. 512M, 2Gi, 3G or a number of bytes)`);
+    throw new UsageError(`not a size: '${value}' (expected e.g. 512M, 2Gi, 3G or a number of bytes)`);
   }
   return Math.ceil(Number(m[1]) * unit);
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FileStore } from '../job/context.js';
 import type { FileID } from '../job/types.js';
-import { safeBasename } from '../jobstore/fileJobStore.js';
+import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
 
 export class JobFileStore implements FileStore {

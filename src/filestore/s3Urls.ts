@@ -12,7 +12,7 @@ import { JobStoreError, NotFoundError, UsageError } from '../errors.js';
 import type { FileID } from '../job/types.js';
 import { S3Bucket } from '../jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv, type S3Settings } from '../jobstore/s3Client.js';
-import { safeBasename } from '../jobstore/s3Keys.js';
+import { safeBasename } from '../jobstore/types.js';
 import { downloadObject, uploadObject } from '../jobstore/s3Transfer.js';
 import type { JobStore } from '../jobstore/types.js';
 

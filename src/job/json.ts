@@ -134,13 +134,13 @@ export async function decodeValue(value: Json, resolve: (job: string, path: Prom
   return out;
 }
 
-/** Follows `path` into a value; throws a RangeError naming the missing step. */
+/** Follows `path` into a value; throws a SerializationError naming the missing step. */
 export function followPath(value: unknown, path: PromisePath, what: string): unknown {
   let cur = value;
   for (let i = 0; i < path.length; i++) {
     const step = path[i]!;
     if (cur === null || typeof cur !== 'object' || !(step in (cur as object))) {
-      throw new RangeError(`${what}: the value has no ${pathText(path.slice(0, i + 1) as Array<string | number>)}`);
+      throw new SerializationError(`${what}: the value has no ${pathText(path.slice(0, i + 1) as Array<string | number>)}`);
     }
     cur = (cur as Record<string | number, unknown>)[step];
   }

@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import type { Job } from './job.js';
 import type { JobContext } from './context.js';
 
@@ -15,7 +16,7 @@ export class Registry {
   add(def: Definition): void {
     const prev = this.defs.get(def.name);
     if (prev && !(prev.kind === def.kind && (prev.kind === 'function' ? prev.fn === (def as typeof prev).fn : prev.cls === (def as typeof prev).cls))) {
-      throw new Error(`a job named '${def.name}' is already defined; job names must be unique within a workflow`);
+      throw new UsageError(`a job named '${def.name}' is already defined; job names must be unique within a workflow`);
     }
     this.defs.set(def.name, def);
   }

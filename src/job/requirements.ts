@@ -1,3 +1,4 @@
+import { UsageError } from '../errors.js';
 import { parseSize, type Size } from '../size.js';
 import type { Accelerator, ResolvedRequirements, StoredRequirements } from './types.js';
 
@@ -23,30 +24,30 @@ export interface RequirementDefaults {
 
 function parseAccelerator(spec: string | Accelerator): Accelerator {
   if (typeof spec !== 'string') {
-    if (!Number.isInteger(spec.count) || spec.count < 1) throw new RangeError(`accelerator count must be a whole number ≥ 1, got ${spec.count}`);
-    if (spec.kind !== 'gpu') throw new RangeError(`accelerator kind must be 'gpu', got '${String(spec.kind)}'`);
+    if (!Number.isInteger(spec.count) || spec.count < 1) throw new UsageError(`accelerator count must be a whole number ≥ 1, got ${spec.count}`);
+    if (spec.kind !== 'gpu') throw new UsageError(`accelerator kind must be 'gpu', got '${String(spec.kind)}'`);
     return { ...spec };
   }
   const m = /^([A-Za-z0-9._-]+?)(?::(\d+))?$/.exec(spec.trim());
-  if (!m) throw new RangeError(`not an accelerator: '${spec}' (expected e.g. 'gpu', 'cuda:2' or 'nvidia-tesla-t4:1')`);
+  if (!m) throw new UsageError(`not an accelerator: '${spec}' (expected e.g. 'gpu', 'cuda:2' or 'nvidia-tesla-t4:1')`);
   const name = m[1]!;
   const count = m[2] === undefined ? 1 : Number(m[2]);
-  if (count < 1) throw new RangeError(`accelerator count must be ≥ 1 in '${spec}'`);
+  if (count < 1) throw new UsageError(`accelerator count must be ≥ 1 in '${spec}'`);
   if (name === 'gpu' || name === 'cuda') return { count, kind: 'gpu', ...(name === 'cuda' ? { brand: 'nvidia' } : {}) };
   const brand = name.split('-')[0];
   return { count, kind: 'gpu', model: name, ...(brand ? { brand } : {}) };
 }
 
-/** Normalises what a job asked for into what its record stores. Throws a RangeError naming the field. */
+/** Normalises what a job asked for into what its record stores. Throws a UsageError naming the field. */
 export function normaliseRequirements(req: Requirements): StoredRequirements {
   const out: StoredRequirements = {};
   const known = new Set(['cores', 'memory', 'disk', 'accelerators', 'preemptible']);
   for (const key of Object.keys(req)) {
-    if (!known.has(key)) throw new RangeError(`unknown requirement '${key}' (known: ${[...known].join(', ')})`);
+    if (!known.has(key)) throw new UsageError(`unknown requirement '${key}' (known: ${[...known].join(', ')})`);
   }
   if (req.cores !== undefined) {
     if (typeof req.cores !== 'number' || !Number.isFinite(req.cores) || req.cores <= 0) {
-      throw new RangeError(`cores must be a number > 0, got ${String(req.cores)}`);
+      throw new UsageError(`cores must be a number > 0, got ${String(req.cores)}`);
     }
     out.cores = req.cores;
   }
@@ -58,7 +59,7 @@ export function normaliseRequirements(req: Requirements): StoredRequirements {
     out.accelerators = list.map(parseAccelerator);
   }
   if (req.preemptible !== undefined) {
-    if (typeof req.preemptible !== 'boolean') throw new RangeError(`preemptible must be true or false`);
+    if (typeof req.preemptible !== 'boolean') throw new UsageError(`preemptible must be true or false`);
     out.preemptible = req.preemptible;
   }
   return out;
@@ -68,7 +69,7 @@ function parseField(name: string, v: Size): number {
   try {
     return parseSize(v);
   } catch (e) {
-    throw new RangeError(`${name}: ${(e as Error).message}`);
+    throw new UsageError(`${name}: ${(e as Error).message}`);
   }
 }
 

@@ -37,11 +37,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { mapLimit } from '../concurrency.js';
 import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
 import { createLogger, type Logger } from '../log.js';
 import { probeConditionalWrites, versionedObjects, type ClaimTiming, type Consistency, type VersionedObjects } from './conditionalWrites.js';
-import { parseMessage, parseRecord } from './records.js';
+import { parseMessage, parseRecord, parseStored } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
 import { bucketName, nonce, fileIdWithCrc, fileKey, FILES, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, OWNERS, parseFileId, SHARED } from './s3Keys.js';
@@ -75,17 +77,10 @@ interface Marker {
   id?: string;
 }
 
+const MarkerSchema = z.object({ format: z.literal(1), created: z.string(), consistency: z.enum(['conditional', 'claims']), id: z.string().optional() });
+
 function parseMarker(body: Buffer, what: string): Marker {
-  let j: unknown;
-  try {
-    j = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new JobStoreError('JOBSTORE', `${what}: ${MARKER_KEY} is not JSON`);
-  }
-  const m = j as Partial<Marker>;
-  if (m.format !== 1 || (m.consistency !== 'conditional' && m.consistency !== 'claims') || typeof m.created !== 'string') {
-    throw new JobStoreError('JOBSTORE', `${what}: ${MARKER_KEY} is not a toil-ts job store marker`);
-  }
+  const m = parseStored(MarkerSchema, body, `${what}: ${MARKER_KEY} (a toil-ts job store marker)`);
   return { format: 1, created: m.created, consistency: m.consistency };
 }
 
@@ -95,19 +90,6 @@ function consistencyFromEnv(): 'auto' | Consistency {
   if (v === 'on' || v === 'true') return 'conditional';
   if (v === 'off' || v === 'false') return 'claims';
   throw new JobStoreError('JOBSTORE', `TOIL_S3_CONDITIONAL_WRITES must be auto, on or off, not '${v}'`);
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 interface Opened {

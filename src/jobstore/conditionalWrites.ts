@@ -38,7 +38,8 @@ import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../
 import type { Versioned } from './types.js';
 import type { S3Bucket } from './s3Bucket.js';
 import { nonce, PROBES } from './s3Keys.js';
-import { backoffDelay, httpStatus, s3ErrorName, sleep } from './s3Retry.js';
+import { sleep } from '../concurrency.js';
+import { backoffDelay, httpStatus, s3ErrorName } from './s3Retry.js';
 
 export type Consistency = 'conditional' | 'claims';
 

@@ -24,7 +24,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
-import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
+import { checkJobId, checkSharedName, safeBasename, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
 import { parseRecord, parseMessage } from './records.js';
 
 const MARKER = 'toil-jobstore.json';
@@ -439,10 +439,4 @@ export class FileJobStore implements JobStore {
       throw e;
     }
   }
-}
-
-/** A file name safe to store: no directories, no control characters. */
-export function safeBasename(name: string): string {
-  const b = path.basename(name).replace(/[\0-\x1f/\\]/g, '_').slice(0, 200);
-  return b === '' || b === '.' || b === '..' ? 'data' : b;
 }

@@ -3,19 +3,28 @@ import { JobStoreError } from '../errors.js';
 import { JobRecordSchema, type JobRecord } from '../job/types.js';
 import type { ChannelMessage } from './types.js';
 
-/** Parses and validates a stored job record. */
-export function parseRecord(data: Buffer | string, what: string): JobRecord {
+/**
+ * The one way to read JSON that a job store holds (records, messages, workflow.json, the lease,
+ * markers): parsed and validated, and a corrupt or foreign one is a JobStoreError naming `what`
+ * and what is wrong with it.
+ */
+export function parseStored<S extends z.ZodType>(schema: S, data: Buffer | string, what: string): z.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(data.toString());
   } catch (e) {
-    throw new JobStoreError('JOBSTORE', `${what}: stored record is not JSON (${(e as Error).message})`);
+    throw new JobStoreError('JOBSTORE', `${what} is corrupt: not JSON (${(e as Error).message})`);
   }
-  const parsed = JobRecordSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new JobStoreError('JOBSTORE', `${what}: stored record is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new JobStoreError('JOBSTORE', `${what} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
   }
-  return parsed.data as JobRecord;
+  return parsed.data;
+}
+
+/** Parses and validates a stored job record. */
+export function parseRecord(data: Buffer | string, what: string): JobRecord {
+  return parseStored(JobRecordSchema, data, `${what}: stored record`) as JobRecord;
 }
 
 const ChannelMessageSchema = z.object({
@@ -31,7 +40,5 @@ const ChannelMessageSchema = z.object({
 });
 
 export function parseMessage(data: Buffer | string): ChannelMessage {
-  const parsed = ChannelMessageSchema.safeParse(JSON.parse(data.toString()));
-  if (!parsed.success) throw new JobStoreError('JOBSTORE', `invalid channel message: ${parsed.error.message}`);
-  return parsed.data;
+  return parseStored(ChannelMessageSchema, data, 'a channel message');
 }

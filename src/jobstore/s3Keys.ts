@@ -3,9 +3,9 @@
  * `awsJobStore.ts`), and the small naming helpers that go with it.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { NotFoundError } from '../errors.js';
 import type { FileID } from '../job/types.js';
+import { safeBasename } from './types.js';
 
 export const MARKER_KEY = 'toil-jobstore.json';
 export const JOBS = 'jobs/';
@@ -35,11 +35,6 @@ export function nonce(n = 16): string {
   return out + nonce(n - out.length);
 }
 
-/** A file name safe to keep in a key and a file id: no directories, no control characters. */
-export function safeBasename(name: string): string {
-  const b = path.basename(name).replace(/[\0-\x1f\x7f/\\]/g, '_').slice(0, 200);
-  return b === '' || b === '.' || b === '..' ? 'data' : b;
-}
 
 /**
  * File ids are `<random>.<crc32>/<basename>`, stored at `files/<random>/<basename>`: the key is

@@ -11,6 +11,8 @@
  * over, e.g. a connection cut in the middle of a download) is retried by the caller with
  * {@link withRetry} or by resuming the download (see `s3Transfer.ts`).
  */
+import { backoffDelayMs } from '../backoff.js';
+import { sleep } from '../concurrency.js';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 
 const RETRYABLE_NAMES = new Set([
@@ -88,11 +90,9 @@ export interface BackoffOptions {
   maxDelayMs?: number;
 }
 
-/** Full-jitter exponential backoff: a random delay in [0, min(max, base·2^retry)]. */
+/** The delay before retry number `retry` of an S3 request (the shared policy; throttling waits 4 times longer). */
 export function backoffDelay(retry: number, opts: BackoffOptions = {}, throttled = false): number {
-  const base = (opts.baseDelayMs ?? 50) * (throttled ? 4 : 1);
-  const cap = Math.min(opts.maxDelayMs ?? 5000, base * 2 ** Math.min(retry, 20));
-  return Math.floor(Math.random() * cap);
+  return backoffDelayMs(retry, { baseMs: (opts.baseDelayMs ?? 50) * (throttled ? 4 : 1), maxMs: opts.maxDelayMs ?? 5000 });
 }
 
 class Token implements RetryToken {
@@ -134,10 +134,6 @@ export class BackoffRetryStrategy implements RetryStrategyV2 {
   }
 
   recordSuccess(_token: RetryToken): void {}
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**

@@ -30,7 +30,8 @@ import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s
 import { Upload } from '@aws-sdk/lib-storage';
 import { JobStoreError, NotFoundError, TransientError } from '../errors.js';
 import { isNotFound, unquote, type S3Bucket } from './s3Bucket.js';
-import { backoffDelay, isRetryableS3Error, sleep } from './s3Retry.js';
+import { sleep } from '../concurrency.js';
+import { backoffDelay, isRetryableS3Error } from './s3Retry.js';
 
 export const PART_SIZE_META = 'toil-part-size';
 

@@ -8,6 +8,8 @@
  * {@link ConflictError} when somebody wrote a newer one first. That is how a stale writer (a
  * worker presumed lost, finishing late) is kept from overwriting newer state.
  */
+import path from 'node:path';
+import { UsageError } from '../errors.js';
 import type { Readable } from 'node:stream';
 import type { FileID, JobRecord } from '../job/types.js';
 
@@ -100,11 +102,17 @@ export interface JobStore {
 /** Shared-file names must be simple: letters, digits and `._-`. */
 export function checkSharedName(name: string): void {
   if (!/^[A-Za-z0-9._-]{1,200}$/.test(name) || name.startsWith('.')) {
-    throw new RangeError(`invalid shared file name '${name}'`);
+    throw new UsageError(`invalid shared file name '${name}' (letters, digits and ._- only, not starting with a dot)`);
   }
 }
 
 /** Job ids must be simple too (they become file and object names). */
 export function checkJobId(id: string): void {
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id) || id.startsWith('.')) throw new RangeError(`invalid job id '${id}'`);
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id) || id.startsWith('.')) throw new UsageError(`invalid job id '${id}' (letters, digits and ._- only, not starting with a dot)`);
+}
+
+/** A file name safe to keep in a file id, a key or a path: no directories, no control characters. */
+export function safeBasename(name: string): string {
+  const b = path.basename(name).replace(/[\0-\x1f\x7f/\\]/g, '_').slice(0, 200);
+  return b === '' || b === '.' || b === '..' ? 'data' : b;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { JobStoreError } from '../errors.js';
 import { JsonSchema } from '../job/types.js';
+import { parseStored } from './records.js';
 import type { JobStore } from './types.js';
 
 /** The shared file that describes the workflow a job store holds. */
@@ -28,9 +28,7 @@ export type WorkflowInfo = z.infer<typeof WorkflowInfoSchema>;
 export async function readWorkflowInfo(store: JobStore): Promise<{ info: WorkflowInfo; version: string } | undefined> {
   const got = await store.readShared(WORKFLOW_INFO);
   if (!got) return undefined;
-  const parsed = WorkflowInfoSchema.safeParse(JSON.parse(got.value.toString()));
-  if (!parsed.success) throw new JobStoreError('JOBSTORE', `${store.locator}: ${WORKFLOW_INFO} is invalid: ${parsed.error.message}`);
-  return { info: parsed.data, version: got.version };
+  return { info: parseStored(WorkflowInfoSchema, got.value, `${store.locator}: ${WORKFLOW_INFO}`), version: got.version };
 }
 
 export async function writeWorkflowInfo(store: JobStore, info: WorkflowInfo, ifVersion?: string): Promise<string> {

@@ -4,6 +4,7 @@
  * rewritten by the leader when it changes and removed when it ends, says the rest.
  */
 import { z } from 'zod';
+import { parseStored } from '../jobstore/records.js';
 import type { JobStore } from '../jobstore/types.js';
 
 export const ACTIVITY_FILE = 'leader-activity.json';
@@ -42,6 +43,9 @@ export class ActivityWriter {
 export async function readActivity(store: JobStore): Promise<LeaderActivity | undefined> {
   const got = await store.readShared(ACTIVITY_FILE);
   if (!got) return undefined;
-  const parsed = ActivitySchema.safeParse(JSON.parse(got.value.toString()));
-  return parsed.success ? parsed.data : undefined;
+  try {
+    return parseStored(ActivitySchema, got.value, ACTIVITY_FILE);
+  } catch {
+    return undefined; // activity is advisory: a torn or old one is as good as none
+  }
 }

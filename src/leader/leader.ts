@@ -15,7 +15,7 @@ import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
 import { ActivityWriter } from './activity.js';
-import { retryDelayMs, type BackoffPolicy } from './backoff.js';
+import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { GraphState } from './graphState.js';
 import { Progress } from './progress.js';
 
@@ -336,7 +336,7 @@ export class Leader {
       node.remainingTries = remaining;
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;
-      const delay = counts ? retryDelayMs(retryNumber, this.config.backoff) : 0;
+      const delay = counts ? backoffDelayMs(retryNumber, this.config.backoff) : 0;
       // The message first (in the reason), then where it came from: the stack, or the log's end.
       const detail = told?.stack ?? (await this.logTail(jobId, end));
       this.log.warning(

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { z } from 'zod';
 import { ConflictError, LeaseHeldError } from '../errors.js';
+import { parseStored } from '../jobstore/records.js';
 import type { JobStore } from '../jobstore/types.js';
 
 export const LEASE_FILE = 'leader-lease.json';
@@ -33,8 +34,12 @@ function alive(pid: number): boolean {
 export async function readLease(store: JobStore): Promise<{ body: LeaseBody; version: string } | undefined> {
   const got = await store.readShared(LEASE_FILE);
   if (!got) return undefined;
-  const parsed = LeaseSchema.safeParse(JSON.parse(got.value.toString()));
-  return parsed.success ? { body: parsed.data, version: got.version } : undefined;
+  // a lease that cannot be read holds nobody: the next leader writes a good one over it
+  try {
+    return { body: parseStored(LeaseSchema, got.value, LEASE_FILE), version: got.version };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether a lease is held by a live leader right now. */

@@ -242,7 +242,7 @@ export class Toil {
     const store = this.store;
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
-      backoff: { baseSeconds: this.config.retryBackoff, maxSeconds: 300 },
+      backoff: { baseMs: this.config.retryBackoff * 1000, maxMs: 300_000 },
       maxJobs: this.config.maxJobs ?? Number.MAX_SAFE_INTEGER,
       defaults: this.defaults(),
       workDir: defaultWorkDir(this.config),

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { FETCH_LIMITS, fetchToFile, redactUrl, type FetchLimits } from '../filestore/download.js';
-import { safeBasename } from '../jobstore/s3Keys.js';
+import { safeBasename } from '../jobstore/types.js';
 import { isModuleFile } from './bundle.js';
 
 export interface WorkflowSource {

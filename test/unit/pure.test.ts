@@ -5,7 +5,7 @@ import { planSave } from '../../src/job/graph.js';
 import type { JobRecord } from '../../src/job/types.js';
 import { decodeValue, encodeValue } from '../../src/job/json.js';
 import { fitsWithin, normaliseRequirements, resolveRequirements } from '../../src/job/requirements.js';
-import { retryDelayMs } from '../../src/leader/backoff.js';
+import { backoffDelayMs } from '../../src/backoff.js';
 import { parseSize, formatSize } from '../../src/size.js';
 import { parseConfig } from '../../src/workflow/config.js';
 
@@ -139,12 +139,16 @@ describe('planning a save', () => {
 
 describe('backoff', () => {
   it('doubles from the base, within [0.5, 1] of nominal, capped', () => {
-    const p = { baseSeconds: 1, maxSeconds: 10 };
-    expect(retryDelayMs(1, p, () => 0)).toBe(500);
-    expect(retryDelayMs(1, p, () => 0.999999)).toBe(1000);
-    expect(retryDelayMs(3, p, () => 0)).toBe(2000);
-    expect(retryDelayMs(10, p, () => 0.999999)).toBe(10000);
-    expect(retryDelayMs(4, { baseSeconds: 0, maxSeconds: 10 })).toBe(0);
+    const p = { baseMs: 1000, maxMs: 10_000 };
+    expect(backoffDelayMs(1, p, { random: () => 0 })).toBe(500);
+    expect(backoffDelayMs(1, p, { random: () => 0.999999 })).toBe(1000);
+    expect(backoffDelayMs(3, p, { random: () => 0 })).toBe(2000);
+    expect(backoffDelayMs(10, p, { random: () => 0.999999 })).toBe(10000);
+    expect(backoffDelayMs(4, { baseMs: 0, maxMs: 10_000 })).toBe(0);
+  });
+  it('never comes back sooner than the server asked (Retry-After)', () => {
+    expect(backoffDelayMs(1, { baseMs: 100, maxMs: 1000 }, { random: () => 0, floorMs: 3000 })).toBe(3000);
+    expect(backoffDelayMs(5, { baseMs: 100, maxMs: 1000 }, { random: () => 0.999999, floorMs: 10 })).toBe(1000);
   });
 });
 
