@@ -62,7 +62,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     return e instanceof ToilError && e.code === 'USAGE' ? EXIT.usage : EXIT.store;
   }
 
-  const resolver = new PromiseResolver(store);
+  const session: Session = { store, registry, resolver: new PromiseResolver(store), workflow, args };
   let jobId: string | undefined = args.jobId;
   let allocated = args.allocated;
   let loadedNext: Versioned<JobRecord> | undefined;
@@ -80,7 +80,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     }
     const requirements = resolveRequirements(current.value.requirements, workflow.defaults);
     allocated ??= requirements;
-    const outcome = await runOne(store, registry, resolver, current, requirements, workflow, args, allocated);
+    const outcome = await runOne(session, startAttempt(session, { current, requirements, allocated }));
     if (outcome.code !== EXIT.ok) return outcome.code;
     jobId = outcome.next?.value.id;
     loadedNext = outcome.next;
@@ -88,9 +88,48 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
   return EXIT.ok;
 }
 
+/** What the jobs of one worker run share. */
+interface Session {
+  store: JobStore;
+  registry: Registry;
+  resolver: PromiseResolver;
+  workflow: NonNullable<WorkerArgs['workflow']>;
+  args: WorkerArgs;
+}
+
+/** One attempt at one job: its record, what it may use, where its output and files go. */
+interface Attempt {
+  current: Versioned<JobRecord>;
+  requirements: ResolvedRequirements;
+  /** What this batch job was given (chaining runs successors that fit in it). */
+  allocated: ResolvedRequirements;
+  label: string;
+  capture: OutputCapture;
+  files: JobFileStore;
+  /** Lines sent with ctx.log. */
+  logLines: string[];
+  started: number;
+  cpu0: NodeJS.CpuUsage;
+}
+
 interface OneOutcome {
   code: number;
   next?: Versioned<JobRecord>;
+}
+
+function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' | 'allocated'>): Attempt {
+  const rec = job.current.value;
+  const label = `'${rec.name}' (${rec.id})`;
+  const workDir = path.join(s.args.workDir ?? os.tmpdir(), `toil-${s.workflow.workflowId}`);
+  return {
+    ...job,
+    label,
+    capture: new OutputCapture(s.args.echo ?? false, label),
+    files: new JobFileStore(s.store, rec.id, workDir),
+    logLines: [],
+    started: Date.now(),
+    cpu0: process.cpuUsage(),
+  };
 }
 
 function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<unknown> {
@@ -117,110 +156,109 @@ function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<
   return job;
 }
 
-async function runOne(
-  store: JobStore,
-  registry: Registry,
-  resolver: PromiseResolver,
-  current: Versioned<JobRecord>,
-  requirements: ResolvedRequirements,
-  workflow: NonNullable<WorkerArgs['workflow']>,
-  args: WorkerArgs,
-  allocated: ResolvedRequirements,
-): Promise<OneOutcome> {
-  const { workflowId, defaults } = workflow;
-  const rec = current.value;
-  const started = Date.now();
-  const cpu0 = process.cpuUsage();
-  const label = `'${rec.name}' (${rec.id})`;
-  const capture = new OutputCapture(args.echo ?? false, label);
-  const workDir = path.join(args.workDir ?? os.tmpdir(), `toil-${workflowId}`);
-  const files = new JobFileStore(store, rec.id, workDir);
-  const logLines: string[] = [];
-  const log = { store, rec, logLines, started, cpu0 };
+function jobContext(s: Session, a: Attempt, job: Job<unknown>): JobContext {
+  const rec = a.current.value;
+  return {
+    jobId: rec.id,
+    jobName: rec.name,
+    workflowId: s.workflow.workflowId,
+    requirements: a.requirements,
+    log(message: string) {
+      const line = String(message);
+      a.logLines.push(line);
+      a.capture.add(`[ctx.log] ${line}\n`);
+    },
+    addChild: (j) => job.addChild(j),
+    addFollowOn: (j) => job.addFollowOn(j),
+    fileStore: a.files,
+  };
+}
 
-  const forwards = new Set<string>();
+/** Runs one job: its code with its output captured, then the commit of what it produced. */
+async function runOne(s: Session, a: Attempt): Promise<OneOutcome> {
   try {
-    const decoded = await resolver.decode(rec.payload);
-    const job = instantiate(registry, rec, decoded);
-    const ctx: JobContext = {
-      jobId: rec.id,
-      jobName: rec.name,
-      workflowId,
-      requirements,
-      log(message: string) {
-        const line = String(message);
-        logLines.push(line);
-        capture.add(`[ctx.log] ${line}\n`);
-      },
-      addChild: (j) => job.addChild(j),
-      addFollowOn: (j) => job.addFollowOn(j),
-      fileStore: files,
-    };
-    capture.start();
+    const rec = a.current.value;
+    const job = instantiate(s.registry, rec, await s.resolver.decode(rec.payload));
+    const ctx = jobContext(s, a, job);
+    a.capture.start();
     let value: unknown;
     try {
       value = await job.run(ctx);
     } finally {
-      capture.stop();
+      a.capture.stop();
     }
-    // New jobs get their ids first, so a returned promise of one can be encoded.
-    const plan = planSave({ running: job, createdBy: rec.id });
-    const encodedResult = encodeValue(value, {
-      what: `the return value of job ${label}`,
-      idOf: (j) => jobIdOf(j),
-      deps: forwards,
-    });
-    if (value instanceof JobPromise && jobIdOf(value.job) === rec.id) {
-      throw new ToilError('GRAPH', `job ${label} returned its own promise`);
-    }
-    // Save the new jobs before the commit that makes them reachable.
-    const versions = await mapLimit(plan.records, 16, (r) => store.createJob(r));
-    const spawnedIds = plan.records.map((r) => r.id);
-
-    // Decide about chaining before committing, so the leader learns it from the record.
-    const committed: JobRecord = {
-      ...rec,
-      state: 'done',
-      result: encodedResult,
-      children: [...rec.children, ...plan.newChildren],
-      followOns: [...rec.followOns, ...plan.newFollowOns],
-      attempts: rec.attempts + 1,
-      ...(forwards.size > 0 ? { forwards: [...forwards] } : {}),
-      ...(spawnedIds.length > 0 ? { spawned: spawnedIds } : {}),
-      ...(files.toDelete.length > 0 ? { filesToDelete: [...files.toDelete] } : {}),
-    };
-    delete committed.failure;
-    const next = args.chain === false ? undefined : await chainCandidate(store, committed, plan.records, versions, allocated, defaults);
-    if (next) committed.chainedInto = next.value.id;
-    try {
-      await store.updateJob(committed, current.version);
-    } catch (e) {
-      await Promise.all(spawnedIds.map((id) => store.deleteJob(id).catch(() => undefined)));
-      if (e instanceof ConflictError) {
-        process.stderr.write(`toil worker: job ${label} was changed by another attempt; discarding this attempt's result\n`);
-        await files.finish(true);
-        return { code: EXIT.stale };
-      }
-      throw e;
-    }
-    resolver.remember(committed);
-    await Promise.all(files.toDelete.map((id) => store.deleteFile(id).catch(() => undefined)));
-    await files.finish(false);
-    await flush({ ...log, output: capture.text() });
-    return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
+    return await commit(s, a, job, value);
   } catch (e) {
-    capture.stop();
-    const failure = describeFailure(e);
-    capture.add(`\nJob ${label} failed: ${failure.text}${failure.stack ? `\n${failure.stack}` : ''}\n`);
-    await files.finish(true).catch(() => undefined);
-    try {
-      await flush({ ...log, output: capture.text(), failure });
-    } catch (e2) {
-      process.stderr.write(`toil worker: cannot save the log of job ${label}: ${errorMessage(e2)}\n`);
-    }
-    if (args.echo !== true) process.stderr.write(`Job ${label} failed: ${failure.text}\n`);
-    return { code: EXIT.failed };
+    return failAttempt(s, a, e);
   }
+}
+
+/** The finished record: the job's value, the jobs it created, and what to delete at commit. */
+async function finishedRecord(s: Session, a: Attempt, job: Job<unknown>, value: unknown): Promise<{ record: JobRecord; created: JobRecord[]; versions: string[] }> {
+  const rec = a.current.value;
+  const forwards = new Set<string>();
+  // New jobs get their ids first, so a returned promise of one can be encoded.
+  const plan = planSave({ running: job, createdBy: rec.id });
+  const result = encodeValue(value, { what: `the return value of job ${a.label}`, idOf: (j) => jobIdOf(j), deps: forwards });
+  if (value instanceof JobPromise && jobIdOf(value.job) === rec.id) {
+    throw new ToilError('GRAPH', `job ${a.label} returned its own promise`);
+  }
+  // Save the new jobs before the commit that makes them reachable.
+  const versions = await mapLimit(plan.records, 16, (r) => s.store.createJob(r));
+  const spawned = plan.records.map((r) => r.id);
+  const record: JobRecord = {
+    ...rec,
+    state: 'done',
+    result,
+    children: [...rec.children, ...plan.newChildren],
+    followOns: [...rec.followOns, ...plan.newFollowOns],
+    attempts: rec.attempts + 1,
+    ...(forwards.size > 0 ? { forwards: [...forwards] } : {}),
+    ...(spawned.length > 0 ? { spawned } : {}),
+    ...(a.files.toDelete.length > 0 ? { filesToDelete: [...a.files.toDelete] } : {}),
+  };
+  delete record.failure;
+  return { record, created: plan.records, versions };
+}
+
+/**
+ * Commits a finished job with a versioned update. The chaining decision is made first, so the
+ * leader learns it from the record; a stale attempt (the record changed meanwhile) discards
+ * its new jobs and files and exits with EXIT.stale.
+ */
+async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown): Promise<OneOutcome> {
+  const { record, created, versions } = await finishedRecord(s, a, job, value);
+  const next = s.args.chain === false ? undefined : await chainCandidate(s.store, { done: record, created, createdVersions: versions, allocated: a.allocated, defaults: s.workflow.defaults });
+  if (next) record.chainedInto = next.value.id;
+  try {
+    await s.store.updateJob(record, a.current.version);
+  } catch (e) {
+    await Promise.all((record.spawned ?? []).map((id) => s.store.deleteJob(id).catch(() => undefined)));
+    if (!(e instanceof ConflictError)) throw e;
+    process.stderr.write(`toil worker: job ${a.label} was changed by another attempt; discarding this attempt's result\n`);
+    await a.files.finish(true);
+    return { code: EXIT.stale };
+  }
+  s.resolver.remember(record);
+  await Promise.all(a.files.toDelete.map((id) => s.store.deleteFile(id).catch(() => undefined)));
+  await a.files.finish(false);
+  await flush(s.store, a, {});
+  return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
+}
+
+/** A failed attempt: its files removed, its output and the reason saved for the leader. */
+async function failAttempt(s: Session, a: Attempt, e: unknown): Promise<OneOutcome> {
+  a.capture.stop();
+  const failure = describeFailure(e);
+  a.capture.add(`\nJob ${a.label} failed: ${failure.text}${failure.stack ? `\n${failure.stack}` : ''}\n`);
+  await a.files.finish(true).catch(() => undefined);
+  try {
+    await flush(s.store, a, { failure });
+  } catch (e2) {
+    process.stderr.write(`toil worker: cannot save the log of job ${a.label}: ${errorMessage(e2)}\n`);
+  }
+  if (s.args.echo !== true) process.stderr.write(`Job ${a.label} failed: ${failure.text}\n`);
+  return { code: EXIT.failed };
 }
 
 /**
@@ -253,40 +291,32 @@ function jobIdOf(j: Job<unknown>): string | undefined {
   }
 }
 
-interface FlushArgs {
-  store: JobStore;
-  rec: JobRecord;
-  output: string;
-  logLines: string[];
-  started: number;
-  cpu0: NodeJS.CpuUsage;
-  failure?: { text: string; stack?: string };
-}
-
 /** Saves an attempt's output and sends its log lines (and, if it failed, why) to the leader. */
-async function flush({ store, rec, output, logLines, started, cpu0, failure }: FlushArgs): Promise<void> {
+async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: string; stack?: string } }): Promise<void> {
+  const rec = a.current.value;
+  const output = a.capture.text();
   const writes: Promise<unknown>[] = [];
   if (output.length > 0) writes.push(store.writeJobLog(rec.id, output));
-  if (logLines.length > 0) {
-    const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: logLines.join('\n'), at: Date.now() };
+  if (a.logLines.length > 0) {
+    const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: a.logLines.join('\n'), at: Date.now() };
     writes.push(store.sendMessage(msg));
   }
-  if (failure) writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...failure, at: Date.now() }));
-  if (process.env['TOIL_STATS'] === '1') {
-    const cpu = process.cpuUsage(cpu0);
-    writes.push(
-      store.sendMessage({
-        kind: 'stats',
-        jobId: rec.id,
-        jobName: rec.name,
-        wallSeconds: (Date.now() - started) / 1000,
-        cpuSeconds: (cpu.user + cpu.system) / 1e6,
-        peakRss: process.resourceUsage().maxRSS * 1024,
-        at: Date.now(),
-      }),
-    );
-  }
+  if (extra.failure) writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
+  if (process.env['TOIL_STATS'] === '1') writes.push(store.sendMessage(statsMessage(a)));
   await Promise.all(writes);
+}
+
+function statsMessage(a: Attempt): ChannelMessage {
+  const cpu = process.cpuUsage(a.cpu0);
+  return {
+    kind: 'stats',
+    jobId: a.current.value.id,
+    jobName: a.current.value.name,
+    wallSeconds: (Date.now() - a.started) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+    at: Date.now(),
+  };
 }
 
 /**
@@ -296,11 +326,7 @@ async function flush({ store, rec, output, logLines, started, cpu0, failure }: F
  */
 async function chainCandidate(
   store: JobStore,
-  done: JobRecord,
-  created: JobRecord[],
-  createdVersions: string[],
-  allocated: ResolvedRequirements,
-  defaults: RequirementDefaults,
+  { done, created, createdVersions, allocated, defaults }: { done: JobRecord; created: JobRecord[]; createdVersions: string[]; allocated: ResolvedRequirements; defaults: RequirementDefaults },
 ): Promise<Versioned<JobRecord> | undefined> {
   const successors = [...done.children, ...done.followOns];
   if (successors.length !== 1 || done.checkpoint) return undefined;
