@@ -1,6 +1,6 @@
 /**
  * Runs the test S3 server in the foreground, for trying the CLI or the benchmark by hand:
- *   node --import ./test/s3/ts-register.mjs test/s3/serve.ts [--no-conditional] [--slowdown 0.05] [--cut 0.02]
+ *   npm run s3 -w @toil-ts/testbed -- [--no-conditional] [--slowdown 0.05] [--cut 0.02]
  * prints `AWS_ENDPOINT_URL_S3=http://127.0.0.1:<port>` and serves until interrupted.
  */
 import { startTestS3 } from './server.js';

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { startTestCluster, type TestCluster } from './index.js';
-import { clients, jobDone, kubectl, simpleJob, statusOf, until } from './testutil.js';
+import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
+import { clients, jobDone, kubectl, simpleJob, statusOf, until } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 let c: ReturnType<typeof clients>;

@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The test S3 server, run in its own process by `test/s3/server.ts` (node --openssl-legacy-provider:
+ * The test S3 server, run in its own process by `server.ts` (node --openssl-legacy-provider:
  * s3rver 3.7.1's ListObjectsV2 continuation tokens use DES).
  *
  * s3rver 3.7.1 on 127.0.0.1 with a middleware in front of it that adds what the job store relies

@@ -1,8 +1,8 @@
 /** The machine's real kubectl against the test cluster, with its default flags. */
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { startTestCluster, type TestCluster } from './index.js';
-import { kubectl, until } from './testutil.js';
+import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
+import { kubectl, until } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 let kc: string;
@@ -152,7 +152,7 @@ test('kubectl create token gives a token the API server accepts', async () => {
 test('npm run cluster prints a kubeconfig path that kubectl can use, and stops on SIGTERM', async () => {
   const { spawn: sp } = await import('node:child_process');
   const { createInterface } = await import('node:readline');
-  const child = sp('npm', ['run', '--silent', 'cluster', '--', '--nodes', '1'], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = sp('npm', ['run', '--silent', 'cluster', '--', '--nodes', '1'], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   try {
     const path = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once('line', resolve);

@@ -2,7 +2,7 @@
 import { expect, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import { createCA, issueCert, signJwt, verifyJwt } from './certs.js';
+import { createCA, issueCert, signJwt, verifyJwt } from '../src/cluster/certs.js';
 
 test('many CAs and serving certificates parse, chain and load into a TLS context', () => {
   for (let i = 0; i < 300; i++) {

@@ -22,13 +22,14 @@ export interface TestClusterProcess extends Omit<Async<Pick<TestCluster, 'reques
   stop(): Promise<void>;
 }
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The package's root (`src/cluster` → the package). */
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 async function bundle(): Promise<string> {
-  const out = join(repoRoot, '.tmp', `test-cluster-cli-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.mjs`);
+  const out = join(packageRoot, '.tmp', `test-cluster-cli-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.mjs`);
   mkdirSync(dirname(out), { recursive: true });
   const esbuild = await import('esbuild');
-  await esbuild.build({ entryPoints: [join(repoRoot, 'test/cluster/cli.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: out, logLevel: 'warning' });
+  await esbuild.build({ entryPoints: [join(packageRoot, 'src/cluster/cli.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile: out, logLevel: 'warning' });
   return out;
 }
 

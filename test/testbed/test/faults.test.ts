@@ -1,8 +1,8 @@
 /** Fault injection: API errors, dropped/expired watches, evictions, OOM kills, node loss, slow scheduling, missing images; request counters; cleanup. */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { startTestCluster, type TestCluster } from './index.js';
-import { clients, jobDone, raw, simpleJob, statusOf, until } from './testutil.js';
+import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
+import { clients, jobDone, raw, simpleJob, statusOf, until } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 let c: ReturnType<typeof clients>;
@@ -220,7 +220,7 @@ describe('lifecycle', () => {
 
 describe('crash safety', () => {
   test('if the process running the cluster dies, every process of its pods dies with it', async () => {
-    const { startTestClusterProcess } = await import('./process.js');
+    const { startTestClusterProcess } = await import('../src/cluster/process.js');
     const { readdirSync, readFileSync } = await import('node:fs');
     const child = await startTestClusterProcess({ nodes: [{ name: 'solo' }] });
     const cc = clients(child.kubeconfigPath);
@@ -241,7 +241,7 @@ describe('crash safety', () => {
 
 describe('child-process mode', () => {
   test('startTestClusterProcess: same API over a control endpoint; stop() leaves nothing running', async () => {
-    const { startTestClusterProcess } = await import('./process.js');
+    const { startTestClusterProcess } = await import('../src/cluster/process.js');
     const child = await startTestClusterProcess({ nodes: [{ name: 'solo' }] });
     try {
       const cc = clients(child.kubeconfigPath);

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RootView, effectiveUser, lookupUser } from './rootfs.js';
-import { buildahGlobalArgs, parseInspect } from './images.js';
+import { RootView, effectiveUser, lookupUser } from '../src/cluster/rootfs.js';
+import { buildahGlobalArgs, parseInspect } from '../src/cluster/images.js';
 
 let root: string;
 let vol: string;

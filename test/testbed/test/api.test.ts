@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
-import { startTestCluster, type TestCluster } from './index.js';
-import { clients, jobDone, raw, simpleJob, statusOf, until } from './testutil.js';
+import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
+import { clients, jobDone, raw, simpleJob, statusOf, until } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 let c: ReturnType<typeof clients>;

@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { BASE_IMAGE_NAME, ensureBaseImage, type BuildLog, type BuiltImage } from './baseImage.js';
 import { buildah, imageId, runCommand, STORAGE_ARGS } from './buildah.js';
 
-export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The toil-ts checkout this package lives in (`test/testbed/src/images` → the project root). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 /** What goes into the build context (the allow-list of .dockerignore). */
 const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'examples'];
 

@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync, copyFi
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
-import { startTestCluster, imageRootName, type TestCluster } from './index.js';
-import { clients, jobDone, kubectl, until } from './testutil.js';
+import { startTestCluster, imageRootName, type TestCluster } from '../src/cluster/index.js';
+import { clients, jobDone, kubectl, until } from '../src/cluster/testutil.js';
 
 const STORAGE = ['--storage-driver', 'vfs'];
 const tag = `toil-ts-imgtest-${randomBytes(4).toString('hex')}`;
