@@ -233,7 +233,8 @@ describe('failures as a real kubelet reports them', () => {
   });
 
   test('the image\'s command is PID 1 of the pod, as in a real container', async () => {
-    await run(pod('img-pid1', { command: ['sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "'] }));
+    // the kubelet turns `$$` in command and args into `$`, so the shell is given `echo $$`
+    await run(pod('img-pid1', { command: ['sh', '-c', 'echo $$$$; cat /proc/1/cmdline | tr "\\0" " "'] }));
     expect((await logOf('img-pid1')).split('\n')[0]).toBe('1');
   });
 
