@@ -33,59 +33,82 @@ async function bundle(): Promise<string> {
   return out;
 }
 
-/** Starts the cluster as a child process (Node 22: process.execPath must be Node 22). */
-export async function startTestClusterProcess(options: Omit<TestClusterOptions, 'images'> & { images?: TestClusterOptions['images'] } = {}): Promise<TestClusterProcess> {
+/** What the child prints on its first line (`cli.ts --json`). */
+interface ClusterInfo { kubeconfigPath: string; server: string; port: number; namespace: string; caPath: string; stateDir: string }
+
+type Call = <R>(method: string, ...args: unknown[]) => Promise<R>;
+
+async function spawnCluster(options: TestClusterOptions): Promise<{ child: ChildProcess; info: ClusterInfo }> {
   const script = await bundle();
   const child: ChildProcess = spawn(process.execPath, [script, '--json', '--options', JSON.stringify(options)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const info = await new Promise<{ kubeconfigPath: string; server: string; port: number; namespace: string; caPath: string; stateDir: string }>((resolveInfo, reject) => {
+  const info = await new Promise<ClusterInfo>((resolveInfo, reject) => {
     const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (l) => { try { resolveInfo(JSON.parse(l) as never); } catch (e) { reject(e as Error); } });
+    rl.once('line', (l) => { try { resolveInfo(JSON.parse(l) as ClusterInfo); } catch (e) { reject(e as Error); } });
     child.once('exit', (code) => reject(new Error(`test cluster process exited with ${String(code)}`)));
   });
   rmSync(script, { force: true });
+  return { child, info };
+}
+
+/** Calls over HTTPS to the cluster's admin-only /_testcluster/call endpoint, as the admin user. */
+function controlClient(info: ClusterInfo): Call {
   const kubeconfig = JSON.parse(readFileSync(info.kubeconfigPath, 'utf8')) as { users: { user: { token: string } }[] };
   const token = kubeconfig.users[0]!.user.token;
   const ca = readFileSync(info.caPath);
-  const call = (method: string, ...args: unknown[]): Promise<any> => new Promise((res, rej) => {
+  return <R>(method: string, ...args: unknown[]): Promise<R> => new Promise((res, rej) => {
     const req = https.request(`${info.server}/_testcluster/call`, { method: 'POST', ca, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (d: Buffer) => chunks.push(d));
       r.on('end', () => {
         const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { result?: unknown; message?: string };
-        if (r.statusCode === 200) res(body.result); else rej(new Error(body.message ?? `control call failed: ${String(r.statusCode)}`));
+        if (r.statusCode === 200) res(body.result as R); else rej(new Error(body.message ?? `control call failed: ${String(r.statusCode)}`));
       });
     });
     req.on('error', rej);
     req.end(JSON.stringify({ method, args }));
   });
-  const f = (name: string) => (...args: unknown[]): Promise<any> => call(`faults.${name}`, ...args);
+}
+
+function remoteFaults(call: Call): TestClusterProcess['faults'] {
+  const f = (name: string) => <R>(...args: unknown[]): Promise<R> => call<R>(`faults.${name}`, ...args);
+  return {
+    failRequests: async (fault) => {
+      const id = await call<number>('faults.failRequests', fault);
+      return { remove: () => call('faults.removeFault', id), hits: () => call('faults.faultHits', id) };
+    },
+    delayRequests: async (d) => {
+      const id = await call<number>('faults.delayRequests', d);
+      return { remove: () => call('faults.removeFault', id) };
+    },
+    clearRequestFaults: f('clearRequestFaults'), dropWatches: f('dropWatches'), expireWatches: f('expireWatches'), compact: f('compact'),
+    evictPod: f('evictPod'), oomKill: f('oomKill'), loseNode: f('loseNode'), delayScheduling: f('delayScheduling'),
+    pauseScheduling: f('pauseScheduling'), resumeScheduling: f('resumeScheduling'), markImageMissing: f('markImageMissing'), unmarkImageMissing: f('unmarkImageMissing'),
+  };
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
   let stopped: Promise<void> | undefined;
+  return () => {
+    stopped ??= new Promise<void>((res) => {
+      if (child.exitCode !== null || child.signalCode !== null) { res(); return; }
+      child.once('exit', () => res());
+      child.kill('SIGTERM');
+    });
+    return stopped;
+  };
+}
+
+/** Starts the cluster as a child process (Node 22: process.execPath must be Node 22). */
+export async function startTestClusterProcess(options: Omit<TestClusterOptions, 'images'> & { images?: TestClusterOptions['images'] } = {}): Promise<TestClusterProcess> {
+  const { child, info } = await spawnCluster(options);
+  const call = controlClient(info);
   return {
     ...info, pid: child.pid!,
-    faults: {
-      failRequests: async (fault) => {
-        const id = await call('faults.failRequests', fault) as number;
-        return { remove: () => call('faults.removeFault', id), hits: () => call('faults.faultHits', id) };
-      },
-      delayRequests: async (d) => {
-        const id = await call('faults.delayRequests', d) as number;
-        return { remove: () => call('faults.removeFault', id) };
-      },
-      clearRequestFaults: f('clearRequestFaults'), dropWatches: f('dropWatches'), expireWatches: f('expireWatches'), compact: f('compact'),
-      evictPod: f('evictPod'), oomKill: f('oomKill'), loseNode: f('loseNode'), delayScheduling: f('delayScheduling'),
-      pauseScheduling: f('pauseScheduling'), resumeScheduling: f('resumeScheduling'), markImageMissing: f('markImageMissing'), unmarkImageMissing: f('unmarkImageMissing'),
-    },
+    faults: remoteFaults(call),
     requestCounts: () => call('requestCounts'), resetRequestCounts: () => call('resetRequestCounts'),
     createToken: (...a) => call('createToken', ...a), kubeconfigFor: (...a) => call('kubeconfigFor', ...a),
     inClusterMount: (...a) => call('inClusterMount', ...a), hostPathDir: (...a) => call('hostPathDir', ...a),
     addNode: (...a) => call('addNode', ...a), watchCount: (...a) => call('watchCount', ...a), runningPids: () => call('runningPids'),
-    stop: () => {
-      stopped ??= new Promise<void>((res) => {
-        if (child.exitCode !== null || child.signalCode !== null) { res(); return; }
-        child.once('exit', () => res());
-        child.kill('SIGTERM');
-      });
-      return stopped;
-    },
+    stop: stopper(child),
   };
 }

@@ -1,5 +1,6 @@
 /** Small helpers shared by the test cluster's own tests. */
 import { execFile } from 'node:child_process';
+import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 
@@ -29,14 +30,26 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
   });
 }
 
+/** A Kubernetes Status, as error answers carry it; other fields as sent. */
+export interface ApiStatus {
+  kind?: string;
+  apiVersion?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: { name?: string; group?: string; kind?: string; retryAfterSeconds?: number; causes?: { reason?: string; message?: string; field?: string }[] };
+  [field: string]: unknown;
+}
+
 /** Parses an ApiException body (client-node 2.x keeps it as text). */
-export function statusOf(e: unknown): { code: number; body: Record<string, any> } {
+export function statusOf(e: unknown): { code: number; body: ApiStatus } {
   const ex = e as { code?: number; body?: unknown };
-  const body = typeof ex.body === 'string' ? JSON.parse(ex.body) as Record<string, any> : (ex.body as Record<string, any>);
+  const body = typeof ex.body === 'string' ? JSON.parse(ex.body) as ApiStatus : (ex.body as ApiStatus);
   return { code: ex.code ?? 0, body };
 }
 
-export function simpleJob(name: string, command: string[], extra: Record<string, any> = {}): k8s.V1Job {
+export function simpleJob(name: string, command: string[], extra: Partial<k8s.V1JobSpec> = {}): k8s.V1Job {
   return {
     apiVersion: 'batch/v1', kind: 'Job',
     metadata: { name, labels: { app: 'cluster-test' } },
@@ -55,8 +68,25 @@ export async function jobDone(batch: k8s.BatchV1Api, ns: string, name: string, t
   }, timeoutMs);
 }
 
+export interface RawAnswer {
+  code: number;
+  /** the answer's JSON object (a Status for errors; `{}` when the answer is not a JSON object) */
+  body: ApiStatus;
+  text: string;
+  headers: IncomingHttpHeaders;
+}
+
+function parseObject(text: string): ApiStatus {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as ApiStatus : {};
+  } catch {
+    return {};
+  }
+}
+
 /** A raw HTTPS request to the cluster with the kubeconfig's credentials (client-node drops unknown fields before sending). */
-export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: any; headers: Record<string, unknown> }> {
+export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<RawAnswer> {
   const cluster = kc.getCurrentCluster()!;
   const url = new URL(path, cluster.server);
   const ca = Buffer.from(cluster.caData!, 'base64');
@@ -66,9 +96,7 @@ export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unk
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try { parsed = JSON.parse(text); } catch { /* text */ }
-        resolve({ code: res.statusCode ?? 0, body: parsed, headers: res.headers as Record<string, unknown> });
+        resolve({ code: res.statusCode ?? 0, body: parseObject(text), text, headers: res.headers });
       });
     });
     req.on('error', reject);
