@@ -29,6 +29,35 @@ interface Route {
   nonResource?: string;
 }
 
+/** One resource request, routed, authenticated and authorised. */
+interface ResourceCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: Route;
+  info: ResourceInfo;
+  verb: string;
+  q: URLSearchParams;
+  user: User;
+  /** the request's namespace (undefined for cluster-scoped resources) */
+  ns: string | undefined;
+}
+
+const NO_ATTRIBUTES = { apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
+
+function verbOf(method: string, r: Route, q: URLSearchParams): string {
+  const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
+  switch (method) {
+    case 'GET': return r.name ? 'get' : isWatch ? 'watch' : 'list';
+    case 'POST': return 'create';
+    case 'PUT': return 'update';
+    case 'PATCH': return 'patch';
+    case 'DELETE': return r.name ? 'delete' : 'deletecollection';
+    default: throw methodNotAllowed();
+  }
+}
+
+const itemKey = (o: Obj): string => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
 export class ApiServer {
   server?: https.Server;
   port = 0;
@@ -123,60 +152,58 @@ export class ApiServer {
     return r;
   }
 
+  /** The user a request acts as: its own, or the one it impersonates (when RBAC allows that). */
+  private impersonate(req: IncomingMessage, user: User): User {
+    const as = req.headers['impersonate-user'];
+    if (typeof as !== 'string') return user;
+    const attrs: Attributes = { ...NO_ATTRIBUTES, verb: 'impersonate', resourceRequest: true, path: '', resource: as.startsWith('system:serviceaccount:') ? 'serviceaccounts' : 'users', name: as };
+    if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
+    const extraGroups = ([] as string[]).concat(req.headers['impersonate-group'] ?? []);
+    return { name: as, groups: [...new Set([...extraGroups, ...(sa ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]!}`] : []), 'system:authenticated'])] };
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://127.0.0.1');
-    const q = url.searchParams;
     const method = req.method ?? 'GET';
     try {
-      let user = this.d.auth.authenticate(req.headers.authorization);
-      const as = req.headers['impersonate-user'];
-      if (typeof as === 'string') {
-        const attrs: Attributes = { verb: 'impersonate', resourceRequest: true, path: '', apiGroup: '', resource: as.startsWith('system:serviceaccount:') ? 'serviceaccounts' : 'users', subresource: '', name: as, namespace: '' };
-        if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
-        const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(as);
-        const extraGroups = ([] as string[]).concat(req.headers['impersonate-group'] ?? []);
-        user = { name: as, groups: [...new Set([...extraGroups, ...(sa ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]!}`] : []), 'system:authenticated'])] };
-      }
+      const user = this.impersonate(req, this.d.auth.authenticate(req.headers.authorization));
       const path = url.pathname.replace(/\/+$/, '') || '/';
-      if (path === '/_testcluster/call' && method === 'POST' && this.d.control) {
-        if (!user.groups.includes('system:masters')) throw forbiddenError(user, { verb: 'post', resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' });
-        const b = ((await this.readBody(req)) ?? {}) as { method?: string; args?: unknown[] };
-        const out = await this.d.control(String(b.method), b.args ?? []);
-        this.send(res, 200, { result: out ?? null });
-        return;
-      }
+      if (path === '/_testcluster/call' && method === 'POST' && this.d.control) { await this.controlCall(req, res, user, path); return; }
       const r = this.route(path);
       if (!r || !r.info) {
-        const attrs: Attributes = { verb: method.toLowerCase(), resourceRequest: false, path, apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
+        const attrs: Attributes = { ...NO_ATTRIBUTES, verb: method.toLowerCase(), resourceRequest: false, path };
         this.count(`${attrs.verb} ${path.startsWith('/openapi') ? '/openapi' : path.startsWith('/api') ? 'discovery' : path}`);
         if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
         this.d.faults.check({ verb: attrs.verb, resource: '', namespace: '', name: '', path });
         await this.nonResource(req, res, path, r, url);
         return;
       }
-      const info = r.info;
-      const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
-      let verb: string;
-      switch (method) {
-        case 'GET': verb = r.name ? 'get' : isWatch ? 'watch' : 'list'; break;
-        case 'POST': verb = 'create'; break;
-        case 'PUT': verb = 'update'; break;
-        case 'PATCH': verb = 'patch'; break;
-        case 'DELETE': verb = r.name ? 'delete' : 'deletecollection'; break;
-        default: throw methodNotAllowed();
-      }
-      const resource = r.sub ? `${info.plural}/${r.sub}` : info.plural;
-      this.count(`${verb} ${resource}`);
-      const attrs: Attributes = { verb, resourceRequest: true, path, apiGroup: info.group, resource: info.plural, subresource: r.sub ?? '', name: r.name ?? '', namespace: info.namespaced ? (r.ns ?? '') : (info.kind === 'Namespace' ? (r.name ?? '') : '') };
-      if (info.kind === 'Namespace') attrs.namespace = r.name ?? '';
-      if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
-      const delay = this.d.faults.delayFor({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '' });
-      if (delay > 0) await new Promise((res2) => setTimeout(res2, delay));
-      this.d.faults.check({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '', path });
-      await this.resourceRequest(req, res, r, info, verb, url, user);
+      const call: ResourceCall = { req, res, route: r, info: r.info, verb: verbOf(method, r, url.searchParams), q: url.searchParams, user, ns: r.info.namespaced ? r.ns : undefined };
+      await this.admit(call, path);
+      await this.resourceRequest(call);
     } catch (e) {
       this.sendError(res, e);
     }
+  }
+
+  private async controlCall(req: IncomingMessage, res: ServerResponse, user: User, path: string): Promise<void> {
+    if (!user.groups.includes('system:masters')) throw forbiddenError(user, { ...NO_ATTRIBUTES, verb: 'post', resourceRequest: false, path });
+    const b = ((await this.readBody(req)) ?? {}) as { method?: string; args?: unknown[] };
+    const out = await this.d.control!(String(b.method), b.args ?? []);
+    this.send(res, 200, { result: out ?? null });
+  }
+
+  /** Counts the request, checks RBAC, then applies injected delays and faults. */
+  private async admit({ route: r, info, verb, user }: ResourceCall, path: string): Promise<void> {
+    const resource = r.sub ? `${info.plural}/${r.sub}` : info.plural;
+    this.count(`${verb} ${resource}`);
+    const attrs: Attributes = { verb, resourceRequest: true, path, apiGroup: info.group, resource: info.plural, subresource: r.sub ?? '', name: r.name ?? '', namespace: info.namespaced ? (r.ns ?? '') : (info.kind === 'Namespace' ? (r.name ?? '') : '') };
+    if (info.kind === 'Namespace') attrs.namespace = r.name ?? '';
+    if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
+    const delay = this.d.faults.delayFor({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '' });
+    if (delay > 0) await new Promise((res2) => setTimeout(res2, delay));
+    this.d.faults.check({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '', path });
   }
 
   // ------------------------------------------------------------------------------- discovery
@@ -271,93 +298,99 @@ export class ApiServer {
     return o;
   }
 
-  private async resourceRequest(req: IncomingMessage, res: ServerResponse, r: Route, info: ResourceInfo, verb: string, url: URL, user: User): Promise<void> {
-    const reg = this.d.registry;
-    const q = url.searchParams;
-    const ns = info.namespaced ? r.ns : undefined;
+  private async resourceRequest(c: ResourceCall): Promise<void> {
+    const { info, verb, route: r, ns } = c;
     const sub = r.sub;
     if (sub && !info.subresources[sub]) throw notFoundPath();
     if (sub && !info.subresources[sub]!.verbs.includes(verb)) throw methodNotAllowed();
     if (!sub && !info.verbs.includes(verb)) throw methodNotAllowed();
     if (info.namespaced && r.name === undefined && ns === undefined && !['list', 'watch'].includes(verb)) throw notFoundPath();
-
     switch (verb) {
-      case 'get': {
-        if (sub === 'log') { await this.logs(req, res, reg.get(info, ns, r.name!), q); return; }
-        const o = reg.get(info, ns, r.name!);
-        if (this.wantsTable(req)) { this.send(res, 200, toTable(resKey(info), [o], { resourceVersion: o.metadata.resourceVersion }, q.get('includeObject') ?? 'Metadata')); return; }
-        this.send(res, 200, o);
-        return;
-      }
-      case 'list': {
-        const match = this.selectors(info, q);
-        let items = reg.list(info, ns).filter(match);
-        items.sort((a, b) => `${a.metadata.namespace ?? ''}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace ?? ''}/${b.metadata.name}`));
-        const limit = Number(q.get('limit') ?? '0');
-        const cont = q.get('continue');
-        const listMeta: Obj = { resourceVersion: String(reg.store.rv) };
-        if (cont) {
-          let start: string;
-          try { start = JSON.parse(Buffer.from(cont, 'base64').toString('utf8')).start as string; } catch { throw badRequest('continue key is not valid: illegal base64 data'); }
-          items = items.filter((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}` > start);
-        }
-        if (limit > 0 && items.length > limit) {
-          const last = items[limit - 1]!;
-          listMeta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: reg.store.rv, start: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64');
-          listMeta.remainingItemCount = items.length - limit;
-          items = items.slice(0, limit);
-        }
-        if (this.wantsTable(req)) { this.send(res, 200, toTable(resKey(info), items.map((o) => clone(o)), listMeta, q.get('includeObject') ?? 'Metadata')); return; }
-        const list = { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: listMeta, items: items.map((o) => { const c = clone(o); delete c.kind; delete c.apiVersion; return c; }) };
-        // a real server omits kind/apiVersion on items of a typed list
-        this.send(res, 200, list);
-        return;
-      }
-      case 'watch': this.watch(req, res, info, ns, q); return;
-      case 'create': {
-        const body = await this.readBody(req);
-        if (sub) { await this.createSub(res, info, ns, r.name!, sub, body, user, q); return; }
-        if (info.virtual) { this.review(res, info, body, user); return; }
-        if (r.name) throw methodNotAllowed();
-        const out = await reg.create(info, ns, body, this.writeOpts(q));
-        this.send(res, 201, out.obj, {}, out.warnings);
-        return;
-      }
-      case 'update': {
-        const body = await this.readBody(req);
-        const out = await reg.update(info, ns, r.name!, body, this.writeOpts(q, sub));
-        this.send(res, 200, out.obj, {}, out.warnings);
-        return;
-      }
-      case 'patch': {
-        const body = await this.readBody(req);
-        const out = await reg.patch(info, ns, r.name!, req.headers['content-type'] ?? '', body, this.writeOpts(q, sub));
-        this.send(res, 200, out.obj, {}, out.warnings);
-        return;
-      }
-      case 'delete': {
-        const body = ((await this.readBody(req)) ?? {}) as Obj;
-        const opts = this.deleteOpts(body, q);
-        const out = reg.delete(info, ns, r.name!, opts);
-        if (out.immediate && info.kind !== 'Pod') {
-          this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: out.obj.metadata.uid } }, {}, out.warnings);
-        } else this.send(res, out.immediate ? 200 : (info.kind === 'Pod' ? 200 : 200), out.obj, {}, out.warnings);
-        return;
-      }
-      case 'deletecollection': {
-        const body = ((await this.readBody(req)) ?? {}) as Obj;
-        const opts = this.deleteOpts(body, q);
-        const match = this.selectors(info, q);
-        const items: Obj[] = [];
-        let warnings: string[] = [];
-        for (const o of reg.list(info, ns).filter(match)) {
-          try { const out = reg.delete(info, o.metadata.namespace, o.metadata.name, opts); items.push(out.obj); warnings = out.warnings; } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
-        }
-        this.send(res, 200, { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(reg.store.rv) }, items }, {}, warnings);
-        return;
-      }
+      case 'get': await this.getOne(c); return;
+      case 'list': this.list(c); return;
+      case 'watch': this.watch(c); return;
+      case 'create': await this.create(c); return;
+      case 'update': case 'patch': await this.updateOrPatch(c); return;
+      case 'delete': await this.deleteOne(c); return;
+      case 'deletecollection': await this.deleteCollection(c); return;
       default: throw methodNotAllowed();
     }
+  }
+
+  private async getOne(c: ResourceCall): Promise<void> {
+    const o = this.d.registry.get(c.info, c.ns, c.route.name!);
+    if (c.route.sub === 'log') { await this.logs(c, o); return; }
+    if (this.wantsTable(c.req)) { this.send(c.res, 200, toTable(resKey(c.info), [o], { resourceVersion: o.metadata.resourceVersion }, c.q.get('includeObject') ?? 'Metadata')); return; }
+    this.send(c.res, 200, o);
+  }
+
+  /** `limit`/`continue` paging over items sorted by namespace/name; fills listMeta's continue fields. */
+  private page(items: Obj[], q: URLSearchParams, listMeta: Obj): Obj[] {
+    const limit = Number(q.get('limit') ?? '0');
+    const cont = q.get('continue');
+    if (cont) {
+      let start: string;
+      try { start = JSON.parse(Buffer.from(cont, 'base64').toString('utf8')).start as string; } catch { throw badRequest('continue key is not valid: illegal base64 data'); }
+      items = items.filter((o) => itemKey(o) > start);
+    }
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1]!;
+      listMeta.continue = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: this.d.registry.store.rv, start: itemKey(last) })).toString('base64');
+      listMeta.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
+    return items;
+  }
+
+  private list({ req, res, info, ns, q }: ResourceCall): void {
+    const reg = this.d.registry;
+    const match = this.selectors(info, q);
+    const sorted = reg.list(info, ns).filter(match).sort((a, b) => itemKey(a).localeCompare(itemKey(b)));
+    const listMeta: Obj = { resourceVersion: String(reg.store.rv) };
+    const items = this.page(sorted, q, listMeta);
+    if (this.wantsTable(req)) { this.send(res, 200, toTable(resKey(info), items.map((o) => clone(o)), listMeta, q.get('includeObject') ?? 'Metadata')); return; }
+    // a real server omits kind/apiVersion on items of a typed list
+    const list = { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: listMeta, items: items.map((o) => { const c = clone(o); delete c.kind; delete c.apiVersion; return c; }) };
+    this.send(res, 200, list);
+  }
+
+  private async create(c: ResourceCall): Promise<void> {
+    const body = await this.readBody(c.req);
+    if (c.route.sub) { await this.createSub(c, body); return; }
+    if (c.info.virtual) { this.review(c.res, c.info, body, c.user); return; }
+    if (c.route.name) throw methodNotAllowed();
+    const out = await this.d.registry.create(c.info, c.ns, body, this.writeOpts(c.q));
+    this.send(c.res, 201, out.obj, {}, out.warnings);
+  }
+
+  private async updateOrPatch({ req, res, info, ns, route: r, verb, q }: ResourceCall): Promise<void> {
+    const body = await this.readBody(req);
+    const reg = this.d.registry;
+    const out = verb === 'update'
+      ? await reg.update(info, ns, r.name!, body, this.writeOpts(q, r.sub))
+      : await reg.patch(info, ns, r.name!, req.headers['content-type'] ?? '', body, this.writeOpts(q, r.sub));
+    this.send(res, 200, out.obj, {}, out.warnings);
+  }
+
+  private async deleteOne({ req, res, info, ns, route: r, q }: ResourceCall): Promise<void> {
+    const body = ((await this.readBody(req)) ?? {}) as Obj;
+    const out = this.d.registry.delete(info, ns, r.name!, this.deleteOpts(body, q));
+    if (out.immediate && info.kind !== 'Pod') {
+      this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: out.obj.metadata.uid } }, {}, out.warnings);
+    } else this.send(res, 200, out.obj, {}, out.warnings);
+  }
+
+  private async deleteCollection({ req, res, info, ns, q }: ResourceCall): Promise<void> {
+    const reg = this.d.registry;
+    const body = ((await this.readBody(req)) ?? {}) as Obj;
+    const opts = this.deleteOpts(body, q);
+    const match = this.selectors(info, q);
+    const items: Obj[] = [];
+    let warnings: string[] = [];
+    for (const o of reg.list(info, ns).filter(match)) {
+      try { const out = reg.delete(info, o.metadata.namespace, o.metadata.name, opts); items.push(out.obj); warnings = out.warnings; } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+    }
+    this.send(res, 200, { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(reg.store.rv) }, items }, {}, warnings);
   }
 
   private deleteOpts(body: Obj, q: URLSearchParams): import('./registry.js').DeleteOptions {
@@ -387,8 +420,10 @@ export class ApiServer {
     this.send(res, 201, { ...b, kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: { creationTimestamp: null }, status: { allowed, ...(allowed ? { reason: 'RBAC: allowed' } : {}) } });
   }
 
-  private async createSub(res: ServerResponse, info: ResourceInfo, ns: string | undefined, name: string, sub: string, body: unknown, _user: User, _q: URLSearchParams): Promise<void> {
+  private async createSub({ res, info, ns, route }: ResourceCall, body: unknown): Promise<void> {
     const reg = this.d.registry;
+    const name = route.name!;
+    const sub = route.sub!;
     const b = (body ?? {}) as Obj;
     if (info.kind === 'ServiceAccount' && sub === 'token') {
       reg.get(info, ns, name);
@@ -423,7 +458,7 @@ export class ApiServer {
 
   // ---------------------------------------------------------------------------------- watch
 
-  private watch(req: IncomingMessage, res: ServerResponse, info: ResourceInfo, ns: string | undefined, q: URLSearchParams): void {
+  private watch({ req, res, info, ns, q }: ResourceCall): void {
     const store = this.d.registry.store;
     const match = this.selectors(info, q);
     const key = resKey(info);
@@ -491,7 +526,7 @@ export class ApiServer {
 
   // ----------------------------------------------------------------------------------- logs
 
-  private async logs(req: IncomingMessage, res: ServerResponse, pod: Obj, q: URLSearchParams): Promise<void> {
+  private async logs({ req, res, q }: ResourceCall, pod: Obj): Promise<void> {
     const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
     const inits = ((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string);
     let container = q.get('container') ?? '';

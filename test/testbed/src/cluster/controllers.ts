@@ -37,6 +37,20 @@ export function setCondition(list: Obj[] | undefined, c: Obj): Obj[] {
   } else out.push(c);
   return out;
 }
+/** One Job being synced: the object, its spec, the status being built, and whether it had finished. */
+interface JobSync { job: Obj; jobObj: Obj; spec: Obj; st: Obj; finished: boolean }
+interface PodTally { failJob?: { reason: string; msg: string }; newlyFailed: number; toRelease: Obj[] }
+
+/** A pod the Job counts as failed: Failed, or deleted before it could succeed (not yet running). */
+const isFailedPod = (p: Obj): boolean => p.status?.phase === 'Failed' || (!!p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && (!p.spec.nodeName || p.status?.phase === 'Pending'));
+
+/** Completions needed: spec.completions; for work-queue Jobs, what succeeded once every pod is done (else never). */
+function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
+  const workQueue = spec.completions === undefined || spec.completions === null;
+  if (!workQueue) return spec.completions;
+  return (st.succeeded ?? 0) > 0 && pods.every((p) => isTerminal(p) || p.metadata.deletionTimestamp) ? (st.succeeded ?? 0) : Infinity;
+}
+
 const hasCond = (o: Obj, type: string): boolean => (o.status?.conditions ?? []).some((c: Obj) => c.type === type && c.status === 'True');
 
 export function podRequests(spec: Obj): Record<string, number> {
@@ -220,11 +234,7 @@ export class Controllers {
     const pods = store.list('pods');
     const used = new Map<string, Record<string, number>>();
     for (const p of pods) {
-      if (!p.spec.nodeName || isTerminal(p)) continue;
-      const u = used.get(p.spec.nodeName) ?? { pods: 0 };
-      for (const [k, v] of Object.entries(podRequests(p.spec))) u[k] = (u[k] ?? 0) + v;
-      u.pods = (u.pods ?? 0) + 1;
-      used.set(p.spec.nodeName, u);
+      if (p.spec.nodeName && !isTerminal(p)) addUsage(used, p.spec.nodeName, podRequests(p.spec));
     }
     const delay = this.opts.schedulingDelayMs();
     for (const p of pods) {
@@ -232,55 +242,45 @@ export class Controllers {
       if (!this.firstSeen.has(p.metadata.uid)) this.firstSeen.set(p.metadata.uid, Date.now());
       if (delay > 0 && Date.now() - this.firstSeen.get(p.metadata.uid)! < delay) continue;
       if ((p.spec.schedulingGates ?? []).length) continue;
-      const req = podRequests(p.spec);
-      const reasons = new Map<string, number>();
-      const resourceShort = new Set<string>();
-      const fits: Obj[] = [];
-      for (const n of nodes) {
-        const why = this.filter(p, n, req, used.get(n.metadata.name) ?? { pods: 0 });
-        if (why.length === 0) fits.push(n);
-        for (const w of why) { reasons.set(w, (reasons.get(w) ?? 0) + 1); if (w.startsWith('Insufficient') || w === 'Too many pods') resourceShort.add(n.metadata.name); }
-      }
-      const key = `${p.metadata.namespace}/${p.metadata.name}`;
-      if (fits.length === 0) {
-        const parts = [...reasons.entries()].map(([w, c]) => `${c} ${w}`).sort();
-        const total = nodes.length;
-        const noVictims = resourceShort.size;
-        const notHelpful = total - noVictims;
-        const pre = [noVictims ? `${noVictims} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).sort().join(', ');
-        const msg = total === 0 ? 'no nodes available to schedule pods' : `0/${total} nodes are available: ${parts.join(', ')}. preemption: 0/${total} nodes are available: ${pre}.`;
-        await this.reg.mutate(POD, p.metadata.namespace, p.metadata.name, (x) => {
-          x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };
-        }, 'status');
-        if (this.lastSchedMsg.get(key) !== msg) {
-          this.lastSchedMsg.set(key, msg);
-          this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedScheduling', msg, 'default-scheduler');
-        }
-        continue;
-      }
-      // least allocated (by cpu then memory fraction), ties by name
-      const score = (n: Obj): number => {
-        const u = used.get(n.metadata.name) ?? {};
-        const a = n.status?.allocatable ?? {};
-        const cpu = ((u.cpu ?? 0) + (req.cpu ?? 0)) / (parseQuantity(a.cpu ?? '1') || 1);
-        const mem = ((u.memory ?? 0) + (req.memory ?? 0)) / (parseQuantity(a.memory ?? '1') || 1);
-        return (cpu + mem) / 2 + (u.pods ?? 0) * 1e-6;
-      };
-      fits.sort((a, b) => score(a) - score(b) || String(a.metadata.name).localeCompare(b.metadata.name));
-      const node = fits[0]!;
-      const cur = store.get('pods', p.metadata.namespace, p.metadata.name);
-      if (!cur || cur.spec.nodeName) continue;
-      cur.spec.nodeName = node.metadata.name;
-      cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }) };
-      store.update('pods', cur);
-      this.lastSchedMsg.delete(key);
-      this.firstSeen.delete(p.metadata.uid);
-      const u = used.get(node.metadata.name) ?? { pods: 0 };
-      for (const [k, v] of Object.entries(req)) u[k] = (u[k] ?? 0) + v;
-      u.pods = (u.pods ?? 0) + 1;
-      used.set(node.metadata.name, u);
-      this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Scheduled', `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, 'default-scheduler');
-      this.reg.onChange();
+      await this.scheduleOne(p, nodes, used);
+    }
+  }
+
+  /** Binds the pod to the least allocated node that fits, or reports it Unschedulable. */
+  private async scheduleOne(p: Obj, nodes: Obj[], used: Map<string, Record<string, number>>): Promise<void> {
+    const req = podRequests(p.spec);
+    const reasons = new Map<string, number>();
+    const resourceShort = new Set<string>();
+    const fits: Obj[] = [];
+    for (const n of nodes) {
+      const why = this.filter(p, n, req, used.get(n.metadata.name) ?? { pods: 0 });
+      if (why.length === 0) fits.push(n);
+      for (const w of why) { reasons.set(w, (reasons.get(w) ?? 0) + 1); if (w.startsWith('Insufficient') || w === 'Too many pods') resourceShort.add(n.metadata.name); }
+    }
+    if (fits.length === 0) { await this.markUnschedulable(p, unschedulableMessage(nodes.length, reasons, resourceShort.size)); return; }
+    const node = leastAllocated(fits, used, req);
+    const store = this.reg.store;
+    const cur = store.get('pods', p.metadata.namespace, p.metadata.name);
+    if (!cur || cur.spec.nodeName) return;
+    cur.spec.nodeName = node.metadata.name;
+    cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }) };
+    store.update('pods', cur);
+    this.lastSchedMsg.delete(`${p.metadata.namespace}/${p.metadata.name}`);
+    this.firstSeen.delete(p.metadata.uid);
+    addUsage(used, node.metadata.name, req);
+    this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Scheduled', `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, 'default-scheduler');
+    this.reg.onChange();
+  }
+
+  /** PodScheduled=False/Unschedulable, and a FailedScheduling event when the message changed. */
+  private async markUnschedulable(p: Obj, msg: string): Promise<void> {
+    await this.reg.mutate(POD, p.metadata.namespace, p.metadata.name, (x) => {
+      x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };
+    }, 'status');
+    const key = `${p.metadata.namespace}/${p.metadata.name}`;
+    if (this.lastSchedMsg.get(key) !== msg) {
+      this.lastSchedMsg.set(key, msg);
+      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedScheduling', msg, 'default-scheduler');
     }
   }
 
@@ -363,77 +363,88 @@ export class Controllers {
 
   private async syncJob(job: Obj, pods: Obj[]): Promise<void> {
     const spec = job.spec as Obj;
-    const st = clone((job.status ?? {}) as Obj);
-    const jobObj = { ...job, kind: 'Job', apiVersion: 'batch/v1' };
-    const finished = hasCond(job, 'Complete') || hasCond(job, 'Failed');
-    const isFailedPod = (p: Obj): boolean => p.status?.phase === 'Failed' || (!!p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && (!p.spec.nodeName || p.status?.phase === 'Pending'));
-    // count terminal pods still carrying the tracking finalizer
-    let failJob: { reason: string; msg: string } | undefined;
-    let newlyFailed = 0;
-    const toRelease: Obj[] = [];
-    for (const p of pods) {
-      if (!(p.metadata.finalizers ?? []).includes(TRACKING)) continue;
-      if (p.status?.phase === 'Succeeded') { st.succeeded = (st.succeeded ?? 0) + 1; toRelease.push(p); }
-      else if (isFailedPod(p)) {
-        const a = spec.podFailurePolicy ? this.podFailureAction(job, p) : undefined;
-        if (a?.action === 'Ignore') { /* not counted */ }
-        else {
-          st.failed = (st.failed ?? 0) + 1; newlyFailed++;
-          if (a?.action === 'FailJob' && !failJob) failJob = { reason: 'PodFailurePolicy', msg: a.msg };
-        }
-        toRelease.push(p);
-      }
-    }
-    if (newlyFailed) this.lastFailure.set(job.metadata.uid, Date.now());
+    const s: JobSync = { job, jobObj: { ...job, kind: 'Job', apiVersion: 'batch/v1' }, spec, st: clone((job.status ?? {}) as Obj), finished: hasCond(job, 'Complete') || hasCond(job, 'Failed') };
+    const tally = this.tallyFinished(s, pods);
+    if (tally.newlyFailed) this.lastFailure.set(job.metadata.uid, Date.now());
     const active = pods.filter((p) => !isTerminal(p) && !p.metadata.deletionTimestamp);
     const terminating = pods.filter((p) => !!p.metadata.deletionTimestamp && !isTerminal(p));
-    if (!finished && !spec.suspend) st.startTime ??= now();
-    let conditions = (st.conditions ?? []) as Obj[];
-    // work-queue Jobs (no completions): done once a pod succeeded and the others have finished
-    const workQueue = spec.completions === undefined || spec.completions === null;
-    const completions = workQueue ? ((st.succeeded ?? 0) > 0 && pods.every((p) => isTerminal(p) || p.metadata.deletionTimestamp) ? (st.succeeded ?? 0) : Infinity) : spec.completions;
-    if (!finished && !hasCond(job, 'FailureTarget') && !hasCond(job, 'SuccessCriteriaMet')) {
-      let failure = failJob;
-      if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
-      if (!failure && spec.activeDeadlineSeconds && st.startTime && Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000) failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
-      if (failure) {
-        conditions = setCondition(conditions, cond('FailureTarget', failure.reason, failure.msg));
-        this.rec.record(jobObj, 'Warning', failure.reason, failure.msg, 'job-controller');
-      } else if ((st.succeeded ?? 0) >= completions) {
-        conditions = setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
-      }
-    }
+    if (!s.finished && !spec.suspend) s.st.startTime ??= now();
+    const completions = completionsOf(spec, s.st, pods);
+    let conditions = this.judge(s, tally.failJob, completions);
     const failing = conditions.find((c) => c.type === 'FailureTarget' && c.status === 'True');
     const succeeding = conditions.some((c) => c.type === 'SuccessCriteriaMet' && c.status === 'True');
-    if (failing || succeeding || finished) {
+    if (failing || succeeding || s.finished) {
       for (const p of active) this.safeDelete(POD, p, 'Background');
     }
-    if (!finished && failing && active.length === 0 && terminating.length === 0) {
-      conditions = setCondition(conditions, cond('Failed', failing.reason, failing.message));
-    } else if (!finished && succeeding && active.length === 0 && terminating.length === 0) {
-      conditions = setCondition(conditions, cond('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods'));
-      st.completionTime = now();
-      this.rec.record(jobObj, 'Normal', 'Completed', 'Job completed', 'job-controller');
-    }
-    // create pods
-    let created = 0;
-    if (!finished && !failing && !succeeding && !spec.suspend && !job.metadata.deletionTimestamp) {
-      const countTerminating = spec.podReplacementPolicy === 'Failed' ? terminating.length : 0;
-      const remaining = workQueue ? ((st.succeeded ?? 0) > 0 ? 0 : Infinity) : completions - (st.succeeded ?? 0);
-      const want = Math.min(spec.parallelism ?? 1, remaining) - active.length - countTerminating;
-      const last = this.lastFailure.get(job.metadata.uid);
-      const failed = st.failed ?? 0;
-      const backoff = failed > 0 ? Math.min(this.opts.jobBackoffBaseMs * 2 ** (failed - 1), 360_000) : 0;
-      const ready = !last || Date.now() - last >= backoff;
-      if (want > 0 && ready) {
-        for (let i = 0; i < want; i++) if (await this.createPod(job, jobObj)) created++;
+    if (!s.finished && active.length === 0 && terminating.length === 0) conditions = this.conclude(s, conditions, failing, succeeding);
+    const created = failing || succeeding ? 0 : await this.createDue(s, { active: active.length, terminating: terminating.length, completions });
+    await this.writeJobStatus(s, conditions, { active, terminating: terminating.length, created });
+    for (const p of tally.toRelease) await this.removeFinalizer(POD, p, TRACKING);
+  }
+
+  /** Counts finished pods still carrying the tracking finalizer into succeeded/failed, as the pod failure policy says. */
+  private tallyFinished({ job, spec, st }: JobSync, pods: Obj[]): PodTally {
+    const tally: PodTally = { newlyFailed: 0, toRelease: [] };
+    for (const p of pods) {
+      if (!(p.metadata.finalizers ?? []).includes(TRACKING)) continue;
+      if (p.status?.phase === 'Succeeded') { st.succeeded = (st.succeeded ?? 0) + 1; tally.toRelease.push(p); }
+      else if (isFailedPod(p)) {
+        const a = spec.podFailurePolicy ? this.podFailureAction(job, p) : undefined;
+        if (a?.action !== 'Ignore') {
+          st.failed = (st.failed ?? 0) + 1; tally.newlyFailed++;
+          if (a?.action === 'FailJob' && !tally.failJob) tally.failJob = { reason: 'PodFailurePolicy', msg: a.msg };
+        }
+        tally.toRelease.push(p);
       }
     }
+    return tally;
+  }
+
+  /** Sets FailureTarget (pod failure policy, backoff limit, deadline) or SuccessCriteriaMet, once. */
+  private judge({ job, jobObj, spec, st, finished }: JobSync, failJob: PodTally['failJob'], completions: number): Obj[] {
+    const conditions = (st.conditions ?? []) as Obj[];
+    if (finished || hasCond(job, 'FailureTarget') || hasCond(job, 'SuccessCriteriaMet')) return conditions;
+    let failure = failJob;
+    if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
+    if (!failure && spec.activeDeadlineSeconds && st.startTime && Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000) failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
+    if (failure) {
+      this.rec.record(jobObj, 'Warning', failure.reason, failure.msg, 'job-controller');
+      return setCondition(conditions, cond('FailureTarget', failure.reason, failure.msg));
+    }
+    if ((st.succeeded ?? 0) >= completions) return setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
+    return conditions;
+  }
+
+  /** Once no pod is left running: Failed after FailureTarget, Complete after SuccessCriteriaMet. */
+  private conclude({ jobObj, st }: JobSync, conditions: Obj[], failing: Obj | undefined, succeeding: boolean): Obj[] {
+    if (failing) return setCondition(conditions, cond('Failed', failing.reason, failing.message));
+    if (!succeeding) return conditions;
+    st.completionTime = now();
+    this.rec.record(jobObj, 'Normal', 'Completed', 'Job completed', 'job-controller');
+    return setCondition(conditions, cond('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods'));
+  }
+
+  /** Creates the pods parallelism and completions still call for, once the failure back-off has passed; returns how many. */
+  private async createDue({ job, jobObj, spec, st, finished }: JobSync, counts: { active: number; terminating: number; completions: number }): Promise<number> {
+    if (finished || spec.suspend || job.metadata.deletionTimestamp) return 0;
+    const workQueue = spec.completions === undefined || spec.completions === null;
+    const countTerminating = spec.podReplacementPolicy === 'Failed' ? counts.terminating : 0;
+    const remaining = workQueue ? ((st.succeeded ?? 0) > 0 ? 0 : Infinity) : counts.completions - (st.succeeded ?? 0);
+    const want = Math.min(spec.parallelism ?? 1, remaining) - counts.active - countTerminating;
+    const last = this.lastFailure.get(job.metadata.uid);
+    const failed = st.failed ?? 0;
+    const backoff = failed > 0 ? Math.min(this.opts.jobBackoffBaseMs * 2 ** (failed - 1), 360_000) : 0;
+    if (want <= 0 || (last && Date.now() - last < backoff)) return 0;
+    let created = 0;
+    for (let i = 0; i < want; i++) if (await this.createPod(job, jobObj)) created++;
+    return created;
+  }
+
+  private async writeJobStatus({ job, st }: JobSync, conditions: Obj[], pods: { active: Obj[]; terminating: number; created: number }): Promise<void> {
     if (conditions.length) st.conditions = conditions;
-    st.active = active.length + created;
-    if (st.active === 0 && (failing || succeeding || finished)) st.active = 0;
-    st.ready = active.filter((p) => hasCond(p, 'Ready')).length;
-    st.terminating = terminating.length;
+    st.active = pods.active.length + pods.created;
+    st.ready = pods.active.filter((p) => hasCond(p, 'Ready')).length;
+    st.terminating = pods.terminating;
     st.uncountedTerminatedPods = {};
     if (!st.active) delete st.active;
     if (!st.succeeded) delete st.succeeded;
@@ -441,7 +452,6 @@ export class Controllers {
     if (JSON.stringify(st) !== JSON.stringify(job.status ?? {})) {
       await this.reg.mutate(JOB, job.metadata.namespace, job.metadata.name, (x) => { x.status = st; }, 'status');
     }
-    for (const p of toRelease) await this.removeFinalizer(POD, p, TRACKING);
   }
 
   private async createPod(job: Obj, jobObj: Obj): Promise<boolean> {
@@ -501,3 +511,31 @@ function matchNodeTerm(t: Obj, n: Obj): boolean {
 }
 
 function ignoreConflict(e: unknown): void { if (!(e instanceof ApiError && e.code === 409)) throw e; }
+
+function addUsage(used: Map<string, Record<string, number>>, node: string, req: Record<string, number>): void {
+  const u = used.get(node) ?? { pods: 0 };
+  for (const [k, v] of Object.entries(req)) u[k] = (u[k] ?? 0) + v;
+  u.pods = (u.pods ?? 0) + 1;
+  used.set(node, u);
+}
+
+/** The scheduler's FailedScheduling message: reasons counted over nodes, then the preemption summary. */
+function unschedulableMessage(total: number, reasons: Map<string, number>, resourceShort: number): string {
+  if (total === 0) return 'no nodes available to schedule pods';
+  const parts = [...reasons.entries()].map(([w, c]) => `${c} ${w}`).sort();
+  const notHelpful = total - resourceShort;
+  const pre = [resourceShort ? `${resourceShort} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).sort().join(', ');
+  return `0/${total} nodes are available: ${parts.join(', ')}. preemption: 0/${total} nodes are available: ${pre}.`;
+}
+
+/** Least allocated (by cpu then memory fraction), ties by name. */
+function leastAllocated(fits: Obj[], used: Map<string, Record<string, number>>, req: Record<string, number>): Obj {
+  const score = (n: Obj): number => {
+    const u = used.get(n.metadata.name) ?? {};
+    const a = n.status?.allocatable ?? {};
+    const cpu = ((u.cpu ?? 0) + (req.cpu ?? 0)) / (parseQuantity(a.cpu ?? '1') || 1);
+    const mem = ((u.memory ?? 0) + (req.memory ?? 0)) / (parseQuantity(a.memory ?? '1') || 1);
+    return (cpu + mem) / 2 + (u.pods ?? 0) * 1e-6;
+  };
+  return [...fits].sort((a, b) => score(a) - score(b) || String(a.metadata.name).localeCompare(b.metadata.name))[0]!;
+}

@@ -53,6 +53,10 @@ interface Plan { config: ImageConfig; baseEnv: Record<string, string>; root?: Im
  * image's entrypoint is PID 1 of the pod as in a real container.
  */
 interface ContainerScript { lines: string[]; command: string[]; pid1?: boolean }
+/** One container of one pod: the pod object, its runtime record, the container's spec and state. */
+interface ContainerRef { p: Obj; rt: PodRt; c: Obj; ctr: Ctr }
+/** What a container script sets up and runs: mounts, working dir, argv, and the PATH argv[0] is looked up on. */
+interface CommandLayout { mounts: Mount[]; wd: string; argv: string[]; pathVar: string }
 
 interface Ctr {
   name: string; init: boolean; proc?: ChildProcess; pid?: number;
@@ -215,76 +219,81 @@ export class Kubelets {
 
   private async syncPod(p: Obj): Promise<void> {
     const rt = this.rtFor(p);
-    const store = this.reg.store;
     if (isTerminal(p)) {
       // the kubelet finishes a requested deletion of a terminal pod
-      if (p.metadata.deletionTimestamp && !(p.metadata.finalizers ?? []).length) { store.remove('pods', p.metadata.namespace, p.metadata.name); this.reg.onChange(); }
+      if (p.metadata.deletionTimestamp && !(p.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', p.metadata.namespace, p.metadata.name); this.reg.onChange(); }
       if ([...rt.ctrs.values()].every((c) => !c.state.running)) return;
     }
     const running = [...rt.ctrs.values()].filter((c) => c.state.running);
-    if (p.metadata.deletionTimestamp) {
-      if (!rt.termSent) {
-        rt.termSent = Date.now();
-        for (const c of running) if (c.pid) { c.killedBy = 'delete'; killGroup(c.pid, 'SIGTERM'); }
-        if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Killing', `Stopping container ${running.map((c) => c.name).join(', ')}`, 'kubelet', rt.node);
-      }
-      const grace = (p.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
-      if (running.length && !rt.killSent && Date.now() - rt.termSent >= grace) {
-        rt.killSent = true;
-        for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
-      }
-      if (running.length === 0) {
-        for (const c of rt.ctrs.values()) if (c.state.waiting) { c.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } }; }
-        await this.writeStatus(p, rt, true);
-      }
-      return;
-    }
+    if (p.metadata.deletionTimestamp) { await this.syncDeleted(p, rt, running); return; }
     if (rt.evicted) { if (running.length === 0) await this.writeStatus(p, rt, true); return; }
     if (isTerminal(p)) return;
-    // active deadline on the pod itself
-    if (p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000) {
-      rt.evicted = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
-      for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
-      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline', 'kubelet', rt.node);
-      return;
-    }
+    if (this.deadlineExceeded(p, rt, running)) return;
     rt.startTime ??= now();
-    if (!rt.volumesReady) {
-      const err = this.prepareVolumes(p, rt);
-      if (err) {
-        if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedMount', err, 'kubelet', rt.node); }
-        await this.writeStatus(p, rt, false);
-        return;
-      }
-      rt.volumesReady = true;
+    if (!rt.volumesReady && !(await this.readyVolumes(p, rt))) return;
+    await this.startDueContainers(p, rt);
+    await this.writeStatus(p, rt, false);
+  }
+
+  /** A deleted pod: SIGTERM, SIGKILL after the grace period, and the final status once nothing runs. */
+  private async syncDeleted(p: Obj, rt: PodRt, running: Ctr[]): Promise<void> {
+    if (!rt.termSent) {
+      rt.termSent = Date.now();
+      for (const c of running) if (c.pid) { c.killedBy = 'delete'; killGroup(c.pid, 'SIGTERM'); }
+      if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Killing', `Stopping container ${running.map((c) => c.name).join(', ')}`, 'kubelet', rt.node);
     }
-    // containers to (re)start
+    const grace = (p.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
+    if (running.length && !rt.killSent && Date.now() - rt.termSent >= grace) {
+      rt.killSent = true;
+      for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
+    }
+    if (running.length === 0) {
+      for (const c of rt.ctrs.values()) if (c.state.waiting) { c.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } }; }
+      await this.writeStatus(p, rt, true);
+    }
+  }
+
+  /** The pod's own activeDeadlineSeconds: past it, its containers are killed and it fails DeadlineExceeded. */
+  private deadlineExceeded(p: Obj, rt: PodRt, running: Ctr[]): boolean {
+    if (!(p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000)) return false;
+    rt.evicted = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
+    for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
+    this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline', 'kubelet', rt.node);
+    return true;
+  }
+
+  /** Prepares the pod's volumes; on failure records FailedMount (once per message), writes the status and answers false. */
+  private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
+    const err = this.prepareVolumes(p, rt);
+    if (err) {
+      if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedMount', err, 'kubelet', rt.node); }
+      await this.writeStatus(p, rt, false);
+      return false;
+    }
+    rt.volumesReady = true;
+    return true;
+  }
+
+  /** Starts what is due: init containers one at a time, in order, then every app container. */
+  private async startDueContainers(p: Obj, rt: PodRt): Promise<void> {
     const specs = [...((p.spec.initContainers ?? []) as Obj[]).map((c) => ({ c, init: true })), ...((p.spec.containers ?? []) as Obj[]).map((c) => ({ c, init: false }))];
-    if (!rt.initDone) {
-      const inits = specs.filter((s) => s.init);
-      const allOk = inits.every((s) => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0);
-      if (allOk) rt.initDone = true;
-    }
+    const inits = specs.filter((s) => s.init);
+    const succeeded = (s: { c: Obj }): boolean => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0;
+    if (!rt.initDone && inits.every(succeeded)) rt.initDone = true;
     for (const { c, init } of specs) {
       const ctr = rt.ctrs.get(c.name)!;
       if (ctr.state.running) continue;
       if (init) {
         if (rt.initDone) continue;
-        const inits = specs.filter((s) => s.init);
         const idx = inits.findIndex((s) => s.c.name === c.name);
-        const prevDone = inits.slice(0, idx).every((s) => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0);
-        if (!prevDone) break;
+        if (!inits.slice(0, idx).every(succeeded)) break;
         if (ctr.state.terminated?.exitCode === 0) continue;
-        if (ctr.state.terminated && !this.shouldRestart(p, ctr)) continue;
-      } else {
-        if (!rt.initDone) continue;
-        if (ctr.state.terminated && !this.shouldRestart(p, ctr)) continue;
-      }
+      } else if (!rt.initDone) continue;
+      if (ctr.state.terminated && !this.shouldRestart(p, ctr)) continue;
       if (ctr.nextStart && Date.now() < ctr.nextStart) continue;
       await this.startContainer(p, rt, c, ctr);
       if (init) break;
     }
-    await this.writeStatus(p, rt, false);
   }
 
   private shouldRestart(p: Obj, ctr: Ctr): boolean {
@@ -322,69 +331,103 @@ export class Kubelets {
 
   /** Returns an error message (FailedMount) or undefined when all volumes are ready. */
   private prepareVolumes(p: Obj, rt: PodRt): string | undefined {
-    const store = this.reg.store;
     for (const v of (p.spec.volumes ?? []) as Obj[]) {
-      const dir = this.volDir(rt, v.name);
-      const fail = (why: string): string => `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}`;
-      if (v.hostPath) {
-        const hp = this.hostPathDir(rt.node, v.hostPath.path);
-        const type = v.hostPath.type ?? '';
-        if (type === 'Directory' && !(existsSync(hp) && statSync(hp).isDirectory())) return fail(`hostPath type check failed: ${String(v.hostPath.path)} is not a directory`);
-        if (type === 'File' && !(existsSync(hp) && statSync(hp).isFile())) return fail(`hostPath type check failed: ${String(v.hostPath.path)} is not a file`);
-        if (type === 'DirectoryOrCreate' || type === '') { if (!existsSync(hp)) mkdirSync(hp, { recursive: true, mode: 0o755 }); }
-        if (type === 'FileOrCreate' && !existsSync(hp)) { mkdirSync(dirname(hp), { recursive: true }); writeFileSync(hp, ''); }
-      } else if (v.emptyDir) {
-        mkdirSync(dir, { recursive: true, mode: 0o777 });
-        chmodSync(dir, 0o777);
-      } else if (v.secret) {
-        const s = store.peek('secrets', rt.ns, v.secret.secretName);
-        if (!s) { if (v.secret.optional) { mkdirSync(dir, { recursive: true }); continue; } return fail(`secret "${String(v.secret.secretName)}" not found`); }
-        const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')]));
-        const files = this.keyed(data, v.secret.items, 'secret');
-        if (typeof files === 'string') return fail(files);
-        this.writeFiles(dir, files, v.secret.defaultMode ?? 0o644);
-      } else if (v.configMap) {
-        const cm = store.peek('configmaps', rt.ns, v.configMap.name);
-        if (!cm) { if (v.configMap.optional) { mkdirSync(dir, { recursive: true }); continue; } return fail(`configmap "${String(v.configMap.name)}" not found`); }
-        const data = { ...Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))])), ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) };
-        const files = this.keyed(data, v.configMap.items, 'configmap');
-        if (typeof files === 'string') return fail(files);
-        this.writeFiles(dir, files, v.configMap.defaultMode ?? 0o644);
-      } else if (v.projected || v.downwardAPI) {
-        const files: Record<string, Buffer> = {};
-        const sources = v.projected ? (v.projected.sources ?? []) as Obj[] : [{ downwardAPI: v.downwardAPI }];
-        for (const src of sources) {
-          if (src.serviceAccountToken) {
-            try {
-              const t = this.auth.issueServiceAccountToken(rt.ns, p.spec.serviceAccountName ?? 'default', { expirationSeconds: src.serviceAccountToken.expirationSeconds ?? 3607, pod: p, ...(src.serviceAccountToken.audience ? { audiences: [src.serviceAccountToken.audience] } : {}) });
-              files[src.serviceAccountToken.path ?? 'token'] = Buffer.from(t.token);
-            } catch (e) { return fail((e as Error).message); }
-          } else if (src.configMap) {
-            const cm = store.peek('configmaps', rt.ns, src.configMap.name);
-            if (!cm) { if (src.configMap.optional) continue; return fail(`configmap "${String(src.configMap.name)}" not found`); }
-            const data = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))]));
-            const r = this.keyed(data, src.configMap.items, 'configmap');
-            if (typeof r === 'string') return fail(r);
-            Object.assign(files, r);
-          } else if (src.secret) {
-            const s = store.peek('secrets', rt.ns, src.secret.name);
-            if (!s) { if (src.secret.optional) continue; return fail(`secret "${String(src.secret.name)}" not found`); }
-            const data = Object.fromEntries(Object.entries(s.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')]));
-            const r = this.keyed(data, src.secret.items, 'secret');
-            if (typeof r === 'string') return fail(r);
-            Object.assign(files, r);
-          } else if (src.downwardAPI) {
-            for (const it of (src.downwardAPI.items ?? []) as Obj[]) {
-              if (it.fieldRef) files[it.path] = Buffer.from(fieldRef(p, it.fieldRef.fieldPath));
-            }
-          }
-        }
-        this.writeFiles(dir, files, v.projected?.defaultMode ?? v.downwardAPI?.defaultMode ?? 0o644);
-      } else {
-        return fail('volume type not supported by the test cluster');
-      }
+      const why = this.prepareVolume(p, rt, v);
+      if (why !== undefined) return `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}`;
     }
     return undefined;
+  }
+
+  /** Sets one volume up on the node; answers why it cannot be. */
+  private prepareVolume(p: Obj, rt: PodRt, v: Obj): string | undefined {
+    const dir = this.volDir(rt, v.name);
+    if (v.hostPath) return this.prepareHostPath(rt, v.hostPath);
+    if (v.emptyDir) {
+      mkdirSync(dir, { recursive: true, mode: 0o777 });
+      chmodSync(dir, 0o777);
+      return undefined;
+    }
+    if (v.secret || v.configMap) {
+      const [what, name, data] = v.secret
+        ? ['secret', v.secret.secretName, this.secretData(rt.ns, v.secret.secretName)] as const
+        : ['configmap', v.configMap.name, this.configMapData(rt.ns, v.configMap.name, true)] as const;
+      const source = (v.secret ?? v.configMap) as Obj;
+      if (!data) {
+        if (!source.optional) return `${what} "${String(name)}" not found`;
+        mkdirSync(dir, { recursive: true });
+        return undefined;
+      }
+      const files = this.keyed(data, source.items, what);
+      if (typeof files === 'string') return files;
+      this.writeFiles(dir, files, source.defaultMode ?? 0o644);
+      return undefined;
+    }
+    if (v.projected || v.downwardAPI) {
+      const files = this.projectedFiles(p, rt, v);
+      if (typeof files === 'string') return files;
+      this.writeFiles(dir, files, v.projected?.defaultMode ?? v.downwardAPI?.defaultMode ?? 0o644);
+      return undefined;
+    }
+    return 'volume type not supported by the test cluster';
+  }
+
+  /** hostPath: the type check, or the directory or file made (DirectoryOrCreate, FileOrCreate). */
+  private prepareHostPath(rt: PodRt, source: Obj): string | undefined {
+    const hp = this.hostPathDir(rt.node, source.path);
+    const type = source.type ?? '';
+    if (type === 'Directory' && !(existsSync(hp) && statSync(hp).isDirectory())) return `hostPath type check failed: ${String(source.path)} is not a directory`;
+    if (type === 'File' && !(existsSync(hp) && statSync(hp).isFile())) return `hostPath type check failed: ${String(source.path)} is not a file`;
+    if (type === 'DirectoryOrCreate' || type === '') { if (!existsSync(hp)) mkdirSync(hp, { recursive: true, mode: 0o755 }); }
+    if (type === 'FileOrCreate' && !existsSync(hp)) { mkdirSync(dirname(hp), { recursive: true }); writeFileSync(hp, ''); }
+    return undefined;
+  }
+
+  /** A secret's data, decoded; undefined when there is no such secret. */
+  private secretData(ns: string, name: string): Record<string, Buffer> | undefined {
+    const s = this.reg.store.peek('secrets', ns, name);
+    return s ? Object.fromEntries(Object.entries(s.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) : undefined;
+  }
+
+  /** A config map's data (and binaryData when `binary`); undefined when there is no such config map. */
+  private configMapData(ns: string, name: string, binary: boolean): Record<string, Buffer> | undefined {
+    const cm = this.reg.store.peek('configmaps', ns, name);
+    if (!cm) return undefined;
+    const text = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))]));
+    return binary ? { ...text, ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) } : text;
+  }
+
+  /** The files of a projected (or downwardAPI) volume, source by source; or why one cannot be made. */
+  private projectedFiles(p: Obj, rt: PodRt, v: Obj): Record<string, Buffer> | string {
+    const files: Record<string, Buffer> = {};
+    const sources = v.projected ? (v.projected.sources ?? []) as Obj[] : [{ downwardAPI: v.downwardAPI }];
+    for (const src of sources) {
+      const got = this.projectedSource(p, rt, src);
+      if (typeof got === 'string') return got;
+      Object.assign(files, got);
+    }
+    return files;
+  }
+
+  private projectedSource(p: Obj, rt: PodRt, src: Obj): Record<string, Buffer> | string {
+    if (src.serviceAccountToken) {
+      const sat = src.serviceAccountToken as Obj;
+      try {
+        const t = this.auth.issueServiceAccountToken(rt.ns, p.spec.serviceAccountName ?? 'default', { expirationSeconds: sat.expirationSeconds ?? 3607, pod: p, ...(sat.audience ? { audiences: [sat.audience] } : {}) });
+        return { [sat.path ?? 'token']: Buffer.from(t.token) };
+      } catch (e) { return (e as Error).message; }
+    }
+    if (src.configMap || src.secret) {
+      const [what, ref, data] = src.configMap
+        ? ['configmap', src.configMap as Obj, this.configMapData(rt.ns, src.configMap.name, false)] as const
+        : ['secret', src.secret as Obj, this.secretData(rt.ns, src.secret.name)] as const;
+      if (!data) return ref.optional ? {} : `${what} "${String(ref.name)}" not found`;
+      return this.keyed(data, ref.items, what);
+    }
+    const files: Record<string, Buffer> = {};
+    for (const it of (src.downwardAPI?.items ?? []) as Obj[]) {
+      if (it.fieldRef) files[it.path] = Buffer.from(fieldRef(p, it.fieldRef.fieldPath));
+    }
+    return files;
   }
 
   private hostSource(rt: PodRt, v: Obj): string {
@@ -394,7 +437,7 @@ export class Kubelets {
 
   // ------------------------------------------------------------------------------ containers
 
-  private resolveEnv(p: Obj, rt: PodRt, c: Obj, base: Record<string, string>, image: ImageConfig): Record<string, string> | string {
+  private resolveEnv({ p, rt, c }: ContainerRef, base: Record<string, string>, image: ImageConfig): Record<string, string> | string {
     const store = this.reg.store;
     const port = this.o.apiPort();
     const env: Record<string, string> = {
@@ -450,6 +493,7 @@ export class Kubelets {
   }
 
   private async startContainer(p: Obj, rt: PodRt, c: Obj, ctr: Ctr): Promise<void> {
+    const ref: ContainerRef = { p, rt, c, ctr };
     const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
     const ev: EventFn = (type, reason, msg) => this.rec.record({ ...podObj, fieldPath }, type, reason, msg, 'kubelet', rt.node);
@@ -468,7 +512,7 @@ export class Kubelets {
     ctr.imageID = source.kind === 'image' ? `sha256:${source.image.id}` : undefined;
     const plan = this.planFor(p, c, source);
     if (typeof plan === 'string') { this.notCreated(ctr, 'CreateContainerError', plan, ev); return; }
-    const env = this.resolveEnv(p, rt, c, plan.baseEnv, plan.config);
+    const env = this.resolveEnv(ref, plan.baseEnv, plan.config);
     if (typeof env === 'string') { this.notCreated(ctr, 'CreateContainerConfigError', env, ev); return; }
     const image = plan.config;
     // $(VAR) in the pod's command and args expands from the container's env; the image's do not
@@ -478,10 +522,8 @@ export class Kubelets {
     if (restarted) { ctr.lastState = { terminated: ctr.state.terminated }; ctr.restartCount++; }
     const started = now();
     const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
-    const mounts = this.mountsOf(p, rt, c);
-    const script = plan.root
-      ? this.imageScript(p, rt, c, ctr, plan.root, mounts, wd, argv, env.PATH ?? DEFAULT_PATH)
-      : this.processScript(rt, c, ctr, mounts, wd, argv, env.PATH ?? DEFAULT_PATH);
+    const layout: CommandLayout = { mounts: this.mountsOf(p, rt, c), wd, argv, pathVar: env.PATH ?? DEFAULT_PATH };
+    const script = plan.root ? this.imageScript(ref, plan.root, layout) : this.processScript(ref, layout);
     if (typeof script === 'string') { this.notCreated(ctr, 'CreateContainerError', script, ev); return; }
     if (!script) {
       const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${argv[0] ?? ''}": executable file not found in $PATH: unknown`;
@@ -491,7 +533,7 @@ export class Kubelets {
       return;
     }
     ev('Normal', 'Pulled', `Container image "${String(c.image)}" already present on machine`);
-    this.launch(p, rt, c, ctr, { env, script, started, ev });
+    this.launch(ref, { env, script, started, ev });
   }
 
   /** ErrImagePull, then ImagePullBackOff on the next attempt, with the kubelet's events and back-off. */
@@ -573,7 +615,7 @@ export class Kubelets {
    * scratch directories. Returns the script and the command it runs ("$@"), or undefined when
    * the executable is not on the host's PATH.
    */
-  private processScript(rt: PodRt, c: Obj, ctr: Ctr, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | undefined {
+  private processScript({ rt, c, ctr }: ContainerRef, { mounts, wd, argv, pathVar }: CommandLayout): ContainerScript | undefined {
     const resolved = argv[0] ? resolveExe(argv[0], pathVar) : undefined;
     if (!resolved) return undefined;
     const lines: string[] = [];
@@ -614,7 +656,7 @@ export class Kubelets {
    * it, then chroot, working dir and user. Undefined when the executable is not in the image
    * (or its volumes) on the container's PATH; a message when the root cannot be assembled.
    */
-  private imageScript(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, root: ImageRoot, mounts: Mount[], wd: string, argv: string[], pathVar: string): ContainerScript | string | undefined {
+  private imageScript({ p, rt, c, ctr }: ContainerRef, root: ImageRoot, { mounts, wd, argv, pathVar }: CommandLayout): ContainerScript | string | undefined {
     for (const m of mounts) { try { statSync(m.src); } catch { mkdirSync(m.src, { recursive: true }); } }
     const podDir = join(this.o.stateDir, 'pods', rt.uid);
     mkdirSync(podDir, { recursive: true });
@@ -636,7 +678,7 @@ export class Kubelets {
    * Runs the container: PID 1 of new mount and PID namespaces is a shell that makes the mounts,
    * then runs the command and forwards termination signals to it, as an init such as tini does.
    */
-  private launch(p: Obj, rt: PodRt, c: Obj, ctr: Ctr, run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn }): void {
+  private launch({ p, rt, c, ctr }: ContainerRef, run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn }): void {
     const { env, started, ev } = run;
     const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
     mkdirSync(logDir, { recursive: true });
@@ -724,27 +766,8 @@ export class Kubelets {
 
   // -------------------------------------------------------------------------------- status
 
-  private async writeStatus(p: Obj, rt: PodRt, terminating: boolean): Promise<void> {
-    if (rt.gone) return;
-    const cur = this.reg.store.peek('pods', rt.ns, rt.name);
-    if (!cur || cur.metadata.uid !== rt.uid) return;
-    const st = clone((cur.status ?? {}) as Obj);
-    const statusOf = (c: Ctr, spec: Obj): Obj => {
-      let state = c.state;
-      let lastState = c.lastState;
-      if (state.terminated && c.nextStart && Date.now() < c.nextStart && !terminating && !rt.evicted) {
-        lastState = { terminated: state.terminated };
-        state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((c.nextStart - Date.parse(state.terminated.finishedAt)) / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.ns}(${rt.uid})` } };
-      }
-      return {
-        name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
-        image: spec.image, imageID: state.waiting ? '' : c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
-        ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
-        ...(c.init ? {} : {}),
-      };
-    };
-    const inits = ((p.spec.initContainers ?? []) as Obj[]).map((s) => statusOf(rt.ctrs.get(s.name)!, s));
-    const mains = ((p.spec.containers ?? []) as Obj[]).map((s) => statusOf(rt.ctrs.get(s.name)!, s));
+  /** Succeeded or Failed once every app container is done for good; Running once one runs; else Pending. */
+  private podPhase(p: Obj, rt: PodRt, terminating: boolean): string {
     const all = [...rt.ctrs.values()];
     const mainCtrs = all.filter((c) => !c.init);
     const anyRunning = all.some((c) => c.state.running);
@@ -760,44 +783,82 @@ export class Kubelets {
     }
     if (terminating && !anyRunning && phase !== 'Succeeded') phase = 'Failed';
     if (terminating && !anyRunning && mainCtrs.every((c) => c.state.terminated?.exitCode === 0) && mainCtrs.length) phase = 'Succeeded';
+    return phase;
+  }
+
+  private async writeStatus(p: Obj, rt: PodRt, terminating: boolean): Promise<void> {
+    if (rt.gone) return;
+    const cur = this.reg.store.peek('pods', rt.ns, rt.name);
+    if (!cur || cur.metadata.uid !== rt.uid) return;
+    const st = clone((cur.status ?? {}) as Obj);
+    const showBackOff = !terminating && !rt.evicted;
+    const inits = ((p.spec.initContainers ?? []) as Obj[]).map((s) => containerStatus(rt, rt.ctrs.get(s.name)!, s, showBackOff));
+    const mains = ((p.spec.containers ?? []) as Obj[]).map((s) => containerStatus(rt, rt.ctrs.get(s.name)!, s, showBackOff));
+    const phase = this.podPhase(p, rt, terminating);
     st.phase = phase;
     st.hostIP = '127.0.0.1'; st.hostIPs = [{ ip: '127.0.0.1' }];
     if (rt.volumesReady) { st.podIP = '127.0.0.1'; st.podIPs = [{ ip: '127.0.0.1' }]; }
     st.startTime = rt.startTime;
     if (inits.length) st.initContainerStatuses = inits;
     st.containerStatuses = mains;
-    const t = now();
-    const ready = mains.every((c) => c.ready);
-    let conds = (st.conditions ?? []) as Obj[];
-    const set = (type: string, ok: boolean, reason?: string, message?: string): void => {
-      conds = setCondition(conds, { type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: t, ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
-    };
-    const notReady = mains.filter((c) => !c.ready).map((c) => c.name);
-    set('PodReadyToStartContainers', rt.volumesReady && !(phase !== 'Pending' && phase !== 'Running'));
-    set('Initialized', rt.initDone, rt.initDone ? undefined : 'ContainersNotInitialized', rt.initDone ? undefined : `containers with incomplete status: [${inits.filter((c) => !(c.state.terminated?.exitCode === 0)).map((c) => c.name).join(' ')}]`);
-    const readyReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
-    set('Ready', ready, ready ? undefined : readyReason, ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`);
-    set('ContainersReady', ready, ready ? undefined : readyReason, ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`);
     if (rt.evicted) {
       st.reason = rt.evicted.reason === 'DeadlineExceeded' ? 'DeadlineExceeded' : 'Evicted';
       st.message = rt.evicted.message;
     }
-    // order conditions as the kubelet does
-    const order = ['DisruptionTarget', 'PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
-    conds.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
-    st.conditions = conds;
-    if (JSON.stringify(st) === JSON.stringify(cur.status)) {
-      if ((phase === 'Succeeded' || phase === 'Failed') && cur.metadata.deletionTimestamp && !(cur.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange(); }
-      return;
-    }
+    st.conditions = podConditions((st.conditions ?? []) as Obj[], rt, phase, { inits, mains });
+    this.commitStatus(cur, st, phase);
+  }
+
+  /** Stores a changed status; a finished pod whose deletion was requested (and has no finalizers) goes. */
+  private commitStatus(cur: Obj, st: Obj, phase: string): void {
+    const finished = phase === 'Succeeded' || phase === 'Failed';
+    const remove = (o: Obj): void => {
+      if (finished && o.metadata.deletionTimestamp && !(o.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', o.metadata.namespace, o.metadata.name); this.reg.onChange(); }
+    };
+    if (JSON.stringify(st) === JSON.stringify(cur.status)) { remove(cur); return; }
     const next = clone(cur);
     next.status = st;
     this.reg.store.update('pods', next);
     this.reg.onChange();
-    if ((phase === 'Succeeded' || phase === 'Failed') && next.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length) {
-      this.reg.store.remove('pods', rt.ns, rt.name); this.reg.onChange();
-    }
+    remove(next);
   }
+}
+
+/** A container's status as the kubelet reports it; one waiting to restart shows CrashLoopBackOff when `showBackOff`. */
+function containerStatus(rt: PodRt, c: Ctr, spec: Obj, showBackOff: boolean): Obj {
+  let state = c.state;
+  let lastState = c.lastState;
+  if (state.terminated && c.nextStart && Date.now() < c.nextStart && showBackOff) {
+    lastState = { terminated: state.terminated };
+    state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((c.nextStart - Date.parse(state.terminated.finishedAt)) / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.ns}(${rt.uid})` } };
+  }
+  return {
+    name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
+    image: spec.image, imageID: state.waiting ? '' : c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
+    ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
+  };
+}
+
+const CONDITION_ORDER = ['DisruptionTarget', 'PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'];
+
+/** The kubelet's pod conditions over the existing ones, in the kubelet's order. */
+function podConditions(existing: Obj[], rt: PodRt, phase: string, statuses: { inits: Obj[]; mains: Obj[] }): Obj[] {
+  const { inits, mains } = statuses;
+  const t = now();
+  const ready = mains.every((c) => c.ready);
+  let conds = existing;
+  const set = (type: string, ok: boolean, reason?: string, message?: string): void => {
+    conds = setCondition(conds, { type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: t, ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+  };
+  const notReady = mains.filter((c) => !c.ready).map((c) => c.name);
+  set('PodReadyToStartContainers', rt.volumesReady && !(phase !== 'Pending' && phase !== 'Running'));
+  set('Initialized', rt.initDone, rt.initDone ? undefined : 'ContainersNotInitialized', rt.initDone ? undefined : `containers with incomplete status: [${inits.filter((c) => !(c.state.terminated?.exitCode === 0)).map((c) => c.name).join(' ')}]`);
+  const readyReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
+  const unready = ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
+  set('Ready', ready, ready ? undefined : readyReason, unready);
+  set('ContainersReady', ready, ready ? undefined : readyReason, unready);
+  conds.sort((a, b) => CONDITION_ORDER.indexOf(a.type) - CONDITION_ORDER.indexOf(b.type));
+  return conds;
 }
 
 /** The kubelet's `$(VAR)` expansion: `$$` is a literal `$`, an unknown variable stays as written. */

@@ -344,88 +344,99 @@ export function defaultPodSpec(spec: Obj | undefined): void {
   for (const t of (spec.tolerations ?? []) as Obj[]) if (t.operator === undefined && t.key !== undefined) t.operator = 'Equal';
 }
 
-function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
-  switch (inf.kind) {
-    case 'Pod': {
-      obj.spec ??= {};
-      defaultPodSpec(obj.spec);
-      if (creating) {
-        const spec = obj.spec as Obj;
-        spec.enableServiceLinks ??= true;
-        spec.priority ??= 0;
-        spec.preemptionPolicy ??= 'PreemptLowerPriority';
-        const tol = (spec.tolerations ??= []) as Obj[];
-        for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
-          if (!tol.some((t) => t.key === key)) tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
-        }
-        const qos = qosClass(spec);
-        obj.status = { phase: 'Pending', qosClass: qos };
-      }
-      break;
+function defaultPod(obj: Obj, creating: boolean): void {
+  obj.spec ??= {};
+  defaultPodSpec(obj.spec);
+  if (creating) {
+    const spec = obj.spec as Obj;
+    spec.enableServiceLinks ??= true;
+    spec.priority ??= 0;
+    spec.preemptionPolicy ??= 'PreemptLowerPriority';
+    const tol = (spec.tolerations ??= []) as Obj[];
+    for (const key of ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable']) {
+      if (!tol.some((t) => t.key === key)) tol.push({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 });
     }
-    case 'Job': {
-      const spec = (obj.spec ??= {}) as Obj;
-      // as the real defaulter: both unset -> 1/1; parallelism set alone -> work-queue Job (no completions)
-      if (spec.completions === undefined && spec.parallelism === undefined) spec.completions = 1;
-      spec.parallelism ??= 1;
-      spec.backoffLimit ??= 6;
-      spec.completionMode ??= 'NonIndexed';
-      spec.suspend ??= false;
-      spec.podReplacementPolicy ??= spec.podFailurePolicy ? 'Failed' : 'TerminatingOrFailed';
-      spec.manualSelector ??= undefined;
-      if (spec.manualSelector === undefined) delete spec.manualSelector;
-      spec.template ??= {};
-      spec.template.metadata ??= {};
-      spec.template.spec ??= {};
-      defaultPodSpec(spec.template.spec);
-      if (creating && !spec.manualSelector) {
-        const uid = obj.metadata.uid as string;
-        const name = obj.metadata.name as string;
-        spec.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
-        spec.template.metadata.labels = {
-          ...(spec.template.metadata.labels ?? {}),
-          'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name,
-        };
-      }
-      // batch/v1 defaulting (applied again when the stored object is read back): a Job without
-      // labels of its own takes its pod template's labels
-      if (!obj.metadata.labels || Object.keys(obj.metadata.labels).length === 0) {
-        if (spec.template.metadata.labels) obj.metadata.labels = { ...spec.template.metadata.labels };
-      }
-      if (creating) obj.status = {};
-      break;
-    }
-    case 'Namespace':
-      obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
-      obj.spec = { finalizers: ['kubernetes'], ...(obj.spec ?? {}) };
-      if (creating) obj.status = { phase: 'Active' };
-      break;
-    case 'Secret':
-      obj.type ??= 'Opaque';
-      if (obj.stringData) {
-        obj.data = { ...(obj.data ?? {}) };
-        for (const [k, v] of Object.entries(obj.stringData as Obj)) obj.data[k] = Buffer.from(String(v)).toString('base64');
-        delete obj.stringData;
-      }
-      break;
-    case 'Node':
-      if (creating) obj.status ??= {};
-      break;
-    case 'Service': {
-      const spec = (obj.spec ??= {}) as Obj;
-      spec.type ??= 'ClusterIP';
-      spec.sessionAffinity ??= 'None';
-      if (creating && spec.clusterIP === undefined) spec.clusterIP = `10.96.${Math.floor(Math.random() * 254) + 1}.${Math.floor(Math.random() * 254) + 1}`;
-      if (spec.clusterIP && spec.clusterIP !== 'None') spec.clusterIPs ??= [spec.clusterIP];
-      spec.ipFamilies ??= ['IPv4'];
-      spec.ipFamilyPolicy ??= 'SingleStack';
-      spec.internalTrafficPolicy ??= 'Cluster';
-      for (const p of (spec.ports ?? []) as Obj[]) { p.protocol ??= 'TCP'; p.targetPort ??= p.port; }
-      if (creating) obj.status = { loadBalancer: {} };
-      break;
-    }
-    default:
+    const qos = qosClass(spec);
+    obj.status = { phase: 'Pending', qosClass: qos };
   }
+}
+
+function defaultJob(obj: Obj, creating: boolean): void {
+  const spec = (obj.spec ??= {}) as Obj;
+  // as the real defaulter: both unset -> 1/1; parallelism set alone -> work-queue Job (no completions)
+  if (spec.completions === undefined && spec.parallelism === undefined) spec.completions = 1;
+  spec.parallelism ??= 1;
+  spec.backoffLimit ??= 6;
+  spec.completionMode ??= 'NonIndexed';
+  spec.suspend ??= false;
+  spec.podReplacementPolicy ??= spec.podFailurePolicy ? 'Failed' : 'TerminatingOrFailed';
+  spec.manualSelector ??= undefined;
+  if (spec.manualSelector === undefined) delete spec.manualSelector;
+  spec.template ??= {};
+  spec.template.metadata ??= {};
+  spec.template.spec ??= {};
+  defaultPodSpec(spec.template.spec);
+  if (creating && !spec.manualSelector) {
+    const uid = obj.metadata.uid as string;
+    const name = obj.metadata.name as string;
+    spec.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
+    spec.template.metadata.labels = {
+      ...(spec.template.metadata.labels ?? {}),
+      'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name,
+    };
+  }
+  // batch/v1 defaulting (applied again when the stored object is read back): a Job without
+  // labels of its own takes its pod template's labels
+  if (!obj.metadata.labels || Object.keys(obj.metadata.labels).length === 0) {
+    if (spec.template.metadata.labels) obj.metadata.labels = { ...spec.template.metadata.labels };
+  }
+  if (creating) obj.status = {};
+}
+
+function defaultNamespace(obj: Obj, creating: boolean): void {
+  obj.metadata.labels = { ...(obj.metadata.labels ?? {}), 'kubernetes.io/metadata.name': obj.metadata.name };
+  obj.spec = { finalizers: ['kubernetes'], ...(obj.spec ?? {}) };
+  if (creating) obj.status = { phase: 'Active' };
+}
+
+function defaultSecret(obj: Obj, _creating: boolean): void {
+  obj.type ??= 'Opaque';
+  if (obj.stringData) {
+    obj.data = { ...(obj.data ?? {}) };
+    for (const [k, v] of Object.entries(obj.stringData as Obj)) obj.data[k] = Buffer.from(String(v)).toString('base64');
+    delete obj.stringData;
+  }
+}
+
+function defaultNode(obj: Obj, creating: boolean): void {
+  if (creating) obj.status ??= {};
+}
+
+function defaultService(obj: Obj, creating: boolean): void {
+  const spec = (obj.spec ??= {}) as Obj;
+  spec.type ??= 'ClusterIP';
+  spec.sessionAffinity ??= 'None';
+  if (creating && spec.clusterIP === undefined) spec.clusterIP = `10.96.${Math.floor(Math.random() * 254) + 1}.${Math.floor(Math.random() * 254) + 1}`;
+  if (spec.clusterIP && spec.clusterIP !== 'None') spec.clusterIPs ??= [spec.clusterIP];
+  spec.ipFamilies ??= ['IPv4'];
+  spec.ipFamilyPolicy ??= 'SingleStack';
+  spec.internalTrafficPolicy ??= 'Cluster';
+  for (const p of (spec.ports ?? []) as Obj[]) { p.protocol ??= 'TCP'; p.targetPort ??= p.port; }
+  if (creating) obj.status = { loadBalancer: {} };
+}
+
+/** Per kind, the defaults a real API server fills in (again when the stored object is read back). */
+const DEFAULTERS: Record<string, (obj: Obj, creating: boolean) => void> = {
+  Pod: defaultPod,
+  Job: defaultJob,
+  Namespace: defaultNamespace,
+  Secret: defaultSecret,
+  Node: defaultNode,
+  Service: defaultService,
+};
+
+function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
+  DEFAULTERS[inf.kind]?.(obj, creating);
 }
 
 export function qosClass(spec: Obj): string {

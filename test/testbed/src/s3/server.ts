@@ -50,13 +50,33 @@ export interface TestS3 {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-export async function startTestS3(opts: { conditionalWrites: boolean; faults?: TestS3Faults; parentDir?: string }): Promise<TestS3> {
-  const directory = await mkdtemp(path.join(opts.parentDir ?? os.tmpdir(), 'toil-s3rver-'));
-  const child: ChildProcess = fork(path.join(here, 's3rver-child.cjs'), [], {
-    execArgv: ['--openssl-legacy-provider'],
-    env: { ...process.env, TEST_S3_DIR: directory, TEST_S3_CONDITIONAL: opts.conditionalWrites ? '1' : '0', NODE_OPTIONS: '' },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+type IpcCall = (msg: Record<string, unknown>) => Promise<Record<string, unknown>>;
+
+export interface TestS3Options {
+  /** honour If-Match / If-None-Match as AWS S3 does (false: ignore them, as many S3-compatible stores do) */
+  conditionalWrites: boolean;
+  faults?: TestS3Faults;
+  /** where the server's data directory is made (default: the OS temp dir) */
+  parentDir?: string;
+}
+
+/** The port the child reports once it listens; rejects if it fails or exits first. */
+function whenReady(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onMsg = (m: unknown): void => {
+      const msg = m as { type?: string; port?: number; message?: string };
+      if (msg.type === 'ready' && typeof msg.port === 'number') {
+        child.off('message', onMsg);
+        resolve(msg.port);
+      } else if (msg.type === 'error') reject(new Error(`test S3 server failed: ${msg.message}`));
+    };
+    child.on('message', onMsg);
+    child.once('exit', (code) => reject(new Error(`test S3 server exited with ${code}`)));
   });
+}
+
+/** Request/answer over IPC: each message gets an id, the child answers with the same id. */
+function ipcCaller(child: ChildProcess): IpcCall {
   let nextId = 1;
   const waiting = new Map<number, (m: Record<string, unknown>) => void>();
   child.on('message', (m: unknown) => {
@@ -68,24 +88,24 @@ export async function startTestS3(opts: { conditionalWrites: boolean; faults?: T
       w?.(msg);
     }
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    const onMsg = (m: unknown): void => {
-      const msg = m as { type?: string; port?: number; message?: string };
-      if (msg.type === 'ready' && typeof msg.port === 'number') {
-        child.off('message', onMsg);
-        resolve(msg.port);
-      } else if (msg.type === 'error') reject(new Error(`test S3 server failed: ${msg.message}`));
-    };
-    child.on('message', onMsg);
-    child.once('exit', (code) => reject(new Error(`test S3 server exited with ${code}`)));
-  });
-  const call = (msg: Record<string, unknown>): Promise<Record<string, unknown>> =>
+  return (msg) =>
     new Promise((resolve, reject) => {
       if (!child.connected) return reject(new Error('test S3 server is not running'));
       const id = nextId++;
       waiting.set(id, resolve);
       child.send({ ...msg, id });
     });
+}
+
+export async function startTestS3(opts: TestS3Options): Promise<TestS3> {
+  const directory = await mkdtemp(path.join(opts.parentDir ?? os.tmpdir(), 'toil-s3rver-'));
+  const child: ChildProcess = fork(path.join(here, 's3rver-child.cjs'), [], {
+    execArgv: ['--openssl-legacy-provider'],
+    env: { ...process.env, TEST_S3_DIR: directory, TEST_S3_CONDITIONAL: opts.conditionalWrites ? '1' : '0', NODE_OPTIONS: '' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const call = ipcCaller(child);
+  const port = await whenReady(child);
   const s3: TestS3 = {
     endpoint: `http://127.0.0.1:${port}`,
     port,
