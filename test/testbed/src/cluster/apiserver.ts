@@ -100,16 +100,18 @@ export class ApiServer {
 
   private count(key: string): void { this.counts.set(key, (this.counts.get(key) ?? 0) + 1); }
 
-  private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}, warnings: string[] = []): void {
+  /** Answers JSON, with extra headers and `Warning: 299` headers when given. */
+  private send(res: ServerResponse, code: number, body: unknown, extra: { headers?: Record<string, string>; warnings?: string[] } = {}): void {
     if (res.headersSent) { res.end(); return; }
     const data = JSON.stringify(body);
-    const h: Record<string, string | string[]> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...headers };
+    const h: Record<string, string | string[]> = { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', ...(extra.headers ?? {}) };
+    const warnings = extra.warnings ?? [];
     if (warnings.length) h.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
     res.writeHead(code, h);
     res.end(data);
   }
   private sendError(res: ServerResponse, e: unknown): void {
-    if (e instanceof ApiError) { this.send(res, e.code, e.status(), e.headers); return; }
+    if (e instanceof ApiError) { this.send(res, e.code, e.status(), { headers: e.headers }); return; }
     const msg = e instanceof Error ? e.message : String(e);
     this.send(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${msg}`, { causes: [{ message: msg }] }).status());
   }
@@ -176,7 +178,7 @@ export class ApiServer {
         this.count(`${attrs.verb} ${path.startsWith('/openapi') ? '/openapi' : path.startsWith('/api') ? 'discovery' : path}`);
         if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
         this.d.faults.check({ verb: attrs.verb, resource: '', namespace: '', name: '', path });
-        await this.nonResource(req, res, path, r, url);
+        await this.nonResource(req, res, { path, route: r, url });
         return;
       }
       const call: ResourceCall = { req, res, route: r, info: r.info, verb: verbOf(method, r, url.searchParams), q: url.searchParams, user, ns: r.info.namespaced ? r.ns : undefined };
@@ -208,7 +210,8 @@ export class ApiServer {
 
   // ------------------------------------------------------------------------------- discovery
 
-  private async nonResource(req: IncomingMessage, res: ServerResponse, path: string, r: Route | undefined, url: URL): Promise<void> {
+  private async nonResource(req: IncomingMessage, res: ServerResponse, target: { path: string; route: Route | undefined; url: URL }): Promise<void> {
+    const { path, route: r, url } = target;
     if (req.method !== 'GET') throw methodNotAllowed();
     const port = this.port;
     if (path === '/api') {
@@ -235,7 +238,7 @@ export class ApiServer {
     const om = /^\/openapi\/v3\/(apis?\/.+)$/.exec(path);
     if (om) {
       const doc = buildOpenApiV3Doc(om[1]!);
-      if (doc) { this.send(res, 200, doc, { Etag: `"${url.searchParams.get('hash') ?? 'x'}"` }); return; }
+      if (doc) { this.send(res, 200, doc, { headers: { Etag: `"${url.searchParams.get('hash') ?? 'x'}"` } }); return; }
     }
     throw notFoundPath();
   }
@@ -360,24 +363,24 @@ export class ApiServer {
     if (c.info.virtual) { this.review(c.res, c.info, body, c.user); return; }
     if (c.route.name) throw methodNotAllowed();
     const out = await this.d.registry.create(c.info, c.ns, body, this.writeOpts(c.q));
-    this.send(c.res, 201, out.obj, {}, out.warnings);
+    this.send(c.res, 201, out.obj, { warnings: out.warnings });
   }
 
   private async updateOrPatch({ req, res, info, ns, route: r, verb, q }: ResourceCall): Promise<void> {
     const body = await this.readBody(req);
     const reg = this.d.registry;
     const out = verb === 'update'
-      ? await reg.update(info, ns, r.name!, body, this.writeOpts(q, r.sub))
-      : await reg.patch(info, ns, r.name!, req.headers['content-type'] ?? '', body, this.writeOpts(q, r.sub));
-    this.send(res, 200, out.obj, {}, out.warnings);
+      ? await reg.update({ inf: info, ns, name: r.name! }, body, this.writeOpts(q, r.sub))
+      : await reg.patch({ inf: info, ns, name: r.name! }, { contentType: req.headers['content-type'] ?? '', patch: body }, this.writeOpts(q, r.sub));
+    this.send(res, 200, out.obj, { warnings: out.warnings });
   }
 
   private async deleteOne({ req, res, info, ns, route: r, q }: ResourceCall): Promise<void> {
     const body = ((await this.readBody(req)) ?? {}) as Obj;
     const out = this.d.registry.delete(info, ns, r.name!, this.deleteOpts(body, q));
     if (out.immediate && info.kind !== 'Pod') {
-      this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: out.obj.metadata.uid } }, {}, out.warnings);
-    } else this.send(res, 200, out.obj, {}, out.warnings);
+      this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, ...(info.group ? { group: info.group } : {}), kind: info.plural, uid: out.obj.metadata.uid } }, { warnings: out.warnings });
+    } else this.send(res, 200, out.obj, { warnings: out.warnings });
   }
 
   private async deleteCollection({ req, res, info, ns, q }: ResourceCall): Promise<void> {
@@ -390,7 +393,7 @@ export class ApiServer {
     for (const o of reg.list(info, ns).filter(match)) {
       try { const out = reg.delete(info, o.metadata.namespace, o.metadata.name, opts); items.push(out.obj); warnings = out.warnings; } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
     }
-    this.send(res, 200, { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(reg.store.rv) }, items }, {}, warnings);
+    this.send(res, 200, { kind: `${info.kind}List`, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(reg.store.rv) }, items }, { warnings: warnings });
   }
 
   private deleteOpts(body: Obj, q: URLSearchParams): import('./registry.js').DeleteOptions {
@@ -458,42 +461,19 @@ export class ApiServer {
 
   // ---------------------------------------------------------------------------------- watch
 
-  private watch({ req, res, info, ns, q }: ResourceCall): void {
+  private watch(c: ResourceCall): void {
+    const { req, res, info, ns, q } = c;
     const store = this.d.registry.store;
     const match = this.selectors(info, q);
-    const key = resKey(info);
-    const table = this.wantsTable(req);
-    const includeObject = q.get('includeObject') ?? 'Metadata';
-    const bookmarks = q.get('allowWatchBookmarks') === 'true';
-    const rvParam = q.get('resourceVersion') ?? '';
-    const sendInitial = q.get('sendInitialEvents') === 'true';
-    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const write = (type: string, obj: Obj): void => {
-      const o = table && type !== 'ERROR' && type !== 'BOOKMARK' ? toTable(key, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObject) : obj;
-      res.write(`${JSON.stringify({ type, object: o })}\n`);
-    };
-    const inNs = (o: Obj): boolean => ns === undefined || o.metadata.namespace === ns;
-    const deliver = (e: StoreEvent): void => {
-      if (e.res !== key) return;
-      if (!inNs(e.obj)) return;
-      const now = match(e.obj);
-      const before = e.prev ? match(e.prev) : false;
-      if (e.type === 'ADDED') { if (now) write('ADDED', e.obj); }
-      else if (e.type === 'MODIFIED') {
-        if (now && before) write('MODIFIED', e.obj);
-        else if (now && !before) write('ADDED', e.obj);
-        else if (!now && before) write('DELETED', e.obj);
-      } else if (e.type === 'DELETED') { if (before || now) write('DELETED', e.obj); }
-    };
-    let timer: NodeJS.Timeout | undefined;
-    let bm: NodeJS.Timeout | undefined;
-    let off = (): void => {};
+    const write = watchWriter(res, resKey(info), this.wantsTable(req) ? (q.get('includeObject') ?? 'Metadata') : undefined);
+    const deliver = watchDelivery(resKey(info), (o) => ns === undefined || o.metadata.namespace === ns, match, write);
+    const cleanup: (() => void)[] = [];
     const entry = {
       res, resource: info.plural,
       stop: (err?: Obj): void => {
-        off(); if (timer) clearTimeout(timer); if (bm) clearInterval(bm);
+        for (const undo of cleanup.splice(0)) undo();
         this.watches.delete(entry);
         if (err && !res.writableEnded) res.write(`${JSON.stringify({ type: 'ERROR', object: err })}\n`);
         if (!res.writableEnded) res.end();
@@ -502,40 +482,42 @@ export class ApiServer {
     this.watches.add(entry);
     req.on('close', () => entry.stop());
     res.on('close', () => entry.stop());
-    const rvNum = Number(rvParam);
+    if (!this.replay(c, { match, write, deliver, stop: entry.stop })) return;
+    cleanup.push(store.on(deliver));
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
+    const timer = setTimeout(() => entry.stop(), timeoutSeconds > 0 ? timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000);
+    cleanup.push(() => clearTimeout(timer));
+    if (q.get('allowWatchBookmarks') === 'true') {
+      const bm = setInterval(() => write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv) } }), this.d.bookmarkIntervalMs);
+      cleanup.push(() => clearInterval(bm));
+    }
+  }
+
+  /** A watch's first events: the current list (resourceVersion unset or 0, or sendInitialEvents) or the history after resourceVersion; false when it ended with an error. */
+  private replay({ info, ns, q }: ResourceCall, w: { match: (o: Obj) => boolean; write: WatchWrite; deliver: (e: StoreEvent) => void; stop: (err?: Obj) => void }): boolean {
+    const store = this.d.registry.store;
+    const rvParam = q.get('resourceVersion') ?? '';
+    const sendInitial = q.get('sendInitialEvents') === 'true';
     if (rvParam === '' || rvParam === '0' || sendInitial) {
-      const items = this.d.registry.list(info, ns).filter(match);
-      for (const o of items) write('ADDED', clone(o));
-      if (sendInitial && bookmarks) write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } });
-    } else {
-      if (!Number.isFinite(rvNum)) { entry.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `invalid resource version: ${rvParam}`, reason: 'BadRequest', code: 400 }); return; }
-      const evs = store.since(key, rvNum);
-      if (!evs || this.d.faults.isExpired(rvNum)) {
-        entry.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvNum} (${store.compactedRv + 1})`, reason: 'Expired', code: 410 });
-        return;
-      }
-      for (const e of evs) deliver(e);
+      for (const o of this.d.registry.list(info, ns).filter(w.match)) w.write('ADDED', clone(o));
+      if (sendInitial && q.get('allowWatchBookmarks') === 'true') w.write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } });
+      return true;
     }
-    off = store.on(deliver);
-    if (timeoutSeconds > 0) timer = setTimeout(() => entry.stop(), timeoutSeconds * 1000);
-    else timer = setTimeout(() => entry.stop(), (1800 + Math.random() * 1800) * 1000);
-    if (bookmarks) {
-      bm = setInterval(() => write('BOOKMARK', { kind: info.kind, apiVersion: gvString(info.group, info.version), metadata: { resourceVersion: String(store.rv) } }), this.d.bookmarkIntervalMs);
+    const rvNum = Number(rvParam);
+    if (!Number.isFinite(rvNum)) { w.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `invalid resource version: ${rvParam}`, reason: 'BadRequest', code: 400 }); return false; }
+    const evs = store.since(resKey(info), rvNum);
+    if (!evs || this.d.faults.isExpired(rvNum)) {
+      w.stop({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvNum} (${store.compactedRv + 1})`, reason: 'Expired', code: 410 });
+      return false;
     }
+    for (const e of evs) w.deliver(e);
+    return true;
   }
 
   // ----------------------------------------------------------------------------------- logs
 
   private async logs({ req, res, q }: ResourceCall, pod: Obj): Promise<void> {
-    const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
-    const inits = ((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string);
-    let container = q.get('container') ?? '';
-    const podName = pod.metadata.name as string;
-    if (!container) {
-      if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]${inits.length ? ` or one of the init containers: [${inits.join(' ')}]` : ''}`);
-      container = containers[0]!;
-    }
-    if (!containers.includes(container) && !inits.includes(container)) throw badRequest(`container ${container} is not valid for pod ${podName}`);
+    const container = logContainer(pod, q);
     if (!pod.spec?.nodeName) {
       // not scheduled yet: there is no kubelet to ask, and the API server answers with an empty log
       res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
@@ -544,76 +526,143 @@ export class ApiServer {
     }
     const previous = q.get('previous') === 'true';
     const follow = q.get('follow') === 'true';
-    const timestamps = q.get('timestamps') === 'true';
-    const tail = q.has('tailLines') ? Number(q.get('tailLines')) : undefined;
-    const since = q.has('sinceSeconds') ? Date.now() - Number(q.get('sinceSeconds')) * 1000 : (q.has('sinceTime') ? Date.parse(q.get('sinceTime')!) : undefined);
-    const limitBytes = q.has('limitBytes') ? Number(q.get('limitBytes')) : undefined;
-    const statusOf = (p: Obj): Obj | undefined => [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s: Obj) => s.name === container);
-    const cs = statusOf(pod);
-    const restart = (cs?.restartCount ?? 0) as number;
-    let idx = restart;
-    if (previous) {
-      if (!cs || restart === 0) throw badRequest(`previous terminated container "${container}" in pod "${podName}" not found`);
-      idx = restart - 1;
-    } else if (!cs || (!cs.state?.running && !cs.state?.terminated)) {
-      const why = cs?.state?.waiting?.reason ?? 'ContainerCreating';
-      throw badRequest(`container "${container}" in pod "${podName}" is waiting to start: ${why}`);
-    }
-    const file = `${this.d.logDir}/${pod.metadata.namespace}_${podName}_${pod.metadata.uid}/${container}/${idx}.log`;
+    const restart = logInstance(pod, container, previous);
+    const idx = previous ? restart - 1 : restart;
+    const file = `${this.d.logDir}/${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}/${container}/${idx}.log`;
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private', ...(follow ? { 'Transfer-Encoding': 'chunked' } : {}) });
-    let sent = 0;
-    const fmtLine = (line: string): string | undefined => {
-      const m = /^(\S+) (stdout|stderr) ([FP]) (.*)$/s.exec(line);
-      if (!m) return undefined;
-      if (since !== undefined && Date.parse(m[1]!) < since) return undefined;
-      return `${timestamps ? `${m[1]!} ` : ''}${m[4]!}${m[3] === 'F' ? '\n' : ''}`;
-    };
-    const emit = (s: string): boolean => {
-      if (limitBytes !== undefined) {
-        if (sent >= limitBytes) return false;
-        s = Buffer.from(s).subarray(0, limitBytes - sent).toString('utf8');
-      }
-      sent += Buffer.byteLength(s);
-      res.write(s);
-      return true;
-    };
-    let pos = 0; let partial = '';
-    const readNew = async (): Promise<string[]> => {
-      let size = 0;
-      try { size = (await stat(file)).size; } catch { return []; }
-      if (size <= pos) return [];
-      const fh = await open(file, 'r');
-      try {
-        const buf = Buffer.alloc(size - pos);
-        await fh.read(buf, 0, buf.length, pos);
-        pos = size;
-        const text = partial + buf.toString('utf8');
-        const lines = text.split('\n');
-        partial = lines.pop() ?? '';
-        return lines;
-      } finally { await fh.close(); }
-    };
-    let lines = await readNew();
-    let out = lines.map(fmtLine).filter((x): x is string => x !== undefined);
-    if (tail !== undefined && tail >= 0) out = out.slice(Math.max(0, out.length - tail));
-    for (const l of out) if (!emit(l)) break;
-    if (!follow || previous) { res.end(); return; }
+    const out = new LogWriter(res, q);
+    const reader = new LogReader(file);
+    let lines = (await reader.readNew()).map((l) => out.format(l)).filter((x): x is string => x !== undefined);
+    const tail = q.has('tailLines') ? Number(q.get('tailLines')) : undefined;
+    if (tail !== undefined && tail >= 0) lines = lines.slice(Math.max(0, lines.length - tail));
+    for (const l of lines) if (!out.emit(l)) break;
+    if (follow && !previous) await this.followLog({ req, pod, container, restart }, reader, out);
+    res.end();
+  }
+
+  /** Streams new lines while that container instance runs (or until the client goes). */
+  private async followLog(f: { req: IncomingMessage; pod: Obj; container: string; restart: number }, reader: LogReader, out: LogWriter): Promise<void> {
+    const { pod, container, restart } = f;
     let closed = false;
-    req.on('close', () => { closed = true; });
-    const reg = this.d.registry;
+    f.req.on('close', () => { closed = true; });
     while (!closed) {
       await new Promise((r) => setTimeout(r, 100));
-      lines = await readNew();
-      for (const l of lines) { const f = fmtLine(l); if (f !== undefined && !emit(f)) { closed = true; break; } }
-      const p = reg.store.peek('pods', pod.metadata.namespace, podName);
-      const st = p && p.metadata.uid === pod.metadata.uid ? statusOf(p) : undefined;
-      const running = st && st.state?.running && (st.restartCount ?? 0) === restart;
-      if (!running) {
-        lines = await readNew();
-        for (const l of lines) { const f = fmtLine(l); if (f !== undefined) emit(f); }
+      for (const l of await reader.readNew()) { const line = out.format(l); if (line !== undefined && !out.emit(line)) { closed = true; break; } }
+      const p = this.d.registry.store.peek('pods', pod.metadata.namespace, pod.metadata.name);
+      const st = p && p.metadata.uid === pod.metadata.uid ? containerStatusOf(p, container) : undefined;
+      if (!(st && st.state?.running && (st.restartCount ?? 0) === restart)) {
+        for (const l of await reader.readNew()) { const line = out.format(l); if (line !== undefined) out.emit(line); }
         break;
       }
     }
-    res.end();
   }
+}
+
+const containerStatusOf = (p: Obj, container: string): Obj | undefined =>
+  [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s: Obj) => s.name === container);
+
+/** The container a log request names (or the pod's only one); 400 as a real server words it. */
+function logContainer(pod: Obj, q: URLSearchParams): string {
+  const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
+  const inits = ((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string);
+  const podName = pod.metadata.name as string;
+  let container = q.get('container') ?? '';
+  if (!container) {
+    if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]${inits.length ? ` or one of the init containers: [${inits.join(' ')}]` : ''}`);
+    container = containers[0]!;
+  }
+  if (!containers.includes(container) && !inits.includes(container)) throw badRequest(`container ${container} is not valid for pod ${podName}`);
+  return container;
+}
+
+/** The container's restart count, once it has a log to show (previous: a terminated instance before it). */
+function logInstance(pod: Obj, container: string, previous: boolean): number {
+  const cs = containerStatusOf(pod, container);
+  const restart = (cs?.restartCount ?? 0) as number;
+  if (previous) {
+    if (!cs || restart === 0) throw badRequest(`previous terminated container "${container}" in pod "${String(pod.metadata.name)}" not found`);
+  } else if (!cs || (!cs.state?.running && !cs.state?.terminated)) {
+    const why = cs?.state?.waiting?.reason ?? 'ContainerCreating';
+    throw badRequest(`container "${container}" in pod "${String(pod.metadata.name)}" is waiting to start: ${why}`);
+  }
+  return restart;
+}
+
+/** Reads the lines a CRI log file gained since the last call (a partial last line waits for its end). */
+class LogReader {
+  private pos = 0;
+  private partial = '';
+  constructor(private readonly file: string) {}
+
+  async readNew(): Promise<string[]> {
+    let size = 0;
+    try { size = (await stat(this.file)).size; } catch { return []; }
+    if (size <= this.pos) return [];
+    const fh = await open(this.file, 'r');
+    try {
+      const buf = Buffer.alloc(size - this.pos);
+      await fh.read(buf, 0, buf.length, this.pos);
+      this.pos = size;
+      const lines = (this.partial + buf.toString('utf8')).split('\n');
+      this.partial = lines.pop() ?? '';
+      return lines;
+    } finally { await fh.close(); }
+  }
+}
+
+/** Formats CRI log lines as the request asks (timestamps, since) and writes them up to limitBytes. */
+class LogWriter {
+  private sent = 0;
+  private readonly timestamps: boolean;
+  private readonly since: number | undefined;
+  private readonly limitBytes: number | undefined;
+  constructor(private readonly res: ServerResponse, q: URLSearchParams) {
+    this.timestamps = q.get('timestamps') === 'true';
+    this.since = q.has('sinceSeconds') ? Date.now() - Number(q.get('sinceSeconds')) * 1000 : (q.has('sinceTime') ? Date.parse(q.get('sinceTime')!) : undefined);
+    this.limitBytes = q.has('limitBytes') ? Number(q.get('limitBytes')) : undefined;
+  }
+
+  /** `<time> <stream> <F|P> <text>` → the text (with its time), or undefined when filtered out. */
+  format(line: string): string | undefined {
+    const m = /^(\S+) (stdout|stderr) ([FP]) (.*)$/s.exec(line);
+    if (!m) return undefined;
+    if (this.since !== undefined && Date.parse(m[1]!) < this.since) return undefined;
+    return `${this.timestamps ? `${m[1]!} ` : ''}${m[4]!}${m[3] === 'F' ? '\n' : ''}`;
+  }
+
+  /** Writes (part of) the text; false once limitBytes is reached. */
+  emit(s: string): boolean {
+    if (this.limitBytes !== undefined) {
+      if (this.sent >= this.limitBytes) return false;
+      s = Buffer.from(s).subarray(0, this.limitBytes - this.sent).toString('utf8');
+    }
+    this.sent += Buffer.byteLength(s);
+    this.res.write(s);
+    return true;
+  }
+}
+
+type WatchWrite = (type: string, obj: Obj) => void;
+
+/** Writes watch events as JSON lines; objects as Tables when `tableObjects` (includeObject) is set. */
+function watchWriter(res: ServerResponse, key: string, tableObjects: string | undefined): WatchWrite {
+  return (type, obj) => {
+    const o = tableObjects !== undefined && type !== 'ERROR' && type !== 'BOOKMARK' ? toTable(key, [obj], { resourceVersion: obj.metadata.resourceVersion }, tableObjects) : obj;
+    res.write(`${JSON.stringify({ type, object: o })}\n`);
+  };
+}
+
+/** Store events as a selector-filtered watch sees them: objects moving out of the selector arrive as DELETED. */
+function watchDelivery(key: string, inScope: (o: Obj) => boolean, match: (o: Obj) => boolean, write: WatchWrite): (e: StoreEvent) => void {
+  return (e) => {
+    if (e.res !== key || !inScope(e.obj)) return;
+    const now = match(e.obj);
+    const before = e.prev ? match(e.prev) : false;
+    if (e.type === 'ADDED') { if (now) write('ADDED', e.obj); }
+    else if (e.type === 'MODIFIED') {
+      if (now && before) write('MODIFIED', e.obj);
+      else if (now && !before) write('ADDED', e.obj);
+      else if (!now && before) write('DELETED', e.obj);
+    } else if (e.type === 'DELETED') { if (before || now) write('DELETED', e.obj); }
+  };
 }

@@ -183,7 +183,7 @@ export class Controllers {
       const deps = dependents.get(m.uid) ?? [];
       if ((m.finalizers ?? []).includes('orphan')) {
         for (const d of deps) {
-          await this.reg.mutate(d.r, d.o.metadata.namespace, d.o.metadata.name, (x) => {
+          await this.reg.mutate({ inf: d.r, ns: d.o.metadata.namespace, name: d.o.metadata.name }, (x) => {
             const refs = (x.metadata.ownerReferences ?? []).filter((ref: Obj) => ref.uid !== m.uid);
             if (refs.length) x.metadata.ownerReferences = refs; else delete x.metadata.ownerReferences;
           });
@@ -211,13 +211,13 @@ export class Controllers {
       });
       if (alive.length === 0) this.safeDelete(r, o, 'Background');
       else if (alive.length < refs.length) {
-        await this.reg.mutate(r, o.metadata.namespace, o.metadata.name, (x) => { x.metadata.ownerReferences = alive; });
+        await this.reg.mutate({ inf: r, ns: o.metadata.namespace, name: o.metadata.name }, (x) => { x.metadata.ownerReferences = alive; });
       }
     }
   }
 
   private async removeFinalizer(r: ResourceInfo, o: Obj, f: string): Promise<void> {
-    await this.reg.mutate(r, o.metadata.namespace, o.metadata.name, (x) => {
+    await this.reg.mutate({ inf: r, ns: o.metadata.namespace, name: o.metadata.name }, (x) => {
       const fins = (x.metadata.finalizers ?? []).filter((y: string) => y !== f);
       if (fins.length === (x.metadata.finalizers ?? []).length) return false;
       if (fins.length) x.metadata.finalizers = fins; else delete x.metadata.finalizers;
@@ -268,19 +268,19 @@ export class Controllers {
     this.lastSchedMsg.delete(`${p.metadata.namespace}/${p.metadata.name}`);
     this.firstSeen.delete(p.metadata.uid);
     addUsage(used, node.metadata.name, req);
-    this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Scheduled', `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, 'default-scheduler');
+    this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, component: 'default-scheduler' });
     this.reg.onChange();
   }
 
   /** PodScheduled=False/Unschedulable, and a FailedScheduling event when the message changed. */
   private async markUnschedulable(p: Obj, msg: string): Promise<void> {
-    await this.reg.mutate(POD, p.metadata.namespace, p.metadata.name, (x) => {
+    await this.reg.mutate({ inf: POD, ns: p.metadata.namespace, name: p.metadata.name }, (x) => {
       x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };
     }, 'status');
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (this.lastSchedMsg.get(key) !== msg) {
       this.lastSchedMsg.set(key, msg);
-      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedScheduling', msg, 'default-scheduler');
+      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'FailedScheduling', message: msg, component: 'default-scheduler' });
     }
   }
 
@@ -408,7 +408,7 @@ export class Controllers {
     if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
     if (!failure && spec.activeDeadlineSeconds && st.startTime && Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000) failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
     if (failure) {
-      this.rec.record(jobObj, 'Warning', failure.reason, failure.msg, 'job-controller');
+      this.rec.record(jobObj, { type: 'Warning', reason: failure.reason, message: failure.msg, component: 'job-controller' });
       return setCondition(conditions, cond('FailureTarget', failure.reason, failure.msg));
     }
     if ((st.succeeded ?? 0) >= completions) return setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
@@ -420,7 +420,7 @@ export class Controllers {
     if (failing) return setCondition(conditions, cond('Failed', failing.reason, failing.message));
     if (!succeeding) return conditions;
     st.completionTime = now();
-    this.rec.record(jobObj, 'Normal', 'Completed', 'Job completed', 'job-controller');
+    this.rec.record(jobObj, { type: 'Normal', reason: 'Completed', message: 'Job completed', component: 'job-controller' });
     return setCondition(conditions, cond('Complete', 'CompletionsReached', 'Reached expected number of succeeded pods'));
   }
 
@@ -450,7 +450,7 @@ export class Controllers {
     if (!st.succeeded) delete st.succeeded;
     if (!st.failed) delete st.failed;
     if (JSON.stringify(st) !== JSON.stringify(job.status ?? {})) {
-      await this.reg.mutate(JOB, job.metadata.namespace, job.metadata.name, (x) => { x.status = st; }, 'status');
+      await this.reg.mutate({ inf: JOB, ns: job.metadata.namespace, name: job.metadata.name }, (x) => { x.status = st; }, 'status');
     }
   }
 
@@ -468,11 +468,11 @@ export class Controllers {
     };
     try {
       const out = await this.reg.create(POD, job.metadata.namespace, pod);
-      this.rec.record(jobObj, 'Normal', 'SuccessfulCreate', `Created pod: ${String(out.obj.metadata.name)}`, 'job-controller');
+      this.rec.record(jobObj, { type: 'Normal', reason: 'SuccessfulCreate', message: `Created pod: ${String(out.obj.metadata.name)}`, component: 'job-controller' });
       return true;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
-      this.rec.record(jobObj, 'Warning', 'FailedCreate', `Error creating: ${msg}`, 'job-controller');
+      this.rec.record(jobObj, { type: 'Warning', reason: 'FailedCreate', message: `Error creating: ${msg}`, component: 'job-controller' });
       return false;
     }
   }

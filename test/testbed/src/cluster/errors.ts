@@ -3,8 +3,14 @@ import { qualifiedKind, qualifiedResource, type ResourceInfo } from './resources
 import type { Cause } from './validate.js';
 
 export class ApiError extends Error {
-  constructor(public code: number, public reason: string, message: string, public details?: Record<string, unknown>, public headers: Record<string, string> = {}) {
+  headers: Record<string, string> = {};
+  constructor(public code: number, public reason: string, message: string, public details?: Record<string, unknown>) {
     super(message);
+  }
+  /** The same error answered with these extra headers (e.g. Retry-After). */
+  withHeaders(headers: Record<string, string>): this {
+    this.headers = headers;
+    return this;
   }
   status(): Record<string, unknown> {
     return {

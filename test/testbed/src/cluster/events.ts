@@ -3,11 +3,21 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Store, Obj } from './store.js';
 import { now } from './registry.js';
 
+/** An event about an object: its type, reason and message, and the component (and host) reporting it. */
+export interface EventSpec {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  component: string;
+  host?: string;
+}
+
 export class Recorder {
   private seen = new Map<string, string>(); // key -> event name
   constructor(private store: Store, private onChange: () => void) {}
 
-  record(obj: Obj, type: 'Normal' | 'Warning', reason: string, message: string, component: string, host?: string): void {
+  record(obj: Obj, event: EventSpec): void {
+    const { type, reason, message, component, host } = event;
     const ns = (obj.metadata?.namespace as string | undefined) ?? 'default';
     const k = `${String(obj.metadata?.uid)}|${reason}|${message}|${component}`;
     const t = now();

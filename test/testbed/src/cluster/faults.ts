@@ -73,11 +73,11 @@ function faultError(f: RequestFault, req: { resource: string; name: string }): A
   const [res, sub] = req.resource.split('/');
   switch (f.status) {
     case 429:
-      return new ApiError(429, 'TooManyRequests', f.message ?? 'Too many requests, please try again later.', { retryAfterSeconds: retry }, { 'Retry-After': String(retry) });
+      return new ApiError(429, 'TooManyRequests', f.message ?? 'Too many requests, please try again later.', { retryAfterSeconds: retry }).withHeaders({ 'Retry-After': String(retry) });
     case 409:
       return new ApiError(409, 'Conflict', f.message ?? `Operation cannot be fulfilled on ${req.resource} "${req.name}": the object has been modified; please apply your changes to the latest version and try again`, { name: req.name, kind: res });
     case 503:
-      return new ApiError(503, 'ServiceUnavailable', f.message ?? 'the server is currently unable to handle the request', { retryAfterSeconds: retry }, { 'Retry-After': String(retry) });
+      return new ApiError(503, 'ServiceUnavailable', f.message ?? 'the server is currently unable to handle the request', { retryAfterSeconds: retry }).withHeaders({ 'Retry-After': String(retry) });
     case 504:
       return new ApiError(504, 'Timeout', f.message ?? 'Timeout: request did not complete within requested timeout - context deadline exceeded', {});
     case 403:

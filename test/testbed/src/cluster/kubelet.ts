@@ -240,7 +240,7 @@ export class Kubelets {
     if (!rt.termSent) {
       rt.termSent = Date.now();
       for (const c of running) if (c.pid) { c.killedBy = 'delete'; killGroup(c.pid, 'SIGTERM'); }
-      if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'Killing', `Stopping container ${running.map((c) => c.name).join(', ')}`, 'kubelet', rt.node);
+      if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'Killing', message: `Stopping container ${running.map((c) => c.name).join(', ')}`, component: 'kubelet', host: rt.node });
     }
     const grace = (p.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
     if (running.length && !rt.killSent && Date.now() - rt.termSent >= grace) {
@@ -258,7 +258,7 @@ export class Kubelets {
     if (!(p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000)) return false;
     rt.evicted = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
     for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
-    this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Normal', 'DeadlineExceeded', 'Pod was active on the node longer than the specified deadline', 'kubelet', rt.node);
+    this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline', component: 'kubelet', host: rt.node });
     return true;
   }
 
@@ -266,7 +266,7 @@ export class Kubelets {
   private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
     const err = this.prepareVolumes(p, rt);
     if (err) {
-      if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'FailedMount', err, 'kubelet', rt.node); }
+      if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node }); }
       await this.writeStatus(p, rt, false);
       return false;
     }
@@ -496,7 +496,7 @@ export class Kubelets {
     const ref: ContainerRef = { p, rt, c, ctr };
     const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
-    const ev: EventFn = (type, reason, msg) => this.rec.record({ ...podObj, fieldPath }, type, reason, msg, 'kubelet', rt.node);
+    const ev: EventFn = (type, reason, msg) => this.rec.record({ ...podObj, fieldPath }, { type, reason, message: msg, component: 'kubelet', host: rt.node });
     if (this.o.missingImages.has(c.image)) { this.pullFailed(ctr, String(c.image), ev); return; }
     if (!validImageReference(String(c.image))) {
       const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
@@ -668,7 +668,7 @@ export class Kubelets {
     try {
       const { lines, merged } = instanceRootLines(this.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
       if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
-      return { lines, command: enterRootArgs(this.tools, merged, wd, root.user, argv), pid1: true };
+      return { lines, command: enterRootArgs(this.tools, { merged, workingDir: wd, user: root.user }, argv), pid1: true };
     } catch (e) {
       return `failed to prepare the container's root file system: ${(e as Error).message}`;
     }

@@ -21,6 +21,10 @@ export function randSuffix(n = 5): string {
 
 export interface WriteOptions { dryRun?: boolean; fieldValidation?: string; subresource?: string }
 export interface DeleteOptions { propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: boolean }
+/** Which object a write is about: its resource, namespace (undefined when cluster-scoped) and name. */
+export interface ObjectRef { inf: ResourceInfo; ns: string | undefined; name: string }
+/** A patch body and its media type (JSON patch, merge patch or strategic merge patch). */
+export interface PatchBody { contentType: string; patch: unknown }
 export interface WriteResult { obj: Obj; warnings: string[]; created?: boolean }
 
 export function info(group: string, plural: string): ResourceInfo {
@@ -140,7 +144,8 @@ export class Registry {
     }
   }
 
-  async update(inf: ResourceInfo, ns: string | undefined, name: string, body: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+  async update(target: ObjectRef, body: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+    const { inf, ns, name } = target;
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`${inf.kind} in version "v1" cannot be handled as a ${inf.kind}`);
     const obj = body as Obj;
     this.checkKind(inf, obj);
@@ -153,7 +158,7 @@ export class Registry {
       if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
       if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(obj.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
       try {
-        return await this.commitUpdate(inf, old, clone(obj), opts, warnings);
+        return await this.commitUpdate(inf, { old, next: clone(obj), warnings }, opts);
       } catch (e) {
         if (!(e instanceof StaleRead)) throw e;
         if (obj.metadata.resourceVersion || attempt > 10) throw conflict(inf, name);
@@ -161,7 +166,9 @@ export class Registry {
     }
   }
 
-  private async commitUpdate(inf: ResourceInfo, old: Obj, obj: Obj, opts: WriteOptions, warnings: string[]): Promise<WriteResult> {
+  /** Stores `change.next` over `change.old` (subresource rules, defaults, validation, compare-and-swap). */
+  private async commitUpdate(inf: ResourceInfo, change: { old: Obj; next: Obj; warnings: string[] }, opts: WriteOptions): Promise<WriteResult> {
+    const { old, next: obj, warnings } = change;
     let next: Obj;
     if (opts.subresource === 'status') {
       next = clone(old);
@@ -203,18 +210,18 @@ export class Registry {
     return { obj: stored, warnings };
   }
 
-  async patch(inf: ResourceInfo, ns: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
+  async patch(target: ObjectRef, body: PatchBody, opts: WriteOptions = {}): Promise<WriteResult> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.patchOnce(inf, ns, name, contentType, patch, opts);
+        return await this.patchOnce(target, body, opts);
       } catch (e) {
         // a patch is re-applied to the latest object, as the API server's update loop does
-        if (!(e instanceof StaleRead) || attempt > 10) throw e instanceof StaleRead ? conflict(inf, name) : e;
+        if (!(e instanceof StaleRead) || attempt > 10) throw e instanceof StaleRead ? conflict(target.inf, target.name) : e;
       }
     }
   }
 
-  private async patchOnce(inf: ResourceInfo, ns: string | undefined, name: string, contentType: string, patch: unknown, opts: WriteOptions): Promise<WriteResult> {
+  private async patchOnce({ inf, ns, name }: ObjectRef, { contentType, patch }: PatchBody, opts: WriteOptions): Promise<WriteResult> {
     const old = this.get(inf, ns, name);
     let next: Obj;
     const ct = contentType.split(';')[0]!.trim();
@@ -234,7 +241,7 @@ export class Registry {
     if (next.metadata.resourceVersion && next.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
     if (next.metadata.uid && next.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(next.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
     if (next.metadata.name !== name) throw badRequest(`the name of the object (${String(next.metadata.name)}) does not match the name on the URL (${name})`);
-    return this.commitUpdate(inf, old, next, opts, warnings);
+    return this.commitUpdate(inf, { old, next, warnings }, opts);
   }
 
   /**
@@ -291,13 +298,13 @@ export class Registry {
   }
 
   /** Internal helper for controllers: read-modify-write with retries on conflicts. */
-  async mutate(inf: ResourceInfo, ns: string | undefined, name: string, fn: (o: Obj) => boolean | void, subresource?: string): Promise<Obj | undefined> {
+  async mutate(target: ObjectRef, fn: (o: Obj) => boolean | void, subresource?: string): Promise<Obj | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const cur = this.tryGet(inf, ns, name);
+      const cur = this.tryGet(target.inf, target.ns, target.name);
       if (!cur) return undefined;
       if (fn(cur) === false) return cur;
       try {
-        return (await this.update(inf, ns, name, cur, subresource ? { subresource } : {})).obj;
+        return (await this.update(target, cur, subresource ? { subresource } : {})).obj;
       } catch (e) {
         if (e instanceof ApiError && e.code === 404) return undefined;
         if (e instanceof ApiError && e.code === 409 && attempt < 5) continue;

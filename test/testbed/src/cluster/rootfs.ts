@@ -162,7 +162,9 @@ export interface InstanceRoot {
   workingDir: string;
 }
 
-function bindLines(tools: HostTools, src: string, dst: string, isFile: boolean, ro: boolean): string[] {
+/** Lines that bind-mount `src` at `dst` (a file or a directory), read-only when `ro`. */
+function bindLines(tools: HostTools, bind: { src: string; dst: string; isFile: boolean; ro: boolean }): string[] {
+  const { src, dst, isFile, ro } = bind;
   const lines = isFile
     ? [`[ -e ${shellQuote(dst)} ] || { ${tools.mkdir} -p ${shellQuote(posix.dirname(dst))}; : > ${shellQuote(dst)}; }`]
     : [`${tools.mkdir} -p ${shellQuote(dst)}`];
@@ -195,11 +197,11 @@ export function instanceRootLines(tools: HostTools, r: InstanceRoot): { lines: s
     `${tools.mount} --rbind /sys ${m(at('/sys'))}`,
     `${tools.mount} -o remount,bind,ro ${m(at('/sys'))}`,
   ];
-  for (const f of r.files) lines.push(...bindLines(tools, f.src, at(r.view.resolve(f.dst)), true, false));
+  for (const f of r.files) lines.push(...bindLines(tools, { src: f.src, dst: at(r.view.resolve(f.dst)), isFile: true, ro: false }));
   const sorted = [...r.mounts].sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
   for (const v of sorted) {
     const dst = r.view.resolve(v.dst);
-    lines.push(...bindLines(tools, v.src, at(dst), isHostFile(v.src), v.ro));
+    lines.push(...bindLines(tools, { src: v.src, dst: at(dst), isFile: isHostFile(v.src), ro: v.ro }));
     r.view.addMount(dst, v.src);
   }
   lines.push(`${tools.mkdir} -p ${m(at(r.view.resolve(r.workingDir)))}`);
@@ -207,7 +209,8 @@ export function instanceRootLines(tools: HostTools, r: InstanceRoot): { lines: s
 }
 
 /** The command line that enters the instance root as the container's user and runs argv. */
-export function enterRootArgs(tools: HostTools, merged: string, workingDir: string, user: ContainerUser, argv: string[]): string[] {
+export function enterRootArgs(tools: HostTools, at: { merged: string; workingDir: string; user: ContainerUser }, argv: string[]): string[] {
+  const { merged, workingDir, user } = at;
   return [tools.unshare, `--root=${merged}`, `--wd=${workingDir}`, '--setuid', String(user.uid), '--setgid', String(user.gid), '--', ...argv];
 }
 

@@ -84,7 +84,7 @@ export class ClusterRuntime {
     this.store.update('pods', pod);
     if (reason === 'TerminationByKubelet') {
       this.kubelets.evict(pod.metadata.uid, reason, message);
-      this.recorder.record({ ...pod, kind: 'Pod', apiVersion: 'v1' }, 'Warning', 'Evicted', message, 'kubelet', pod.spec.nodeName);
+      this.recorder.record({ ...pod, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: pod.spec.nodeName });
     } else {
       this.registry.delete(POD, ns, name, {});
     }

@@ -33,33 +33,47 @@ export function podStatusReason(p: Obj): string {
   return reason;
 }
 
+/** `kubectl get pods`: name, ready containers, status, restarts, age, IP, node. */
+function podCells(p: Obj): unknown[] {
+  const cs = (p.status?.containerStatuses ?? []) as Obj[];
+  const total = (p.spec?.containers ?? []).length;
+  const ready = cs.filter((c) => c.ready).length;
+  const restarts = cs.reduce((n, c) => n + (c.restartCount ?? 0), 0);
+  return [p.metadata.name, `${ready}/${total}`, podStatusReason(p), String(restarts), age(p.metadata.creationTimestamp), p.status?.podIP ?? '<none>', p.spec?.nodeName ?? '<none>', '<none>', '<none>'];
+}
+
+/** `kubectl get jobs`: name, status (from the conditions), completions, duration, age, containers, images, selector. */
+function jobCells(j: Obj): unknown[] {
+  const conds = (j.status?.conditions ?? []) as Obj[];
+  const t = (type: string): boolean => conds.some((c) => c.type === type && c.status === 'True');
+  const status = t('Failed') ? 'Failed' : t('Complete') ? 'Complete' : t('Suspended') ? 'Suspended' : t('FailureTarget') ? 'FailureTarget' : t('SuccessCriteriaMet') ? 'SuccessCriteriaMet' : j.metadata.deletionTimestamp ? 'Terminating' : 'Running';
+  const start = j.status?.startTime ? Date.parse(j.status.startTime) : undefined;
+  const end = j.status?.completionTime ? Date.parse(j.status.completionTime) : Date.now();
+  const dur = start === undefined ? '' : age(new Date(start).toISOString(), end);
+  const cs = (j.spec?.template?.spec?.containers ?? []) as Obj[];
+  const sel = Object.entries(j.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',');
+  return [j.metadata.name, status, (j.spec?.completions === undefined ? `${j.status?.succeeded ?? 0}/1 of ${j.spec?.parallelism ?? 1}` : `${j.status?.succeeded ?? 0}/${j.spec.completions}`), dur, age(j.metadata.creationTimestamp), cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), sel];
+}
+
+/** `kubectl get nodes`: name, Ready/NotReady (and SchedulingDisabled), roles, age, version. */
+function nodeCells(n: Obj): unknown[] {
+  const ready = (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
+  let st = ready?.status === 'True' ? 'Ready' : 'NotReady';
+  if (n.spec?.unschedulable) st += ',SchedulingDisabled';
+  return [n.metadata.name, st, '<none>', age(n.metadata.creationTimestamp), n.status?.nodeInfo?.kubeletVersion ?? ''];
+}
+
 function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] } {
   switch (resource) {
     case 'pods':
       return {
         cols: [NAME, col('Ready'), col('Status'), col('Restarts'), AGE, col('IP', 'string', 1), col('Node', 'string', 1), col('Nominated Node', 'string', 1), col('Readiness Gates', 'string', 1)],
-        cells: (p) => {
-          const cs = (p.status?.containerStatuses ?? []) as Obj[];
-          const total = (p.spec?.containers ?? []).length;
-          const ready = cs.filter((c) => c.ready).length;
-          const restarts = cs.reduce((n, c) => n + (c.restartCount ?? 0), 0);
-          return [p.metadata.name, `${ready}/${total}`, podStatusReason(p), String(restarts), age(p.metadata.creationTimestamp), p.status?.podIP ?? '<none>', p.spec?.nodeName ?? '<none>', '<none>', '<none>'];
-        },
+        cells: podCells,
       };
     case 'batch/jobs':
       return {
         cols: [NAME, col('Status'), col('Completions'), col('Duration'), AGE, col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
-        cells: (j) => {
-          const conds = (j.status?.conditions ?? []) as Obj[];
-          const t = (type: string): boolean => conds.some((c) => c.type === type && c.status === 'True');
-          const status = t('Failed') ? 'Failed' : t('Complete') ? 'Complete' : t('Suspended') ? 'Suspended' : t('FailureTarget') ? 'FailureTarget' : t('SuccessCriteriaMet') ? 'SuccessCriteriaMet' : j.metadata.deletionTimestamp ? 'Terminating' : 'Running';
-          const start = j.status?.startTime ? Date.parse(j.status.startTime) : undefined;
-          const end = j.status?.completionTime ? Date.parse(j.status.completionTime) : Date.now();
-          const dur = start === undefined ? '' : age(new Date(start).toISOString(), end);
-          const cs = (j.spec?.template?.spec?.containers ?? []) as Obj[];
-          const sel = Object.entries(j.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${String(v)}`).join(',');
-          return [j.metadata.name, status, (j.spec?.completions === undefined ? `${j.status?.succeeded ?? 0}/1 of ${j.spec?.parallelism ?? 1}` : `${j.status?.succeeded ?? 0}/${j.spec.completions}`), dur, age(j.metadata.creationTimestamp), cs.map((c) => c.name).join(','), cs.map((c) => c.image).join(','), sel];
-        },
+        cells: jobCells,
       };
     case 'services':
       return {
@@ -77,12 +91,7 @@ function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] 
     case 'nodes':
       return {
         cols: [NAME, col('Status'), col('Roles'), AGE, col('Version')],
-        cells: (n) => {
-          const ready = (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
-          let st = ready?.status === 'True' ? 'Ready' : 'NotReady';
-          if (n.spec?.unschedulable) st += ',SchedulingDisabled';
-          return [n.metadata.name, st, '<none>', age(n.metadata.creationTimestamp), n.status?.nodeInfo?.kubeletVersion ?? ''];
-        },
+        cells: nodeCells,
       };
     case 'events':
       return {

@@ -86,12 +86,12 @@ function parseObject(text: string): ApiStatus {
 }
 
 /** A raw HTTPS request to the cluster with the kubeconfig's credentials (client-node drops unknown fields before sending). */
-export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<RawAnswer> {
+export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unknown): Promise<RawAnswer> {
   const cluster = kc.getCurrentCluster()!;
   const url = new URL(path, cluster.server);
   const ca = Buffer.from(cluster.caData!, 'base64');
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca, headers: { Authorization: `Bearer ${kc.getCurrentUser()!.token!}`, 'Content-Type': contentType, Accept: 'application/json' } }, (res) => {
+    const req = https.request(url, { method, ca, headers: { Authorization: `Bearer ${kc.getCurrentUser()!.token!}`, 'Content-Type': 'application/json', Accept: 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
       res.on('end', () => {

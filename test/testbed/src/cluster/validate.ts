@@ -47,8 +47,13 @@ function isObj(v: unknown): v is Obj { return typeof v === 'object' && v !== nul
 
 interface DecodeCtx { unknown: string[]; typeError?: string }
 
+/** Where a walked value sits: its JSON path, its Go field path in the enclosing struct, and its field's name. */
+interface WalkAt { path: string; goPath: string; parentStruct: string; fieldName: string }
+
 /** Walks `value` as client-node type `t`; records the first type error and every unknown field; prunes unknown fields. */
-function walk(value: unknown, t: string, format: string, path: string, goPath: string, parentStruct: string, fieldName: string, ctx: DecodeCtx): void {
+function walk(value: unknown, type: { t: string; format: string }, at: WalkAt, ctx: DecodeCtx): void {
+  const { t, format } = type;
+  const { path, goPath, parentStruct, fieldName } = at;
   if (value === null || value === undefined || ctx.typeError) return;
   const typeErr = (extra = ''): void => {
     ctx.typeError ??= `json: cannot unmarshal ${jsonKind(value)}${extra} into Go struct field ${parentStruct}.${goPath} of type ${goType(t, format)}`;
@@ -71,7 +76,7 @@ function walk(value: unknown, t: string, format: string, path: string, goPath: s
   if (arr) {
     if (!Array.isArray(value)) { typeErr(); return; }
     const inner = arr[1] ?? 'any';
-    value.forEach((v, i) => walk(v, inner, '', `${path}[${i}]`, goPath, parentStruct, fieldName, ctx));
+    value.forEach((v, i) => walk(v, { t: inner, format: '' }, { ...at, path: `${path}[${i}]` }, ctx));
     return;
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(t);
@@ -80,7 +85,7 @@ function walk(value: unknown, t: string, format: string, path: string, goPath: s
     const inner = map[1] ?? 'any';
     for (const [k, v] of Object.entries(value)) {
       if (inner === 'string' && QUANTITY_MAPS.has(fieldName)) { checkQuantity(v, ctx); continue; }
-      walk(v, inner, '', `${path}.${k}`, goPath, parentStruct, fieldName, ctx);
+      walk(v, { t: inner, format: '' }, { ...at, path: `${path}.${k}` }, ctx);
     }
     return;
   }
@@ -93,7 +98,7 @@ function walk(value: unknown, t: string, format: string, path: string, goPath: s
     const a = attrs.find((x) => x.baseName === key);
     const sub = path ? `${path}.${key}` : key;
     if (!a) { ctx.unknown.push(sub); delete value[key]; continue; }
-    walk(value[key], a.type, a.format, sub, goPath ? `${goPath}.${key}` : key, struct, key, ctx);
+    walk(value[key], { t: a.type, format: a.format }, { path: sub, goPath: goPath ? `${goPath}.${key}` : key, parentStruct: struct, fieldName: key }, ctx);
   }
 }
 function checkQuantity(v: unknown, ctx: DecodeCtx): void {
@@ -111,7 +116,7 @@ function checkQuantity(v: unknown, ctx: DecodeCtx): void {
 export function decode(info: { kind: string; model: string; version: string }, obj: unknown): string[] {
   const ctx: DecodeCtx = { unknown: [] };
   if (!isObj(obj)) throw new DecodeError(`${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}: json: cannot unmarshal ${jsonKind(obj)} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`);
-  walk(obj, info.model, '', '', '', goStructName(info.model), '', ctx);
+  walk(obj, { t: info.model, format: '' }, { path: '', goPath: '', parentStruct: goStructName(info.model), fieldName: '' }, ctx);
   if (ctx.typeError) throw new DecodeError(`${info.kind} in version "${info.version}" cannot be handled as a ${info.kind}: ${ctx.typeError}`);
   if (info.kind === 'Secret') {
     for (const [k, v] of Object.entries((obj as Obj).data ?? {})) {
@@ -311,6 +316,69 @@ const nonNeg = (v: unknown, field: string, causes: Cause[]): void => {
   if (typeof v === 'number' && v < 0) causes.push(invalid(field, v, 'must be greater than or equal to 0'));
 };
 
+/** A pod's spec, and on update only the fields a real server lets change. */
+function podCauses(obj: Obj, old: Obj | undefined, causes: Cause[]): void {
+  validatePodSpec(obj.spec, 'spec', causes);
+  if (old) {
+    const strip = (s: Obj): string => JSON.stringify({ ...s, containers: (s.containers ?? []).map((c: Obj) => ({ ...c, image: '' })), activeDeadlineSeconds: 0, tolerations: [], terminationGracePeriodSeconds: 0 });
+    if (strip(obj.spec ?? {}) !== strip(old.spec ?? {})) {
+      causes.push(forbidden('spec', 'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)'));
+    }
+  }
+}
+
+/** A Job's template, restart policy, counts, deadline, pod failure policy, and its immutable fields. */
+function jobCauses(obj: Obj, old: Obj | undefined, causes: Cause[]): void {
+  const spec = (obj.spec ?? {}) as Obj;
+  validatePodSpec(spec.template?.spec, 'spec.template.spec', causes);
+  checkLabels(spec.template?.metadata?.labels, 'spec.template.labels', causes);
+  const rp = spec.template?.spec?.restartPolicy;
+  if (rp !== 'OnFailure' && rp !== 'Never') causes.push(notSupported('spec.template.spec.restartPolicy', rp ?? '', ['OnFailure', 'Never']));
+  if (spec.podFailurePolicy && rp !== 'Never') causes.push(invalid('spec.template.spec.restartPolicy', rp, 'only "Never" is supported when podFailurePolicy is specified'));
+  nonNeg(spec.parallelism, 'spec.parallelism', causes);
+  nonNeg(spec.completions, 'spec.completions', causes);
+  nonNeg(spec.backoffLimit, 'spec.backoffLimit', causes);
+  nonNeg(spec.ttlSecondsAfterFinished, 'spec.ttlSecondsAfterFinished', causes);
+  if (typeof spec.activeDeadlineSeconds === 'number' && spec.activeDeadlineSeconds <= 0) causes.push(invalid('spec.activeDeadlineSeconds', spec.activeDeadlineSeconds, 'must be greater than 0'));
+  (spec.podFailurePolicy?.rules as Obj[] | undefined)?.forEach((rule, i) => {
+    const rf = `spec.podFailurePolicy.rules[${i}]`;
+    if (!rule.onExitCodes && !rule.onPodConditions) causes.push(invalid(rf, '', 'specifying one of OnExitCodes and OnPodConditions is required'));
+    if (rule.onExitCodes?.operator === 'In' && (rule.onExitCodes.values as number[]).includes(0)) causes.push(invalid(`${rf}.onExitCodes.values[0]`, 0, 'must not be 0 for the In operator'));
+  });
+  if (old) {
+    const o = old.spec as Obj;
+    if (JSON.stringify(spec.template) !== JSON.stringify(o.template) && !(o.suspend && spec.suspend === false)) {
+      causes.push(invalid('spec.template', spec.template, 'field is immutable'));
+    }
+    if (JSON.stringify(spec.selector) !== JSON.stringify(o.selector)) causes.push(invalid('spec.selector', spec.selector, 'field is immutable'));
+    if (spec.completions !== o.completions) causes.push(invalid('spec.completions', spec.completions, 'field is immutable'));
+  }
+}
+
+/** A (Cluster)RoleBinding's roleRef and subjects; roleRef never changes. */
+function bindingCauses(info: ResourceInfo, obj: Obj, old: Obj | undefined, causes: Cause[]): void {
+  const ref = (obj.roleRef ?? {}) as Obj;
+  if ((ref.apiGroup ?? '') !== 'rbac.authorization.k8s.io') causes.push(notSupported('roleRef.apiGroup', ref.apiGroup ?? '', ['rbac.authorization.k8s.io']));
+  const kinds = info.kind === 'RoleBinding' ? ['ClusterRole', 'Role'] : ['ClusterRole'];
+  if (!kinds.includes(ref.kind ?? '')) causes.push(notSupported('roleRef.kind', ref.kind ?? '', kinds));
+  if (!ref.name) causes.push(required('roleRef.name'));
+  (obj.subjects as Obj[] | undefined)?.forEach((s, i) => {
+    if (!['ServiceAccount', 'User', 'Group'].includes(s.kind)) causes.push(notSupported(`subjects[${i}].kind`, s.kind, ['ServiceAccount', 'User', 'Group']));
+    if (s.kind === 'ServiceAccount' && info.kind === 'ClusterRoleBinding' && !s.namespace) causes.push(required(`subjects[${i}].namespace`));
+  });
+  if (old && JSON.stringify(obj.roleRef) !== JSON.stringify(old.roleRef)) causes.push(invalid('roleRef', obj.roleRef, 'cannot change roleRef'));
+}
+
+/** Secret and ConfigMap keys, and data that `immutable` freezes. */
+function dataCauses(obj: Obj, old: Obj | undefined, causes: Cause[]): void {
+  for (const k of [...Object.keys(obj.data ?? {}), ...Object.keys(obj.binaryData ?? {})]) {
+    if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) causes.push(invalid(`data[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
+  }
+  if (old?.immutable) {
+    if (JSON.stringify(obj.data) !== JSON.stringify(old.data)) causes.push(forbidden('data', 'field is immutable when `immutable` is set'));
+  }
+}
+
 /** Semantic validation for create (old undefined) and update. */
 export function semanticCauses(info: ResourceInfo, obj: Obj, old?: Obj): Cause[] {
   const causes: Cause[] = [];
@@ -319,65 +387,12 @@ export function semanticCauses(info: ResourceInfo, obj: Obj, old?: Obj): Cause[]
   checkLabels(meta.labels, 'metadata.labels', causes);
   if (old && meta.name !== old.metadata.name) causes.push(invalid('metadata.name', meta.name, 'field is immutable'));
   switch (info.kind) {
-    case 'Pod':
-      validatePodSpec(obj.spec, 'spec', causes);
-      if (old) {
-        const strip = (s: Obj): string => JSON.stringify({ ...s, containers: (s.containers ?? []).map((c: Obj) => ({ ...c, image: '' })), activeDeadlineSeconds: 0, tolerations: [], terminationGracePeriodSeconds: 0 });
-        if (strip(obj.spec ?? {}) !== strip(old.spec ?? {})) {
-          causes.push(forbidden('spec', 'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)'));
-        }
-      }
-      break;
-    case 'Job': {
-      const spec = (obj.spec ?? {}) as Obj;
-      validatePodSpec(spec.template?.spec, 'spec.template.spec', causes);
-      checkLabels(spec.template?.metadata?.labels, 'spec.template.labels', causes);
-      const rp = spec.template?.spec?.restartPolicy;
-      if (rp !== 'OnFailure' && rp !== 'Never') causes.push(notSupported('spec.template.spec.restartPolicy', rp ?? '', ['OnFailure', 'Never']));
-      if (spec.podFailurePolicy && rp !== 'Never') causes.push(invalid('spec.template.spec.restartPolicy', rp, 'only "Never" is supported when podFailurePolicy is specified'));
-      nonNeg(spec.parallelism, 'spec.parallelism', causes);
-      nonNeg(spec.completions, 'spec.completions', causes);
-      nonNeg(spec.backoffLimit, 'spec.backoffLimit', causes);
-      nonNeg(spec.ttlSecondsAfterFinished, 'spec.ttlSecondsAfterFinished', causes);
-      if (typeof spec.activeDeadlineSeconds === 'number' && spec.activeDeadlineSeconds <= 0) causes.push(invalid('spec.activeDeadlineSeconds', spec.activeDeadlineSeconds, 'must be greater than 0'));
-      (spec.podFailurePolicy?.rules as Obj[] | undefined)?.forEach((rule, i) => {
-        const rf = `spec.podFailurePolicy.rules[${i}]`;
-        if (!rule.onExitCodes && !rule.onPodConditions) causes.push(invalid(rf, '', 'specifying one of OnExitCodes and OnPodConditions is required'));
-        if (rule.onExitCodes?.operator === 'In' && (rule.onExitCodes.values as number[]).includes(0)) causes.push(invalid(`${rf}.onExitCodes.values[0]`, 0, 'must not be 0 for the In operator'));
-      });
-      if (old) {
-        const o = old.spec as Obj;
-        if (JSON.stringify(spec.template) !== JSON.stringify(o.template) && !(o.suspend && spec.suspend === false)) {
-          causes.push(invalid('spec.template', spec.template, 'field is immutable'));
-        }
-        if (JSON.stringify(spec.selector) !== JSON.stringify(o.selector)) causes.push(invalid('spec.selector', spec.selector, 'field is immutable'));
-        if (spec.completions !== o.completions) causes.push(invalid('spec.completions', spec.completions, 'field is immutable'));
-      }
-      break;
-    }
+    case 'Pod': podCauses(obj, old, causes); break;
+    case 'Job': jobCauses(obj, old, causes); break;
     case 'RoleBinding':
-    case 'ClusterRoleBinding': {
-      const ref = (obj.roleRef ?? {}) as Obj;
-      if ((ref.apiGroup ?? '') !== 'rbac.authorization.k8s.io') causes.push(notSupported('roleRef.apiGroup', ref.apiGroup ?? '', ['rbac.authorization.k8s.io']));
-      const kinds = info.kind === 'RoleBinding' ? ['ClusterRole', 'Role'] : ['ClusterRole'];
-      if (!kinds.includes(ref.kind ?? '')) causes.push(notSupported('roleRef.kind', ref.kind ?? '', kinds));
-      if (!ref.name) causes.push(required('roleRef.name'));
-      (obj.subjects as Obj[] | undefined)?.forEach((s, i) => {
-        if (!['ServiceAccount', 'User', 'Group'].includes(s.kind)) causes.push(notSupported(`subjects[${i}].kind`, s.kind, ['ServiceAccount', 'User', 'Group']));
-        if (s.kind === 'ServiceAccount' && info.kind === 'ClusterRoleBinding' && !s.namespace) causes.push(required(`subjects[${i}].namespace`));
-      });
-      if (old && JSON.stringify(obj.roleRef) !== JSON.stringify(old.roleRef)) causes.push(invalid('roleRef', obj.roleRef, 'cannot change roleRef'));
-      break;
-    }
+    case 'ClusterRoleBinding': bindingCauses(info, obj, old, causes); break;
     case 'Secret':
-    case 'ConfigMap':
-      for (const k of [...Object.keys(obj.data ?? {}), ...Object.keys(obj.binaryData ?? {})]) {
-        if (!/^[-._a-zA-Z0-9]+$/.test(k) || k.length > 253) causes.push(invalid(`data[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
-      }
-      if (old?.immutable) {
-        if (JSON.stringify(obj.data) !== JSON.stringify(old.data)) causes.push(forbidden('data', 'field is immutable when `immutable` is set'));
-      }
-      break;
+    case 'ConfigMap': dataCauses(obj, old, causes); break;
     default:
   }
   return causes;
