@@ -7,7 +7,7 @@
  *     --outfile=.tmp/cluster-jobs.mjs --log-level=warning && npx node .tmp/cluster-jobs.mjs [N]
  */
 import * as k8s from '@kubernetes/client-node';
-import { startTestCluster } from '../test/cluster/index.js';
+import { startTestCluster } from '@toil-ts/testbed/cluster';
 
 const n = Number(process.argv[2] ?? '200');
 const t0 = performance.now();

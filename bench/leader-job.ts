@@ -11,12 +11,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startTestCluster } from '../test/cluster/index.js';
-import { kubectl } from '../test/cluster/testutil.js';
+import { startTestCluster } from '@toil-ts/testbed/cluster';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { ROOT } from '../test/helpers/run.js';
-import { runCommand, STORAGE_ARGS, imageSize } from '../test/images/buildah.js';
-import { ensureToilImage } from '../test/images/toilImage.js';
-import { startTestS3 } from '../test/s3/server.js';
+import { ensureToilImage, imageSize, runCommand, STORAGE_ARGS } from '@toil-ts/testbed/images';
+import { startTestS3 } from '@toil-ts/testbed/s3';
 
 const runs = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? '5');
 const cold = process.argv.includes('--cold');

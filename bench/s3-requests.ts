@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestS3, type TestS3Counts } from '../test/s3/server.js';
+import { startTestS3, type TestS3Counts } from '@toil-ts/testbed/s3';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -23,7 +23,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { AwsJobStore } from '../src/jobstore/awsJobStore.js';
 import { parseLocator } from '../src/jobstore/locator.js';
 import { makeS3Client, s3SettingsFromEnv } from '../src/jobstore/s3Client.js';
-import { startTestS3, useTestS3Env } from '../test/s3/server.js';
+import { startTestS3, useTestS3Env } from '@toil-ts/testbed/s3';
 
 const MiB = 1024 * 1024;
 const self = fileURLToPath(import.meta.url);

@@ -14,7 +14,7 @@ import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js'
 import { fetchToFile } from '../../src/filestore/download.js';
 import { pathExists, toil, type RunResult } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 
 const t = useTempStore();
 

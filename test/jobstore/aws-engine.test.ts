@@ -12,7 +12,7 @@ import { parseLocator } from '../../src/jobstore/locator.js';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { toil, traceLines, workflow } from '../helpers/run.js';
-import type { TestS3 } from '../s3/server.js';
+import type { TestS3 } from '@toil-ts/testbed/s3';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 import { useTempStore } from '../helpers/tempStore.js';
 

@@ -1,5 +1,5 @@
 /**
- * The AWS job store against a real S3 server (s3rver on 127.0.0.1, see test/s3/server.ts): the
+ * The AWS job store against a real S3 server (s3rver on 127.0.0.1, see `@toil-ts/testbed/s3`): the
  * conformance suite with conditional writes and without (the claim protocol), fault tests
  * (503 SlowDown, cut connections, a stale writer, a killed upload) and set-up errors.
  */
@@ -18,7 +18,7 @@ import { openJobStore } from '../../src/jobstore/open.js';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import type { JobStore } from '../../src/jobstore/types.js';
-import type { TestS3 } from '../s3/server.js';
+import type { TestS3 } from '@toil-ts/testbed/s3';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 import { describeJobStoreConformance, sampleRecord } from './conformance.js';
 

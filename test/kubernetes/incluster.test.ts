@@ -4,7 +4,7 @@
  * leader's own, worker Jobs owned by the leader's Job (deleting it removes them).
  */
 import { describe, expect, it } from '@jest/globals';
-import { kubectl } from '../cluster/testutil.js';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { BIN, ROOT, SHARED_TMP, waitFor } from '../helpers/run.js';
 import { useK8sEnv } from './useK8sEnv.js';
 

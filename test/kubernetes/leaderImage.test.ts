@@ -8,13 +8,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestCluster, type TestCluster } from '../cluster/index.js';
-import { kubectl } from '../cluster/testutil.js';
+import { startTestCluster, type TestCluster } from '@toil-ts/testbed/cluster';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { ROOT, waitFor } from '../helpers/run.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
-import { ensureToilImage } from '../images/toilImage.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '../s3/server.js';
+import { ensureToilImage } from '@toil-ts/testbed/images';
+import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 
 const OVERLAYS = path.join(ROOT, '.tmp', 'overlays');
 

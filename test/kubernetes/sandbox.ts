@@ -7,9 +7,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestCluster } from '../cluster/index.js';
+import { startTestCluster } from '@toil-ts/testbed/cluster';
 import { ROOT } from '../helpers/run.js';
-import { startTestS3 } from '../s3/server.js';
+import { startTestS3 } from '@toil-ts/testbed/s3';
 
 const dir = path.join(ROOT, '.tmp', 'sandbox');
 await mkdir(dir, { recursive: true });

@@ -6,10 +6,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startTestCluster, type TestCluster, type TestClusterOptions } from '../cluster/index.js';
-import { kubectl } from '../cluster/testutil.js';
+import { startTestCluster, type TestCluster, type TestClusterOptions } from '@toil-ts/testbed/cluster';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { BIN } from '../helpers/run.js';
-import { startTestS3, type TestS3 } from '../s3/server.js';
+import { startTestS3, type TestS3 } from '@toil-ts/testbed/s3';
 
 export interface K8sEnv {
   cluster: TestCluster;

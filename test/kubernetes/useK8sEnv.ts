@@ -1,6 +1,6 @@
 /** One test cluster + test S3 environment per jest suite. */
 import { afterAll, beforeAll } from '@jest/globals';
-import type { TestClusterOptions } from '../cluster/index.js';
+import type { TestClusterOptions } from '@toil-ts/testbed/cluster';
 import { startK8sEnv, type K8sEnv } from './setup.js';
 
 /** Starts the environment before the suite and stops it after; the object reads through to it. */

@@ -4,7 +4,7 @@
  * environment a `toil` child process needs for either, and fresh locators.
  */
 import { afterAll, beforeAll } from '@jest/globals';
-import { startTestS3, useTestS3Env, type TestS3 } from './server.js';
+import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 
 export interface TestS3Pair {
   /** Honours If-Match / If-None-Match, as AWS S3 does. */

@@ -1,0 +1,141 @@
+/** The test cluster's public types: its options, node specs, the handle and its fault controls. */
+import type { RequestFault } from './faults.js';
+import type { ContainerImagesOption } from './images.js';
+import type { ImageConfig } from './kubelet.js';
+
+/** Object metadata as the cluster stores it (names, identity, labels; the rest as sent). */
+export interface ObjectMeta {
+  name: string;
+  namespace?: string;
+  uid: string;
+  resourceVersion: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+/** A stored API object (a deep copy): typed metadata; spec, status and the rest as stored. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  [field: string]: unknown;
+}
+
+export interface NodeSpec {
+  name: string;
+  /** allocatable resources (Kubernetes quantities); defaults: cpu 4, memory 16Gi, ephemeral-storage 100Gi, pods 110 */
+  cpu?: string; memory?: string; ephemeralStorage?: string; gpu?: string | number; pods?: string | number;
+  labels?: Record<string, string>;
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  unschedulable?: boolean;
+}
+
+export interface TestClusterOptions {
+  /** simulated nodes (default: node-1 and node-2 with the default capacities) */
+  nodes?: NodeSpec[];
+  /** namespace written into the kubeconfig context (created if missing; default "default") */
+  namespace?: string;
+  /** where state (kubeconfig, logs, node hostPath roots, volumes) lives; default a fresh temp dir, removed on stop */
+  stateDir?: string;
+  /** fixed API port (default: an ephemeral port on 127.0.0.1) */
+  port?: number;
+  /** image metadata used when a container has no command/args (ENTRYPOINT/CMD/ENV/WORKDIR) */
+  images?: Record<string, ImageConfig>;
+  /**
+   * Run containers from real images in buildah's local storage (no daemon): a container whose
+   * image is there runs inside the image's root file system (own writable layer; entrypoint,
+   * cmd, env, working dir and user from the image). An image neither there nor in `images` is
+   * ErrImagePull / ImagePullBackOff. `true`: buildah's default storage; `{ storageDriver: 'vfs' }`
+   * for images built with `buildah --storage-driver vfs`; `root`/`runRoot` as buildah's flags.
+   * Needs buildah and mountNamespaces. Unset (default): every container is a host process.
+   */
+  containerImages?: ContainerImagesOption;
+  /** Job pod re-creation back-off base (Kubernetes: 10000 ms) */
+  jobBackoffBaseMs?: number;
+  /** container restart and image-pull back-off base (Kubernetes: 10000 ms) */
+  restartBackoffBaseMs?: number;
+  /** watch bookmark interval (Kubernetes: ~60 s; default 1000 ms) */
+  bookmarkIntervalMs?: number;
+  /** number of watch events kept for resuming watches (default 20000); older versions answer 410 Gone */
+  historySize?: number;
+  /** run containers in private mount namespaces (needs root + unshare; default true) */
+  mountNamespaces?: boolean;
+  /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
+  enforceMemoryLimits?: boolean;
+  /**
+   * Directories each container gets as fresh, empty, private directories instead of the host's,
+   * as a container has its own root file system: default ["/root"] (so the host's ~/.aws, ~/.kube
+   * do not leak into pods). Pass ["/root", "/tmp", "/var/tmp"] for private scratch space too; the
+   * default keeps /tmp shared because tests use it as a side channel to their pods. Everything else
+   * (binaries, this checkout) is the host's, read-write.
+   */
+  privateDirs?: string[];
+}
+
+export interface TestClusterFaults {
+  /** Fails matching API requests with a real server's Status body (500, 429 + Retry-After, 409, 503, 504 ...). */
+  failRequests(f: RequestFault): { remove: () => void; hits: () => number };
+  clearRequestFaults(): void;
+  /** Adds latency (ms) to matching requests. */
+  delayRequests(d: { verb?: string; resource?: string; namespace?: string; name?: string; ms: number }): { remove: () => void };
+  /** Ends open watches (optionally only for one resource, e.g. "pods") without an error: clients see the stream end. */
+  dropWatches(resource?: string): number;
+  /** Ends open watches with a 410 Expired ERROR event and compacts history so resuming from any older version gets 410. */
+  expireWatches(resource?: string): number;
+  /** Compacts the event history: watches from any current-or-older resourceVersion get 410 Gone. */
+  compact(): void;
+  /** Evicts a pod: DisruptionTarget condition, containers killed, pod Failed. reason TerminationByKubelet (default: node-pressure or spot termination, pod kept with status.reason Evicted), or EvictionByEvictionAPI / PreemptionByScheduler / DeletionByTaintManager (pod also deleted). */
+  evictPod(namespace: string, name: string, opts?: { reason?: string; message?: string }): Promise<void>;
+  /** Kills a pod's container(s) as the kernel OOM killer would: exit 137, reason OOMKilled. */
+  oomKill(namespace: string, name: string, container?: string): Promise<void>;
+  /** The node disappears (spot reclaim): its processes die, the Node is deleted, its pods get DisruptionTarget (DeletionByPodGC), turn Failed and are deleted. */
+  loseNode(name: string): Promise<void>;
+  /** Pods are not bound until they are at least `ms` old (0 to stop delaying). */
+  delayScheduling(ms: number): void;
+  pauseScheduling(): void;
+  resumeScheduling(): void;
+  /** Pods using this image get ErrImagePull / ImagePullBackOff until unmarked. */
+  markImageMissing(image: string): void;
+  unmarkImageMissing(image: string): void;
+}
+
+export interface TestCluster {
+  /** kubeconfig file for the unrestricted admin user (context "test-cluster") */
+  kubeconfigPath: string;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  port: number;
+  namespace: string;
+  /** PEM of the cluster CA */
+  caPem: string;
+  caPath: string;
+  stateDir: string;
+  faults: TestClusterFaults;
+  /** Requests served, by "<verb> <resource>[/<subresource>]" (e.g. "create jobs", "watch pods", "get pods/log"). */
+  requestCounts(): Record<string, number>;
+  resetRequestCounts(): void;
+  /** A service-account token (signed JWT, as `kubectl create token`), subject to RBAC. */
+  createToken(namespace: string, serviceAccount: string, expirationSeconds?: number): string;
+  /** Writes a kubeconfig that authenticates as the service account; returns its path. */
+  kubeconfigFor(namespace: string, serviceAccount: string): string;
+  /**
+   * Writes an in-cluster mount (token, ca.crt, namespace) for the service account under a new
+   * directory and returns `{ root, env }`: `root + '/var/run/secrets/kubernetes.io/serviceaccount'`
+   * holds the files (pass `root` as client-node's `loadFromCluster(root)` prefix) and `env` has
+   * KUBERNETES_SERVICE_HOST/PORT.
+   */
+  inClusterMount(namespace: string, serviceAccount: string): { root: string; env: Record<string, string> };
+  /** Host directory backing hostPath `path` on `node` (each node has its own root). */
+  hostPathDir(node: string, path: string): string;
+  /** Adds a node at runtime. */
+  addNode(spec: NodeSpec): Promise<void>;
+  /** Direct (unauthenticated, uncounted) read access to stored objects, for assertions. */
+  get(resource: string, namespace: string | undefined, name: string): KubeObject | undefined;
+  list(resource: string, namespace?: string): KubeObject[];
+  /** Number of open watch streams (optionally for one resource, e.g. "pods"). */
+  watchCount(resource?: string): number;
+  /** PIDs of container processes still running. */
+  runningPids(): number[];
+  stop(): Promise<void>;
+}

@@ -1,0 +1,345 @@
+'use strict';
+/**
+ * The test S3 server, run in its own process by `server.ts` (node --openssl-legacy-provider:
+ * s3rver 3.7.1's ListObjectsV2 continuation tokens use DES).
+ *
+ * s3rver 3.7.1 on 127.0.0.1 with a middleware in front of it that adds what the job store relies
+ * on and s3rver lacks, the way AWS S3 does it:
+ * - conditional writes (when enabled): `If-None-Match: *` on an existing key → 412
+ *   PreconditionFailed; `If-Match` with another ETag → 412; `If-Match` on a missing key → 404
+ *   NoSuchKey; for PutObject and CompleteMultipartUpload;
+ * - atomic objects: requests on one key are serialised, so a reader never sees a half-written
+ *   object (s3rver writes objects in place);
+ * - AbortMultipartUpload (s3rver answers 405), ListMultipartUploads (501), NoSuchUpload for parts
+ *   and completions of unknown uploads, and idempotent CompleteMultipartUpload (a retried
+ *   completion of a finished upload answers as the first one did);
+ * - fault injection: a fraction of requests answered 503 SlowDown, a fraction of connections cut
+ *   (in the middle of a request's body — or before handling a request without one —, after it is
+ *   handled but before the answer, or in the middle of a GET's body);
+ * - request counters by operation.
+ *
+ * Control: IPC messages from the parent ({type: 'faults' | 'counts' | 'resetCounts'}).
+ */
+const fs = require('node:fs');
+const path = require('node:path');
+const { Transform } = require('node:stream');
+const S3rver = require('s3rver');
+
+const directory = process.env.TEST_S3_DIR;
+const conditionalWrites = process.env.TEST_S3_CONDITIONAL === '1';
+if (!directory) throw new Error('TEST_S3_DIR is not set');
+
+let faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0 };
+let counts = { total: 0, byOp: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+const completed = new Map(); // uploadId → { bucket, key, etag }
+
+const app = new S3rver({
+  address: '127.0.0.1',
+  port: 0,
+  silent: true,
+  directory,
+  vhostBuckets: false,
+  resetOnClose: false,
+});
+
+function xmlError(ctx, status, code, message, extra = '') {
+  ctx.status = status;
+  ctx.type = 'application/xml';
+  ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>${extra}<RequestId>test</RequestId></Error>`;
+}
+
+function escapeXml(s) {
+  return String(s).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
+}
+
+function parsePath(p) {
+  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(p);
+  if (!m) return { bucket: undefined, key: undefined };
+  return { bucket: decodeURIComponent(m[1]), key: m[2] === undefined || m[2] === '' ? undefined : decodeURIComponent(m[2]) };
+}
+
+function opName(ctx, key) {
+  const q = ctx.query;
+  if (!key) {
+    if ('uploads' in q) return 'ListMultipartUploads';
+    if ('delete' in q) return 'DeleteObjects';
+    if (ctx.method === 'GET') return 'ListObjects';
+    return `${ctx.method}Bucket`;
+  }
+  if ('uploadId' in q) {
+    if (ctx.method === 'PUT') return 'UploadPart';
+    if (ctx.method === 'POST') return 'CompleteMultipartUpload';
+    if (ctx.method === 'DELETE') return 'AbortMultipartUpload';
+  }
+  if ('uploads' in q) return 'CreateMultipartUpload';
+  if ('tagging' in q) return `${ctx.method}ObjectTagging`;
+  return `${ctx.method}Object`;
+}
+
+// ---- locks: exclusive per object key; shared/exclusive per multipart upload ------------------
+const locks = new Map();
+function lock(id, mode = 'x') {
+  let l = locks.get(id);
+  if (!l) {
+    l = { readers: 0, writer: false, queue: [] };
+    locks.set(id, l);
+  }
+  const grant = () => {
+    if (mode === 'x' ? !l.writer && l.readers === 0 : !l.writer) {
+      if (mode === 'x') l.writer = true;
+      else l.readers++;
+      return true;
+    }
+    return false;
+  };
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    if (mode === 'x') l.writer = false;
+    else l.readers--;
+    while (l.queue.length) {
+      const next = l.queue[0];
+      if (!next()) break;
+      l.queue.shift();
+    }
+    if (!l.writer && l.readers === 0 && l.queue.length === 0) locks.delete(id);
+  };
+  if (l.queue.length === 0 && grant()) return Promise.resolve(release);
+  return new Promise((resolve) => {
+    l.queue.push(() => {
+      if (!grant()) return false;
+      resolve(release);
+      return true;
+    });
+  });
+}
+
+function uploadsDir(bucket) {
+  return app.store.getResourcePath(bucket, undefined, 'uploads');
+}
+function uploadKnown(bucket, uploadId) {
+  if (!/^[0-9a-f]{32}$/.test(uploadId)) return false;
+  return fs.existsSync(path.join(uploadsDir(bucket), uploadId, 'key'));
+}
+
+async function currentEtag(bucket, key) {
+  if (!(await app.store.existsObject(bucket, key))) return undefined;
+  try {
+    const md = await app.store.getMetadata(bucket, key);
+    return String(md.etag).replace(/"/g, '');
+  } catch (e) {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function cutSocket(ctx) {
+  ctx.respond = false;
+  counts.faults.cut++;
+  ctx.req.socket.destroy();
+}
+
+app.middleware.unshift(async function testS3(ctx, next) {
+  const { bucket, key } = parsePath(ctx.path);
+  const op = opName(ctx, key);
+  counts.total++;
+  counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
+  // Requests that read or write object content: do they carry an SSE-C key? (s3rver ignores it.)
+  if (['GETObject', 'HEADObject', 'PUTObject', 'UploadPart', 'CreateMultipartUpload'].includes(op)) {
+    if (ctx.get('x-amz-server-side-encryption-customer-algorithm') === 'AES256' && ctx.get('x-amz-server-side-encryption-customer-key-md5')) counts.sseC.with++;
+    else counts.sseC.without++;
+  }
+
+  // ---- faults -------------------------------------------------------------------------------
+  if (faults.slowDown > 0 && Math.random() < faults.slowDown) {
+    counts.faults.slowDown++;
+    return xmlError(ctx, 503, 'SlowDown', 'Please reduce your request rate.');
+  }
+  // A black hole: PUTs of matching keys are held, then dropped unprocessed.
+  if (faults.hangPutMatch && ctx.method === 'PUT' && key && key.includes(faults.hangPutMatch)) {
+    ctx.respond = false;
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, faults.hangMs);
+      ctx.req.socket.once('close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    ctx.req.socket.destroy();
+    return;
+  }
+  let cutMode;
+  if (faults.cut > 0 && Math.random() < faults.cut) cutMode = Math.random() < 0.5 ? 'before' : 'after';
+  if (cutMode === 'before') {
+    // With a request body: cut once part of it has arrived (mid-upload); without: at once.
+    if (Number(ctx.get('content-length')) > 0) {
+      ctx.respond = false;
+      counts.faults.cut++;
+      await new Promise((resolve) => {
+        ctx.req.once('data', () => {
+          ctx.req.socket.destroy();
+          resolve();
+        });
+        ctx.req.once('close', resolve);
+        ctx.req.once('error', resolve);
+      });
+      return;
+    }
+    return cutSocket(ctx);
+  }
+
+  const q = ctx.query;
+  // ---- multipart bookkeeping s3rver lacks ---------------------------------------------------
+  if (bucket && !key && ctx.method === 'GET' && 'uploads' in q) {
+    const dir = uploadsDir(bucket);
+    if (!fs.existsSync(app.store.getBucketPath(bucket))) return xmlError(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
+    const prefix = typeof q.prefix === 'string' ? q.prefix : '';
+    const entries = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+    const uploads = [];
+    for (const id of entries) {
+      const kf = path.join(dir, id, 'key');
+      if (!fs.existsSync(kf)) continue;
+      const k = fs.readFileSync(kf, 'utf8');
+      if (!k.startsWith(prefix)) continue;
+      uploads.push(`<Upload><Key>${escapeXml(k)}</Key><UploadId>${id}</UploadId><Initiated>${fs.statSync(kf).mtime.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`);
+    }
+    ctx.type = 'application/xml';
+    ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${escapeXml(bucket)}</Bucket><Prefix>${escapeXml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
+    return;
+  }
+  const releases = [];
+  const releaseAll = () => {
+    for (const r of releases.splice(0)) r();
+  };
+  ctx.res.once('close', releaseAll);
+  try {
+    return await handle(ctx, next, { bucket, key, q, cutMode, releases });
+  } finally {
+    const body = ctx.body;
+    // A streamed GET holds its locks until the answer is sent (or the connection is gone).
+    if (!(ctx.method === 'GET' && body && typeof body.pipe === 'function' && !ctx.res.writableEnded)) releaseAll();
+  }
+});
+
+async function handle(ctx, next, { bucket, key, q, cutMode, releases }) {
+  if (bucket && key && 'uploadId' in q) {
+    const uploadId = String(q.uploadId);
+    releases.push(await lock(`upload:${uploadId}`, ctx.method === 'PUT' ? 's' : 'x'));
+    if (ctx.method === 'DELETE') {
+      if (!uploadKnown(bucket, uploadId)) return xmlError(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+      fs.rmSync(path.join(uploadsDir(bucket), uploadId), { recursive: true, force: true });
+      ctx.status = 204;
+      ctx.body = null;
+      if (cutMode === 'after') cutSocket(ctx);
+      return;
+    }
+    if (ctx.method === 'POST') {
+      const done = completed.get(uploadId);
+      if (done && done.bucket === bucket && done.key === key) {
+        ctx.type = 'application/xml';
+        ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult><Location>/${escapeXml(bucket)}/${escapeXml(key)}</Location><Bucket>${escapeXml(bucket)}</Bucket><Key>${escapeXml(key)}</Key><ETag>"${done.etag}"</ETag></CompleteMultipartUploadResult>`;
+        return;
+      }
+    }
+    if (!uploadKnown(bucket, uploadId)) return xmlError(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+  }
+
+  // ---- object requests: one at a time per key, with AWS's conditional writes ---------------
+  const isObjectWrite = bucket && key && ((ctx.method === 'PUT' && !('uploadId' in q) && !('tagging' in q)) || (ctx.method === 'POST' && 'uploadId' in q));
+  const isObjectAccess = bucket && key && !('uploadId' in q) && !('uploads' in q) && !('tagging' in q) && ['GET', 'HEAD', 'DELETE'].includes(ctx.method);
+  if (isObjectWrite || isObjectAccess) releases.push(await lock(`key:${bucket}/${key}`));
+  {
+    if (isObjectWrite && conditionalWrites) {
+      const ifNoneMatch = ctx.get('if-none-match');
+      const ifMatch = ctx.get('if-match');
+      if (ifNoneMatch || ifMatch) {
+        const etag = await currentEtag(bucket, key);
+        if (ifNoneMatch === '*' && etag !== undefined) {
+          return xmlError(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', '<Condition>If-None-Match</Condition>');
+        }
+        if (ifMatch) {
+          if (etag === undefined) return xmlError(ctx, 404, 'NoSuchKey', 'The specified key does not exist.', `<Key>${escapeXml(key)}</Key>`);
+          if (ifMatch.replace(/"/g, '') !== etag) {
+            return xmlError(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', '<Condition>If-Match</Condition>');
+          }
+        }
+      }
+    }
+    await next();
+    if (ctx.method === 'POST' && 'uploadId' in q && ctx.status === 200) {
+      const etag = await currentEtag(bucket, key);
+      if (etag) completed.set(String(q.uploadId), { bucket, key, etag });
+    }
+    if (cutMode === 'after' && ctx.method !== 'GET' && ctx.method !== 'HEAD') return cutSocket(ctx);
+    const body = ctx.body;
+    const len = ctx.length;
+    const cutBody = cutMode === 'after' || (faults.cutGetBody > 0 && Math.random() < faults.cutGetBody);
+    if (ctx.method === 'GET' && body && typeof body.pipe === 'function' && typeof len === 'number' && len > 0 && cutBody) {
+      // Send part of the body, then cut the connection.
+      const limit = Math.floor(Math.random() * len);
+      let sent = 0;
+      const socket = ctx.req.socket;
+      const t = new Transform({
+        transform(chunk, _enc, cb) {
+          if (sent + chunk.length > limit) {
+            const head = chunk.subarray(0, Math.max(0, limit - sent));
+            sent = limit;
+            if (head.length) this.push(head);
+            counts.faults.cut++;
+            setTimeout(() => socket.destroy(), 5);
+            return cb();
+          }
+          sent += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      body.pipe(t);
+      ctx.body = t;
+      ctx.length = len;
+    }
+  }
+}
+
+// Deleting an object does not remove the directories s3rver keeps keys in: s3rver's clean-up
+// races with concurrent PUTs into the same directory (the PUT's file stream then fails with no
+// listener, which would crash the server).
+app.store.deleteObject = async function deleteObject(bucket, key) {
+  await Promise.all(
+    ['object', 'object.md5', 'metadata.json'].map((r) =>
+      fs.promises.unlink(this.getResourcePath(bucket, key, r)).catch((e) => {
+        if (e.code !== 'ENOENT') throw e;
+      }),
+    ),
+  );
+};
+
+process.on('uncaughtException', (e) => {
+  process.stderr.write(`test S3 server: uncaught ${e && e.stack ? e.stack : e}\n`);
+});
+
+app.run().then(
+  (addr) => {
+    process.send({ type: 'ready', port: addr.port });
+  },
+  (err) => {
+    process.send({ type: 'error', message: String(err && err.stack ? err.stack : err) });
+    process.exit(1);
+  },
+);
+
+process.on('message', (msg) => {
+  if (!msg || typeof msg !== 'object') return;
+  if (msg.type === 'faults') {
+    faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0, ...msg.faults };
+    process.send({ type: 'ack', id: msg.id });
+  } else if (msg.type === 'counts') {
+    process.send({ type: 'counts', id: msg.id, counts });
+  } else if (msg.type === 'resetCounts') {
+    counts = { total: 0, byOp: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+    process.send({ type: 'ack', id: msg.id });
+  } else if (msg.type === 'stop') {
+    app.close().finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,26 @@
+/** The cluster's own CA: certificates must always be valid DER that OpenSSL and Go accept. */
+import { expect, test } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import tls from 'node:tls';
+import { createCA, issueCert, signJwt, verifyJwt } from '../src/cluster/certs.js';
+
+test('many CAs and serving certificates parse, chain and load into a TLS context', () => {
+  for (let i = 0; i < 300; i++) {
+    const ca = createCA();
+    const s = issueCert(ca, 'kube-apiserver', { ips: ['127.0.0.1'], dns: ['localhost'], usages: ['server'] });
+    const x = new X509Certificate(s.certPem);
+    expect(x.checkIssued(new X509Certificate(ca.certPem))).toBe(true);
+    expect(x.verify(new X509Certificate(ca.certPem).publicKey)).toBe(true);
+    expect(x.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    tls.createSecureContext({ cert: s.certPem, key: s.keyPem, ca: ca.certPem });
+  }
+});
+
+test('JWTs verify only with the signing key and untampered', () => {
+  const a = createCA(); const b = createCA();
+  const t = signJwt(a.key, { sub: 'x', exp: 1 });
+  expect(verifyJwt(a.key, t)).toEqual({ sub: 'x', exp: 1 });
+  expect(verifyJwt(b.key, t)).toBeUndefined();
+  const [h, , sig] = t.split('.');
+  expect(verifyJwt(a.key, `${h}.${Buffer.from('{"sub":"y","exp":1}').toString('base64url')}.${sig}`)).toBeUndefined();
+});
