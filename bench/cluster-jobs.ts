@@ -3,8 +3,7 @@
  * @kubernetes/client-node (create + one watch), stop the cluster. Prints the timings and the API
  * requests per Job.
  *
- *   npx esbuild bench/cluster-jobs.ts --bundle --platform=node --format=esm --packages=external \
- *     --outfile=.tmp/cluster-jobs.mjs --log-level=warning && npx node .tmp/cluster-jobs.mjs [N]
+ *   npx tsx bench/cluster-jobs.ts [N]
  */
 import * as k8s from '@kubernetes/client-node';
 import { startTestCluster } from '@toil-ts/testbed/cluster';

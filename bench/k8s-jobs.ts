@@ -4,7 +4,7 @@
  * requests the cluster served, in total and per batch job, split into per-job requests
  * (create, delete, log reads) and per-workflow ones (list, watch).
  *
- *   npm run build && npx node --import ./test/s3/ts-register.mjs bench/k8s-jobs.ts [N]
+ *   npm run bench:k8s -- [N]
  */
 import { toil, workflow } from '../test/helpers/run.js';
 import { startK8sEnv } from '../test/kubernetes/setup.js';

@@ -4,7 +4,7 @@
  * server, with conditional writes and with the claim protocol. Counts every request the server
  * sees (leader and workers), from `toil run` to the store's removal at the end.
  *
- *   npm run build && node --import ./test/s3/ts-register.mjs bench/s3-requests.ts [--children 100]
+ *   npm run build && npx tsx bench/s3-requests.ts [--children 100]
  */
 import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';

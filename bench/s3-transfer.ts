@@ -3,7 +3,7 @@
  * the same transfer done directly with @aws-sdk/lib-storage (Upload) and GetObject, on the same
  * test S3 server in the same run. Each side runs in its own process so its peak RSS is its own.
  *
- *   node --import ./test/s3/ts-register.mjs bench/s3-transfer.ts [--size-mib 1024] [--rounds 3]
+ *   npx tsx bench/s3-transfer.ts [--size-mib 1024] [--rounds 3]
  *
  * (Node ≥ 22.18 runs the TypeScript sources directly; the register hook maps `.js` imports to
  * the `.ts` files.) Defaults: 1024 MiB, 3 rounds, the median reported. Part size and parallel parts are the job store's defaults (16 MiB × 4, or
@@ -129,7 +129,7 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
 
 function runPhase(kind: 'direct' | 'store', src: string, dst: string, tag: string): Promise<PhaseResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', './test/s3/ts-register.mjs', self, '--phase', kind, '--src', src, '--dst', dst, '--tag', tag], {
+    const child = spawn(process.execPath, ['--import', 'tsx', self, '--phase', kind, '--src', src, '--dst', dst, '--tag', tag], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, NODE_OPTIONS: '' },

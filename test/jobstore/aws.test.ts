@@ -378,7 +378,7 @@ describe('aws job store: files', () => {
     const store = makeStore(s3.cond, name);
     await store.create();
     try {
-      const child = spawn(process.execPath, ['--import', './test/s3/ts-register.mjs', 'test/s3/upload-child.ts', `aws:us-east-1:${name}`], {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'test/s3/upload-child.ts', `aws:us-east-1:${name}`], {
         cwd: repo,
         env: { ...process.env, AWS_ENDPOINT_URL_S3: s3.cond.endpoint, NODE_OPTIONS: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
