@@ -8,6 +8,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathExists, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { naps, alwaysFails } from '../workflows/args.js';
 
 const t = useTempStore();
 
@@ -56,7 +57,7 @@ describe('a job that calls process.exit', () => {
 
 describe('failure wording', () => {
   it('says that the job threw, message first, and the retry warning shows the message then the stack', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', '--', t.dir, 'always']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/WARNING +job 'always' \(always-[a-z0-9]+\) failed: the job threw Error: this job always fails; retrying in 0\.0s \(1 try left\)\n +\| +at .*flaky\.ts:\d+:\d+/);
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the job threw Error: this job always fails\n/);
@@ -85,7 +86,7 @@ describe('restart', () => {
 
 describe('--clean and the failure summary', () => {
   it('does not promise a --restart when --clean always deleted the store', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', '--clean', 'always', '--', t.dir, 'always']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', '--clean', 'always', ...alwaysFails({ traceDir: t.dir })]);
     expect(r.code).toBe(1);
     expect(await pathExists(t.store)).toBe(false);
     expect(r.stderr).not.toMatch(/is kept/);
@@ -96,7 +97,7 @@ describe('--clean and the failure summary', () => {
 
 describe('toil status during a run', () => {
   it('shows the running jobs', async () => {
-    const run = startToil(['run', workflow('slow.ts'), t.store, '--maxJobs', '2', '--', t.dir, '4', '20000']);
+    const run = startToil(['run', workflow('slow.ts'), t.store, '--maxJobs', '2', ...naps({ traceDir: t.dir, count: 4, napMs: 20_000 })]);
     try {
       await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap ')).length >= 2, 30000, 'two naps to start');
       let text = '';

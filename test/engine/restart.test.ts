@@ -4,6 +4,7 @@ import { access, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathExists, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { naps, alwaysFails } from '../workflows/args.js';
 
 const t = useTempStore();
 const exists = pathExists;
@@ -65,7 +66,7 @@ describe('restart', () => {
 
 describe('one leader per job store', () => {
   it('refuses a second leader while the first runs, and toil kill stops the first', async () => {
-    const run = startToil(['run', workflow('slow.ts'), t.store, '--', t.dir, '2', '20000']);
+    const run = startToil(['run', workflow('slow.ts'), t.store, ...naps({ traceDir: t.dir, count: 2, napMs: 20_000 })]);
     await waitFor(async () => (await traceLines(t.dir)).length >= 1, 30000, 'a nap to start');
     const second = await toil(['run', workflow('slow.ts'), t.store, '--restart']);
     expect(second.code).toBe(2);
@@ -86,9 +87,9 @@ describe('one leader per job store', () => {
   });
 
   it('refuses to start a new workflow in an existing store', async () => {
-    const first = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', '--', t.dir, 'always']);
+    const first = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', ...alwaysFails({ traceDir: t.dir })]);
     expect(first.code).toBe(1);
-    const again = await toil(['run', workflow('flaky.ts'), t.store, '--', t.dir, 'always']);
+    const again = await toil(['run', workflow('flaky.ts'), t.store, ...alwaysFails({ traceDir: t.dir })]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/already exists: use --restart/);
     const clean = await toil(['clean', t.store]);

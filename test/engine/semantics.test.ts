@@ -7,6 +7,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathExists, toil, traceLines, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { alwaysFails, failsFirst } from '../workflows/args.js';
 
 const t = useTempStore();
 const exists = pathExists;
@@ -54,7 +55,7 @@ describe('fan-out', () => {
 
 describe('retries', () => {
   it('retries a failing job --retryCount times with growing backoff', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '2', '--retryBackoff', '0.4', '--', t.dir, 'flaky', '2']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '2', '--retryBackoff', '0.4', ...failsFirst({ traceDir: t.dir, times: 2 })]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('ok after 3');
     const times = (await traceLines(t.dir)).map((l) => Number(l.split(' ')[2]));
@@ -66,7 +67,7 @@ describe('retries', () => {
   });
 
   it('gives up after retryCount + 1 tries and names the job with its log', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', '--', t.dir, 'always']);
+    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })]);
     expect(r.code).toBe(1);
     expect(await count('always')).toBe(2);
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\)/);

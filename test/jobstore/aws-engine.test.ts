@@ -15,6 +15,7 @@ import { toil, traceLines, workflow } from '../helpers/run.js';
 import type { TestS3 } from '@toil-ts/testbed/s3';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { failsFirst } from '../workflows/args.js';
 
 const s3 = useTestS3Pair();
 const t = useTempStore();
@@ -94,7 +95,7 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', t.dir], { env: env(s3.cond) });
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toBe('child ok');
-    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', '--', t.dir, 'flaky', '2'], { env: env(s3.cond) });
+    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', ...failsFirst({ traceDir: t.dir, times: 2 })], { env: env(s3.cond) });
     expect(b.code).toBe(0);
     expect(JSON.parse(b.stdout)).toBe('ok after 3');
   });

@@ -6,6 +6,8 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
+import { naps, alwaysFails } from '../workflows/args.js';
+import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
 
 const t = useTempStore(SHARED_TMP);
 const k = useK8sEnv();
@@ -32,7 +34,7 @@ async function runningPod(jobName: string, ms = 30_000): Promise<string> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     const pods = k.cluster.list('pods') as Pod[];
-    const p = pods.find((x) => x.status?.phase === 'Running' && x.metadata?.annotations?.['toil-ts.io/job-name'] === jobName);
+    const p = pods.find((x) => x.status?.phase === 'Running' && x.metadata?.annotations?.[ANNOTATION_JOB_NAME] === jobName);
     if (p?.metadata?.name) return p.metadata.name;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -41,7 +43,7 @@ async function runningPod(jobName: string, ms = 30_000): Promise<string> {
 
 describe('every ending explained', () => {
   it('a failing job: exit code and the log tail, after retries', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', '--', t.dir, 'always'], { env: k.env });
+    const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })], { env: k.env });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the worker exited with code 1/);
     expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
@@ -49,7 +51,7 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an OOM-killed pod is reported as a memory failure', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '6000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 })], { env: k.env });
     const pod = await runningPod('nap');
     await k.cluster.faults.oomKill('default', pod);
     const r = await run.done;
@@ -59,7 +61,7 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an evicted (preempted) pod runs again without using up a try', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '2', '8000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 2, napMs: 8_000 })], { env: k.env });
     const { waitFor } = await import('../helpers/run.js');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
     const pod = await runningPod('nap');
@@ -74,15 +76,15 @@ describe('every ending explained', () => {
 
   it('a lost node does not use up a try either', async () => {
     k.cluster.addNode({ name: 'spot-9' });
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir, '4', '8000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 4, napMs: 8_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
     const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
     expect(onSpot.length).toBeGreaterThan(0);
     await k.cluster.faults.loseNode('spot-9');
     const r = await run.done;
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.any(String) as unknown });
-    const naps = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
-    expect(naps).toHaveLength(4 + onSpot.length);
+    const napped = (await traceLines(t.dir)).filter((l) => l.startsWith('nap '));
+    expect(napped).toHaveLength(4 + onSpot.length);
   }, 120_000);
 
   it('an image that cannot be pulled fails fast, naming the image', async () => {
@@ -131,7 +133,7 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 
   it('deletes every Job and pod of the workflow when the leader gets SIGTERM', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGTERM');
     const r = await run.done;
@@ -143,7 +145,7 @@ describe('resilience and clean ends', () => {
 
   it('deletes every Job of the workflow when it is killed', async () => {
     const loc = k.locator();
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '3', '30000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 3, napMs: 30_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
     expect(k.leftoverJobs()).toBe(3);
     const killed = await toil(['kill', loc], { env: k.env });
@@ -157,7 +159,7 @@ describe('resilience and clean ends', () => {
 
   it('toil clean removes the worker Jobs of a leader that died', async () => {
     const loc = k.locator();
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--', t.dir, '2', '30000'], { env: k.env });
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;
@@ -171,7 +173,7 @@ describe('resilience and clean ends', () => {
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
     const loc = k.locator();
     const env = { ...k.env };
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', '--', t.dir, '2', '6000'], { env });
+    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 })], { env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;

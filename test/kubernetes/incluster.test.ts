@@ -7,6 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { BIN, ROOT, SHARED_TMP, waitFor } from '../helpers/run.js';
 import { useK8sEnv } from './useK8sEnv.js';
+import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
 const k = useK8sEnv();
 
@@ -100,7 +101,7 @@ describe('leader inside the cluster', () => {
     let sawOwned = false;
     await waitFor(
       () => {
-        const workers = (k.cluster.list('batch/jobs') as Obj[]).filter((j) => j.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts');
+        const workers = (k.cluster.list('batch/jobs') as Obj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
         if (workers.some((w) => w.metadata?.ownerReferences?.some((r) => r.kind === 'Job' && r.name === 'demouser-toil-test'))) sawOwned = true;
         if (workers.length > 0) expect(workers[0]!.spec?.template?.spec?.containers?.[0]?.image).toBe('toil-ts:test');
         const leader = k.cluster.get('batch/jobs', 'default', 'demouser-toil-test') as Obj | undefined;

@@ -12,6 +12,7 @@ import { startTestCluster, type TestCluster } from '@toil-ts/testbed/cluster';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { ROOT, waitFor } from '../helpers/run.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { ensureToilImage } from '@toil-ts/testbed/images';
 import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
@@ -45,7 +46,7 @@ afterAll(async () => {
 });
 
 const k = (args: string[], input?: string) => kubectl(cluster.kubeconfigPath, args, input);
-const workerJobs = (): JobObj[] => (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts');
+const workerJobs = (): JobObj[] => (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
 
 /** Waits for the leader Job to end; records the worker Jobs seen meanwhile. */
 async function leaderEnds(name: string, timeoutMs = 180_000): Promise<{ verdict: 'Complete' | 'Failed'; workersSeen: JobObj[]; logs: string }> {

@@ -10,6 +10,7 @@ import { startTestCluster, type TestCluster, type TestClusterOptions } from '@to
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { BIN } from '../helpers/run.js';
 import { startTestS3, type TestS3 } from '@toil-ts/testbed/s3';
+import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
 export interface K8sEnv {
   cluster: TestCluster;
@@ -54,9 +55,9 @@ export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv
     dir,
     locator: () => `aws:us-east-1:k8s-${process.pid}-${++n}`,
     leftoverJobs: () =>
-      cluster.list('batch/jobs').filter((j) => (j as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts').length,
+      cluster.list('batch/jobs').filter((j) => (j as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY).length,
     leftoverPods: () =>
-      cluster.list('pods').filter((p) => (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.['app.kubernetes.io/managed-by'] === 'toil-ts').length,
+      cluster.list('pods').filter((p) => (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY).length,
     stop: async () => {
       await Promise.all([cluster.stop(), s3.stop()]);
       await rm(dir, { recursive: true, force: true });
