@@ -29,7 +29,7 @@ import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
 import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
-import { ListWatch, namedObject, type ListWatchSource } from './listWatch.js';
+import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
 import type { PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
@@ -126,7 +126,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     };
   }
 
-  private watch<T>(source: ListWatchSource<T>, onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T) => void): void {
+  private watch<T>(source: ListWatchSource<T>, onEvent: (type: WatchEventType, obj: T) => void): void {
     const w = new ListWatch<T>(source, { kc: this.scope.kc, limiter: this.scope.limiter, onEvent, log: (m) => this.scope.log.debug(m) });
     this.watches.push(w);
     w.start();

@@ -22,7 +22,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { sleep } from '../concurrency.js';
 import { errorMessage } from '../errors.js';
-import { apiErrorInfo } from './kubeRetry.js';
+import { apiErrorInfo, KubernetesApiError } from './kubeRetry.js';
 import type { RateLimiter } from './rateLimiter.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -134,7 +134,7 @@ export class ListWatch<T> {
 
   private async relist(): Promise<void> {
     const list = await this.source.list();
-    if (!Array.isArray(list.items)) throw new TypeError(`list ${this.source.what}: the answer has no items`);
+    if (!Array.isArray(list.items)) throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
     this.resourceVersion = list.resourceVersion;
     for (const item of list.items) this.opts.onEvent('ADDED', item);
   }
@@ -154,7 +154,7 @@ export class ListWatch<T> {
         if (!err || gone) return resolve(gone ? 'gone' : 'ended');
         if ((err as { name?: unknown }).name === 'TimeoutError') return resolve('ended');
         if (apiErrorInfo(err).status === 410) return resolve('gone');
-        reject(err instanceof Error ? err : new Error(String(err)));
+        reject(new KubernetesApiError(`watch ${this.source.what}`, apiErrorInfo(err)));
       };
       watch.watch(this.source.path, query, onEvent, onDone).then((ac) => {
         if (this.closed) ac.abort();
