@@ -3,6 +3,7 @@
  * processes running this checkout's `toil worker`, the job store is the AWS job store on the
  * test S3 server, and no node has more than 4 cores, so a job asking for 64 is unschedulable.
  */
+import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesBatchSystem } from '../../src/batch/kubernetes.js';
@@ -33,7 +34,6 @@ describeBatchSystemConformance(
   'kubernetes',
   async () => {
     const store = await openJobStore(k.locator());
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(SHARED_TMP, { recursive: true });
     return {
       store,

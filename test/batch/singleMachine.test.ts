@@ -2,10 +2,9 @@
  * The batch system contract for `single_machine`: warm local worker processes, a file job
  * store, limits of 2 cores, 2 GiB of memory and 10 GiB of disk.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { SingleMachineBatchSystem } from '../../src/batch/singleMachine.js';
 import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
 import { describeBatchSystemConformance } from './conformance.js';
