@@ -1,6 +1,8 @@
 /**
  * The batch system interface: what runs a batch job (one worker invocation) somewhere.
- * Backends: `single_machine` (local processes) and `kubernetes` (one batch/v1 Job each).
+ * Backends: `single_machine` (local processes) and `kubernetes` (one batch/v1 Job each). The
+ * batch system conformance suite (test/batch/conformance.ts) is the executable form of these
+ * promises: a new backend passes it.
  */
 import type { RequirementDefaults } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';

@@ -110,6 +110,9 @@ export class Kubelets {
     const rss = residentMemoryBy(byNamespace ? (pid) => nsLink(pid, 'pid') : (_pid, stat) => stat[2]);
     for (const { c, limit } of limited) {
       const key = byNamespace ? nsLink(String(c.pid), 'pid_for_children') : String(c.pid);
+      // Until its `unshare` has run, the container's pid_for_children is the host's own PID
+      // namespace: summing that would charge it with every process on the machine.
+      if (byNamespace && key === nsLink(String(process.pid), 'pid')) continue;
       if (key && (rss.get(key) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
     }
   }

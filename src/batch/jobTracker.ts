@@ -1,0 +1,152 @@
+/**
+ * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
+ * streams report. Each batch job is known by its Job name and its batch id (a label on its
+ * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
+ * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
+ * unschedulable for too long) or warn about a pod that was taken away.
+ */
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { gpuCount } from '../job/requirements.js';
+import type { ResolvedRequirements } from '../job/types.js';
+import { formatSize } from '../size.js';
+import { LABEL_BATCH_ID } from './kubernetesSpec.js';
+import { disrupted, imageFailure, jobVerdict, podVerdict, unschedulableSince, type PodVerdict } from './podOutcome.js';
+import type { BatchJobEnd } from './types.js';
+import type { WatchEventType } from './listWatch.js';
+
+export interface TrackedJob {
+  batchJobId: number;
+  /** The Job's name. */
+  name: string;
+  jobId: string;
+  jobName: string;
+  requirements: ResolvedRequirements;
+  /** The newest pod seen for the Job. */
+  pod?: V1Pod;
+  ended: boolean;
+  /** Being finished (log capture, deletion) or killed: no second finish. */
+  finishing: boolean;
+  unschedulable?: { since: number; message: string };
+}
+
+export type TrackerAction =
+  /** End the job with this verdict; `deleteNow`: the verdict stands even if its pod ended. */
+  | { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean }
+  | { kind: 'warn'; message: string };
+
+function creationTime(pod: V1Pod): number {
+  return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
+}
+
+/** The words for a request the scheduler cannot place. */
+export function describeRequest(r: ResolvedRequirements): string {
+  const gpus = gpuCount(r);
+  return `${r.cores} cores, ${formatSize(r.memory)} memory, ${formatSize(r.disk)} disk${gpus ? `, ${gpus} GPU(s)` : ''}${r.preemptible ? ', preemptible' : ''}`;
+}
+
+export class JobTracker {
+  private readonly byId = new Map<number, TrackedJob>();
+  private readonly byName = new Map<string, TrackedJob>();
+
+  add(args: { batchJobId: number; name: string; jobId: string; jobName: string; requirements: ResolvedRequirements }): TrackedJob {
+    const t: TrackedJob = { ...args, ended: false, finishing: false };
+    this.byId.set(t.batchJobId, t);
+    this.byName.set(t.name, t);
+    return t;
+  }
+
+  get(batchJobId: number): TrackedJob | undefined {
+    return this.byId.get(batchJobId);
+  }
+
+  /** A Job event: finishes the job once the Job has a final condition. */
+  onJob(_type: WatchEventType, job: V1Job): TrackerAction[] {
+    const t = this.byName.get(job.metadata?.name ?? '');
+    if (!t || t.ended) return [];
+    const verdict = jobVerdict(job);
+    return verdict ? [{ kind: 'finish', job: t, verdict, deleteNow: false }] : [];
+  }
+
+  /** A pod event: keeps the newest pod of the Job, fails fast on image failures, notes scheduling. */
+  onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
+    const id = Number(pod.metadata?.labels?.[LABEL_BATCH_ID]);
+    const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
+    if (!t || t.ended || type === 'DELETED') return [];
+    const previous = t.pod;
+    // A preempted pod is replaced by a new one: an older pod's events change nothing.
+    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return [];
+    t.pod = pod;
+    const actions: TrackerAction[] = [];
+    const taken = disrupted(pod);
+    if (pod.status?.phase === 'Failed' && taken && previous?.metadata?.name === pod.metadata?.name && previous?.status?.phase !== 'Failed') {
+      actions.push({ kind: 'warn', message: `worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try` });
+    }
+    const image = imageFailure(pod);
+    if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
+    const u = unschedulableSince(pod);
+    if (u) t.unschedulable ??= u;
+    else delete t.unschedulable;
+    return actions;
+  }
+
+  /** Jobs whose pod has been unschedulable for longer than the pod timeout. */
+  stuck(now: number, podTimeoutSeconds: number): TrackerAction[] {
+    const out: TrackerAction[] = [];
+    for (const t of this.byId.values()) {
+      if (t.ended || t.finishing || !t.unschedulable) continue;
+      if (now - t.unschedulable.since < podTimeoutSeconds * 1000) continue;
+      const verdict: PodVerdict = {
+        outcome: 'unschedulable',
+        exitCode: null,
+        message: `no node could take the worker pod for ${podTimeoutSeconds}s (--kubernetesPodTimeout); it asks for ${describeRequest(t.requirements)}; the scheduler says: ${t.unschedulable.message}`,
+        countsAsAttempt: true,
+        retryable: false,
+      };
+      out.push({ kind: 'finish', job: t, verdict, deleteNow: true });
+    }
+    return out;
+  }
+
+  /** Marks a job as being finished; false if it already ended or is being finished. */
+  claim(t: TrackedJob): boolean {
+    if (t.ended || t.finishing) return false;
+    t.finishing = true;
+    return true;
+  }
+
+  /** The verdict to report: an ended pod's own reading wins unless the verdict must stand. */
+  settle(t: TrackedJob, verdict: PodVerdict, deleteNow: boolean): PodVerdict {
+    const phase = t.pod?.status?.phase;
+    return !deleteNow && t.pod && (phase === 'Failed' || phase === 'Succeeded') ? podVerdict(t.pod) : verdict;
+  }
+
+  /** Forgets the job and says how it ended; undefined if it had already ended. */
+  end(t: TrackedJob, v: PodVerdict, outputTail?: string): BatchJobEnd | undefined {
+    if (t.ended) return undefined;
+    t.ended = true;
+    this.byId.delete(t.batchJobId);
+    this.byName.delete(t.name);
+    return {
+      batchJobId: t.batchJobId,
+      jobId: t.jobId,
+      outcome: v.outcome,
+      exitCode: v.exitCode,
+      message: v.message,
+      countsAsAttempt: v.countsAsAttempt,
+      ...(v.retryable ? {} : { final: true }),
+      ...(outputTail ? { outputTail } : {}),
+    };
+  }
+
+  /** Batch jobs issued and not yet ended. */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** Batch jobs whose pod is running. */
+  running(): number {
+    let n = 0;
+    for (const t of this.byId.values()) if (t.pod?.status?.phase === 'Running') n++;
+    return n;
+  }
+}

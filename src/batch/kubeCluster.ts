@@ -1,0 +1,123 @@
+/**
+ * Meeting the cluster at start: check that it answers and lets us list Jobs (a UsageError,
+ * exit 2, before anything is created, if not), find the leader's own pod when it runs in one
+ * (its image is the default worker image; its Job becomes the owner of the worker Jobs), and
+ * settle the options every worker Job is built with. Also the workflow's slice of the API
+ * that the other Kubernetes modules share: clients, rate limiter, namespace and selector.
+ */
+import { BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { UsageError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ClusterAccess } from './kubeConfig.js';
+import { apiErrorInfo } from './kubeRetry.js';
+import { workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
+import { RateLimiter } from './rateLimiter.js';
+
+/** One workflow's view of the API: every request of the Kubernetes modules goes through it. */
+export interface KubeScope {
+  kc: KubeConfig;
+  batch: BatchV1Api;
+  core: CoreV1Api;
+  limiter: RateLimiter;
+  namespace: string;
+  /** The label selector of the workflow's Jobs and pods. */
+  selector: string;
+  log: Logger;
+}
+
+export function kubeScope(access: ClusterAccess, args: { workflowId: string; log: Logger; qps?: number | undefined; burst?: number | undefined }): KubeScope {
+  return {
+    kc: access.kc,
+    batch: access.kc.makeApiClient(BatchV1Api),
+    core: access.kc.makeApiClient(CoreV1Api),
+    limiter: new RateLimiter(args.qps ?? 20, args.burst ?? 40),
+    namespace: access.namespace,
+    selector: workflowSelector(args.workflowId),
+    log: args.log,
+  };
+}
+
+/** Checks that the cluster answers and lets us list the workflow's Jobs (one request). */
+export async function probeCluster(access: ClusterAccess, selector: string): Promise<void> {
+  const server = access.kc.getCurrentCluster()?.server ?? '(in-cluster)';
+  try {
+    await access.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: access.namespace, labelSelector: selector, limit: 1 });
+  } catch (e) {
+    const info = apiErrorInfo(e);
+    throw new UsageError(
+      info.status === undefined
+        ? `cannot reach the Kubernetes API at ${server}: ${info.message}`
+        : `the Kubernetes API at ${server} refused to list Jobs in namespace '${access.namespace}' (HTTP ${info.status}): ${info.message}`,
+    );
+  }
+}
+
+/** What the leader learns from its own pod. */
+export interface LeaderSelf {
+  image?: string;
+  ownerJob?: { name: string; uid: string };
+}
+
+/**
+ * Reads the leader's own pod (POD_NAME, else HOSTNAME) when it runs in the cluster: its image,
+ * and the Job that owns it. Outside a pod, or when the pod cannot be read, knows nothing.
+ */
+export async function findLeaderSelf(access: ClusterAccess, env: NodeJS.ProcessEnv, log: Logger): Promise<LeaderSelf> {
+  const podName = env['POD_NAME'] ?? env['HOSTNAME'];
+  if (!access.inCluster || !podName) return {};
+  try {
+    const pod = await access.kc.makeApiClient(CoreV1Api).readNamespacedPod({ name: podName, namespace: access.namespace });
+    const image = pod.spec?.containers?.[0]?.image;
+    const ref = pod.metadata?.ownerReferences?.find((r) => r.kind === 'Job');
+    return { ...(image ? { image } : {}), ...(ref ? { ownerJob: { name: ref.name, uid: ref.uid } } : {}) };
+  } catch (e) {
+    log.warning(`cannot read the leader's own pod ${podName}: ${errorMessage(e)}; worker Jobs will not be owned by the leader's Job`);
+    return {};
+  }
+}
+
+/** Variables passed on to workers (never credentials: those come from the mounted secret). */
+const PASS_ENV = /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL|AWS_ENDPOINT_URL_S3|AWS_PROFILE|AWS_EC2_METADATA_DISABLED|TOIL_S3_[A-Z0-9_]+)$/;
+
+/** The workflow's settings that shape its worker Jobs. */
+export interface WorkerJobSettings {
+  workflowId: string;
+  locator: string;
+  owner?: string;
+  image?: string;
+  hostPath?: string;
+  awsSecretName?: string;
+  serviceAccountName?: string;
+}
+
+/** The environment worker pods get: the AWS variables that are set, and the mounted credentials. */
+function workerEnv(env: NodeJS.ProcessEnv, awsSecretName: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && PASS_ENV.test(k)) out[k] = v;
+  if (awsSecretName) {
+    out['AWS_SHARED_CREDENTIALS_FILE'] = '/root/.aws/credentials';
+    out['AWS_CONFIG_FILE'] = '/root/.aws/config';
+  }
+  return out;
+}
+
+/** The options every worker Job is built with; a UsageError when there is no worker image. */
+export function workerJobOptions(settings: WorkerJobSettings, self: LeaderSelf, env: NodeJS.ProcessEnv): KubernetesJobOptions {
+  const image = settings.image ?? self.image;
+  if (!image) {
+    throw new UsageError("no worker image: set TOIL_APPLIANCE_SELF to the toil-ts image the worker pods should run (inside a pod it defaults to the leader's own image)");
+  }
+  const command = env['TOIL_KUBERNETES_WORKER_COMMAND'];
+  return {
+    owner: settings.owner ?? env['USER'] ?? 'toil',
+    workflowId: settings.workflowId,
+    image,
+    workerCommand: command ? command.split(' ').filter((s) => s !== '') : ['toil', 'worker'],
+    locator: settings.locator,
+    ...(settings.hostPath ? { hostPath: settings.hostPath } : {}),
+    ...(settings.awsSecretName ? { awsSecretName: settings.awsSecretName } : {}),
+    ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+    ...(self.ownerJob ? { ownerJob: self.ownerJob } : {}),
+    env: workerEnv(env, settings.awsSecretName),
+  };
+}

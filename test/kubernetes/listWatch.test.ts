@@ -1,0 +1,113 @@
+/**
+ * The generic list + watch (src/batch/listWatch.ts) on the test cluster, with bookmarks at a
+ * real server's pace (once a minute): one list, then watches resumed from their
+ * resourceVersion after a dropped stream or an inactivity timeout, a re-list after 410 Gone,
+ * every change seen exactly once.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from '../../src/batch/listWatch.js';
+import { RateLimiter } from '../../src/batch/rateLimiter.js';
+import { sleep } from '../../src/concurrency.js';
+import { startTestCluster, type TestCluster } from '../cluster/index.js';
+import { clients, until } from '../cluster/testutil.js';
+
+const NS = 'default';
+const SELECTOR = 'watched=yes';
+
+let cluster: TestCluster;
+let api: ReturnType<typeof clients>;
+let running: ListWatch<V1ConfigMap> | undefined;
+let made = 0;
+
+beforeAll(async () => {
+  cluster = await startTestCluster({ bookmarkIntervalMs: 60_000 });
+  api = clients(cluster.kubeconfigPath);
+}, 60_000);
+afterEach(() => running?.stop());
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+function source(): ListWatchSource<V1ConfigMap> {
+  return {
+    what: 'configmaps',
+    path: `/api/v1/namespaces/${NS}/configmaps`,
+    labelSelector: SELECTOR,
+    list: async () => {
+      const list = await api.core.listNamespacedConfigMap({ namespace: NS, labelSelector: SELECTOR });
+      return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
+    },
+    parse: (obj) => namedObject<V1ConfigMap>(obj),
+  };
+}
+
+/** Starts a list + watch that records `type name` for every event. */
+function watchAll(inactivityTimeoutMs?: number): string[] {
+  const seen: string[] = [];
+  const onEvent = (type: WatchEventType, cm: V1ConfigMap) => seen.push(`${type} ${cm.metadata?.name}`);
+  running = new ListWatch(source(), { kc: api.kc, limiter: new RateLimiter(50, 50), onEvent, ...(inactivityTimeoutMs ? { inactivityTimeoutMs } : {}) });
+  running.start();
+  return seen;
+}
+
+async function createMap(watched = true): Promise<string> {
+  const name = `cm-${++made}`;
+  await api.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name, labels: { watched: watched ? 'yes' : 'no' } }, data: { n: String(made) } } });
+  return name;
+}
+
+function count(key: string): number {
+  return cluster.requestCounts()[key] ?? 0;
+}
+
+describe('list + watch', () => {
+  it('lists once, then sees each later change once, across dropped streams', async () => {
+    const before = await createMap();
+    await createMap(false);
+    cluster.resetRequestCounts();
+    const seen = watchAll();
+    await until('the list', () => seen.includes(`ADDED ${before}`));
+    await until('a watch', () => count('watch configmaps') >= 1);
+    const a = await createMap();
+    await until('a', () => seen.includes(`ADDED ${a}`));
+    cluster.faults.dropWatches('configmaps');
+    const b = await createMap();
+    await api.core.deleteNamespacedConfigMap({ namespace: NS, name: a });
+    await until('b and the deletion of a', () => seen.includes(`ADDED ${b}`) && seen.includes(`DELETED ${a}`));
+    expect(seen.filter((s) => s.startsWith('ADDED'))).toEqual([`ADDED ${before}`, `ADDED ${a}`, `ADDED ${b}`]);
+    expect(count('list configmaps')).toBe(1);
+    expect(count('watch configmaps')).toBe(2);
+  });
+
+  it('re-lists after 410 Gone and goes on watching', async () => {
+    cluster.resetRequestCounts();
+    const seen = watchAll();
+    await until('a watch', () => count('watch configmaps') >= 1);
+    cluster.faults.expireWatches('configmaps');
+    await until('the re-list', () => count('list configmaps') >= 2);
+    const c = await createMap();
+    await until('c', () => seen.includes(`ADDED ${c}`));
+    expect(count('list configmaps')).toBe(2);
+  });
+
+  it('resumes a watch cut by the inactivity timeout from its version, without a re-list or a lost event', async () => {
+    cluster.resetRequestCounts();
+    const seen = watchAll(700);
+    await until('a watch', () => count('watch configmaps') >= 1);
+    await sleep(3500);
+    const d = await createMap();
+    await until('d', () => seen.includes(`ADDED ${d}`));
+    expect(count('watch configmaps')).toBeGreaterThanOrEqual(4);
+    expect(count('list configmaps')).toBe(1);
+    expect(seen.filter((s) => s === `ADDED ${d}`)).toHaveLength(1);
+  });
+
+  it('keeps a quiet watch open past client-node\'s 30 s default by default', async () => {
+    cluster.resetRequestCounts();
+    watchAll();
+    await until('a watch', () => count('watch configmaps') >= 1);
+    await sleep(31_000);
+    expect(count('watch configmaps')).toBe(1);
+  }, 45_000);
+});

@@ -1,0 +1,110 @@
+/** Per-job tracking of the kubernetes batch system: what Job and pod events mean (pure). */
+import { describe, expect, it } from '@jest/globals';
+import type { V1Job, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { JobTracker, describeRequest } from '../../src/batch/jobTracker.js';
+import { LABEL_BATCH_ID } from '../../src/batch/kubernetesSpec.js';
+import { watchRetryDelay } from '../../src/batch/listWatch.js';
+import type { ResolvedRequirements } from '../../src/job/types.js';
+
+const req: ResolvedRequirements = { cores: 2, memory: 2 * 2 ** 30, disk: 2 ** 30, accelerators: [], preemptible: false };
+
+function tracked() {
+  const tracker = new JobTracker();
+  const t = tracker.add({ batchJobId: 7, name: 'toil-demo-abc-7', jobId: 'hello-1', jobName: 'hello', requirements: req });
+  return { tracker, t };
+}
+
+function pod(name: string, status: V1PodStatus, created = '2026-01-01T00:00:00Z', nodeName?: string): V1Pod {
+  return {
+    metadata: { name, labels: { [LABEL_BATCH_ID]: '7' }, creationTimestamp: created as unknown as Date },
+    spec: { containers: [{ name: 'worker' }], ...(nodeName ? { nodeName } : {}) },
+    status,
+  };
+}
+
+function terminated(exitCode: number, reason = 'Error'): V1PodStatus {
+  return { phase: exitCode === 0 ? 'Succeeded' : 'Failed', containerStatuses: [{ name: 'worker', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, reason } } }] };
+}
+
+const failedJob: V1Job = { metadata: { name: 'toil-demo-abc-7' }, status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] } };
+
+describe('JobTracker', () => {
+  it('finishes a job when its Job fails, and the ended pod explains why', () => {
+    const { tracker, t } = tracked();
+    expect(tracker.onPod('MODIFIED', pod('p1', terminated(3), undefined, 'node-1'))).toEqual([]);
+    const [a] = tracker.onJob('MODIFIED', failedJob);
+    expect(a).toMatchObject({ kind: 'finish', job: t, deleteNow: false, verdict: { outcome: 'failed' } });
+    if (a?.kind !== 'finish') throw new Error('no finish');
+    expect(tracker.claim(t)).toBe(true);
+    expect(tracker.claim(t)).toBe(false);
+    const v = tracker.settle(t, a.verdict, a.deleteNow);
+    expect(v).toMatchObject({ outcome: 'failed', exitCode: 3, message: 'the worker exited with code 3' });
+    expect(tracker.end(t, v, 'last words')).toEqual({ batchJobId: 7, jobId: 'hello-1', outcome: 'failed', exitCode: 3, message: v.message, countsAsAttempt: true, outputTail: 'last words' });
+    expect(tracker.end(t, v)).toBeUndefined();
+    expect(tracker.size).toBe(0);
+  });
+
+  it('ignores events of Jobs and pods it does not track, and pod deletions', () => {
+    const { tracker } = tracked();
+    expect(tracker.onJob('MODIFIED', { ...failedJob, metadata: { name: 'someone-else' } })).toEqual([]);
+    expect(tracker.onPod('DELETED', pod('p1', terminated(1)))).toEqual([]);
+    const stranger = pod('p9', terminated(1));
+    stranger.metadata!.labels = { [LABEL_BATCH_ID]: '8' };
+    expect(tracker.onPod('MODIFIED', stranger)).toEqual([]);
+  });
+
+  it('keeps the newest pod: a replaced pod\'s late events change nothing', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('ADDED', pod('new', { phase: 'Running' }, '2026-01-01T00:01:00Z'));
+    tracker.onPod('MODIFIED', pod('old', terminated(1), '2026-01-01T00:00:00Z'));
+    expect(t.pod?.metadata?.name).toBe('new');
+    expect(tracker.running()).toBe(1);
+  });
+
+  it('warns once when the pod is taken away', () => {
+    const { tracker } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }));
+    const taken: V1PodStatus = { ...terminated(137), conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaimed' }] };
+    const actions = tracker.onPod('MODIFIED', pod('p1', taken));
+    expect(actions).toEqual([{ kind: 'warn', message: expect.stringMatching(/worker pod p1 of job 'hello' \(hello-1\) was taken away \(TerminationByKubelet: spot reclaimed\)/) }]);
+    expect(tracker.onPod('MODIFIED', pod('p1', taken))).toEqual([]);
+  });
+
+  it('fails fast, for good, on an image that cannot be pulled', () => {
+    const { tracker } = tracked();
+    const waiting: V1PodStatus = { phase: 'Pending', containerStatuses: [{ name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } }] };
+    const [a] = tracker.onPod('MODIFIED', pod('p1', waiting, undefined, 'node-1'));
+    expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
+  });
+
+  it('fails a pod unschedulable past the timeout, naming the request and the scheduler\'s reason', () => {
+    const { tracker } = tracked();
+    const since = Date.parse('2026-01-01T00:00:00Z');
+    const pending: V1PodStatus = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes: Insufficient cpu', lastTransitionTime: '2026-01-01T00:00:00Z' as unknown as Date }] };
+    tracker.onPod('MODIFIED', pod('p1', pending));
+    expect(tracker.stuck(since + 9_000, 10)).toEqual([]);
+    const [a] = tracker.stuck(since + 10_000, 10);
+    expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'unschedulable', retryable: false } });
+    if (a?.kind !== 'finish') throw new Error('no finish');
+    expect(a.verdict.message).toBe(`no node could take the worker pod for 10s (--kubernetesPodTimeout); it asks for ${describeRequest(req)}; the scheduler says: 0/2 nodes: Insufficient cpu`);
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
+    expect(tracker.stuck(since + 20_000, 10)).toEqual([]);
+  });
+
+  it('a verdict that must stand is not replaced by the pod\'s reading', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', terminated(0), undefined, 'node-1'));
+    const verdict = { outcome: 'image' as const, exitCode: null, message: 'x', countsAsAttempt: true, retryable: false };
+    expect(tracker.settle(t, verdict, true)).toBe(verdict);
+    expect(tracker.settle(t, verdict, false).outcome).toBe('succeeded');
+  });
+});
+
+describe('watch retry delay', () => {
+  it('grows exponentially with jitter and stays under 10 s', () => {
+    expect(watchRetryDelay(1, () => 1)).toBe(400);
+    expect(watchRetryDelay(1, () => 0)).toBe(200);
+    expect(watchRetryDelay(3, () => 1)).toBe(1600);
+    expect(watchRetryDelay(20, () => 1)).toBe(10_000);
+  });
+});
