@@ -3,6 +3,8 @@
  * transient failures (429 with its Retry-After, 5xx, connection errors) are retried with
  * exponential backoff and jitter. Other 4xx answers are reported at once.
  */
+import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
+import { sleep } from '../concurrency.js';
 import { ToilError } from '../errors.js';
 import type { RateLimiter } from './rateLimiter.js';
 
@@ -51,10 +53,8 @@ export class KubernetesApiError extends ToilError {
   }
 }
 
-export interface RetryPolicy {
+export interface RetryPolicy extends BackoffPolicy {
   attempts: number;
-  baseMs: number;
-  maxMs: number;
 }
 
 export const DEFAULT_API_RETRY: RetryPolicy = { attempts: 8, baseMs: 200, maxMs: 15_000 };
@@ -79,10 +79,9 @@ export async function apiCall<T>(
       const accepted = opts.accept?.(info);
       if (accepted !== undefined) return accepted;
       if (!isTransient(info) || attempt >= policy.attempts) throw new KubernetesApiError(what, info);
-      const nominal = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1));
-      const delay = Math.max(info.retryAfterMs ?? 0, Math.round(nominal * (0.5 + Math.random() / 2)));
+      const delay = backoffDelayMs(attempt, policy, { floorMs: info.retryAfterMs ?? 0 });
       opts.onRetry?.(info, delay);
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }

@@ -19,6 +19,7 @@
  * long enough to miss two bookmarks), and a watch ended by it resumes at once from its
  * resourceVersion like one the server ended: no event can have been missed.
  */
+import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { sleep } from '../concurrency.js';
 import { errorMessage } from '../errors.js';
@@ -82,10 +83,12 @@ function withInactivityTimeout(watch: Watch, ms: number): Watch {
   return watch;
 }
 
-/** Milliseconds to wait before attempt `failures + 1`: exponential with jitter, at most 10 s. */
+/** How long to wait before a new watch after `failures` failed ones: the shared policy, 0.4 s doubling to 10 s. */
 export function watchRetryDelay(failures: number, random: () => number = Math.random): number {
-  return Math.min(10_000, 200 * 2 ** Math.min(failures, 6)) * (0.5 + random() / 2);
+  return backoffDelayMs(failures, WATCH_BACKOFF, { random });
 }
+
+const WATCH_BACKOFF: BackoffPolicy = { baseMs: 400, maxMs: 10_000 };
 
 export class ListWatch<T> {
   private resourceVersion: string | undefined;

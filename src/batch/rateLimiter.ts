@@ -2,6 +2,9 @@
  * A client-side token bucket for API requests: `qps` tokens a second, at most `burst` saved up.
  * Requests wait their turn in order.
  */
+import { sleep } from '../concurrency.js';
+import { UsageError } from '../errors.js';
+
 export class RateLimiter {
   private tokens: number;
   private last: number;
@@ -12,7 +15,7 @@ export class RateLimiter {
     private readonly burst: number,
     private readonly now: () => number = () => Date.now(),
   ) {
-    if (!(qps > 0) || !(burst >= 1)) throw new RangeError('rate limiter: qps must be > 0 and burst ≥ 1');
+    if (!(qps > 0) || !(burst >= 1)) throw new UsageError(`--kubernetesQps must be > 0 and --kubernetesBurst ≥ 1 (got ${qps} and ${burst})`);
     this.tokens = burst;
     this.last = now();
   }
@@ -30,7 +33,7 @@ export class RateLimiter {
       this.refill();
       if (this.tokens < 1) {
         const wait = ((1 - this.tokens) / this.qps) * 1000;
-        await new Promise((r) => setTimeout(r, wait));
+        await sleep(wait);
         this.refill();
       }
       this.tokens -= 1;

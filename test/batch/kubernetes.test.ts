@@ -12,7 +12,7 @@ import { openJobStore } from '../../src/jobstore/open.js';
 import { createLogger } from '../../src/log.js';
 import { SHARED_TMP } from '../helpers/run.js';
 import { useK8sEnv } from '../kubernetes/useK8sEnv.js';
-import { useTestS3Env } from '../s3/server.js';
+import { useTestS3Env } from '@toil-ts/testbed/s3';
 import { describeBatchSystemConformance } from './conformance.js';
 
 const k = useK8sEnv();

@@ -45,7 +45,7 @@ describe('every ending explained', () => {
   it('a failing job: exit code and the log tail, after retries', async () => {
     const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })], { env: k.env });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the worker exited with code 1/);
+    expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the job threw Error: this job always fails/);
     expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
     expect(k.leftoverJobs()).toBe(0);
   }, 120_000);

@@ -9,8 +9,8 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from '../../src/batch/listWatch.js';
 import { RateLimiter } from '../../src/batch/rateLimiter.js';
 import { sleep } from '../../src/concurrency.js';
-import { startTestCluster, type TestCluster } from '../cluster/index.js';
-import { clients, until } from '../cluster/testutil.js';
+import { startTestCluster, type TestCluster } from '@toil-ts/testbed/cluster';
+import { clients, until } from '@toil-ts/testbed/cluster/testutil';
 
 const NS = 'default';
 const SELECTOR = 'watched=yes';
