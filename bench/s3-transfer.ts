@@ -89,7 +89,7 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
     const client = makeS3Client(settings);
     const bucket = `bench-direct-${tag}`;
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    let t = performance.now();
+    const t = performance.now();
     await new Upload({ client, partSize: settings.partSize, queueSize: settings.queueSize, params: { Bucket: bucket, Key: 'big.bin', Body: createReadStream(src, { highWaterMark: MiB }) } }).done();
     up = (performance.now() - t) / 1000;
     upRss = peakSince();
@@ -104,7 +104,7 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
     if (loc.kind !== 'aws') throw new Error('not aws');
     const store = new AwsJobStore(loc);
     await store.create();
-    let t = performance.now();
+    const t = performance.now();
     const id = await store.writeFile(src);
     up = (performance.now() - t) / 1000;
     upRss = peakSince();

@@ -30,11 +30,11 @@ export function parseS3Url(url: string): S3Url {
 
 let cached: { settings: S3Settings; client: ReturnType<typeof makeS3Client>; endpoint: string | undefined } | undefined;
 
-function bucketFor(u: S3Url, url: string): { bucket: S3Bucket; settings: S3Settings } {
-  const endpoint = process.env['AWS_ENDPOINT_URL_S3'] || process.env['AWS_ENDPOINT_URL'] || undefined;
-  if (!cached || cached.endpoint !== endpoint) {
-    const settings = s3SettingsFromEnv(process.env['AWS_REGION'] || process.env['AWS_DEFAULT_REGION'] || 'us-east-1');
-    cached = { settings, client: makeS3Client(settings, { followRegionRedirects: true }), endpoint };
+/** One client per configured endpoint (variables or the profile's endpoint_url). */
+function bucketFor(u: S3Url): { bucket: S3Bucket; settings: S3Settings } {
+  const settings = s3SettingsFromEnv(process.env['AWS_REGION'] || process.env['AWS_DEFAULT_REGION'] || 'us-east-1');
+  if (!cached || cached.endpoint !== settings.endpoint) {
+    cached = { settings, client: makeS3Client(settings, { followRegionRedirects: true }), endpoint: settings.endpoint };
   }
   return { bucket: new S3Bucket(cached.client, u.bucket, { retry: cached.settings.retry, what: `bucket ${u.bucket}` }), settings: cached.settings };
 }
@@ -47,7 +47,7 @@ function noBucket(e: unknown, url: string, u: S3Url): never {
 /** The object an `s3://` URL names, as a checked stream, and its size. */
 export async function openS3Url(url: string): Promise<{ stream: Readable; size: number }> {
   const u = parseS3Url(url);
-  const { bucket } = bucketFor(u, url);
+  const { bucket } = bucketFor(u);
   return downloadObject(bucket, u.key, url).catch((e: unknown) => noBucket(e, url, u));
 }
 
@@ -60,7 +60,7 @@ export async function importS3Url(url: string, store: JobStore): Promise<FileID>
 /** Copies a job store file to the object an `s3://` URL names (replacing it if it exists). */
 export async function exportS3Url(store: JobStore, fileId: FileID, url: string): Promise<void> {
   const u = parseS3Url(url);
-  const { bucket, settings } = bucketFor(u, url);
+  const { bucket, settings } = bucketFor(u);
   const stream = await store.readFileStream(fileId);
   await uploadObject(bucket, u.key, stream, { partSize: settings.partSize, queueSize: settings.queueSize, checkEtag: true }).catch((e: unknown) => noBucket(e, url, u));
 }

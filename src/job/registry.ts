@@ -55,4 +55,4 @@ export async function collectDefinitions(load: () => Promise<unknown>): Promise<
 }
 
 /** Class → registered name, for serialising class jobs. */
-export const classNames = new WeakMap<Function, string>();
+export const classNames = new WeakMap<object, string>();

@@ -113,6 +113,7 @@ export function checkJobId(id: string): void {
 
 /** A file name safe to keep in a file id, a key or a path: no directories, no control characters. */
 export function safeBasename(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
   const b = path.basename(name).replace(/[\0-\x1f\x7f/\\]/g, '_').slice(0, 200);
   return b === '' || b === '.' || b === '..' ? 'data' : b;
 }

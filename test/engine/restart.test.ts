@@ -1,6 +1,6 @@
 /** Restarts, leases, kill and bad input, through the real CLI. */
 import { describe, expect, it } from '@jest/globals';
-import { access, readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathExists, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';

@@ -3,7 +3,7 @@
  * file job t.store.
  */
 import { describe, expect, it } from '@jest/globals';
-import { access, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathExists, toil, traceLines, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';

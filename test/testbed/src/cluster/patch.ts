@@ -1,4 +1,5 @@
 /** The three patch types a Kubernetes API server accepts for built-in types. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- patches walk arbitrary JSON documents
 type Json = any;
 
 export class PatchError extends Error { constructor(message: string, public code = 422) { super(message); } }

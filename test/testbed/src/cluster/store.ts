@@ -1,4 +1,6 @@
 /** In-memory object store with etcd-like resource versions, an event history (compactable) and listeners. */
+/** An API object inside the server, walked dynamically (not exported from the package). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- objects of every kind, read by field path
 export type Obj = Record<string, any>;
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 export interface StoreEvent { type: EventType; rv: number; res: string; obj: Obj; prev?: Obj }
@@ -163,8 +165,8 @@ export function parseFieldSelector(s: string | undefined, supported: string[]): 
   return out;
 }
 export function fieldValue(obj: Obj, field: string): string {
-  let cur: any = obj;
-  for (const seg of field.split('.')) cur = cur?.[seg];
+  let cur: unknown = obj;
+  for (const seg of field.split('.')) cur = (cur as Obj | undefined)?.[seg];
   if (cur === undefined || cur === null) return '';
   return String(cur);
 }

@@ -11,7 +11,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { ResourceInfo } from './resources.js';
 
-type Obj = Record<string, any>;
+type Obj = import('./store.js').Obj;
 interface Attr { name: string; baseName: string; type: string; format: string }
 
 const models = k8s as unknown as Record<string, { getAttributeTypeMap?: () => Attr[] } | undefined>;
@@ -133,7 +133,7 @@ export function decode(info: { kind: string; model: string; version: string }, o
 // ---------------------------------------------------------------------------------- schema (422)
 
 const schemaCache = new Map<string, (d: unknown) => boolean>();
-interface AjvError { instancePath: string; keyword: string; params: Record<string, any> }
+interface AjvError { instancePath: string; keyword: string; params: Record<string, unknown> }
 
 async function schemaValidator(name: string): Promise<((d: unknown) => boolean) & { errors?: AjvError[] | null }> {
   let fn = schemaCache.get(name);
@@ -177,8 +177,8 @@ export async function schemaCauses(schema: string, obj: Obj): Promise<Cause[]> {
   return dedupe(causes);
 }
 function getPath(obj: unknown, ptr: string): unknown {
-  let cur: any = obj;
-  for (const seg of ptr.split('/').slice(1)) cur = cur?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
+  let cur: unknown = obj;
+  for (const seg of ptr.split('/').slice(1)) cur = (cur as Obj | undefined)?.[seg.replace(/~1/g, '/').replace(/~0/g, '~')];
   return cur;
 }
 function dedupe(c: Cause[]): Cause[] {
