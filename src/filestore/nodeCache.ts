@@ -527,3 +527,16 @@ function retryBusy(fn: () => void): void {
     }
   }
 }
+
+const shared = new Map<string, NodeCache>();
+
+/** The process's node cache for `opts.dir` and cap: opened once, kept open (its lock says the process lives). */
+export function sharedNodeCache(opts: NodeCacheOptions): NodeCache {
+  const id = `${path.resolve(opts.dir)}\0${opts.cap ?? ''}`;
+  let cache = shared.get(id);
+  if (!cache) {
+    cache = NodeCache.open(opts);
+    shared.set(id, cache);
+  }
+  return cache;
+}
