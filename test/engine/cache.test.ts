@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toil, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
@@ -51,6 +51,16 @@ describe('node cache', () => {
     expect(status.stdout).toMatch(/cache: +10 hits, 1 miss/);
     const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { cache: unknown };
     expect(json.cache).toEqual({ hits: 10, misses: 1, hitBytes: 10 * MiB, missBytes: MiB });
+  });
+
+  it('runs a onceOnNode producer once for jobs in several worker processes', async () => {
+    const r = await run(['--maxCores', '4', '--defaultDisk', '64Mi'], ['once', t.dir, '6']);
+    expect(r.code).toBe(0);
+    expect(await readFile(path.join(t.dir, 'produced'), 'utf8')).toMatch(/^\d+\n$/);
+    const got = JSON.parse(r.stdout) as Array<{ images: string; content: string }>;
+    expect(got).toHaveLength(6);
+    expect(new Set(got.map((g) => g.images)).size).toBe(1);
+    for (const g of got) expect(g.content).toBe('an image');
   });
 
   it('with --disableCaching true, every read downloads a private copy', async () => {

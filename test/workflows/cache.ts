@@ -2,10 +2,12 @@
  * The node cache through the CLI. `fan <file> <n>`: n jobs read the same imported file, and a
  * job writes a file that its child reads. `evict <a> <b> <c>`: a job reads three files while
  * holding them, its child reads them again in another order (run with a small --cacheSize).
+ * `once <dir> <n>`: n jobs ask for the same tool image through onceOnNode; each run of the
+ * producer appends a line to `<dir>/produced`.
  * Each read reports the file's inode, link count and hash.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineJob, type FileID, type JobContext, type WorkflowContext } from 'toil-ts';
 
@@ -53,8 +55,20 @@ const hoard = defineJob('hoard', async (ctx: JobContext, ids: FileID[]) => {
   return { first, second };
 });
 
+const useTool = defineJob('use-tool', async (ctx: JobContext, dir: string) => {
+  const images = await ctx.fileStore.onceOnNode('docker://ubuntu:24.04', async (d) => {
+    await appendFile(path.join(dir, 'produced'), `${process.pid}\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    await writeFile(path.join(d, 'ubuntu.sif'), 'an image');
+  });
+  return { images, content: await readFile(path.join(images, 'ubuntu.sif'), 'utf8') };
+});
+
+const tools = defineJob('tools', async (ctx: JobContext, dir: string, n: number) => Array.from({ length: n }, () => ctx.addChild(useTool(dir)).rv()));
+
 export default async function workflow(wf: WorkflowContext) {
   const [mode, ...files] = wf.args;
+  if (mode === 'once') return tools(files[0]!, Number(files[1] ?? 4));
   if (mode === 'fan') return fan(await wf.importFile(files[0]!), Number(files[1] ?? 10));
   const ids: FileID[] = [];
   for (const f of files) ids.push(await wf.importFile(f));
