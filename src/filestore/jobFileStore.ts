@@ -133,10 +133,11 @@ export class JobFileStore implements FileStore {
 
   /** Reads through the node cache; false when the file is to be read uncached (it did not fit). */
   private async readCached(cache: NodeCache, id: FileID, o: { dest: string; mutable: boolean }): Promise<boolean> {
-    const size = await this.store.fileSize(id);
+    const key = cacheKey(this.store.locator, id);
+    const size = cache.cachedSize(key) ?? (await this.store.fileSize(id));
     let got;
     try {
-      got = await cache.obtain({ key: cacheKey(this.store.locator, id), size, job: this.holdKey, fetch: (d) => this.store.readFile(id, d) });
+      got = await cache.obtain({ key, size, job: this.holdKey, fetch: (d) => this.store.readFile(id, d) });
     } catch (e) {
       if (e instanceof ToilError) throw e; // the job store's answer, not the cache's trouble
       this.cacheBroken(e);

@@ -261,6 +261,12 @@ export class NodeCache {
     return rows.map((r) => ({ key: r.key, size: r.size, state: r.state, lastUsed: r.last_used, refs: this.refCount(r.key), file: this.filePath(r.file) }));
   }
 
+  /** The size of a complete entry, if the cache has one (saves asking the job store on a hit). */
+  cachedSize(key: string): number | undefined {
+    const e = this.entry(key);
+    return e?.state === 'ready' ? e.size : undefined;
+  }
+
   capacity(): number {
     return this.meta('capacity') ?? 0;
   }

@@ -47,6 +47,7 @@ describe('node cache', () => {
     expect(out.written.sha).toBe(createHash('sha256').update(Buffer.alloc(MiB, 7)).digest('hex'));
     // 9 hits of the input, 1 of the written file; the input's one download.
     expect(r.stderr).toMatch(/file cache: 10 hits, 1 miss; 10\.0 MiB not downloaded, 1\.0 MiB downloaded/);
+    expect(r.stderr).not.toMatch(/ExperimentalWarning/);
     const status = await toil(['status', t.store]);
     expect(status.stdout).toMatch(/cache: +10 hits, 1 miss/);
     const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { cache: unknown };

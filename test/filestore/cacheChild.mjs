@@ -19,6 +19,11 @@ async function slowCopy(source, dest, delayMs) {
   for await (const chunk of createReadStream(source, { highWaterMark: 64 * 1024 })) {
     await out.write(chunk);
     if (first) process.stdout.write('# fetching\n');
+    if (first && opts.blockMs) {
+      // A busy holder: its event loop is blocked (a long synchronous computation).
+      const until = Date.now() + opts.blockMs;
+      while (Date.now() < until);
+    }
     first = false;
     if (delayMs) await sleep(delayMs);
   }

@@ -3,7 +3,7 @@
  * downloads killed half-way, eviction order. Children run test/filestore/cacheChild.mjs
  * against the built dist/ (as the CLI tests run bin/toil.js).
  */
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -13,6 +13,11 @@ import { ROOT } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 
 const t = useTempStore();
+const running = new Set<ChildProcess>();
+afterEach(() => {
+  for (const p of running) p.kill('SIGKILL');
+  running.clear();
+});
 const CHILD = path.join(ROOT, 'test', 'filestore', 'cacheChild.mjs');
 const MiB = 2 ** 20;
 
@@ -25,6 +30,8 @@ interface Child {
 
 function child(mode: string, opts: Record<string, unknown>): Child {
   const proc = spawn(process.execPath, [CHILD, mode, path.join(t.dir, 'cache'), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  running.add(proc);
+  proc.on('close', () => running.delete(proc));
   let out = '';
   let stderr = '';
   const waiters: Array<{ prefix: string; resolve: (l: string) => void }> = [];
@@ -78,6 +85,8 @@ describe('once per node', () => {
     const dirs = new Set(results.map((r) => (r.json as { dir: string }).dir));
     expect(dirs.size).toBe(1);
     for (const r of results) expect((r.json as { done: string }).done).toMatch(/^made by \d+$/);
+    // node:sqlite's ExperimentalWarning is filtered (and only that one).
+    for (const r of results) expect(r.stderr).toBe('');
   });
 
   it('lets the next waiter run a producer whose process died, in an emptied directory', async () => {
@@ -126,6 +135,18 @@ describe('downloads', () => {
     expect(await lines(fetchLog)).toHaveLength(2);
     expect(results.filter((r) => (r.json as { results: Array<{ hit: boolean }> }).results[0]!.hit === false)).toHaveLength(1);
     expect(readdirSync(path.join(t.dir, 'cache', 'tmp'))).toEqual([]);
+  });
+
+  it('a holder whose event loop is blocked is not taken for dead: its download is waited for', async () => {
+    const { file, sha } = await randomFile('big', MiB);
+    const fetchLog = path.join(t.dir, 'fetches');
+    const reads = [{ key: 'big', source: file }];
+    const busy = child('read', { reads, fetchLog, blockMs: 2500 });
+    await busy.line('# fetching');
+    const waiter = await child('read', { reads, fetchLog }).done;
+    expect((await busy.done).code).toBe(0);
+    expect((waiter.json as { results: Array<{ sha: string; hit: boolean }> }).results[0]).toMatchObject({ sha, hit: true });
+    expect(await lines(fetchLog)).toHaveLength(1);
   });
 });
 
