@@ -110,7 +110,7 @@ export const OPTIONS = {
     optionalValue: true,
     help: "do not use the node-wide file cache (true|false): files are then copied from the job store for every read, and jobs' disk is not reserved on the node",
   }),
-  cacheSize: option(size, { value: 'size', help: 'most disk the node-wide file cache may use for cached files, e.g. 50Gi', defaultHelp: 'what the disk allows, minus running jobs' }),
+  cacheSize: option(size, { value: 'size', help: 'most disk the node-wide file cache may use for cached files, e.g. 50Gi', defaultHelp: 'no cap: the free disk, shared with running jobs' }),
   maxCores: option(positive, { value: 'n', help: 'most cores in use at once', defaultHelp: 'single_machine: all CPUs' }),
   maxMemory: option(size, { value: 'size', help: 'most memory in use at once, e.g. 16Gi', defaultHelp: 'all memory' }),
   maxDisk: option(size, { value: 'size', help: 'most disk in use at once', defaultHelp: 'free space of --workDir' }),

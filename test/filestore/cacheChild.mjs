@@ -71,7 +71,17 @@ if (mode === 'once') {
   if (!opts.keep) cache.release(opts.job ?? 'job');
   console.log(JSON.stringify({ results, entries: cache.entries().map((e) => ({ key: e.key, refs: e.refs, state: e.state })) }));
 } else if (mode === 'reserve') {
+  if (opts.capacity) {
+    // Pretend the disk is small: the capacity the cache measured, overwritten.
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(path.join(dir, 'cache.db'));
+    db.prepare("UPDATE meta SET value = ? WHERE name = 'capacity'").run(opts.capacity);
+    db.close();
+  }
+  const started = Date.now();
   const got = await cache.reserve('job', opts.bytes).then(() => ({ ok: true }), (e) => ({ error: e.message, name: e.name }));
-  console.log(JSON.stringify(got));
+  process.stdout.write('# reserved\n');
+  if (opts.holdMs) await sleep(opts.holdMs);
+  console.log(JSON.stringify({ ...got, waitedMs: Date.now() - started }));
 }
 cache.close();
