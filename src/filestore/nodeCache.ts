@@ -526,10 +526,8 @@ function retryBusy(fn: () => void): void {
       return fn();
     } catch (e) {
       if (!isBusy(e) || i >= 50) throw e;
-      const until = Date.now() + 20;
-      while (Date.now() < until) {
-        // a short synchronous pause: this runs once, when the cache is opened
-      }
+      // A short synchronous pause (this runs once, when the cache is opened).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
   }
 }

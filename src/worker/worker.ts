@@ -33,6 +33,9 @@ export type { WorkerArgs };
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, stale: 3, store: 4 } as const;
 
+/** The node cache's directory inside the work directory (in worker pods, on the host path). */
+export const CACHE_DIR = 'toil-cache';
+
 const stores = new Map<string, Promise<JobStore>>();
 function storeFor(locator: string): Promise<JobStore> {
   let s = stores.get(locator);
@@ -141,8 +144,6 @@ function cacheAccess(s: Session, base: string): CacheAccess {
   return { files: caching.enabled, open: () => sharedNodeCache({ dir: path.join(base, CACHE_DIR), cap: caching.cacheSize, label }) };
 }
 
-/** The node cache's directory inside the work directory. */
-export const CACHE_DIR = 'toil-cache';
 
 function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<unknown> {
   const def = registry.get(rec.name);
