@@ -77,6 +77,20 @@ export function jobName(owner: string, workflowId: string, counter: number): str
   return `toil-${dnsLabel(owner, 63 - 5 - tail.length)}${tail}`;
 }
 
+/**
+ * Image caches of container tools, on the node's shared host path so that the pods of a node
+ * share them (Singularity's and MiniWDL's have no locking of their own: fill them through
+ * `ctx.fileStore.onceOnNode`).
+ */
+export const TOOL_CACHE_ENV: Readonly<Record<string, string>> = {
+  SINGULARITY_CACHEDIR: `${CACHE_MOUNT}/singularity`,
+  MINIWDL__SINGULARITY__IMAGE_CACHE: `${CACHE_MOUNT}/miniwdl`,
+};
+
+function toolCacheEnv(): V1EnvVar[] {
+  return Object.entries(TOOL_CACHE_ENV).map(([name, value]) => ({ name, value }));
+}
+
 /** Kubernetes quantity strings. */
 function cpuQuantity(cores: number): string {
   const milli = Math.max(1, Math.ceil(cores * 1000));
@@ -128,6 +142,7 @@ export function buildJob(args: { batchJobId: number; jobId: string; jobName: str
     { name: 'TOIL_WORKDIR', value: `${CACHE_MOUNT}/work` },
     { name: 'TOIL_WORKFLOW_ID', value: o.workflowId },
     { name: 'TOIL_JOB_ID', value: args.jobId },
+    ...(o.hostPath ? toolCacheEnv() : []),
     ...Object.entries(o.env ?? {}).map(([k, v]) => ({ name: k, value: v })),
   ];
   // No blockOwnerDeletion: setting it needs `update` on the owner's jobs/finalizers where the

@@ -7,12 +7,18 @@
 import type { RequirementDefaults } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 
+/** The node cache as a workflow uses it: files through it or not (`--disableCaching`), and its cap (`--cacheSize`). */
+export interface CachingSettings {
+  enabled: boolean;
+  cacheSize?: number | undefined;
+}
+
 /** How to start a worker (`toil worker`, or a warm worker process) on one job. */
 export interface WorkerArgs {
   locator: string;
   jobId: string;
   /** Known workflow facts (saves reading workflow.json); read from the store when absent. */
-  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean } };
+  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean }; caching?: CachingSettings };
   /** Resources given to this batch job; default: the job's own requirements. */
   allocated?: ResolvedRequirements;
   workDir?: string;

@@ -4,6 +4,8 @@ import { openJobStore } from '../jobstore/open.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
 import { readActivity } from '../leader/activity.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
+import { readCacheReport } from '../leader/cacheReport.js';
+import { formatStats, type CacheStats } from '../filestore/cacheRules.js';
 
 export interface StoreStatus {
   locator: string;
@@ -16,6 +18,8 @@ export interface StoreStatus {
   issued: Array<{ id: string; name: string }>;
   failed: Array<{ id: string; name: string; failure: string; logTail: string }>;
   retrying: Array<{ id: string; name: string; failure: string; remainingTries: number | null }>;
+  /** Node cache totals of the workflow's jobs, as the leader last saved them. */
+  cache: CacheStats | null;
 }
 
 /** Summarises a job store: the workflow, its leader, jobs by state and failures. */
@@ -28,6 +32,7 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
   for await (const { value } of store.listJobs()) records.push(value);
   const live = lease !== undefined && leaseIsLive(lease.body);
   const activity = live ? await readActivity(store) : undefined;
+  const cache = (await readCacheReport(store)) ?? null;
   const running = activity?.running ?? 0;
   const failedRecs = records.filter((r) => r.state === 'failed');
   const failed = await Promise.all(
@@ -53,6 +58,7 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
     retrying: records
       .filter((r) => r.state === 'pending' && r.failure !== undefined)
       .map((r) => ({ id: r.id, name: r.name, failure: r.failure ?? '', remainingTries: r.remainingTries })),
+    cache,
   };
 }
 
@@ -62,6 +68,7 @@ export function formatStatus(s: StoreStatus): string {
   out.push(`  workflow: ${s.workflowId ?? '(none)'}${s.completed ? ' (completed)' : ''}`);
   out.push(`  leader:   ${s.leader ? `running (pid ${s.leader.pid} on ${s.leader.host})` : 'not running'}`);
   out.push(`  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.running} running, ${s.counts.pending} pending, ${s.counts.failed} failed`);
+  if (s.cache) out.push(`  cache:    ${formatStats(s.cache)}`);
   if (s.issued.length > 0) out.push(`  issued:   ${s.issued.map((j) => `'${j.name}' (${j.id})`).join(', ')}`);
   for (const r of s.retrying) out.push(`  retrying: '${r.name}' (${r.id}): ${r.failure}${r.remainingTries !== null ? ` (${r.remainingTries} tries left)` : ''}`);
   for (const f of s.failed) {

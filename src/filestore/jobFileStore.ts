@@ -1,46 +1,98 @@
 /**
- * The per-job view of files (`ctx.fileStore`). Files go straight to the job store (no node
- * cache yet). Deletions wait for the job's commit; files written by an attempt that fails are
- * removed again; the job's temporary directory is removed when the job ends.
+ * The per-job view of files (`ctx.fileStore`). With the node cache (`nodeCache.ts`), reads are
+ * hard links to the node's cached copy (downloaded once per node), written files enter the
+ * cache, and the job's `disk` requirement is reserved on the node while it runs; without it,
+ * files go straight to and from the job store. Deletions wait for the job's commit; files
+ * written by an attempt that fails are removed again; the job's temporary directory is removed
+ * when the job ends.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { FileStore } from '../job/context.js';
+import { ToilError, errorMessage } from '../errors.js';
+import type { FileStore, ReadFileOptions } from '../job/context.js';
 import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
+import { emptyStats, type CacheStats } from './cacheRules.js';
+import { cacheKey, placeFile, type NodeCache } from './nodeCache.js';
+
+/** How a job reaches the node cache. */
+export interface CacheAccess {
+  /** The process's node cache, opened on first use (throws if it cannot be). */
+  open(): NodeCache;
+  /** Whether files go through it (`--disableCaching false`); once-per-node works either way. */
+  files: boolean;
+}
+
+export interface JobFileStoreOptions {
+  store: JobStore;
+  jobId: string;
+  /** Where the job's temporary directory goes. */
+  workDir: string;
+  cache?: CacheAccess;
+}
 
 export class JobFileStore implements FileStore {
   /** Files written by this attempt (removed if it fails). */
   readonly written: FileID[] = [];
   /** Files to delete once the job commits. */
   readonly toDelete: FileID[] = [];
+  /** Reads served from the node cache and downloads, for the leader's totals. */
+  readonly stats: CacheStats = emptyStats();
   private tempRoot: string | undefined;
+  private readonly store: JobStore;
+  private readonly jobId: string;
+  private readonly workDir: string;
+  /** This attempt's name in the node cache (its references and reservation). */
+  private readonly holdKey: string;
+  private cacheState: { access: CacheAccess; cache?: NodeCache; broken?: boolean } | undefined;
 
-  constructor(
-    private readonly store: JobStore,
-    private readonly jobId: string,
-    private readonly workDir: string,
-  ) {}
+  constructor(o: JobFileStoreOptions) {
+    this.store = o.store;
+    this.jobId = o.jobId;
+    this.workDir = o.workDir;
+    this.holdKey = `${o.jobId}:${randomBytes(6).toString('hex')}`;
+    if (o.cache) this.cacheState = { access: o.cache };
+  }
+
+  /** Reserves the job's disk on the node (cache on): waits for room, or fails naming the sizes. */
+  async start(disk: number): Promise<void> {
+    await this.filesCache()?.reserve(this.holdKey, disk);
+  }
 
   async writeGlobalFile(localPath: string): Promise<FileID> {
-    const id = await this.store.writeFile(localPath, { ownerJobId: this.jobId });
-    this.written.push(id);
-    return id;
+    const cache = this.filesCache();
+    if (!cache) return this.remember(await this.store.writeFile(localPath, { ownerJobId: this.jobId }));
+    // The cached copy is taken first and uploaded, so that it holds exactly the stored bytes.
+    const copy = cache.tempPath();
+    try {
+      await copyFile(localPath, copy, constants.COPYFILE_FICLONE);
+      const id = this.remember(await this.store.writeFile(copy, { basename: safeBasename(path.basename(localPath)), ownerJobId: this.jobId }));
+      await cache.admit({ key: cacheKey(this.store.locator, id), source: copy });
+      return id;
+    } finally {
+      await rm(copy, { force: true });
+    }
   }
 
   async writeGlobalFileStream(data: Readable | AsyncIterable<Uint8Array> | string | Uint8Array, basename = 'data'): Promise<FileID> {
     const source = typeof data === 'string' ? Buffer.from(data) : data;
-    const id = await this.store.writeFile(source, { basename, ownerJobId: this.jobId });
-    this.written.push(id);
-    return id;
+    return this.remember(await this.store.writeFile(source, { basename, ownerJobId: this.jobId }));
   }
 
-  async readGlobalFile(id: FileID, localPath?: string): Promise<string> {
+  readGlobalFile(id: FileID, localPath?: string, options?: ReadFileOptions): Promise<string>;
+  readGlobalFile(id: FileID, options: ReadFileOptions): Promise<string>;
+  async readGlobalFile(id: FileID, pathOrOptions?: string | ReadFileOptions, options: ReadFileOptions = {}): Promise<string> {
+    const localPath = typeof pathOrOptions === 'string' ? pathOrOptions : undefined;
+    const mutable = (typeof pathOrOptions === 'object' ? pathOrOptions : options).mutable === true;
     const dest = localPath ?? path.join(await mkdtemp(path.join(await this.localTempDir(), 'in-')), safeBasename(id.split('/').pop() ?? 'data'));
     await mkdir(path.dirname(path.resolve(dest)), { recursive: true });
-    await this.store.readFile(id, dest);
+    const cache = this.filesCache();
+    const cached = cache ? await this.readCached(cache, id, { dest, mutable }) : false;
+    if (!cached) await this.download(id, dest);
     return dest;
   }
 
@@ -60,9 +112,81 @@ export class JobFileStore implements FileStore {
     return this.tempRoot;
   }
 
-  /** Removes the temporary directory; after a failed attempt, also the files it wrote. */
+  onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
+    if (!this.cacheState) throw new ToilError('INTERNAL', 'onceOnNode: this file store has no node cache');
+    return this.cacheState.access.open().onceOnNode(key, produce);
+  }
+
+  /**
+   * Removes the temporary directory; after a failed attempt, also the files it wrote. Ends the
+   * job's use of the node cache: its reservation and references go, and the cached copies of
+   * files deleted from the job store.
+   */
   async finish(failed: boolean): Promise<void> {
     if (this.tempRoot) await rm(this.tempRoot, { recursive: true, force: true });
     if (failed) await Promise.all(this.written.map((id) => this.store.deleteFile(id).catch(() => undefined)));
+    const cache = this.filesCache();
+    if (!cache) return;
+    cache.release(this.holdKey);
+    for (const id of failed ? this.written : this.toDelete) cache.forget(cacheKey(this.store.locator, id));
+  }
+
+  /** Reads through the node cache; false when the file is to be read uncached (it did not fit). */
+  private async readCached(cache: NodeCache, id: FileID, o: { dest: string; mutable: boolean }): Promise<boolean> {
+    const key = cacheKey(this.store.locator, id);
+    const size = cache.cachedSize(key) ?? (await this.store.fileSize(id));
+    let got;
+    try {
+      got = await cache.obtain({ key, size, job: this.holdKey, fetch: (d) => this.store.readFile(id, d) });
+    } catch (e) {
+      if (e instanceof ToilError) throw e; // the job store's answer, not the cache's trouble
+      this.cacheBroken(e);
+      return false;
+    }
+    if (!got.path) return false;
+    await placeFile(got.path, o.dest, { copy: o.mutable });
+    this.count(got.hit ? 'hit' : 'miss', size);
+    return true;
+  }
+
+  private async download(id: FileID, dest: string): Promise<void> {
+    await this.store.readFile(id, dest);
+    this.count('miss', (await stat(dest)).size);
+  }
+
+  private count(kind: 'hit' | 'miss', bytes: number): void {
+    if (kind === 'hit') {
+      this.stats.hits++;
+      this.stats.hitBytes += bytes;
+    } else {
+      this.stats.misses++;
+      this.stats.missBytes += bytes;
+    }
+  }
+
+  private remember(id: FileID): FileID {
+    this.written.push(id);
+    return id;
+  }
+
+  /** The node cache, when files go through it and it can be used. */
+  private filesCache(): NodeCache | undefined {
+    const s = this.cacheState;
+    if (!s || !s.access.files || s.broken) return undefined;
+    if (!s.cache) {
+      try {
+        s.cache = s.access.open();
+      } catch (e) {
+        this.cacheBroken(e);
+        return undefined;
+      }
+    }
+    return s.cache;
+  }
+
+  /** A cache that cannot be used is not a reason to fail the job: it reads and writes uncached. */
+  private cacheBroken(e: unknown): void {
+    if (this.cacheState) this.cacheState.broken = true;
+    process.stderr.write(`toil worker: the node cache cannot be used (${errorMessage(e)}); this job reads and writes files uncached\n`);
   }
 }

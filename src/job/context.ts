@@ -12,14 +12,32 @@ export interface FileStore {
   writeGlobalFile(localPath: string): Promise<FileID>;
   /** Streams data into the job store as a new file named `basename`. */
   writeGlobalFileStream(data: Readable | AsyncIterable<Uint8Array> | string | Uint8Array, basename?: string): Promise<FileID>;
-  /** Copies a file to `localPath` (default: a new path in this job's temporary directory). */
-  readGlobalFile(id: FileID, localPath?: string): Promise<string>;
+  /**
+   * Makes a file available at `localPath` (default: a new path in this job's temporary
+   * directory) and returns the path. With the node cache on (`--disableCaching false`, the
+   * default) it is a hard link to the node's cached copy, for reading only: ask for
+   * `{ mutable: true }` to get a private copy you may change. Without the cache it is a copy.
+   */
+  readGlobalFile(id: FileID, localPath?: string, options?: ReadFileOptions): Promise<string>;
+  readGlobalFile(id: FileID, options: ReadFileOptions): Promise<string>;
   /** Opens a file for streaming reads. */
   readGlobalFileStream(id: FileID): Promise<Readable>;
   /** Deletes a file when this job commits (never if the job fails). */
   deleteGlobalFile(id: FileID): Promise<void>;
   /** A directory of this job's own, removed when the job ends. */
   localTempDir(): Promise<string>;
+  /**
+   * Runs `produce(dir)` once per node for `key` (say, pulling a container image into `dir`)
+   * while other callers on the node wait, and gives every caller `dir`. If the producer throws
+   * or its process dies, the next caller runs it again in an emptied directory.
+   */
+  onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string>;
+}
+
+/** How {@link FileStore.readGlobalFile} places a file. */
+export interface ReadFileOptions {
+  /** A private copy the job may change, instead of a read-only link to the node's cached copy. */
+  mutable?: boolean;
 }
 
 /** What a running job sees: logging, dynamic successors and files. */

@@ -36,6 +36,7 @@ const ChannelMessageSchema = z.object({
   wallSeconds: z.number().optional(),
   cpuSeconds: z.number().optional(),
   peakRss: z.number().optional(),
+  cache: z.object({ hits: z.number(), misses: z.number(), hitBytes: z.number(), missBytes: z.number() }).optional(),
   at: z.number(),
 });
 

@@ -32,6 +32,8 @@ export interface ChannelMessage {
   wallSeconds?: number;
   cpuSeconds?: number;
   peakRss?: number;
+  /** Stats: the job's node cache reads (hits, downloads, and their bytes). */
+  cache?: { hits: number; misses: number; hitBytes: number; missBytes: number };
   at: number;
 }
 

@@ -19,6 +19,8 @@ export const WorkflowInfoSchema = z.object({
   options: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   /** The workflow's arguments (`wf.args`) at the first run. */
   args: z.array(z.string()).optional(),
+  /** The node cache: files through it (`--disableCaching false`) and its cap; absent in older stores (on). */
+  caching: z.object({ enabled: z.boolean(), cacheSize: z.number().optional() }).optional(),
   /** Set once the workflow has finished successfully. */
   completed: z.boolean().optional(),
 });

@@ -15,6 +15,8 @@ import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
 import { ActivityWriter } from './activity.js';
+import { CacheReport } from './cacheReport.js';
+import { formatStats } from '../filestore/cacheRules.js';
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { GraphState } from './graphState.js';
 import { Progress } from './progress.js';
@@ -67,6 +69,7 @@ export class Leader {
   private wake: (() => void) | undefined;
   private readonly log: Logger;
   private readonly activity: ActivityWriter;
+  private readonly cacheReport: CacheReport;
 
   constructor(
     private readonly store: JobStore,
@@ -77,6 +80,7 @@ export class Leader {
     this.graph = new GraphState(config.retryCount + 1);
     this.log = config.logger;
     this.activity = new ActivityWriter(store);
+    this.cacheReport = new CacheReport(store);
   }
 
   /** Asks the leader to stop: running jobs are killed and the run ends as failed. */
@@ -87,6 +91,7 @@ export class Leader {
 
   /** Loads the graph: all records, minus those no longer reachable from the root. */
   async load(opts: { restart: boolean }): Promise<void> {
+    await this.cacheReport.load();
     const records = new Map<string, JobRecord>();
     const versions = new Map<string, string>();
     for await (const { value, version } of this.store.listJobs()) {
@@ -163,6 +168,7 @@ export class Leader {
       }
       await this.relayMessages();
       progress.finish(this.counts());
+      await this.reportCache();
     } finally {
       await this.activity.remove().catch(() => undefined);
       for (const t of this.timers) clearTimeout(t);
@@ -187,8 +193,16 @@ export class Leader {
     return { ok: false, failed: [...this.failed.values()], notRun, killed: this.stopReason?.killed ?? false, jobsRun: this.jobsRun, ...(reason ? { reason } : {}) };
   }
 
+  /** The node cache totals, at the end of the run: in the log and in the store for `toil status`. */
+  private async reportCache(): Promise<void> {
+    const totals = this.cacheReport.current;
+    if (totals.hits + totals.misses > 0) this.log.info(`file cache: ${formatStats(totals)}`);
+    await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
+  }
+
   private async housekeeping(): Promise<void> {
     await this.relayMessages();
+    await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
     const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
     await this.activity.write(this.batch.runningCount(), issued).catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
     try {
@@ -214,7 +228,8 @@ export class Leader {
         } else if (m.kind === 'failure') {
           this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {
-          this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
+          if (m.cache) this.cacheReport.add(m.cache);
+          if (m.wallSeconds !== undefined) this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
         }
       }
     } catch (e) {
@@ -250,7 +265,7 @@ export class Leader {
         worker: {
           locator: this.store.locator,
           jobId: id,
-          workflow: { workflowId: this.info.workflowId, bundleHash: this.info.bundleHash, defaults: this.config.defaults },
+          workflow: { workflowId: this.info.workflowId, bundleHash: this.info.bundleHash, defaults: this.config.defaults, ...(this.info.caching ? { caching: this.info.caching } : {}) },
           allocated: requirements,
           ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
         },

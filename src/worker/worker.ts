@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.js';
 import { ConflictError, ToilError, errorMessage } from '../errors.js';
-import { JobFileStore } from '../filestore/jobFileStore.js';
+import { JobFileStore, type CacheAccess } from '../filestore/jobFileStore.js';
+import { sharedNodeCache } from '../filestore/nodeCache.js';
 import type { JobContext } from '../job/context.js';
 import { planSave } from '../job/graph.js';
 import { FunctionJob, Job, jobInternals, setJobInternals } from '../job/job.js';
@@ -31,6 +32,9 @@ import { PromiseResolver } from './resolve.js';
 export type { WorkerArgs };
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, stale: 3, store: 4 } as const;
+
+/** The node cache's directory inside the work directory (in worker pods, on the host path). */
+export const CACHE_DIR = 'toil-cache';
 
 const stores = new Map<string, Promise<JobStore>>();
 function storeFor(locator: string): Promise<JobStore> {
@@ -54,7 +58,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     else {
       const info = await readWorkflowInfo(store);
       if (!info) throw new ToilError('JOBSTORE_MISSING', `${args.locator} holds no workflow`);
-      workflow = { workflowId: info.info.workflowId, bundleHash: info.info.bundleHash, defaults: info.info.defaults };
+      workflow = { workflowId: info.info.workflowId, bundleHash: info.info.bundleHash, defaults: info.info.defaults, ...(info.info.caching ? { caching: info.info.caching } : {}) };
     }
     registry = (await loadBundleFromStore(store, workflow.bundleHash)).registry;
   } catch (e) {
@@ -120,17 +124,26 @@ interface OneOutcome {
 function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' | 'allocated'>): Attempt {
   const rec = job.current.value;
   const label = `'${rec.name}' (${rec.id})`;
-  const workDir = path.join(s.args.workDir ?? os.tmpdir(), `toil-${s.workflow.workflowId}`);
+  const base = s.args.workDir ?? os.tmpdir();
+  const workDir = path.join(base, `toil-${s.workflow.workflowId}`);
   return {
     ...job,
     label,
     capture: new OutputCapture(s.args.echo ?? false, label),
-    files: new JobFileStore(s.store, rec.id, workDir),
+    files: new JobFileStore({ store: s.store, jobId: rec.id, workDir, cache: cacheAccess(s, base) }),
     logLines: [],
     started: Date.now(),
     cpu0: process.cpuUsage(),
   };
 }
+
+/** The node cache under the work directory (in worker pods, the hostPath): on unless the workflow said `--disableCaching true`. */
+function cacheAccess(s: Session, base: string): CacheAccess {
+  const caching = s.workflow.caching ?? { enabled: true };
+  const label = `worker ${process.pid} on ${os.hostname()}`;
+  return { files: caching.enabled, open: () => sharedNodeCache({ dir: path.join(base, CACHE_DIR), cap: caching.cacheSize, label }) };
+}
+
 
 function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<unknown> {
   const def = registry.get(rec.name);
@@ -178,6 +191,7 @@ function jobContext(s: Session, a: Attempt, job: Job<unknown>): JobContext {
 async function runOne(s: Session, a: Attempt): Promise<OneOutcome> {
   try {
     const rec = a.current.value;
+    await a.files.start(a.requirements.disk);
     const job = instantiate(s.registry, rec, await s.resolver.decode(rec.payload));
     const ctx = jobContext(s, a, job);
     a.capture.start();
@@ -302,21 +316,18 @@ async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: str
     writes.push(store.sendMessage(msg));
   }
   if (extra.failure) writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
-  if (process.env['TOIL_STATS'] === '1') writes.push(store.sendMessage(statsMessage(a)));
+  const timings = process.env['TOIL_STATS'] === '1';
+  const cache = a.files.stats;
+  if (timings || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, timings)));
   await Promise.all(writes);
 }
 
-function statsMessage(a: Attempt): ChannelMessage {
+/** A job's stats: its node cache counters, and with TOIL_STATS=1 its times and memory. */
+function statsMessage(a: Attempt, timings: boolean): ChannelMessage {
   const cpu = process.cpuUsage(a.cpu0);
-  return {
-    kind: 'stats',
-    jobId: a.current.value.id,
-    jobName: a.current.value.name,
-    wallSeconds: (Date.now() - a.started) / 1000,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRss: process.resourceUsage().maxRSS * 1024,
-    at: Date.now(),
-  };
+  const msg: ChannelMessage = { kind: 'stats', jobId: a.current.value.id, jobName: a.current.value.name, cache: { ...a.files.stats }, at: Date.now() };
+  if (!timings) return msg;
+  return { ...msg, wallSeconds: (Date.now() - a.started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRss: process.resourceUsage().maxRSS * 1024 };
 }
 
 /**

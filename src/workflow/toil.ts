@@ -184,6 +184,7 @@ export class Toil {
         workflowFile: this.workflowName,
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
+        caching: this.caching(),
         options: this.given,
         args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
@@ -222,7 +223,7 @@ export class Toil {
         await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
         this.logger.info(`workflow code changed since the last run; using the new version`);
       }
-      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults() };
+      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching() };
       await writeWorkflowInfo(store, info, got.version);
       batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
@@ -231,6 +232,11 @@ export class Toil {
     }
     this.logger.info(`restarting workflow ${info.workflowId} from ${store.locator}`);
     return this.runLeader(info, lease, batch, true);
+  }
+
+  private caching(): NonNullable<WorkflowInfo['caching']> {
+    const size = this.config.cacheSize;
+    return { enabled: !this.config.disableCaching, ...(size !== undefined ? { cacheSize: size } : {}) };
   }
 
   private defaults(): WorkflowInfo['defaults'] {

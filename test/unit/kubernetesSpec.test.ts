@@ -64,6 +64,20 @@ describe('worker Job spec', () => {
       { name: 'aws-credentials', mountPath: '/root/.aws', readOnly: true },
     ]);
     expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('7');
+    // Tool image caches live on the node's host path, next to the work directory.
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'TOIL_WORKDIR', value: '/var/lib/toil/work' },
+        { name: 'SINGULARITY_CACHEDIR', value: '/var/lib/toil/singularity' },
+        { name: 'MINIWDL__SINGULARITY__IMAGE_CACHE', value: '/var/lib/toil/miniwdl' },
+      ]),
+    );
+  });
+
+  it('points tool image caches at the host path only when there is one', () => {
+    const env = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: req }, base).spec!.template.spec!.containers[0]!.env!;
+    expect(env.map((e) => e.name)).not.toContain('SINGULARITY_CACHEDIR');
+    expect(env.map((e) => e.name)).not.toContain('MINIWDL__SINGULARITY__IMAGE_CACHE');
   });
 
   it('puts preemptible jobs on spot nodes and keeps the others off them', () => {

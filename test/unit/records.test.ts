@@ -2,7 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { z } from 'zod';
 import { JobStoreError, UsageError } from '../../src/errors.js';
-import { parseRecord, parseStored } from '../../src/jobstore/records.js';
+import { parseMessage, parseRecord, parseStored } from '../../src/jobstore/records.js';
 import { checkJobId, safeBasename } from '../../src/jobstore/types.js';
 import { parseSize } from '../../src/size.js';
 
@@ -23,6 +23,15 @@ describe('stored JSON', () => {
     expect(() => parseStored(Schema, '{"n": "3"}', 'thing')).toThrow(/^thing is invalid: n: /);
     expect(() => parseRecord('[]', 'job x')).toThrow(JobStoreError);
     expect(() => parseRecord('[]', 'job x')).toThrow(/^job x: stored record is invalid/);
+  });
+});
+
+describe('channel messages', () => {
+  it('carry node cache counters in stats, and older stats without them still parse', () => {
+    const cache = { hits: 9, misses: 1, hitBytes: 9 * 2 ** 20, missBytes: 2 ** 20 };
+    expect(parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', cache, at: 1 }))).toMatchObject({ cache });
+    expect(parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', wallSeconds: 1, at: 1 })).cache).toBeUndefined();
+    expect(() => parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', cache: { hits: 'many' }, at: 1 }))).toThrow(/cache\.hits/);
   });
 });
 

@@ -1,0 +1,87 @@
+// A process using the node cache, for the multi-process tests (imports the built dist/).
+// Prints one JSON line on stdout with what it got; progress lines start with '#'.
+import { createHash } from 'node:crypto';
+import { appendFileSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { NodeCache, placeFile } from '../../dist/filestore/nodeCache.js';
+
+const [mode, dir, ...rest] = process.argv.slice(2);
+const opts = JSON.parse(rest[0] ?? '{}');
+const cache = NodeCache.open({ dir, ...(opts.cap ? { cap: opts.cap } : {}) });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Copies `source` to `dest` in chunks, `delayMs` apart (a slow download). */
+async function slowCopy(source, dest, delayMs) {
+  const out = await open(dest, 'w');
+  let first = true;
+  for await (const chunk of createReadStream(source, { highWaterMark: 64 * 1024 })) {
+    await out.write(chunk);
+    if (first) process.stdout.write('# fetching\n');
+    if (first && opts.blockMs) {
+      // A busy holder: its event loop is blocked (a long synchronous computation).
+      const until = Date.now() + opts.blockMs;
+      while (Date.now() < until);
+    }
+    first = false;
+    if (delayMs) await sleep(delayMs);
+  }
+  await out.close();
+}
+
+async function read(key, source, job) {
+  const size = (await import('node:fs')).statSync(source).size;
+  const got = await cache.obtain({
+    key,
+    size,
+    job,
+    fetch: async (dest) => {
+      appendFileSync(opts.fetchLog, `${process.pid} ${key}\n`);
+      await slowCopy(source, dest, opts.delayMs ?? 0);
+    },
+  });
+  if (!got.path) return { key, hit: false, cached: false };
+  const mine = path.join(mkdtempSync(path.join(os.tmpdir(), 'cache-child-')), 'data');
+  const how = await placeFile(got.path, mine, { copy: false });
+  const sha = createHash('sha256').update(readFileSync(mine)).digest('hex');
+  return { key, hit: got.hit, cached: true, how, sha };
+}
+
+if (mode === 'once') {
+  const got = await cache.onceOnNode(opts.key, async (d) => {
+    appendFileSync(opts.counter, `${process.pid}\n`);
+    writeFileSync(path.join(d, 'partial'), 'started');
+    process.stdout.write('# producing\n');
+    await sleep(opts.delayMs ?? 300);
+    if (opts.crash) {
+      writeFileSync(path.join(d, 'leftover'), 'half-made');
+      process.kill(process.pid, 'SIGKILL');
+    }
+    if (opts.throw) throw new Error('producer failed');
+    writeFileSync(path.join(d, 'done'), `made by ${process.pid}`);
+  }).then((d) => ({ dir: d, done: readFileSync(path.join(d, 'done'), 'utf8') }), (e) => ({ error: e.message }));
+  console.log(JSON.stringify(got));
+} else if (mode === 'read') {
+  // opts.reads: [{ key, source }] read in order, each by job opts.job; held until opts.holdMs passed.
+  const results = [];
+  for (const r of opts.reads) results.push(await read(r.key, r.source, opts.job ?? 'job'));
+  process.stdout.write('# read\n');
+  if (opts.holdMs) await sleep(opts.holdMs);
+  if (!opts.keep) cache.release(opts.job ?? 'job');
+  console.log(JSON.stringify({ results, entries: cache.entries().map((e) => ({ key: e.key, refs: e.refs, state: e.state })) }));
+} else if (mode === 'reserve') {
+  if (opts.capacity) {
+    // Pretend the disk is small: the capacity the cache measured, overwritten.
+    const { DatabaseSync } = await import('node:sqlite');
+    const db = new DatabaseSync(path.join(dir, 'cache.db'));
+    db.prepare("UPDATE meta SET value = ? WHERE name = 'capacity'").run(opts.capacity);
+    db.close();
+  }
+  const started = Date.now();
+  const got = await cache.reserve('job', opts.bytes).then(() => ({ ok: true }), (e) => ({ error: e.message, name: e.name }));
+  process.stdout.write('# reserved\n');
+  if (opts.holdMs) await sleep(opts.holdMs);
+  console.log(JSON.stringify({ ...got, waitedMs: Date.now() - started }));
+}
+cache.close();
