@@ -110,12 +110,15 @@ export function checkSharedName(name: string): void {
 
 /** Job ids must be simple too (they become file and object names). */
 export function checkJobId(id: string): void {
-  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id) || id.startsWith('.')) throw new UsageError(`invalid job id '${id}' (letters, digits and ._- only, not starting with a dot)`);
+  if (!/^[A-Za-z0-9._-]{1,200}$/.test(id) || id.startsWith('.'))
+    throw new UsageError(`invalid job id '${id}' (letters, digits and ._- only, not starting with a dot)`);
 }
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+const UNSAFE_IN_NAMES = /[\0-\x1f\x7f/\\]/g;
 
 /** A file name safe to keep in a file id, a key or a path: no directories, no control characters. */
 export function safeBasename(name: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
-  const b = path.basename(name).replace(/[\0-\x1f\x7f/\\]/g, '_').slice(0, 200);
+  const b = path.basename(name).replace(UNSAFE_IN_NAMES, '_').slice(0, 200);
   return b === '' || b === '.' || b === '..' ? 'data' : b;
 }

@@ -24,7 +24,12 @@ interface Done {
 const NODE22_BIN = path.join(ROOT, 'node_modules', 'node', 'bin');
 
 function sh(cmd: string, args: string[], cwd: string): Promise<Done> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PATH: `${NODE22_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`, npm_config_update_notifier: 'false' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_OPTIONS: '',
+    PATH: `${NODE22_BIN}${path.delimiter}${process.env['PATH'] ?? ''}`,
+    npm_config_update_notifier: 'false',
+  };
   for (const k of Object.keys(env)) if (k.startsWith('npm_') && k !== 'npm_config_update_notifier') delete env[k];
   const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -36,12 +41,14 @@ function sh(cmd: string, args: string[], cwd: string): Promise<Done> {
 
 /** The lockfile that lets `npm install <tarball>` work offline: this checkout's production packages, and the tarball. */
 async function offlineLock(tarball: string, spec: string): Promise<string> {
-  type Entry = Record<string, unknown> & { dev?: boolean };
+  type Entry = Record<string, unknown> & { dev?: boolean; link?: boolean };
   const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, Entry> };
   const own = lock.packages['']!;
   const packages: Record<string, unknown> = { '': { dependencies: { 'toil-ts': spec } } };
-  for (const [k, v] of Object.entries(lock.packages)) if (k.startsWith('node_modules/') && !v.dev) packages[k] = v;
-  const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+  for (const [k, v] of Object.entries(lock.packages)) if (k.startsWith('node_modules/') && !v.dev && !v.link) packages[k] = v;
+  const integrity = `sha512-${createHash('sha512')
+    .update(await readFile(tarball))
+    .digest('base64')}`;
   const { version, license, dependencies, bin, engines } = own;
   packages['node_modules/toil-ts'] = { version, resolved: spec, integrity, license, dependencies, bin, engines };
   return JSON.stringify({ lockfileVersion: 3, requires: true, packages }, null, 2);
@@ -67,7 +74,11 @@ describe('a project of your own', () => {
       const init = await sh('npx', ['--offline', 'toil-ts', 'init'], project);
       expect(init.code).toBe(0);
       expect(init.stderr).toMatch(/wrote workflow\.ts and tsconfig\.json; package\.json gained script typecheck, script start/);
-      const pkg = JSON.parse(await readFile(path.join(project, 'package.json'), 'utf8')) as { type: string; scripts: Record<string, string>; dependencies: Record<string, string> };
+      const pkg = JSON.parse(await readFile(path.join(project, 'package.json'), 'utf8')) as {
+        type: string;
+        scripts: Record<string, string>;
+        dependencies: Record<string, string>;
+      };
       expect(pkg.type).toBe('module');
       expect(Object.keys(pkg.scripts)).toEqual(['typecheck', 'start']);
       expect(pkg.dependencies['toil-ts']).toMatch(/\.tgz$/);
@@ -80,7 +91,9 @@ describe('a project of your own', () => {
       await writeFile(path.join(project, 'workflow.ts'), good.replace('ctx.log(`greeting ${name}`)', 'ctx.log(name.length)'));
       const typo = await sh('npx', ['--offline', 'toil-ts', 'run', 'workflow.ts', './jobstore'], project);
       expect(typo.code).toBe(2);
-      expect(typo.stderr).toMatch(/^toil: workflow workflow\.ts does not type-check \(1 error; .*\n {2}workflow\.ts:9:11 Argument of type 'number' is not assignable to parameter of type 'string'\. \(TS2345\)\n$/);
+      expect(typo.stderr).toMatch(
+        /^toil: workflow workflow\.ts does not type-check \(1 error; .*\n {2}workflow\.ts:9:11 Argument of type 'number' is not assignable to parameter of type 'string'\. \(TS2345\)\n$/,
+      );
       expect(await readdir(project)).not.toContain('jobstore');
 
       await writeFile(path.join(project, 'workflow.ts'), good);
@@ -89,9 +102,22 @@ describe('a project of your own', () => {
       expect(run.code).toBe(0);
       expect(JSON.parse(run.stdout)).toBe('Hello, Ada / Hello, Grace');
 
-      const failing = ["import { defineJob } from 'toil-ts';", '', "const parse = defineJob('parse', async (_ctx, text: string) => {", '  return JSON.parse(text) as unknown;', '});', '', "export default () => parse('{not json');", ''];
+      const failing = [
+        "import { defineJob } from 'toil-ts';",
+        '',
+        "const parse = defineJob('parse', async (_ctx, text: string) => {",
+        '  return JSON.parse(text) as unknown;',
+        '});',
+        '',
+        "export default () => parse('{not json');",
+        '',
+      ];
       await writeFile(path.join(project, 'parse.ts'), failing.join('\n'));
-      const trace = await sh('npx', ['--offline', 'toil-ts', 'run', 'parse.ts', './jobstore', '--retryCount', '0', '--clean', 'always'], project);
+      const trace = await sh(
+        'npx',
+        ['--offline', 'toil-ts', 'run', 'parse.ts', './jobstore', '--retryCount', '0', '--clean', 'always'],
+        project,
+      );
       expect(trace.code).toBe(1);
       expect(trace.stderr).toMatch(/job 'parse' \(parse-[a-z0-9]+\): the job threw SyntaxError: /);
       expect(trace.stderr).toContain(`${path.join(project, 'parse.ts')}:4:15`);
