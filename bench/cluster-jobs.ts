@@ -19,28 +19,43 @@ const ns = cluster.namespace;
 
 const done = new Set<string>();
 let resolveAll: () => void = () => {};
-const allDone = new Promise<void>((r) => { resolveAll = r; });
+const allDone = new Promise<void>((r) => {
+  resolveAll = r;
+});
 const list = await batch.listNamespacedJob({ namespace: ns, labelSelector: 'bench=cluster-jobs' });
-const ctl = await new k8s.Watch(kc).watch(`/apis/batch/v1/namespaces/${ns}/jobs`, { labelSelector: 'bench=cluster-jobs', resourceVersion: list.metadata!.resourceVersion! }, (_type, job: k8s.V1Job) => {
-  if ((job.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')) {
-    done.add(job.metadata!.name!);
-    if (done.size === n) resolveAll();
-  }
-}, () => undefined);
+const ctl = await new k8s.Watch(kc).watch(
+  `/apis/batch/v1/namespaces/${ns}/jobs`,
+  { labelSelector: 'bench=cluster-jobs', resourceVersion: list.metadata!.resourceVersion! },
+  (_type, job: k8s.V1Job) => {
+    if ((job.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')) {
+      done.add(job.metadata!.name!);
+      if (done.size === n) resolveAll();
+    }
+  },
+  () => undefined,
+);
 
 const body = (i: number): k8s.V1Job => ({
   metadata: { name: `bench-${i}`, labels: { bench: 'cluster-jobs' } },
-  spec: { backoffLimit: 0, ttlSecondsAfterFinished: 600, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36', command: ['true'] }] } } },
+  spec: {
+    backoffLimit: 0,
+    ttlSecondsAfterFinished: 600,
+    template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36', command: ['true'] }] } },
+  },
 });
 const queue = Array.from({ length: n }, (_, i) => i);
-await Promise.all(Array.from({ length: 16 }, async () => {
-  for (let i = queue.shift(); i !== undefined; i = queue.shift()) await batch.createNamespacedJob({ namespace: ns, body: body(i) });
-}));
+await Promise.all(
+  Array.from({ length: 16 }, async () => {
+    for (let i = queue.shift(); i !== undefined; i = queue.shift()) await batch.createNamespacedJob({ namespace: ns, body: body(i) });
+  }),
+);
 const t2 = performance.now();
 await allDone;
 const t3 = performance.now();
 ctl.abort();
-const failed = (await batch.listNamespacedJob({ namespace: ns, labelSelector: 'bench=cluster-jobs' })).items.filter((j) => (j.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True')).length;
+const failed = (await batch.listNamespacedJob({ namespace: ns, labelSelector: 'bench=cluster-jobs' })).items.filter((j) =>
+  (j.status?.conditions ?? []).some((c) => c.type === 'Failed' && c.status === 'True'),
+).length;
 const counts = cluster.requestCounts();
 await cluster.stop();
 const t4 = performance.now();

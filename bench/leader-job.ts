@@ -31,12 +31,20 @@ if (cold) await removeCachedImages();
 const built = await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`));
 const warm = await ensureToilImage();
 console.log(`image ${built.name}: ${await imageSize(built.name)} (base ${await imageSize(built.base.name)})`);
-console.log(`build: base ${built.base.built ? `${built.base.seconds.toFixed(0)} s` : 'cached'}, image ${built.built ? `${built.seconds.toFixed(0)} s` : 'cached'}; warm check ${warm.seconds.toFixed(1)} s`);
+console.log(
+  `build: base ${built.base.built ? `${built.base.seconds.toFixed(0)} s` : 'cached'}, image ${built.built ? `${built.seconds.toFixed(0)} s` : 'cached'}; warm check ${warm.seconds.toFixed(1)} s`,
+);
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-bench-leader-'));
-const [cluster, s3] = await Promise.all([startTestCluster({ containerImages: { storageDriver: 'vfs' } }), startTestS3({ conditionalWrites: true })]);
+const [cluster, s3] = await Promise.all([
+  startTestCluster({ containerImages: { storageDriver: 'vfs' } }),
+  startTestS3({ conditionalWrites: true }),
+]);
 try {
-  await writeFile(path.join(dir, 'credentials'), `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`);
+  await writeFile(
+    path.join(dir, 'credentials'),
+    `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
+  );
   await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 's3-credentials', '--from-file', path.join(dir, 'credentials')]);
   const seconds: number[] = [];
   const rss: number[] = [];
@@ -51,7 +59,9 @@ try {
     rss.push(Number(/leader peak RSS (\d+) MiB/.exec(logs)?.[1] ?? NaN));
     await kubectl(cluster.kubeconfigPath, ['delete', 'job', 'toil-leader', '--wait=true']);
   }
-  console.log(`kubectl apply → Complete (hello world, ${runs} runs): median ${median(seconds).toFixed(1)} s (${Math.min(...seconds).toFixed(1)}–${Math.max(...seconds).toFixed(1)})`);
+  console.log(
+    `kubectl apply → Complete (hello world, ${runs} runs): median ${median(seconds).toFixed(1)} s (${Math.min(...seconds).toFixed(1)}–${Math.max(...seconds).toFixed(1)})`,
+  );
   console.log(`leader peak RSS: median ${median(rss)} MiB (${Math.min(...rss)}–${Math.max(...rss)})`);
 } finally {
   await Promise.all([cluster.stop(), s3.stop()]);

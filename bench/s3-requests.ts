@@ -21,7 +21,10 @@ function arg(name: string, dflt: string): string {
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repo, 'bin', 'toil.js'), ...args], { cwd: repo, env: { ...process.env, NODE_OPTIONS: '', ...env } });
+    const child = spawn(process.execPath, [path.join(repo, 'bin', 'toil.js'), ...args], {
+      cwd: repo,
+      env: { ...process.env, NODE_OPTIONS: '', ...env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -37,7 +40,9 @@ async function main(): Promise<void> {
     throw new Error('dist/ is missing: run `npm run build` first');
   }
   const children = Number(arg('--children', '100'));
-  console.log(`fan-out workflow with ${children} children (${children + 2} jobs), single_machine batch system, aws: job store on the test S3 server`);
+  console.log(
+    `fan-out workflow with ${children} children (${children + 2} jobs), single_machine batch system, aws: job store on the test S3 server`,
+  );
   for (const conditionalWrites of [true, false]) {
     const s3 = await startTestS3({ conditionalWrites });
     try {

@@ -90,7 +90,12 @@ async function phase(kind: 'direct' | 'store', src: string, dst: string, tag: st
     const bucket = `bench-direct-${tag}`;
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     const t = performance.now();
-    await new Upload({ client, partSize: settings.partSize, queueSize: settings.queueSize, params: { Bucket: bucket, Key: 'big.bin', Body: createReadStream(src, { highWaterMark: MiB }) } }).done();
+    await new Upload({
+      client,
+      partSize: settings.partSize,
+      queueSize: settings.queueSize,
+      params: { Bucket: bucket, Key: 'big.bin', Body: createReadStream(src, { highWaterMark: MiB }) },
+    }).done();
     up = (performance.now() - t) / 1000;
     upRss = peakSince();
     down = await medianOf(DOWNLOADS, async () => {
@@ -178,7 +183,13 @@ async function main(): Promise<void> {
   const rounds = Number(arg('--rounds', '3'));
   // Memory-backed files when there is room (/dev/shm), so disk write-back does not swamp the
   // difference being measured; --dir to choose.
-  const parent = arg('--dir', (await stat('/dev/shm').then(() => '/dev/shm', () => os.tmpdir())));
+  const parent = arg(
+    '--dir',
+    await stat('/dev/shm').then(
+      () => '/dev/shm',
+      () => os.tmpdir(),
+    ),
+  );
   const dir = await mkdtemp(path.join(parent, 'toil-bench-s3-'));
   const s3 = await startTestS3({ conditionalWrites: true, parentDir: parent });
   useTestS3Env(s3);
@@ -186,8 +197,14 @@ async function main(): Promise<void> {
     const src = path.join(dir, 'source.bin');
     const srcMd5 = await makeSource(src, sizeMiB * MiB);
     const settings = s3SettingsFromEnv('us-east-1');
-    const load = (): string => os.loadavg().map((x) => x.toFixed(1)).join(' ');
-    console.log(`test S3 server ${s3.endpoint} (s3rver in its own process, data in ${parent}); file ${sizeMiB} MiB; part size ${settings.partSize / MiB} MiB × ${settings.queueSize} parallel parts; ${os.cpus().length} CPUs; load average ${load()}`);
+    const load = (): string =>
+      os
+        .loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ');
+    console.log(
+      `test S3 server ${s3.endpoint} (s3rver in its own process, data in ${parent}); file ${sizeMiB} MiB; part size ${settings.partSize / MiB} MiB × ${settings.queueSize} parallel parts; ${os.cpus().length} CPUs; load average ${load()}`,
+    );
     const results: Record<'direct' | 'store', PhaseResult[]> = { direct: [], store: [] };
     for (let r = 0; r < rounds; r++) {
       for (const kind of r % 2 === 0 ? (['direct', 'store'] as const) : (['store', 'direct'] as const)) {
@@ -208,18 +225,36 @@ async function main(): Promise<void> {
     // The median round: the test server's speed varies a lot from one transfer to the next.
     const best = (xs: PhaseResult[], f: (x: PhaseResult) => number): number => median(xs.map(f));
     const bytes = sizeMiB * MiB;
-    const du = mb(bytes, best(results.direct, (x) => x.uploadSeconds));
-    const dd = mb(bytes, best(results.direct, (x) => x.downloadSeconds));
-    const su = mb(bytes, best(results.store, (x) => x.uploadSeconds));
-    const sd = mb(bytes, best(results.store, (x) => x.downloadSeconds));
+    const du = mb(
+      bytes,
+      best(results.direct, (x) => x.uploadSeconds),
+    );
+    const dd = mb(
+      bytes,
+      best(results.direct, (x) => x.downloadSeconds),
+    );
+    const su = mb(
+      bytes,
+      best(results.store, (x) => x.uploadSeconds),
+    );
+    const sd = mb(
+      bytes,
+      best(results.store, (x) => x.downloadSeconds),
+    );
     const rss = (xs: PhaseResult[]): number => Math.max(...xs.map((x) => x.maxRssBytes)) / MiB;
     console.log('');
     console.log(`                 upload MB/s   download MB/s   peak RSS`);
-    console.log(`direct (SDK)     ${du.toFixed(1).padStart(11)}   ${dd.toFixed(1).padStart(13)}   ${rss(results.direct).toFixed(0).padStart(5)} MiB`);
-    console.log(`job store        ${su.toFixed(1).padStart(11)}   ${sd.toFixed(1).padStart(13)}   ${rss(results.store).toFixed(0).padStart(5)} MiB`);
+    console.log(
+      `direct (SDK)     ${du.toFixed(1).padStart(11)}   ${dd.toFixed(1).padStart(13)}   ${rss(results.direct).toFixed(0).padStart(5)} MiB`,
+    );
+    console.log(
+      `job store        ${su.toFixed(1).padStart(11)}   ${sd.toFixed(1).padStart(13)}   ${rss(results.store).toFixed(0).padStart(5)} MiB`,
+    );
     console.log(`ratio            ${(su / du).toFixed(2).padStart(11)}   ${(sd / dd).toFixed(2).padStart(13)}`);
     console.log(`load average at the end: ${load()} (other work on the machine skews the figures)`);
-    console.log(`(median of ${rounds} rounds, each with one upload and the median of ${DOWNLOADS} downloads; memory bound for uploads ≈ part size × (parallel parts + 1) = ${((settings.partSize * (settings.queueSize + 1)) / MiB).toFixed(0)} MiB plus the runtime; file ${sizeMiB} MiB)`);
+    console.log(
+      `(median of ${rounds} rounds, each with one upload and the median of ${DOWNLOADS} downloads; memory bound for uploads ≈ part size × (parallel parts + 1) = ${((settings.partSize * (settings.queueSize + 1)) / MiB).toFixed(0)} MiB plus the runtime; file ${sizeMiB} MiB)`,
+    );
   } finally {
     await s3.stop();
     await rm(dir, { recursive: true, force: true });

@@ -7,7 +7,10 @@
 import { readFile } from 'node:fs/promises';
 import { defineJob, Job, UsageError, type FileID, type JobContext, type Promised, type WorkflowContext } from 'toil-ts';
 
-export const countWords = defineJob('count-words', async (_ctx: JobContext, line: string) => line.split(/\s+/).filter((w) => w !== '').length);
+export const countWords = defineJob(
+  'count-words',
+  async (_ctx: JobContext, line: string) => line.split(/\s+/).filter((w) => w !== '').length,
+);
 
 interface Counts {
   lines: number;

@@ -31,8 +31,7 @@ export interface TrackedJob {
 
 export type TrackerAction =
   /** End the job with this verdict; `deleteNow`: the verdict stands even if its pod ended. */
-  | { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean }
-  | { kind: 'warn'; message: string };
+  { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean } | { kind: 'warn'; message: string };
 
 function creationTime(pod: V1Pod): number {
   return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
@@ -78,8 +77,16 @@ export class JobTracker {
     t.pod = pod;
     const actions: TrackerAction[] = [];
     const taken = disrupted(pod);
-    if (pod.status?.phase === 'Failed' && taken && previous?.metadata?.name === pod.metadata?.name && previous?.status?.phase !== 'Failed') {
-      actions.push({ kind: 'warn', message: `worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try` });
+    if (
+      pod.status?.phase === 'Failed' &&
+      taken &&
+      previous?.metadata?.name === pod.metadata?.name &&
+      previous?.status?.phase !== 'Failed'
+    ) {
+      actions.push({
+        kind: 'warn',
+        message: `worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try`,
+      });
     }
     const image = imageFailure(pod);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];

@@ -20,7 +20,10 @@ export async function deleteJob(scope: KubeScope, name: string): Promise<void> {
     await apiCall(
       `delete Job ${name}`,
       scope.limiter,
-      () => scope.batch.deleteNamespacedJob({ name, namespace: scope.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 }).then(() => true),
+      () =>
+        scope.batch
+          .deleteNamespacedJob({ name, namespace: scope.namespace, propagationPolicy: 'Background', gracePeriodSeconds: 0 })
+          .then(() => true),
       { accept: (info) => (info.status === 404 ? true : undefined) },
     );
   } catch (e) {
@@ -30,7 +33,9 @@ export async function deleteJob(scope: KubeScope, name: string): Promise<void> {
 
 /** The workflow's Jobs now in the cluster. */
 export async function listWorkflowJobs(scope: KubeScope): Promise<string[]> {
-  const list = await apiCall('list Jobs', scope.limiter, () => scope.batch.listNamespacedJob({ namespace: scope.namespace, labelSelector: scope.selector }));
+  const list = await apiCall('list Jobs', scope.limiter, () =>
+    scope.batch.listNamespacedJob({ namespace: scope.namespace, labelSelector: scope.selector }),
+  );
   return list.items.map((j) => j.metadata?.name).filter((n): n is string => n !== undefined);
 }
 
@@ -38,7 +43,12 @@ export async function listWorkflowJobs(scope: KubeScope): Promise<string[]> {
 export async function deleteAllJobs(scope: KubeScope, why: string): Promise<void> {
   try {
     await apiCall("delete the workflow's Jobs", scope.limiter, () =>
-      scope.batch.deleteCollectionNamespacedJob({ namespace: scope.namespace, labelSelector: scope.selector, propagationPolicy: 'Background', gracePeriodSeconds: 0 }),
+      scope.batch.deleteCollectionNamespacedJob({
+        namespace: scope.namespace,
+        labelSelector: scope.selector,
+        propagationPolicy: 'Background',
+        gracePeriodSeconds: 0,
+      }),
     );
     return;
   } catch (e) {
@@ -55,7 +65,9 @@ export async function deleteAllJobs(scope: KubeScope, why: string): Promise<void
 export async function waitForPodsGone(scope: KubeScope, ms: number): Promise<void> {
   const until = Date.now() + ms;
   for (;;) {
-    const pods = await apiCall('list pods', scope.limiter, () => scope.core.listNamespacedPod({ namespace: scope.namespace, labelSelector: scope.selector }));
+    const pods = await apiCall('list pods', scope.limiter, () =>
+      scope.core.listNamespacedPod({ namespace: scope.namespace, labelSelector: scope.selector }),
+    );
     if (pods.items.length === 0) return;
     if (Date.now() > until) {
       scope.log.warning(`${pods.items.length} pod(s) of an earlier leader are still terminating; going on`);
@@ -69,7 +81,11 @@ export async function waitForPodsGone(scope: KubeScope, ms: number): Promise<voi
  * Deletes the worker Jobs of a workflow whose leader is gone (for `toil clean`). Returns how
  * many there were, or undefined when no cluster is configured.
  */
-export async function deleteWorkflowJobs(workflowId: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<number | undefined> {
+export async function deleteWorkflowJobs(
+  workflowId: string,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number | undefined> {
   let access: ClusterAccess;
   try {
     access = loadClusterAccess(env);
@@ -79,15 +95,25 @@ export async function deleteWorkflowJobs(workflowId: string, logger: Logger, env
   const api = access.kc.makeApiClient(BatchV1Api);
   const limiter = new RateLimiter(20, 40);
   const namespace = access.namespace;
-  const list = await apiCall('list Jobs', limiter, () => api.listNamespacedJob({ namespace, labelSelector: workflowSelector(workflowId) }), {
-    policy: { attempts: 3, baseMs: 200, maxMs: 2000 },
-  });
+  const list = await apiCall(
+    'list Jobs',
+    limiter,
+    () => api.listNamespacedJob({ namespace, labelSelector: workflowSelector(workflowId) }),
+    {
+      policy: { attempts: 3, baseMs: 200, maxMs: 2000 },
+    },
+  );
   for (const j of list.items) {
     const name = j.metadata?.name;
     if (!name) continue;
-    await apiCall(`delete Job ${name}`, limiter, () => api.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }).then(() => true), {
-      accept: (info) => (info.status === 404 ? true : undefined),
-    }).catch((e: unknown) => logger.warning(errorMessage(e)));
+    await apiCall(
+      `delete Job ${name}`,
+      limiter,
+      () => api.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }).then(() => true),
+      {
+        accept: (info) => (info.status === 404 ? true : undefined),
+      },
+    ).catch((e: unknown) => logger.warning(errorMessage(e)));
   }
   return list.items.length;
 }

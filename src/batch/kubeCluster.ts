@@ -25,7 +25,10 @@ export interface KubeScope {
   log: Logger;
 }
 
-export function kubeScope(access: ClusterAccess, args: { workflowId: string; log: Logger; qps?: number | undefined; burst?: number | undefined }): KubeScope {
+export function kubeScope(
+  access: ClusterAccess,
+  args: { workflowId: string; log: Logger; qps?: number | undefined; burst?: number | undefined },
+): KubeScope {
   return {
     kc: access.kc,
     batch: access.kc.makeApiClient(BatchV1Api),
@@ -77,7 +80,8 @@ export async function findLeaderSelf(access: ClusterAccess, env: NodeJS.ProcessE
 }
 
 /** Variables passed on to workers (never credentials: those come from the mounted secret). */
-const PASS_ENV = /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL|AWS_ENDPOINT_URL_S3|AWS_PROFILE|AWS_EC2_METADATA_DISABLED|TOIL_S3_[A-Z0-9_]+)$/;
+const PASS_ENV =
+  /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL|AWS_ENDPOINT_URL_S3|AWS_PROFILE|AWS_EC2_METADATA_DISABLED|TOIL_S3_[A-Z0-9_]+)$/;
 
 /** The workflow's settings that shape its worker Jobs. */
 export interface WorkerJobSettings {
@@ -105,7 +109,9 @@ function workerEnv(env: NodeJS.ProcessEnv, awsSecretName: string | undefined): R
 export function workerJobOptions(settings: WorkerJobSettings, self: LeaderSelf, env: NodeJS.ProcessEnv): KubernetesJobOptions {
   const image = settings.image ?? self.image;
   if (!image) {
-    throw new UsageError("no worker image: set TOIL_APPLIANCE_SELF to the toil-ts image the worker pods should run (inside a pod it defaults to the leader's own image)");
+    throw new UsageError(
+      "no worker image: set TOIL_APPLIANCE_SELF to the toil-ts image the worker pods should run (inside a pod it defaults to the leader's own image)",
+    );
   }
   const command = env['TOIL_KUBERNETES_WORKER_COMMAND'];
   return {

@@ -67,7 +67,11 @@ export async function apiCall<T>(
   what: string,
   limiter: RateLimiter,
   fn: () => Promise<T>,
-  opts: { policy?: RetryPolicy; accept?: (info: ApiErrorInfo) => T | undefined; onRetry?: (info: ApiErrorInfo, delayMs: number) => void } = {},
+  opts: {
+    policy?: RetryPolicy;
+    accept?: (info: ApiErrorInfo) => T | undefined;
+    onRetry?: (info: ApiErrorInfo, delayMs: number) => void;
+  } = {},
 ): Promise<T> {
   const policy = opts.policy ?? DEFAULT_API_RETRY;
   for (let attempt = 1; ; attempt++) {

@@ -105,7 +105,9 @@ export class KubernetesBatchSystem implements BatchSystem {
       path: `/apis/batch/v1/namespaces/${s.namespace}/jobs`,
       labelSelector: s.selector,
       list: async () => {
-        const list = await apiCall('list Jobs', s.limiter, () => s.batch.listNamespacedJob({ namespace: s.namespace, labelSelector: s.selector }));
+        const list = await apiCall('list Jobs', s.limiter, () =>
+          s.batch.listNamespacedJob({ namespace: s.namespace, labelSelector: s.selector }),
+        );
         return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
       },
       parse: (obj) => namedObject<V1Job>(obj),
@@ -119,7 +121,9 @@ export class KubernetesBatchSystem implements BatchSystem {
       path: `/api/v1/namespaces/${s.namespace}/pods`,
       labelSelector: s.selector,
       list: async () => {
-        const list = await apiCall('list pods', s.limiter, () => s.core.listNamespacedPod({ namespace: s.namespace, labelSelector: s.selector }));
+        const list = await apiCall('list pods', s.limiter, () =>
+          s.core.listNamespacedPod({ namespace: s.namespace, labelSelector: s.selector }),
+        );
         return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
       },
       parse: (obj) => namedObject<V1Pod>(obj),
@@ -146,7 +150,13 @@ export class KubernetesBatchSystem implements BatchSystem {
   async issue(req: BatchJobRequest): Promise<number> {
     const batchJobId = this.nextId++;
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
-    const t = this.tracker.add({ batchJobId, name: body.metadata!.name!, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements });
+    const t = this.tracker.add({
+      batchJobId,
+      name: body.metadata!.name!,
+      jobId: req.jobId,
+      jobName: req.jobName,
+      requirements: req.requirements,
+    });
     try {
       await this.createJob(body, req.jobId);
     } catch (e) {
@@ -161,17 +171,25 @@ export class KubernetesBatchSystem implements BatchSystem {
     const s = this.scope;
     const name = body.metadata!.name!;
     let exists = false;
-    await apiCall(`create Job ${name}`, s.limiter, () => s.batch.createNamespacedJob({ namespace: s.namespace, body, fieldValidation: 'Strict' }), {
-      accept: (info) => {
-        if (info.status !== 409) return undefined;
-        exists = true;
-        return {} as V1Job;
+    await apiCall(
+      `create Job ${name}`,
+      s.limiter,
+      () => s.batch.createNamespacedJob({ namespace: s.namespace, body, fieldValidation: 'Strict' }),
+      {
+        accept: (info) => {
+          if (info.status !== 409) return undefined;
+          exists = true;
+          return {} as V1Job;
+        },
+        onRetry: (info, ms) => s.log.debug(`create Job ${name}: ${info.message}; retrying in ${ms} ms`),
       },
-      onRetry: (info, ms) => s.log.debug(`create Job ${name}: ${info.message}; retrying in ${ms} ms`),
-    });
+    );
     if (!exists) return;
     const found = await apiCall(`read Job ${name}`, s.limiter, () => s.batch.readNamespacedJob({ name, namespace: s.namespace }));
-    if (KubernetesBatchSystem.jobIdOf(found) !== jobId || found.metadata?.labels?.[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW]) {
+    if (
+      KubernetesBatchSystem.jobIdOf(found) !== jobId ||
+      found.metadata?.labels?.[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW]
+    ) {
       throw new KubernetesApiError(`create Job ${name}`, { status: 409, message: `a Job named ${name} exists and is not this workflow's` });
     }
   }

@@ -67,7 +67,10 @@ export function dnsLabel(text: string, max: number): string {
 
 /** A label value: ≤ 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. */
 export function labelValue(text: string): string {
-  const s = text.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  const s = text
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
   return s === '' ? 'x' : s;
 }
 
@@ -102,7 +105,10 @@ export function workflowSelector(workflowId: string): string {
 }
 
 /** Builds the Job for a batch job. */
-export function buildJob(args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements }, o: KubernetesJobOptions): V1Job {
+export function buildJob(
+  args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements },
+  o: KubernetesJobOptions,
+): V1Job {
   const r = args.requirements;
   const name = jobName(o.owner, o.workflowId, args.batchJobId);
   const labels: Record<string, string> = {
@@ -181,7 +187,11 @@ export function buildJob(args: { batchJobId: number; jobId: string; jobName: str
           ],
           volumes,
           ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
-          affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: r.preemptible ? spotTerm() : notSpotTerm() } } },
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: r.preemptible ? spotTerm() : notSpotTerm() },
+            },
+          },
           ...(r.preemptible ? { tolerations: SPOT_TOLERATIONS } : {}),
         },
       },

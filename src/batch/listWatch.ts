@@ -137,7 +137,8 @@ export class ListWatch<T> {
 
   private async relist(): Promise<void> {
     const list = await this.source.list();
-    if (!Array.isArray(list.items)) throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
+    if (!Array.isArray(list.items))
+      throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
     this.resourceVersion = list.resourceVersion;
     for (const item of list.items) this.opts.onEvent('ADDED', item);
   }
@@ -147,7 +148,11 @@ export class ListWatch<T> {
     await this.opts.limiter.take();
     if (this.closed) return 'ended';
     const watch = withInactivityTimeout(new Watch(this.opts.kc), this.opts.inactivityTimeoutMs ?? DEFAULT_WATCH_INACTIVITY_MS);
-    const query = { labelSelector: this.source.labelSelector, allowWatchBookmarks: true, ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}) };
+    const query = {
+      labelSelector: this.source.labelSelector,
+      allowWatchBookmarks: true,
+      ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}),
+    };
     return new Promise<WatchEnd>((resolve, reject) => {
       let gone = false;
       const onEvent = (type: string, object: unknown) => {

@@ -15,7 +15,12 @@ export const POD_LOG_TAIL_LINES = 40;
  * Reads the tail of a pod's log and keeps it as the job's log when the job store has none.
  * Returns the tail; undefined for a pod that never ran on a node or whose log cannot be read.
  */
-export async function keepPodLogTail(scope: KubeScope, store: JobStore, pod: V1Pod | undefined, jobId: string): Promise<string | undefined> {
+export async function keepPodLogTail(
+  scope: KubeScope,
+  store: JobStore,
+  pod: V1Pod | undefined,
+  jobId: string,
+): Promise<string | undefined> {
   const name = pod?.metadata?.name;
   if (!name || !pod.spec?.nodeName) return undefined;
   try {

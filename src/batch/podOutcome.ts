@@ -17,7 +17,10 @@ export interface PodVerdict {
 
 const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
 
-function condition(obj: { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } }, type: string) {
+function condition(
+  obj: { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } },
+  type: string,
+) {
   return obj.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 }
 
@@ -64,7 +67,13 @@ export function podVerdict(pod: V1Pod): PodVerdict {
   const exitCode = term?.exitCode ?? null;
   const dis = disrupted(pod);
   if (dis) {
-    return { outcome: 'preempted', exitCode, message: `the pod was taken away (${dis}); not counted against the job's tries`, countsAsAttempt: false, retryable: true };
+    return {
+      outcome: 'preempted',
+      exitCode,
+      message: `the pod was taken away (${dis}); not counted against the job's tries`,
+      countsAsAttempt: false,
+      retryable: true,
+    };
   }
   if (term?.reason === 'OOMKilled') {
     const limit = pod.spec?.containers?.[0]?.resources?.limits?.['memory'];
@@ -85,7 +94,10 @@ export function podVerdict(pod: V1Pod): PodVerdict {
   return {
     outcome: 'failed',
     exitCode,
-    message: exitCode !== null ? `the worker exited with code ${exitCode}${term?.reason && term.reason !== 'Error' ? ` (${term.reason})` : ''}` : `the pod failed${pod.status?.reason ? ` (${pod.status.reason})` : ''}`,
+    message:
+      exitCode !== null
+        ? `the worker exited with code ${exitCode}${term?.reason && term.reason !== 'Error' ? ` (${term.reason})` : ''}`
+        : `the pod failed${pod.status?.reason ? ` (${pod.status.reason})` : ''}`,
     countsAsAttempt: true,
     retryable: true,
   };
@@ -99,7 +111,19 @@ export function jobVerdict(job: V1Job): PodVerdict | undefined {
   const failed = condition(job, 'Failed') ?? condition(job, 'FailureTarget');
   if (!failed) return undefined;
   if (failed.reason === 'DeadlineExceeded') {
-    return { outcome: 'deadline', exitCode: null, message: `the Job ran past its deadline${failed.message ? `: ${failed.message}` : ''}`, countsAsAttempt: true, retryable: true };
+    return {
+      outcome: 'deadline',
+      exitCode: null,
+      message: `the Job ran past its deadline${failed.message ? `: ${failed.message}` : ''}`,
+      countsAsAttempt: true,
+      retryable: true,
+    };
   }
-  return { outcome: 'failed', exitCode: null, message: `the Job failed (${failed.reason ?? 'unknown reason'}${failed.message ? `: ${failed.message}` : ''})`, countsAsAttempt: true, retryable: true };
+  return {
+    outcome: 'failed',
+    exitCode: null,
+    message: `the Job failed (${failed.reason ?? 'unknown reason'}${failed.message ? `: ${failed.message}` : ''})`,
+    countsAsAttempt: true,
+    retryable: true,
+  };
 }

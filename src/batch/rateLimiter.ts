@@ -15,7 +15,8 @@ export class RateLimiter {
     private readonly burst: number,
     private readonly now: () => number = () => Date.now(),
   ) {
-    if (!(qps > 0) || !(burst >= 1)) throw new UsageError(`--kubernetesQps must be > 0 and --kubernetesBurst ≥ 1 (got ${qps} and ${burst})`);
+    if (!(qps > 0) || !(burst >= 1))
+      throw new UsageError(`--kubernetesQps must be > 0 and --kubernetesBurst ≥ 1 (got ${qps} and ${burst})`);
     this.tokens = burst;
     this.last = now();
   }

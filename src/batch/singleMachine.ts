@@ -72,12 +72,19 @@ export class SingleMachineBatchSystem implements BatchSystem {
   checkFits(req: ResolvedRequirements, what: string): void {
     const o = this.opts;
     const gpus = gpuCount(req);
-    if (req.cores > o.maxCores) throw new ResourceError(`${what} asks for ${req.cores} cores, but at most ${o.maxCores} are available (--maxCores)`);
+    if (req.cores > o.maxCores)
+      throw new ResourceError(`${what} asks for ${req.cores} cores, but at most ${o.maxCores} are available (--maxCores)`);
     if (req.memory > o.maxMemory) {
-      throw new ResourceError(`${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`, { resource: 'memory' });
+      throw new ResourceError(
+        `${what} asks for ${formatSize(req.memory)} of memory, but at most ${formatSize(o.maxMemory)} is available (--maxMemory)`,
+        { resource: 'memory' },
+      );
     }
     if (req.disk > o.maxDisk) {
-      throw new ResourceError(`${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`, { resource: 'disk' });
+      throw new ResourceError(
+        `${what} asks for ${formatSize(req.disk)} of disk, but at most ${formatSize(o.maxDisk)} is available (--maxDisk)`,
+        { resource: 'disk' },
+      );
     }
     if (gpus > (o.gpus ?? 0)) throw new ResourceError(`${what} asks for ${gpus} GPU(s), but this machine offers ${o.gpus ?? 0}`);
   }
@@ -114,7 +121,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
   private pump(): void {
     if (this.closed) return;
     let skipped = 0;
-    for (let i = 0; i < this.queue.length && skipped < 64; ) {
+    for (let i = 0; i < this.queue.length && skipped < 64;) {
       const item = this.queue[i]!;
       if (this.fits(item.req.requirements)) {
         this.queue.splice(i, 1);
@@ -212,13 +219,22 @@ export class SingleMachineBatchSystem implements BatchSystem {
     const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
     const told = processEndReason(proc.tail);
     const end: BatchJobEnd = run.killed
-      ? { batchJobId: run.batchJobId, jobId: run.req.jobId, outcome: 'killed', exitCode: code, message: 'killed by the leader', countsAsAttempt: false }
+      ? {
+          batchJobId: run.batchJobId,
+          jobId: run.req.jobId,
+          outcome: 'killed',
+          exitCode: code,
+          message: 'killed by the leader',
+          countsAsAttempt: false,
+        }
       : {
           batchJobId: run.batchJobId,
           jobId: run.req.jobId,
           outcome: 'failed',
           exitCode: code ?? (signal === 'SIGKILL' ? 137 : 1),
-          message: told ?? `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
+          message:
+            told ??
+            `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
           countsAsAttempt: true,
           ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {}),
         };
@@ -232,7 +248,14 @@ export class SingleMachineBatchSystem implements BatchSystem {
       const item = this.queue[i]!;
       if (ids.has(item.batchJobId)) {
         this.queue.splice(i, 1);
-        this.ends.push({ batchJobId: item.batchJobId, jobId: item.req.jobId, outcome: 'killed', exitCode: null, message: 'killed before it started', countsAsAttempt: false });
+        this.ends.push({
+          batchJobId: item.batchJobId,
+          jobId: item.req.jobId,
+          outcome: 'killed',
+          exitCode: null,
+          message: 'killed before it started',
+          countsAsAttempt: false,
+        });
       }
     }
     for (const p of this.procs) {

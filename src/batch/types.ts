@@ -18,7 +18,12 @@ export interface WorkerArgs {
   locator: string;
   jobId: string;
   /** Known workflow facts (saves reading workflow.json); read from the store when absent. */
-  workflow?: { workflowId: string; bundleHash: string; defaults: RequirementDefaults & { preemptible: boolean }; caching?: CachingSettings };
+  workflow?: {
+    workflowId: string;
+    bundleHash: string;
+    defaults: RequirementDefaults & { preemptible: boolean };
+    caching?: CachingSettings;
+  };
   /** Resources given to this batch job; default: the job's own requirements. */
   allocated?: ResolvedRequirements;
   workDir?: string;

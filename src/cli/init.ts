@@ -70,13 +70,23 @@ async function readPackageJson(file: string): Promise<PackageJson | undefined> {
     throw new UsageError(`${file} is not valid JSON: ${(e as Error).message}`);
   }
   const parsed = PackageJson.safeParse(raw);
-  if (!parsed.success) throw new UsageError(`${file} is not a package.json toil init can add to: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new UsageError(`${file} is not a package.json toil init can add to: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   return parsed.data;
 }
 
 /** package.json with what a workflow project needs added, and what was added. */
 async function withProjectFields(pkg: PackageJson | undefined, dir: string): Promise<{ pkg: PackageJson; added: string[] }> {
-  const out: PackageJson = pkg ? { ...pkg } : { name: path.basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-') || 'workflows', private: true };
+  const out: PackageJson = pkg
+    ? { ...pkg }
+    : {
+        name:
+          path
+            .basename(dir)
+            .toLowerCase()
+            .replace(/[^a-z0-9-]+/g, '-') || 'workflows',
+        private: true,
+      };
   const added: string[] = [];
   out.type ??= 'module';
   const scripts = { ...out.scripts };

@@ -30,16 +30,16 @@ async function run(workflow: string, jobStore: string, workflowArgs: string[], o
   const toil = await Toil.open({ ...(await givenOptions(jobStore, o)), jobStore, workflow });
   const builder = toil.module['default'];
   if (!toil.config.restart && typeof builder !== 'function') {
-    throw new UsageError(
-      `${toil.workflowName} has no default export: add 'export default function workflow(wf) { return rootJob; }'`,
-    );
+    throw new UsageError(`${toil.workflowName} has no default export: add 'export default function workflow(wf) { return rootJob; }'`);
   }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;
     if (signals > 1) process.exit(130);
     const kept = toil.config.clean === 'never' || toil.config.clean === 'onSuccess';
-    toil.logger.warning(`received ${sig}: stopping the workflow (${kept ? 'the job store is kept for --restart' : `then deleting the job store: --clean ${toil.config.clean}`})`);
+    toil.logger.warning(
+      `received ${sig}: stopping the workflow (${kept ? 'the job store is kept for --restart' : `then deleting the job store: --clean ${toil.config.clean}`})`,
+    );
     toil.stop(`interrupted by ${sig}`);
   };
   process.on('SIGINT', onSignal);
@@ -60,7 +60,7 @@ export function buildProgram(): Command {
   addRunOptions(
     program
       .command('run')
-      .description('run a workflow: its module\'s default export builds the root job; prints the root job\'s value as JSON')
+      .description("run a workflow: its module's default export builds the root job; prints the root job's value as JSON")
       .argument('<workflow>', 'the workflow module (.ts or .js): a path, or a file:, http(s):// or s3:// URL to fetch it from')
       .argument('<jobStore>', 'job store locator: a path, file:<path> or aws:<region>:<name>')
       .argument('[workflowArgs...]', 'arguments after -- are passed to the workflow as wf.args')
@@ -86,8 +86,8 @@ Examples:
   toil run https://example.org/flows/hello.ts aws:us-west-2:my-store --config /etc/toil/config.yaml`,
     )
     .action(async (workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts) => {
-    await run(workflow, jobStore, workflowArgs, o);
-  });
+      await run(workflow, jobStore, workflowArgs, o);
+    });
 
   program
     .command('init')
@@ -114,7 +114,10 @@ Examples:
     .description('delete a job store and everything in it')
     .argument('<jobStore>')
     .option('--force', 'delete it even while a leader holds it')
-    .option('--kubernetes', "also delete the workflow's worker Jobs in the current Kubernetes context (default when KUBECONFIG is set or in a pod)")
+    .option(
+      '--kubernetes',
+      "also delete the workflow's worker Jobs in the current Kubernetes context (default when KUBECONFIG is set or in a pod)",
+    )
     .exitOverride()
     .action(async (jobStore: string, o: { force?: boolean; kubernetes?: boolean }) => {
       const store = await openJobStore(jobStore);
@@ -124,7 +127,9 @@ Examples:
       }
       const lease = await readLease(store);
       if (lease && leaseIsLive(lease.body) && !o.force) {
-        throw new UsageError(`${store.locator} is in use by a running leader (pid ${lease.body.pid} on ${lease.body.host}); 'toil kill' it first or pass --force`);
+        throw new UsageError(
+          `${store.locator} is in use by a running leader (pid ${lease.body.pid} on ${lease.body.host}); 'toil kill' it first or pass --force`,
+        );
       }
       const info = await readWorkflowInfo(store);
       if (info && (process.env['KUBECONFIG'] || process.env['KUBERNETES_SERVICE_HOST'] || o.kubernetes)) {

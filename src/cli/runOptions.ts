@@ -15,7 +15,9 @@ export const CONFIG_ENV = 'TOIL_CONFIG';
 function helpFor(decl: OptionDecl): string {
   // A switch (--restart) is off unless given: no default to show.
   const shownDefault = decl.defaultHelp ?? (decl.default === undefined || decl.value === undefined ? undefined : String(decl.default));
-  const notes = [decl.env ? `env ${decl.env}` : undefined, shownDefault === undefined ? undefined : `default ${shownDefault}`].filter(Boolean);
+  const notes = [decl.env ? `env ${decl.env}` : undefined, shownDefault === undefined ? undefined : `default ${shownDefault}`].filter(
+    Boolean,
+  );
   return notes.length ? `${decl.help} (${notes.join('; ')})` : decl.help;
 }
 
@@ -29,7 +31,9 @@ function flagFor(key: string, decl: OptionDecl): Option {
 
 /** Adds `--config` and one flag per declared option (plus shortcuts such as `--logDebug`). */
 export function addRunOptions(cmd: Command): Command {
-  cmd.addOption(new Option('--config <file>', "a YAML file of options: Toil's option names as keys, e.g. 'retryCount: 3'; flags win").env(CONFIG_ENV));
+  cmd.addOption(
+    new Option('--config <file>', "a YAML file of options: Toil's option names as keys, e.g. 'retryCount: 3'; flags win").env(CONFIG_ENV),
+  );
   for (const [key, decl] of optionList()) {
     if (decl.envOnly) continue;
     cmd.addOption(flagFor(key, decl));

@@ -67,10 +67,13 @@ export function formatStatus(s: StoreStatus): string {
   out.push(`Job store ${s.locator}`);
   out.push(`  workflow: ${s.workflowId ?? '(none)'}${s.completed ? ' (completed)' : ''}`);
   out.push(`  leader:   ${s.leader ? `running (pid ${s.leader.pid} on ${s.leader.host})` : 'not running'}`);
-  out.push(`  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.running} running, ${s.counts.pending} pending, ${s.counts.failed} failed`);
+  out.push(
+    `  jobs:     ${s.counts.total} total, ${s.counts.done} done, ${s.counts.running} running, ${s.counts.pending} pending, ${s.counts.failed} failed`,
+  );
   if (s.cache) out.push(`  cache:    ${formatStats(s.cache)}`);
   if (s.issued.length > 0) out.push(`  issued:   ${s.issued.map((j) => `'${j.name}' (${j.id})`).join(', ')}`);
-  for (const r of s.retrying) out.push(`  retrying: '${r.name}' (${r.id}): ${r.failure}${r.remainingTries !== null ? ` (${r.remainingTries} tries left)` : ''}`);
+  for (const r of s.retrying)
+    out.push(`  retrying: '${r.name}' (${r.id}): ${r.failure}${r.remainingTries !== null ? ` (${r.remainingTries} tries left)` : ''}`);
   for (const f of s.failed) {
     out.push(`  failed:   '${f.name}' (${f.id}): ${f.failure}`);
     if (f.logTail) for (const l of f.logTail.split('\n')) out.push(`            | ${l}`);

@@ -42,9 +42,7 @@ export interface SpaceView {
   reserved: number;
 }
 
-export type RoomAnswer =
-  | { ok: true; evict: string[] }
-  | { ok: false; never: boolean; why: string };
+export type RoomAnswer = { ok: true; evict: string[] } | { ok: false; never: boolean; why: string };
 
 /** Bytes held by cache entries. */
 export function cachedBytes(entries: readonly EntryView[]): number {
@@ -96,7 +94,11 @@ function describe(view: SpaceView, need: { bytes: number; as: 'entry' | 'reserva
 }
 
 /** What to do about a claim on a key: it is ours, somebody's live one, or free to take. */
-export function judgeClaim(claim: { owner: string } | undefined, me: string, ownerAlive: (owner: string) => boolean): 'free' | 'mine' | 'wait' | 'takeover' {
+export function judgeClaim(
+  claim: { owner: string } | undefined,
+  me: string,
+  ownerAlive: (owner: string) => boolean,
+): 'free' | 'mine' | 'wait' | 'takeover' {
   if (!claim) return 'free';
   if (claim.owner === me) return 'mine';
   return ownerAlive(claim.owner) ? 'wait' : 'takeover';

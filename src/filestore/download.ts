@@ -61,7 +61,10 @@ async function openS3(url: string, signal: AbortSignal): Promise<Opened> {
   const { openS3Url } = await import('./s3Urls.js');
   const opening = openS3Url(url);
   // The SDK call cannot be cancelled here: give up waiting, and drop a late answer.
-  opening.then((o) => signal.aborted && o.stream.destroy(), () => undefined);
+  opening.then(
+    (o) => signal.aborted && o.stream.destroy(),
+    () => undefined,
+  );
   const aborted = new Promise<never>((_, reject) => {
     if (signal.aborted) reject(signal.reason);
     signal.addEventListener('abort', () => reject(signal.reason), { once: true });

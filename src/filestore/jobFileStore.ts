@@ -70,7 +70,9 @@ export class JobFileStore implements FileStore {
     const copy = cache.tempPath();
     try {
       await copyFile(localPath, copy, constants.COPYFILE_FICLONE);
-      const id = this.remember(await this.store.writeFile(copy, { basename: safeBasename(path.basename(localPath)), ownerJobId: this.jobId }));
+      const id = this.remember(
+        await this.store.writeFile(copy, { basename: safeBasename(path.basename(localPath)), ownerJobId: this.jobId }),
+      );
       await cache.admit({ key: cacheKey(this.store.locator, id), source: copy });
       return id;
     } finally {
@@ -88,7 +90,8 @@ export class JobFileStore implements FileStore {
   async readGlobalFile(id: FileID, pathOrOptions?: string | ReadFileOptions, options: ReadFileOptions = {}): Promise<string> {
     const localPath = typeof pathOrOptions === 'string' ? pathOrOptions : undefined;
     const mutable = (typeof pathOrOptions === 'object' ? pathOrOptions : options).mutable === true;
-    const dest = localPath ?? path.join(await mkdtemp(path.join(await this.localTempDir(), 'in-')), safeBasename(id.split('/').pop() ?? 'data'));
+    const dest =
+      localPath ?? path.join(await mkdtemp(path.join(await this.localTempDir(), 'in-')), safeBasename(id.split('/').pop() ?? 'data'));
     await mkdir(path.dirname(path.resolve(dest)), { recursive: true });
     const cache = this.filesCache();
     const cached = cache ? await this.readCached(cache, id, { dest, mutable }) : false;

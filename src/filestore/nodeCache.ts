@@ -83,7 +83,11 @@ interface EntryRow {
   last_used: number;
 }
 
-type ObtainStep = { kind: 'hit'; file: string } | { kind: 'fill'; file: string; evicted: string[] } | { kind: 'wait'; owner: string } | { kind: 'full'; never: boolean };
+type ObtainStep =
+  | { kind: 'hit'; file: string }
+  | { kind: 'fill'; file: string; evicted: string[] }
+  | { kind: 'wait'; owner: string }
+  | { kind: 'full'; never: boolean };
 
 /** Where a read was served from: a cache file (linked, read-only) or nowhere (read it yourself). */
 export type Obtained = { path: string; hit: boolean } | { path: undefined; hit: false };
@@ -106,7 +110,11 @@ export class NodeCache {
     retryBusy(() => this.db.exec('PRAGMA journal_mode = WAL'));
     this.db.exec('PRAGMA synchronous = NORMAL');
     retryBusy(() => this.db.exec(SCHEMA));
-    transaction(this.db, () => this.db.prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)').run(this.holder, Date.now(), opts.label ?? `pid ${process.pid}`));
+    transaction(this.db, () =>
+      this.db
+        .prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)')
+        .run(this.holder, Date.now(), opts.label ?? `pid ${process.pid}`),
+    );
   }
 
   /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
@@ -169,7 +177,9 @@ export class NodeCache {
       const room = planRoom(this.space(), { bytes: size, as: 'entry' });
       if (!room.ok) return undefined;
       const gone = this.evict(room.evict);
-      this.db.prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'ready', NULL, ?, ?)").run(args.key, size, file, this.tick());
+      this.db
+        .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'ready', NULL, ?, ?)")
+        .run(args.key, size, file, this.tick());
       return gone;
     });
     if (!evicted) {
@@ -210,7 +220,11 @@ export class NodeCache {
       });
       if (answer.ok) return this.removeFiles(answer.gone);
       if (answer.never) throw new ResourceError(`${answer.why} on the node's cache file system (${this.dir})`, { resource: 'disk' });
-      if (Date.now() > until) throw new ResourceError(`${answer.why}; waited ${Math.round((this.opts.reserveWaitMs ?? 600_000) / 1000)}s for other jobs on the node to finish`, { resource: 'disk' });
+      if (Date.now() > until)
+        throw new ResourceError(
+          `${answer.why}; waited ${Math.round((this.opts.reserveWaitMs ?? 600_000) / 1000)}s for other jobs on the node to finish`,
+          { resource: 'disk' },
+        );
       if (round === 0) this.reapDead();
       await sleep(Math.min(2000, 100 * 2 ** Math.min(round, 5)));
     }
@@ -257,8 +271,17 @@ export class NodeCache {
 
   /** The entries, most recently used last. */
   entries(): Array<EntryView & { file: string }> {
-    const rows = this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries ORDER BY last_used').all() as unknown as EntryRow[];
-    return rows.map((r) => ({ key: r.key, size: r.size, state: r.state, lastUsed: r.last_used, refs: this.refCount(r.key), file: this.filePath(r.file) }));
+    const rows = this.db
+      .prepare('SELECT key, size, state, owner, file, last_used FROM entries ORDER BY last_used')
+      .all() as unknown as EntryRow[];
+    return rows.map((r) => ({
+      key: r.key,
+      size: r.size,
+      state: r.state,
+      lastUsed: r.last_used,
+      refs: this.refCount(r.key),
+      file: this.filePath(r.file),
+    }));
   }
 
   /** The size of a complete entry, if the cache has one (saves asking the job store on a hit). */
@@ -289,7 +312,9 @@ export class NodeCache {
     if (!room.ok) return { kind: 'full', never: room.never };
     const evicted = this.evict(room.evict);
     const file = `${args.key}.${randomBytes(4).toString('hex')}`;
-    this.db.prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'filling', ?, ?, ?)").run(args.key, args.size, this.holder, file, this.tick());
+    this.db
+      .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'filling', ?, ?, ?)")
+      .run(args.key, args.size, this.holder, file, this.tick());
     return { kind: 'fill', file, evicted };
   }
 
@@ -316,7 +341,12 @@ export class NodeCache {
 
   private space() {
     const rows = this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries').all() as unknown as EntryRow[];
-    const refs = new Map((this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [r.key, r.n]));
+    const refs = new Map(
+      (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [
+        r.key,
+        r.n,
+      ]),
+    );
     const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
     const entries = rows.map((r) => ({ key: r.key, size: r.size, state: r.state, lastUsed: r.last_used, refs: refs.get(r.key) ?? 0 }));
     return { capacity: this.capacity(), cap: this.opts.cap, entries, reserved };
@@ -410,7 +440,13 @@ export class NodeCache {
   // ---- files ----
 
   /** Downloads a claimed entry and publishes it; undefined if the claim was lost meanwhile. */
-  private async fill(args: { key: string; size: number; job: string; file: string; fetch: (dest: string) => Promise<void> }): Promise<string | undefined> {
+  private async fill(args: {
+    key: string;
+    size: number;
+    job: string;
+    file: string;
+    fetch: (dest: string) => Promise<void>;
+  }): Promise<string | undefined> {
     const part = this.partPath(args.file);
     const final = this.filePath(args.file);
     try {
@@ -418,12 +454,16 @@ export class NodeCache {
       await settle(part, args.size);
       await rename(part, final);
     } catch (e) {
-      transaction(this.db, () => this.db.prepare('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(args.key, this.holder, args.file));
+      transaction(this.db, () =>
+        this.db.prepare('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(args.key, this.holder, args.file),
+      );
       this.removeFiles([part, final]);
       throw e;
     }
     const published = transaction(this.db, () => {
-      const r = this.db.prepare("UPDATE entries SET state = 'ready', owner = NULL WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'").run(args.key, this.holder, args.file);
+      const r = this.db
+        .prepare("UPDATE entries SET state = 'ready', owner = NULL WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
+        .run(args.key, this.holder, args.file);
       if (Number(r.changes) !== 1) return false;
       this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(args.key, this.holder, args.job);
       return true;

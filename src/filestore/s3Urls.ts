@@ -36,7 +36,10 @@ function bucketFor(u: S3Url): { bucket: S3Bucket; settings: S3Settings } {
   if (!cached || cached.endpoint !== settings.endpoint) {
     cached = { settings, client: makeS3Client(settings, { followRegionRedirects: true }), endpoint: settings.endpoint };
   }
-  return { bucket: new S3Bucket(cached.client, u.bucket, { retry: cached.settings.retry, what: `bucket ${u.bucket}` }), settings: cached.settings };
+  return {
+    bucket: new S3Bucket(cached.client, u.bucket, { retry: cached.settings.retry, what: `bucket ${u.bucket}` }),
+    settings: cached.settings,
+  };
 }
 
 function noBucket(e: unknown, url: string, u: S3Url): never {
@@ -62,5 +65,7 @@ export async function exportS3Url(store: JobStore, fileId: FileID, url: string):
   const u = parseS3Url(url);
   const { bucket, settings } = bucketFor(u);
   const stream = await store.readFileStream(fileId);
-  await uploadObject(bucket, u.key, stream, { partSize: settings.partSize, queueSize: settings.queueSize, checkEtag: true }).catch((e: unknown) => noBucket(e, url, u));
+  await uploadObject(bucket, u.key, stream, { partSize: settings.partSize, queueSize: settings.queueSize, checkEtag: true }).catch(
+    (e: unknown) => noBucket(e, url, u),
+  );
 }

@@ -10,7 +10,8 @@ let loaded: typeof import('node:sqlite') | undefined;
 
 function isSqliteWarning(warning: string | Error, rest: unknown[]): boolean {
   const first = rest[0];
-  const type = typeof first === 'string' ? first : typeof first === 'object' && first !== null ? (first as { type?: unknown }).type : undefined;
+  const type =
+    typeof first === 'string' ? first : typeof first === 'object' && first !== null ? (first as { type?: unknown }).type : undefined;
   const text = typeof warning === 'string' ? warning : warning.message;
   const name = typeof warning === 'string' ? type : warning.name;
   return (name === 'ExperimentalWarning' || type === 'ExperimentalWarning') && /^SQLite is an experimental feature/.test(text);

@@ -12,8 +12,18 @@ import type { JobRecord } from './types.js';
 
 /** A fresh job id: the definition name (shortened, made safe) and 10 random characters. */
 export function newJobId(name: string): string {
-  const stem = name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 24) || 'job';
-  const rand = randomBytes(8).toString('base64url').replace(/[^A-Za-z0-9]/g, '').toLowerCase().slice(0, 10).padEnd(10, '0');
+  const stem =
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 24) || 'job';
+  const rand = randomBytes(8)
+    .toString('base64url')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .toLowerCase()
+    .slice(0, 10)
+    .padEnd(10, '0');
   return `${stem}-${rand}`;
 }
 

@@ -28,7 +28,9 @@ export function jobInternals(job: Job<unknown>): JobInternals {
   if (!st) {
     const name = classNames.get(job.constructor);
     if (name === undefined) {
-      throw new UsageError(`${job.constructor.name} is not registered: call Job.register(${job.constructor.name}, 'a-name') after the class`);
+      throw new UsageError(
+        `${job.constructor.name} is not registered: call Job.register(${job.constructor.name}, 'a-name') after the class`,
+      );
     }
     st = { name, kind: 'class', children: [], followOns: [], requirements: {}, checkpoint: false };
     internals.set(job, st);
@@ -155,7 +157,11 @@ export class FunctionJob<R> extends Job<R> {
 export type Promised<T> =
   | T
   | JobPromise<T>
-  | (T extends ReadonlyArray<infer E> ? Array<Promised<E>> : T extends Record<string, unknown> ? { [K in keyof T]: Promised<T[K]> } : never);
+  | (T extends ReadonlyArray<infer E>
+      ? Array<Promised<E>>
+      : T extends Record<string, unknown>
+        ? { [K in keyof T]: Promised<T[K]> }
+        : never);
 
 /** Each argument may be given as a value or as a promise of one, also deep inside. */
 export type PromisedArgs<A extends unknown[]> = { [K in keyof A]: Promised<A[K]> };
@@ -186,9 +192,7 @@ export function defineJob<A extends unknown[], R>(name: string, fn: (ctx: JobCon
   activeRegistry().add({ kind: 'function', name, fn: call });
   const factory = (...args: unknown[]) => {
     // Validate now, where the caller can see the mistake, not later in a worker.
-    args.forEach((a, i) =>
-      encodeValue(a, { what: `argument ${i + 1} of job '${name}'`, idOf: () => 'unsaved' }),
-    );
+    args.forEach((a, i) => encodeValue(a, { what: `argument ${i + 1} of job '${name}'`, idOf: () => 'unsaved' }));
     const job = new FunctionJob<unknown>(call, args);
     internals.set(job, { name, kind: 'function', args, children: [], followOns: [], requirements: {}, checkpoint: false });
     return job;

@@ -42,7 +42,7 @@ function hint(v: unknown): string {
   if (typeof v === 'bigint') return ' (pass it as a string)';
   if (typeof v === 'number') return ' (JSON has no NaN or Infinity)';
   if (typeof v === 'object' && v !== null && typeof (v as { run?: unknown }).run === 'function') {
-    return ' (to use a job\'s result, pass job.rv())';
+    return " (to use a job's result, pass job.rv())";
   }
   return '';
 }

@@ -6,8 +6,7 @@ export type JobFunction = (ctx: JobContext, ...args: never[]) => unknown;
 export type JobClass = abstract new (...args: never[]) => Job<unknown>;
 
 export type Definition =
-  | { kind: 'function'; name: string; fn: (ctx: JobContext, ...args: unknown[]) => unknown }
-  | { kind: 'class'; name: string; cls: JobClass };
+  { kind: 'function'; name: string; fn: (ctx: JobContext, ...args: unknown[]) => unknown } | { kind: 'class'; name: string; cls: JobClass };
 
 /** Definitions by name, as registered by one workflow module. */
 export class Registry {
@@ -15,7 +14,10 @@ export class Registry {
 
   add(def: Definition): void {
     const prev = this.defs.get(def.name);
-    if (prev && !(prev.kind === def.kind && (prev.kind === 'function' ? prev.fn === (def as typeof prev).fn : prev.cls === (def as typeof prev).cls))) {
+    if (
+      prev &&
+      !(prev.kind === def.kind && (prev.kind === 'function' ? prev.fn === (def as typeof prev).fn : prev.cls === (def as typeof prev).cls))
+    ) {
       throw new UsageError(`a job named '${def.name}' is already defined; job names must be unique within a workflow`);
     }
     this.defs.set(def.name, def);

@@ -24,7 +24,8 @@ export interface RequirementDefaults {
 
 function parseAccelerator(spec: string | Accelerator): Accelerator {
   if (typeof spec !== 'string') {
-    if (!Number.isInteger(spec.count) || spec.count < 1) throw new UsageError(`accelerator count must be a whole number ≥ 1, got ${spec.count}`);
+    if (!Number.isInteger(spec.count) || spec.count < 1)
+      throw new UsageError(`accelerator count must be a whole number ≥ 1, got ${spec.count}`);
     if (spec.kind !== 'gpu') throw new UsageError(`accelerator kind must be 'gpu', got '${String(spec.kind)}'`);
     return { ...spec };
   }

@@ -42,14 +42,44 @@ import { mapLimit } from '../concurrency.js';
 import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
 import { createLogger, type Logger } from '../log.js';
-import { probeConditionalWrites, versionedObjects, type ClaimTiming, type Consistency, type VersionedObjects } from './conditionalWrites.js';
+import {
+  probeConditionalWrites,
+  versionedObjects,
+  type ClaimTiming,
+  type Consistency,
+  type VersionedObjects,
+} from './conditionalWrites.js';
 import { parseMessage, parseRecord, parseStored } from './records.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
-import { bucketName, nonce, fileIdWithCrc, fileKey, FILES, JOBS, logKey, MARKER_KEY, MESSAGE_CLAIMS, MESSAGES, messageKey, newFileName, OWNERS, parseFileId, SHARED } from './s3Keys.js';
+import {
+  bucketName,
+  nonce,
+  fileIdWithCrc,
+  fileKey,
+  FILES,
+  JOBS,
+  logKey,
+  MARKER_KEY,
+  MESSAGE_CLAIMS,
+  MESSAGES,
+  messageKey,
+  newFileName,
+  OWNERS,
+  parseFileId,
+  SHARED,
+} from './s3Keys.js';
 import { httpStatus, s3ErrorName } from './s3Retry.js';
 import { downloadObject, uploadObject } from './s3Transfer.js';
-import { checkJobId, checkSharedName, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
+import {
+  checkJobId,
+  checkSharedName,
+  type ChannelMessage,
+  type FileSource,
+  type JobStore,
+  type Versioned,
+  type WriteCondition,
+} from './types.js';
 
 export interface AwsJobStoreOptions {
   /**
@@ -77,7 +107,12 @@ interface Marker {
   id?: string;
 }
 
-const MarkerSchema = z.object({ format: z.literal(1), created: z.string(), consistency: z.enum(['conditional', 'claims']), id: z.string().optional() });
+const MarkerSchema = z.object({
+  format: z.literal(1),
+  created: z.string(),
+  consistency: z.enum(['conditional', 'claims']),
+  id: z.string().optional(),
+});
 
 function parseMarker(body: Buffer, what: string): Marker {
   const m = parseStored(MarkerSchema, body, `${what}: ${MARKER_KEY} (a toil-ts job store marker)`);
@@ -153,7 +188,11 @@ export class AwsJobStore implements JobStore {
         if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return undefined;
         throw e;
       });
-      if (!got) throw new JobStoreError('JOBSTORE_MISSING', `job store ${this.locator} does not exist (bucket ${this.bucketName} has no ${MARKER_KEY})`);
+      if (!got)
+        throw new JobStoreError(
+          'JOBSTORE_MISSING',
+          `job store ${this.locator} does not exist (bucket ${this.bucketName} has no ${MARKER_KEY})`,
+        );
       const marker = parseMarker(got.body, this.locator);
       if (marker.consistency === 'conditional') {
         // The marker exists, so this must be refused. (If it is not, the same bytes are rewritten.)
@@ -185,12 +224,17 @@ export class AwsJobStore implements JobStore {
 
   async create(): Promise<void> {
     const b = await this.bucket();
-    const exists = new JobStoreError('JOBSTORE_EXISTS', `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`);
+    const exists = new JobStoreError(
+      'JOBSTORE_EXISTS',
+      `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`,
+    );
     try {
       await b.client.send(
         new CreateBucketCommand({
           Bucket: this.bucketName,
-          ...(this.region !== 'us-east-1' ? { CreateBucketConfiguration: { LocationConstraint: this.region as BucketLocationConstraint } } : {}),
+          ...(this.region !== 'us-east-1'
+            ? { CreateBucketConfiguration: { LocationConstraint: this.region as BucketLocationConstraint } }
+            : {}),
         }),
       );
     } catch (e) {
@@ -202,7 +246,10 @@ export class AwsJobStore implements JobStore {
       } catch (e2) {
         const status = httpStatus(e2);
         if (status === 403 || status === 301) {
-          throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} belongs to another AWS account (bucket names are global); choose another name`);
+          throw new JobStoreError(
+            'JOBSTORE_EXISTS',
+            `cannot create job store ${this.locator}: bucket ${this.bucketName} belongs to another AWS account (bucket names are global); choose another name`,
+          );
         }
         throw b.fail(e2, 'looking at the existing bucket');
       }
@@ -210,7 +257,10 @@ export class AwsJobStore implements JobStore {
     // Also after a successful CreateBucket: us-east-1 answers 200 to the owner of an existing bucket.
     if (await b.head(MARKER_KEY)) throw exists;
     for await (const o of b.list('')) {
-      throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`);
+      throw new JobStoreError(
+        'JOBSTORE_EXISTS',
+        `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`,
+      );
     }
     let consistency = this.opts.consistency ?? consistencyFromEnv();
     if (consistency === 'auto') {

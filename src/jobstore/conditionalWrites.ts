@@ -109,9 +109,12 @@ class ConditionalObjects implements VersionedObjects {
     const cur = await this.bucket.getSmall(key);
     if (cur && openEnvelope(cur.body, key).nonce === n) return cur.etag;
     if (expected !== undefined && (r.reason === 'missing' || !cur)) throw new NotFoundError(`${what} does not exist`);
-    throw new ConflictError(expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`, {
-      version: expected,
-    });
+    throw new ConflictError(
+      expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`,
+      {
+        version: expected,
+      },
+    );
   }
 
   async put(name: string, data: Buffer, what: string): Promise<string> {
@@ -227,12 +230,17 @@ class ClaimedObjects implements VersionedObjects {
       if (expected === undefined ? cur !== undefined : curVersion !== expected) {
         await this.bucket.delete(claimKey);
         if (expected !== undefined && cur === undefined) throw new NotFoundError(`${what} does not exist`);
-        throw new ConflictError(expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`, {
-          version: expected,
-        });
+        throw new ConflictError(
+          expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`,
+          {
+            version: expected,
+          },
+        );
       }
       const mine = claims.find((c) => c.key === claimKey);
-      const rivals = mine ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs) : [];
+      const rivals = mine
+        ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs)
+        : [];
       const slow = performance.now() - t0 > this.slowMs;
       if (mine && rivals.length === 0 && !slow) {
         // The data PUT must land while the claim is live: abandon it (the outcome is then
@@ -243,7 +251,10 @@ class ClaimedObjects implements VersionedObjects {
           wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data, { deadlineMs: left });
         } catch (e) {
           if (e instanceof TransientError && e.context['deadline'] === true) {
-            throw new TransientError(`${what}: writing version ${next} took too long; read the record again to see whether it was written`, { cause: e });
+            throw new TransientError(
+              `${what}: writing version ${next} took too long; read the record again to see whether it was written`,
+              { cause: e },
+            );
           }
           throw e;
         }
@@ -256,7 +267,9 @@ class ClaimedObjects implements VersionedObjects {
       }
       await this.bucket.delete(claimKey);
       if (attempt >= MAX_CLAIM_ATTEMPTS) {
-        throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`, { context: { contention: true } });
+        throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`, {
+          context: { contention: true },
+        });
       }
       await sleep(20 + backoffDelay(attempt, { baseDelayMs: 20, maxDelayMs: 1000 }));
     }

@@ -24,7 +24,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
-import { checkJobId, checkSharedName, safeBasename, type ChannelMessage, type FileSource, type JobStore, type Versioned, type WriteCondition } from './types.js';
+import {
+  checkJobId,
+  checkSharedName,
+  safeBasename,
+  type ChannelMessage,
+  type FileSource,
+  type JobStore,
+  type Versioned,
+  type WriteCondition,
+} from './types.js';
 import { parseRecord, parseMessage } from './records.js';
 
 const MARKER = 'toil-jobstore.json';
@@ -71,7 +80,10 @@ export class FileJobStore implements JobStore {
     try {
       const entries = await fs.readdir(this.root);
       if (entries.includes(MARKER)) {
-        throw new JobStoreError('JOBSTORE_EXISTS', `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`);
+        throw new JobStoreError(
+          'JOBSTORE_EXISTS',
+          `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`,
+        );
       }
       if (entries.length > 0) {
         throw new JobStoreError('JOBSTORE_EXISTS', `cannot create job store ${this.locator}: the directory exists and is not empty`);
@@ -164,7 +176,13 @@ export class FileJobStore implements JobStore {
    * Writes version `next` of a versioned object. `expected` undefined means "must not exist".
    * Returns the new version.
    */
-  private async writeVersioned(dir: string, ext: string, data: string | Uint8Array, expected: string | undefined, what: string): Promise<string> {
+  private async writeVersioned(
+    dir: string,
+    ext: string,
+    data: string | Uint8Array,
+    expected: string | undefined,
+    what: string,
+  ): Promise<string> {
     const expectedN = expected === undefined ? 0 : Number(expected);
     if (!Number.isInteger(expectedN) || expectedN < 0) throw new ConflictError(`${what}: '${expected}' is not a version of this store`);
     const next = expectedN + 1;
@@ -191,7 +209,9 @@ export class FileJobStore implements JobStore {
     if (expected === undefined ? current !== undefined : current !== expectedN) {
       if (expected !== undefined && current === undefined) throw new NotFoundError(`${what} does not exist`);
       throw new ConflictError(
-        expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${current} is newer than ${expected})`,
+        expected === undefined
+          ? `${what} already exists`
+          : `${what} was changed by somebody else (version ${current} is newer than ${expected})`,
         { version: expected },
       );
     }
@@ -200,9 +220,12 @@ export class FileJobStore implements JobStore {
       await fs.link(tmp, this.vname(dir, next, ext));
     } catch (e) {
       if (isCode(e, 'EEXIST')) {
-        throw new ConflictError(expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${next} exists)`, {
-          version: expected,
-        });
+        throw new ConflictError(
+          expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${next} exists)`,
+          {
+            version: expected,
+          },
+        );
       }
       if (isCode(e, 'ENOENT')) throw new NotFoundError(`${what} does not exist`);
       throw e;
@@ -299,7 +322,8 @@ export class FileJobStore implements JobStore {
     try {
       await fs.copyFile(this.filePath(id), localPath);
     } catch (e) {
-      if (isCode(e, 'ENOENT') && !(await this.fileExists(id))) throw new NotFoundError(`file ${id} does not exist in ${this.locator}`, { fileId: id });
+      if (isCode(e, 'ENOENT') && !(await this.fileExists(id)))
+        throw new NotFoundError(`file ${id} does not exist in ${this.locator}`, { fileId: id });
       throw e;
     }
   }

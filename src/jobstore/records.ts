@@ -17,7 +17,10 @@ export function parseStored<S extends z.ZodType>(schema: S, data: Buffer | strin
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    throw new JobStoreError('JOBSTORE', `${what} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+    throw new JobStoreError(
+      'JOBSTORE',
+      `${what} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }

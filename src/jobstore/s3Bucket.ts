@@ -73,7 +73,9 @@ export class S3Bucket {
     if (
       status === 401 ||
       status === 403 ||
-      ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError'].includes(name)
+      ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError'].includes(
+        name,
+      )
     ) {
       const what = status === 403 && name === 'Unknown' ? `${doing} in bucket ${this.name}: access denied (HTTP 403)` : detail;
       return new JobStoreError(
@@ -161,10 +163,13 @@ export class S3Bucket {
       if (status === 412 || name === 'PreconditionFailed') return { ok: false, reason: 'precondition' };
       if (cond.ifMatch !== undefined && isNotFound(e)) return { ok: false, reason: 'missing' };
       if (cond.deadlineMs !== undefined && (name === 'AbortError' || name === 'TimeoutError')) {
-        throw new TransientError(`writing ${key} in bucket ${this.name} took longer than ${Math.round(cond.deadlineMs)} ms and was abandoned; it may or may not have happened`, {
-          cause: e,
-          context: { deadline: true },
-        });
+        throw new TransientError(
+          `writing ${key} in bucket ${this.name} took longer than ${Math.round(cond.deadlineMs)} ms and was abandoned; it may or may not have happened`,
+          {
+            cause: e,
+            context: { deadline: true },
+          },
+        );
       }
       throw this.fail(e, `writing ${key}`);
     }
@@ -189,7 +194,9 @@ export class S3Bucket {
       }
       let out;
       try {
-        out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+        out = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
       } catch (e) {
         throw this.fail(e, `deleting ${batch.length} objects`);
       }
@@ -207,12 +214,14 @@ export class S3Bucket {
     do {
       let out;
       try {
-        out = await this.client.send(new ListObjectsV2Command({
+        out = await this.client.send(
+          new ListObjectsV2Command({
             Bucket: this.name,
             Prefix: prefix,
             ...(this.pageSize ? { MaxKeys: this.pageSize } : {}),
             ...(token ? { ContinuationToken: token } : {}),
-          }),);
+          }),
+        );
       } catch (e) {
         throw this.fail(e, `listing ${prefix || '/'}`);
       }
@@ -221,7 +230,8 @@ export class S3Bucket {
         yield { key: o.Key, lastModified: o.LastModified instanceof Date ? o.LastModified : new Date(0), size: o.Size ?? 0 };
       }
       if (out.IsTruncated) {
-        if (!out.NextContinuationToken) throw new JobStoreError('JOBSTORE', `listing ${prefix}: truncated page without a continuation token`);
+        if (!out.NextContinuationToken)
+          throw new JobStoreError('JOBSTORE', `listing ${prefix}: truncated page without a continuation token`);
         token = out.NextContinuationToken;
       } else token = undefined;
     } while (token);

@@ -102,7 +102,8 @@ export function s3SettingsFromEnv(region: string, env: NodeJS.ProcessEnv = proce
     } catch {
       throw new UsageError(`${configured.source} is not a URL: '${configured.url}'`);
     }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`${configured.source} must be an http(s) URL, not '${configured.url}'`);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new UsageError(`${configured.source} must be an http(s) URL, not '${configured.url}'`);
   }
   const endpoint = configured?.url;
   const pathStyleEnv = env['TOIL_S3_FORCE_PATH_STYLE'];

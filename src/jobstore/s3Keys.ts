@@ -35,7 +35,6 @@ export function nonce(n = 16): string {
   return out + nonce(n - out.length);
 }
 
-
 /**
  * File ids are `<random>.<crc32>/<basename>`, stored at `files/<random>/<basename>`: the key is
  * fixed before the upload, the CRC-32 of the content (8 hex digits) is added to the id once the

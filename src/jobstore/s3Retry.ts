@@ -46,7 +46,15 @@ const RETRYABLE_CODES = new Set([
   'UND_ERR_SOCKET',
 ]);
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
-const THROTTLING = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottled', 'RequestLimitExceeded', 'TooManyRequestsException']);
+const THROTTLING = new Set([
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'RequestThrottled',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
 
 function field(e: unknown, name: string): unknown {
   return typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[name] : undefined;
@@ -127,7 +135,11 @@ export class BackoffRetryStrategy implements RetryStrategyV2 {
 
   async refreshRetryTokenForRetry(token: RetryToken, info: RetryErrorInfo): Promise<RetryToken> {
     const retries = token.getRetryCount() + 1;
-    const retryable = info.errorType === 'THROTTLING' || info.errorType === 'TRANSIENT' || info.errorType === 'SERVER_ERROR' || isRetryableS3Error(info.error);
+    const retryable =
+      info.errorType === 'THROTTLING' ||
+      info.errorType === 'TRANSIENT' ||
+      info.errorType === 'SERVER_ERROR' ||
+      isRetryableS3Error(info.error);
     if (!retryable || retries >= this.maxAttempts) throw new Error('no more retries');
     const throttled = info.errorType === 'THROTTLING' || THROTTLING.has(s3ErrorName(info.error) ?? '');
     return new Token(retries, backoffDelay(retries, this.opts, throttled));

@@ -187,7 +187,10 @@ class DownloadCheck {
       throw new TransientError(`download of ${key}: got ${this.received} bytes, the object has ${this.expectedSize}`);
     }
     if (this.expectedCrc !== undefined && this.crc !== this.expectedCrc) {
-      throw new JobStoreError('JOBSTORE', `download of ${key} is corrupt: its CRC-32 is ${hex8(this.crc)}, it was written with ${hex8(this.expectedCrc)}`);
+      throw new JobStoreError(
+        'JOBSTORE',
+        `download of ${key} is corrupt: its CRC-32 is ${hex8(this.crc)}, it was written with ${hex8(this.expectedCrc)}`,
+      );
     }
     let got: string | undefined;
     if (this.parts) got = expectedEtag(this.parts.finish(), true);
@@ -209,7 +212,12 @@ const MAX_RESUMES = 10;
  * or else against its ETag), resumed
  * where it stopped if the connection breaks. Fails with NotFoundError if there is no such object.
  */
-export async function downloadObject(bucket: S3Bucket, key: string, what: string, expect: { crc32?: number } = {}): Promise<{ stream: Readable; size: number }> {
+export async function downloadObject(
+  bucket: S3Bucket,
+  key: string,
+  what: string,
+  expect: { crc32?: number } = {},
+): Promise<{ stream: Readable; size: number }> {
   let first: GetObjectCommandOutput;
   try {
     first = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key, ...(bucket.sse ?? {}) }));

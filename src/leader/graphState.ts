@@ -290,7 +290,9 @@ export class GraphState {
     while (stack.length > 0) {
       const n = this.nodes.get(stack.pop()!);
       if (!n) continue;
-      const succ = staticOnly ? [...n.children.slice(0, n.staticChildren), ...n.followOns.slice(0, n.staticFollowOns)] : [...n.children, ...n.followOns];
+      const succ = staticOnly
+        ? [...n.children.slice(0, n.staticChildren), ...n.followOns.slice(0, n.staticFollowOns)]
+        : [...n.children, ...n.followOns];
       for (const s of succ) {
         if (!out.has(s) && s !== id) {
           out.add(s);

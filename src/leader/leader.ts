@@ -98,7 +98,8 @@ export class Leader {
       records.set(value.id, value);
       versions.set(value.id, version);
     }
-    if (!records.has(this.info.rootJobId)) throw new NotFoundError(`the root job ${this.info.rootJobId} is missing from ${this.store.locator}`);
+    if (!records.has(this.info.rootJobId))
+      throw new NotFoundError(`the root job ${this.info.rootJobId} is missing from ${this.store.locator}`);
     // Reachability from the root: anything else was created by an attempt that never committed.
     const reachable = new Set<string>([this.info.rootJobId]);
     const stack = [this.info.rootJobId];
@@ -190,7 +191,14 @@ export class Leader {
       const stuck = [...this.graph.nodes.values()].filter((n) => n.status === 'pending').slice(0, 5);
       reason = `no job can run: ${stuck.map((n) => `'${n.name}' (${n.id})`).join(', ')} wait on each other or on a job that never runs`;
     }
-    return { ok: false, failed: [...this.failed.values()], notRun, killed: this.stopReason?.killed ?? false, jobsRun: this.jobsRun, ...(reason ? { reason } : {}) };
+    return {
+      ok: false,
+      failed: [...this.failed.values()],
+      notRun,
+      killed: this.stopReason?.killed ?? false,
+      jobsRun: this.jobsRun,
+      ...(reason ? { reason } : {}),
+    };
   }
 
   /** The node cache totals, at the end of the run: in the log and in the store for `toil status`. */
@@ -204,7 +212,9 @@ export class Leader {
     await this.relayMessages();
     await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
     const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
-    await this.activity.write(this.batch.runningCount(), issued).catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
+    await this.activity
+      .write(this.batch.runningCount(), issued)
+      .catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
     try {
       if (await this.store.readShared(KILL_FILE)) this.stop(`stopped by 'toil kill'`);
     } catch (e) {
@@ -229,7 +239,8 @@ export class Leader {
           this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {
           if (m.cache) this.cacheReport.add(m.cache);
-          if (m.wallSeconds !== undefined) this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
+          if (m.wallSeconds !== undefined)
+            this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
         }
       }
     } catch (e) {
@@ -265,7 +276,12 @@ export class Leader {
         worker: {
           locator: this.store.locator,
           jobId: id,
-          workflow: { workflowId: this.info.workflowId, bundleHash: this.info.bundleHash, defaults: this.config.defaults, ...(this.info.caching ? { caching: this.info.caching } : {}) },
+          workflow: {
+            workflowId: this.info.workflowId,
+            bundleHash: this.info.bundleHash,
+            defaults: this.config.defaults,
+            ...(this.info.caching ? { caching: this.info.caching } : {}),
+          },
           allocated: requirements,
           ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
         },
@@ -459,7 +475,12 @@ function defaultSizeHint(e: ResourceError, asked: StoredRequirements): string {
 
 function asCreated(r: JobRecord): JobRecord {
   if (r.state === 'pending') return r;
-  const out: JobRecord = { ...r, state: 'pending', children: r.children.slice(0, r.staticChildren), followOns: r.followOns.slice(0, r.staticFollowOns) };
+  const out: JobRecord = {
+    ...r,
+    state: 'pending',
+    children: r.children.slice(0, r.staticChildren),
+    followOns: r.followOns.slice(0, r.staticFollowOns),
+  };
   delete out.forwards;
   delete out.result;
   return out;

@@ -63,7 +63,14 @@ export class Lease {
 
   private body(workflowId?: string): LeaseBody {
     const now = Date.now();
-    return { leaderId: this.id, host: os.hostname(), pid: process.pid, ...(workflowId ? { workflowId } : {}), acquiredAt: now, expiresAt: now + this.ttlMs };
+    return {
+      leaderId: this.id,
+      host: os.hostname(),
+      pid: process.pid,
+      ...(workflowId ? { workflowId } : {}),
+      acquiredAt: now,
+      expiresAt: now + this.ttlMs,
+    };
   }
 
   /** Takes the lease, or throws LeaseHeldError naming the holder. */

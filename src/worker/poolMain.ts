@@ -31,4 +31,3 @@ process.on('message', (m: unknown) => {
     process.send?.({ type: 'done', batchJobId: m.batchJobId, code });
   });
 });
-

@@ -29,7 +29,9 @@ export class PromiseResolver {
         if (depth > 100) throw new ToilError('INTERNAL', `promise of job ${jobId} forwards through more than 100 jobs`);
         const rec = this.known.get(jobId) ?? (await this.store.loadJob(jobId)).value;
         if (rec.state !== 'done' || rec.result === undefined) {
-          throw new ToilError('INTERNAL', `the promise of job '${rec.name}' (${jobId}) is not resolved: that job has not finished`, { context: { jobId } });
+          throw new ToilError('INTERNAL', `the promise of job '${rec.name}' (${jobId}) is not resolved: that job has not finished`, {
+            context: { jobId },
+          });
         }
         return decodeValue(rec.result, (id, path) => this.resolve(id, path, depth + 1));
       })();

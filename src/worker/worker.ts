@@ -58,7 +58,12 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     else {
       const info = await readWorkflowInfo(store);
       if (!info) throw new ToilError('JOBSTORE_MISSING', `${args.locator} holds no workflow`);
-      workflow = { workflowId: info.info.workflowId, bundleHash: info.info.bundleHash, defaults: info.info.defaults, ...(info.info.caching ? { caching: info.info.caching } : {}) };
+      workflow = {
+        workflowId: info.info.workflowId,
+        bundleHash: info.info.bundleHash,
+        defaults: info.info.defaults,
+        ...(info.info.caching ? { caching: info.info.caching } : {}),
+      };
     }
     registry = (await loadBundleFromStore(store, workflow.bundleHash)).registry;
   } catch (e) {
@@ -144,11 +149,13 @@ function cacheAccess(s: Session, base: string): CacheAccess {
   return { files: caching.enabled, open: () => sharedNodeCache({ dir: path.join(base, CACHE_DIR), cap: caching.cacheSize, label }) };
 }
 
-
 function instantiate(registry: Registry, rec: JobRecord, decoded: unknown): Job<unknown> {
   const def = registry.get(rec.name);
   if (!def) {
-    throw new ToilError('USAGE', `no job named '${rec.name}' is defined by the workflow module (known: ${registry.names().join(', ') || 'none'})`);
+    throw new ToilError(
+      'USAGE',
+      `no job named '${rec.name}' is defined by the workflow module (known: ${registry.names().join(', ') || 'none'})`,
+    );
   }
   let job: Job<unknown>;
   if (def.kind === 'function') {
@@ -208,7 +215,12 @@ async function runOne(s: Session, a: Attempt): Promise<OneOutcome> {
 }
 
 /** The finished record: the job's value, the jobs it created, and what to delete at commit. */
-async function finishedRecord(s: Session, a: Attempt, job: Job<unknown>, value: unknown): Promise<{ record: JobRecord; created: JobRecord[]; versions: string[] }> {
+async function finishedRecord(
+  s: Session,
+  a: Attempt,
+  job: Job<unknown>,
+  value: unknown,
+): Promise<{ record: JobRecord; created: JobRecord[]; versions: string[] }> {
   const rec = a.current.value;
   const forwards = new Set<string>();
   // New jobs get their ids first, so a returned promise of one can be encoded.
@@ -242,7 +254,16 @@ async function finishedRecord(s: Session, a: Attempt, job: Job<unknown>, value: 
  */
 async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown): Promise<OneOutcome> {
   const { record, created, versions } = await finishedRecord(s, a, job, value);
-  const next = s.args.chain === false ? undefined : await chainCandidate(s.store, { done: record, created, createdVersions: versions, allocated: a.allocated, defaults: s.workflow.defaults });
+  const next =
+    s.args.chain === false
+      ? undefined
+      : await chainCandidate(s.store, {
+          done: record,
+          created,
+          createdVersions: versions,
+          allocated: a.allocated,
+          defaults: s.workflow.defaults,
+        });
   if (next) record.chainedInto = next.value.id;
   try {
     await s.store.updateJob(record, a.current.version);
@@ -292,7 +313,10 @@ const OWN_CODE = new URL('..', import.meta.url).href;
 
 /** The stack frames of a stack, without those in toil-ts itself or in Node's internals (unless that is all). */
 function userFrames(stack: string): string[] {
-  const frames = stack.split('\n').filter((l) => /^\s+at /.test(l)).map((l) => l.trim());
+  const frames = stack
+    .split('\n')
+    .filter((l) => /^\s+at /.test(l))
+    .map((l) => l.trim());
   const theirs = frames.filter((f) => !f.includes(OWN_CODE) && !f.includes('(node:internal/') && !f.startsWith('at node:internal/'));
   return theirs.length > 0 ? theirs : frames;
 }
@@ -315,7 +339,8 @@ async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: str
     const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: a.logLines.join('\n'), at: Date.now() };
     writes.push(store.sendMessage(msg));
   }
-  if (extra.failure) writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
+  if (extra.failure)
+    writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
   const timings = process.env['TOIL_STATS'] === '1';
   const cache = a.files.stats;
   if (timings || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, timings)));
@@ -325,9 +350,20 @@ async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: str
 /** A job's stats: its node cache counters, and with TOIL_STATS=1 its times and memory. */
 function statsMessage(a: Attempt, timings: boolean): ChannelMessage {
   const cpu = process.cpuUsage(a.cpu0);
-  const msg: ChannelMessage = { kind: 'stats', jobId: a.current.value.id, jobName: a.current.value.name, cache: { ...a.files.stats }, at: Date.now() };
+  const msg: ChannelMessage = {
+    kind: 'stats',
+    jobId: a.current.value.id,
+    jobName: a.current.value.name,
+    cache: { ...a.files.stats },
+    at: Date.now(),
+  };
   if (!timings) return msg;
-  return { ...msg, wallSeconds: (Date.now() - a.started) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRss: process.resourceUsage().maxRSS * 1024 };
+  return {
+    ...msg,
+    wallSeconds: (Date.now() - a.started) / 1000,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    peakRss: process.resourceUsage().maxRSS * 1024,
+  };
 }
 
 /**
@@ -337,7 +373,13 @@ function statsMessage(a: Attempt, timings: boolean): ChannelMessage {
  */
 async function chainCandidate(
   store: JobStore,
-  { done, created, createdVersions, allocated, defaults }: { done: JobRecord; created: JobRecord[]; createdVersions: string[]; allocated: ResolvedRequirements; defaults: RequirementDefaults },
+  {
+    done,
+    created,
+    createdVersions,
+    allocated,
+    defaults,
+  }: { done: JobRecord; created: JobRecord[]; createdVersions: string[]; allocated: ResolvedRequirements; defaults: RequirementDefaults },
 ): Promise<Versioned<JobRecord> | undefined> {
   const successors = [...done.children, ...done.followOns];
   if (successors.length !== 1 || done.checkpoint) return undefined;

@@ -12,7 +12,6 @@ import { build, type Plugin } from 'esbuild';
 import { UsageError } from '../errors.js';
 import { API_SYMBOL } from '../worker/loadBundle.js';
 
-
 export interface Bundle {
   code: string;
   /** sha256 of the code, hex. */

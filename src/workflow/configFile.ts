@@ -37,7 +37,9 @@ export function configFileLayer(file: string, text: string): ConfigLayer {
   const top: unknown = doc.toJS();
   if (top === null || top === undefined) return { values: {}, name: (k) => `${file}: ${k}` };
   if (typeof top !== 'object' || Array.isArray(top)) {
-    throw new UsageError(`${file}: expected a mapping of option names to values (e.g. 'retryCount: 3'), got ${Array.isArray(top) ? 'a list' : `'${String(top)}'`}`);
+    throw new UsageError(
+      `${file}: expected a mapping of option names to values (e.g. 'retryCount: 3'), got ${Array.isArray(top) ? 'a list' : `'${String(top)}'`}`,
+    );
   }
   const values: Record<string, unknown> = {};
   const written: Record<string, string> = {};

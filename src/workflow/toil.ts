@@ -30,8 +30,24 @@ import { createLogger, type Logger, type LogLevel } from '../log.js';
 import { bundleSharedName, loadBundleCode, type LoadedBundle } from '../worker/loadBundle.js';
 import { PromiseResolver } from '../worker/resolve.js';
 import { bundleWorkflow, type Bundle } from './bundle.js';
-import { defaultWorkDir, environmentLayer, firstRunLayer, optionLayer, parseConfig, resolveConfig, type ToilConfig, type ToilConfigInput } from './config.js';
-import { checkRestartArgs, definedOptions, firstRunOptions, restartOptionsLine, storableOptions, type OptionValue } from './restartOptions.js';
+import {
+  defaultWorkDir,
+  environmentLayer,
+  firstRunLayer,
+  optionLayer,
+  parseConfig,
+  resolveConfig,
+  type ToilConfig,
+  type ToilConfigInput,
+} from './config.js';
+import {
+  checkRestartArgs,
+  definedOptions,
+  firstRunOptions,
+  restartOptionsLine,
+  storableOptions,
+  type OptionValue,
+} from './restartOptions.js';
 import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
@@ -120,7 +136,15 @@ export class Toil {
     const log = logger ?? createLogger(config.logLevel as LogLevel);
     const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
-    const parts = { config, store, bundle, loaded, workflowName, given: storableOptions(given), ...(firstRun ? { restartNote: restartOptionsLine(firstRun, given) } : {}) };
+    const parts = {
+      config,
+      store,
+      bundle,
+      loaded,
+      workflowName,
+      given: storableOptions(given),
+      ...(firstRun ? { restartNote: restartOptionsLine(firstRun, given) } : {}),
+    };
     return new Toil({ ...parts, logger: log, tty: tty ?? process.stderr.isTTY === true });
   }
 
@@ -144,7 +168,9 @@ export class Toil {
     if (this.config.restart) return this.restart(args);
     const store = this.store;
     if (await store.exists()) {
-      throw new UsageError(`job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`);
+      throw new UsageError(
+        `job store ${store.locator} already exists: use --restart to resume it, or 'toil clean ${store.locator}' to remove it`,
+      );
     }
     const workflowId = randomUUID();
     const batch = await createBatchSystem(this.config, { workflowId, store, logger: this.logger });
@@ -244,7 +270,12 @@ export class Toil {
     return { cores: c.defaultCores, memory: c.defaultMemory, disk: c.defaultDisk, preemptible: c.defaultPreemptible };
   }
 
-  private async runLeader(info: WorkflowInfo, lease: Lease, batch: Awaited<ReturnType<typeof createBatchSystem>>, restart: boolean): Promise<unknown> {
+  private async runLeader(
+    info: WorkflowInfo,
+    lease: Lease,
+    batch: Awaited<ReturnType<typeof createBatchSystem>>,
+    restart: boolean,
+  ): Promise<unknown> {
     const store = this.store;
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
@@ -282,10 +313,17 @@ export class Toil {
     if (!result.ok) {
       const deleted = clean === 'always' || clean === 'onError';
       if (deleted) await store.destroy();
-      throw new WorkflowFailedError(failureSummary(result, { locator: store.locator, deletedBy: deleted ? clean : undefined }), result.failed, result.notRun, result.killed);
+      throw new WorkflowFailedError(
+        failureSummary(result, { locator: store.locator, deletedBy: deleted ? clean : undefined }),
+        result.failed,
+        result.notRun,
+        result.killed,
+      );
     }
     const rss = process.resourceUsage().maxRSS / 1024;
-    this.logger.info(`workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`);
+    this.logger.info(
+      `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`,
+    );
     if (clean === 'always' || clean === 'onSuccess') await store.destroy();
     return value;
   }
@@ -310,7 +348,8 @@ async function checkWorkDir(config: ToilConfig): Promise<void> {
   if (config.workDir === undefined || config.batchSystem !== 'single_machine') return;
   const st = await stat(config.workDir).catch(() => undefined);
   const source = process.env['TOIL_WORKDIR'] === config.workDir ? 'TOIL_WORKDIR' : '--workDir';
-  if (!st) throw new UsageError(`${source}: no such directory: ${config.workDir} (create it first, or leave it unset for the system temp dir)`);
+  if (!st)
+    throw new UsageError(`${source}: no such directory: ${config.workDir} (create it first, or leave it unset for the system temp dir)`);
   if (!st.isDirectory()) throw new UsageError(`${source}: not a directory: ${config.workDir}`);
 }
 
@@ -319,10 +358,14 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
   await checkWorkDir(config);
   const locator = parseLocator(config.jobStore);
   if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
-    throw new UsageError(`--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`);
+    throw new UsageError(
+      `--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`,
+    );
   }
   if (config.sseKey && config.batchSystem === 'kubernetes') {
-    throw new UsageError('--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead');
+    throw new UsageError(
+      '--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead',
+    );
   }
   if (config.sseKey) {
     // Local workers inherit the environment: they open the store with the same key.
@@ -335,7 +378,10 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
  * Bundles the workflow module, fetching it first when it is given by URL, and type-checks it
  * (TypeScript only) unless told not to. Bundling comes first: a syntax error is one line.
  */
-async function bundleSource(workflow: string, opts: { logger: Logger; typecheck: boolean }): Promise<{ bundle: Bundle; workflowName: string }> {
+async function bundleSource(
+  workflow: string,
+  opts: { logger: Logger; typecheck: boolean },
+): Promise<{ bundle: Bundle; workflowName: string }> {
   const source = await obtainWorkflow(workflow);
   try {
     const bundle = await bundleWorkflow(source.file, source.fetched ? { name: source.name, root: path.dirname(source.file) } : {});
@@ -352,10 +398,14 @@ async function bundleSource(workflow: string, opts: { logger: Logger; typecheck:
 }
 
 /** The failure summary: one paragraph per failed job with the tail of its log. */
-export function failureSummary(result: Extract<LeaderResult, { ok: false }>, store: { locator: string; deletedBy?: string | undefined }): string {
+export function failureSummary(
+  result: Extract<LeaderResult, { ok: false }>,
+  store: { locator: string; deletedBy?: string | undefined },
+): string {
   const lines: string[] = [];
   if (result.killed) lines.push(`workflow stopped: ${result.reason ?? 'killed'}`);
-  else if (result.failed.length > 0) lines.push(`workflow failed: ${result.failed.length} job(s) failed, ${result.notRun} job(s) did not run`);
+  else if (result.failed.length > 0)
+    lines.push(`workflow failed: ${result.failed.length} job(s) failed, ${result.notRun} job(s) did not run`);
   else lines.push(`workflow failed: ${result.reason ?? 'unknown reason'}`);
   for (const f of result.failed) {
     lines.push(`  job '${f.name}' (${f.id}): ${f.reason}`);
@@ -368,5 +418,3 @@ export function failureSummary(result: Extract<LeaderResult, { ok: false }>, sto
   );
   return lines.join('\n');
 }
-
-

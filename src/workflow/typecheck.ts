@@ -78,7 +78,10 @@ export async function typecheckWorkflow(input: TypeCheckInput): Promise<void> {
   const result = await checkInChild(input);
   if (result.ok) return;
   const n = result.count;
-  throw new TypeCheckError(`workflow ${input.name} does not type-check (${n} error${n === 1 ? '' : 's'}; --no-typecheck runs it anyway):`, result.shown);
+  throw new TypeCheckError(
+    `workflow ${input.name} does not type-check (${n} error${n === 1 ? '' : 's'}; --no-typecheck runs it anyway):`,
+    result.shown,
+  );
 }
 
 function checkInChild(input: TypeCheckInput): Promise<CheckResult> {
@@ -165,7 +168,8 @@ async function stillValid(stamp: string): Promise<boolean> {
 async function remember(stamp: string, program: ts.Program): Promise<void> {
   const files: Record<string, string> = {};
   for (const sf of program.getSourceFiles()) {
-    if (program.isSourceFileDefaultLibrary(sf) || program.isSourceFileFromExternalLibrary(sf) || sf.fileName.includes('/node_modules/')) continue;
+    if (program.isSourceFileDefaultLibrary(sf) || program.isSourceFileFromExternalLibrary(sf) || sf.fileName.includes('/node_modules/'))
+      continue;
     if (sf.fileName.startsWith(path.join(PACKAGE_ROOT, 'dist'))) continue;
     const h = await hashOf(sf.fileName);
     if (h) files[sf.fileName] = h;

@@ -60,7 +60,8 @@ export async function obtainWorkflow(arg: string, limits: FetchLimits = FETCH_LI
       throw new UsageError(`invalid workflow URL '${name}': ${(e as Error).message}`);
     }
   }
-  if (!FETCHED_SCHEMES.has(u.protocol)) throw new UsageError(`unsupported workflow URL '${name}': use a path, or a file:, http(s):// or s3:// URL`);
+  if (!FETCHED_SCHEMES.has(u.protocol))
+    throw new UsageError(`unsupported workflow URL '${name}': use a path, or a file:, http(s):// or s3:// URL`);
   const base = safeBasename(urlBasename(u));
   if (!isModuleFile(base)) throw new UsageError(`workflow URL must name a .ts or .js file: ${name}`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-workflow-'));

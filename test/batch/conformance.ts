@@ -92,7 +92,15 @@ class Workflow {
   async create(): Promise<void> {
     await this.store.create();
     await this.store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
-    const info: WorkflowInfo = { workflowId: this.id, rootJobId: 'none', bundleHash: this.bundle.hash, workflowFile: JOBS_MODULE, createdAt: new Date().toISOString(), defaults: DEFAULTS, exports: [] };
+    const info: WorkflowInfo = {
+      workflowId: this.id,
+      rootJobId: 'none',
+      bundleHash: this.bundle.hash,
+      workflowFile: JOBS_MODULE,
+      createdAt: new Date().toISOString(),
+      defaults: DEFAULTS,
+      exports: [],
+    };
     await writeWorkflowInfo(this.store, info);
   }
 
@@ -107,7 +115,12 @@ class Workflow {
       jobId,
       jobName: st.name,
       requirements: resolved,
-      worker: { locator: this.store.locator, jobId, workflow: { workflowId: this.id, bundleHash: this.bundle.hash, defaults: DEFAULTS }, allocated: resolved },
+      worker: {
+        locator: this.store.locator,
+        jobId,
+        workflow: { workflowId: this.id, bundleHash: this.bundle.hash, defaults: DEFAULTS },
+        allocated: resolved,
+      },
     };
   }
 }

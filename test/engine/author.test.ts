@@ -14,7 +14,10 @@ const t = useTempStore();
 
 /** The lines of stderr that are not commander's hint. */
 function lines(stderr: string): string[] {
-  return stderr.trim().split('\n').filter((l) => l !== '' && !l.startsWith('(run with --help'));
+  return stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('(run with --help'));
 }
 
 describe('graph errors', () => {
@@ -59,7 +62,9 @@ describe('failure wording', () => {
   it('says that the job threw, message first, and the retry warning shows the message then the stack', async () => {
     const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/WARNING +job 'always' \(always-[a-z0-9]+\) failed: the job threw Error: this job always fails; retrying in 0\.0s \(1 try left\)\n +\| +at .*flaky\.ts:\d+:\d+/);
+    expect(r.stderr).toMatch(
+      /WARNING +job 'always' \(always-[a-z0-9]+\) failed: the job threw Error: this job always fails; retrying in 0\.0s \(1 try left\)\n +\| +at .*flaky\.ts:\d+:\d+/,
+    );
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the job threw Error: this job always fails\n/);
     expect(r.stderr).not.toMatch(/exited with code 1/);
   });
@@ -86,7 +91,16 @@ describe('restart', () => {
 
 describe('--clean and the failure summary', () => {
   it('does not promise a --restart when --clean always deleted the store', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '0', '--clean', 'always', ...alwaysFails({ traceDir: t.dir })]);
+    const r = await toil([
+      'run',
+      workflow('flaky.ts'),
+      t.store,
+      '--retryCount',
+      '0',
+      '--clean',
+      'always',
+      ...alwaysFails({ traceDir: t.dir }),
+    ]);
     expect(r.code).toBe(1);
     expect(await pathExists(t.store)).toBe(false);
     expect(r.stderr).not.toMatch(/is kept/);
@@ -110,7 +124,10 @@ describe('toil status during a run', () => {
         'status to show the running jobs',
       ).catch(() => undefined);
       expect(text).toMatch(/jobs: +5 total, 1 done, 2 running, 2 pending, 0 failed/);
-      const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number>; issued: Array<{ name: string }> };
+      const json = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as {
+        counts: Record<string, number>;
+        issued: Array<{ name: string }>;
+      };
       expect(json.counts).toEqual({ total: 5, done: 1, running: 2, pending: 2, failed: 0 });
       expect(json.issued.map((j) => j.name)).toEqual(['nap', 'nap']);
     } finally {
@@ -123,7 +140,11 @@ describe('toil status during a run', () => {
 describe('options are strict', () => {
   it.each([
     ['--disableCaching yes', () => ['--disableCaching', 'yes'], /--disableCaching: expected true or false \(got 'yes'\)/],
-    ['a --workDir that does not exist', () => ['--workDir', path.join(t.dir, 'missing')], /--workDir: no such directory: .*missing \(create it first/],
+    [
+      'a --workDir that does not exist',
+      () => ['--workDir', path.join(t.dir, 'missing')],
+      /--workDir: no such directory: .*missing \(create it first/,
+    ],
   ])('%s exits 2 and creates nothing', async (_what, args, message) => {
     const r = await toil(['run', workflow('../../examples/helloworld.ts'), t.store, ...args()]);
     expect(r.code).toBe(2);
@@ -137,7 +158,9 @@ describe('sizes', () => {
   it('says why --maxMemory 2GB refuses a job that asks for the default 2Gi', async () => {
     const r = await toil(['run', workflow('../../examples/fanout.ts'), t.store, '--maxMemory', '2GB', '--', '3']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/asks for 2\.0 GiB of memory, but at most 1\.9 GiB is available \(--maxMemory\); the job did not say, so it asks for --defaultMemory \(2Gi unless set\).*G is 10⁹ bytes, Gi is 2³⁰/);
+    expect(r.stderr).toMatch(
+      /asks for 2\.0 GiB of memory, but at most 1\.9 GiB is available \(--maxMemory\); the job did not say, so it asks for --defaultMemory \(2Gi unless set\).*G is 10⁹ bytes, Gi is 2³⁰/,
+    );
   });
 });
 
@@ -158,7 +181,9 @@ describe('type checking', () => {
     );
     const r = await toil(['run', 'typo.ts', t.store], { cwd: t.dir });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^toil: workflow typo\.ts does not type-check \(1 error; --no-typecheck runs it anyway\):\n {2}typo\.ts:4:9 Type 'string' is not assignable to type 'number'\. \(TS2322\)\n$/);
+    expect(r.stderr).toMatch(
+      /^toil: workflow typo\.ts does not type-check \(1 error; --no-typecheck runs it anyway\):\n {2}typo\.ts:4:9 Type 'string' is not assignable to type 'number'\. \(TS2322\)\n$/,
+    );
     expect(await readdir(t.dir)).toEqual(['typo.ts']);
     const unchecked = await toil(['run', 'typo.ts', t.store, '--no-typecheck'], { cwd: t.dir });
     expect(unchecked.code).toBe(0);

@@ -51,7 +51,10 @@ describe('options from a config file', () => {
     expect(await pathExists(t.store)).toBe(true);
 
     const store2 = path.join(t.dir, 'store2');
-    const fromFlags = await toil(['run', workflow('settings.ts'), store2, '--config', file, '--workDir', flagDir!, '--defaultMemory', '1Gi', '--clean', 'always'], { env });
+    const fromFlags = await toil(
+      ['run', workflow('settings.ts'), store2, '--config', file, '--workDir', flagDir!, '--defaultMemory', '1Gi', '--clean', 'always'],
+      { env },
+    );
     expect(fromFlags.code).toBe(0);
     expect(JSON.parse(fromFlags.stdout)).toMatchObject({ memory: 2 ** 30 });
     expect((JSON.parse(fromFlags.stdout) as Report).tmp.startsWith(flagDir!)).toBe(true);
@@ -109,10 +112,25 @@ describe('help', () => {
   it('documents --config and TOIL_CONFIG next to every option and its variable', async () => {
     const r = await toil(['run', '--help']);
     expect(r.code).toBe(0);
-    for (const opt of ['--config <file>', '--retryCount <n>', '--disableCaching [bool]', '--logDebug', '--kubernetesOwner <name>', '--leaseSeconds <seconds>']) {
+    for (const opt of [
+      '--config <file>',
+      '--retryCount <n>',
+      '--disableCaching [bool]',
+      '--logDebug',
+      '--kubernetesOwner <name>',
+      '--leaseSeconds <seconds>',
+    ]) {
       expect(r.stdout).toContain(opt);
     }
-    for (const v of ['TOIL_CONFIG', 'TOIL_WORKDIR', 'TOIL_KUBERNETES_OWNER', 'TOIL_KUBERNETES_HOST_PATH', 'TOIL_KUBERNETES_SERVICE_ACCOUNT', 'TOIL_AWS_SECRET_NAME', 'TOIL_APPLIANCE_SELF']) {
+    for (const v of [
+      'TOIL_CONFIG',
+      'TOIL_WORKDIR',
+      'TOIL_KUBERNETES_OWNER',
+      'TOIL_KUBERNETES_HOST_PATH',
+      'TOIL_KUBERNETES_SERVICE_ACCOUNT',
+      'TOIL_AWS_SECRET_NAME',
+      'TOIL_APPLIANCE_SELF',
+    ]) {
       expect(r.stdout).toContain(v);
     }
     expect(r.stdout).toMatch(/retry a failed job \(default 1\)/);

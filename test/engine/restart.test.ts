@@ -100,16 +100,28 @@ describe('one leader per job store', () => {
 
 describe('bad input exits 2 with one clear line and creates nothing', () => {
   const cases: Array<[string, () => string[], RegExp]> = [
-    ['an unknown option', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--noSuchOption'], /unknown option '--noSuchOption'/],
+    [
+      'an unknown option',
+      () => ['run', workflow('../../examples/fanout.ts'), t.store, '--noSuchOption'],
+      /unknown option '--noSuchOption'/,
+    ],
     ['a bad number', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--retryCount', 'lots'], /--retryCount/],
-    ['a bad size', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--defaultMemory', '12 parsecs'], /--defaultMemory.*not a size/],
+    [
+      'a bad size',
+      () => ['run', workflow('../../examples/fanout.ts'), t.store, '--defaultMemory', '12 parsecs'],
+      /--defaultMemory.*not a size/,
+    ],
     ['a bad choice', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--batchSystem', 'slurm'], /--batchSystem/],
     ['a bad locator', () => ['run', workflow('../../examples/fanout.ts'), 'aws:moon-base-1:x'], /invalid AWS (region|job t.store name)/],
     ['a missing workflow file', () => ['run', path.join(t.dir, 'nope.ts'), t.store], /workflow file not found/],
     ['a workflow without a default export', () => ['run', workflow('no-default.ts'), t.store], /has no default export/],
     ['a workflow that does not compile', () => ['run', path.join(t.dir, 'broken.ts'), t.store], /cannot compile workflow/],
     ['a graph where a follow-on waits on itself', () => ['run', workflow('bad-graph.ts'), t.store], /would wait for itself/],
-    ['an argument JSON cannot carry', () => ['run', workflow('bad-arg.ts'), t.store], /argument 1 of job 'when' is not JSON-serialisable: the value itself is a Date/],
+    [
+      'an argument JSON cannot carry',
+      () => ['run', workflow('bad-arg.ts'), t.store],
+      /argument 1 of job 'when' is not JSON-serialisable: the value itself is a Date/,
+    ],
     ['restarting a store that does not exist', () => ['run', workflow('../../examples/fanout.ts'), t.store, '--restart'], /does not exist/],
   ];
   it.each(cases)('%s', async (_what, args, message) => {
@@ -117,7 +129,12 @@ describe('bad input exits 2 with one clear line and creates nothing', () => {
     const r = await toil(args());
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('(run with --help')).length).toBe(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('(run with --help')).length,
+    ).toBe(1);
     expect(r.stdout).toBe('');
     expect(await exists(t.store)).toBe(false);
     expect((await readdir(t.dir)).filter((n) => n !== 'broken.ts')).toEqual([]);
@@ -128,7 +145,30 @@ describe('help', () => {
   it('lists every Toil option', async () => {
     const r = await toil(['run', '--help']);
     expect(r.code).toBe(0);
-    for (const opt of ['--batchSystem', '--restart', '--retryCount', '--clean', '--logLevel', '--logInfo', '--logDebug', '--logCritical', '--disableCaching', '--maxCores', '--maxMemory', '--maxDisk', '--maxJobs', '--defaultCores', '--defaultMemory', '--defaultDisk', '--workDir', '--writeLogs', '--kubernetesHostPath', '--kubernetesOwner', '--kubernetesServiceAccount', '--kubernetesPodTimeout']) {
+    for (const opt of [
+      '--batchSystem',
+      '--restart',
+      '--retryCount',
+      '--clean',
+      '--logLevel',
+      '--logInfo',
+      '--logDebug',
+      '--logCritical',
+      '--disableCaching',
+      '--maxCores',
+      '--maxMemory',
+      '--maxDisk',
+      '--maxJobs',
+      '--defaultCores',
+      '--defaultMemory',
+      '--defaultDisk',
+      '--workDir',
+      '--writeLogs',
+      '--kubernetesHostPath',
+      '--kubernetesOwner',
+      '--kubernetesServiceAccount',
+      '--kubernetesPodTimeout',
+    ]) {
       expect(r.stdout).toContain(opt);
     }
   });

@@ -55,7 +55,16 @@ describe('fan-out', () => {
 
 describe('retries', () => {
   it('retries a failing job --retryCount times with growing backoff', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), t.store, '--retryCount', '2', '--retryBackoff', '0.4', ...failsFirst({ traceDir: t.dir, times: 2 })]);
+    const r = await toil([
+      'run',
+      workflow('flaky.ts'),
+      t.store,
+      '--retryCount',
+      '2',
+      '--retryBackoff',
+      '0.4',
+      ...failsFirst({ traceDir: t.dir, times: 2 }),
+    ]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe('ok after 3');
     const times = (await traceLines(t.dir)).map((l) => Number(l.split(' ')[2]));
@@ -151,7 +160,10 @@ describe('programmatic use', () => {
     const { spawn } = await import('node:child_process');
     const { ROOT } = await import('../helpers/run.js');
     const out = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'programmatic.ts'), t.store, '20'], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' } });
+      const child = spawn(process.execPath, [path.join(ROOT, 'examples', 'programmatic.ts'), t.store, '20'], {
+        cwd: ROOT,
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
       let stdout = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.on('close', (code) => resolve({ code, stdout }));

@@ -132,9 +132,21 @@ describe('a workflow URL that cannot be used exits 2 naming it, and creates noth
     ['a 404', async () => `${base}/missing.ts`, /cannot fetch workflow http:\/\/127\.0\.0\.1:\d+\/missing\.ts: HTTP 404/],
     ['a server error', async () => (routes.set('/broken.ts', { status: 500, body: 'oops' }), `${base}/broken.ts`), /broken\.ts: HTTP 500/],
     ['an unreachable host', closedPortUrl, /cannot fetch workflow http:\/\/127\.0\.0\.1:\d+\/wf\.ts: connection refused/],
-    ['an HTML page', async () => (routes.set('/page.ts', { type: 'text/html; charset=utf-8', body: '<!doctype html><p>hi' }), `${base}/page.ts`), /page\.ts: the server sent an HTML page, not a module/],
-    ['text that does not compile', async () => (routes.set('/bad.ts', { body: 'this is not ( a module' }), `${base}/bad.ts`), /cannot compile workflow http:\/\/127\.0\.0\.1:\d+\/bad\.ts: http:\/\/127\.0\.0\.1:\d+\/bad\.ts:1:/],
-    ['a module too large', async () => (routes.set('/big.ts', { body: Buffer.alloc(11 * 1024 * 1024, 0x20) }), `${base}/big.ts`), /big\.ts: larger than 10485760 bytes/],
+    [
+      'an HTML page',
+      async () => (routes.set('/page.ts', { type: 'text/html; charset=utf-8', body: '<!doctype html><p>hi' }), `${base}/page.ts`),
+      /page\.ts: the server sent an HTML page, not a module/,
+    ],
+    [
+      'text that does not compile',
+      async () => (routes.set('/bad.ts', { body: 'this is not ( a module' }), `${base}/bad.ts`),
+      /cannot compile workflow http:\/\/127\.0\.0\.1:\d+\/bad\.ts: http:\/\/127\.0\.0\.1:\d+\/bad\.ts:1:/,
+    ],
+    [
+      'a module too large',
+      async () => (routes.set('/big.ts', { body: Buffer.alloc(11 * 1024 * 1024, 0x20) }), `${base}/big.ts`),
+      /big\.ts: larger than 10485760 bytes/,
+    ],
     ['a URL not naming a module', async () => `${base}/flows/`, /workflow URL must name a \.ts or \.js file/],
     ['an unsupported scheme', async () => 'ftp://127.0.0.1/wf.ts', /unsupported workflow URL 'ftp:\/\/127\.0\.0\.1\/wf\.ts'/],
     ['a malformed URL', async () => 'http://[::1/wf.ts', /invalid workflow URL/],
@@ -173,7 +185,14 @@ describe('a workflow from a file: URL', () => {
 describe('a workflow from an s3:// URL (test S3 server)', () => {
   let s3: TestS3;
   let restoreEnv = () => {};
-  const env = () => ({ AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_PROFILE: '' });
+  const env = () => ({
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PROFILE: '',
+  });
   beforeAll(async () => {
     s3 = await startTestS3({ conditionalWrites: true });
     restoreEnv = useTestS3Env(s3);
@@ -195,7 +214,11 @@ describe('a workflow from an s3:// URL (test S3 server)', () => {
 
   it.each([
     ['a missing object', 's3://flows/team/nope.ts', /cannot fetch workflow s3:\/\/flows\/team\/nope\.ts: .*does not exist/],
-    ['a missing bucket', 's3://no-such-bucket/hello.ts', /cannot fetch workflow s3:\/\/no-such-bucket\/hello\.ts: .*no bucket no-such-bucket/],
+    [
+      'a missing bucket',
+      's3://no-such-bucket/hello.ts',
+      /cannot fetch workflow s3:\/\/no-such-bucket\/hello\.ts: .*no bucket no-such-bucket/,
+    ],
   ])('exits 2 for %s, creating nothing', async (_what, url, message) => {
     const r = await run(['run', url, t.store], env());
     expect(r.code).toBe(2);
@@ -209,18 +232,21 @@ describe('fetchToFile limits', () => {
   it('gives up on a server that does not answer in time', async () => {
     routes.set('/slow.ts', { hang: true });
     const started = Date.now();
-    await expect(fetchToFile(`${base}/slow.ts`, path.join(t.dir, 'slow.ts'), { what: 'workflow', limits: { maxBytes: 1000, timeoutMs: 300 } })).rejects.toThrow(
-      /cannot fetch workflow .*slow\.ts: no complete answer within 0\.3 s/,
-    );
+    await expect(
+      fetchToFile(`${base}/slow.ts`, path.join(t.dir, 'slow.ts'), { what: 'workflow', limits: { maxBytes: 1000, timeoutMs: 300 } }),
+    ).rejects.toThrow(/cannot fetch workflow .*slow\.ts: no complete answer within 0\.3 s/);
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
   it('stops reading a body without a length once it passes the limit', async () => {
     routes.set('/endless.ts', { chunked: true, body: Buffer.alloc(5000, 0x20) });
-    await expect(fetchToFile(`${base}/endless.ts`, path.join(t.dir, 'endless.ts'), { what: 'workflow', limits: { maxBytes: 1000, timeoutMs: 5000 } })).rejects.toThrow(
-      /endless\.ts: larger than 1000 bytes/,
-    );
-    const ok = await fetchToFile(`${base}/endless.ts`, path.join(t.dir, 'ok.ts'), { what: 'workflow', limits: { maxBytes: 5000, timeoutMs: 5000 } });
+    await expect(
+      fetchToFile(`${base}/endless.ts`, path.join(t.dir, 'endless.ts'), { what: 'workflow', limits: { maxBytes: 1000, timeoutMs: 5000 } }),
+    ).rejects.toThrow(/endless\.ts: larger than 1000 bytes/);
+    const ok = await fetchToFile(`${base}/endless.ts`, path.join(t.dir, 'ok.ts'), {
+      what: 'workflow',
+      limits: { maxBytes: 5000, timeoutMs: 5000 },
+    });
     expect(ok).toBe(5000);
   });
 });

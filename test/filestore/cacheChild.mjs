@@ -49,18 +49,23 @@ async function read(key, source, job) {
 }
 
 if (mode === 'once') {
-  const got = await cache.onceOnNode(opts.key, async (d) => {
-    appendFileSync(opts.counter, `${process.pid}\n`);
-    writeFileSync(path.join(d, 'partial'), 'started');
-    process.stdout.write('# producing\n');
-    await sleep(opts.delayMs ?? 300);
-    if (opts.crash) {
-      writeFileSync(path.join(d, 'leftover'), 'half-made');
-      process.kill(process.pid, 'SIGKILL');
-    }
-    if (opts.throw) throw new Error('producer failed');
-    writeFileSync(path.join(d, 'done'), `made by ${process.pid}`);
-  }).then((d) => ({ dir: d, done: readFileSync(path.join(d, 'done'), 'utf8') }), (e) => ({ error: e.message }));
+  const got = await cache
+    .onceOnNode(opts.key, async (d) => {
+      appendFileSync(opts.counter, `${process.pid}\n`);
+      writeFileSync(path.join(d, 'partial'), 'started');
+      process.stdout.write('# producing\n');
+      await sleep(opts.delayMs ?? 300);
+      if (opts.crash) {
+        writeFileSync(path.join(d, 'leftover'), 'half-made');
+        process.kill(process.pid, 'SIGKILL');
+      }
+      if (opts.throw) throw new Error('producer failed');
+      writeFileSync(path.join(d, 'done'), `made by ${process.pid}`);
+    })
+    .then(
+      (d) => ({ dir: d, done: readFileSync(path.join(d, 'done'), 'utf8') }),
+      (e) => ({ error: e.message }),
+    );
   console.log(JSON.stringify(got));
 } else if (mode === 'read') {
   // opts.reads: [{ key, source }] read in order, each by job opts.job; held until opts.holdMs passed.
@@ -79,7 +84,10 @@ if (mode === 'once') {
     db.close();
   }
   const started = Date.now();
-  const got = await cache.reserve('job', opts.bytes).then(() => ({ ok: true }), (e) => ({ error: e.message, name: e.name }));
+  const got = await cache.reserve('job', opts.bytes).then(
+    () => ({ ok: true }),
+    (e) => ({ error: e.message, name: e.name }),
+  );
   process.stdout.write('# reserved\n');
   if (opts.holdMs) await sleep(opts.holdMs);
   console.log(JSON.stringify({ ...got, waitedMs: Date.now() - started }));

@@ -29,7 +29,10 @@ interface Child {
 }
 
 function child(mode: string, opts: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, mode, path.join(t.dir, 'cache'), JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const proc = spawn(process.execPath, [CHILD, mode, path.join(t.dir, 'cache'), JSON.stringify(opts)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
   running.add(proc);
   proc.on('close', () => running.delete(proc));
   let out = '';
@@ -48,7 +51,10 @@ function child(mode: string, opts: Record<string, unknown>): Child {
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; json: unknown; stderr: string }>((resolve) =>
     proc.on('close', (code, signal) => {
-      const last = out.split('\n').filter((l) => l.startsWith('{')).pop();
+      const last = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop();
       resolve({ code, signal, json: last ? JSON.parse(last) : undefined, stderr });
     }),
   );
@@ -175,15 +181,28 @@ describe('eviction', () => {
   it('reads a file uncached when held files fill the cap', async () => {
     const files = await Promise.all(['a', 'b'].map((n) => randomFile(n, 2 * MiB)));
     const fetchLog = path.join(t.dir, 'fetches');
-    const r = await child('read', { reads: [{ key: 'a', source: files[0]!.file }, { key: 'b', source: files[1]!.file }], fetchLog, cap: 3 * MiB }).done;
-    expect((r.json as { results: unknown[] }).results).toEqual([expect.objectContaining({ key: 'a', cached: true }), { key: 'b', hit: false, cached: false }]);
+    const r = await child('read', {
+      reads: [
+        { key: 'a', source: files[0]!.file },
+        { key: 'b', source: files[1]!.file },
+      ],
+      fetchLog,
+      cap: 3 * MiB,
+    }).done;
+    expect((r.json as { results: unknown[] }).results).toEqual([
+      expect.objectContaining({ key: 'a', cached: true }),
+      { key: 'b', hit: false, cached: false },
+    ]);
   });
 });
 
 describe('reservations', () => {
   it('fails a job whose disk requirement can never fit, naming the sizes', async () => {
     const r = await child('reserve', { bytes: 2 ** 60 }).done;
-    expect(r.json).toMatchObject({ name: 'ResourceError', error: expect.stringMatching(/disk requirement of 1024 PiB does not fit: capacity .* on the node's cache file system/) });
+    expect(r.json).toMatchObject({
+      name: 'ResourceError',
+      error: expect.stringMatching(/disk requirement of 1024 PiB does not fit: capacity .* on the node's cache file system/),
+    });
   });
 
   it('makes a job wait while other jobs hold the disk it needs, and evicts cached files for it', async () => {

@@ -18,7 +18,10 @@ export interface RunResult {
   stderr: string;
 }
 
-export function startToil(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; done: Promise<RunResult> } {
+export function startToil(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NODE_OPTIONS: '', ...opts.env },
@@ -79,4 +82,3 @@ export async function pathExists(p: string): Promise<boolean> {
     return false;
   }
 }
-

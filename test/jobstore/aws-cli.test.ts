@@ -41,7 +41,13 @@ describe('credentials by the AWS SDK default chain', () => {
       expect(a.stderr).not.toMatch(/ERROR/);
       expect(a.code).toBe(0);
       const b = await toil(['run', 'examples/helloworld.ts', locator()], {
-        env: { ...env(s3.cond), ...noEnvKeys, HOME: t.dir, AWS_PROFILE: 'toil-test', AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials') },
+        env: {
+          ...env(s3.cond),
+          ...noEnvKeys,
+          HOME: t.dir,
+          AWS_PROFILE: 'toil-test',
+          AWS_SHARED_CREDENTIALS_FILE: path.join(other, '.aws', 'credentials'),
+        },
       });
       expect(b.code).toBe(0);
     } finally {
@@ -67,24 +73,30 @@ describe('a workflow under S3 faults (5% 503 SlowDown, 3% cut connections, 10% c
   it.each([
     ['conditional writes', () => s3.cond],
     ['claim protocol', () => s3.plain],
-  ])('completes with correct results (%s)', async (_label, server) => {
-    const s3 = server();
-    const input = path.join(t.dir, 'in.txt');
-    await writeFile(input, 'hello faults');
-    await s3.resetCounts();
-    await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
-    try {
-      const r = await toil(['run', workflow('../../examples/fanout.ts'), locator(), '--', '20'], { env: env(s3) });
-      expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
-      expect(JSON.parse(r.stdout)).toBe(squares(20));
-      const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(t.dir, 'out.txt')}`], { env: env(s3) });
-      expect({ code: f.code, stderr: f.code === 0 ? '' : f.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
-      expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
-      const c = await s3.requestCount();
-      expect(c.faults.slowDown).toBeGreaterThan(2);
-      expect(c.faults.cut).toBeGreaterThan(0);
-    } finally {
-      await s3.setFaults({});
-    }
-  }, 60_000);
+  ])(
+    'completes with correct results (%s)',
+    async (_label, server) => {
+      const s3 = server();
+      const input = path.join(t.dir, 'in.txt');
+      await writeFile(input, 'hello faults');
+      await s3.resetCounts();
+      await s3.setFaults({ slowDown: 0.05, cut: 0.03, cutGetBody: 0.1 });
+      try {
+        const r = await toil(['run', workflow('../../examples/fanout.ts'), locator(), '--', '20'], { env: env(s3) });
+        expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+        expect(JSON.parse(r.stdout)).toBe(squares(20));
+        const f = await toil(['run', workflow('files.ts'), locator(), '--', input, `file://${path.join(t.dir, 'out.txt')}`], {
+          env: env(s3),
+        });
+        expect({ code: f.code, stderr: f.code === 0 ? '' : f.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+        expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('HELLO FAULTS');
+        const c = await s3.requestCount();
+        expect(c.faults.slowDown).toBeGreaterThan(2);
+        expect(c.faults.cut).toBeGreaterThan(0);
+      } finally {
+        await s3.setFaults({});
+      }
+    },
+    60_000,
+  );
 });

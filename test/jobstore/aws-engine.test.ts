@@ -59,11 +59,16 @@ describe.each([
 describe('workflows on an aws: job store (conditional writes)', () => {
   it('imports from s3://, passes, reads, deletes and exports files to s3://', async () => {
     const user = `user-${process.pid}-${Math.random().toString(36).slice(2, 9)}`;
-    const raw = new S3Bucket(makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: s3.cond.endpoint, forcePathStyle: true }), user, { what: user });
+    const raw = new S3Bucket(makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: s3.cond.endpoint, forcePathStyle: true }), user, {
+      what: user,
+    });
     await raw.client.send(new CreateBucketCommand({ Bucket: user }));
     await raw.put('in/hello.txt', Buffer.from('hello files'));
     const loc = locator();
-    const r = await toil(['run', workflow('files.ts'), loc, '--clean', 'never', '--', `s3://${user}/in/hello.txt`, `s3://${user}/out/result.txt`], { env: env(s3.cond) });
+    const r = await toil(
+      ['run', workflow('files.ts'), loc, '--clean', 'never', '--', `s3://${user}/in/hello.txt`, `s3://${user}/out/result.txt`],
+      { env: env(s3.cond) },
+    );
     expect(r.stderr).not.toMatch(/ERROR/);
     expect(r.code).toBe(0);
     const value = JSON.parse(r.stdout) as { out: string; scratch: string };
@@ -95,7 +100,10 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     const a = await toil(['run', workflow('checkpoint.ts'), locator(), '--retryBackoff', '0', '--', t.dir], { env: env(s3.cond) });
     expect(a.code).toBe(0);
     expect(JSON.parse(a.stdout)).toBe('child ok');
-    const b = await toil(['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', ...failsFirst({ traceDir: t.dir, times: 2 })], { env: env(s3.cond) });
+    const b = await toil(
+      ['run', workflow('flaky.ts'), locator(), '--retryCount', '2', '--retryBackoff', '0', ...failsFirst({ traceDir: t.dir, times: 2 })],
+      { env: env(s3.cond) },
+    );
     expect(b.code).toBe(0);
     expect(JSON.parse(b.stdout)).toBe('ok after 3');
   });
@@ -129,7 +137,10 @@ describe('workflows on an aws: job store (conditional writes)', () => {
     await toil(['clean', loc], { env: env(s3.cond) });
 
     const logs = path.join(t.dir, 'logs');
-    const d = await toil(['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', t.dir], { env: env(s3.cond) });
+    const d = await toil(
+      ['run', workflow('diamond.ts'), locator(), '--retryCount', '0', '--writeLogs', logs, '--clean', 'always', '--', t.dir],
+      { env: env(s3.cond) },
+    );
     expect(d.code).toBe(1);
     const failed = (await readdir(logs)).filter((f) => f.startsWith('node_'));
     expect(failed.length).toBe(1);

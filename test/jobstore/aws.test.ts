@@ -73,7 +73,8 @@ describe('aws job store: set-up', () => {
     await a.create();
     await b.create();
     try {
-      const marker = async (s: TestS3, st: AwsJobStore) => JSON.parse((await rawBucket(s, st.bucketName.replace(/--toil$/, '')).getSmall('toil-jobstore.json'))!.body.toString());
+      const marker = async (s: TestS3, st: AwsJobStore) =>
+        JSON.parse((await rawBucket(s, st.bucketName.replace(/--toil$/, '')).getSmall('toil-jobstore.json'))!.body.toString());
       expect((await marker(s3.cond, a)).consistency).toBe('conditional');
       expect((await marker(s3.plain, b)).consistency).toBe('claims');
       const newWarnings = warnings.slice(before);
@@ -83,7 +84,9 @@ describe('aws job store: set-up', () => {
       await a.createJob(sampleRecord('j'));
       await b.createJob(sampleRecord('j'));
       expect(await keys(s3.cond, a.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual(['jobs/j']);
-      expect(await keys(s3.plain, b.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual([expect.stringMatching(/^jobs\/j\/v000000000001-[A-Za-z0-9]+$/)]);
+      expect(await keys(s3.plain, b.bucketName.replace(/--toil$/, ''), 'jobs/')).toEqual([
+        expect.stringMatching(/^jobs\/j\/v000000000001-[A-Za-z0-9]+$/),
+      ]);
     } finally {
       await a.destroy();
       await b.destroy();
@@ -116,11 +119,17 @@ describe('aws job store: set-up', () => {
   it('refuses to create an existing store and to use a missing one, with clear errors', async () => {
     const name = storeName();
     const store = makeStore(s3.cond, name);
-    await expect(store.loadJob('x')).rejects.toMatchObject({ code: 'JOBSTORE_MISSING', message: expect.stringContaining('does not exist') });
+    await expect(store.loadJob('x')).rejects.toMatchObject({
+      code: 'JOBSTORE_MISSING',
+      message: expect.stringContaining('does not exist'),
+    });
     await expect(store.listJobs()[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'JOBSTORE_MISSING' });
     await store.create();
     try {
-      await expect(makeStore(s3.cond, name).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/already exists/) });
+      await expect(makeStore(s3.cond, name).create()).rejects.toMatchObject({
+        code: 'JOBSTORE_EXISTS',
+        message: expect.stringMatching(/already exists/),
+      });
     } finally {
       await store.destroy();
     }
@@ -130,7 +139,10 @@ describe('aws job store: set-up', () => {
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     await raw.client.send(new CreateBucketCommand({ Bucket: `${other}--toil` }));
     await raw.put('precious.txt', Buffer.from('keep me'));
-    await expect(makeStore(s3.cond, other).create()).rejects.toMatchObject({ code: 'JOBSTORE_EXISTS', message: expect.stringMatching(/not an empty toil-ts job store/) });
+    await expect(makeStore(s3.cond, other).create()).rejects.toMatchObject({
+      code: 'JOBSTORE_EXISTS',
+      message: expect.stringMatching(/not an empty toil-ts job store/),
+    });
     expect((await raw.getSmall('precious.txt'))?.body.toString()).toBe('keep me');
   });
 
@@ -231,8 +243,13 @@ describe('aws job store: set-up', () => {
       } finally {
         delete process.env['TOIL_S3_SSE_KEY_FILE'];
       }
-      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({ code: 'USAGE', message: expect.stringMatching(/--sseKey.*32-byte/) });
-      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({ code: 'USAGE' });
+      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: bad }).create()).rejects.toMatchObject({
+        code: 'USAGE',
+        message: expect.stringMatching(/--sseKey.*32-byte/),
+      });
+      await expect(makeStore(s3.cond, storeName(), { sseKeyPath: path.join(dir, 'missing') }).create()).rejects.toMatchObject({
+        code: 'USAGE',
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -250,7 +267,9 @@ describe('aws job store: claim protocol', () => {
       const raw = rawBucket(s3.plain, name);
       await raw.put('jobs/d/c000000000002-deadwriter0000000', Buffer.alloc(0));
       // While the claim is fresh, writers back off (a stale writer is still refused at once).
-      await expect(store.updateJob(sampleRecord('d', { result: 'stale' }), '7.nonexistentnonce')).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(store.updateJob(sampleRecord('d', { result: 'stale' }), '7.nonexistentnonce')).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
       await new Promise((r) => setTimeout(r, 3100));
       const v2 = await store.updateJob(sampleRecord('d', { result: 'after' }), v1);
       expect((await store.loadJob('d')).value.result).toBe('after');
@@ -273,7 +292,10 @@ describe('aws job store: claim protocol deadline', () => {
       const v1 = await store.createJob(sampleRecord('h'));
       await s3.plain.setFaults({ hangPutMatch: 'jobs/h/v000000000002-', hangMs: 5000 });
       const t = Date.now();
-      await expect(store.updateJob(sampleRecord('h', { result: 'lost' }), v1)).rejects.toMatchObject({ code: 'TRANSIENT', message: expect.stringMatching(/took too long/) });
+      await expect(store.updateJob(sampleRecord('h', { result: 'lost' }), v1)).rejects.toMatchObject({
+        code: 'TRANSIENT',
+        message: expect.stringMatching(/took too long/),
+      });
       expect(Date.now() - t).toBeLessThan(3000);
       await s3.plain.setFaults({});
       expect((await store.loadJob('h')).version).toBe(v1);
@@ -323,7 +345,10 @@ describe('aws job store: files', () => {
     try {
       const data = Buffer.alloc(13 * MiB + 5);
       for (let i = 0; i < data.length; i += 4096) data.writeUInt32LE(i, i);
-      const id = await store.writeFile(Readable.from([data.subarray(0, 7 * MiB), data.subarray(7 * MiB)]), { basename: 'big.bin', ownerJobId: 'j1' });
+      const id = await store.writeFile(Readable.from([data.subarray(0, 7 * MiB), data.subarray(7 * MiB)]), {
+        basename: 'big.bin',
+        ownerJobId: 'j1',
+      });
       expect(await store.fileSize(id)).toBe(data.length);
       const out = path.join(dir, 'big.out');
       await store.readFile(id, out);
@@ -438,9 +463,14 @@ describe('s3:// imports and exports', () => {
       const bytes = await readFile(objPath);
       bytes[999] = bytes[999]! ^ 1;
       await writeFile(objPath, bytes);
-      await expect(importS3Url(`s3://${user}/inputs/reads.fastq`, aws)).rejects.toMatchObject({ message: expect.stringMatching(/corrupt/) });
+      await expect(importS3Url(`s3://${user}/inputs/reads.fastq`, aws)).rejects.toMatchObject({
+        message: expect.stringMatching(/corrupt/),
+      });
       await expect(importS3Url(`s3://${user}/missing`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      await expect(importS3Url(`s3://no-such-bucket-${name}/x`, aws)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/no bucket/) });
+      await expect(importS3Url(`s3://no-such-bucket-${name}/x`, aws)).rejects.toMatchObject({
+        code: 'NOT_FOUND',
+        message: expect.stringMatching(/no bucket/),
+      });
       await expect(importS3Url('s3://Bad/x', aws)).rejects.toMatchObject({ code: 'USAGE' });
     } finally {
       await aws.destroy();
@@ -466,7 +496,9 @@ describe('aws job store under faults (5% 503 SlowDown, cut connections)', () => 
         const v2 = await Promise.all(versions.map((v, i) => other.updateJob(sampleRecord(`f${i}`, { state: 'done', result: i }), v)));
         // A stale writer (the first version) is rejected for every record, whatever the faults.
         for (let i = 0; i < 20; i += 5) {
-          await expect(store.updateJob(sampleRecord(`f${i}`, { result: 'stale' }), versions[i]!)).rejects.toMatchObject({ code: 'CONFLICT' });
+          await expect(store.updateJob(sampleRecord(`f${i}`, { result: 'stale' }), versions[i]!)).rejects.toMatchObject({
+            code: 'CONFLICT',
+          });
         }
         const all = [];
         for await (const r of store.listJobs()) all.push(r);

@@ -255,7 +255,9 @@ export function describeJobStoreConformance(name: string, factory: () => Promise
         expect(await store.receiveMessages()).toEqual([]);
       });
       it('never delivers a message to two concurrent readers', async () => {
-        await Promise.all(Array.from({ length: 30 }, (_, i) => store.sendMessage({ kind: 'stats', jobId: `j${i}`, jobName: 'n', wallSeconds: i, at: i })));
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) => store.sendMessage({ kind: 'stats', jobId: `j${i}`, jobName: 'n', wallSeconds: i, at: i })),
+        );
         const other = await h.other();
         const [a, b] = await Promise.all([store.receiveMessages(), other.receiveMessages()]);
         const ids = [...a, ...b].map((m) => m.jobId).sort();

@@ -37,7 +37,11 @@ describe('locators', () => {
   it('parses file and aws locators', () => {
     expect(parseLocator('file:/tmp/x')).toMatchObject({ kind: 'file', path: '/tmp/x' });
     expect(parseLocator('rel/dir')).toMatchObject({ kind: 'file', path: path.resolve('rel/dir') });
-    expect(parseLocator('aws:us-west-2:demouser-toil-test-jobstore')).toMatchObject({ kind: 'aws', region: 'us-west-2', name: 'demouser-toil-test-jobstore' });
+    expect(parseLocator('aws:us-west-2:demouser-toil-test-jobstore')).toMatchObject({
+      kind: 'aws',
+      region: 'us-west-2',
+      name: 'demouser-toil-test-jobstore',
+    });
   });
   it.each([
     ['aws:us-west-2', /expected aws:<region>:<name>/],

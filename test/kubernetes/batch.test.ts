@@ -17,7 +17,9 @@ beforeEach(() => {
 
 describe('kubernetes batch system', () => {
   it('runs a fan-out as one Job per batch job and cleans up', async () => {
-    const r = await toil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '6'], { env: k.env });
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '6'], {
+      env: k.env,
+    });
     expect(r.stderr).toMatch(/finished/);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe(55);
@@ -27,7 +29,10 @@ describe('kubernetes batch system', () => {
   }, 120_000);
 });
 
-type Pod = { metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; status?: { phase?: string } };
+type Pod = {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  status?: { phase?: string };
+};
 
 /** The running worker pod of the first job whose name matches. */
 async function runningPod(jobName: string, ms = 30_000): Promise<string> {
@@ -43,7 +48,10 @@ async function runningPod(jobName: string, ms = 30_000): Promise<string> {
 
 describe('every ending explained', () => {
   it('a failing job: exit code and the log tail, after retries', async () => {
-    const r = await toil(['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })], { env: k.env });
+    const r = await toil(
+      ['run', workflow('flaky.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryBackoff', '0', ...alwaysFails({ traceDir: t.dir })],
+      { env: k.env },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'always' \(always-[a-z0-9]+\): the job threw Error: this job always fails/);
     expect(r.stderr).toMatch(/\| always: attempt 2 about to fail/);
@@ -51,7 +59,19 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an OOM-killed pod is reported as a memory failure', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 })], { env: k.env });
+    const run = startToil(
+      [
+        'run',
+        workflow('slow.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 }),
+      ],
+      { env: k.env },
+    );
     const pod = await runningPod('nap');
     await k.cluster.faults.oomKill('default', pod);
     const r = await run.done;
@@ -61,7 +81,19 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an evicted (preempted) pod runs again without using up a try', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 2, napMs: 8_000 })], { env: k.env });
+    const run = startToil(
+      [
+        'run',
+        workflow('slow.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        ...naps({ traceDir: t.dir, count: 2, napMs: 8_000 }),
+      ],
+      { env: k.env },
+    );
     const { waitFor } = await import('../helpers/run.js');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
     const pod = await runningPod('nap');
@@ -76,9 +108,23 @@ describe('every ending explained', () => {
 
   it('a lost node does not use up a try either', async () => {
     k.cluster.addNode({ name: 'spot-9' });
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', ...naps({ traceDir: t.dir, count: 4, napMs: 8_000 })], { env: k.env });
+    const run = startToil(
+      [
+        'run',
+        workflow('slow.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        ...naps({ traceDir: t.dir, count: 4, napMs: 8_000 }),
+      ],
+      { env: k.env },
+    );
     await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
-    const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter((p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running');
+    const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter(
+      (p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running',
+    );
     expect(onSpot.length).toBeGreaterThan(0);
     await k.cluster.faults.loseNode('spot-9');
     const r = await run.done;
@@ -90,9 +136,12 @@ describe('every ending explained', () => {
   it('an image that cannot be pulled fails fast, naming the image', async () => {
     k.cluster.faults.markImageMissing('registry.invalid/toil-ts:nope');
     const started = Date.now();
-    const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '3'], {
-      env: { ...k.env, TOIL_APPLIANCE_SELF: 'registry.invalid/toil-ts:nope' },
-    });
+    const r = await toil(
+      ['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '3'],
+      {
+        env: { ...k.env, TOIL_APPLIANCE_SELF: 'registry.invalid/toil-ts:nope' },
+      },
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/cannot pull the worker image 'registry.invalid\/toil-ts:nope': (ErrImagePull|ImagePullBackOff)/);
     expect(r.stderr).not.toMatch(/retrying/);
@@ -101,9 +150,14 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('a pod unschedulable past --kubernetesPodTimeout fails, naming the request and the reason', async () => {
-    const r = await toil(['run', workflow('chain.ts'), k.locator(), '--batchSystem', 'kubernetes', '--kubernetesPodTimeout', '2', '--', 'greedy'], { env: k.env });
+    const r = await toil(
+      ['run', workflow('chain.ts'), k.locator(), '--batchSystem', 'kubernetes', '--kubernetesPodTimeout', '2', '--', 'greedy'],
+      { env: k.env },
+    );
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no node could take the worker pod for 2s \(--kubernetesPodTimeout\); it asks for 64 cores, .*; the scheduler says: .*(Insufficient cpu|cpu)/);
+    expect(r.stderr).toMatch(
+      /no node could take the worker pod for 2s \(--kubernetesPodTimeout\); it asks for 64 cores, .*; the scheduler says: .*(Insufficient cpu|cpu)/,
+    );
     expect(k.leftoverJobs()).toBe(0);
   }, 120_000);
 });
@@ -116,7 +170,9 @@ describe('resilience and clean ends', () => {
       k.cluster.faults.failRequests({ verb: 'list', resource: 'pods', status: 503, times: 2 }),
       k.cluster.faults.failRequests({ verb: 'watch', resource: 'jobs', status: 500, times: 2 }),
     ];
-    const run = startToil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '12'], { env: k.env });
+    const run = startToil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '12'], {
+      env: k.env,
+    });
     const dropper = setInterval(() => {
       k.cluster.faults.dropWatches();
     }, 1500);
@@ -133,7 +189,10 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 
   it('deletes every Job and pod of the workflow when the leader gets SIGTERM', async () => {
-    const run = startToil(['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })], { env: k.env });
+    const run = startToil(
+      ['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })],
+      { env: k.env },
+    );
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGTERM');
     const r = await run.done;
@@ -145,7 +204,10 @@ describe('resilience and clean ends', () => {
 
   it('deletes every Job of the workflow when it is killed', async () => {
     const loc = k.locator();
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 3, napMs: 30_000 })], { env: k.env });
+    const run = startToil(
+      ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 3, napMs: 30_000 })],
+      { env: k.env },
+    );
     await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
     expect(k.leftoverJobs()).toBe(3);
     const killed = await toil(['kill', loc], { env: k.env });
@@ -159,7 +221,10 @@ describe('resilience and clean ends', () => {
 
   it('toil clean removes the worker Jobs of a leader that died', async () => {
     const loc = k.locator();
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })], { env: k.env });
+    const run = startToil(
+      ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })],
+      { env: k.env },
+    );
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;
@@ -173,7 +238,19 @@ describe('resilience and clean ends', () => {
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
     const loc = k.locator();
     const env = { ...k.env };
-    const run = startToil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3', ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 })], { env });
+    const run = startToil(
+      [
+        'run',
+        workflow('slow.ts'),
+        loc,
+        '--batchSystem',
+        'kubernetes',
+        '--leaseSeconds',
+        '3',
+        ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 }),
+      ],
+      { env },
+    );
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;
@@ -207,7 +284,19 @@ describe('engine semantics on kubernetes', () => {
     const { readFile, writeFile } = await import('node:fs/promises');
     const path = await import('node:path');
     await writeFile(path.join(t.dir, 'in.txt'), 'pods read this');
-    const f = await toil(['run', workflow('files.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', path.join(t.dir, 'in.txt'), path.join(t.dir, 'out.txt')], { env: k.env });
+    const f = await toil(
+      [
+        'run',
+        workflow('files.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--',
+        path.join(t.dir, 'in.txt'),
+        path.join(t.dir, 'out.txt'),
+      ],
+      { env: k.env },
+    );
     expect(f.code).toBe(0);
     expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
   }, 120_000);
@@ -238,7 +327,9 @@ describe('engine semantics on kubernetes', () => {
 describe('configuration', () => {
   it('exits 2 before creating anything when there is no cluster', async () => {
     const loc = k.locator();
-    const r = await toil(['run', workflow('../../examples/helloworld.ts'), loc, '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: '/nonexistent/kubeconfig' } });
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), loc, '--batchSystem', 'kubernetes'], {
+      env: { ...k.env, KUBECONFIG: '/nonexistent/kubeconfig' },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/no Kubernetes configuration: \/nonexistent\/kubeconfig not found/);
     const s = await toil(['status', loc], { env: k.env });
@@ -250,7 +341,9 @@ describe('configuration', () => {
     const path = await import('node:path');
     const cfg = (await readFile(k.cluster.kubeconfigPath, 'utf8')).replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:9');
     await writeFile(path.join(t.dir, 'kubeconfig'), cfg);
-    const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, KUBECONFIG: path.join(t.dir, 'kubeconfig') } });
+    const r = await toil(['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes'], {
+      env: { ...k.env, KUBECONFIG: path.join(t.dir, 'kubeconfig') },
+    });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot reach the Kubernetes API at https:\/\/127\.0\.0\.1:9/);
   });

@@ -57,7 +57,20 @@ function leaderJob(name: string, locator: string, workflowFile: string, args: st
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_SHARED_CREDENTIALS_FILE: '/root/.aws/credentials',
   };
-  const cmd = [process.execPath, BIN, 'run', `${ROOT}/${workflowFile}`, locator, '--logInfo', '--batchSystem', 'kubernetes', '--disableCaching', 'false', '--', ...args];
+  const cmd = [
+    process.execPath,
+    BIN,
+    'run',
+    `${ROOT}/${workflowFile}`,
+    locator,
+    '--logInfo',
+    '--batchSystem',
+    'kubernetes',
+    '--disableCaching',
+    'false',
+    '--',
+    ...args,
+  ];
   return `
 apiVersion: batch/v1
 kind: Job
@@ -91,18 +104,27 @@ ${Object.entries(env)
 `;
 }
 
-type Obj = { metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> }; status?: { succeeded?: number; failed?: number }; spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } } };
+type Obj = {
+  metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> };
+  status?: { succeeded?: number; failed?: number };
+  spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } };
+};
 
 describe('leader inside the cluster', () => {
   it('runs a workflow with in-cluster config and the least privileges, workers owned by its Job', async () => {
-    const applied = await kubectl(k.cluster.kubeconfigPath, ['apply', '-f', '-'], RBAC + '---\n' + leaderJob('demouser-toil-test', k.locator(), 'examples/fanout.ts', ['4']));
+    const applied = await kubectl(
+      k.cluster.kubeconfigPath,
+      ['apply', '-f', '-'],
+      RBAC + '---\n' + leaderJob('demouser-toil-test', k.locator(), 'examples/fanout.ts', ['4']),
+    );
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
     let sawOwned = false;
     await waitFor(
       () => {
         const workers = (k.cluster.list('batch/jobs') as Obj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
-        if (workers.some((w) => w.metadata?.ownerReferences?.some((r) => r.kind === 'Job' && r.name === 'demouser-toil-test'))) sawOwned = true;
+        if (workers.some((w) => w.metadata?.ownerReferences?.some((r) => r.kind === 'Job' && r.name === 'demouser-toil-test')))
+          sawOwned = true;
         if (workers.length > 0) expect(workers[0]!.spec?.template?.spec?.containers?.[0]?.image).toBe('toil-ts:test');
         const leader = k.cluster.get('batch/jobs', 'default', 'demouser-toil-test') as Obj | undefined;
         return (leader?.status?.succeeded ?? 0) + (leader?.status?.failed ?? 0) > 0;

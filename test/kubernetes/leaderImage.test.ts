@@ -31,13 +31,26 @@ let image: string;
 
 beforeAll(async () => {
   image = (await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`))).name;
-  [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, containerImages: { storageDriver: 'vfs' } }), startTestS3({ conditionalWrites: true })]);
+  [cluster, s3] = await Promise.all([
+    startTestCluster({ jobBackoffBaseMs: 100, containerImages: { storageDriver: 'vfs' } }),
+    startTestS3({ conditionalWrites: true }),
+  ]);
   // The secret as the guide makes it, from a credentials file; this one also names the
   // S3-compatible endpoint (endpoint_url), so the manifests need no edit to reach it.
   const dir = path.join(OVERLAYS, 'aws');
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'credentials'), `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`);
-  const made = await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 's3-credentials', '--from-file', path.join(dir, 'credentials')]);
+  await writeFile(
+    path.join(dir, 'credentials'),
+    `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
+  );
+  const made = await kubectl(cluster.kubeconfigPath, [
+    'create',
+    'secret',
+    'generic',
+    's3-credentials',
+    '--from-file',
+    path.join(dir, 'credentials'),
+  ]);
   if (made.code !== 0) throw new Error(made.stderr);
 }, 900_000);
 
@@ -46,10 +59,14 @@ afterAll(async () => {
 });
 
 const k = (args: string[], input?: string) => kubectl(cluster.kubeconfigPath, args, input);
-const workerJobs = (): JobObj[] => (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
+const workerJobs = (): JobObj[] =>
+  (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
 
 /** Waits for the leader Job to end; records the worker Jobs seen meanwhile. */
-async function leaderEnds(name: string, timeoutMs = 180_000): Promise<{ verdict: 'Complete' | 'Failed'; workersSeen: JobObj[]; logs: string }> {
+async function leaderEnds(
+  name: string,
+  timeoutMs = 180_000,
+): Promise<{ verdict: 'Complete' | 'Failed'; workersSeen: JobObj[]; logs: string }> {
   const seen = new Map<string, JobObj>();
   let verdict: 'Complete' | 'Failed' | undefined;
   await waitFor(
@@ -67,7 +84,11 @@ async function leaderEnds(name: string, timeoutMs = 180_000): Promise<{ verdict:
 }
 
 /** An overlay made as a user would: a copy of overlays/example with its marked values edited. */
-async function makeOverlay(name: string, files: Record<string, string>, edits: { config?: string; env?: Record<string, string> } = {}): Promise<string> {
+async function makeOverlay(
+  name: string,
+  files: Record<string, string>,
+  edits: { config?: string; env?: Record<string, string> } = {},
+): Promise<string> {
   const dir = path.join(OVERLAYS, name);
   await rm(dir, { recursive: true, force: true });
   await cp(path.join(ROOT, 'manifests', 'overlays', 'example'), dir, { recursive: true });
@@ -75,12 +96,23 @@ async function makeOverlay(name: string, files: Record<string, string>, edits: {
   for (const [f, text] of Object.entries(files)) await writeFile(path.join(dir, f), text);
   const kz = path.join(dir, 'kustomization.yaml');
   const base = path.relative(dir, path.join(ROOT, 'manifests', 'base'));
-  let text = (await readFile(kz, 'utf8')).replace('- ../../base', `- ${base}`).replace('-run-001', `-${name}`).replace('instance: run-001', `instance: ${name}`);
-  text = text.replace('  - workflow.ts\n', Object.keys(files).map((f) => `  - ${f}\n`).join(''));
+  let text = (await readFile(kz, 'utf8'))
+    .replace('- ../../base', `- ${base}`)
+    .replace('-run-001', `-${name}`)
+    .replace('instance: run-001', `instance: ${name}`);
+  text = text.replace(
+    '  - workflow.ts\n',
+    Object.keys(files)
+      .map((f) => `  - ${f}\n`)
+      .join(''),
+  );
   await writeFile(kz, text);
   const patch = path.join(dir, 'leader.yaml');
-  let leader = (await readFile(patch, 'utf8')).replace('/workflow/workflow.ts', `/workflow/${Object.keys(files)[0]}`).replace('aws:us-west-2:demouser-toil-run-001', `aws:us-west-2:demouser-${name}`);
-  for (const [n, v] of Object.entries(edits.env ?? {})) leader = leader.replace(`# - name: ${n}\n        #   value: `, `- name: ${n}\n          value: ${JSON.stringify(v)} # `);
+  let leader = (await readFile(patch, 'utf8'))
+    .replace('/workflow/workflow.ts', `/workflow/${Object.keys(files)[0]}`)
+    .replace('aws:us-west-2:demouser-toil-run-001', `aws:us-west-2:demouser-${name}`);
+  for (const [n, v] of Object.entries(edits.env ?? {}))
+    leader = leader.replace(`# - name: ${n}\n        #   value: `, `- name: ${n}\n          value: ${JSON.stringify(v)} # `);
   await writeFile(patch, leader);
   if (edits.config !== undefined) await writeFile(path.join(dir, 'config.yaml'), edits.config);
   return dir;
@@ -148,7 +180,11 @@ describe('the leader image and the manifests', () => {
   }, 240_000);
 
   it('kubectl apply -k of an overlay runs a workflow of several files from a ConfigMap, with files through the job store', async () => {
-    const dir = await makeOverlay('fanout', { 'main.ts': FANOUT_MAIN, 'lib.ts': FANOUT_LIB }, { env: { AWS_ENDPOINT_URL_S3: s3.endpoint } });
+    const dir = await makeOverlay(
+      'fanout',
+      { 'main.ts': FANOUT_MAIN, 'lib.ts': FANOUT_LIB },
+      { env: { AWS_ENDPOINT_URL_S3: s3.endpoint } },
+    );
     const dry = await k(['apply', '--dry-run=server', '--validate=strict', '-k', dir]);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
@@ -205,7 +241,11 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
 `;
     const dir = await makeOverlay('deleted', { 'main.ts': main });
     expect((await k(['apply', '-k', dir])).code).toBe(0);
-    await waitFor(() => workerJobs().filter((w) => w.metadata?.ownerReferences?.some((r) => r.name === 'toil-leader-deleted')).length >= 3, 120_000, 'three naps in worker Jobs');
+    await waitFor(
+      () => workerJobs().filter((w) => w.metadata?.ownerReferences?.some((r) => r.name === 'toil-leader-deleted')).length >= 3,
+      120_000,
+      'three naps in worker Jobs',
+    );
     expect((await k(['delete', 'job', 'toil-leader-deleted'])).code).toBe(0);
     await waitFor(() => workerJobs().length === 0, 60_000, 'the worker Jobs to be removed');
   }, 240_000);
@@ -233,7 +273,9 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
   }, 120_000);
 
   it('a bad option in the config file fails the leader Job at once, the one-line reason in its logs', async () => {
-    const logs = await failsAtOnce('bad-option', (dir) => writeFile(path.join(dir, 'config.yaml'), 'batchSystem: kubernetes\nretryCount: many\n'));
+    const logs = await failsAtOnce('bad-option', (dir) =>
+      writeFile(path.join(dir, 'config.yaml'), 'batchSystem: kubernetes\nretryCount: many\n'),
+    );
     expect(logs).toMatch(/^toil: .*retryCount.*many/);
   }, 120_000);
 });

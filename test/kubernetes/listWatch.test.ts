@@ -46,14 +46,22 @@ function source(): ListWatchSource<V1ConfigMap> {
 function watchAll(inactivityTimeoutMs?: number): string[] {
   const seen: string[] = [];
   const onEvent = (type: WatchEventType, cm: V1ConfigMap) => seen.push(`${type} ${cm.metadata?.name}`);
-  running = new ListWatch(source(), { kc: api.kc, limiter: new RateLimiter(50, 50), onEvent, ...(inactivityTimeoutMs ? { inactivityTimeoutMs } : {}) });
+  running = new ListWatch(source(), {
+    kc: api.kc,
+    limiter: new RateLimiter(50, 50),
+    onEvent,
+    ...(inactivityTimeoutMs ? { inactivityTimeoutMs } : {}),
+  });
   running.start();
   return seen;
 }
 
 async function createMap(watched = true): Promise<string> {
   const name = `cm-${++made}`;
-  await api.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name, labels: { watched: watched ? 'yes' : 'no' } }, data: { n: String(made) } } });
+  await api.core.createNamespacedConfigMap({
+    namespace: NS,
+    body: { metadata: { name, labels: { watched: watched ? 'yes' : 'no' } }, data: { n: String(made) } },
+  });
   return name;
 }
 
@@ -103,7 +111,7 @@ describe('list + watch', () => {
     expect(seen.filter((s) => s === `ADDED ${d}`)).toHaveLength(1);
   });
 
-  it('keeps a quiet watch open past client-node\'s 30 s default by default', async () => {
+  it("keeps a quiet watch open past client-node's 30 s default by default", async () => {
     cluster.resetRequestCounts();
     watchAll();
     await until('a watch', () => count('watch configmaps') >= 1);

@@ -13,8 +13,15 @@ import { startTestS3 } from '@toil-ts/testbed/s3';
 
 const dir = path.join(ROOT, '.tmp', 'sandbox');
 await mkdir(dir, { recursive: true });
-const [cluster, s3] = await Promise.all([startTestCluster({ containerImages: { storageDriver: 'vfs' }, stateDir: path.join(dir, 'cluster') }), startTestS3({ conditionalWrites: true })]);
-await writeFile(path.join(dir, 'credentials'), `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`, { mode: 0o600 });
+const [cluster, s3] = await Promise.all([
+  startTestCluster({ containerImages: { storageDriver: 'vfs' }, stateDir: path.join(dir, 'cluster') }),
+  startTestS3({ conditionalWrites: true }),
+]);
+await writeFile(
+  path.join(dir, 'credentials'),
+  `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
+  { mode: 0o600 },
+);
 
 process.stdout.write(`A test cluster at ${cluster.server} and an S3 endpoint at ${s3.endpoint} are running.
 

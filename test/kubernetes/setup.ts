@@ -31,7 +31,14 @@ export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-k8s-'));
   const [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, ...opts }), startTestS3({ conditionalWrites: true })]);
   await writeFile(path.join(dir, 'credentials'), '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n');
-  const made = await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 's3-credentials', '--from-file', path.join(dir, 'credentials')]);
+  const made = await kubectl(cluster.kubeconfigPath, [
+    'create',
+    'secret',
+    'generic',
+    's3-credentials',
+    '--from-file',
+    path.join(dir, 'credentials'),
+  ]);
   if (made.code !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
   const env: NodeJS.ProcessEnv = {
     KUBECONFIG: cluster.kubeconfigPath,
@@ -55,9 +62,15 @@ export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv
     dir,
     locator: () => `aws:us-east-1:k8s-${process.pid}-${++n}`,
     leftoverJobs: () =>
-      cluster.list('batch/jobs').filter((j) => (j as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY).length,
+      cluster
+        .list('batch/jobs')
+        .filter((j) => (j as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY)
+        .length,
     leftoverPods: () =>
-      cluster.list('pods').filter((p) => (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY).length,
+      cluster
+        .list('pods')
+        .filter((p) => (p as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY)
+        .length,
     stop: async () => {
       await Promise.all([cluster.stop(), s3.stop()]);
       await rm(dir, { recursive: true, force: true });

@@ -1,9 +1,25 @@
 /** The node cache's rules as pure functions: accounting, LRU eviction, fit checks, claims. */
 import { describe, expect, it } from '@jest/globals';
-import { addStats, cachedBytes, emptyStats, evictionOrder, formatStats, judgeClaim, planRoom, type EntryView } from '../../src/filestore/cacheRules.js';
+import {
+  addStats,
+  cachedBytes,
+  emptyStats,
+  evictionOrder,
+  formatStats,
+  judgeClaim,
+  planRoom,
+  type EntryView,
+} from '../../src/filestore/cacheRules.js';
 
 const MiB = 2 ** 20;
-const entry = (key: string, size: number, lastUsed: number, extra: Partial<EntryView> = {}): EntryView => ({ key, size, lastUsed, refs: 0, state: 'ready', ...extra });
+const entry = (key: string, size: number, lastUsed: number, extra: Partial<EntryView> = {}): EntryView => ({
+  key,
+  size,
+  lastUsed,
+  refs: 0,
+  state: 'ready',
+  ...extra,
+});
 
 describe('accounting', () => {
   it('counts entries being filled as well as complete ones', () => {
@@ -13,14 +29,23 @@ describe('accounting', () => {
 
 describe('eviction order', () => {
   it('takes the least recently used unheld complete entries first, never held or filling ones', () => {
-    const entries = [entry('old-held', MiB, 1, { refs: 2 }), entry('c', MiB, 5), entry('a', MiB, 2), entry('filling', MiB, 0, { state: 'filling' }), entry('b', MiB, 3)];
+    const entries = [
+      entry('old-held', MiB, 1, { refs: 2 }),
+      entry('c', MiB, 5),
+      entry('a', MiB, 2),
+      entry('filling', MiB, 0, { state: 'filling' }),
+      entry('b', MiB, 3),
+    ];
     expect(evictionOrder(entries).map((e) => e.key)).toEqual(['a', 'b', 'c']);
   });
 });
 
 describe('room for a file', () => {
   it('evicts nothing when there is room', () => {
-    expect(planRoom({ capacity: 10 * MiB, entries: [entry('a', MiB, 1)], reserved: 0 }, { bytes: MiB, as: 'entry' })).toEqual({ ok: true, evict: [] });
+    expect(planRoom({ capacity: 10 * MiB, entries: [entry('a', MiB, 1)], reserved: 0 }, { bytes: MiB, as: 'entry' })).toEqual({
+      ok: true,
+      evict: [],
+    });
   });
 
   it('evicts least recently used entries, only as many as needed, under a cap', () => {
@@ -42,7 +67,12 @@ describe('room for a file', () => {
   });
 
   it('says a file must wait (or go uncached) when held entries fill the cap', () => {
-    const view = { capacity: 100 * MiB, cap: 3 * MiB, entries: [entry('x', 2 * MiB, 1, { refs: 1 }), entry('y', MiB, 2, { state: 'filling' })], reserved: 0 };
+    const view = {
+      capacity: 100 * MiB,
+      cap: 3 * MiB,
+      entries: [entry('x', 2 * MiB, 1, { refs: 1 }), entry('y', MiB, 2, { state: 'filling' })],
+      reserved: 0,
+    };
     const r = planRoom(view, { bytes: MiB, as: 'entry' });
     expect(r).toMatchObject({ ok: false, never: false });
     expect(!r.ok && r.why).toMatch(/3\.0 MiB cached \(3\.0 MiB of it held/);
@@ -51,7 +81,10 @@ describe('room for a file', () => {
 
 describe('room for a job', () => {
   it('ignores the cap, which is about cached files only', () => {
-    expect(planRoom({ capacity: 10 * MiB, cap: MiB, entries: [], reserved: 0 }, { bytes: 5 * MiB, as: 'reservation' })).toEqual({ ok: true, evict: [] });
+    expect(planRoom({ capacity: 10 * MiB, cap: MiB, entries: [], reserved: 0 }, { bytes: 5 * MiB, as: 'reservation' })).toEqual({
+      ok: true,
+      evict: [],
+    });
   });
 
   it('evicts cached files to make room for a job', () => {
@@ -63,7 +96,10 @@ describe('room for a job', () => {
     const never = planRoom({ capacity: 10 * MiB, entries: [], reserved: 0 }, { bytes: 11 * MiB, as: 'reservation' });
     expect(never).toMatchObject({ ok: false, never: true });
     expect(!never.ok && never.why).toMatch(/disk requirement of 11\.0 MiB does not fit: capacity 10\.0 MiB/);
-    const wait = planRoom({ capacity: 10 * MiB, entries: [entry('a', MiB, 1, { refs: 1 })], reserved: 8 * MiB }, { bytes: 2 * MiB, as: 'reservation' });
+    const wait = planRoom(
+      { capacity: 10 * MiB, entries: [entry('a', MiB, 1, { refs: 1 })], reserved: 8 * MiB },
+      { bytes: 2 * MiB, as: 'reservation' },
+    );
     expect(wait).toMatchObject({ ok: false, never: false });
   });
 });

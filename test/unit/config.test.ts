@@ -13,7 +13,14 @@ describe('option declarations', () => {
   it('make the schema: every declared option is a configuration field, with its default', () => {
     expect(Object.keys(ConfigSchema.shape).sort()).toEqual(['jobStore', ...Object.keys(OPTIONS)].sort());
     const c = parseConfig({ jobStore: 'x' }, {});
-    expect(c).toMatchObject({ batchSystem: 'single_machine', retryCount: 1, clean: 'onSuccess', logLevel: 'info', defaultMemory: 2 * 2 ** 30, restart: false });
+    expect(c).toMatchObject({
+      batchSystem: 'single_machine',
+      retryCount: 1,
+      clean: 'onSuccess',
+      logLevel: 'info',
+      defaultMemory: 2 * 2 ** 30,
+      restart: false,
+    });
     expect(c.maxCores).toBeUndefined();
   });
 
@@ -24,14 +31,31 @@ describe('option declarations', () => {
       if (d.envOnly) expect(flags.some((f) => f.startsWith(`--${key}`))).toBe(false);
       else expect(flags.some((f) => f === `--${key}` || f.startsWith(`--${key} `))).toBe(true);
     }
-    expect(flags).toEqual(expect.arrayContaining(['--config <file>', '--disableCaching [bool]', '--restart', '--retryCount <n>', '--logDebug', '--logCritical']));
+    expect(flags).toEqual(
+      expect.arrayContaining([
+        '--config <file>',
+        '--disableCaching [bool]',
+        '--restart',
+        '--retryCount <n>',
+        '--logDebug',
+        '--logCritical',
+      ]),
+    );
     expect(cmd.options.find((o) => o.long === '--batchSystem')?.argChoices).toEqual(['single_machine', 'kubernetes']);
     expect(cmd.options.find((o) => o.long === '--config')?.envVar).toBe('TOIL_CONFIG');
   });
 
   it('list every environment variable in help', () => {
     const help = environmentHelp();
-    for (const v of ['TOIL_CONFIG', 'TOIL_WORKDIR', 'TOIL_KUBERNETES_OWNER', 'TOIL_KUBERNETES_HOST_PATH', 'TOIL_KUBERNETES_SERVICE_ACCOUNT', 'TOIL_AWS_SECRET_NAME', 'TOIL_APPLIANCE_SELF']) {
+    for (const v of [
+      'TOIL_CONFIG',
+      'TOIL_WORKDIR',
+      'TOIL_KUBERNETES_OWNER',
+      'TOIL_KUBERNETES_HOST_PATH',
+      'TOIL_KUBERNETES_SERVICE_ACCOUNT',
+      'TOIL_AWS_SECRET_NAME',
+      'TOIL_APPLIANCE_SELF',
+    ]) {
       expect(help).toContain(v);
     }
   });
@@ -40,7 +64,12 @@ describe('option declarations', () => {
 describe('flags', () => {
   it('map shortcuts onto their option, the most verbose winning, and leave unset options out', () => {
     expect(flagValues({ logDebug: true, logError: true, logLevel: 'critical' })).toEqual({ logLevel: 'debug' });
-    expect(flagValues({ logLevel: 'warning', retryCount: '3', restart: true, disableCaching: true })).toEqual({ logLevel: 'warning', retryCount: '3', restart: true, disableCaching: true });
+    expect(flagValues({ logLevel: 'warning', retryCount: '3', restart: true, disableCaching: true })).toEqual({
+      logLevel: 'warning',
+      retryCount: '3',
+      restart: true,
+      disableCaching: true,
+    });
     expect(flagValues({})).toEqual({});
   });
 });
@@ -67,24 +96,43 @@ describe('layers', () => {
     const at = (layers: Parameters<typeof resolveConfig>[0]) => () => resolveConfig([...layers, optionLayer({ jobStore: 'x' })]);
     expect(at([optionLayer({ retryCount: 'x' })])).toThrow("--retryCount: expected a whole number (got 'x')");
     expect(at([configFileLayer(FILE, '--retryCount: x\n')])).toThrow(`${FILE}: --retryCount: expected a whole number (got 'x')`);
-    expect(at([configFileLayer(FILE, 'clean: sometimes\n')])).toThrow(`${FILE}: clean: expected one of always, onError, never, onSuccess (got 'sometimes')`);
+    expect(at([configFileLayer(FILE, 'clean: sometimes\n')])).toThrow(
+      `${FILE}: clean: expected one of always, onError, never, onSuccess (got 'sometimes')`,
+    );
     expect(at([configFileLayer(FILE, 'defaultMemory: lots\n')])).toThrow(`${FILE}: defaultMemory: not a size`);
     expect(at([configFileLayer(FILE, 'maxCores: -1\n')])).toThrow(`${FILE}: maxCores:`);
-    expect(at([environmentLayer({ TOIL_KUBERNETES_OWNER: 'u' }), optionLayer({ kubernetesOwner: 7 })])).toThrow("--kubernetesOwner: expected a string (got '7')");
+    expect(at([environmentLayer({ TOIL_KUBERNETES_OWNER: 'u' }), optionLayer({ kubernetesOwner: 7 })])).toThrow(
+      "--kubernetesOwner: expected a string (got '7')",
+    );
     expect(at([optionLayer({ retryCount: [1] })])).toThrow(/^--retryCount: expected a single value/);
     expect(() => parseConfig({ jobStore: 'x', disableCaching: 'perhaps' }, {})).toThrow('--disableCaching: expected true or false');
     // Only true and false, as documented: 'yes' is refused rather than guessed.
-    for (const v of ['yes', '1', 'on', 'no']) expect(() => parseConfig({ jobStore: 'x', disableCaching: v }, {})).toThrow(`--disableCaching: expected true or false (got '${v}')`);
-    expect(parseConfig({ jobStore: 'x', disableCaching: 'TRUE', defaultPreemptible: 'false' }, {})).toMatchObject({ disableCaching: true, defaultPreemptible: false });
+    for (const v of ['yes', '1', 'on', 'no'])
+      expect(() => parseConfig({ jobStore: 'x', disableCaching: v }, {})).toThrow(`--disableCaching: expected true or false (got '${v}')`);
+    expect(parseConfig({ jobStore: 'x', disableCaching: 'TRUE', defaultPreemptible: 'false' }, {})).toMatchObject({
+      disableCaching: true,
+      defaultPreemptible: false,
+    });
     expect(() => parseConfig({ jobStore: 'x', nonsense: 1 }, {})).toThrow("unknown option 'nonsense'");
   });
 });
 
 describe('config files', () => {
   it('read YAML values as flags are read: numbers, sizes, booleans, enums, with or without --', () => {
-    const layer = configFileLayer(FILE, 'batchSystem: kubernetes\nretryCount: 3\n--clean: never\nlogLevel: DEBUG\nkubernetesOwner: demouser\ndefaultMemory: 4Gi\ndisableCaching: true\nmaxCores:\n');
+    const layer = configFileLayer(
+      FILE,
+      'batchSystem: kubernetes\nretryCount: 3\n--clean: never\nlogLevel: DEBUG\nkubernetesOwner: demouser\ndefaultMemory: 4Gi\ndisableCaching: true\nmaxCores:\n',
+    );
     const c = resolveConfig([layer, optionLayer({ jobStore: 'aws:us-east-1:x' })]);
-    expect(c).toMatchObject({ batchSystem: 'kubernetes', retryCount: 3, clean: 'never', logLevel: 'debug', kubernetesOwner: 'demouser', defaultMemory: 4 * 2 ** 30, disableCaching: true });
+    expect(c).toMatchObject({
+      batchSystem: 'kubernetes',
+      retryCount: 3,
+      clean: 'never',
+      logLevel: 'debug',
+      kubernetesOwner: 'demouser',
+      defaultMemory: 4 * 2 ** 30,
+      disableCaching: true,
+    });
     expect(c.maxCores).toBeUndefined();
     expect(configFileLayer(FILE, 'kubernetesOwner: 1234\nrestart: true\n').values).toEqual({ kubernetesOwner: '1234', restart: 'true' });
     expect(configFileLayer(FILE, '').values).toEqual({});
@@ -96,7 +144,11 @@ describe('config files', () => {
     ['an unknown key far from any option', 'colour: blue\n', `${FILE}: unknown option 'colour'`],
     ['the job store', 'jobStore: ./store\n', `${FILE}: jobStore cannot be set in a config file`],
     ['a shortcut flag', 'logDebug: true\n', `${FILE}: logDebug is a command-line shortcut: write 'logLevel: debug'`],
-    ['an environment-only setting', 'awsSecretName: s\n', `${FILE}: awsSecretName is set by the environment variable TOIL_AWS_SECRET_NAME only`],
+    [
+      'an environment-only setting',
+      'awsSecretName: s\n',
+      `${FILE}: awsSecretName is set by the environment variable TOIL_AWS_SECRET_NAME only`,
+    ],
     ['a key given twice', 'retryCount: 1\n--retryCount: 2\n', `${FILE}: retryCount is given twice`],
     ['a list value', 'retryCount: [1, 2]\n', `${FILE}: retryCount: expected a single value, not a list or mapping`],
     ['a list at the top', '- retryCount\n', `${FILE}: expected a mapping of option names to values`],

@@ -23,10 +23,18 @@ function pod(name: string, status: V1PodStatus, created = '2026-01-01T00:00:00Z'
 }
 
 function terminated(exitCode: number, reason = 'Error'): V1PodStatus {
-  return { phase: exitCode === 0 ? 'Succeeded' : 'Failed', containerStatuses: [{ name: 'worker', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, reason } } }] };
+  return {
+    phase: exitCode === 0 ? 'Succeeded' : 'Failed',
+    containerStatuses: [
+      { name: 'worker', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, reason } } },
+    ],
+  };
 }
 
-const failedJob: V1Job = { metadata: { name: 'toil-demo-abc-7' }, status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] } };
+const failedJob: V1Job = {
+  metadata: { name: 'toil-demo-abc-7' },
+  status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] },
+};
 
 describe('JobTracker', () => {
   it('finishes a job when its Job fails, and the ended pod explains why', () => {
@@ -39,7 +47,15 @@ describe('JobTracker', () => {
     expect(tracker.claim(t)).toBe(false);
     const v = tracker.settle(t, a.verdict, a.deleteNow);
     expect(v).toMatchObject({ outcome: 'failed', exitCode: 3, message: 'the worker exited with code 3' });
-    expect(tracker.end(t, v, 'last words')).toEqual({ batchJobId: 7, jobId: 'hello-1', outcome: 'failed', exitCode: 3, message: v.message, countsAsAttempt: true, outputTail: 'last words' });
+    expect(tracker.end(t, v, 'last words')).toEqual({
+      batchJobId: 7,
+      jobId: 'hello-1',
+      outcome: 'failed',
+      exitCode: 3,
+      message: v.message,
+      countsAsAttempt: true,
+      outputTail: 'last words',
+    });
     expect(tracker.end(t, v)).toBeUndefined();
     expect(tracker.size).toBe(0);
   });
@@ -53,7 +69,7 @@ describe('JobTracker', () => {
     expect(tracker.onPod('MODIFIED', stranger)).toEqual([]);
   });
 
-  it('keeps the newest pod: a replaced pod\'s late events change nothing', () => {
+  it("keeps the newest pod: a replaced pod's late events change nothing", () => {
     const { tracker, t } = tracked();
     tracker.onPod('ADDED', pod('new', { phase: 'Running' }, '2026-01-01T00:01:00Z'));
     tracker.onPod('MODIFIED', pod('old', terminated(1), '2026-01-01T00:00:00Z'));
@@ -64,34 +80,60 @@ describe('JobTracker', () => {
   it('warns once when the pod is taken away', () => {
     const { tracker } = tracked();
     tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }));
-    const taken: V1PodStatus = { ...terminated(137), conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaimed' }] };
+    const taken: V1PodStatus = {
+      ...terminated(137),
+      conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaimed' }],
+    };
     const actions = tracker.onPod('MODIFIED', pod('p1', taken));
-    expect(actions).toEqual([{ kind: 'warn', message: expect.stringMatching(/worker pod p1 of job 'hello' \(hello-1\) was taken away \(TerminationByKubelet: spot reclaimed\)/) }]);
+    expect(actions).toEqual([
+      {
+        kind: 'warn',
+        message: expect.stringMatching(/worker pod p1 of job 'hello' \(hello-1\) was taken away \(TerminationByKubelet: spot reclaimed\)/),
+      },
+    ]);
     expect(tracker.onPod('MODIFIED', pod('p1', taken))).toEqual([]);
   });
 
   it('fails fast, for good, on an image that cannot be pulled', () => {
     const { tracker } = tracked();
-    const waiting: V1PodStatus = { phase: 'Pending', containerStatuses: [{ name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } }] };
+    const waiting: V1PodStatus = {
+      phase: 'Pending',
+      containerStatuses: [
+        { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } },
+      ],
+    };
     const [a] = tracker.onPod('MODIFIED', pod('p1', waiting, undefined, 'node-1'));
     expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
   });
 
-  it('fails a pod unschedulable past the timeout, naming the request and the scheduler\'s reason', () => {
+  it("fails a pod unschedulable past the timeout, naming the request and the scheduler's reason", () => {
     const { tracker } = tracked();
     const since = Date.parse('2026-01-01T00:00:00Z');
-    const pending: V1PodStatus = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes: Insufficient cpu', lastTransitionTime: '2026-01-01T00:00:00Z' as unknown as Date }] };
+    const pending: V1PodStatus = {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: '0/2 nodes: Insufficient cpu',
+          lastTransitionTime: '2026-01-01T00:00:00Z' as unknown as Date,
+        },
+      ],
+    };
     tracker.onPod('MODIFIED', pod('p1', pending));
     expect(tracker.stuck(since + 9_000, 10)).toEqual([]);
     const [a] = tracker.stuck(since + 10_000, 10);
     expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'unschedulable', retryable: false } });
     if (a?.kind !== 'finish') throw new Error('no finish');
-    expect(a.verdict.message).toBe(`no node could take the worker pod for 10s (--kubernetesPodTimeout); it asks for ${describeRequest(req)}; the scheduler says: 0/2 nodes: Insufficient cpu`);
+    expect(a.verdict.message).toBe(
+      `no node could take the worker pod for 10s (--kubernetesPodTimeout); it asks for ${describeRequest(req)}; the scheduler says: 0/2 nodes: Insufficient cpu`,
+    );
     tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
     expect(tracker.stuck(since + 20_000, 10)).toEqual([]);
   });
 
-  it('a verdict that must stand is not replaced by the pod\'s reading', () => {
+  it("a verdict that must stand is not replaced by the pod's reading", () => {
     const { tracker, t } = tracked();
     tracker.onPod('MODIFIED', pod('p1', terminated(0), undefined, 'node-1'));
     const verdict = { outcome: 'image' as const, exitCode: null, message: 'x', countsAsAttempt: true, retryable: false };

@@ -2,7 +2,15 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { Job as JobModel } from 'kubernetes-models/batch/v1';
-import { buildJob, dnsLabel, jobName, labelValue, SPOT_NODE_LABELS, workflowSelector, type KubernetesJobOptions } from '../../src/batch/kubernetesSpec.js';
+import {
+  buildJob,
+  dnsLabel,
+  jobName,
+  labelValue,
+  SPOT_NODE_LABELS,
+  workflowSelector,
+  type KubernetesJobOptions,
+} from '../../src/batch/kubernetesSpec.js';
 import { imageFailure, jobVerdict, podVerdict, unschedulableSince } from '../../src/batch/podOutcome.js';
 import { RateLimiter } from '../../src/batch/rateLimiter.js';
 import { apiErrorInfo } from '../../src/batch/kubeRetry.js';
@@ -24,8 +32,21 @@ function validate(job: V1Job): void {
 describe('worker Job spec', () => {
   const variants: Array<[string, Partial<KubernetesJobOptions>, Partial<ResolvedRequirements>]> = [
     ['defaults', {}, {}],
-    ['hostPath, secret, service account, owner Job', { hostPath: '/data/scratch', awsSecretName: 's3-credentials', serviceAccountName: 'toil-workflow-svc', ownerJob: { name: 'demouser-toil-test', uid: '6f1d3c8e-1111-2222-3333-444455556666' } }, {}],
-    ['preemptible with GPUs', {}, { preemptible: true, accelerators: [{ count: 2, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' }], cores: 0.5 }],
+    [
+      'hostPath, secret, service account, owner Job',
+      {
+        hostPath: '/data/scratch',
+        awsSecretName: 's3-credentials',
+        serviceAccountName: 'toil-workflow-svc',
+        ownerJob: { name: 'demouser-toil-test', uid: '6f1d3c8e-1111-2222-3333-444455556666' },
+      },
+      {},
+    ],
+    [
+      'preemptible with GPUs',
+      {},
+      { preemptible: true, accelerators: [{ count: 2, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' }], cores: 0.5 },
+    ],
     ['a very long owner', { owner: 'A'.repeat(100) + ' Smith' }, {}],
   ];
   it.each(variants)('validates against the official schema: %s', (_name, o, r) => {
@@ -39,10 +60,20 @@ describe('worker Job spec', () => {
   it('has the contract: labels, backoffLimit 0, Never, TTL, resources, mounts, disruption policy', () => {
     const job = buildJob(
       { batchJobId: 7, jobId: 'hello-abc', jobName: 'hello', requirements: { ...req, accelerators: [{ count: 1, kind: 'gpu' }] } },
-      { ...base, hostPath: '/data/scratch', awsSecretName: 's3-credentials', serviceAccountName: 'toil-workflow-svc', ownerJob: { name: 'leader', uid: 'u-1' } },
+      {
+        ...base,
+        hostPath: '/data/scratch',
+        awsSecretName: 's3-credentials',
+        serviceAccountName: 'toil-workflow-svc',
+        ownerJob: { name: 'leader', uid: 'u-1' },
+      },
     );
     expect(job.metadata!.name).toBe('toil-demouser-30ddc435-7');
-    expect(job.metadata!.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'toil-ts', 'toil-ts.io/owner': 'demouser', 'toil-ts.io/workflow': base.workflowId });
+    expect(job.metadata!.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'toil-ts',
+      'toil-ts.io/owner': 'demouser',
+      'toil-ts.io/workflow': base.workflowId,
+    });
     expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', controller: false }]);
     const spec = job.spec!;
     expect(spec.backoffLimit).toBe(0);
@@ -53,7 +84,12 @@ describe('worker Job spec', () => {
     expect(pod.serviceAccountName).toBe('toil-workflow-svc');
     const c = pod.containers[0]!;
     expect(c.command).toEqual(['toil', 'worker', base.locator, 'hello-abc']);
-    expect(c.resources!.requests).toEqual({ cpu: '2', memory: String(2 * 2 ** 30), 'ephemeral-storage': '3000000000', 'nvidia.com/gpu': '1' });
+    expect(c.resources!.requests).toEqual({
+      cpu: '2',
+      memory: String(2 * 2 ** 30),
+      'ephemeral-storage': '3000000000',
+      'nvidia.com/gpu': '1',
+    });
     expect(c.resources!.limits).toEqual(c.resources!.requests);
     expect(pod.volumes).toEqual([
       { name: 'toil-cache', hostPath: { path: '/data/scratch', type: 'DirectoryOrCreate' } },
@@ -81,7 +117,8 @@ describe('worker Job spec', () => {
   });
 
   it('puts preemptible jobs on spot nodes and keeps the others off them', () => {
-    const spot = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: { ...req, preemptible: true } }, base).spec!.template.spec!;
+    const spot = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: { ...req, preemptible: true } }, base).spec!.template
+      .spec!;
     const terms = spot.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
     expect(terms).toHaveLength(SPOT_NODE_LABELS.length);
     expect(terms.map((t) => t.matchExpressions![0]!.operator)).toEqual(SPOT_NODE_LABELS.map(() => 'In'));
@@ -102,35 +139,112 @@ describe('worker Job spec', () => {
 });
 
 function pod(status: V1Pod['status'], extra: Partial<V1Pod> = {}): V1Pod {
-  return { metadata: { name: 'p' }, spec: { nodeName: 'node-1', containers: [{ name: 'worker', image: 'img', resources: { limits: { memory: '1000' } } }] }, status, ...extra };
+  return {
+    metadata: { name: 'p' },
+    spec: { nodeName: 'node-1', containers: [{ name: 'worker', image: 'img', resources: { limits: { memory: '1000' } } }] },
+    status,
+    ...extra,
+  };
 }
 
 describe('pod endings', () => {
   it('reads success, exit codes, OOM kills, disruption and deadlines', () => {
-    expect(podVerdict(pod({ phase: 'Succeeded', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } }] })).outcome).toBe('succeeded');
-    const failed = podVerdict(pod({ phase: 'Failed', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 3, reason: 'Error' } } }] }));
+    expect(
+      podVerdict(
+        pod({
+          phase: 'Succeeded',
+          containerStatuses: [
+            { name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 0 } } },
+          ],
+        }),
+      ).outcome,
+    ).toBe('succeeded');
+    const failed = podVerdict(
+      pod({
+        phase: 'Failed',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: 'img',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 3, reason: 'Error' } },
+          },
+        ],
+      }),
+    );
     expect(failed).toMatchObject({ outcome: 'failed', exitCode: 3, countsAsAttempt: true });
     expect(failed.message).toBe('the worker exited with code 3');
-    const oom = podVerdict(pod({ phase: 'Failed', containerStatuses: [{ name: 'worker', image: 'img', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode: 137, reason: 'OOMKilled' } } }] }));
+    const oom = podVerdict(
+      pod({
+        phase: 'Failed',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: 'img',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
+          },
+        ],
+      }),
+    );
     expect(oom.outcome).toBe('memory');
     expect(oom.message).toMatch(/out of memory.*limit of 1000 bytes/);
-    const evicted = podVerdict(pod({ phase: 'Failed', conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaim' }] }));
+    const evicted = podVerdict(
+      pod({
+        phase: 'Failed',
+        conditions: [{ type: 'DisruptionTarget', status: 'True', reason: 'TerminationByKubelet', message: 'spot reclaim' }],
+      }),
+    );
     expect(evicted).toMatchObject({ outcome: 'preempted', countsAsAttempt: false });
     expect(podVerdict(pod({ phase: 'Failed', reason: 'DeadlineExceeded' })).outcome).toBe('deadline');
   });
   it('fails fast on image pull errors, naming the image', () => {
-    const v = imageFailure(pod({ phase: 'Pending', containerStatuses: [{ name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' } } }] }));
+    const v = imageFailure(
+      pod({
+        phase: 'Pending',
+        containerStatuses: [
+          {
+            name: 'worker',
+            image: 'nope:1',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' } },
+          },
+        ],
+      }),
+    );
     expect(v).toMatchObject({ outcome: 'image', retryable: false });
     expect(v!.message).toMatch(/cannot pull the worker image 'nope:1': ImagePullBackOff/);
   });
   it('notices unschedulable pods with the scheduler message', () => {
-    const p = pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available: 2 Insufficient cpu.', lastTransitionTime: new Date(1000) }] }, {});
+    const p = pod(
+      {
+        phase: 'Pending',
+        conditions: [
+          {
+            type: 'PodScheduled',
+            status: 'False',
+            reason: 'Unschedulable',
+            message: '0/2 nodes are available: 2 Insufficient cpu.',
+            lastTransitionTime: new Date(1000),
+          },
+        ],
+      },
+      {},
+    );
     delete p.spec!.nodeName;
     expect(unschedulableSince(p)).toEqual({ since: 1000, message: '0/2 nodes are available: 2 Insufficient cpu.' });
   });
   it('reads Job conditions', () => {
     expect(jobVerdict({ status: { conditions: [{ type: 'Complete', status: 'True' }] } })?.outcome).toBe('succeeded');
-    expect(jobVerdict({ status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } })?.outcome).toBe('deadline');
+    expect(jobVerdict({ status: { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' }] } })?.outcome).toBe(
+      'deadline',
+    );
     expect(jobVerdict({ status: { active: 1 } })).toBeUndefined();
   });
 });
@@ -144,7 +258,11 @@ describe('API helpers', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(170);
   });
   it('reads ApiException-like errors, with Retry-After', () => {
-    expect(apiErrorInfo({ code: 429, body: '{"message":"slow down"}', headers: { 'retry-after': '2' }, message: 'HTTP 429' })).toEqual({ status: 429, message: 'slow down', retryAfterMs: 2000 });
+    expect(apiErrorInfo({ code: 429, body: '{"message":"slow down"}', headers: { 'retry-after': '2' }, message: 'HTTP 429' })).toEqual({
+      status: 429,
+      message: 'slow down',
+      retryAfterMs: 2000,
+    });
     expect(apiErrorInfo(new Error('connect ECONNREFUSED')).status).toBeUndefined();
   });
 });

@@ -16,11 +16,16 @@ const KUSTOMIZATIONS = ['base', 'overlays/example'];
 
 function kustomize(dir: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('kubectl', ['kustomize', path.join(MANIFESTS, dir)], (err, stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve(stdout)));
+    execFile('kubectl', ['kustomize', path.join(MANIFESTS, dir)], (err, stdout, stderr) =>
+      err ? reject(new Error(stderr || err.message)) : resolve(stdout),
+    );
   });
 }
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> } } & Record<string, unknown>;
+type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> } } & Record<
+  string,
+  unknown
+>;
 
 function objects(text: string): K8sObject[] {
   return parseAllDocuments(text)
@@ -53,7 +58,9 @@ async function validate(o: K8sObject): Promise<void> {
 describe('manifests', () => {
   it.each(KUSTOMIZATIONS)('%s renders, and every object validates with unknown fields refused', async (dir) => {
     const objs = objects(await kustomize(dir));
-    expect(objs.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Job', 'Role', 'RoleBinding', 'ServiceAccount', ...(dir === 'base' ? [] : ['ConfigMap'])].sort());
+    expect(objs.map((o) => o.kind).sort()).toEqual(
+      ['ConfigMap', 'Job', 'Role', 'RoleBinding', 'ServiceAccount', ...(dir === 'base' ? [] : ['ConfigMap'])].sort(),
+    );
     for (const o of objs) {
       await validate(o);
       expect(o.metadata.labels?.['app.kubernetes.io/name']).toBe('toil-ts');
@@ -68,7 +75,21 @@ describe('manifests', () => {
 
   it('the leader Job has the contract: no retries, Never, a TTL, its service account, POD_NAME, the secret, the guide variables', async () => {
     const job = objects(await kustomize('base')).find((o) => o.kind === 'Job') as unknown as {
-      spec: { backoffLimit: number; ttlSecondsAfterFinished: number; template: { spec: { restartPolicy: string; serviceAccountName: string; containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: unknown }>; volumeMounts: Array<{ name: string; mountPath: string }> }>; volumes: Array<{ name: string; secret?: { secretName: string } }> } } };
+      spec: {
+        backoffLimit: number;
+        ttlSecondsAfterFinished: number;
+        template: {
+          spec: {
+            restartPolicy: string;
+            serviceAccountName: string;
+            containers: Array<{
+              env: Array<{ name: string; value?: string; valueFrom?: unknown }>;
+              volumeMounts: Array<{ name: string; mountPath: string }>;
+            }>;
+            volumes: Array<{ name: string; secret?: { secretName: string } }>;
+          };
+        };
+      };
     };
     const pod = job.spec.template.spec;
     expect(job.spec.backoffLimit).toBe(0);
@@ -76,13 +97,20 @@ describe('manifests', () => {
     expect(pod.restartPolicy).toBe('Never');
     expect(pod.serviceAccountName).toBe('toil-leader');
     const env = Object.fromEntries(pod.containers[0]!.env.map((e) => [e.name, e.value ?? e.valueFrom]));
-    expect(env).toMatchObject({ TOIL_KUBERNETES_OWNER: 'demouser', TOIL_AWS_SECRET_NAME: 's3-credentials', TOIL_KUBERNETES_HOST_PATH: '/data/scratch', POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } } });
+    expect(env).toMatchObject({
+      TOIL_KUBERNETES_OWNER: 'demouser',
+      TOIL_AWS_SECRET_NAME: 's3-credentials',
+      TOIL_KUBERNETES_HOST_PATH: '/data/scratch',
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
     expect(pod.containers[0]!.volumeMounts).toContainEqual({ name: 's3-credentials', mountPath: '/root/.aws', readOnly: true });
     expect(pod.volumes).toContainEqual({ name: 's3-credentials', secret: { secretName: 's3-credentials' } });
   });
 
   it("the leader's Role names exact verbs on exact resources: no wildcards", async () => {
-    const role = objects(await kustomize('base')).find((o) => o.kind === 'Role') as unknown as { rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }> };
+    const role = objects(await kustomize('base')).find((o) => o.kind === 'Role') as unknown as {
+      rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>;
+    };
     for (const r of role.rules) for (const x of [...r.apiGroups, ...r.resources, ...r.verbs]) expect(x).not.toContain('*');
     expect(role.rules).toEqual([
       { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create', 'get', 'list', 'watch', 'delete', 'deletecollection'] },

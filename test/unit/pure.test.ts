@@ -40,7 +40,9 @@ describe('requirements', () => {
       preemptible: true,
     });
     expect(normaliseRequirements({ accelerators: 1 }).accelerators).toEqual([{ count: 1, kind: 'gpu' }]);
-    expect(normaliseRequirements({ accelerators: ['nvidia-tesla-t4:1'] }).accelerators).toEqual([{ count: 1, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' }]);
+    expect(normaliseRequirements({ accelerators: ['nvidia-tesla-t4:1'] }).accelerators).toEqual([
+      { count: 1, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' },
+    ]);
   });
   it('rejects nonsense naming the field', () => {
     expect(() => normaliseRequirements({ cores: -1 })).toThrow(/cores must be a number > 0/);
@@ -154,12 +156,32 @@ describe('backoff', () => {
 
 describe('configuration', () => {
   it('applies defaults and environment variables', () => {
-    const c = parseConfig({ jobStore: 'x' }, { TOIL_WORKDIR: '/scratch', TOIL_KUBERNETES_OWNER: 'demouser', TOIL_KUBERNETES_HOST_PATH: '/data/scratch', TOIL_AWS_SECRET_NAME: 's3-credentials' });
-    expect(c).toMatchObject({ batchSystem: 'single_machine', retryCount: 1, clean: 'onSuccess', defaultCores: 1, defaultMemory: 2 ** 31, workDir: '/scratch', kubernetesOwner: 'demouser', kubernetesHostPath: '/data/scratch', awsSecretName: 's3-credentials' });
+    const c = parseConfig(
+      { jobStore: 'x' },
+      {
+        TOIL_WORKDIR: '/scratch',
+        TOIL_KUBERNETES_OWNER: 'demouser',
+        TOIL_KUBERNETES_HOST_PATH: '/data/scratch',
+        TOIL_AWS_SECRET_NAME: 's3-credentials',
+      },
+    );
+    expect(c).toMatchObject({
+      batchSystem: 'single_machine',
+      retryCount: 1,
+      clean: 'onSuccess',
+      defaultCores: 1,
+      defaultMemory: 2 ** 31,
+      workDir: '/scratch',
+      kubernetesOwner: 'demouser',
+      kubernetesHostPath: '/data/scratch',
+      awsSecretName: 's3-credentials',
+    });
   });
   it('names the option in errors', () => {
     expect(() => parseConfig({ jobStore: 'x', retryCount: 'many' }, {})).toThrow(/--retryCount/);
     expect(() => parseConfig({ jobStore: 'x', disableCaching: 'perhaps' }, {})).toThrow(/--disableCaching: expected true or false/);
-    expect(() => parseConfig({ jobStore: 'x', clean: 'sometimes' }, {})).toThrow(/--clean: expected one of always, onError, never, onSuccess/);
+    expect(() => parseConfig({ jobStore: 'x', clean: 'sometimes' }, {})).toThrow(
+      /--clean: expected one of always, onError, never, onSuccess/,
+    );
   });
 });

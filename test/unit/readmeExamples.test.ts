@@ -14,7 +14,9 @@ async function namedBlocks(): Promise<Array<[string, string]>> {
 describe('README examples', () => {
   it('name their files, and each is the code of its file', async () => {
     const blocks = await namedBlocks();
-    expect(blocks.map(([f]) => f)).toEqual(expect.arrayContaining(['examples/helloworld.ts', 'examples/fanout.ts', 'examples/classjobs.ts', 'examples/programmatic.ts']));
+    expect(blocks.map(([f]) => f)).toEqual(
+      expect.arrayContaining(['examples/helloworld.ts', 'examples/fanout.ts', 'examples/classjobs.ts', 'examples/programmatic.ts']),
+    );
     for (const [file, code] of blocks) {
       const text = await readFile(path.join(ROOT, file), 'utf8');
       expect({ file, contained: text.includes(code) }).toEqual({ file, contained: true });

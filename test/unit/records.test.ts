@@ -14,7 +14,13 @@ describe('stored JSON', () => {
   });
 
   it('that is torn is a JobStoreError naming what and why', () => {
-    const e = (() => { try { parseStored(Schema, '{"n": 3', 'jobs/abc/v2.json'); } catch (x) { return x; } })();
+    const e = (() => {
+      try {
+        parseStored(Schema, '{"n": 3', 'jobs/abc/v2.json');
+      } catch (x) {
+        return x;
+      }
+    })();
     expect(e).toBeInstanceOf(JobStoreError);
     expect((e as Error).message).toMatch(/^jobs\/abc\/v2\.json is corrupt: not JSON/);
   });
@@ -31,7 +37,9 @@ describe('channel messages', () => {
     const cache = { hits: 9, misses: 1, hitBytes: 9 * 2 ** 20, missBytes: 2 ** 20 };
     expect(parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', cache, at: 1 }))).toMatchObject({ cache });
     expect(parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', wallSeconds: 1, at: 1 })).cache).toBeUndefined();
-    expect(() => parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', cache: { hits: 'many' }, at: 1 }))).toThrow(/cache\.hits/);
+    expect(() => parseMessage(JSON.stringify({ kind: 'stats', jobId: 'j', jobName: 'n', cache: { hits: 'many' }, at: 1 }))).toThrow(
+      /cache\.hits/,
+    );
   });
 });
 

@@ -20,7 +20,13 @@ interface Seen {
 
 async function look(file: string): Promise<Seen> {
   const st = await stat(file);
-  return { ino: st.ino, nlink: st.nlink, sha: createHash('sha256').update(await readFile(file)).digest('hex') };
+  return {
+    ino: st.ino,
+    nlink: st.nlink,
+    sha: createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex'),
+  };
 }
 
 const readOne = defineJob('read-one', async (ctx: JobContext, id: FileID) => look(await ctx.fileStore.readGlobalFile(id)));
@@ -64,7 +70,9 @@ const useTool = defineJob('use-tool', async (ctx: JobContext, dir: string) => {
   return { images, content: await readFile(path.join(images, 'ubuntu.sif'), 'utf8') };
 });
 
-const tools = defineJob('tools', async (ctx: JobContext, dir: string, n: number) => Array.from({ length: n }, () => ctx.addChild(useTool(dir)).rv()));
+const tools = defineJob('tools', async (ctx: JobContext, dir: string, n: number) =>
+  Array.from({ length: n }, () => ctx.addChild(useTool(dir)).rv()),
+);
 
 export default async function workflow(wf: WorkflowContext) {
   const [mode, ...files] = wf.args;

@@ -1,11 +1,14 @@
 /** A linear chain of jobs, each the only child of the one before: one worker runs them all. */
 import { defineJob, type JobContext, type JobFactory, type JobPromise, type WorkflowContext } from 'toil-ts';
 
-const link: JobFactory<[number, number, string], Promise<string | JobPromise<string>>> = defineJob('link', async (ctx: JobContext, i: number, n: number, acc: string): Promise<string | JobPromise<string>> => {
-  const next = `${acc}${i}`;
-  if (i + 1 < n) return ctx.addChild(link(i + 1, n, next)).rv();
-  return next;
-});
+const link: JobFactory<[number, number, string], Promise<string | JobPromise<string>>> = defineJob(
+  'link',
+  async (ctx: JobContext, i: number, n: number, acc: string): Promise<string | JobPromise<string>> => {
+    const next = `${acc}${i}`;
+    if (i + 1 < n) return ctx.addChild(link(i + 1, n, next)).rv();
+    return next;
+  },
+);
 
 const greedy = defineJob('greedy', async () => 'never');
 

@@ -17,7 +17,8 @@ test('many CAs and serving certificates parse, chain and load into a TLS context
 });
 
 test('JWTs verify only with the signing key and untampered', () => {
-  const a = createCA(); const b = createCA();
+  const a = createCA();
+  const b = createCA();
   const t = signJwt(a.key, { sub: 'x', exp: 1 });
   expect(verifyJwt(a.key, t)).toEqual({ sub: 'x', exp: 1 });
   expect(verifyJwt(b.key, t)).toBeUndefined();

@@ -56,8 +56,24 @@ function buildImage(): void {
     writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:app:/home/app:/bin/sh\n');
     writeFileSync(join(root, 'etc/group'), 'root:x:0:\nappg:x:2345:\n');
     writeFileSync(join(root, 'data/image-file'), 'from image\n');
-    buildah('config', '--entrypoint', '["/bin/echo","entry"]', '--cmd', '["from-cmd"]', '--env', 'PATH=/bin',
-      '--env', 'GREETING=hello-from-image', '--env', 'OVERRIDE=image', '--workingdir', '/work', '--user', 'app', ctr);
+    buildah(
+      'config',
+      '--entrypoint',
+      '["/bin/echo","entry"]',
+      '--cmd',
+      '["from-cmd"]',
+      '--env',
+      'PATH=/bin',
+      '--env',
+      'GREETING=hello-from-image',
+      '--env',
+      'OVERRIDE=image',
+      '--workingdir',
+      '/work',
+      '--user',
+      'app',
+      ctr,
+    );
     buildah('commit', '--quiet', ctr, IMAGE);
     buildah('config', '--user', 'ghost', ctr);
     buildah('commit', '--quiet', ctr, GHOST);
@@ -72,7 +88,9 @@ beforeAll(async () => {
   requireTools();
   buildImage();
   cluster = await startTestCluster({
-    containerImages: { storageDriver: 'vfs' }, restartBackoffBaseMs: 200, jobBackoffBaseMs: 100,
+    containerImages: { storageDriver: 'vfs' },
+    restartBackoffBaseMs: 200,
+    jobBackoffBaseMs: 100,
     images: { 'busybox:1.36': {} },
   });
   c = clients(cluster.kubeconfigPath);
@@ -93,20 +111,28 @@ async function run(body: k8s.V1Pod): Promise<k8s.V1Pod> {
   return podDone(body.metadata!.name!);
 }
 async function podDone(name: string): Promise<k8s.V1Pod> {
-  return until(`pod ${name} to finish`, async () => {
-    const p = await c.core.readNamespacedPod({ namespace: ns, name });
-    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
-  }, WAIT_MS);
+  return until(
+    `pod ${name} to finish`,
+    async () => {
+      const p = await c.core.readNamespacedPod({ namespace: ns, name });
+      return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+    },
+    WAIT_MS,
+  );
 }
 async function logOf(name: string): Promise<string> {
   return c.core.readNamespacedPodLog({ namespace: ns, name });
 }
 async function waitingReason(name: string, reason: string): Promise<k8s.V1ContainerStateWaiting> {
-  return until(`pod ${name} waiting with ${reason}`, async () => {
-    const p = await c.core.readNamespacedPod({ namespace: ns, name });
-    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
-    return w?.reason === reason ? w : undefined;
-  }, WAIT_MS);
+  return until(
+    `pod ${name} waiting with ${reason}`,
+    async () => {
+      const p = await c.core.readNamespacedPod({ namespace: ns, name });
+      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === reason ? w : undefined;
+    },
+    WAIT_MS,
+  );
 }
 async function eventsOf(name: string): Promise<string[]> {
   const list = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name}` });
@@ -127,7 +153,16 @@ describe('containers run inside their image', () => {
   });
 
   test('a Job made with kubectl create job runs in the image and completes', async () => {
-    const r = await kubectl(cluster!.kubeconfigPath, ['create', 'job', 'img-job', `--image=${IMAGE}`, '--', 'sh', '-c', 'echo job in $(pwd) as $(id -u)']);
+    const r = await kubectl(cluster!.kubeconfigPath, [
+      'create',
+      'job',
+      'img-job',
+      `--image=${IMAGE}`,
+      '--',
+      'sh',
+      '-c',
+      'echo job in $(pwd) as $(id -u)',
+    ]);
     expect(r.code).toBe(0);
     const job = await jobDone(c.batch, ns, 'img-job', WAIT_MS);
     expect(job.status?.succeeded).toBe(1);
@@ -137,20 +172,42 @@ describe('containers run inside their image', () => {
 
   test('env comes from the image under the pod env; working dir and user from the image; host env is not inherited', async () => {
     const script = 'echo "$GREETING $OVERRIDE $POD"; pwd; id -u; id -g; echo "$HOME $PATH"; echo "node_options=${NODE_OPTIONS:-unset}"';
-    await run(pod('img-env', {
-      command: ['sh', '-c', script],
-      env: [{ name: 'OVERRIDE', value: 'pod' }, { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-    }));
-    expect((await logOf('img-env')).split('\n')).toEqual(['hello-from-image pod img-env', '/work', '1234', '2345', '/home/app /bin', 'node_options=unset', '']);
+    await run(
+      pod('img-env', {
+        command: ['sh', '-c', script],
+        env: [
+          { name: 'OVERRIDE', value: 'pod' },
+          { name: 'POD', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ],
+      }),
+    );
+    expect((await logOf('img-env')).split('\n')).toEqual([
+      'hello-from-image pod img-env',
+      '/work',
+      '1234',
+      '2345',
+      '/home/app /bin',
+      'node_options=unset',
+      '',
+    ]);
   });
 
   test('the container workingDir and securityContext.runAsUser/runAsGroup override the image', async () => {
-    await run(pod('img-wd', { command: ['sh', '-c', 'pwd; id -u; id -g; echo "$HOME"'], workingDir: '/scratch/made', securityContext: { runAsUser: 0 } }, { securityContext: { runAsGroup: 7 } }));
+    await run(
+      pod(
+        'img-wd',
+        { command: ['sh', '-c', 'pwd; id -u; id -g; echo "$HOME"'], workingDir: '/scratch/made', securityContext: { runAsUser: 0 } },
+        { securityContext: { runAsGroup: 7 } },
+      ),
+    );
     expect((await logOf('img-wd')).split('\n')).toEqual(['/scratch/made', '0', '7', '/root', '']);
   });
 
   test('each pod writes to its own layer: another pod of the image, and the image, do not see it', async () => {
-    const writer = pod('img-writer', { command: ['sh', '-c', 'echo changed > /data/image-file; echo new > /work/new; touch /bin/added; cat /data/image-file; sleep 30'], securityContext: { runAsUser: 0 } });
+    const writer = pod('img-writer', {
+      command: ['sh', '-c', 'echo changed > /data/image-file; echo new > /work/new; touch /bin/added; cat /data/image-file; sleep 30'],
+      securityContext: { runAsUser: 0 },
+    });
     await c.core.createNamespacedPod({ namespace: ns, body: writer });
     await until('the writer to write', async () => (await logOf('img-writer')) === 'changed\n', WAIT_MS);
     await run(pod('img-reader', { command: ['sh', '-c', 'cat /data/image-file; ls /work; ls /bin/added 2>&1 || true'] }));
@@ -160,34 +217,53 @@ describe('containers run inside their image', () => {
     expect(readFileSync(join(root, 'data/image-file'), 'utf8')).toBe('from image\n');
     expect(existsSync(join(root, 'work/new'))).toBe(false);
     // one shared read-only root for every pod of the image
-    expect(buildah('containers', '--notruncate', '--format', '{{.ContainerName}}').split('\n').filter((n) => n === imageRootName(imageId))).toHaveLength(1);
+    expect(
+      buildah('containers', '--notruncate', '--format', '{{.ContainerName}}')
+        .split('\n')
+        .filter((n) => n === imageRootName(imageId)),
+    ).toHaveLength(1);
   });
 
   test('hostPath, secret and configMap volumes are mounted inside the root; readOnly holds; a script in a volume runs', async () => {
     await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'img-secret' }, stringData: { token: 's3cr3t' } } });
-    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'img-config' }, data: { 'run.sh': '#!/bin/sh\necho "script as $(id -u)"\ncat /var/run/secrets/app/token; echo\necho hi > /var/lib/toil/out\ntouch /var/run/secrets/app/x 2>/dev/null && echo writable || echo read-only\n' } } });
-    await run(pod('img-vols', {
-      command: ['/etc/conf/run.sh'],
-      securityContext: { runAsUser: 0 },
-      volumeMounts: [
-        { name: 'cache', mountPath: '/var/lib/toil' },
-        { name: 'sec', mountPath: '/var/run/secrets/app' },
-        { name: 'conf', mountPath: '/etc/conf' },
-      ],
-    }, {
-      nodeSelector: { 'kubernetes.io/hostname': 'node-1' },
-      volumes: [
-        { name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } },
-        { name: 'sec', secret: { secretName: 'img-secret' } },
-        { name: 'conf', configMap: { name: 'img-config', defaultMode: 0o755 } },
-      ],
-    }));
+    await c.core.createNamespacedConfigMap({
+      namespace: ns,
+      body: {
+        metadata: { name: 'img-config' },
+        data: {
+          'run.sh':
+            '#!/bin/sh\necho "script as $(id -u)"\ncat /var/run/secrets/app/token; echo\necho hi > /var/lib/toil/out\ntouch /var/run/secrets/app/x 2>/dev/null && echo writable || echo read-only\n',
+        },
+      },
+    });
+    await run(
+      pod(
+        'img-vols',
+        {
+          command: ['/etc/conf/run.sh'],
+          securityContext: { runAsUser: 0 },
+          volumeMounts: [
+            { name: 'cache', mountPath: '/var/lib/toil' },
+            { name: 'sec', mountPath: '/var/run/secrets/app' },
+            { name: 'conf', mountPath: '/etc/conf' },
+          ],
+        },
+        {
+          nodeSelector: { 'kubernetes.io/hostname': 'node-1' },
+          volumes: [
+            { name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } },
+            { name: 'sec', secret: { secretName: 'img-secret' } },
+            { name: 'conf', configMap: { name: 'img-config', defaultMode: 0o755 } },
+          ],
+        },
+      ),
+    );
     const log = await logOf('img-vols');
     expect(log).toBe('script as 0\ns3cr3t\nread-only\n');
     expect(readFileSync(join(cluster!.hostPathDir('node-1', '/var/lib/toil'), 'out'), 'utf8')).toBe('hi\n');
   });
 
-  test('/etc/hosts names the pod; /proc is the pod\'s own', async () => {
+  test("/etc/hosts names the pod; /proc is the pod's own", async () => {
     await run(pod('img-etc', { command: ['sh', '-c', 'cat /etc/hosts; cat /etc/hostname; ls /proc | grep -c "^[0-9]"'] }));
     const lines = (await logOf('img-etc')).trim().split('\n');
     expect(lines).toContain('127.0.0.1\timg-etc');
@@ -207,9 +283,17 @@ describe('failures as a real kubelet reports them', () => {
 
   test('an image not in local storage is ErrImagePull, then ImagePullBackOff', async () => {
     const missing = `${tag}-missing:v1`;
-    await c.core.createNamespacedPod({ namespace: ns, body: { metadata: { name: 'img-missing' }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: missing, command: ['sh'] }] } } });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'img-missing' },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: missing, command: ['sh'] }] },
+      },
+    });
     const w = await waitingReason('img-missing', 'ErrImagePull');
-    expect(w.message).toBe(`Failed to pull image "${missing}": rpc error: code = NotFound desc = failed to pull and unpack image "${missing}": failed to resolve reference "${missing}": not found`);
+    expect(w.message).toBe(
+      `Failed to pull image "${missing}": rpc error: code = NotFound desc = failed to pull and unpack image "${missing}": failed to resolve reference "${missing}": not found`,
+    );
     await waitingReason('img-missing', 'ImagePullBackOff');
     const events = await eventsOf('img-missing');
     expect(events).toContain(`Pulling: Pulling image "${missing}"`);
@@ -218,21 +302,40 @@ describe('failures as a real kubelet reports them', () => {
   });
 
   test('an image whose user is not in its /etc/passwd is a CreateContainerError; runAsUser gets past it', async () => {
-    await c.core.createNamespacedPod({ namespace: ns, body: { ...pod('img-nouser', { command: ['id', '-u'] }), spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: GHOST, command: ['id', '-u'] }] } } });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        ...pod('img-nouser', { command: ['id', '-u'] }),
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: GHOST, command: ['id', '-u'] }] },
+      },
+    });
     const w = await waitingReason('img-nouser', 'CreateContainerError');
     expect(w.message).toBe('unable to find user ghost: no matching entries in passwd file');
     expect(await eventsOf('img-nouser')).toContain('Failed: Error: unable to find user ghost: no matching entries in passwd file');
-    await run({ metadata: { name: 'img-asuser' }, spec: { restartPolicy: 'Never', securityContext: { runAsUser: 4321 }, containers: [{ name: 'main', image: GHOST, command: ['id', '-u'] }] } });
+    await run({
+      metadata: { name: 'img-asuser' },
+      spec: {
+        restartPolicy: 'Never',
+        securityContext: { runAsUser: 4321 },
+        containers: [{ name: 'main', image: GHOST, command: ['id', '-u'] }],
+      },
+    });
     expect(await logOf('img-asuser')).toBe('4321\n');
   });
 
   test('an image configured in the images option (and not in storage) still runs as a host process', async () => {
-    const p = await run({ metadata: { name: 'img-process' }, spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36', command: ['node', '-e', 'console.log(process.version.startsWith("v22"))'] }] } });
+    const p = await run({
+      metadata: { name: 'img-process' },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [{ name: 'main', image: 'busybox:1.36', command: ['node', '-e', 'console.log(process.version.startsWith("v22"))'] }],
+      },
+    });
     expect(p.status?.phase).toBe('Succeeded');
     expect(await logOf('img-process')).toBe('true\n');
   });
 
-  test('the image\'s command is PID 1 of the pod, as in a real container', async () => {
+  test("the image's command is PID 1 of the pod, as in a real container", async () => {
     // the kubelet turns `$$` in command and args into `$`, so the shell is given `echo $$`
     await run(pod('img-pid1', { command: ['sh', '-c', 'echo $$$$; cat /proc/1/cmdline | tr "\\0" " "'] }));
     expect((await logOf('img-pid1')).split('\n')[0]).toBe('1');
@@ -240,9 +343,17 @@ describe('failures as a real kubelet reports them', () => {
 
   test('deleting a pod sends SIGTERM to the command inside the image', async () => {
     const script = 'trap "echo term > /var/lib/toil/term-seen; exit 0" TERM; echo ready; while :; do sleep 0.2 & wait $!; done';
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('img-term', { command: ['sh', '-c', script], securityContext: { runAsUser: 0 }, volumeMounts: [{ name: 'cache', mountPath: '/var/lib/toil' }] }, {
-      nodeSelector: { 'kubernetes.io/hostname': 'node-2' }, volumes: [{ name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } }],
-    }) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'img-term',
+        { command: ['sh', '-c', script], securityContext: { runAsUser: 0 }, volumeMounts: [{ name: 'cache', mountPath: '/var/lib/toil' }] },
+        {
+          nodeSelector: { 'kubernetes.io/hostname': 'node-2' },
+          volumes: [{ name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } }],
+        },
+      ),
+    });
     await until('img-term to be ready', async () => (await logOf('img-term')) === 'ready\n', WAIT_MS);
     const t0 = Date.now();
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'img-term', gracePeriodSeconds: 20 });
@@ -252,10 +363,12 @@ describe('failures as a real kubelet reports them', () => {
   });
 
   test('a container over limits.memory is OOMKilled, also when its processes leave its process group (as under tini)', async () => {
-    const p = await run(pod('img-oom', {
-      command: ['sh', '-c', 'setsid dd if=/dev/zero of=/dev/null bs=400M count=1000000; echo survived'],
-      resources: { limits: { memory: '64Mi' } },
-    }));
+    const p = await run(
+      pod('img-oom', {
+        command: ['sh', '-c', 'setsid dd if=/dev/zero of=/dev/null bs=400M count=1000000; echo survived'],
+        resources: { limits: { memory: '64Mi' } },
+      }),
+    );
     expect(p.status?.phase).toBe('Failed');
     expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
     expect(await logOf('img-oom')).not.toContain('survived');

@@ -12,7 +12,9 @@ beforeAll(async () => {
   cluster = await startTestCluster({ nodes: [{ name: 'node-1' }] });
   kc = cluster.kubeconfigPath;
 });
-afterAll(async () => { await cluster?.stop(); });
+afterAll(async () => {
+  await cluster?.stop();
+});
 
 const manifest = `apiVersion: v1
 kind: ServiceAccount
@@ -64,11 +66,15 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
   // watch jobs from before anything exists
   const watcher = spawn('kubectl', ['get', 'jobs', '-w', '--no-headers'], { env: { ...process.env, KUBECONFIG: kc } });
   let watched = '';
-  watcher.stdout.on('data', (d: Buffer) => { watched += d.toString(); });
+  watcher.stdout.on('data', (d: Buffer) => {
+    watched += d.toString();
+  });
 
   const applied = await k(['apply', '-f', '-'], manifest);
   expect(applied.stderr).toBe('');
-  expect(applied.stdout).toBe('serviceaccount/toil created\nrole.rbac.authorization.k8s.io/toil created\nrolebinding.rbac.authorization.k8s.io/toil created\njob.batch/hello created\n');
+  expect(applied.stdout).toBe(
+    'serviceaccount/toil created\nrole.rbac.authorization.k8s.io/toil created\nrolebinding.rbac.authorization.k8s.io/toil created\njob.batch/hello created\n',
+  );
 
   const sa = await k(['auth', 'can-i', 'create', 'jobs', '--as', 'system:serviceaccount:default:toil']);
   expect(sa.stdout.trim()).toBe('yes');
@@ -99,10 +105,18 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
 
   // re-apply: unchanged objects stay unchanged; a changed Role is patched (strategic merge, last-applied annotation)
   const again = await k(['apply', '-f', '-'], manifest.replace('"create", "delete"]', '"create"]'));
-  expect(again.stdout).toBe('serviceaccount/toil unchanged\nrole.rbac.authorization.k8s.io/toil configured\nrolebinding.rbac.authorization.k8s.io/toil unchanged\njob.batch/hello unchanged\n');
-  const role = JSON.parse((await k(['get', 'role', 'toil', '-o', 'json'])).stdout) as { rules: { verbs: string[] }[]; metadata: { annotations: Record<string, string> } };
+  expect(again.stdout).toBe(
+    'serviceaccount/toil unchanged\nrole.rbac.authorization.k8s.io/toil configured\nrolebinding.rbac.authorization.k8s.io/toil unchanged\njob.batch/hello unchanged\n',
+  );
+  const role = JSON.parse((await k(['get', 'role', 'toil', '-o', 'json'])).stdout) as {
+    rules: { verbs: string[] }[];
+    metadata: { annotations: Record<string, string> };
+  };
   expect(role.rules[0]!.verbs).toEqual(['get', 'list', 'watch', 'create']);
-  const lastApplied = JSON.parse(role.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']!) as { kind: string; rules: { verbs: string[] }[] };
+  const lastApplied = JSON.parse(role.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']!) as {
+    kind: string;
+    rules: { verbs: string[] }[];
+  };
   expect(lastApplied.kind).toBe('Role');
   expect(lastApplied.rules[0]!.verbs).toEqual(['get', 'list', 'watch', 'create']);
   // a Job's pod template is immutable, as on a real server
@@ -111,7 +125,9 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
   expect(immut.stderr).toContain('field is immutable');
 
   const del = await k(['delete', '-f', '-'], manifest);
-  expect(del.stdout).toBe('serviceaccount "toil" deleted\nrole.rbac.authorization.k8s.io "toil" deleted\nrolebinding.rbac.authorization.k8s.io "toil" deleted\njob.batch "hello" deleted\n');
+  expect(del.stdout).toBe(
+    'serviceaccount "toil" deleted\nrole.rbac.authorization.k8s.io "toil" deleted\nrolebinding.rbac.authorization.k8s.io "toil" deleted\njob.batch "hello" deleted\n',
+  );
   await until('pods gone', async () => (await k(['get', 'pods', '-o', 'name'])).stdout === '', 10_000, 200);
   expect((await k(['get', 'jobs'])).stderr).toBe('No resources found in default namespace.\n');
 
@@ -125,17 +141,30 @@ test('kubectl apply, get, get -w, logs, describe, re-apply, delete', async () =>
 test('kubectl validation errors: unknown fields (strict by default), wrong types and missing fields', async () => {
   const bad = (spec: string): string => `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n${spec}`;
   const unknown = await k(['apply', '-f', '-'], bad('  containers:\n  - name: m\n    image: busybox\n    imagee: x\n'));
-  expect(unknown.stderr).toBe('Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].imagee"\n');
+  expect(unknown.stderr).toBe(
+    'Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].imagee"\n',
+  );
   const wrongType = await k(['create', '-f', '-'], bad('  containers:\n  - name: m\n    image: busybox\n    command: echo\n'));
-  expect(wrongType.stderr).toBe('Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go struct field Container.spec.containers.command of type []string\n');
+  expect(wrongType.stderr).toBe(
+    'Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string into Go struct field Container.spec.containers.command of type []string\n',
+  );
   const missing = await k(['create', '-f', '-'], bad('  containers:\n  - name: m\n'));
   expect(missing.stderr).toBe('The Pod "bad" is invalid: spec.containers[0].image: Required value\n');
-  expect((await k(['apply', '--validate=false', '-f', '-'], bad('  containers:\n  - name: m\n    image: busybox\n    command: ["true"]\n    imagee: x\n'))).stdout).toBe('pod/bad created\n');
+  expect(
+    (
+      await k(
+        ['apply', '--validate=false', '-f', '-'],
+        bad('  containers:\n  - name: m\n    image: busybox\n    command: ["true"]\n    imagee: x\n'),
+      )
+    ).stdout,
+  ).toBe('pod/bad created\n');
 });
 
 test('kubectl version, api-versions and cluster-info', async () => {
   expect((await k(['version'])).stdout).toContain('Server Version: v1.32.0');
-  expect((await k(['api-versions'])).stdout).toBe('authentication.k8s.io/v1\nauthorization.k8s.io/v1\nbatch/v1\nrbac.authorization.k8s.io/v1\nv1\n');
+  expect((await k(['api-versions'])).stdout).toBe(
+    'authentication.k8s.io/v1\nauthorization.k8s.io/v1\nbatch/v1\nrbac.authorization.k8s.io/v1\nv1\n',
+  );
   expect((await k(['cluster-info'])).stdout).toContain(`Kubernetes control plane is running at ${cluster.server}`);
 });
 
@@ -152,7 +181,11 @@ test('kubectl create token gives a token the API server accepts', async () => {
 test('npm run cluster prints a kubeconfig path that kubectl can use, and stops on SIGTERM', async () => {
   const { spawn: sp } = await import('node:child_process');
   const { createInterface } = await import('node:readline');
-  const child = sp('npm', ['run', '--silent', 'cluster', '--', '--nodes', '1'], { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = sp('npm', ['run', '--silent', 'cluster', '--', '--nodes', '1'], {
+    cwd: new URL('..', import.meta.url).pathname,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   try {
     const path = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once('line', resolve);

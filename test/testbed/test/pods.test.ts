@@ -22,8 +22,19 @@ const scratch = privateScratch[0] ?? '/tmp';
 
 beforeAll(async () => {
   cluster = await startTestCluster({
-    jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, privateDirs: ['/root', ...privateScratch],
-    nodes: [{ name: 'node-1' }, { name: 'node-2' }, { name: 'gpu-1', gpu: 2, labels: { 'node.kubernetes.io/instance-type': 'p3.2xlarge', 'eks.amazonaws.com/capacityType': 'SPOT' }, taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] }],
+    jobBackoffBaseMs: 100,
+    restartBackoffBaseMs: 200,
+    privateDirs: ['/root', ...privateScratch],
+    nodes: [
+      { name: 'node-1' },
+      { name: 'node-2' },
+      {
+        name: 'gpu-1',
+        gpu: 2,
+        labels: { 'node.kubernetes.io/instance-type': 'p3.2xlarge', 'eks.amazonaws.com/capacityType': 'SPOT' },
+        taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }],
+      },
+    ],
   });
   c = clients(cluster.kubeconfigPath);
 });
@@ -41,28 +52,55 @@ async function podDone(name: string): Promise<k8s.V1Pod> {
     return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
   });
 }
-function pod(name: string, node: string | undefined, command: string[], extra: Partial<k8s.V1PodSpec> = {}, ctr: Partial<k8s.V1Container> = {}): k8s.V1Pod {
+function pod(
+  name: string,
+  node: string | undefined,
+  command: string[],
+  extra: Partial<k8s.V1PodSpec> = {},
+  ctr: Partial<k8s.V1Container> = {},
+): k8s.V1Pod {
   return {
     metadata: { name },
-    spec: { restartPolicy: 'Never', ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}), containers: [{ name: 'main', image: 'busybox:1.36', command, ...ctr }], ...extra },
+    spec: {
+      restartPolicy: 'Never',
+      ...(node ? { nodeSelector: { 'kubernetes.io/hostname': node } } : {}),
+      containers: [{ name: 'main', image: 'busybox:1.36', command, ...ctr }],
+      ...extra,
+    },
   };
 }
 
 describe('volumes and environment', () => {
   test('a Job writing to a hostPath and reading a mounted secret completes; env has fieldRefs and secretKeyRef', async () => {
-    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 's3-credentials' }, stringData: { credentials: '[default]\naws_access_key_id = AKIA\n', region: 'us-west-2' } } });
-    const job = simpleJob('writer', ['sh', '-c', [
-      'cat /root/.aws/credentials > /var/lib/toil/creds-copy',
-      'echo "$POD_NAME $POD_NS $POD_UID $NODE $REGION" > /var/lib/toil/env.txt',
-      'pwd >> /var/lib/toil/env.txt',
-      'touch /root/.aws/x 2>/dev/null && echo writable || echo read-only',
-    ].join('; ')]);
+    await c.core.createNamespacedSecret({
+      namespace: ns,
+      body: {
+        metadata: { name: 's3-credentials' },
+        stringData: { credentials: '[default]\naws_access_key_id = AKIA\n', region: 'us-west-2' },
+      },
+    });
+    const job = simpleJob('writer', [
+      'sh',
+      '-c',
+      [
+        'cat /root/.aws/credentials > /var/lib/toil/creds-copy',
+        'echo "$POD_NAME $POD_NS $POD_UID $NODE $REGION" > /var/lib/toil/env.txt',
+        'pwd >> /var/lib/toil/env.txt',
+        'touch /root/.aws/x 2>/dev/null && echo writable || echo read-only',
+      ].join('; '),
+    ]);
     const spec = job.spec!.template.spec!;
     spec.nodeSelector = { 'kubernetes.io/hostname': 'node-1' };
-    spec.volumes = [{ name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } }, { name: 'aws', secret: { secretName: 's3-credentials' } }];
+    spec.volumes = [
+      { name: 'cache', hostPath: { path: '/var/lib/toil', type: 'DirectoryOrCreate' } },
+      { name: 'aws', secret: { secretName: 's3-credentials' } },
+    ];
     const ctr = spec.containers[0]!;
     ctr.workingDir = '/tmp/work';
-    ctr.volumeMounts = [{ name: 'cache', mountPath: '/var/lib/toil' }, { name: 'aws', mountPath: '/root/.aws', readOnly: true }];
+    ctr.volumeMounts = [
+      { name: 'cache', mountPath: '/var/lib/toil' },
+      { name: 'aws', mountPath: '/root/.aws', readOnly: true },
+    ];
     ctr.env = [
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -78,12 +116,23 @@ describe('volumes and environment', () => {
     const dir = cluster.hostPathDir('node-1', '/var/lib/toil');
     const { readFileSync } = await import('node:fs');
     expect(readFileSync(join(dir, 'creds-copy'), 'utf8')).toBe('[default]\naws_access_key_id = AKIA\n');
-    expect(readFileSync(join(dir, 'env.txt'), 'utf8')).toBe(`${p.metadata!.name!} default ${p.metadata!.uid!} node-1 us-west-2\n/tmp/work\n`);
+    expect(readFileSync(join(dir, 'env.txt'), 'utf8')).toBe(
+      `${p.metadata!.name!} default ${p.metadata!.uid!} node-1 us-west-2\n/tmp/work\n`,
+    );
   });
 
   test('$(VAR) in command and args expands from the container env; $$ is a literal $, unknown names stay', async () => {
-    const ctr = { args: ['$(GREETING), $(WHO)', '$$(WHO)', '$(NOBODY)'], env: [{ name: 'WHO', value: 'world' }, { name: 'GREETING', value: 'Hello' }] };
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('expand', undefined, ['sh', '-c', 'printf "%s|" "$@"', '$(WHO)'], {}, ctr) });
+    const ctr = {
+      args: ['$(GREETING), $(WHO)', '$$(WHO)', '$(NOBODY)'],
+      env: [
+        { name: 'WHO', value: 'world' },
+        { name: 'GREETING', value: 'Hello' },
+      ],
+    };
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('expand', undefined, ['sh', '-c', 'printf "%s|" "$@"', '$(WHO)'], {}, ctr),
+    });
     await podDone('expand');
     expect((await logOf('expand')).trimEnd()).toBe('Hello, world|$(WHO)|$(NOBODY)|');
   });
@@ -91,10 +140,16 @@ describe('volumes and environment', () => {
   test('two pods on one node share its hostPath; a pod on another node does not see it', async () => {
     const vol = { volumes: [{ name: 'cache', hostPath: { path: '/var/lib/shared', type: 'DirectoryOrCreate' } }] };
     const mount = { volumeMounts: [{ name: 'cache', mountPath: '/var/lib/toil' }] };
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('hp-a', 'node-2', ['sh', '-c', 'echo from-a > /var/lib/toil/a.txt'], vol, mount) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('hp-a', 'node-2', ['sh', '-c', 'echo from-a > /var/lib/toil/a.txt'], vol, mount),
+    });
     await podDone('hp-a');
     await c.core.createNamespacedPod({ namespace: ns, body: pod('hp-b', 'node-2', ['sh', '-c', 'cat /var/lib/toil/a.txt'], vol, mount) });
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('hp-c', 'node-1', ['sh', '-c', 'cat /var/lib/toil/a.txt || echo missing'], vol, mount) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('hp-c', 'node-1', ['sh', '-c', 'cat /var/lib/toil/a.txt || echo missing'], vol, mount),
+    });
     expect((await podDone('hp-b')).spec?.nodeName).toBe('node-2');
     expect((await podDone('hp-c')).spec?.nodeName).toBe('node-1');
     expect(await logOf('hp-b')).toBe('from-a\n');
@@ -103,11 +158,18 @@ describe('volumes and environment', () => {
     expect(existsSync('/var/lib/toil/a.txt')).toBe(false);
   });
 
-  test('with privateDirs, each container has its own empty scratch directory and /root, not the host\'s', async () => {
+  test("with privateDirs, each container has its own empty scratch directory and /root, not the host's", async () => {
     const marker = `${scratch}/host-only-${process.pid}`;
     writeFileSync(marker, 'x');
     try {
-      await c.core.createNamespacedPod({ namespace: ns, body: pod('private', undefined, ['sh', '-c', `ls -A ${scratch} /root | tr '\\n' ' '; test -e ${marker} && echo shared || echo private; echo scratch > ${scratch}/mine`]) });
+      await c.core.createNamespacedPod({
+        namespace: ns,
+        body: pod('private', undefined, [
+          'sh',
+          '-c',
+          `ls -A ${scratch} /root | tr '\\n' ' '; test -e ${marker} && echo shared || echo private; echo scratch > ${scratch}/mine`,
+        ]),
+      });
       await podDone('private');
       expect(await logOf('private')).toBe(`/root:  ${scratch}: private\n`);
       expect(existsSync(`${scratch}/mine`)).toBe(false);
@@ -118,8 +180,21 @@ describe('volumes and environment', () => {
   });
 
   test('hostPath type Directory fails to mount when missing (FailedMount), DirectoryOrCreate creates it', async () => {
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('hp-dir', 'node-1', ['true'], { volumes: [{ name: 'd', hostPath: { path: '/data/missing', type: 'Directory' } }] }, { volumeMounts: [{ name: 'd', mountPath: '/data' }] }) });
-    const ev = await until('FailedMount event', async () => (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=hp-dir,reason=FailedMount' })).items[0]);
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'hp-dir',
+        'node-1',
+        ['true'],
+        { volumes: [{ name: 'd', hostPath: { path: '/data/missing', type: 'Directory' } }] },
+        { volumeMounts: [{ name: 'd', mountPath: '/data' }] },
+      ),
+    });
+    const ev = await until(
+      'FailedMount event',
+      async () =>
+        (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=hp-dir,reason=FailedMount' })).items[0],
+    );
     expect(ev.message).toBe('MountVolume.SetUp failed for volume "d" : hostPath type check failed: /data/missing is not a directory');
     const p = await c.core.readNamespacedPod({ namespace: ns, name: 'hp-dir' });
     expect(p.status?.phase).toBe('Pending');
@@ -131,7 +206,16 @@ describe('volumes and environment', () => {
 
   test('emptyDir is per pod and survives container restarts; previous logs and tailLines work', async () => {
     const script = 'if [ -f /scratch/once ]; then seq 1 10; else touch /scratch/once; echo first-run; exit 1; fi';
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('restarts', undefined, ['sh', '-c', script], { restartPolicy: 'OnFailure', volumes: [{ name: 's', emptyDir: {} }] }, { volumeMounts: [{ name: 's', mountPath: '/scratch' }] }) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'restarts',
+        undefined,
+        ['sh', '-c', script],
+        { restartPolicy: 'OnFailure', volumes: [{ name: 's', emptyDir: {} }] },
+        { volumeMounts: [{ name: 's', mountPath: '/scratch' }] },
+      ),
+    });
     const p = await podDone('restarts');
     expect(p.status?.phase).toBe('Succeeded');
     const cs = p.status!.containerStatuses![0]!;
@@ -142,11 +226,17 @@ describe('volumes and environment', () => {
   });
 
   test('init containers run first, in order, sharing volumes with the main container', async () => {
-    const vol = { volumes: [{ name: 'w', emptyDir: {} }], initContainers: [
-      { name: 'one', image: 'busybox', command: ['sh', '-c', 'echo one > /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
-      { name: 'two', image: 'busybox', command: ['sh', '-c', 'echo two >> /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
-    ] };
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('inits', undefined, ['cat', '/w/log'], vol, { volumeMounts: [{ name: 'w', mountPath: '/w' }] }) });
+    const vol = {
+      volumes: [{ name: 'w', emptyDir: {} }],
+      initContainers: [
+        { name: 'one', image: 'busybox', command: ['sh', '-c', 'echo one > /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
+        { name: 'two', image: 'busybox', command: ['sh', '-c', 'echo two >> /w/log'], volumeMounts: [{ name: 'w', mountPath: '/w' }] },
+      ],
+    };
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('inits', undefined, ['cat', '/w/log'], vol, { volumeMounts: [{ name: 'w', mountPath: '/w' }] }),
+    });
     const p = await podDone('inits');
     expect(p.status?.phase).toBe('Succeeded');
     expect(p.status?.initContainerStatuses?.map((x) => x.state?.terminated?.reason)).toEqual(['Completed', 'Completed']);
@@ -164,19 +254,39 @@ describe('volumes and environment', () => {
     expect(statusOf(prev).body).toMatchObject({ code: 400, message: 'previous terminated container "main" in pod "logopts" not found' });
     await c.core.createNamespacedPod({ namespace: ns, body: pod('unscheduled-logs', 'no-such-node', ['true']) });
     expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'unscheduled-logs' })).toBe('');
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('pending-logs', 'node-1', ['true'], { volumes: [{ name: 'd', hostPath: { path: '/nope', type: 'Directory' } }] }, { volumeMounts: [{ name: 'd', mountPath: '/d' }] }) });
-    await until('scheduled', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'pending-logs' })).status?.containerStatuses?.[0]);
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'pending-logs',
+        'node-1',
+        ['true'],
+        { volumes: [{ name: 'd', hostPath: { path: '/nope', type: 'Directory' } }] },
+        { volumeMounts: [{ name: 'd', mountPath: '/d' }] },
+      ),
+    });
+    await until(
+      'scheduled',
+      async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'pending-logs' })).status?.containerStatuses?.[0],
+    );
     const waiting = await c.core.readNamespacedPodLog({ namespace: ns, name: 'pending-logs' }).catch((e: unknown) => e);
-    expect(statusOf(waiting).body).toMatchObject({ code: 400, message: 'container "main" in pod "pending-logs" is waiting to start: ContainerCreating' });
+    expect(statusOf(waiting).body).toMatchObject({
+      code: 400,
+      message: 'container "main" in pod "pending-logs" is waiting to start: ContainerCreating',
+    });
     for (const n of ['pending-logs', 'unscheduled-logs']) await c.core.deleteNamespacedPod({ namespace: ns, name: n });
   });
 
   test('logs follow streams until the container exits', async () => {
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('follow', undefined, ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done']) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('follow', undefined, ['sh', '-c', 'for i in 1 2 3; do echo line $i; sleep 0.3; done']),
+    });
     await until('running', async () => (await c.core.readNamespacedPod({ namespace: ns, name: 'follow' })).status?.phase === 'Running');
     const out = new PassThrough();
     let text = '';
-    out.on('data', (d: Buffer) => { text += d.toString(); });
+    out.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
     const ended = new Promise<void>((r) => out.on('end', () => r()));
     await new k8s.Log(c.kc).log(ns, 'follow', 'main', out, { follow: true });
     await ended;
@@ -187,20 +297,27 @@ describe('volumes and environment', () => {
     await c.core.createNamespacedPod({ namespace: ns, body: pod('noexec', undefined, ['no-such-binary']) });
     const p = await podDone('noexec');
     expect(p.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({ exitCode: 128, reason: 'StartError' });
-    expect(p.status?.containerStatuses?.[0]?.state?.terminated?.message).toContain('exec: "no-such-binary": executable file not found in $PATH');
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated?.message).toContain(
+      'exec: "no-such-binary": executable file not found in $PATH',
+    );
   });
 });
 
 describe('scheduler', () => {
   test('a pod that fits nowhere stays Pending with PodScheduled=False/Unschedulable and a FailedScheduling event', async () => {
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('too-big', undefined, ['true'], {}, { resources: { requests: { cpu: '64', memory: '1Gi' } } }) });
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('too-big', undefined, ['true'], {}, { resources: { requests: { cpu: '64', memory: '1Gi' } } }),
+    });
     const p = await until('unschedulable', async () => {
       const x = await c.core.readNamespacedPod({ namespace: ns, name: 'too-big' });
       return x.status?.conditions?.find((cd) => cd.type === 'PodScheduled' && cd.status === 'False') ? x : undefined;
     });
     const cond = p.status!.conditions!.find((cd) => cd.type === 'PodScheduled')!;
     expect(cond.reason).toBe('Unschedulable');
-    expect(cond.message).toBe('0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.');
+    expect(cond.message).toBe(
+      '0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.',
+    );
     expect(p.status?.phase).toBe('Pending');
     const ev = (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=too-big' })).items;
     expect(ev.map((e) => [e.type, e.reason, e.source?.component])).toContainEqual(['Warning', 'FailedScheduling', 'default-scheduler']);
@@ -209,15 +326,32 @@ describe('scheduler', () => {
 
   test('tolerations, node affinity and extended resources (GPUs) are honoured', async () => {
     const gpu = { resources: { limits: { 'nvidia.com/gpu': '1' } } };
-    const affinity: k8s.V1Affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'eks.amazonaws.com/capacityType', operator: 'In', values: ['SPOT'] }] }] } } };
-    await c.core.createNamespacedPod({ namespace: ns, body: pod('gpu-ok', undefined, ['true'], { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], affinity }, gpu) });
+    const affinity: k8s.V1Affinity = {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'eks.amazonaws.com/capacityType', operator: 'In', values: ['SPOT'] }] }],
+        },
+      },
+    };
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod(
+        'gpu-ok',
+        undefined,
+        ['true'],
+        { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], affinity },
+        gpu,
+      ),
+    });
     await c.core.createNamespacedPod({ namespace: ns, body: pod('gpu-no-tol', undefined, ['true'], {}, gpu) });
     expect((await podDone('gpu-ok')).spec?.nodeName).toBe('gpu-1');
     const p = await until('gpu-no-tol unschedulable', async () => {
       const x = await c.core.readNamespacedPod({ namespace: ns, name: 'gpu-no-tol' });
       return x.status?.conditions?.find((cd) => cd.type === 'PodScheduled' && cd.reason === 'Unschedulable');
     });
-    expect(p.message).toBe('0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.');
+    expect(p.message).toBe(
+      '0/3 nodes are available: 1 node(s) had untolerated taint {nvidia.com/gpu: present}, 2 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, 2 No preemption victims found for incoming pod.',
+    );
     await c.core.deleteNamespacedPod({ namespace: ns, name: 'gpu-no-tol' });
   });
 });
@@ -252,12 +386,14 @@ subjects:
     const j = await jobDone(c.batch, ns, 'leader', 30_000);
     const p = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=leader' })).items[0]!;
     const log = await logOf(p.metadata!.name!);
-    expect(log).toBe([
-      `server https://127.0.0.1:${cluster.port}`,
-      `created child-of-${p.metadata!.name!}`,
-      'secrets: 403 Forbidden secrets is forbidden: User "system:serviceaccount:default:leader" cannot list resource "secrets" in API group "" in the namespace "default"',
-      '',
-    ].join('\n'));
+    expect(log).toBe(
+      [
+        `server https://127.0.0.1:${cluster.port}`,
+        `created child-of-${p.metadata!.name!}`,
+        'secrets: 403 Forbidden secrets is forbidden: User "system:serviceaccount:default:leader" cannot list resource "secrets" in API group "" in the namespace "default"',
+        '',
+      ].join('\n'),
+    );
     expect(j.status?.succeeded).toBe(1);
     await jobDone(c.batch, ns, `child-of-${p.metadata!.name!}`);
   });
@@ -268,7 +404,9 @@ subjects:
     expect((await kubectl(kc, ['auth', 'can-i', 'delete', 'pods'])).stdout.trim()).toBe('no');
     const denied = await kubectl(kc, ['get', 'pods']);
     expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toContain('Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:default:leader" cannot list resource "pods" in API group "" in the namespace "default"');
+    expect(denied.stderr).toContain(
+      'Error from server (Forbidden): pods is forbidden: User "system:serviceaccount:default:leader" cannot list resource "pods" in API group "" in the namespace "default"',
+    );
     const good = cluster.createToken(ns, 'leader');
     const bad = await kubectl(cluster.kubeconfigPath, ['--token', `${good.slice(0, -4)}AAAA`, 'get', 'jobs']);
     expect(bad.stderr).toContain('error: You must be logged in to the server (Unauthorized)');

@@ -87,7 +87,10 @@ describe('users', () => {
 describe('buildah', () => {
   const id = 'a'.repeat(64);
   test('the image config is read from buildah inspect output', () => {
-    const out = JSON.stringify({ FromImageID: id, OCIv1: { config: { Entrypoint: ['/bin/e'], Cmd: null, Env: ['PATH=/bin', 'A=b=c'], WorkingDir: '/w', User: 'app' } } });
+    const out = JSON.stringify({
+      FromImageID: id,
+      OCIv1: { config: { Entrypoint: ['/bin/e'], Cmd: null, Env: ['PATH=/bin', 'A=b=c'], WorkingDir: '/w', User: 'app' } },
+    });
     expect(parseInspect(out)).toEqual({ id, entrypoint: ['/bin/e'], env: { PATH: '/bin', A: 'b=c' }, workingDir: '/w', user: 'app' });
     expect(parseInspect(JSON.stringify({ FromImageID: id, OCIv1: {} }))).toEqual({ id, env: {}, user: '' });
   });

@@ -3,29 +3,57 @@ import { ApiError } from './errors.js';
 import { signJwt, verifyJwt, type KeyPair } from './certs.js';
 import type { Store, Obj } from './store.js';
 
-export interface User { name: string; groups: string[]; uid?: string; extra?: Record<string, string[]> }
+export interface User {
+  name: string;
+  groups: string[];
+  uid?: string;
+  extra?: Record<string, string[]>;
+}
 export interface Attributes {
-  verb: string; resourceRequest: boolean; path: string;
-  apiGroup: string; resource: string; subresource: string; name: string; namespace: string;
+  verb: string;
+  resourceRequest: boolean;
+  path: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  name: string;
+  namespace: string;
 }
 
 export const ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export class Authenticator {
-  constructor(private store: Store, private key: KeyPair, private adminToken: string) {}
+  constructor(
+    private store: Store,
+    private key: KeyPair,
+    private adminToken: string,
+  ) {}
 
-  issueServiceAccountToken(ns: string, sa: string, opts: { expirationSeconds?: number; pod?: Obj; audiences?: string[] } = {}): { token: string; expirationTimestamp: string } {
+  issueServiceAccountToken(
+    ns: string,
+    sa: string,
+    opts: { expirationSeconds?: number; pod?: Obj; audiences?: string[] } = {},
+  ): { token: string; expirationTimestamp: string } {
     const saObj = this.store.peek('serviceaccounts', ns, sa);
     if (!saObj) throw new Error(`serviceaccount ${ns}/${sa} not found`);
     const iat = Math.floor(Date.now() / 1000);
     const exp = iat + (opts.expirationSeconds ?? 3607);
     const claims: Record<string, unknown> = {
-      aud: opts.audiences ?? [ISSUER], exp, iat, nbf: iat, iss: ISSUER,
+      aud: opts.audiences ?? [ISSUER],
+      exp,
+      iat,
+      nbf: iat,
+      iss: ISSUER,
       sub: `system:serviceaccount:${ns}:${sa}`,
       'kubernetes.io': {
         namespace: ns,
         serviceaccount: { name: sa, uid: saObj.metadata.uid },
-        ...(opts.pod ? { pod: { name: opts.pod.metadata.name, uid: opts.pod.metadata.uid }, node: opts.pod.spec?.nodeName ? { name: opts.pod.spec.nodeName } : undefined } : {}),
+        ...(opts.pod
+          ? {
+              pod: { name: opts.pod.metadata.name, uid: opts.pod.metadata.uid },
+              node: opts.pod.spec?.nodeName ? { name: opts.pod.spec.nodeName } : undefined,
+            }
+          : {}),
       },
     };
     return { token: signJwt(this.key, claims), expirationTimestamp: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z') };
@@ -42,7 +70,8 @@ export class Authenticator {
     if (!claims) throw unauthorized();
     const k = claims['kubernetes.io'] as Obj | undefined;
     if (!k || typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) throw unauthorized();
-    const ns = k.namespace as string; const sa = k.serviceaccount?.name as string;
+    const ns = k.namespace as string;
+    const sa = k.serviceaccount?.name as string;
     const saObj = this.store.peek('serviceaccounts', ns, sa);
     if (!saObj || saObj.metadata.uid !== k.serviceaccount?.uid) throw unauthorized();
     if (k.pod) {
@@ -50,14 +79,19 @@ export class Authenticator {
       if (!pod || pod.metadata.uid !== k.pod.uid) throw unauthorized();
     }
     return {
-      name: `system:serviceaccount:${ns}:${sa}`, uid: saObj.metadata.uid,
+      name: `system:serviceaccount:${ns}:${sa}`,
+      uid: saObj.metadata.uid,
       groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`, 'system:authenticated'],
-      ...(k.pod ? { extra: { 'authentication.kubernetes.io/pod-name': [k.pod.name], 'authentication.kubernetes.io/pod-uid': [k.pod.uid] } } : {}),
+      ...(k.pod
+        ? { extra: { 'authentication.kubernetes.io/pod-name': [k.pod.name], 'authentication.kubernetes.io/pod-uid': [k.pod.uid] } }
+        : {}),
     };
   }
 }
 
-export function unauthorized(): ApiError { return new ApiError(401, 'Unauthorized', 'Unauthorized'); }
+export function unauthorized(): ApiError {
+  return new ApiError(401, 'Unauthorized', 'Unauthorized');
+}
 
 const PUBLIC_PATHS = ['/healthz', '/livez', '/readyz', '/version', '/version/'];
 const DISCOVERY_PREFIXES = ['/api', '/apis', '/openapi', '/version', '/healthz', '/livez', '/readyz'];
@@ -73,7 +107,11 @@ function ruleAllows(rule: Obj, a: Attributes): boolean {
   const has = (list: string[] | undefined, v: string): boolean => !!list && (list.includes('*') || list.includes(v));
   if (!has(rule.verbs, a.verb)) return false;
   if (!a.resourceRequest) {
-    return (rule.nonResourceURLs as string[] | undefined)?.some((u) => u === '*' || u === a.path || (u.endsWith('*') && a.path.startsWith(u.slice(0, -1)))) ?? false;
+    return (
+      (rule.nonResourceURLs as string[] | undefined)?.some(
+        (u) => u === '*' || u === a.path || (u.endsWith('*') && a.path.startsWith(u.slice(0, -1))),
+      ) ?? false
+    );
   }
   if (!has(rule.apiGroups, a.apiGroup)) return false;
   const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
@@ -89,11 +127,25 @@ export function authorize(store: Store, user: User, a: Attributes): boolean {
   if (user.groups.includes('system:masters')) return true;
   if (!a.resourceRequest) {
     if (a.verb === 'get' && PUBLIC_PATHS.includes(a.path)) return true;
-    if (user.groups.includes('system:authenticated') && a.verb === 'get' && DISCOVERY_PREFIXES.some((p) => a.path === p || a.path.startsWith(`${p}/`))) return true;
+    if (
+      user.groups.includes('system:authenticated') &&
+      a.verb === 'get' &&
+      DISCOVERY_PREFIXES.some((p) => a.path === p || a.path.startsWith(`${p}/`))
+    )
+      return true;
   }
-  if (user.groups.includes('system:authenticated') && a.resourceRequest && a.verb === 'create' && ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'selfsubjectreviews'].includes(a.resource)) return true;
+  if (
+    user.groups.includes('system:authenticated') &&
+    a.resourceRequest &&
+    a.verb === 'create' &&
+    ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'selfsubjectreviews'].includes(a.resource)
+  )
+    return true;
   const rolesFor = (kind: string, name: string, ns: string | undefined): Obj[] => {
-    const r = kind === 'Role' ? store.peek('rbac.authorization.k8s.io/roles', ns, name) : store.peek('rbac.authorization.k8s.io/clusterroles', undefined, name);
+    const r =
+      kind === 'Role'
+        ? store.peek('rbac.authorization.k8s.io/roles', ns, name)
+        : store.peek('rbac.authorization.k8s.io/clusterroles', undefined, name);
     return (r?.rules ?? []) as Obj[];
   };
   for (const b of store.list('rbac.authorization.k8s.io/clusterrolebindings')) {
@@ -116,7 +168,10 @@ export function forbiddenError(user: User, a: Attributes): ApiError {
   const qr = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
   const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
   const scope = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope';
-  return new ApiError(403, 'Forbidden',
+  return new ApiError(
+    403,
+    'Forbidden',
     `${qr}${a.name ? ` "${a.name}"` : ''} is forbidden: User "${user.name}" cannot ${a.verb} resource "${res}" in API group "${a.apiGroup}" ${scope}`,
-    { ...(a.name ? { name: a.name } : {}), ...(a.apiGroup ? { group: a.apiGroup } : {}), kind: a.resource });
+    { ...(a.name ? { name: a.name } : {}), ...(a.apiGroup ? { group: a.apiGroup } : {}), kind: a.resource },
+  );
 }

@@ -9,10 +9,15 @@ import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObj
 function len(n: number): Buffer {
   if (n < 0x80) return Buffer.from([n]);
   const bytes: number[] = [];
-  while (n > 0) { bytes.unshift(n & 0xff); n >>= 8; }
+  while (n > 0) {
+    bytes.unshift(n & 0xff);
+    n >>= 8;
+  }
   return Buffer.from([0x80 | bytes.length, ...bytes]);
 }
-function tlv(tag: number, content: Buffer): Buffer { return Buffer.concat([Buffer.from([tag]), len(content.length), content]); }
+function tlv(tag: number, content: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([tag]), len(content.length), content]);
+}
 const seq = (...c: Buffer[]): Buffer => tlv(0x30, Buffer.concat(c));
 const set = (...c: Buffer[]): Buffer => tlv(0x31, Buffer.concat(c));
 function oid(s: string): Buffer {
@@ -21,7 +26,10 @@ function oid(s: string): Buffer {
   for (const p of parts.slice(2)) {
     const stack: number[] = [p & 0x7f];
     let v = Math.floor(p / 128);
-    while (v > 0) { stack.unshift((v & 0x7f) | 0x80); v = Math.floor(v / 128); }
+    while (v > 0) {
+      stack.unshift((v & 0x7f) | 0x80);
+      v = Math.floor(v / 128);
+    }
     out.push(...stack);
   }
   return tlv(0x06, Buffer.from(out));
@@ -52,16 +60,34 @@ function ext(id: string, critical: boolean, value: Buffer): Buffer {
 }
 const ECDSA_SHA256 = seq(oid('1.2.840.10045.4.3.2'));
 
-export interface KeyPair { privateKey: KeyObject; publicKey: KeyObject }
-export interface Cert { certPem: string; keyPem: string; key: KeyPair; der: Buffer; subject: Buffer }
+export interface KeyPair {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+}
+export interface Cert {
+  certPem: string;
+  keyPem: string;
+  key: KeyPair;
+  der: Buffer;
+  subject: Buffer;
+}
 
 function keyId(pub: KeyObject): Buffer {
-  return createHash('sha1').update(pub.export({ type: 'spki', format: 'der' })).digest();
+  return createHash('sha1')
+    .update(pub.export({ type: 'spki', format: 'der' }))
+    .digest();
 }
 
 function buildCert(opts: {
-  subject: Buffer; issuer: Buffer; key: KeyPair; signer: KeyObject; issuerKey: KeyObject;
-  ca: boolean; dns?: string[]; ips?: string[]; usages?: ('server' | 'client')[];
+  subject: Buffer;
+  issuer: Buffer;
+  key: KeyPair;
+  signer: KeyObject;
+  issuerKey: KeyObject;
+  ca: boolean;
+  dns?: string[];
+  ips?: string[];
+  usages?: ('server' | 'client')[];
 }): Buffer {
   const now = Date.now();
   const exts: Buffer[] = [];
@@ -77,7 +103,8 @@ function buildCert(opts: {
   for (const ip of opts.ips ?? []) san.push(tlv(0x87, Buffer.from(ip.split('.').map(Number))));
   if (san.length) exts.push(ext('2.5.29.17', false, seq(...san)));
   // positive and minimally encoded (a leading zero byte would be illegal DER padding)
-  const serial = randomBytes(16); serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
+  const serial = randomBytes(16);
+  serial[0] = ((serial[0] ?? 0) & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, int(Buffer.from([2]))),
     int(serial),
@@ -93,11 +120,18 @@ function buildCert(opts: {
 }
 
 function pem(label: string, der: Buffer): string {
-  const b64 = der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
-function newKey(): KeyPair { return generateKeyPairSync('ec', { namedCurve: 'P-256' }); }
-function keyPem(k: KeyPair): string { return k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(); }
+function newKey(): KeyPair {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' });
+}
+function keyPem(k: KeyPair): string {
+  return k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
 
 export function createCA(cn = 'toil-ts-test-cluster-ca'): Cert {
   const key = newKey();
@@ -106,12 +140,23 @@ export function createCA(cn = 'toil-ts-test-cluster-ca'): Cert {
   return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der, subject };
 }
 
-export function issueCert(ca: Cert, cn: string, opts: { dns?: string[]; ips?: string[]; usages: ('server' | 'client')[]; org?: string }): Cert {
+export function issueCert(
+  ca: Cert,
+  cn: string,
+  opts: { dns?: string[]; ips?: string[]; usages: ('server' | 'client')[]; org?: string },
+): Cert {
   const key = newKey();
   const subject = name(cn, opts.org);
   const der = buildCert({
-    subject, issuer: ca.subject, key, signer: ca.key.privateKey,
-    issuerKey: ca.key.publicKey, ca: false, dns: opts.dns ?? [], ips: opts.ips ?? [], usages: opts.usages,
+    subject,
+    issuer: ca.subject,
+    key,
+    signer: ca.key.privateKey,
+    issuerKey: ca.key.publicKey,
+    ca: false,
+    dns: opts.dns ?? [],
+    ips: opts.ips ?? [],
+    usages: opts.usages,
   });
   return { certPem: pem('CERTIFICATE', der), keyPem: keyPem(key), key, der, subject };
 }
@@ -120,7 +165,11 @@ const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64ur
 
 /** Signs an ES256 JWT (header carries a key id derived from the public key, like kube-apiserver). */
 export function signJwt(key: KeyPair, claims: Record<string, unknown>): string {
-  const kid = b64url(createHash('sha256').update(key.publicKey.export({ type: 'spki', format: 'der' })).digest());
+  const kid = b64url(
+    createHash('sha256')
+      .update(key.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest(),
+  );
   const head = b64url(JSON.stringify({ alg: 'ES256', kid }));
   const body = b64url(JSON.stringify(claims));
   const sig = sign('sha256', Buffer.from(`${head}.${body}`), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
@@ -136,5 +185,7 @@ export function verifyJwt(key: KeyPair, token: string): Record<string, unknown> 
     const ok = verify('sha256', Buffer.from(`${h}.${b}`), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
     if (!ok) return undefined;
     return JSON.parse(Buffer.from(b, 'base64url').toString('utf8')) as Record<string, unknown>;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }

@@ -9,15 +9,19 @@
 import { startTestCluster, type NodeSpec, type TestClusterOptions } from './index.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string): string | undefined => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : undefined; };
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const json = args.includes('--json');
 const base = JSON.parse(opt('options') ?? '{}') as TestClusterOptions;
 const n = Number(opt('nodes') ?? '2');
 const nodes: NodeSpec[] = base.nodes ?? Array.from({ length: n }, (_, i) => ({ name: `node-${i + 1}` }));
 const imagesRoot = opt('images-root');
-const containerImages = args.includes('--images') || imagesRoot
-  ? { storageDriver: 'vfs' as const, ...(imagesRoot ? { root: imagesRoot } : {}) }
-  : base.containerImages;
+const containerImages =
+  args.includes('--images') || imagesRoot
+    ? { storageDriver: 'vfs' as const, ...(imagesRoot ? { root: imagesRoot } : {}) }
+    : base.containerImages;
 const cluster = await startTestCluster({
   ...base,
   nodes,
@@ -42,6 +46,8 @@ if (json) {
   process.stdin.resume();
 } else {
   process.stdout.write(`${cluster.kubeconfigPath}\n`);
-  process.stderr.write(`test cluster at ${cluster.server} (nodes: ${nodes.map((x) => x.name).join(', ')})${containerImages ? ', containers from buildah images' : ''}\n`
-    + `  export KUBECONFIG=${cluster.kubeconfigPath}\n  stop with Ctrl-C\n`);
+  process.stderr.write(
+    `test cluster at ${cluster.server} (nodes: ${nodes.map((x) => x.name).join(', ')})${containerImages ? ', containers from buildah images' : ''}\n` +
+      `  export KUBECONFIG=${cluster.kubeconfigPath}\n  stop with Ctrl-C\n`,
+  );
 }

@@ -20,11 +20,17 @@ export class RemoteControl {
   async call(method: string, args: unknown[]): Promise<unknown> {
     const faults = this.cluster().faults;
     switch (method) {
-      case 'faults.failRequests': return this.install(faults.failRequests(args[0] as RequestFault));
-      case 'faults.delayRequests': return this.install({ hits: () => 0, ...faults.delayRequests(args[0] as DelaySpec) });
-      case 'faults.removeFault': this.installed.get(args[0] as number)?.remove(); return null;
-      case 'faults.faultHits': return this.installed.get(args[0] as number)?.hits() ?? 0;
-      default: return this.callMember(method, args);
+      case 'faults.failRequests':
+        return this.install(faults.failRequests(args[0] as RequestFault));
+      case 'faults.delayRequests':
+        return this.install({ hits: () => 0, ...faults.delayRequests(args[0] as DelaySpec) });
+      case 'faults.removeFault':
+        this.installed.get(args[0] as number)?.remove();
+        return null;
+      case 'faults.faultHits':
+        return this.installed.get(args[0] as number)?.hits() ?? 0;
+      default:
+        return this.callMember(method, args);
     }
   }
 
@@ -35,7 +41,7 @@ export class RemoteControl {
   }
 
   private async callMember(method: string, args: unknown[]): Promise<unknown> {
-    const [scope, name] = method.includes('.') ? method.split('.') as [string, string] : ['', method];
+    const [scope, name] = method.includes('.') ? (method.split('.') as [string, string]) : ['', method];
     const target = (scope === 'faults' ? this.cluster().faults : this.cluster()) as unknown as Record<string, unknown>;
     const fn = target[name];
     if (typeof fn !== 'function' || NOT_CALLABLE.includes(name)) throw new Error(`unknown control method ${method}`);

@@ -26,7 +26,14 @@ export interface ControllerOptions {
 }
 
 export const isTerminal = (p: Obj): boolean => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
-const cond = (type: string, reason: string, message: string, status = 'True'): Obj => ({ type, status, lastProbeTime: now(), lastTransitionTime: now(), reason, message });
+const cond = (type: string, reason: string, message: string, status = 'True'): Obj => ({
+  type,
+  status,
+  lastProbeTime: now(),
+  lastTransitionTime: now(),
+  reason,
+  message,
+});
 export function setCondition(list: Obj[] | undefined, c: Obj): Obj[] {
   const out = [...(list ?? [])];
   const i = out.findIndex((x) => x.type === c.type);
@@ -38,11 +45,23 @@ export function setCondition(list: Obj[] | undefined, c: Obj): Obj[] {
   return out;
 }
 /** One Job being synced: the object, its spec, the status being built, and whether it had finished. */
-interface JobSync { job: Obj; jobObj: Obj; spec: Obj; st: Obj; finished: boolean }
-interface PodTally { failJob?: { reason: string; msg: string }; newlyFailed: number; toRelease: Obj[] }
+interface JobSync {
+  job: Obj;
+  jobObj: Obj;
+  spec: Obj;
+  st: Obj;
+  finished: boolean;
+}
+interface PodTally {
+  failJob?: { reason: string; msg: string };
+  newlyFailed: number;
+  toRelease: Obj[];
+}
 
 /** A pod the Job counts as failed: Failed, or deleted before it could succeed (not yet running). */
-const isFailedPod = (p: Obj): boolean => p.status?.phase === 'Failed' || (!!p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && (!p.spec.nodeName || p.status?.phase === 'Pending'));
+const isFailedPod = (p: Obj): boolean =>
+  p.status?.phase === 'Failed' ||
+  (!!p.metadata.deletionTimestamp && p.status?.phase !== 'Succeeded' && (!p.spec.nodeName || p.status?.phase === 'Pending'));
 
 /** Completions needed: spec.completions; for work-queue Jobs, what succeeded once every pod is done (else never). */
 function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
@@ -55,8 +74,10 @@ const hasCond = (o: Obj, type: string): boolean => (o.status?.conditions ?? []).
 
 export function podRequests(spec: Obj): Record<string, number> {
   const sum: Record<string, number> = {};
-  for (const c of (spec.containers ?? []) as Obj[]) for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = (sum[k] ?? 0) + parseQuantity(v);
-  for (const c of (spec.initContainers ?? []) as Obj[]) for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = Math.max(sum[k] ?? 0, parseQuantity(v));
+  for (const c of (spec.containers ?? []) as Obj[])
+    for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = (sum[k] ?? 0) + parseQuantity(v);
+  for (const c of (spec.initContainers ?? []) as Obj[])
+    for (const [k, v] of Object.entries(c.resources?.requests ?? {})) sum[k] = Math.max(sum[k] ?? 0, parseQuantity(v));
   return sum;
 }
 
@@ -73,20 +94,40 @@ export class Controllers {
   private nodeMissingSince = new Map<string, number>();
   /** nodes known to be gone for good (faults.loseNode): their pods are collected at once */
   nodesGone = new Set<string>();
-  constructor(private reg: Registry, private rec: Recorder, private opts: ControllerOptions) {}
+  constructor(
+    private reg: Registry,
+    private rec: Recorder,
+    private opts: ControllerOptions,
+  ) {}
 
-  start(): void { this.tick = setInterval(() => this.kick(), 250); this.tick.unref?.(); this.kick(); }
-  stop(): void { this.stopped = true; if (this.tick) clearInterval(this.tick); if (this.timer) clearTimeout(this.timer); }
+  start(): void {
+    this.tick = setInterval(() => this.kick(), 250);
+    this.tick.unref?.();
+    this.kick();
+  }
+  stop(): void {
+    this.stopped = true;
+    if (this.tick) clearInterval(this.tick);
+    if (this.timer) clearTimeout(this.timer);
+  }
 
   kick(): void {
     if (this.stopped) return;
-    if (this.running) { this.again = true; return; }
+    if (this.running) {
+      this.again = true;
+      return;
+    }
     if (this.timer) return;
-    this.timer = setTimeout(() => { this.timer = undefined; void this.run(); }, 10);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, 10);
   }
 
   /** Resolves when no reconcile is running or pending. */
-  async idle(): Promise<void> { while (this.running || this.timer) await new Promise((r) => setTimeout(r, 5)); }
+  async idle(): Promise<void> {
+    while (this.running || this.timer) await new Promise((r) => setTimeout(r, 5));
+  }
 
   private async run(): Promise<void> {
     this.running = true;
@@ -94,11 +135,17 @@ export class Controllers {
       do {
         this.again = false;
         for (const step of [this.serviceAccounts, this.namespaces, this.podGC, this.gc, this.jobs, this.ttl, this.scheduler]) {
-          try { await step.call(this); } catch (e) { if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) console.error('[test-cluster] controller error', e); }
+          try {
+            await step.call(this);
+          } catch (e) {
+            if (!(e instanceof ApiError && (e.code === 404 || e.code === 409))) console.error('[test-cluster] controller error', e);
+          }
           if (this.stopped) return;
         }
       } while (this.again);
-    } finally { this.running = false; }
+    } finally {
+      this.running = false;
+    }
   }
 
   // ------------------------------------------------------------- service accounts + root CA
@@ -112,7 +159,20 @@ export class Controllers {
         await this.reg.create(SA, n, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }).catch(ignoreConflict);
       }
       if (!store.peek('configmaps', n, 'kube-root-ca.crt')) {
-        await this.reg.create(CM, n, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt', annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': this.opts.caPem } }).catch(ignoreConflict);
+        await this.reg
+          .create(CM, n, {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            metadata: {
+              name: 'kube-root-ca.crt',
+              annotations: {
+                'kubernetes.io/description':
+                  'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.',
+              },
+            },
+            data: { 'ca.crt': this.opts.caPem },
+          })
+          .catch(ignoreConflict);
       }
     }
   }
@@ -131,12 +191,22 @@ export class Controllers {
           if (!o.metadata.deletionTimestamp) this.safeDelete(r, o, 'Background');
         }
       }
-      if (remaining === 0 && !(ns.metadata.finalizers?.length)) { store.remove('namespaces', undefined, n); this.reg.onChange(); }
+      if (remaining === 0 && !ns.metadata.finalizers?.length) {
+        store.remove('namespaces', undefined, n);
+        this.reg.onChange();
+      }
     }
   }
 
   private safeDelete(r: ResourceInfo, o: Obj, policy: string, grace?: number): void {
-    try { this.reg.delete(r, o.metadata.namespace, o.metadata.name, { propagationPolicy: policy, ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}) }); } catch (e) { if (!(e instanceof ApiError && e.code === 404)) throw e; }
+    try {
+      this.reg.delete(r, o.metadata.namespace, o.metadata.name, {
+        propagationPolicy: policy,
+        ...(grace !== undefined ? { gracePeriodSeconds: grace } : {}),
+      });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 404)) throw e;
+    }
   }
 
   // ---------------------------------------------------------------------------------- pod GC
@@ -153,16 +223,42 @@ export class Controllers {
       const pod = store.get('pods', p.metadata.namespace, p.metadata.name)!;
       if (!isTerminal(pod)) {
         pod.status = {
-          ...(pod.status ?? {}), phase: 'Failed',
-          conditions: setCondition(pod.status?.conditions, { type: 'DisruptionTarget', status: 'True', lastProbeTime: null, lastTransitionTime: now(), reason: 'DeletionByPodGC', message: 'PodGC: node no longer exists' }),
-          containerStatuses: (pod.status?.containerStatuses ?? []).map((c: Obj) => (c.state?.terminated ? c : { ...c, ready: false, started: false, state: { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } } })),
+          ...(pod.status ?? {}),
+          phase: 'Failed',
+          conditions: setCondition(pod.status?.conditions, {
+            type: 'DisruptionTarget',
+            status: 'True',
+            lastProbeTime: null,
+            lastTransitionTime: now(),
+            reason: 'DeletionByPodGC',
+            message: 'PodGC: node no longer exists',
+          }),
+          containerStatuses: (pod.status?.containerStatuses ?? []).map((c: Obj) =>
+            c.state?.terminated
+              ? c
+              : {
+                  ...c,
+                  ready: false,
+                  started: false,
+                  state: {
+                    terminated: {
+                      exitCode: 137,
+                      reason: 'ContainerStatusUnknown',
+                      message: 'The container could not be located when the pod was terminated',
+                      startedAt: null,
+                      finishedAt: now(),
+                    },
+                  },
+                },
+          ),
         };
         store.update('pods', pod);
       }
       const cur = store.peek('pods', pod.metadata.namespace, pod.metadata.name)!;
       if (!cur.metadata.deletionTimestamp) this.safeDelete(POD, cur, 'Background', 0);
       const after = store.peek('pods', pod.metadata.namespace, pod.metadata.name);
-      if (after && after.metadata.deletionTimestamp && !(after.metadata.finalizers ?? []).length) store.remove('pods', pod.metadata.namespace, pod.metadata.name);
+      if (after && after.metadata.deletionTimestamp && !(after.metadata.finalizers ?? []).length)
+        store.remove('pods', pod.metadata.namespace, pod.metadata.name);
       this.reg.onChange();
     }
   }
@@ -174,9 +270,12 @@ export class Controllers {
     const all: { r: ResourceInfo; o: Obj }[] = [];
     for (const r of RESOURCES.filter((x) => !x.virtual)) for (const o of store.list(resKey(r))) all.push({ r, o });
     const dependents = new Map<string, { r: ResourceInfo; o: Obj }[]>();
-    for (const d of all) for (const ref of (d.o.metadata.ownerReferences ?? []) as Obj[]) {
-      const l = dependents.get(ref.uid) ?? []; l.push(d); dependents.set(ref.uid, l);
-    }
+    for (const d of all)
+      for (const ref of (d.o.metadata.ownerReferences ?? []) as Obj[]) {
+        const l = dependents.get(ref.uid) ?? [];
+        l.push(d);
+        dependents.set(ref.uid, l);
+      }
     for (const { r, o } of all) {
       const m = o.metadata;
       if (!m.deletionTimestamp) continue;
@@ -185,7 +284,8 @@ export class Controllers {
         for (const d of deps) {
           await this.reg.mutate({ inf: d.r, ns: d.o.metadata.namespace, name: d.o.metadata.name }, (x) => {
             const refs = (x.metadata.ownerReferences ?? []).filter((ref: Obj) => ref.uid !== m.uid);
-            if (refs.length) x.metadata.ownerReferences = refs; else delete x.metadata.ownerReferences;
+            if (refs.length) x.metadata.ownerReferences = refs;
+            else delete x.metadata.ownerReferences;
           });
         }
         await this.removeFinalizer(r, o, 'orphan');
@@ -207,11 +307,15 @@ export class Controllers {
       if (!refs.length || o.metadata.deletionTimestamp) continue;
       const alive = refs.filter((ref) => {
         const owner = store.byUID(ref.uid);
-        return owner && !(owner.obj.metadata.deletionTimestamp && (owner.obj.metadata.finalizers ?? []).includes('foregroundDeletion') && false);
+        return (
+          owner && !(owner.obj.metadata.deletionTimestamp && (owner.obj.metadata.finalizers ?? []).includes('foregroundDeletion') && false)
+        );
       });
       if (alive.length === 0) this.safeDelete(r, o, 'Background');
       else if (alive.length < refs.length) {
-        await this.reg.mutate({ inf: r, ns: o.metadata.namespace, name: o.metadata.name }, (x) => { x.metadata.ownerReferences = alive; });
+        await this.reg.mutate({ inf: r, ns: o.metadata.namespace, name: o.metadata.name }, (x) => {
+          x.metadata.ownerReferences = alive;
+        });
       }
     }
   }
@@ -220,7 +324,8 @@ export class Controllers {
     await this.reg.mutate({ inf: r, ns: o.metadata.namespace, name: o.metadata.name }, (x) => {
       const fins = (x.metadata.finalizers ?? []).filter((y: string) => y !== f);
       if (fins.length === (x.metadata.finalizers ?? []).length) return false;
-      if (fins.length) x.metadata.finalizers = fins; else delete x.metadata.finalizers;
+      if (fins.length) x.metadata.finalizers = fins;
+      else delete x.metadata.finalizers;
       return true;
     });
   }
@@ -255,32 +360,72 @@ export class Controllers {
     for (const n of nodes) {
       const why = this.filter(p, n, req, used.get(n.metadata.name) ?? { pods: 0 });
       if (why.length === 0) fits.push(n);
-      for (const w of why) { reasons.set(w, (reasons.get(w) ?? 0) + 1); if (w.startsWith('Insufficient') || w === 'Too many pods') resourceShort.add(n.metadata.name); }
+      for (const w of why) {
+        reasons.set(w, (reasons.get(w) ?? 0) + 1);
+        if (w.startsWith('Insufficient') || w === 'Too many pods') resourceShort.add(n.metadata.name);
+      }
     }
-    if (fits.length === 0) { await this.markUnschedulable(p, unschedulableMessage(nodes.length, reasons, resourceShort.size)); return; }
+    if (fits.length === 0) {
+      await this.markUnschedulable(p, unschedulableMessage(nodes.length, reasons, resourceShort.size));
+      return;
+    }
     const node = leastAllocated(fits, used, req);
     const store = this.reg.store;
     const cur = store.get('pods', p.metadata.namespace, p.metadata.name);
     if (!cur || cur.spec.nodeName) return;
     cur.spec.nodeName = node.metadata.name;
-    cur.status = { ...(cur.status ?? {}), conditions: setCondition(cur.status?.conditions, { type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: now() }) };
+    cur.status = {
+      ...(cur.status ?? {}),
+      conditions: setCondition(cur.status?.conditions, {
+        type: 'PodScheduled',
+        status: 'True',
+        lastProbeTime: null,
+        lastTransitionTime: now(),
+      }),
+    };
     store.update('pods', cur);
     this.lastSchedMsg.delete(`${p.metadata.namespace}/${p.metadata.name}`);
     this.firstSeen.delete(p.metadata.uid);
     addUsage(used, node.metadata.name, req);
-    this.rec.record({ ...cur, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'Scheduled', message: `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`, component: 'default-scheduler' });
+    this.rec.record(
+      { ...cur, kind: 'Pod', apiVersion: 'v1' },
+      {
+        type: 'Normal',
+        reason: 'Scheduled',
+        message: `Successfully assigned ${String(p.metadata.namespace)}/${String(p.metadata.name)} to ${String(node.metadata.name)}`,
+        component: 'default-scheduler',
+      },
+    );
     this.reg.onChange();
   }
 
   /** PodScheduled=False/Unschedulable, and a FailedScheduling event when the message changed. */
   private async markUnschedulable(p: Obj, msg: string): Promise<void> {
-    await this.reg.mutate({ inf: POD, ns: p.metadata.namespace, name: p.metadata.name }, (x) => {
-      x.status = { ...(x.status ?? {}), phase: 'Pending', conditions: setCondition(x.status?.conditions, { type: 'PodScheduled', status: 'False', lastProbeTime: null, lastTransitionTime: now(), reason: 'Unschedulable', message: msg }) };
-    }, 'status');
+    await this.reg.mutate(
+      { inf: POD, ns: p.metadata.namespace, name: p.metadata.name },
+      (x) => {
+        x.status = {
+          ...(x.status ?? {}),
+          phase: 'Pending',
+          conditions: setCondition(x.status?.conditions, {
+            type: 'PodScheduled',
+            status: 'False',
+            lastProbeTime: null,
+            lastTransitionTime: now(),
+            reason: 'Unschedulable',
+            message: msg,
+          }),
+        };
+      },
+      'status',
+    );
     const key = `${p.metadata.namespace}/${p.metadata.name}`;
     if (this.lastSchedMsg.get(key) !== msg) {
       this.lastSchedMsg.set(key, msg);
-      this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'FailedScheduling', message: msg, component: 'default-scheduler' });
+      this.rec.record(
+        { ...p, kind: 'Pod', apiVersion: 'v1' },
+        { type: 'Warning', reason: 'FailedScheduling', message: msg, component: 'default-scheduler' },
+      );
     }
   }
 
@@ -288,12 +433,22 @@ export class Controllers {
     const why: string[] = [];
     const ready = (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
     const tolerations = (p.spec.tolerations ?? []) as Obj[];
-    const tolerates = (t: Obj): boolean => tolerations.some((tol) => (tol.effect === undefined || tol.effect === '' || tol.effect === t.effect)
-      && (tol.operator === 'Exists' ? (tol.key === undefined || tol.key === '' || tol.key === t.key) : (tol.key === t.key && (tol.value ?? '') === (t.value ?? ''))));
-    if (n.spec?.unschedulable && !tolerates({ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' })) why.push("node(s) were unschedulable");
-    if (ready?.status !== 'True' && !n.spec?.taints?.length) why.push("node(s) were not ready");
+    const tolerates = (t: Obj): boolean =>
+      tolerations.some(
+        (tol) =>
+          (tol.effect === undefined || tol.effect === '' || tol.effect === t.effect) &&
+          (tol.operator === 'Exists'
+            ? tol.key === undefined || tol.key === '' || tol.key === t.key
+            : tol.key === t.key && (tol.value ?? '') === (t.value ?? '')),
+      );
+    if (n.spec?.unschedulable && !tolerates({ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }))
+      why.push('node(s) were unschedulable');
+    if (ready?.status !== 'True' && !n.spec?.taints?.length) why.push('node(s) were not ready');
     const bad = ((n.spec?.taints ?? []) as Obj[]).filter((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(t));
-    if (bad.length) { const t = bad[0]!; why.push(`node(s) had untolerated taint {${String(t.key)}: ${String(t.value ?? '')}}`); }
+    if (bad.length) {
+      const t = bad[0]!;
+      why.push(`node(s) had untolerated taint {${String(t.key)}: ${String(t.value ?? '')}}`);
+    }
     const labels = { ...(n.metadata.labels ?? {}) } as Record<string, string>;
     let affinityOk = Object.entries(p.spec.nodeSelector ?? {}).every(([k, v]) => labels[k] === v);
     const terms = (p.spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms ?? []) as Obj[];
@@ -317,8 +472,11 @@ export class Controllers {
     const podsByOwner = new Map<string, Obj[]>();
     for (const p of store.list('pods')) {
       const ref = ((p.metadata.ownerReferences ?? []) as Obj[]).find((r) => r.controller && r.kind === 'Job');
-      if (ref) { const l = podsByOwner.get(ref.uid) ?? []; l.push(p); podsByOwner.set(ref.uid, l); }
-      else if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) {
+      if (ref) {
+        const l = podsByOwner.get(ref.uid) ?? [];
+        l.push(p);
+        podsByOwner.set(ref.uid, l);
+      } else if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) {
         await this.removeFinalizer(POD, p, TRACKING); // orphaned pod: nothing will count it
       }
     }
@@ -331,7 +489,9 @@ export class Controllers {
     // pods whose job is gone
     for (const [uid, pods] of podsByOwner) {
       if (store.byUID(uid)) continue;
-      for (const p of pods) if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) await this.removeFinalizer(POD, p, TRACKING);
+      for (const p of pods)
+        if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp))
+          await this.removeFinalizer(POD, p, TRACKING);
     }
   }
 
@@ -347,14 +507,23 @@ export class Controllers {
           if (code === undefined || code === 0) continue;
           const inList = (e.values as number[]).includes(code);
           if ((e.operator === 'In' && inList) || (e.operator === 'NotIn' && !inList)) {
-            return { action: r.action, index: i, msg: `Container ${String(cs.name)} for pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} failed with exit code ${String(code)} matching ${String(r.action)} rule at index ${i}` };
+            return {
+              action: r.action,
+              index: i,
+              msg: `Container ${String(cs.name)} for pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} failed with exit code ${String(code)} matching ${String(r.action)} rule at index ${i}`,
+            };
           }
         }
       }
       if (r.onPodConditions) {
         for (const pat of r.onPodConditions as Obj[]) {
           const c = (p.status?.conditions ?? []).find((x: Obj) => x.type === pat.type && x.status === (pat.status ?? 'True'));
-          if (c) return { action: r.action, index: i, msg: `Pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} has condition ${String(pat.type)} matching ${String(r.action)} rule at index ${i}` };
+          if (c)
+            return {
+              action: r.action,
+              index: i,
+              msg: `Pod ${String(p.metadata.namespace)}/${String(p.metadata.name)} has condition ${String(pat.type)} matching ${String(r.action)} rule at index ${i}`,
+            };
         }
       }
     }
@@ -363,7 +532,13 @@ export class Controllers {
 
   private async syncJob(job: Obj, pods: Obj[]): Promise<void> {
     const spec = job.spec as Obj;
-    const s: JobSync = { job, jobObj: { ...job, kind: 'Job', apiVersion: 'batch/v1' }, spec, st: clone((job.status ?? {}) as Obj), finished: hasCond(job, 'Complete') || hasCond(job, 'Failed') };
+    const s: JobSync = {
+      job,
+      jobObj: { ...job, kind: 'Job', apiVersion: 'batch/v1' },
+      spec,
+      st: clone((job.status ?? {}) as Obj),
+      finished: hasCond(job, 'Complete') || hasCond(job, 'Failed'),
+    };
     const tally = this.tallyFinished(s, pods);
     if (tally.newlyFailed) this.lastFailure.set(job.metadata.uid, Date.now());
     const active = pods.filter((p) => !isTerminal(p) && !p.metadata.deletionTimestamp);
@@ -377,7 +552,8 @@ export class Controllers {
       for (const p of active) this.safeDelete(POD, p, 'Background');
     }
     if (!s.finished && active.length === 0 && terminating.length === 0) conditions = this.conclude(s, conditions, failing, succeeding);
-    const created = failing || succeeding ? 0 : await this.createDue(s, { active: active.length, terminating: terminating.length, completions });
+    const created =
+      failing || succeeding ? 0 : await this.createDue(s, { active: active.length, terminating: terminating.length, completions });
     await this.writeJobStatus(s, conditions, { active, terminating: terminating.length, created });
     for (const p of tally.toRelease) await this.removeFinalizer(POD, p, TRACKING);
   }
@@ -387,11 +563,14 @@ export class Controllers {
     const tally: PodTally = { newlyFailed: 0, toRelease: [] };
     for (const p of pods) {
       if (!(p.metadata.finalizers ?? []).includes(TRACKING)) continue;
-      if (p.status?.phase === 'Succeeded') { st.succeeded = (st.succeeded ?? 0) + 1; tally.toRelease.push(p); }
-      else if (isFailedPod(p)) {
+      if (p.status?.phase === 'Succeeded') {
+        st.succeeded = (st.succeeded ?? 0) + 1;
+        tally.toRelease.push(p);
+      } else if (isFailedPod(p)) {
         const a = spec.podFailurePolicy ? this.podFailureAction(job, p) : undefined;
         if (a?.action !== 'Ignore') {
-          st.failed = (st.failed ?? 0) + 1; tally.newlyFailed++;
+          st.failed = (st.failed ?? 0) + 1;
+          tally.newlyFailed++;
           if (a?.action === 'FailJob' && !tally.failJob) tally.failJob = { reason: 'PodFailurePolicy', msg: a.msg };
         }
         tally.toRelease.push(p);
@@ -405,13 +584,21 @@ export class Controllers {
     const conditions = (st.conditions ?? []) as Obj[];
     if (finished || hasCond(job, 'FailureTarget') || hasCond(job, 'SuccessCriteriaMet')) return conditions;
     let failure = failJob;
-    if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6)) failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
-    if (!failure && spec.activeDeadlineSeconds && st.startTime && Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000) failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
+    if (!failure && (st.failed ?? 0) > (spec.backoffLimit ?? 6))
+      failure = { reason: 'BackoffLimitExceeded', msg: 'Job has reached the specified backoff limit' };
+    if (
+      !failure &&
+      spec.activeDeadlineSeconds &&
+      st.startTime &&
+      Date.now() - Date.parse(st.startTime) >= spec.activeDeadlineSeconds * 1000
+    )
+      failure = { reason: 'DeadlineExceeded', msg: 'Job was active longer than specified deadline' };
     if (failure) {
       this.rec.record(jobObj, { type: 'Warning', reason: failure.reason, message: failure.msg, component: 'job-controller' });
       return setCondition(conditions, cond('FailureTarget', failure.reason, failure.msg));
     }
-    if ((st.succeeded ?? 0) >= completions) return setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
+    if ((st.succeeded ?? 0) >= completions)
+      return setCondition(conditions, cond('SuccessCriteriaMet', 'CompletionsReached', 'Reached expected number of succeeded pods'));
     return conditions;
   }
 
@@ -425,7 +612,10 @@ export class Controllers {
   }
 
   /** Creates the pods parallelism and completions still call for, once the failure back-off has passed; returns how many. */
-  private async createDue({ job, jobObj, spec, st, finished }: JobSync, counts: { active: number; terminating: number; completions: number }): Promise<number> {
+  private async createDue(
+    { job, jobObj, spec, st, finished }: JobSync,
+    counts: { active: number; terminating: number; completions: number },
+  ): Promise<number> {
     if (finished || spec.suspend || job.metadata.deletionTimestamp) return 0;
     const workQueue = spec.completions === undefined || spec.completions === null;
     const countTerminating = spec.podReplacementPolicy === 'Failed' ? counts.terminating : 0;
@@ -440,7 +630,11 @@ export class Controllers {
     return created;
   }
 
-  private async writeJobStatus({ job, st }: JobSync, conditions: Obj[], pods: { active: Obj[]; terminating: number; created: number }): Promise<void> {
+  private async writeJobStatus(
+    { job, st }: JobSync,
+    conditions: Obj[],
+    pods: { active: Obj[]; terminating: number; created: number },
+  ): Promise<void> {
     if (conditions.length) st.conditions = conditions;
     st.active = pods.active.length + pods.created;
     st.ready = pods.active.filter((p) => hasCond(p, 'Ready')).length;
@@ -450,25 +644,48 @@ export class Controllers {
     if (!st.succeeded) delete st.succeeded;
     if (!st.failed) delete st.failed;
     if (JSON.stringify(st) !== JSON.stringify(job.status ?? {})) {
-      await this.reg.mutate({ inf: JOB, ns: job.metadata.namespace, name: job.metadata.name }, (x) => { x.status = st; }, 'status');
+      await this.reg.mutate(
+        { inf: JOB, ns: job.metadata.namespace, name: job.metadata.name },
+        (x) => {
+          x.status = st;
+        },
+        'status',
+      );
     }
   }
 
   private async createPod(job: Obj, jobObj: Obj): Promise<boolean> {
     const t = clone(job.spec.template as Obj);
     const pod = {
-      apiVersion: 'v1', kind: 'Pod',
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: {
-        generateName: `${String(job.metadata.name)}-`, namespace: job.metadata.namespace,
-        labels: t.metadata?.labels ?? {}, ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
-        ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }],
+        generateName: `${String(job.metadata.name)}-`,
+        namespace: job.metadata.namespace,
+        labels: t.metadata?.labels ?? {},
+        ...(t.metadata?.annotations ? { annotations: t.metadata.annotations } : {}),
+        ownerReferences: [
+          {
+            apiVersion: 'batch/v1',
+            kind: 'Job',
+            name: job.metadata.name,
+            uid: job.metadata.uid,
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
         finalizers: [TRACKING],
       },
       spec: t.spec,
     };
     try {
       const out = await this.reg.create(POD, job.metadata.namespace, pod);
-      this.rec.record(jobObj, { type: 'Normal', reason: 'SuccessfulCreate', message: `Created pod: ${String(out.obj.metadata.name)}`, component: 'job-controller' });
+      this.rec.record(jobObj, {
+        type: 'Normal',
+        reason: 'SuccessfulCreate',
+        message: `Created pod: ${String(out.obj.metadata.name)}`,
+        component: 'job-controller',
+      });
       return true;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -483,7 +700,9 @@ export class Controllers {
     for (const j of this.reg.store.list('batch/jobs')) {
       const ttl = j.spec?.ttlSecondsAfterFinished;
       if (ttl === undefined || ttl === null || j.metadata.deletionTimestamp) continue;
-      const fin = ((j.status?.conditions ?? []) as Obj[]).find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+      const fin = ((j.status?.conditions ?? []) as Obj[]).find(
+        (c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True',
+      );
       if (!fin) continue;
       const at = Date.parse(j.status?.completionTime ?? fin.lastTransitionTime) + ttl * 1000;
       if (Date.now() >= at) this.safeDelete(JOB, j, 'Background');
@@ -495,13 +714,20 @@ function matchNodeTerm(t: Obj, n: Obj): boolean {
   const labels = (n.metadata.labels ?? {}) as Record<string, string>;
   const ok = (e: Obj, v: string | undefined): boolean => {
     switch (e.operator) {
-      case 'In': return v !== undefined && (e.values ?? []).includes(v);
-      case 'NotIn': return v === undefined || !(e.values ?? []).includes(v);
-      case 'Exists': return v !== undefined;
-      case 'DoesNotExist': return v === undefined;
-      case 'Gt': return v !== undefined && Number(v) > Number(e.values?.[0]);
-      case 'Lt': return v !== undefined && Number(v) < Number(e.values?.[0]);
-      default: return false;
+      case 'In':
+        return v !== undefined && (e.values ?? []).includes(v);
+      case 'NotIn':
+        return v === undefined || !(e.values ?? []).includes(v);
+      case 'Exists':
+        return v !== undefined;
+      case 'DoesNotExist':
+        return v === undefined;
+      case 'Gt':
+        return v !== undefined && Number(v) > Number(e.values?.[0]);
+      case 'Lt':
+        return v !== undefined && Number(v) < Number(e.values?.[0]);
+      default:
+        return false;
     }
   };
   const exprs = (t.matchExpressions ?? []) as Obj[];
@@ -510,7 +736,9 @@ function matchNodeTerm(t: Obj, n: Obj): boolean {
   return exprs.every((e) => ok(e, labels[e.key])) && fields.every((e) => ok(e, e.key === 'metadata.name' ? n.metadata.name : undefined));
 }
 
-function ignoreConflict(e: unknown): void { if (!(e instanceof ApiError && e.code === 409)) throw e; }
+function ignoreConflict(e: unknown): void {
+  if (!(e instanceof ApiError && e.code === 409)) throw e;
+}
 
 function addUsage(used: Map<string, Record<string, number>>, node: string, req: Record<string, number>): void {
   const u = used.get(node) ?? { pods: 0 };
@@ -524,7 +752,13 @@ function unschedulableMessage(total: number, reasons: Map<string, number>, resou
   if (total === 0) return 'no nodes available to schedule pods';
   const parts = [...reasons.entries()].map(([w, c]) => `${c} ${w}`).sort();
   const notHelpful = total - resourceShort;
-  const pre = [resourceShort ? `${resourceShort} No preemption victims found for incoming pod` : '', notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : ''].filter(Boolean).sort().join(', ');
+  const pre = [
+    resourceShort ? `${resourceShort} No preemption victims found for incoming pod` : '',
+    notHelpful ? `${notHelpful} Preemption is not helpful for scheduling` : '',
+  ]
+    .filter(Boolean)
+    .sort()
+    .join(', ');
   return `0/${total} nodes are available: ${parts.join(', ')}. preemption: 0/${total} nodes are available: ${pre}.`;
 }
 

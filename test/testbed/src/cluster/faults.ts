@@ -18,7 +18,10 @@ export interface RequestFault extends RequestMatch {
   times?: number;
   message?: string;
 }
-interface Installed extends RequestFault { remaining: number; hits: number }
+interface Installed extends RequestFault {
+  remaining: number;
+  hits: number;
+}
 
 export class Faults {
   private installed = new Set<Installed>();
@@ -30,7 +33,10 @@ export class Faults {
     this.installed.add(i);
     return { remove: () => this.installed.delete(i), hits: () => i.hits };
   }
-  clearRequestFaults(): void { this.installed.clear(); this.delays.clear(); }
+  clearRequestFaults(): void {
+    this.installed.clear();
+    this.delays.clear();
+  }
 
   private delays = new Set<RequestMatch & { ms: number }>();
   /** Adds latency to matching requests (before they are served). */
@@ -51,8 +57,12 @@ export class Faults {
     return ms;
   }
   /** Watches started from a resource version below `rv` get 410 Expired. */
-  expireBelow(rv: number): void { this.expiredBelow = Math.max(this.expiredBelow, rv); }
-  isExpired(rv: number): boolean { return rv < this.expiredBelow; }
+  expireBelow(rv: number): void {
+    this.expiredBelow = Math.max(this.expiredBelow, rv);
+  }
+  isExpired(rv: number): boolean {
+    return rv < this.expiredBelow;
+  }
 
   check(req: { verb: string; resource: string; namespace: string; name: string; path: string }): void {
     for (const f of this.installed) {
@@ -61,7 +71,8 @@ export class Faults {
       if (f.namespace && f.namespace !== req.namespace) continue;
       if (f.name && f.name !== req.name) continue;
       if (f.remaining <= 0) continue;
-      f.remaining--; f.hits++;
+      f.remaining--;
+      f.hits++;
       if (f.remaining <= 0) this.installed.delete(f);
       throw faultError(f, req);
     }
@@ -73,13 +84,28 @@ function faultError(f: RequestFault, req: { resource: string; name: string }): A
   const [res, sub] = req.resource.split('/');
   switch (f.status) {
     case 429:
-      return new ApiError(429, 'TooManyRequests', f.message ?? 'Too many requests, please try again later.', { retryAfterSeconds: retry }).withHeaders({ 'Retry-After': String(retry) });
+      return new ApiError(429, 'TooManyRequests', f.message ?? 'Too many requests, please try again later.', {
+        retryAfterSeconds: retry,
+      }).withHeaders({ 'Retry-After': String(retry) });
     case 409:
-      return new ApiError(409, 'Conflict', f.message ?? `Operation cannot be fulfilled on ${req.resource} "${req.name}": the object has been modified; please apply your changes to the latest version and try again`, { name: req.name, kind: res });
+      return new ApiError(
+        409,
+        'Conflict',
+        f.message ??
+          `Operation cannot be fulfilled on ${req.resource} "${req.name}": the object has been modified; please apply your changes to the latest version and try again`,
+        { name: req.name, kind: res },
+      );
     case 503:
-      return new ApiError(503, 'ServiceUnavailable', f.message ?? 'the server is currently unable to handle the request', { retryAfterSeconds: retry }).withHeaders({ 'Retry-After': String(retry) });
+      return new ApiError(503, 'ServiceUnavailable', f.message ?? 'the server is currently unable to handle the request', {
+        retryAfterSeconds: retry,
+      }).withHeaders({ 'Retry-After': String(retry) });
     case 504:
-      return new ApiError(504, 'Timeout', f.message ?? 'Timeout: request did not complete within requested timeout - context deadline exceeded', {});
+      return new ApiError(
+        504,
+        'Timeout',
+        f.message ?? 'Timeout: request did not complete within requested timeout - context deadline exceeded',
+        {},
+      );
     case 403:
       return new ApiError(403, 'Forbidden', f.message ?? `${req.resource} is forbidden: injected fault`, { kind: res });
     case 404:
@@ -87,7 +113,9 @@ function faultError(f: RequestFault, req: { resource: string; name: string }): A
     default: {
       const msg = f.message ?? 'injected fault';
       void sub;
-      return new ApiError(f.status, f.status === 500 ? 'InternalError' : 'Unknown', `Internal error occurred: ${msg}`, { causes: [{ message: msg }] });
+      return new ApiError(f.status, f.status === 500 ? 'InternalError' : 'Unknown', `Internal error occurred: ${msg}`, {
+        causes: [{ message: msg }],
+      });
     }
   }
 }

@@ -34,19 +34,36 @@ function faultControls(rt: ClusterRuntime): TestClusterFaults {
       faults.expireBelow(store.rv);
       return apiserver.endWatches((r) => !resource || r === resource, true);
     },
-    compact: () => { store.compact(); },
-    evictPod: (ns, name, opts = {}) => rt.evict(ns, name, opts.reason ?? 'TerminationByKubelet', opts.message ?? 'The node was low on resource: memory. '),
+    compact: () => {
+      store.compact();
+    },
+    evictPod: (ns, name, opts = {}) =>
+      rt.evict(ns, name, opts.reason ?? 'TerminationByKubelet', opts.message ?? 'The node was low on resource: memory. '),
     oomKill: async (ns, name, container) => {
       const pod = store.peek('pods', ns, name);
       if (!pod) throw new Error(`pod ${ns}/${name} not found`);
-      if (!kubelets.oomKill(pod.metadata.uid, container)) throw new Error(`pod ${ns}/${name} has no running container${container ? ` ${container}` : ''}`);
+      if (!kubelets.oomKill(pod.metadata.uid, container))
+        throw new Error(`pod ${ns}/${name} has no running container${container ? ` ${container}` : ''}`);
     },
     loseNode: (name) => rt.loseNode(name),
-    delayScheduling: (ms) => { rt.schedulingDelayMs = ms; controllers.kick(); },
-    pauseScheduling: () => { rt.schedulingPaused = true; },
-    resumeScheduling: () => { rt.schedulingPaused = false; controllers.kick(); },
-    markImageMissing: (image) => { rt.missingImages.add(image); },
-    unmarkImageMissing: (image) => { rt.missingImages.delete(image); kubelets.kick(); },
+    delayScheduling: (ms) => {
+      rt.schedulingDelayMs = ms;
+      controllers.kick();
+    },
+    pauseScheduling: () => {
+      rt.schedulingPaused = true;
+    },
+    resumeScheduling: () => {
+      rt.schedulingPaused = false;
+      controllers.kick();
+    },
+    markImageMissing: (image) => {
+      rt.missingImages.add(image);
+    },
+    unmarkImageMissing: (image) => {
+      rt.missingImages.delete(image);
+      kubelets.kick();
+    },
   };
 }
 
@@ -54,12 +71,21 @@ function faultControls(rt: ClusterRuntime): TestClusterFaults {
 function writeServiceAccountKubeconfig(rt: ClusterRuntime, id: ClusterIdentity, ns: string, sa: string): string {
   const token = rt.auth.issueServiceAccountToken(ns, sa, { expirationSeconds: 86400 }).token;
   const p = join(id.stateDir, `kubeconfig-${ns}-${sa}-${randomUUID().slice(0, 8)}`);
-  writeFileSync(p, kubeconfigText({ server: id.server, caPem: id.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }), { mode: 0o600 });
+  writeFileSync(
+    p,
+    kubeconfigText({ server: id.server, caPem: id.caPem, user: `system:serviceaccount:${ns}:${sa}`, token, namespace: ns }),
+    { mode: 0o600 },
+  );
   return p;
 }
 
 /** Writes the service account's token, ca.crt and namespace where a pod would see them. */
-function writeInClusterMount(rt: ClusterRuntime, id: ClusterIdentity, ns: string, sa: string): { root: string; env: Record<string, string> } {
+function writeInClusterMount(
+  rt: ClusterRuntime,
+  id: ClusterIdentity,
+  ns: string,
+  sa: string,
+): { root: string; env: Record<string, string> } {
   const root = join(id.stateDir, 'incluster', randomUUID().slice(0, 8));
   const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
   mkdirSync(dir, { recursive: true });

@@ -17,8 +17,31 @@ export interface HostSetup {
 /** Fails unless a private mount and PID namespace can be made and bind mounts work inside it. */
 function probeNamespaces(stateDir: string): void {
   const script = `mkdir -p ${stateDir}/probe && mount --bind ${stateDir} ${stateDir}/probe`;
-  const probe = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', '/bin/sh', '-c', script], { stdio: 'ignore' });
-  if (probe.status !== 0) throw new Error('test cluster: private mount and PID namespaces are not available (need root, setpriv and unshare --mount --pid); pass mountNamespaces: false to run without volume mounts');
+  const probe = spawnSync(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'SIGKILL',
+      '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--pid',
+      '--fork',
+      '--kill-child=SIGKILL',
+      '--mount-proc',
+      '--',
+      '/bin/sh',
+      '-c',
+      script,
+    ],
+    { stdio: 'ignore' },
+  );
+  if (probe.status !== 0)
+    throw new Error(
+      'test cluster: private mount and PID namespaces are not available (need root, setpriv and unshare --mount --pid); pass mountNamespaces: false to run without volume mounts',
+    );
 }
 
 /** Makes the state and log directories and checks the host's namespaces and buildah as the options need. */
@@ -30,7 +53,10 @@ export function prepareHost(options: TestClusterOptions): HostSetup {
   const mountNamespaces = options.mountNamespaces ?? true;
   if (mountNamespaces) probeNamespaces(stateDir);
   if (options.containerImages) {
-    if (!mountNamespaces) throw new Error('test cluster: containerImages needs mountNamespaces (each container gets its own root inside a private mount namespace)');
+    if (!mountNamespaces)
+      throw new Error(
+        'test cluster: containerImages needs mountNamespaces (each container gets its own root inside a private mount namespace)',
+      );
     requireBuildah();
   }
   return { stateDir, ownDir: !options.stateDir, logDir, mountNamespaces };

@@ -33,19 +33,21 @@ export interface LocalImage {
   user: string;
 }
 
-export type ImageLookup =
-  | { kind: 'ready'; image: LocalImage; root: string }
-  | { kind: 'missing' }
-  | { kind: 'failed'; message: string };
+export type ImageLookup = { kind: 'ready'; image: LocalImage; root: string } | { kind: 'missing' } | { kind: 'failed'; message: string };
 
 const strings = z.array(z.string()).nullish();
 const InspectOutput = z.object({
   FromImageID: z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 image id'),
   OCIv1: z.object({
-    config: z.object({
-      Entrypoint: strings, Cmd: strings, Env: strings,
-      WorkingDir: z.string().nullish(), User: z.string().nullish(),
-    }).nullish(),
+    config: z
+      .object({
+        Entrypoint: strings,
+        Cmd: strings,
+        Env: strings,
+        WorkingDir: z.string().nullish(),
+        User: z.string().nullish(),
+      })
+      .nullish(),
   }),
 });
 
@@ -123,28 +125,43 @@ export class ContainerImages {
   private answers = new Map<string, { done?: ImageLookup; at?: number }>();
   private roots = new Map<string, Promise<string>>();
 
-  constructor(options: ContainerImagesOption, private onSettled: () => void) {
+  constructor(
+    options: ContainerImagesOption,
+    private onSettled: () => void,
+  ) {
     this.buildah = new Buildah(buildahGlobalArgs(options));
   }
 
   lookup(ref: string): ImageLookup | undefined {
     const a = this.answers.get(ref);
-    if (a?.done && Date.now() - a.at! <= ANSWER_TTL_MS) { this.answers.delete(ref); return a.done; }
+    if (a?.done && Date.now() - a.at! <= ANSWER_TTL_MS) {
+      this.answers.delete(ref);
+      return a.done;
+    }
     if (a && !a.done) return undefined;
     const entry: { done?: ImageLookup; at?: number } = {};
     this.answers.set(ref, entry);
-    void this.find(ref).then((r) => { entry.done = r; entry.at = Date.now(); this.onSettled(); });
+    void this.find(ref).then((r) => {
+      entry.done = r;
+      entry.at = Date.now();
+      this.onSettled();
+    });
     return undefined;
   }
 
   private async find(ref: string): Promise<ImageLookup> {
     const r = await this.buildah.run(['inspect', '--type', 'image', ref]);
-    if (!r.ok) return /image not known|not found|does not exist/i.test(r.stderr) ? { kind: 'missing' } : { kind: 'failed', message: r.stderr };
+    if (!r.ok)
+      return /image not known|not found|does not exist/i.test(r.stderr) ? { kind: 'missing' } : { kind: 'failed', message: r.stderr };
     let image: LocalImage;
-    try { image = parseInspect(r.stdout); } catch (e) {
+    try {
+      image = parseInspect(r.stdout);
+    } catch (e) {
       return { kind: 'failed', message: `unexpected buildah inspect output for ${ref}: ${(e as Error).message}` };
     }
-    try { return { kind: 'ready', image, root: await this.root(image.id) }; } catch (e) {
+    try {
+      return { kind: 'ready', image, root: await this.root(image.id) };
+    } catch (e) {
       return { kind: 'failed', message: (e as Error).message };
     }
   }

@@ -56,7 +56,18 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   await rt.controllers.idle();
   const server = `https://127.0.0.1:${port}`;
   const kubeconfigPath = join(host.stateDir, 'kubeconfig');
-  writeFileSync(kubeconfigPath, kubeconfigText({ server, caPem: ca.certPem, user: 'admin', token: adminToken, namespace }), { mode: 0o600 });
-  handle = clusterHandle(rt, { kubeconfigPath, server, port, namespace, caPem: ca.certPem, caPath, stateDir: host.stateDir, ownDir: host.ownDir });
+  writeFileSync(kubeconfigPath, kubeconfigText({ server, caPem: ca.certPem, user: 'admin', token: adminToken, namespace }), {
+    mode: 0o600,
+  });
+  handle = clusterHandle(rt, {
+    kubeconfigPath,
+    server,
+    port,
+    namespace,
+    caPem: ca.certPem,
+    caPath,
+    stateDir: host.stateDir,
+    ownDir: host.ownDir,
+  });
   return handle;
 }

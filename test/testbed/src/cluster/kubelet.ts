@@ -4,7 +4,21 @@
  * reports container states and pod phases as a real kubelet does, and writes container logs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync, chmodSync, rmSync, accessSync, constants, readdirSync, readFileSync, readlinkSync, type WriteStream } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  statSync,
+  writeFileSync,
+  chmodSync,
+  rmSync,
+  accessSync,
+  constants,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  type WriteStream,
+} from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { now, type Registry } from './registry.js';
@@ -15,11 +29,27 @@ import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
 import { ContainerImages, type ContainerImagesOption, type LocalImage } from './images.js';
-import { RootView, effectiveUser, enterRootArgs, hostsFile, instanceRootLines, lookupUser, shellQuote as q, type ContainerUser, type HostTools, type Mount } from './rootfs.js';
+import {
+  RootView,
+  effectiveUser,
+  enterRootArgs,
+  hostsFile,
+  instanceRootLines,
+  lookupUser,
+  shellQuote as q,
+  type ContainerUser,
+  type HostTools,
+  type Mount,
+} from './rootfs.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-export interface ImageConfig { entrypoint?: string[]; cmd?: string[]; env?: Record<string, string>; workingDir?: string }
+export interface ImageConfig {
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+}
 export interface KubeletOptions {
   stateDir: string;
   logDir: string;
@@ -40,36 +70,77 @@ export interface KubeletOptions {
 
 type EventFn = (type: 'Normal' | 'Warning', reason: string, msg: string) => void;
 type ContainerSource =
-  | { kind: 'image'; image: LocalImage; root: string }
-  | { kind: 'process'; config: ImageConfig }
-  | { kind: 'missing'; message?: string };
+  { kind: 'image'; image: LocalImage; root: string } | { kind: 'process'; config: ImageConfig } | { kind: 'missing'; message?: string };
 /** An image's read-only root directory on the host and the user a container of it runs as. */
-interface ImageRoot { dir: string; user: ContainerUser }
+interface ImageRoot {
+  dir: string;
+  user: ContainerUser;
+}
 /** How a container is created: its image config, the environment below the pod's, and (image mode) its root and user. */
-interface Plan { config: ImageConfig; baseEnv: Record<string, string>; root?: ImageRoot }
+interface Plan {
+  config: ImageConfig;
+  baseEnv: Record<string, string>;
+  root?: ImageRoot;
+}
 /**
  * Mount-script lines and the command line the script runs ("$@"): as a child of a
  * signal-forwarding init shell (host processes), or (`pid1`, image mode) by exec, so that the
  * image's entrypoint is PID 1 of the pod as in a real container.
  */
-interface ContainerScript { lines: string[]; command: string[]; pid1?: boolean }
+interface ContainerScript {
+  lines: string[];
+  command: string[];
+  pid1?: boolean;
+}
 /** One container of one pod: the pod object, its runtime record, the container's spec and state. */
-interface ContainerRef { p: Obj; rt: PodRt; c: Obj; ctr: Ctr }
+interface ContainerRef {
+  p: Obj;
+  rt: PodRt;
+  c: Obj;
+  ctr: Ctr;
+}
 /** What a container script sets up and runs: mounts, working dir, argv, and the PATH argv[0] is looked up on. */
-interface CommandLayout { mounts: Mount[]; wd: string; argv: string[]; pathVar: string }
+interface CommandLayout {
+  mounts: Mount[];
+  wd: string;
+  argv: string[];
+  pathVar: string;
+}
 
 interface Ctr {
-  name: string; init: boolean; proc?: ChildProcess; pid?: number;
-  restartCount: number; state: Obj; lastState: Obj; startedAt?: string;
-  oom?: boolean; killedBy?: string; nextStart?: number; pullAttempts: number;
-  out?: WriteStream; containerID: string; memoryLimit?: number;
+  name: string;
+  init: boolean;
+  proc?: ChildProcess;
+  pid?: number;
+  restartCount: number;
+  state: Obj;
+  lastState: Obj;
+  startedAt?: string;
+  oom?: boolean;
+  killedBy?: string;
+  nextStart?: number;
+  pullAttempts: number;
+  out?: WriteStream;
+  containerID: string;
+  memoryLimit?: number;
   /** the image's id (image mode), reported as the status's imageID */
   imageID?: string;
 }
 interface PodRt {
-  uid: string; ns: string; name: string; node: string; ctrs: Map<string, Ctr>;
-  started: boolean; termSent?: number; killSent?: boolean; volumesReady: boolean; evicted?: { reason: string; message: string };
-  initDone: boolean; lastMountError?: string; gone?: boolean; startTime?: string;
+  uid: string;
+  ns: string;
+  name: string;
+  node: string;
+  ctrs: Map<string, Ctr>;
+  started: boolean;
+  termSent?: number;
+  killSent?: boolean;
+  volumesReady: boolean;
+  evicted?: { reason: string; message: string };
+  initDone: boolean;
+  lastMountError?: string;
+  gone?: boolean;
+  startTime?: string;
 }
 
 /** Absolute paths of the host tools the kubelet runs (a container's PATH is not the host's). */
@@ -82,14 +153,23 @@ export class Kubelets {
   private pods = new Map<string, PodRt>();
   private lostNodes = new Set<string>();
   private stopped = false;
-  private busy = false; private again = false;
+  private busy = false;
+  private again = false;
   private tick: NodeJS.Timeout;
   private tools = hostTools();
   private containerImages: ContainerImages | undefined;
-  constructor(private reg: Registry, private rec: Recorder, private auth: Authenticator, private o: KubeletOptions) {
+  constructor(
+    private reg: Registry,
+    private rec: Recorder,
+    private auth: Authenticator,
+    private o: KubeletOptions,
+  ) {
     if (o.containerImages) this.containerImages = new ContainerImages(o.containerImages, () => this.kick());
     // periodic resync, for grace periods and deadlines
-    this.tick = setInterval(() => { this.enforceMemory(); this.kick(); }, 250);
+    this.tick = setInterval(() => {
+      this.enforceMemory();
+      this.kick();
+    }, 250);
     this.tick.unref?.();
   }
 
@@ -102,9 +182,10 @@ export class Kubelets {
   private enforceMemory(): void {
     if (!this.o.enforceMemoryLimits) return;
     const limited: { c: Ctr; limit: number }[] = [];
-    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) {
-      if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
-    }
+    for (const rt of this.pods.values())
+      for (const c of rt.ctrs.values()) {
+        if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
+      }
     if (!limited.length) return;
     const byNamespace = this.o.mountNamespaces;
     const rss = residentMemoryBy(byNamespace ? (pid) => nsLink(pid, 'pid') : (_pid, stat) => stat[2]);
@@ -113,37 +194,65 @@ export class Kubelets {
       // Until its `unshare` has run, the container's pid_for_children is the host's own PID
       // namespace: summing that would charge it with every process on the machine.
       if (byNamespace && key === nsLink(String(process.pid), 'pid')) continue;
-      if (key && (rss.get(key) ?? 0) > limit) { c.oom = true; killGroup(c.pid!, 'SIGKILL'); }
+      if (key && (rss.get(key) ?? 0) > limit) {
+        c.oom = true;
+        killGroup(c.pid!, 'SIGKILL');
+      }
     }
   }
 
-  nodeRoot(node: string): string { return join(this.o.stateDir, 'nodes', node, 'root'); }
+  nodeRoot(node: string): string {
+    return join(this.o.stateDir, 'nodes', node, 'root');
+  }
   /** Host directory backing `hostPath` `path` on `node`. */
-  hostPathDir(node: string, path: string): string { return join(this.nodeRoot(node), path); }
+  hostPathDir(node: string, path: string): string {
+    return join(this.nodeRoot(node), path);
+  }
 
   kick(): void {
     if (this.stopped) return;
-    if (this.busy) { this.again = true; return; }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
-    setImmediate(() => { void this.sync().finally(() => { this.busy = false; if (this.again) { this.again = false; this.kick(); } }); });
+    setImmediate(() => {
+      void this.sync().finally(() => {
+        this.busy = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.tick);
     const waits: Promise<void>[] = [];
-    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) {
-      if (c.proc && c.pid && c.proc.exitCode === null && c.proc.signalCode === null) {
-        waits.push(new Promise((r) => { const t = setTimeout(r, 2000); c.proc!.once('exit', () => { clearTimeout(t); r(); }); }));
-        killGroup(c.pid, 'SIGKILL');
+    for (const rt of this.pods.values())
+      for (const c of rt.ctrs.values()) {
+        if (c.proc && c.pid && c.proc.exitCode === null && c.proc.signalCode === null) {
+          waits.push(
+            new Promise((r) => {
+              const t = setTimeout(r, 2000);
+              c.proc!.once('exit', () => {
+                clearTimeout(t);
+                r();
+              });
+            }),
+          );
+          killGroup(c.pid, 'SIGKILL');
+        }
       }
-    }
     await Promise.all(waits);
   }
 
   runningPids(): number[] {
     const out: number[] = [];
-    for (const rt of this.pods.values()) for (const c of rt.ctrs.values()) if (c.proc && c.proc.exitCode === null && c.proc.signalCode === null && c.pid) out.push(c.pid);
+    for (const rt of this.pods.values())
+      for (const c of rt.ctrs.values()) if (c.proc && c.proc.exitCode === null && c.proc.signalCode === null && c.pid) out.push(c.pid);
     return out;
   }
 
@@ -155,7 +264,11 @@ export class Kubelets {
     let n = 0;
     for (const c of rt.ctrs.values()) {
       if (container && c.name !== container) continue;
-      if (c.proc && c.pid && c.state.running) { c.oom = true; killGroup(c.pid, 'SIGKILL'); n++; }
+      if (c.proc && c.pid && c.state.running) {
+        c.oom = true;
+        killGroup(c.pid, 'SIGKILL');
+        n++;
+      }
     }
     return n > 0;
   }
@@ -165,11 +278,17 @@ export class Kubelets {
     const rt = this.pods.get(uid);
     if (!rt) return;
     rt.evicted = { reason, message };
-    for (const c of rt.ctrs.values()) if (c.proc && c.pid && c.state.running) { c.killedBy = 'evict'; killGroup(c.pid, 'SIGKILL'); }
+    for (const c of rt.ctrs.values())
+      if (c.proc && c.pid && c.state.running) {
+        c.killedBy = 'evict';
+        killGroup(c.pid, 'SIGKILL');
+      }
     this.kick();
   }
 
-  nodeAdded(node: string): void { this.lostNodes.delete(node); }
+  nodeAdded(node: string): void {
+    this.lostNodes.delete(node);
+  }
 
   /** The node's kubelet disappears: its processes die with it and it stops reporting. */
   loseNode(node: string): void {
@@ -194,27 +313,65 @@ export class Kubelets {
       const rt0 = this.pods.get(p0.metadata.uid);
       // nothing to do for a finished pod whose processes are gone, unless it is being deleted
       if (rt0 && isTerminal(p0) && !p0.metadata.deletionTimestamp && ![...rt0.ctrs.values()].some((c) => c.state.running)) continue;
-      try { await this.syncPod(p0); } catch (e) { if (!(e instanceof ApiError)) console.error('[test-cluster] kubelet error', e); }
+      try {
+        await this.syncPod(p0);
+      } catch (e) {
+        if (!(e instanceof ApiError)) console.error('[test-cluster] kubelet error', e);
+      }
     }
     for (const [uid, rt] of this.pods) {
       if (seen.has(uid) || rt.gone) continue;
       // pod removed from the API (force deletion): kill what is left
       for (const c of rt.ctrs.values()) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
-      if ([...rt.ctrs.values()].every((c) => !c.state.running)) { this.pods.delete(uid); this.cleanup(rt); }
+      if ([...rt.ctrs.values()].every((c) => !c.state.running)) {
+        this.pods.delete(uid);
+        this.cleanup(rt);
+      }
     }
   }
 
   private cleanup(rt: PodRt): void {
-    try { rmSync(join(this.o.stateDir, 'pods', rt.uid), { recursive: true, force: true }); } catch { /* ignore */ }
+    try {
+      rmSync(join(this.o.stateDir, 'pods', rt.uid), { recursive: true, force: true });
+    } catch {
+      /* ignore */
+    }
   }
 
   private rtFor(p: Obj): PodRt {
     let rt = this.pods.get(p.metadata.uid);
     if (!rt) {
-      rt = { uid: p.metadata.uid, ns: p.metadata.namespace, name: p.metadata.name, node: p.spec.nodeName, ctrs: new Map(), started: false, volumesReady: false, initDone: !(p.spec.initContainers ?? []).length };
+      rt = {
+        uid: p.metadata.uid,
+        ns: p.metadata.namespace,
+        name: p.metadata.name,
+        node: p.spec.nodeName,
+        ctrs: new Map(),
+        started: false,
+        volumesReady: false,
+        initDone: !(p.spec.initContainers ?? []).length,
+      };
       let i = 0;
-      for (const c of (p.spec.initContainers ?? []) as Obj[]) rt.ctrs.set(c.name, { name: c.name, init: true, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } }, lastState: {}, pullAttempts: 0, containerID: `${p.metadata.uid}-${i++}` });
-      for (const c of (p.spec.containers ?? []) as Obj[]) rt.ctrs.set(c.name, { name: c.name, init: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } }, lastState: {}, pullAttempts: 0, containerID: `${p.metadata.uid}-${i++}` });
+      for (const c of (p.spec.initContainers ?? []) as Obj[])
+        rt.ctrs.set(c.name, {
+          name: c.name,
+          init: true,
+          restartCount: 0,
+          state: { waiting: { reason: 'PodInitializing' } },
+          lastState: {},
+          pullAttempts: 0,
+          containerID: `${p.metadata.uid}-${i++}`,
+        });
+      for (const c of (p.spec.containers ?? []) as Obj[])
+        rt.ctrs.set(c.name, {
+          name: c.name,
+          init: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'ContainerCreating' } },
+          lastState: {},
+          pullAttempts: 0,
+          containerID: `${p.metadata.uid}-${i++}`,
+        });
       this.pods.set(p.metadata.uid, rt);
     }
     return rt;
@@ -224,12 +381,21 @@ export class Kubelets {
     const rt = this.rtFor(p);
     if (isTerminal(p)) {
       // the kubelet finishes a requested deletion of a terminal pod
-      if (p.metadata.deletionTimestamp && !(p.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', p.metadata.namespace, p.metadata.name); this.reg.onChange(); }
+      if (p.metadata.deletionTimestamp && !(p.metadata.finalizers ?? []).length) {
+        this.reg.store.remove('pods', p.metadata.namespace, p.metadata.name);
+        this.reg.onChange();
+      }
       if ([...rt.ctrs.values()].every((c) => !c.state.running)) return;
     }
     const running = [...rt.ctrs.values()].filter((c) => c.state.running);
-    if (p.metadata.deletionTimestamp) { await this.syncDeleted(p, rt, running); return; }
-    if (rt.evicted) { if (running.length === 0) await this.writeStatus(p, rt, true); return; }
+    if (p.metadata.deletionTimestamp) {
+      await this.syncDeleted(p, rt, running);
+      return;
+    }
+    if (rt.evicted) {
+      if (running.length === 0) await this.writeStatus(p, rt, true);
+      return;
+    }
     if (isTerminal(p)) return;
     if (this.deadlineExceeded(p, rt, running)) return;
     rt.startTime ??= now();
@@ -242,8 +408,22 @@ export class Kubelets {
   private async syncDeleted(p: Obj, rt: PodRt, running: Ctr[]): Promise<void> {
     if (!rt.termSent) {
       rt.termSent = Date.now();
-      for (const c of running) if (c.pid) { c.killedBy = 'delete'; killGroup(c.pid, 'SIGTERM'); }
-      if (running.length) this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'Killing', message: `Stopping container ${running.map((c) => c.name).join(', ')}`, component: 'kubelet', host: rt.node });
+      for (const c of running)
+        if (c.pid) {
+          c.killedBy = 'delete';
+          killGroup(c.pid, 'SIGTERM');
+        }
+      if (running.length)
+        this.rec.record(
+          { ...p, kind: 'Pod', apiVersion: 'v1' },
+          {
+            type: 'Normal',
+            reason: 'Killing',
+            message: `Stopping container ${running.map((c) => c.name).join(', ')}`,
+            component: 'kubelet',
+            host: rt.node,
+          },
+        );
     }
     const grace = (p.metadata.deletionGracePeriodSeconds ?? 30) * 1000;
     if (running.length && !rt.killSent && Date.now() - rt.termSent >= grace) {
@@ -251,17 +431,38 @@ export class Kubelets {
       for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
     }
     if (running.length === 0) {
-      for (const c of rt.ctrs.values()) if (c.state.waiting) { c.state = { terminated: { exitCode: 137, reason: 'ContainerStatusUnknown', message: 'The container could not be located when the pod was terminated', startedAt: null, finishedAt: now() } }; }
+      for (const c of rt.ctrs.values())
+        if (c.state.waiting) {
+          c.state = {
+            terminated: {
+              exitCode: 137,
+              reason: 'ContainerStatusUnknown',
+              message: 'The container could not be located when the pod was terminated',
+              startedAt: null,
+              finishedAt: now(),
+            },
+          };
+        }
       await this.writeStatus(p, rt, true);
     }
   }
 
   /** The pod's own activeDeadlineSeconds: past it, its containers are killed and it fails DeadlineExceeded. */
   private deadlineExceeded(p: Obj, rt: PodRt, running: Ctr[]): boolean {
-    if (!(p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000)) return false;
+    if (!(p.spec.activeDeadlineSeconds && rt.startTime && Date.now() - Date.parse(rt.startTime) > p.spec.activeDeadlineSeconds * 1000))
+      return false;
     rt.evicted = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline` };
     for (const c of running) if (c.pid) killGroup(c.pid, 'SIGKILL');
-    this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Normal', reason: 'DeadlineExceeded', message: 'Pod was active on the node longer than the specified deadline', component: 'kubelet', host: rt.node });
+    this.rec.record(
+      { ...p, kind: 'Pod', apiVersion: 'v1' },
+      {
+        type: 'Normal',
+        reason: 'DeadlineExceeded',
+        message: 'Pod was active on the node longer than the specified deadline',
+        component: 'kubelet',
+        host: rt.node,
+      },
+    );
     return true;
   }
 
@@ -269,7 +470,13 @@ export class Kubelets {
   private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
     const err = this.prepareVolumes(p, rt);
     if (err) {
-      if (rt.lastMountError !== err) { rt.lastMountError = err; this.rec.record({ ...p, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node }); }
+      if (rt.lastMountError !== err) {
+        rt.lastMountError = err;
+        this.rec.record(
+          { ...p, kind: 'Pod', apiVersion: 'v1' },
+          { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node },
+        );
+      }
       await this.writeStatus(p, rt, false);
       return false;
     }
@@ -279,7 +486,10 @@ export class Kubelets {
 
   /** Starts what is due: init containers one at a time, in order, then every app container. */
   private async startDueContainers(p: Obj, rt: PodRt): Promise<void> {
-    const specs = [...((p.spec.initContainers ?? []) as Obj[]).map((c) => ({ c, init: true })), ...((p.spec.containers ?? []) as Obj[]).map((c) => ({ c, init: false }))];
+    const specs = [
+      ...((p.spec.initContainers ?? []) as Obj[]).map((c) => ({ c, init: true })),
+      ...((p.spec.containers ?? []) as Obj[]).map((c) => ({ c, init: false })),
+    ];
     const inits = specs.filter((s) => s.init);
     const succeeded = (s: { c: Obj }): boolean => rt.ctrs.get(s.c.name)!.state.terminated?.exitCode === 0;
     if (!rt.initDone && inits.every(succeeded)) rt.initDone = true;
@@ -309,7 +519,9 @@ export class Kubelets {
 
   // ------------------------------------------------------------------------------- volumes
 
-  private volDir(rt: PodRt, name: string): string { return join(this.o.stateDir, 'pods', rt.uid, 'volumes', name); }
+  private volDir(rt: PodRt, name: string): string {
+    return join(this.o.stateDir, 'pods', rt.uid, 'volumes', name);
+  }
 
   private writeFiles(dir: string, files: Record<string, Buffer>, mode: number): void {
     mkdirSync(dir, { recursive: true });
@@ -352,8 +564,8 @@ export class Kubelets {
     }
     if (v.secret || v.configMap) {
       const [what, name, data] = v.secret
-        ? ['secret', v.secret.secretName, this.secretData(rt.ns, v.secret.secretName)] as const
-        : ['configmap', v.configMap.name, this.configMapData(rt.ns, v.configMap.name, true)] as const;
+        ? (['secret', v.secret.secretName, this.secretData(rt.ns, v.secret.secretName)] as const)
+        : (['configmap', v.configMap.name, this.configMapData(rt.ns, v.configMap.name, true)] as const);
       const source = (v.secret ?? v.configMap) as Obj;
       if (!data) {
         if (!source.optional) return `${what} "${String(name)}" not found`;
@@ -378,10 +590,17 @@ export class Kubelets {
   private prepareHostPath(rt: PodRt, source: Obj): string | undefined {
     const hp = this.hostPathDir(rt.node, source.path);
     const type = source.type ?? '';
-    if (type === 'Directory' && !(existsSync(hp) && statSync(hp).isDirectory())) return `hostPath type check failed: ${String(source.path)} is not a directory`;
-    if (type === 'File' && !(existsSync(hp) && statSync(hp).isFile())) return `hostPath type check failed: ${String(source.path)} is not a file`;
-    if (type === 'DirectoryOrCreate' || type === '') { if (!existsSync(hp)) mkdirSync(hp, { recursive: true, mode: 0o755 }); }
-    if (type === 'FileOrCreate' && !existsSync(hp)) { mkdirSync(dirname(hp), { recursive: true }); writeFileSync(hp, ''); }
+    if (type === 'Directory' && !(existsSync(hp) && statSync(hp).isDirectory()))
+      return `hostPath type check failed: ${String(source.path)} is not a directory`;
+    if (type === 'File' && !(existsSync(hp) && statSync(hp).isFile()))
+      return `hostPath type check failed: ${String(source.path)} is not a file`;
+    if (type === 'DirectoryOrCreate' || type === '') {
+      if (!existsSync(hp)) mkdirSync(hp, { recursive: true, mode: 0o755 });
+    }
+    if (type === 'FileOrCreate' && !existsSync(hp)) {
+      mkdirSync(dirname(hp), { recursive: true });
+      writeFileSync(hp, '');
+    }
     return undefined;
   }
 
@@ -396,13 +615,15 @@ export class Kubelets {
     const cm = this.reg.store.peek('configmaps', ns, name);
     if (!cm) return undefined;
     const text = Object.fromEntries(Object.entries(cm.data ?? {}).map(([k, x]) => [k, Buffer.from(String(x))]));
-    return binary ? { ...text, ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) } : text;
+    return binary
+      ? { ...text, ...Object.fromEntries(Object.entries(cm.binaryData ?? {}).map(([k, x]) => [k, Buffer.from(String(x), 'base64')])) }
+      : text;
   }
 
   /** The files of a projected (or downwardAPI) volume, source by source; or why one cannot be made. */
   private projectedFiles(p: Obj, rt: PodRt, v: Obj): Record<string, Buffer> | string {
     const files: Record<string, Buffer> = {};
-    const sources = v.projected ? (v.projected.sources ?? []) as Obj[] : [{ downwardAPI: v.downwardAPI }];
+    const sources = v.projected ? ((v.projected.sources ?? []) as Obj[]) : [{ downwardAPI: v.downwardAPI }];
     for (const src of sources) {
       const got = this.projectedSource(p, rt, src);
       if (typeof got === 'string') return got;
@@ -415,14 +636,20 @@ export class Kubelets {
     if (src.serviceAccountToken) {
       const sat = src.serviceAccountToken as Obj;
       try {
-        const t = this.auth.issueServiceAccountToken(rt.ns, p.spec.serviceAccountName ?? 'default', { expirationSeconds: sat.expirationSeconds ?? 3607, pod: p, ...(sat.audience ? { audiences: [sat.audience] } : {}) });
+        const t = this.auth.issueServiceAccountToken(rt.ns, p.spec.serviceAccountName ?? 'default', {
+          expirationSeconds: sat.expirationSeconds ?? 3607,
+          pod: p,
+          ...(sat.audience ? { audiences: [sat.audience] } : {}),
+        });
         return { [sat.path ?? 'token']: Buffer.from(t.token) };
-      } catch (e) { return (e as Error).message; }
+      } catch (e) {
+        return (e as Error).message;
+      }
     }
     if (src.configMap || src.secret) {
       const [what, ref, data] = src.configMap
-        ? ['configmap', src.configMap as Obj, this.configMapData(rt.ns, src.configMap.name, false)] as const
-        : ['secret', src.secret as Obj, this.secretData(rt.ns, src.secret.name)] as const;
+        ? (['configmap', src.configMap as Obj, this.configMapData(rt.ns, src.configMap.name, false)] as const)
+        : (['secret', src.secret as Obj, this.secretData(rt.ns, src.secret.name)] as const);
       if (!data) return ref.optional ? {} : `${what} "${String(ref.name)}" not found`;
       return this.keyed(data, ref.items, what);
     }
@@ -446,20 +673,31 @@ export class Kubelets {
     const env: Record<string, string> = {
       ...base,
       ...(image.env ?? {}),
-      KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(port), KUBERNETES_SERVICE_PORT_HTTPS: String(port),
-      KUBERNETES_PORT: `tcp://127.0.0.1:${port}`, KUBERNETES_PORT_443_TCP: `tcp://127.0.0.1:${port}`,
-      KUBERNETES_PORT_443_TCP_PROTO: 'tcp', KUBERNETES_PORT_443_TCP_PORT: String(port), KUBERNETES_PORT_443_TCP_ADDR: '127.0.0.1',
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: String(port),
+      KUBERNETES_SERVICE_PORT_HTTPS: String(port),
+      KUBERNETES_PORT: `tcp://127.0.0.1:${port}`,
+      KUBERNETES_PORT_443_TCP: `tcp://127.0.0.1:${port}`,
+      KUBERNETES_PORT_443_TCP_PROTO: 'tcp',
+      KUBERNETES_PORT_443_TCP_PORT: String(port),
+      KUBERNETES_PORT_443_TCP_ADDR: '127.0.0.1',
     };
     for (const ef of (c.envFrom ?? []) as Obj[]) {
       const prefix = ef.prefix ?? '';
       if (ef.configMapRef) {
         const cm = store.peek('configmaps', rt.ns, ef.configMapRef.name);
-        if (!cm) { if (ef.configMapRef.optional) continue; return `configmap "${String(ef.configMapRef.name)}" not found`; }
+        if (!cm) {
+          if (ef.configMapRef.optional) continue;
+          return `configmap "${String(ef.configMapRef.name)}" not found`;
+        }
         for (const [k, v] of Object.entries(cm.data ?? {})) env[prefix + k] = String(v);
       }
       if (ef.secretRef) {
         const s = store.peek('secrets', rt.ns, ef.secretRef.name);
-        if (!s) { if (ef.secretRef.optional) continue; return `secret "${String(ef.secretRef.name)}" not found`; }
+        if (!s) {
+          if (ef.secretRef.optional) continue;
+          return `secret "${String(ef.secretRef.name)}" not found`;
+        }
         for (const [k, v] of Object.entries(s.data ?? {})) env[prefix + k] = Buffer.from(String(v), 'base64').toString('utf8');
       }
     }
@@ -469,15 +707,27 @@ export class Kubelets {
         if (vf.fieldRef) env[e.name] = fieldRef(p, vf.fieldRef.fieldPath);
         else if (vf.secretKeyRef) {
           const s = store.peek('secrets', rt.ns, vf.secretKeyRef.name);
-          if (!s) { if (vf.secretKeyRef.optional) continue; return `secret "${String(vf.secretKeyRef.name)}" not found`; }
+          if (!s) {
+            if (vf.secretKeyRef.optional) continue;
+            return `secret "${String(vf.secretKeyRef.name)}" not found`;
+          }
           const raw = s.data?.[vf.secretKeyRef.key];
-          if (raw === undefined) { if (vf.secretKeyRef.optional) continue; return `couldn't find key ${String(vf.secretKeyRef.key)} in Secret ${rt.ns}/${String(vf.secretKeyRef.name)}`; }
+          if (raw === undefined) {
+            if (vf.secretKeyRef.optional) continue;
+            return `couldn't find key ${String(vf.secretKeyRef.key)} in Secret ${rt.ns}/${String(vf.secretKeyRef.name)}`;
+          }
           env[e.name] = Buffer.from(String(raw), 'base64').toString('utf8');
         } else if (vf.configMapKeyRef) {
           const cm = store.peek('configmaps', rt.ns, vf.configMapKeyRef.name);
-          if (!cm) { if (vf.configMapKeyRef.optional) continue; return `configmap "${String(vf.configMapKeyRef.name)}" not found`; }
+          if (!cm) {
+            if (vf.configMapKeyRef.optional) continue;
+            return `configmap "${String(vf.configMapKeyRef.name)}" not found`;
+          }
           const raw = cm.data?.[vf.configMapKeyRef.key];
-          if (raw === undefined) { if (vf.configMapKeyRef.optional) continue; return `couldn't find key ${String(vf.configMapKeyRef.key)} in ConfigMap ${rt.ns}/${String(vf.configMapKeyRef.name)}`; }
+          if (raw === undefined) {
+            if (vf.configMapKeyRef.optional) continue;
+            return `couldn't find key ${String(vf.configMapKeyRef.key)} in ConfigMap ${rt.ns}/${String(vf.configMapKeyRef.name)}`;
+          }
           env[e.name] = String(raw);
         } else if (vf.resourceFieldRef) {
           const r = vf.resourceFieldRef as Obj;
@@ -499,8 +749,12 @@ export class Kubelets {
     const ref: ContainerRef = { p, rt, c, ctr };
     const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
-    const ev: EventFn = (type, reason, msg) => this.rec.record({ ...podObj, fieldPath }, { type, reason, message: msg, component: 'kubelet', host: rt.node });
-    if (this.o.missingImages.has(c.image)) { this.pullFailed(ctr, String(c.image), ev); return; }
+    const ev: EventFn = (type, reason, msg) =>
+      this.rec.record({ ...podObj, fieldPath }, { type, reason, message: msg, component: 'kubelet', host: rt.node });
+    if (this.o.missingImages.has(c.image)) {
+      this.pullFailed(ctr, String(c.image), ev);
+      return;
+    }
     if (!validImageReference(String(c.image))) {
       const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
       ctr.state = { waiting: { reason: 'InvalidImageName', message: msg } };
@@ -511,26 +765,53 @@ export class Kubelets {
     }
     const source = this.containerSource(String(c.image));
     if (!source) return; // looking the image up; the kubelet is kicked when the answer is in
-    if (source.kind === 'missing') { this.pullFailed(ctr, String(c.image), ev, source.message); return; }
+    if (source.kind === 'missing') {
+      this.pullFailed(ctr, String(c.image), ev, source.message);
+      return;
+    }
     ctr.imageID = source.kind === 'image' ? `sha256:${source.image.id}` : undefined;
     const plan = this.planFor(p, c, source);
-    if (typeof plan === 'string') { this.notCreated(ctr, 'CreateContainerError', plan, ev); return; }
+    if (typeof plan === 'string') {
+      this.notCreated(ctr, 'CreateContainerError', plan, ev);
+      return;
+    }
     const env = this.resolveEnv(ref, plan.baseEnv, plan.config);
-    if (typeof env === 'string') { this.notCreated(ctr, 'CreateContainerConfigError', env, ev); return; }
+    if (typeof env === 'string') {
+      this.notCreated(ctr, 'CreateContainerConfigError', env, ev);
+      return;
+    }
     const image = plan.config;
     // $(VAR) in the pod's command and args expands from the container's env; the image's do not
     const own = (xs: string[] | undefined): string[] | undefined => xs?.map((x) => expandVars(x, env));
-    const argv = [...(own(c.command as string[] | undefined) ?? image.entrypoint ?? []), ...(own(c.args as string[] | undefined) ?? (c.command ? [] : image.cmd ?? []))];
+    const argv = [
+      ...(own(c.command as string[] | undefined) ?? image.entrypoint ?? []),
+      ...(own(c.args as string[] | undefined) ?? (c.command ? [] : (image.cmd ?? []))),
+    ];
     const restarted = ctr.state.terminated !== undefined;
-    if (restarted) { ctr.lastState = { terminated: ctr.state.terminated }; ctr.restartCount++; }
+    if (restarted) {
+      ctr.lastState = { terminated: ctr.state.terminated };
+      ctr.restartCount++;
+    }
     const started = now();
     const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
     const layout: CommandLayout = { mounts: this.mountsOf(p, rt, c), wd, argv, pathVar: env.PATH ?? DEFAULT_PATH };
     const script = plan.root ? this.imageScript(ref, plan.root, layout) : this.processScript(ref, layout);
-    if (typeof script === 'string') { this.notCreated(ctr, 'CreateContainerError', script, ev); return; }
+    if (typeof script === 'string') {
+      this.notCreated(ctr, 'CreateContainerError', script, ev);
+      return;
+    }
     if (!script) {
       const msg = `failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "${argv[0] ?? ''}": executable file not found in $PATH: unknown`;
-      ctr.state = { terminated: { exitCode: 128, reason: 'StartError', message: msg, startedAt: '1970-01-01T00:00:00Z', finishedAt: started, containerID: `containerd://${ctr.containerID}` } };
+      ctr.state = {
+        terminated: {
+          exitCode: 128,
+          reason: 'StartError',
+          message: msg,
+          startedAt: '1970-01-01T00:00:00Z',
+          finishedAt: started,
+          containerID: `containerd://${ctr.containerID}`,
+        },
+      };
       ev('Warning', 'Failed', `Error: ${msg}`);
       this.afterExit(p, rt, ctr);
       return;
@@ -586,7 +867,10 @@ export class Kubelets {
   /** Image config, base environment and (image mode) the root and user; or why it cannot be created. */
   private planFor(p: Obj, c: Obj, source: Exclude<ContainerSource, { kind: 'missing' }>): Plan | string {
     if (source.kind === 'process') {
-      return { config: source.config, baseEnv: { PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`, HOSTNAME: p.metadata.name, HOME: '/root' } };
+      return {
+        config: source.config,
+        baseEnv: { PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`, HOSTNAME: p.metadata.name, HOME: '/root' },
+      };
     }
     const view = new RootView(source.root);
     const sc = { ...((p.spec.securityContext ?? {}) as Obj), ...((c.securityContext ?? {}) as Obj) };
@@ -601,12 +885,14 @@ export class Kubelets {
 
   /** The container's volume mounts as host sources and container paths. */
   private mountsOf(p: Obj, rt: PodRt, c: Obj): Mount[] {
-    return ((c.volumeMounts ?? []) as Obj[]).map((m) => {
-      const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
-      let src = this.hostSource(rt, v);
-      if (m.subPath) src = join(src, m.subPath);
-      return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
-    }).sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
+    return ((c.volumeMounts ?? []) as Obj[])
+      .map((m) => {
+        const v = ((p.spec.volumes ?? []) as Obj[]).find((x) => x.name === m.name)!;
+        let src = this.hostSource(rt, v);
+        if (m.subPath) src = join(src, m.subPath);
+        return { src, dst: m.mountPath as string, ro: !!m.readOnly || !!v.secret || !!v.configMap || !!v.projected || !!v.downwardAPI };
+      })
+      .sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
   }
 
   private instanceDir(rt: PodRt, c: Obj, ctr: Ctr): string {
@@ -636,7 +922,11 @@ export class Kubelets {
     });
     const bind = (src: string, dst: string, ro: boolean): void => {
       let isFile = false;
-      try { isFile = statSync(src).isFile(); } catch { mkdirSync(src, { recursive: true }); }
+      try {
+        isFile = statSync(src).isFile();
+      } catch {
+        mkdirSync(src, { recursive: true });
+      }
       if (isFile) lines.push(`[ -e ${q(dst)} ] || { mkdir -p ${q(dirname(dst))}; : > ${q(dst)}; }`);
       else lines.push(`mkdir -p ${q(dst)}`);
       lines.push(`mount --bind ${q(src)} ${q(dst)}`);
@@ -659,13 +949,26 @@ export class Kubelets {
    * it, then chroot, working dir and user. Undefined when the executable is not in the image
    * (or its volumes) on the container's PATH; a message when the root cannot be assembled.
    */
-  private imageScript({ p, rt, c, ctr }: ContainerRef, root: ImageRoot, { mounts, wd, argv, pathVar }: CommandLayout): ContainerScript | string | undefined {
-    for (const m of mounts) { try { statSync(m.src); } catch { mkdirSync(m.src, { recursive: true }); } }
+  private imageScript(
+    { p, rt, c, ctr }: ContainerRef,
+    root: ImageRoot,
+    { mounts, wd, argv, pathVar }: CommandLayout,
+  ): ContainerScript | string | undefined {
+    for (const m of mounts) {
+      try {
+        statSync(m.src);
+      } catch {
+        mkdirSync(m.src, { recursive: true });
+      }
+    }
     const podDir = join(this.o.stateDir, 'pods', rt.uid);
     mkdirSync(podDir, { recursive: true });
     writeFileSync(join(podDir, 'etc-hosts'), hostsFile(p.metadata.name));
     writeFileSync(join(podDir, 'etc-hostname'), `${String(p.metadata.name)}\n`);
-    const files = [{ dst: '/etc/hosts', src: join(podDir, 'etc-hosts') }, { dst: '/etc/hostname', src: join(podDir, 'etc-hostname') }];
+    const files = [
+      { dst: '/etc/hosts', src: join(podDir, 'etc-hosts') },
+      { dst: '/etc/hostname', src: join(podDir, 'etc-hostname') },
+    ];
     if (existsSync('/etc/resolv.conf')) files.push({ dst: '/etc/resolv.conf', src: '/etc/resolv.conf' });
     const view = new RootView(root.dir);
     try {
@@ -681,17 +984,28 @@ export class Kubelets {
    * Runs the container: PID 1 of new mount and PID namespaces is a shell that makes the mounts,
    * then runs the command and forwards termination signals to it, as an init such as tini does.
    */
-  private launch({ p, rt, c, ctr }: ContainerRef, run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn }): void {
+  private launch(
+    { p, rt, c, ctr }: ContainerRef,
+    run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn },
+  ): void {
     const { env, started, ev } = run;
     const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
     mkdirSync(logDir, { recursive: true });
     const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
-    out.on('error', () => { /* the state dir went away (cluster stopped) */ });
+    out.on('error', () => {
+      /* the state dir went away (cluster stopped) */
+    });
     ctr.out = out;
-    const logLine = (line: string): void => { if (!out.writableEnded) out.write(line); };
+    const logLine = (line: string): void => {
+      if (!out.writableEnded) out.write(line);
+    };
     const { cmd, args } = this.spawnArgs(run.script);
     const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    ctr.proc = proc; ctr.pid = proc.pid; ctr.startedAt = started; ctr.oom = false; ctr.killedBy = undefined;
+    ctr.proc = proc;
+    ctr.pid = proc.pid;
+    ctr.startedAt = started;
+    ctr.oom = false;
+    ctr.killedBy = undefined;
     const memLimit = c.resources?.limits?.memory;
     ctr.memoryLimit = memLimit !== undefined ? parseQuantity(memLimit) : undefined;
     ctr.state = { running: { startedAt: started } };
@@ -701,16 +1015,28 @@ export class Kubelets {
     pumpLines(proc.stderr!, 'stderr', logLine);
     let exited = false;
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (exited) return; exited = true;
+      if (exited) return;
+      exited = true;
       const finish = (): void => {
         out.end(() => {
-          const sig = signal ? (osConstants.signals as Record<string, number>)[signal] ?? 9 : 0;
+          const sig = signal ? ((osConstants.signals as Record<string, number>)[signal] ?? 9) : 0;
           const exitCode = code ?? 128 + sig;
           let reason = exitCode === 0 ? 'Completed' : 'Error';
           if (ctr.oom) reason = 'OOMKilled';
-          const message = exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError'
-            ? logTail(join(logDir, `${ctr.restartCount}.log`)) : undefined;
-          ctr.state = { terminated: { exitCode, reason, ...(message ? { message } : {}), startedAt: started, finishedAt: now(), containerID: `containerd://${ctr.containerID}` } };
+          const message =
+            exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError'
+              ? logTail(join(logDir, `${ctr.restartCount}.log`))
+              : undefined;
+          ctr.state = {
+            terminated: {
+              exitCode,
+              reason,
+              ...(message ? { message } : {}),
+              startedAt: started,
+              finishedAt: now(),
+              containerID: `containerd://${ctr.containerID}`,
+            },
+          };
           ctr.proc = undefined;
           this.afterExit(p, rt, ctr);
           this.kick();
@@ -718,14 +1044,26 @@ export class Kubelets {
       };
       // give the pipes a moment to drain; descendants holding them open must not block the status
       let done = false;
-      const once = (): void => { if (!done) { done = true; finish(); } };
-      proc.stdout?.once('end', () => { if (proc.stderr?.readableEnded) once(); });
-      proc.stderr?.once('end', () => { if (proc.stdout?.readableEnded) once(); });
+      const once = (): void => {
+        if (!done) {
+          done = true;
+          finish();
+        }
+      };
+      proc.stdout?.once('end', () => {
+        if (proc.stderr?.readableEnded) once();
+      });
+      proc.stderr?.once('end', () => {
+        if (proc.stdout?.readableEnded) once();
+      });
       if (proc.stdout?.readableEnded && proc.stderr?.readableEnded) once();
       setTimeout(once, 300).unref?.();
     };
     proc.on('exit', onExit);
-    proc.on('error', (e) => { logLine(`${new Date().toISOString()} stderr F ${e.message}\n`); onExit(128, null); });
+    proc.on('error', (e) => {
+      logLine(`${new Date().toISOString()} stderr F ${e.message}\n`);
+      onExit(128, null);
+    });
   }
 
   /** The process to spawn for a container script (see launch()). */
@@ -735,7 +1073,22 @@ export class Kubelets {
     const head = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
     const lines = [...head, ...script.lines];
     const t = this.tools;
-    const namespaces = ['--pdeathsig', 'SIGKILL', '--', t.unshare, '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', t.sh, '-c'];
+    const namespaces = [
+      '--pdeathsig',
+      'SIGKILL',
+      '--',
+      t.unshare,
+      '--mount',
+      '--propagation',
+      'private',
+      '--pid',
+      '--fork',
+      '--kill-child=SIGKILL',
+      '--mount-proc',
+      '--',
+      t.sh,
+      '-c',
+    ];
     if (script.pid1) {
       // As in a real container, the image's entrypoint is PID 1: it gets SIGTERM only if it
       // handles it (an init such as tini does), else it is SIGKILLed after the grace period.
@@ -747,9 +1100,16 @@ export class Kubelets {
       // process dying and taking the namespace's init with it) every process in it dies too.
       // The shell stays as PID 1 and forwards termination signals, as an init such as tini does,
       // so the command itself gets SIGTERM's default action.
-      lines.push('set +e', '"$@" &', 'child=$!',
-        "trap 'kill -TERM $child 2>/dev/null' TERM", "trap 'kill -INT $child 2>/dev/null' INT", "trap 'kill -HUP $child 2>/dev/null' HUP",
-        'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done', 'exit $rc');
+      lines.push(
+        'set +e',
+        '"$@" &',
+        'child=$!',
+        "trap 'kill -TERM $child 2>/dev/null' TERM",
+        "trap 'kill -INT $child 2>/dev/null' INT",
+        "trap 'kill -HUP $child 2>/dev/null' HUP",
+        'while :; do wait $child; rc=$?; kill -0 $child 2>/dev/null || break; done',
+        'exit $rc',
+      );
       return { cmd: t.setpriv, args: [...namespaces, lines.join('\n'), 'sh', ...script.command] };
     }
     lines.push('set +e', 'exec "$@"');
@@ -775,7 +1135,9 @@ export class Kubelets {
     const mainCtrs = all.filter((c) => !c.init);
     const anyRunning = all.some((c) => c.state.running);
     const allMainTerminated = mainCtrs.every((c) => c.state.terminated);
-    const initFailed = all.some((c) => c.init && c.state.terminated && c.state.terminated.exitCode !== 0 && p.spec.restartPolicy === 'Never');
+    const initFailed = all.some(
+      (c) => c.init && c.state.terminated && c.state.terminated.exitCode !== 0 && p.spec.restartPolicy === 'Never',
+    );
     let phase = 'Pending';
     if (rt.evicted && !anyRunning) phase = 'Failed';
     else if (initFailed) phase = 'Failed';
@@ -799,8 +1161,12 @@ export class Kubelets {
     const mains = ((p.spec.containers ?? []) as Obj[]).map((s) => containerStatus(rt, rt.ctrs.get(s.name)!, s, showBackOff));
     const phase = this.podPhase(p, rt, terminating);
     st.phase = phase;
-    st.hostIP = '127.0.0.1'; st.hostIPs = [{ ip: '127.0.0.1' }];
-    if (rt.volumesReady) { st.podIP = '127.0.0.1'; st.podIPs = [{ ip: '127.0.0.1' }]; }
+    st.hostIP = '127.0.0.1';
+    st.hostIPs = [{ ip: '127.0.0.1' }];
+    if (rt.volumesReady) {
+      st.podIP = '127.0.0.1';
+      st.podIPs = [{ ip: '127.0.0.1' }];
+    }
     st.startTime = rt.startTime;
     if (inits.length) st.initContainerStatuses = inits;
     st.containerStatuses = mains;
@@ -816,9 +1182,15 @@ export class Kubelets {
   private commitStatus(cur: Obj, st: Obj, phase: string): void {
     const finished = phase === 'Succeeded' || phase === 'Failed';
     const remove = (o: Obj): void => {
-      if (finished && o.metadata.deletionTimestamp && !(o.metadata.finalizers ?? []).length) { this.reg.store.remove('pods', o.metadata.namespace, o.metadata.name); this.reg.onChange(); }
+      if (finished && o.metadata.deletionTimestamp && !(o.metadata.finalizers ?? []).length) {
+        this.reg.store.remove('pods', o.metadata.namespace, o.metadata.name);
+        this.reg.onChange();
+      }
     };
-    if (JSON.stringify(st) === JSON.stringify(cur.status)) { remove(cur); return; }
+    if (JSON.stringify(st) === JSON.stringify(cur.status)) {
+      remove(cur);
+      return;
+    }
     const next = clone(cur);
     next.status = st;
     this.reg.store.update('pods', next);
@@ -833,12 +1205,23 @@ function containerStatus(rt: PodRt, c: Ctr, spec: Obj, showBackOff: boolean): Ob
   let lastState = c.lastState;
   if (state.terminated && c.nextStart && Date.now() < c.nextStart && showBackOff) {
     lastState = { terminated: state.terminated };
-    state = { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${Math.round((c.nextStart - Date.parse(state.terminated.finishedAt)) / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.ns}(${rt.uid})` } };
+    state = {
+      waiting: {
+        reason: 'CrashLoopBackOff',
+        message: `back-off ${Math.round((c.nextStart - Date.parse(state.terminated.finishedAt)) / 1000)}s restarting failed container=${c.name} pod=${rt.name}_${rt.ns}(${rt.uid})`,
+      },
+    };
   }
   return {
-    name: c.name, state, lastState, ready: !!state.running && !c.init, restartCount: c.restartCount,
-    image: spec.image, imageID: state.waiting ? '' : c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`,
-    ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }), started: !!state.running,
+    name: c.name,
+    state,
+    lastState,
+    ready: !!state.running && !c.init,
+    restartCount: c.restartCount,
+    image: spec.image,
+    imageID: state.waiting ? '' : (c.imageID ?? `docker.io/library/${String(spec.image)}@sha256:${'0'.repeat(64)}`),
+    ...(state.waiting ? {} : { containerID: `containerd://${c.containerID}` }),
+    started: !!state.running,
   };
 }
 
@@ -851,11 +1234,28 @@ function podConditions(existing: Obj[], rt: PodRt, phase: string, statuses: { in
   const ready = mains.every((c) => c.ready);
   let conds = existing;
   const set = (type: string, ok: boolean, reason?: string, message?: string): void => {
-    conds = setCondition(conds, { type, status: ok ? 'True' : 'False', lastProbeTime: null, lastTransitionTime: t, ...(reason ? { reason } : {}), ...(message ? { message } : {}) });
+    conds = setCondition(conds, {
+      type,
+      status: ok ? 'True' : 'False',
+      lastProbeTime: null,
+      lastTransitionTime: t,
+      ...(reason ? { reason } : {}),
+      ...(message ? { message } : {}),
+    });
   };
   const notReady = mains.filter((c) => !c.ready).map((c) => c.name);
   set('PodReadyToStartContainers', rt.volumesReady && !(phase !== 'Pending' && phase !== 'Running'));
-  set('Initialized', rt.initDone, rt.initDone ? undefined : 'ContainersNotInitialized', rt.initDone ? undefined : `containers with incomplete status: [${inits.filter((c) => !(c.state.terminated?.exitCode === 0)).map((c) => c.name).join(' ')}]`);
+  set(
+    'Initialized',
+    rt.initDone,
+    rt.initDone ? undefined : 'ContainersNotInitialized',
+    rt.initDone
+      ? undefined
+      : `containers with incomplete status: [${inits
+          .filter((c) => !(c.state.terminated?.exitCode === 0))
+          .map((c) => c.name)
+          .join(' ')}]`,
+  );
   const readyReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
   const unready = ready || readyReason === 'PodCompleted' ? undefined : `containers with unready status: [${notReady.join(' ')}]`;
   set('Ready', ready, ready ? undefined : readyReason, unready);
@@ -866,34 +1266,59 @@ function podConditions(existing: Obj[], rt: PodRt, phase: string, statuses: { in
 
 /** The kubelet's `$(VAR)` expansion: `$$` is a literal `$`, an unknown variable stays as written. */
 export function expandVars(text: string, env: Record<string, string>): string {
-  return text.replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, n: string | undefined) => (m === '$$' ? '$' : n !== undefined && env[n] !== undefined ? env[n] : m));
+  return text.replace(/\$\$|\$\(([-._a-zA-Z0-9]+)\)/g, (m, n: string | undefined) =>
+    m === '$$' ? '$' : n !== undefined && env[n] !== undefined ? env[n] : m,
+  );
 }
 
 export function fieldRef(p: Obj, path: string): string {
   const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
   if (m) return String(p.metadata?.[m[1]!]?.[m[2]!] ?? '');
   switch (path) {
-    case 'metadata.name': return p.metadata.name;
-    case 'metadata.namespace': return p.metadata.namespace;
-    case 'metadata.uid': return p.metadata.uid;
-    case 'spec.nodeName': return p.spec.nodeName ?? '';
-    case 'spec.serviceAccountName': return p.spec.serviceAccountName ?? '';
-    case 'status.hostIP': case 'status.podIP': return '127.0.0.1';
-    case 'status.hostIPs': case 'status.podIPs': return '127.0.0.1';
-    default: return '';
+    case 'metadata.name':
+      return p.metadata.name;
+    case 'metadata.namespace':
+      return p.metadata.namespace;
+    case 'metadata.uid':
+      return p.metadata.uid;
+    case 'spec.nodeName':
+      return p.spec.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return p.spec.serviceAccountName ?? '';
+    case 'status.hostIP':
+    case 'status.podIP':
+      return '127.0.0.1';
+    case 'status.hostIPs':
+    case 'status.podIPs':
+      return '127.0.0.1';
+    default:
+      return '';
   }
 }
 
 /** The grammar of a docker image reference (domain/path:tag@digest), lower-case repository. */
 export function validImageReference(ref: string): boolean {
-  const m = /^((?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?$/.exec(ref);
+  const m =
+    /^((?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@sha256:[a-f0-9]{64})?$/.exec(
+      ref,
+    );
   return !!m;
 }
 
 function resolveExe(exe: string, path: string): string | undefined {
-  const ok = (f: string): boolean => { try { accessSync(f, constants.X_OK); return statSync(f).isFile(); } catch { return false; } };
+  const ok = (f: string): boolean => {
+    try {
+      accessSync(f, constants.X_OK);
+      return statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
   if (exe.includes('/')) return ok(exe) ? exe : undefined;
-  for (const d of path.split(delimiter)) { const f = join(d, exe); if (ok(f)) return f; }
+  for (const d of path.split(delimiter)) {
+    const f = join(d, exe);
+    if (ok(f)) return f;
+  }
   return undefined;
 }
 
@@ -908,23 +1333,35 @@ function pumpLines(stream: NodeJS.ReadableStream, name: string, logLine: (line: 
     const ts = new Date().toISOString();
     for (const l of parts) logLine(`${ts} ${name} F ${l}\n`);
   });
-  stream.on('end', () => { if (buf) logLine(`${new Date().toISOString()} ${name} F ${buf}\n`); buf = ''; });
+  stream.on('end', () => {
+    if (buf) logLine(`${new Date().toISOString()} ${name} F ${buf}\n`);
+    buf = '';
+  });
 }
 
 /** The tail of a container log (80 lines, 2048 bytes), which the kubelet uses as a FallbackToLogsOnError termination message. */
 function logTail(file: string): string | undefined {
   try {
-    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-80)
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .slice(-80)
       .map((l) => /^\S+ (?:stdout|stderr) [FP] (.*)$/s.exec(l)?.[1] ?? '');
     return Buffer.from(lines.join('\n')).subarray(-2048).toString('utf8');
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 /** Resident memory (bytes) of every process, summed by a key from its pid and /proc/<pid>/stat fields after the name. */
 function residentMemoryBy(keyOf: (pid: string, stat: string[]) => string | undefined): Map<string, number> {
   const rss = new Map<string, number>();
   let entries: string[] = [];
-  try { entries = readdirSync('/proc'); } catch { return rss; }
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return rss;
+  }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     try {
@@ -932,16 +1369,30 @@ function residentMemoryBy(keyOf: (pid: string, stat: string[]) => string | undef
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const key = keyOf(e, f);
       if (key) rss.set(key, (rss.get(key) ?? 0) + Number(f[21]) * 4096);
-    } catch { /* exited */ }
+    } catch {
+      /* exited */
+    }
   }
   return rss;
 }
 
 /** The namespace a process is in (`pid`) or gives its children (`pid_for_children`), e.g. "pid:[4026532]". */
 function nsLink(pid: string, which: 'pid' | 'pid_for_children'): string | undefined {
-  try { return readlinkSync(`/proc/${pid}/ns/${which}`); } catch { return undefined; }
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${which}`);
+  } catch {
+    return undefined;
+  }
 }
 
 function killGroup(pid: number, sig: NodeJS.Signals): void {
-  try { process.kill(-pid, sig); } catch { try { process.kill(pid, sig); } catch { /* gone */ } }
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
 }

@@ -19,11 +19,19 @@ export function buildOpenApiV3Index(): unknown {
   return { paths };
 }
 
-const param = (name: string, description: string): unknown => ({ name, in: 'query', description, schema: { type: 'string', uniqueItems: true } });
+const param = (name: string, description: string): unknown => ({
+  name,
+  in: 'query',
+  description,
+  schema: { type: 'string', uniqueItems: true },
+});
 const PARAMS = [
   param('dryRun', 'When present, indicates that modifications should not be persisted.'),
   param('fieldManager', 'fieldManager is a name associated with the actor or entity that is making these changes.'),
-  param('fieldValidation', 'fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn (default), Strict.'),
+  param(
+    'fieldValidation',
+    'fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields. Valid values are: Ignore, Warn (default), Strict.',
+  ),
 ];
 
 export function buildOpenApiV3Doc(path: string): unknown {
@@ -34,11 +42,20 @@ export function buildOpenApiV3Doc(path: string): unknown {
     const gvk = { group: r.group, version: r.version, kind: r.kind };
     const base = `/${path}${r.namespaced ? '/namespaces/{namespace}' : ''}/${r.plural}`;
     const op = (action: string, verb: string): unknown => ({
-      tags: [gvString(r.group, r.version)], operationId: `${verb}${r.kind}`, parameters: action === 'patch' || action === 'put' || action === 'post' ? PARAMS : [],
-      responses: { 200: { description: 'OK' } }, 'x-kubernetes-action': action, 'x-kubernetes-group-version-kind': gvk,
+      tags: [gvString(r.group, r.version)],
+      operationId: `${verb}${r.kind}`,
+      parameters: action === 'patch' || action === 'put' || action === 'post' ? PARAMS : [],
+      responses: { 200: { description: 'OK' } },
+      'x-kubernetes-action': action,
+      'x-kubernetes-group-version-kind': gvk,
     });
     paths[base] = { get: op('list', 'list'), post: op('post', 'create') };
-    paths[`${base}/{name}`] = { get: op('get', 'read'), put: op('put', 'replace'), patch: op('patch', 'patch'), delete: op('delete', 'delete') };
+    paths[`${base}/{name}`] = {
+      get: op('get', 'read'),
+      put: op('put', 'replace'),
+      patch: op('patch', 'patch'),
+      delete: op('delete', 'delete'),
+    };
   }
   return {
     openapi: '3.0.0',

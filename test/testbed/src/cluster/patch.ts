@@ -2,9 +2,16 @@
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- patches walk arbitrary JSON documents
 type Json = any;
 
-export class PatchError extends Error { constructor(message: string, public code = 422) { super(message); } }
+export class PatchError extends Error {
+  constructor(
+    message: string,
+    public code = 422,
+  ) {
+    super(message);
+  }
+}
 
-const clone = <T>(v: T): T => (v === undefined ? v : JSON.parse(JSON.stringify(v)) as T);
+const clone = <T>(v: T): T => (v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T));
 const isObj = (v: unknown): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** RFC 7386 JSON merge patch. */
@@ -21,7 +28,10 @@ export function mergePatch(target: Json, patch: Json): Json {
 function ptr(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`invalid JSON pointer "${path}"`, 400);
-  return path.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** RFC 6902 JSON patch. */
@@ -53,11 +63,16 @@ export function jsonPatch(doc: Json, ops: Json): Json {
       return p.splice(i, 1)[0];
     }
     if (!(k in p)) throw new PatchError(`doc is missing path: "${path}": missing value`, 422);
-    const v = p[k]; delete p[k]; return v;
+    const v = p[k];
+    delete p[k];
+    return v;
   };
   const add = (path: string, value: Json): void => {
     const segs = ptr(path);
-    if (segs.length === 0) { root = clone(value); return; }
+    if (segs.length === 0) {
+      root = clone(value);
+      return;
+    }
     const [p, k] = parentOf(segs);
     if (Array.isArray(p)) {
       if (k === '-') p.push(clone(value));
@@ -70,15 +85,30 @@ export function jsonPatch(doc: Json, ops: Json): Json {
   };
   for (const op of ops as Json[]) {
     switch (op.op) {
-      case 'add': add(op.path, op.value); break;
-      case 'remove': remove(op.path); break;
-      case 'replace': remove(op.path); add(op.path, op.value); break;
-      case 'move': { const v = remove(op.from); add(op.path, v); break; }
-      case 'copy': add(op.path, get(op.from)); break;
-      case 'test':
-        if (JSON.stringify(get(op.path)) !== JSON.stringify(op.value)) throw new PatchError(`testing value ${op.path} failed: test failed`, 422);
+      case 'add':
+        add(op.path, op.value);
         break;
-      default: throw new PatchError(`Unexpected kind: ${String(op.op)}`, 400);
+      case 'remove':
+        remove(op.path);
+        break;
+      case 'replace':
+        remove(op.path);
+        add(op.path, op.value);
+        break;
+      case 'move': {
+        const v = remove(op.from);
+        add(op.path, v);
+        break;
+      }
+      case 'copy':
+        add(op.path, get(op.from));
+        break;
+      case 'test':
+        if (JSON.stringify(get(op.path)) !== JSON.stringify(op.value))
+          throw new PatchError(`testing value ${op.path} failed: test failed`, 422);
+        break;
+      default:
+        throw new PatchError(`Unexpected kind: ${String(op.op)}`, 400);
     }
   }
   return root;
@@ -90,11 +120,29 @@ export function jsonPatch(doc: Json, ops: Json): Json {
  * Lists not named here are atomic (replaced) except the primitive lists in MERGE_PRIMITIVE.
  */
 const MERGE_KEYS: Record<string, string> = {
-  containers: 'name', initContainers: 'name', ephemeralContainers: 'name', env: 'name', volumes: 'name',
-  volumeMounts: 'mountPath', volumeDevices: 'devicePath', ports: 'containerPort', imagePullSecrets: 'name',
-  ownerReferences: 'uid', conditions: 'type', hostAliases: 'ip', topologySpreadConstraints: 'topologyKey',
-  resourceClaims: 'name', secrets: 'name', addresses: 'type', taints: 'key', containerStatuses: 'name',
-  initContainerStatuses: 'name', podIPs: 'ip', hostIPs: 'ip', readinessGates: 'conditionType', schedulingGates: 'name',
+  containers: 'name',
+  initContainers: 'name',
+  ephemeralContainers: 'name',
+  env: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+  volumeDevices: 'devicePath',
+  ports: 'containerPort',
+  imagePullSecrets: 'name',
+  ownerReferences: 'uid',
+  conditions: 'type',
+  hostAliases: 'ip',
+  topologySpreadConstraints: 'topologyKey',
+  resourceClaims: 'name',
+  secrets: 'name',
+  addresses: 'type',
+  taints: 'key',
+  containerStatuses: 'name',
+  initContainerStatuses: 'name',
+  podIPs: 'ip',
+  hostIPs: 'ip',
+  readinessGates: 'conditionType',
+  schedulingGates: 'name',
 };
 const MERGE_PRIMITIVE = new Set(['finalizers']);
 
@@ -105,7 +153,11 @@ export function strategicMergePatch(original: Json, patch: Json): Json {
 }
 
 function smpObject(orig: Record<string, Json>, patch: Record<string, Json>): Json {
-  if (patch.$patch === 'replace') { const p = { ...patch }; delete p.$patch; return stripDirectives(p); }
+  if (patch.$patch === 'replace') {
+    const p = { ...patch };
+    delete p.$patch;
+    return stripDirectives(p);
+  }
   if (patch.$patch === 'delete') return undefined;
   let out = orig;
   const retain = patch.$retainKeys as string[] | undefined;
@@ -117,13 +169,17 @@ function smpObject(orig: Record<string, Json>, patch: Record<string, Json>): Jso
       if (Array.isArray(out[field])) out[field] = (out[field] as Json[]).filter((x) => !(v as Json[]).includes(x));
       continue;
     }
-    if (v === null) { delete out[k]; continue; }
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
     const cur = out[k];
     if (Array.isArray(v)) {
       out[k] = smpList(k, Array.isArray(cur) ? cur : [], v, patch[`$setElementOrder/${k}`] as Json[] | undefined);
     } else if (isObj(v)) {
       const r = smpObject(isObj(cur) ? cur : {}, v);
-      if (r === undefined) delete out[k]; else out[k] = r;
+      if (r === undefined) delete out[k];
+      else out[k] = r;
     } else out[k] = v;
   }
   if (retain) out = Object.fromEntries(Object.entries(out).filter(([k]) => retain.includes(k)));
@@ -133,7 +189,11 @@ function smpObject(orig: Record<string, Json>, patch: Record<string, Json>): Jso
 function stripDirectives(v: Json): Json {
   if (Array.isArray(v)) return v.map(stripDirectives);
   if (!isObj(v)) return v;
-  return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('$')).map(([k, x]) => [k, stripDirectives(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([k]) => !k.startsWith('$'))
+      .map(([k, x]) => [k, stripDirectives(x)]),
+  );
 }
 
 function smpList(field: string, orig: Json[], patch: Json[], order: Json[] | undefined): Json[] {
@@ -147,17 +207,24 @@ function smpList(field: string, orig: Json[], patch: Json[], order: Json[] | und
     const rep = patch.find((x) => isObj(x) && x.$patch === 'replace');
     return stripDirectives(rep ? patch.filter((x) => x !== rep) : patch);
   }
-  if (patch.some((x) => isObj(x) && x.$patch === 'replace')) return stripDirectives(patch.filter((x) => !(isObj(x) && x.$patch === 'replace')));
+  if (patch.some((x) => isObj(x) && x.$patch === 'replace'))
+    return stripDirectives(patch.filter((x) => !(isObj(x) && x.$patch === 'replace')));
   const out = orig.map((x) => clone(x));
   for (const p of patch) {
     if (!isObj(p)) continue;
     const idx = out.findIndex((x) => isObj(x) && x[key] === p[key]);
-    if (p.$patch === 'delete') { if (idx >= 0) out.splice(idx, 1); continue; }
+    if (p.$patch === 'delete') {
+      if (idx >= 0) out.splice(idx, 1);
+      continue;
+    }
     if (idx >= 0) out[idx] = smpObject(out[idx], p);
     else out.push(smpObject({}, p));
   }
   if (order) {
-    const pos = (x: Json): number => { const i = order.findIndex((o) => isObj(o) && o[key] === x[key]); return i < 0 ? Number.MAX_SAFE_INTEGER : i; };
+    const pos = (x: Json): number => {
+      const i = order.findIndex((o) => isObj(o) && o[key] === x[key]);
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
     out.sort((a, b) => pos(a) - pos(b));
   }
   return out;

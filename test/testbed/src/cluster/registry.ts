@@ -19,13 +19,33 @@ export function randSuffix(n = 5): string {
   return [...b].map((x) => ALNUM[x % ALNUM.length]).join('');
 }
 
-export interface WriteOptions { dryRun?: boolean; fieldValidation?: string; subresource?: string }
-export interface DeleteOptions { propagationPolicy?: string; gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: boolean }
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldValidation?: string;
+  subresource?: string;
+}
+export interface DeleteOptions {
+  propagationPolicy?: string;
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
+  dryRun?: boolean;
+}
 /** Which object a write is about: its resource, namespace (undefined when cluster-scoped) and name. */
-export interface ObjectRef { inf: ResourceInfo; ns: string | undefined; name: string }
+export interface ObjectRef {
+  inf: ResourceInfo;
+  ns: string | undefined;
+  name: string;
+}
 /** A patch body and its media type (JSON patch, merge patch or strategic merge patch). */
-export interface PatchBody { contentType: string; patch: unknown }
-export interface WriteResult { obj: Obj; warnings: string[]; created?: boolean }
+export interface PatchBody {
+  contentType: string;
+  patch: unknown;
+}
+export interface WriteResult {
+  obj: Obj;
+  warnings: string[];
+  created?: boolean;
+}
 
 export function info(group: string, plural: string): ResourceInfo {
   const i = findResource(group, 'v1', plural);
@@ -46,11 +66,18 @@ export class Registry {
   tryGet(inf: ResourceInfo, ns: string | undefined, name: string): Obj | undefined {
     return this.store.get(resKey(inf), inf.namespaced ? ns : undefined, name);
   }
-  list(inf: ResourceInfo, ns?: string): Obj[] { return this.store.list(resKey(inf), inf.namespaced ? ns : undefined); }
+  list(inf: ResourceInfo, ns?: string): Obj[] {
+    return this.store.list(resKey(inf), inf.namespaced ? ns : undefined);
+  }
 
   private decodeBody(inf: ResourceInfo, body: unknown, opts: WriteOptions, wrap = true): string[] {
     let unknown: string[];
-    try { unknown = decode(inf, body); } catch (e) { if (e instanceof DecodeError) throw badRequest(e.message); throw e; }
+    try {
+      unknown = decode(inf, body);
+    } catch (e) {
+      if (e instanceof DecodeError) throw badRequest(e.message);
+      throw e;
+    }
     const fv = opts.fieldValidation ?? 'Warn';
     if (!['Strict', 'Warn', 'Ignore'].includes(fv)) throw badRequest(`fieldValidation must be one of Strict, Warn, Ignore; got ${fv}`);
     if (unknown.length && fv === 'Strict') {
@@ -79,31 +106,54 @@ export class Registry {
     const gv = gvString(inf.group, inf.version);
     if (body.apiVersion === undefined) body.apiVersion = gv;
     if (body.kind === undefined) body.kind = inf.kind;
-    if (body.apiVersion !== gv) throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${gv})`);
-    if (body.kind !== inf.kind) throw badRequest(`${String(body.kind)} in version "${inf.version}" cannot be handled as a ${inf.kind}: the kind in the data (${String(body.kind)}) does not match the expected kind (${inf.kind})`);
+    if (body.apiVersion !== gv)
+      throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${gv})`);
+    if (body.kind !== inf.kind)
+      throw badRequest(
+        `${String(body.kind)} in version "${inf.version}" cannot be handled as a ${inf.kind}: the kind in the data (${String(body.kind)}) does not match the expected kind (${inf.kind})`,
+      );
   }
 
   async create(inf: ResourceInfo, ns: string | undefined, body: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`${inf.kind} in version "v1" cannot be handled as a ${inf.kind}: json: cannot unmarshal ${Array.isArray(body) ? 'array' : typeof body} into Go value of type v1.${inf.kind}`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw badRequest(
+        `${inf.kind} in version "v1" cannot be handled as a ${inf.kind}: json: cannot unmarshal ${Array.isArray(body) ? 'array' : typeof body} into Go value of type v1.${inf.kind}`,
+      );
     const obj = body as Obj;
     this.checkKind(inf, obj);
     const warnings = this.decodeBody(inf, obj, opts);
     obj.metadata ??= {};
     const meta = obj.metadata as Obj;
     if (inf.namespaced) {
-      if (meta.namespace && ns && meta.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      if (meta.namespace && ns && meta.namespace !== ns)
+        throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       meta.namespace = ns ?? meta.namespace ?? 'default';
       const nsObj = this.store.peek('namespaces', undefined, meta.namespace);
-      if (!nsObj) throw new ApiError(404, 'NotFound', `namespaces "${meta.namespace}" not found`, { name: meta.namespace, kind: 'namespaces' });
+      if (!nsObj)
+        throw new ApiError(404, 'NotFound', `namespaces "${meta.namespace}" not found`, { name: meta.namespace, kind: 'namespaces' });
       if (nsObj.metadata.deletionTimestamp) {
-        throw new ApiError(403, 'Forbidden', `${inf.group ? `${inf.plural}.${inf.group}` : inf.plural} "${meta.name ?? ''}" is forbidden: unable to create new content in namespace ${meta.namespace} because it is being terminated`, { name: meta.name ?? '', ...(inf.group ? { group: inf.group } : {}), kind: inf.plural, causes: [{ reason: 'NamespaceTerminating', message: `namespace ${meta.namespace} is being terminated`, field: 'metadata.namespace' }] });
+        throw new ApiError(
+          403,
+          'Forbidden',
+          `${inf.group ? `${inf.plural}.${inf.group}` : inf.plural} "${meta.name ?? ''}" is forbidden: unable to create new content in namespace ${meta.namespace} because it is being terminated`,
+          {
+            name: meta.name ?? '',
+            ...(inf.group ? { group: inf.group } : {}),
+            kind: inf.plural,
+            causes: [
+              { reason: 'NamespaceTerminating', message: `namespace ${meta.namespace} is being terminated`, field: 'metadata.namespace' },
+            ],
+          },
+        );
       }
     } else delete meta.namespace;
     if (meta.resourceVersion) throw badRequest('resourceVersion should not be set on objects to be created');
     if (!meta.name && meta.generateName) meta.name = `${meta.generateName}${randSuffix()}`;
     meta.uid = randomUUID();
     meta.creationTimestamp = now();
-    delete meta.deletionTimestamp; delete meta.deletionGracePeriodSeconds; delete meta.managedFields;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.managedFields;
     if (inf.kind === 'Job') meta.generation = 1;
     defaultObject(inf, obj, true);
     await this.admit(inf, obj);
@@ -121,42 +171,59 @@ export class Registry {
     if (inf.kind !== 'Pod') return;
     const spec = obj.spec as Obj;
     const sa = spec.serviceAccountName ?? spec.serviceAccount ?? 'default';
-    spec.serviceAccountName = sa; spec.serviceAccount = sa;
+    spec.serviceAccountName = sa;
+    spec.serviceAccount = sa;
     const saObj = this.store.peek('serviceaccounts', obj.metadata.namespace, sa);
-    if (!saObj) throw forbidden(inf, obj.metadata.name, `error looking up service account ${obj.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`);
+    if (!saObj)
+      throw forbidden(
+        inf,
+        obj.metadata.name,
+        `error looking up service account ${obj.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`,
+      );
     const automount = spec.automountServiceAccountToken ?? saObj.automountServiceAccountToken ?? true;
     const mountPath = '/var/run/secrets/kubernetes.io/serviceaccount';
     const all = [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Obj[];
     if (automount && !all.some((c) => (c.volumeMounts ?? []).some((m: Obj) => m.mountPath === mountPath))) {
       const vname = `kube-api-access-${randSuffix()}`;
-      spec.volumes = [...(spec.volumes ?? []), {
-        name: vname,
-        projected: {
-          defaultMode: 420,
-          sources: [
-            { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
-            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-          ],
+      spec.volumes = [
+        ...(spec.volumes ?? []),
+        {
+          name: vname,
+          projected: {
+            defaultMode: 420,
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            ],
+          },
         },
-      }];
+      ];
       for (const c of all) c.volumeMounts = [...(c.volumeMounts ?? []), { name: vname, readOnly: true, mountPath }];
     }
   }
 
   async update(target: ObjectRef, body: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
     const { inf, ns, name } = target;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest(`${inf.kind} in version "v1" cannot be handled as a ${inf.kind}`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw badRequest(`${inf.kind} in version "v1" cannot be handled as a ${inf.kind}`);
     const obj = body as Obj;
     this.checkKind(inf, obj);
     const warnings = this.decodeBody(inf, obj, opts);
     obj.metadata ??= {};
-    if (obj.metadata.name !== undefined && obj.metadata.name !== name) throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
-    if (inf.namespaced && obj.metadata.namespace && obj.metadata.namespace !== ns) throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (obj.metadata.name !== undefined && obj.metadata.name !== name)
+      throw badRequest(`the name of the object (${String(obj.metadata.name)}) does not match the name on the URL (${name})`);
+    if (inf.namespaced && obj.metadata.namespace && obj.metadata.namespace !== ns)
+      throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
     for (let attempt = 0; ; attempt++) {
       const old = this.get(inf, ns, name);
       if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
-      if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(obj.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
+      if (obj.metadata.uid && obj.metadata.uid !== old.metadata.uid)
+        throw conflict(
+          inf,
+          name,
+          `Precondition failed: UID in precondition: ${String(obj.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`,
+        );
       try {
         return await this.commitUpdate(inf, { old, next: clone(obj), warnings }, opts);
       } catch (e) {
@@ -167,7 +234,11 @@ export class Registry {
   }
 
   /** Stores `change.next` over `change.old` (subresource rules, defaults, validation, compare-and-swap). */
-  private async commitUpdate(inf: ResourceInfo, change: { old: Obj; next: Obj; warnings: string[] }, opts: WriteOptions): Promise<WriteResult> {
+  private async commitUpdate(
+    inf: ResourceInfo,
+    change: { old: Obj; next: Obj; warnings: string[] },
+    opts: WriteOptions,
+  ): Promise<WriteResult> {
     const { old, next: obj, warnings } = change;
     let next: Obj;
     if (opts.subresource === 'status') {
@@ -181,15 +252,35 @@ export class Registry {
       if (inf.hasStatus) next.status = old.status; // status only via /status
       const m = next.metadata as Obj;
       const om = old.metadata as Obj;
-      m.name = om.name; m.uid = om.uid; m.creationTimestamp = om.creationTimestamp;
-      if (inf.namespaced) m.namespace = om.namespace; else delete m.namespace;
-      if (om.deletionTimestamp) { m.deletionTimestamp = om.deletionTimestamp; m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds; } else { delete m.deletionTimestamp; delete m.deletionGracePeriodSeconds; }
+      m.name = om.name;
+      m.uid = om.uid;
+      m.creationTimestamp = om.creationTimestamp;
+      if (inf.namespaced) m.namespace = om.namespace;
+      else delete m.namespace;
+      if (om.deletionTimestamp) {
+        m.deletionTimestamp = om.deletionTimestamp;
+        m.deletionGracePeriodSeconds = om.deletionGracePeriodSeconds;
+      } else {
+        delete m.deletionTimestamp;
+        delete m.deletionGracePeriodSeconds;
+      }
       if (om.generateName) m.generateName = om.generateName;
-      if (om.generation !== undefined) m.generation = JSON.stringify(next.spec) !== JSON.stringify(old.spec) ? om.generation + 1 : om.generation;
+      if (om.generation !== undefined)
+        m.generation = JSON.stringify(next.spec) !== JSON.stringify(old.spec) ? om.generation + 1 : om.generation;
       delete m.managedFields;
       if (om.deletionTimestamp) {
         const added = (m.finalizers ?? []).filter((f: string) => !(om.finalizers ?? []).includes(f));
-        if (added.length) throw invalid(inf, om.name, [{ reason: 'FieldValueForbidden', message: 'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{' + added.map((a: string) => `"${a}"`).join(', ') + '}', field: 'metadata.finalizers' }]);
+        if (added.length)
+          throw invalid(inf, om.name, [
+            {
+              reason: 'FieldValueForbidden',
+              message:
+                'Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{' +
+                added.map((a: string) => `"${a}"`).join(', ') +
+                '}',
+              field: 'metadata.finalizers',
+            },
+          ]);
       }
       defaultObject(inf, next, false);
     }
@@ -200,7 +291,7 @@ export class Registry {
     if (!now2 || now2.metadata.resourceVersion !== old.metadata.resourceVersion) throw new StaleRead();
     if (JSON.stringify(next) === JSON.stringify(old)) return { obj: old, warnings };
     if (opts.dryRun) return { obj: next, warnings };
-    if (next.metadata.deletionTimestamp && !(next.metadata.finalizers?.length)) {
+    if (next.metadata.deletionTimestamp && !next.metadata.finalizers?.length) {
       const gone = this.store.remove(resKey(inf), inf.namespaced ? next.metadata.namespace : undefined, next.metadata.name);
       this.onChange();
       return { obj: gone ?? next, warnings };
@@ -229,7 +320,12 @@ export class Registry {
       if (ct === 'application/json-patch+json') next = jsonPatch(old, patch);
       else if (ct === 'application/merge-patch+json') next = mergePatch(old, patch);
       else if (ct === 'application/strategic-merge-patch+json') next = strategicMergePatch(old, patch);
-      else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`);
+      else
+        throw new ApiError(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`,
+        );
     } catch (e) {
       if (e instanceof PatchError) throw e.code === 400 ? badRequest(e.message) : new ApiError(e.code, 'Invalid', e.message);
       throw e;
@@ -239,8 +335,14 @@ export class Registry {
     this.checkKind(inf, next);
     next.metadata ??= {};
     if (next.metadata.resourceVersion && next.metadata.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name);
-    if (next.metadata.uid && next.metadata.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${String(next.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`);
-    if (next.metadata.name !== name) throw badRequest(`the name of the object (${String(next.metadata.name)}) does not match the name on the URL (${name})`);
+    if (next.metadata.uid && next.metadata.uid !== old.metadata.uid)
+      throw conflict(
+        inf,
+        name,
+        `Precondition failed: UID in precondition: ${String(next.metadata.uid)}, UID in object meta: ${String(old.metadata.uid)}`,
+      );
+    if (next.metadata.name !== name)
+      throw badRequest(`the name of the object (${String(next.metadata.name)}) does not match the name on the URL (${name})`);
     return this.commitUpdate(inf, { old, next, warnings }, opts);
   }
 
@@ -248,16 +350,40 @@ export class Registry {
    * Deletes as a real server does: graceful deletion for scheduled pods, finalizers keep the
    * object (with deletionTimestamp) until removed, foreground/orphan propagation add their finalizer.
    */
-  delete(inf: ResourceInfo, ns: string | undefined, name: string, opts: DeleteOptions = {}): { obj: Obj; immediate: boolean; warnings: string[] } {
+  delete(
+    inf: ResourceInfo,
+    ns: string | undefined,
+    name: string,
+    opts: DeleteOptions = {},
+  ): { obj: Obj; immediate: boolean; warnings: string[] } {
     const old = this.get(inf, ns, name);
     const warnings: string[] = [];
-    if (opts.preconditions?.uid && opts.preconditions.uid !== old.metadata.uid) throw conflict(inf, name, `Precondition failed: UID in precondition: ${opts.preconditions.uid}, UID in object meta: ${String(old.metadata.uid)}`);
-    if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== old.metadata.resourceVersion) throw conflict(inf, name, `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${String(old.metadata.resourceVersion)}`);
+    if (opts.preconditions?.uid && opts.preconditions.uid !== old.metadata.uid)
+      throw conflict(
+        inf,
+        name,
+        `Precondition failed: UID in precondition: ${opts.preconditions.uid}, UID in object meta: ${String(old.metadata.uid)}`,
+      );
+    if (opts.preconditions?.resourceVersion && opts.preconditions.resourceVersion !== old.metadata.resourceVersion)
+      throw conflict(
+        inf,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${opts.preconditions.resourceVersion}, ResourceVersion in object meta: ${String(old.metadata.resourceVersion)}`,
+      );
     let policy = opts.propagationPolicy;
-    if (policy && !['Orphan', 'Background', 'Foreground'].includes(policy)) throw invalid(inf, name, [{ reason: 'FieldValueNotSupported', message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`, field: 'propagationPolicy' }]);
+    if (policy && !['Orphan', 'Background', 'Foreground'].includes(policy))
+      throw invalid(inf, name, [
+        {
+          reason: 'FieldValueNotSupported',
+          message: `Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`,
+          field: 'propagationPolicy',
+        },
+      ]);
     if (!policy && inf.kind === 'Job') {
       policy = 'Orphan';
-      warnings.push('child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning');
+      warnings.push(
+        'child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning',
+      );
     }
     const next = clone(old);
     const m = next.metadata as Obj;
@@ -282,13 +408,16 @@ export class Registry {
       if (grace < (m.deletionGracePeriodSeconds ?? 0)) {
         m.deletionGracePeriodSeconds = grace;
         m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
-        const stored = this.store.update(resKey(inf), next); this.onChange();
+        const stored = this.store.update(resKey(inf), next);
+        this.onChange();
         return { obj: stored, immediate: false, warnings };
       }
       return { obj: old, immediate: false, warnings };
     }
     m.finalizers = inf.kind === 'Namespace' ? (m.finalizers ?? []) : fins;
-    if (inf.kind === 'Namespace') { next.status = { ...(next.status ?? {}), phase: 'Terminating' }; }
+    if (inf.kind === 'Namespace') {
+      next.status = { ...(next.status ?? {}), phase: 'Terminating' };
+    }
     if (m.finalizers.length === 0) delete m.finalizers;
     m.deletionTimestamp = new Date(Date.now() + grace * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
     m.deletionGracePeriodSeconds = grace;
@@ -389,7 +518,10 @@ function defaultJob(obj: Obj, creating: boolean): void {
     spec.selector = { matchLabels: { 'batch.kubernetes.io/controller-uid': uid } };
     spec.template.metadata.labels = {
       ...(spec.template.metadata.labels ?? {}),
-      'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name,
+      'batch.kubernetes.io/controller-uid': uid,
+      'batch.kubernetes.io/job-name': name,
+      'controller-uid': uid,
+      'job-name': name,
     };
   }
   // batch/v1 defaulting (applied again when the stored object is read back): a Job without
@@ -423,12 +555,16 @@ function defaultService(obj: Obj, creating: boolean): void {
   const spec = (obj.spec ??= {}) as Obj;
   spec.type ??= 'ClusterIP';
   spec.sessionAffinity ??= 'None';
-  if (creating && spec.clusterIP === undefined) spec.clusterIP = `10.96.${Math.floor(Math.random() * 254) + 1}.${Math.floor(Math.random() * 254) + 1}`;
+  if (creating && spec.clusterIP === undefined)
+    spec.clusterIP = `10.96.${Math.floor(Math.random() * 254) + 1}.${Math.floor(Math.random() * 254) + 1}`;
   if (spec.clusterIP && spec.clusterIP !== 'None') spec.clusterIPs ??= [spec.clusterIP];
   spec.ipFamilies ??= ['IPv4'];
   spec.ipFamilyPolicy ??= 'SingleStack';
   spec.internalTrafficPolicy ??= 'Cluster';
-  for (const p of (spec.ports ?? []) as Obj[]) { p.protocol ??= 'TCP'; p.targetPort ??= p.port; }
+  for (const p of (spec.ports ?? []) as Obj[]) {
+    p.protocol ??= 'TCP';
+    p.targetPort ??= p.port;
+  }
   if (creating) obj.status = { loadBalancer: {} };
 }
 
@@ -448,9 +584,11 @@ function defaultObject(inf: ResourceInfo, obj: Obj, creating: boolean): void {
 
 export function qosClass(spec: Obj): string {
   const cs = (spec.containers ?? []) as Obj[];
-  let anyReq = false; let guaranteed = true;
+  let anyReq = false;
+  let guaranteed = true;
   for (const c of cs) {
-    const l = c.resources?.limits ?? {}; const r = c.resources?.requests ?? {};
+    const l = c.resources?.limits ?? {};
+    const r = c.resources?.requests ?? {};
     if (Object.keys(l).length || Object.keys(r).length) anyReq = true;
     for (const k of ['cpu', 'memory']) if (l[k] === undefined || String(l[k]) !== String(r[k] ?? l[k])) guaranteed = false;
   }

@@ -11,7 +11,11 @@ import { posix } from 'node:path';
 export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A host directory or file mounted at a container path. */
-export interface Mount { src: string; dst: string; ro: boolean }
+export interface Mount {
+  src: string;
+  dst: string;
+  ro: boolean;
+}
 
 const MAX_SYMLINKS = 40;
 
@@ -46,10 +50,16 @@ export class RootView {
     let links = 0;
     while (todo.length) {
       const part = todo.shift()!;
-      if (part === '..') { cur = posix.dirname(cur); continue; }
+      if (part === '..') {
+        cur = posix.dirname(cur);
+        continue;
+      }
       const next = posix.join(cur, part);
       const target = readLink(this.hostPath(next));
-      if (target === undefined) { cur = next; continue; }
+      if (target === undefined) {
+        cur = next;
+        continue;
+      }
       if (++links > MAX_SYMLINKS) throw new Error(`too many levels of symbolic links resolving ${path}`);
       todo.unshift(...target.split('/').filter((x) => x && x !== '.'));
       if (target.startsWith('/')) cur = '/';
@@ -59,11 +69,19 @@ export class RootView {
 
   /** Reads a file of the container (undefined when it does not exist). */
   read(path: string): string | undefined {
-    try { return readFileSync(this.hostPath(this.resolve(path)), 'utf8'); } catch { return undefined; }
+    try {
+      return readFileSync(this.hostPath(this.resolve(path)), 'utf8');
+    } catch {
+      return undefined;
+    }
   }
 
   isFile(path: string): boolean {
-    try { return statSync(this.hostPath(this.resolve(path))).isFile(); } catch { return false; }
+    try {
+      return statSync(this.hostPath(this.resolve(path))).isFile();
+    } catch {
+      return false;
+    }
   }
 
   /** The executable `exe` would run as, looked up as execvp does inside the container. */
@@ -85,19 +103,34 @@ export class RootView {
     try {
       const st = statSync(this.hostPath(this.resolve(path)));
       return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch { return false; }
+    } catch {
+      return false;
+    }
   }
 }
 
 function readLink(hostPath: string): string | undefined {
-  try { return lstatSync(hostPath).isSymbolicLink() ? readlinkSync(hostPath) : undefined; } catch { return undefined; }
+  try {
+    return lstatSync(hostPath).isSymbolicLink() ? readlinkSync(hostPath) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // ------------------------------------------------------------------------------------ users
 
-export interface ContainerUser { uid: number; gid: number; home?: string }
+export interface ContainerUser {
+  uid: number;
+  gid: number;
+  home?: string;
+}
 
-interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
 
 function passwd(view: RootView): PasswdEntry[] {
   return (view.read('/etc/passwd') ?? '').split('\n').flatMap((line) => {
@@ -126,8 +159,8 @@ export function lookupUser(view: RootView, spec: string): ContainerUser | string
   const [userPart = '', groupPart] = spec.split(':', 2);
   const entries = passwd(view);
   const numeric = /^\d+$/.test(userPart);
-  const entry = userPart === '' ? entries.find((e) => e.uid === 0)
-    : entries.find((e) => (numeric ? e.uid === Number(userPart) : e.name === userPart));
+  const entry =
+    userPart === '' ? entries.find((e) => e.uid === 0) : entries.find((e) => (numeric ? e.uid === Number(userPart) : e.name === userPart));
   if (!entry && !numeric && userPart !== '') return `unable to find user ${userPart}: no matching entries in passwd file`;
   const uid = entry?.uid ?? (numeric ? Number(userPart) : 0);
   let gid = entry?.gid ?? 0;
@@ -143,14 +176,18 @@ export function lookupUser(view: RootView, spec: string): ContainerUser | string
 export function effectiveUser(imageUser: string, sc: { runAsUser?: number; runAsGroup?: number }): string {
   const [user = '', group] = imageUser.split(':', 2);
   const u = sc.runAsUser !== undefined ? String(sc.runAsUser) : user;
-  const g = sc.runAsGroup !== undefined ? String(sc.runAsGroup) : (sc.runAsUser !== undefined ? undefined : group);
+  const g = sc.runAsGroup !== undefined ? String(sc.runAsGroup) : sc.runAsUser !== undefined ? undefined : group;
   return g !== undefined ? `${u}:${g}` : u;
 }
 
 // ----------------------------------------------------------------------------- mount script
 
 /** Absolute paths of the host tools the mount script runs (the container's PATH is the image's). */
-export interface HostTools { mount: string; mkdir: string; unshare: string }
+export interface HostTools {
+  mount: string;
+  mkdir: string;
+  unshare: string;
+}
 
 export interface InstanceRoot {
   view: RootView;
@@ -174,7 +211,11 @@ function bindLines(tools: HostTools, bind: { src: string; dst: string; isFile: b
 }
 
 function isHostFile(path: string): boolean {
-  try { return statSync(path).isFile(); } catch { return false; }
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -211,7 +252,17 @@ export function instanceRootLines(tools: HostTools, r: InstanceRoot): { lines: s
 /** The command line that enters the instance root as the container's user and runs argv. */
 export function enterRootArgs(tools: HostTools, at: { merged: string; workingDir: string; user: ContainerUser }, argv: string[]): string[] {
   const { merged, workingDir, user } = at;
-  return [tools.unshare, `--root=${merged}`, `--wd=${workingDir}`, '--setuid', String(user.uid), '--setgid', String(user.gid), '--', ...argv];
+  return [
+    tools.unshare,
+    `--root=${merged}`,
+    `--wd=${workingDir}`,
+    '--setuid',
+    String(user.uid),
+    '--setgid',
+    String(user.gid),
+    '--',
+    ...argv,
+  ];
 }
 
 /** The kubelet-managed /etc/hosts of a pod (its IP is the host's loopback here). */

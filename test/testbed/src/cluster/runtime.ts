@@ -31,8 +31,14 @@ const NODE = info('', 'nodes');
 
 function kubeletOptions(options: TestClusterOptions, host: HostSetup, apiPort: () => number, missingImages: Set<string>): KubeletOptions {
   return {
-    stateDir: host.stateDir, logDir: host.logDir, apiPort, images: options.images ?? {}, missingImages,
-    restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000, mountNamespaces: host.mountNamespaces, enforceMemoryLimits: options.enforceMemoryLimits ?? true,
+    stateDir: host.stateDir,
+    logDir: host.logDir,
+    apiPort,
+    images: options.images ?? {},
+    missingImages,
+    restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000,
+    mountNamespaces: host.mountNamespaces,
+    enforceMemoryLimits: options.enforceMemoryLimits ?? true,
     privateDirs: host.mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
     ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   };
@@ -61,16 +67,30 @@ export class ClusterRuntime {
     this.auth = new Authenticator(this.store, init.ca.key, init.adminToken);
     this.recorder = new Recorder(this.store, () => this.registry.onChange());
     this.apiserver = new ApiServer({
-      registry: this.registry, auth: this.auth, faults: this.faults, logDir: host.logDir,
-      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000, control: init.control,
+      registry: this.registry,
+      auth: this.auth,
+      faults: this.faults,
+      logDir: host.logDir,
+      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
+      control: init.control,
       evict: (pod) => this.evict(pod.metadata.namespace, pod.metadata.name, 'EvictionByEvictionAPI', 'Eviction API: evicting'),
     });
-    this.kubelets = new Kubelets(this.registry, this.recorder, this.auth, kubeletOptions(options, host, () => this.apiserver.port, this.missingImages));
+    this.kubelets = new Kubelets(
+      this.registry,
+      this.recorder,
+      this.auth,
+      kubeletOptions(options, host, () => this.apiserver.port, this.missingImages),
+    );
     this.controllers = new Controllers(this.registry, this.recorder, {
-      caPem: init.ca.certPem, jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,
-      schedulingDelayMs: () => this.schedulingDelayMs, schedulingPaused: () => this.schedulingPaused,
+      caPem: init.ca.certPem,
+      jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,
+      schedulingDelayMs: () => this.schedulingDelayMs,
+      schedulingPaused: () => this.schedulingPaused,
     });
-    this.registry.onChange = () => { this.controllers.kick(); this.kubelets.kick(); };
+    this.registry.onChange = () => {
+      this.controllers.kick();
+      this.kubelets.kick();
+    };
   }
 
   /**
@@ -80,11 +100,24 @@ export class ClusterRuntime {
   async evict(ns: string, name: string, reason: string, message: string): Promise<void> {
     const pod = this.store.get('pods', ns, name);
     if (!pod) throw new Error(`pod ${ns}/${name} not found`);
-    pod.status = { ...(pod.status ?? {}), conditions: setCondition(pod.status?.conditions, { type: 'DisruptionTarget', status: 'True', lastProbeTime: null, lastTransitionTime: now(), reason, message }) };
+    pod.status = {
+      ...(pod.status ?? {}),
+      conditions: setCondition(pod.status?.conditions, {
+        type: 'DisruptionTarget',
+        status: 'True',
+        lastProbeTime: null,
+        lastTransitionTime: now(),
+        reason,
+        message,
+      }),
+    };
     this.store.update('pods', pod);
     if (reason === 'TerminationByKubelet') {
       this.kubelets.evict(pod.metadata.uid, reason, message);
-      this.recorder.record({ ...pod, kind: 'Pod', apiVersion: 'v1' }, { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: pod.spec.nodeName });
+      this.recorder.record(
+        { ...pod, kind: 'Pod', apiVersion: 'v1' },
+        { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: pod.spec.nodeName },
+      );
     } else {
       this.registry.delete(POD, ns, name, {});
     }

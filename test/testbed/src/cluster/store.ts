@@ -3,7 +3,13 @@
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- objects of every kind, read by field path
 export type Obj = Record<string, any>;
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-export interface StoreEvent { type: EventType; rv: number; res: string; obj: Obj; prev?: Obj }
+export interface StoreEvent {
+  type: EventType;
+  rv: number;
+  res: string;
+  obj: Obj;
+  prev?: Obj;
+}
 
 export const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 export const key = (ns: string | undefined, name: string): string => `${ns ?? ''}/${name}`;
@@ -20,7 +26,10 @@ export class Store {
 
   private bucket(res: string): Map<string, Obj> {
     let b = this.data.get(res);
-    if (!b) { b = new Map(); this.data.set(res, b); }
+    if (!b) {
+      b = new Map();
+      this.data.set(res, b);
+    }
     return b;
   }
   get(res: string, ns: string | undefined, name: string): Obj | undefined {
@@ -28,14 +37,20 @@ export class Store {
     return o ? clone(o) : undefined;
   }
   /** Shared (not cloned) view, for controllers that only read. */
-  peek(res: string, ns: string | undefined, name: string): Obj | undefined { return this.bucket(res).get(key(ns, name)); }
+  peek(res: string, ns: string | undefined, name: string): Obj | undefined {
+    return this.bucket(res).get(key(ns, name));
+  }
   list(res: string, ns?: string): Obj[] {
     const out: Obj[] = [];
     for (const o of this.bucket(res).values()) if (ns === undefined || o.metadata.namespace === ns) out.push(o);
     return out;
   }
-  byUID(uid: string): { res: string; obj: Obj } | undefined { return this.byUid.get(uid); }
-  allResources(): string[] { return [...this.data.keys()]; }
+  byUID(uid: string): { res: string; obj: Obj } | undefined {
+    return this.byUid.get(uid);
+  }
+  allResources(): string[] {
+    return [...this.data.keys()];
+  }
 
   private emit(type: EventType, res: string, obj: Obj, prev?: Obj): void {
     const e: StoreEvent = { type, rv: this.rv, res, obj, ...(prev ? { prev } : {}) };
@@ -85,31 +100,46 @@ export class Store {
     return this.history.filter((e) => e.rv > rv && e.res === res);
   }
   /** Drops the whole event history (like an etcd compaction at the current revision). */
-  compact(): void { this.history = []; this.compactedRv = this.rv; }
-  on(l: (e: StoreEvent) => void): () => void { this.listeners.add(l); return () => this.listeners.delete(l); }
+  compact(): void {
+    this.history = [];
+    this.compactedRv = this.rv;
+  }
+  on(l: (e: StoreEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
 }
 
 // ------------------------------------------------------------------------------------ selectors
 
-export interface Requirement { key: string; op: 'in' | 'notin' | 'exists' | '!' | '=' | '!=' | 'gt' | 'lt'; values: string[] }
+export interface Requirement {
+  key: string;
+  op: 'in' | 'notin' | 'exists' | '!' | '=' | '!=' | 'gt' | 'lt';
+  values: string[];
+}
 export class SelectorError extends Error {}
 
 export function parseLabelSelector(s: string | undefined): Requirement[] {
   const out: Requirement[] = [];
   if (!s) return out;
   const parts: string[] = [];
-  let depth = 0; let cur = '';
+  let depth = 0;
+  let cur = '';
   for (const ch of s) {
     if (ch === '(') depth++;
     if (ch === ')') depth--;
-    if (ch === ',' && depth === 0) { parts.push(cur); cur = ''; } else cur += ch;
+    if (ch === ',' && depth === 0) {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
   }
   parts.push(cur);
   for (const raw of parts) {
     const p = raw.trim();
     if (!p) continue;
     let m: RegExpExecArray | null;
-    if ((m = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(p))) out.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((x) => x.trim()) });
+    if ((m = /^(\S+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(p)))
+      out.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values: m[3]!.split(',').map((x) => x.trim()) });
     else if ((m = /^!\s*(\S+)$/.exec(p))) out.push({ key: m[1]!, op: '!', values: [] });
     else if ((m = /^([^=!<>\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(p))) out.push({ key: m[1]!, op: m[2] === '!=' ? '!=' : '=', values: [m[3]!] });
     else if ((m = /^([^=!<>\s]+)\s*([<>])\s*(\S+)$/.exec(p))) out.push({ key: m[1]!, op: m[2] === '>' ? 'gt' : 'lt', values: [m[3]!] });
@@ -125,15 +155,24 @@ export function matchRequirements(reqs: Requirement[], labels: Record<string, st
     const has = Object.prototype.hasOwnProperty.call(l, r.key);
     const v = l[r.key];
     switch (r.op) {
-      case '=': return has && v === r.values[0];
-      case '!=': return !has || v !== r.values[0];
-      case 'in': return has && r.values.includes(v!);
-      case 'notin': return !has || !r.values.includes(v!);
-      case 'exists': return has;
-      case '!': return !has;
-      case 'gt': return has && Number(v) > Number(r.values[0]);
-      case 'lt': return has && Number(v) < Number(r.values[0]);
-      default: return false;
+      case '=':
+        return has && v === r.values[0];
+      case '!=':
+        return !has || v !== r.values[0];
+      case 'in':
+        return has && r.values.includes(v!);
+      case 'notin':
+        return !has || !r.values.includes(v!);
+      case 'exists':
+        return has;
+      case '!':
+        return !has;
+      case 'gt':
+        return has && Number(v) > Number(r.values[0]);
+      case 'lt':
+        return has && Number(v) < Number(r.values[0]);
+      default:
+        return false;
     }
   });
 }
@@ -149,7 +188,11 @@ export function matchLabelSelector(sel: Obj | undefined, labels: Record<string, 
   return matchRequirements(reqs, labels);
 }
 
-export interface FieldReq { field: string; op: '=' | '!='; value: string }
+export interface FieldReq {
+  field: string;
+  op: '=' | '!=';
+  value: string;
+}
 export function parseFieldSelector(s: string | undefined, supported: string[]): FieldReq[] {
   const out: FieldReq[] = [];
   if (!s) return out;
@@ -174,8 +217,29 @@ export function matchFields(reqs: FieldReq[], obj: Obj): boolean {
   return reqs.every((r) => (fieldValue(obj, r.field) === r.value) === (r.op === '='));
 }
 export const SUPPORTED_FIELDS: Record<string, string[]> = {
-  pods: ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
-  events: ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  pods: [
+    'spec.nodeName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'spec.serviceAccountName',
+    'spec.hostNetwork',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ],
+  events: [
+    'involvedObject.kind',
+    'involvedObject.namespace',
+    'involvedObject.name',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'involvedObject.resourceVersion',
+    'involvedObject.fieldPath',
+    'reason',
+    'reportingComponent',
+    'source',
+    'type',
+  ],
   'batch/jobs': ['status.successful'],
   secrets: ['type'],
   namespaces: ['status.phase'],

@@ -4,17 +4,37 @@ import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 
-export function clients(kubeconfigPath: string): { kc: k8s.KubeConfig; core: k8s.CoreV1Api; batch: k8s.BatchV1Api; rbac: k8s.RbacAuthorizationV1Api } {
+export function clients(kubeconfigPath: string): {
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  batch: k8s.BatchV1Api;
+  rbac: k8s.RbacAuthorizationV1Api;
+} {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfigPath);
-  return { kc, core: kc.makeApiClient(k8s.CoreV1Api), batch: kc.makeApiClient(k8s.BatchV1Api), rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api) };
+  return {
+    kc,
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api),
+  };
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
-    try { const v = await fn(); if (v) return v; } catch (e) { last = e; }
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
@@ -24,9 +44,19 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 export function kubectl(kubeconfig: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = execFile('kubectl', args, { env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? (err as unknown as { code: number }).code : 1) : 0, stdout, stderr });
+      resolve({
+        code: err
+          ? typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number'
+            ? (err as unknown as { code: number }).code
+            : 1
+          : 0,
+        stdout,
+        stderr,
+      });
     });
-    if (input !== undefined) { p.stdin!.end(input); }
+    if (input !== undefined) {
+      p.stdin!.end(input);
+    }
   });
 }
 
@@ -38,20 +68,27 @@ export interface ApiStatus {
   message?: string;
   reason?: string;
   code?: number;
-  details?: { name?: string; group?: string; kind?: string; retryAfterSeconds?: number; causes?: { reason?: string; message?: string; field?: string }[] };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    retryAfterSeconds?: number;
+    causes?: { reason?: string; message?: string; field?: string }[];
+  };
   [field: string]: unknown;
 }
 
 /** Parses an ApiException body (client-node 2.x keeps it as text). */
 export function statusOf(e: unknown): { code: number; body: ApiStatus } {
   const ex = e as { code?: number; body?: unknown };
-  const body = typeof ex.body === 'string' ? JSON.parse(ex.body) as ApiStatus : (ex.body as ApiStatus);
+  const body = typeof ex.body === 'string' ? (JSON.parse(ex.body) as ApiStatus) : (ex.body as ApiStatus);
   return { code: ex.code ?? 0, body };
 }
 
 export function simpleJob(name: string, command: string[], extra: Partial<k8s.V1JobSpec> = {}): k8s.V1Job {
   return {
-    apiVersion: 'batch/v1', kind: 'Job',
+    apiVersion: 'batch/v1',
+    kind: 'Job',
     metadata: { name, labels: { app: 'cluster-test' } },
     spec: {
       backoffLimit: 0,
@@ -62,10 +99,16 @@ export function simpleJob(name: string, command: string[], extra: Partial<k8s.V1
 }
 
 export async function jobDone(batch: k8s.BatchV1Api, ns: string, name: string, timeoutMs = 20_000): Promise<k8s.V1Job> {
-  return until(`job ${name} to finish`, async () => {
-    const j = await batch.readNamespacedJob({ namespace: ns, name });
-    return (j.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True') ? j : undefined;
-  }, timeoutMs);
+  return until(
+    `job ${name} to finish`,
+    async () => {
+      const j = await batch.readNamespacedJob({ namespace: ns, name });
+      return (j.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')
+        ? j
+        : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export interface RawAnswer {
@@ -79,7 +122,7 @@ export interface RawAnswer {
 function parseObject(text: string): ApiStatus {
   try {
     const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed as ApiStatus : {};
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ApiStatus) : {};
   } catch {
     return {};
   }
@@ -91,14 +134,22 @@ export function raw(kc: k8s.KubeConfig, method: string, path: string, body?: unk
   const url = new URL(path, cluster.server);
   const ca = Buffer.from(cluster.caData!, 'base64');
   return new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca, headers: { Authorization: `Bearer ${kc.getCurrentUser()!.token!}`, 'Content-Type': 'application/json', Accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ code: res.statusCode ?? 0, body: parseObject(text), text, headers: res.headers });
-      });
-    });
+    const req = https.request(
+      url,
+      {
+        method,
+        ca,
+        headers: { Authorization: `Bearer ${kc.getCurrentUser()!.token!}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ code: res.statusCode ?? 0, body: parseObject(text), text, headers: res.headers });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : JSON.stringify(body));
   });

@@ -25,7 +25,11 @@ export interface KubeObject {
 export interface NodeSpec {
   name: string;
   /** allocatable resources (Kubernetes quantities); defaults: cpu 4, memory 16Gi, ephemeral-storage 100Gi, pods 110 */
-  cpu?: string; memory?: string; ephemeralStorage?: string; gpu?: string | number; pods?: string | number;
+  cpu?: string;
+  memory?: string;
+  ephemeralStorage?: string;
+  gpu?: string | number;
+  pods?: string | number;
   labels?: Record<string, string>;
   taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
   unschedulable?: boolean;

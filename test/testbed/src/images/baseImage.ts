@@ -70,7 +70,16 @@ async function commitRootFs(root: string, tags: string[], nodeVersion: string): 
   try {
     const mnt = await buildah(['mount', ctr]);
     await mustRun('sh', ['-c', 'tar -C "$1" -cf - . | tar -C "$2" -xpf -', 'sh', root, mnt]);
-    await buildah(['config', '--env', 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '--env', `NODE_VERSION=${nodeVersion}`, '--cmd', 'node', ctr]);
+    await buildah([
+      'config',
+      '--env',
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      '--env',
+      `NODE_VERSION=${nodeVersion}`,
+      '--cmd',
+      'node',
+      ctr,
+    ]);
     await buildah(['commit', '--rm', ctr, tags[0]!]);
   } catch (e) {
     await buildah(['rm', ctr]).catch(() => undefined);

@@ -14,7 +14,11 @@ export interface CommandResult {
 }
 
 /** Runs a command; `echo` streams its output (for long builds) as well as collecting it. */
-export function runCommand(cmd: string, args: string[], opts: { echo?: (chunk: string) => void; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CommandResult> {
+export function runCommand(
+  cmd: string,
+  args: string[],
+  opts: { echo?: (chunk: string) => void; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -37,7 +41,8 @@ export function runCommand(cmd: string, args: string[], opts: { echo?: (chunk: s
 /** Runs a command and fails with its output when it exits non-zero. */
 export async function mustRun(cmd: string, args: string[], opts: Parameters<typeof runCommand>[2] = {}): Promise<string> {
   const r = await runCommand(cmd, args, opts);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}:\n${(r.stderr || r.stdout).trim().split('\n').slice(-20).join('\n')}`);
+  if (r.code !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.code}:\n${(r.stderr || r.stdout).trim().split('\n').slice(-20).join('\n')}`);
   return r.stdout.trim();
 }
 

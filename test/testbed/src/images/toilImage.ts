@@ -18,7 +18,17 @@ import { buildah, imageId, runCommand, STORAGE_ARGS } from './buildah.js';
 /** The toil-ts checkout this package lives in (`test/testbed/src/images` → the project root). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 /** What goes into the build context (the allow-list of .dockerignore). */
-const CONTEXT = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'bin', 'examples'];
+const CONTEXT = [
+  'Dockerfile',
+  '.dockerignore',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'src',
+  'bin',
+  'examples',
+];
 
 async function version(): Promise<string> {
   const pkg = JSON.parse(await readFile(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -53,7 +63,14 @@ async function gitRevision(): Promise<string> {
 
 async function budArgs(tags: string[]): Promise<string[]> {
   const args = ['bud', '--isolation', 'chroot', '--pull-never', '--build-arg', `BASE_IMAGE=${BASE_IMAGE_NAME}`];
-  args.push('--build-arg', `VERSION=${await version()}`, '--build-arg', `REVISION=${await gitRevision()}`, '--build-arg', `CREATED=${new Date().toISOString()}`);
+  args.push(
+    '--build-arg',
+    `VERSION=${await version()}`,
+    '--build-arg',
+    `REVISION=${await gitRevision()}`,
+    '--build-arg',
+    `CREATED=${new Date().toISOString()}`,
+  );
   const ca = process.env['NODE_EXTRA_CA_CERTS'];
   if (ca && existsSync(ca)) args.push('--secret', `id=extra_ca,src=${ca}`);
   for (const t of tags) args.push('-t', t);
@@ -90,7 +107,11 @@ export async function ensureToilImage(log: BuildLog = () => undefined): Promise<
     return { name, id: cached, built: false, seconds: (Date.now() - started) / 1000, base };
   }
   log(`building ${name} from the Dockerfile (${cacheTag})`);
-  await buildah(await budArgs([name, cacheTag]), { echo: (chunk) => { for (const l of chunk.split('\n')) if (/^STEP \d+\/\d+/.test(l)) log(l); } });
+  await buildah(await budArgs([name, cacheTag]), {
+    echo: (chunk) => {
+      for (const l of chunk.split('\n')) if (/^STEP \d+\/\d+/.test(l)) log(l);
+    },
+  });
   const id = (await imageId(cacheTag))!;
   await pruneSuperseded(cacheTag);
   return { name, id, built: true, seconds: (Date.now() - started) / 1000, base };

@@ -147,7 +147,8 @@ app.middleware.unshift(async function testS3(ctx, next) {
   counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
   // Requests that read or write object content: do they carry an SSE-C key? (s3rver ignores it.)
   if (['GETObject', 'HEADObject', 'PUTObject', 'UploadPart', 'CreateMultipartUpload'].includes(op)) {
-    if (ctx.get('x-amz-server-side-encryption-customer-algorithm') === 'AES256' && ctx.get('x-amz-server-side-encryption-customer-key-md5')) counts.sseC.with++;
+    if (ctx.get('x-amz-server-side-encryption-customer-algorithm') === 'AES256' && ctx.get('x-amz-server-side-encryption-customer-key-md5'))
+      counts.sseC.with++;
     else counts.sseC.without++;
   }
 
@@ -202,7 +203,9 @@ app.middleware.unshift(async function testS3(ctx, next) {
       if (!fs.existsSync(kf)) continue;
       const k = fs.readFileSync(kf, 'utf8');
       if (!k.startsWith(prefix)) continue;
-      uploads.push(`<Upload><Key>${escapeXml(k)}</Key><UploadId>${id}</UploadId><Initiated>${fs.statSync(kf).mtime.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`);
+      uploads.push(
+        `<Upload><Key>${escapeXml(k)}</Key><UploadId>${id}</UploadId><Initiated>${fs.statSync(kf).mtime.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`,
+      );
     }
     ctx.type = 'application/xml';
     ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>${escapeXml(bucket)}</Bucket><Prefix>${escapeXml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${uploads.join('')}</ListMultipartUploadsResult>`;
@@ -246,8 +249,10 @@ async function handle(ctx, next, { bucket, key, q, cutMode, releases }) {
   }
 
   // ---- object requests: one at a time per key, with AWS's conditional writes ---------------
-  const isObjectWrite = bucket && key && ((ctx.method === 'PUT' && !('uploadId' in q) && !('tagging' in q)) || (ctx.method === 'POST' && 'uploadId' in q));
-  const isObjectAccess = bucket && key && !('uploadId' in q) && !('uploads' in q) && !('tagging' in q) && ['GET', 'HEAD', 'DELETE'].includes(ctx.method);
+  const isObjectWrite =
+    bucket && key && ((ctx.method === 'PUT' && !('uploadId' in q) && !('tagging' in q)) || (ctx.method === 'POST' && 'uploadId' in q));
+  const isObjectAccess =
+    bucket && key && !('uploadId' in q) && !('uploads' in q) && !('tagging' in q) && ['GET', 'HEAD', 'DELETE'].includes(ctx.method);
   if (isObjectWrite || isObjectAccess) releases.push(await lock(`key:${bucket}/${key}`));
   {
     if (isObjectWrite && conditionalWrites) {
@@ -256,12 +261,25 @@ async function handle(ctx, next, { bucket, key, q, cutMode, releases }) {
       if (ifNoneMatch || ifMatch) {
         const etag = await currentEtag(bucket, key);
         if (ifNoneMatch === '*' && etag !== undefined) {
-          return xmlError(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', '<Condition>If-None-Match</Condition>');
+          return xmlError(
+            ctx,
+            412,
+            'PreconditionFailed',
+            'At least one of the pre-conditions you specified did not hold',
+            '<Condition>If-None-Match</Condition>',
+          );
         }
         if (ifMatch) {
-          if (etag === undefined) return xmlError(ctx, 404, 'NoSuchKey', 'The specified key does not exist.', `<Key>${escapeXml(key)}</Key>`);
+          if (etag === undefined)
+            return xmlError(ctx, 404, 'NoSuchKey', 'The specified key does not exist.', `<Key>${escapeXml(key)}</Key>`);
           if (ifMatch.replace(/"/g, '') !== etag) {
-            return xmlError(ctx, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', '<Condition>If-Match</Condition>');
+            return xmlError(
+              ctx,
+              412,
+              'PreconditionFailed',
+              'At least one of the pre-conditions you specified did not hold',
+              '<Condition>If-Match</Condition>',
+            );
           }
         }
       }

@@ -10,7 +10,10 @@ const num = (flag: string): number => {
   const i = args.indexOf(flag);
   return i >= 0 ? Number(args[i + 1]) : 0;
 };
-const s3 = await startTestS3({ conditionalWrites: !args.includes('--no-conditional'), faults: { slowDown: num('--slowdown'), cut: num('--cut') } });
+const s3 = await startTestS3({
+  conditionalWrites: !args.includes('--no-conditional'),
+  faults: { slowDown: num('--slowdown'), cut: num('--cut') },
+});
 process.stdout.write(`AWS_ENDPOINT_URL_S3=${s3.endpoint}\n`);
 const stop = (): void => {
   void s3
