@@ -30,7 +30,7 @@ const conditionalWrites = process.env.TEST_S3_CONDITIONAL === '1';
 if (!directory) throw new Error('TEST_S3_DIR is not set');
 
 let faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0 };
-let counts = { total: 0, byOp: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+let counts = { total: 0, byOp: {}, gets: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
 const completed = new Map(); // uploadId → { bucket, key, etag }
 
 const app = new S3rver({
@@ -145,6 +145,7 @@ app.middleware.unshift(async function testS3(ctx, next) {
   const op = opName(ctx, key);
   counts.total++;
   counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
+  if (op === 'GETObject') counts.gets[`${bucket}/${key}`] = (counts.gets[`${bucket}/${key}`] ?? 0) + 1;
   // Requests that read or write object content: do they carry an SSE-C key? (s3rver ignores it.)
   if (['GETObject', 'HEADObject', 'PUTObject', 'UploadPart', 'CreateMultipartUpload'].includes(op)) {
     if (ctx.get('x-amz-server-side-encryption-customer-algorithm') === 'AES256' && ctx.get('x-amz-server-side-encryption-customer-key-md5'))
@@ -354,7 +355,7 @@ process.on('message', (msg) => {
   } else if (msg.type === 'counts') {
     process.send({ type: 'counts', id: msg.id, counts });
   } else if (msg.type === 'resetCounts') {
-    counts = { total: 0, byOp: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+    counts = { total: 0, byOp: {}, gets: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
     process.send({ type: 'ack', id: msg.id });
   } else if (msg.type === 'stop') {
     app.close().finally(() => process.exit(0));

@@ -32,6 +32,8 @@ export interface TestS3Faults {
 export interface TestS3Counts {
   total: number;
   byOp: Record<string, number>;
+  /** GetObject requests per object, by `bucket/key`. */
+  gets: Record<string, number>;
   faults: { slowDown: number; cut: number };
   /** Requests reading or writing object content with and without an SSE-C key. */
   sseC: { with: number; without: number };
