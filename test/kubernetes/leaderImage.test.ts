@@ -10,6 +10,7 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestCluster, type TestCluster } from '@toil-ts/testbed/cluster';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
+import { parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { ROOT, waitFor } from '../helpers/run.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
@@ -83,6 +84,24 @@ async function leaderEnds(
   return { verdict: verdict!, workersSeen: [...seen.values()], logs: logs.stdout };
 }
 
+async function editYaml(file: string, edit: (doc: Document) => void): Promise<void> {
+  const doc = parseDocument(await readFile(file, 'utf8'));
+  edit(doc);
+  await writeFile(file, doc.toString());
+}
+
+/** Sets (or adds) env entries of the leader container in an overlay's leader.yaml. */
+async function setLeaderEnv(dir: string, env: Record<string, string>): Promise<void> {
+  await editYaml(path.join(dir, 'leader.yaml'), (doc) => {
+    const list = doc.getIn(['spec', 'template', 'spec', 'containers', 0, 'env']) as YAMLSeq<YAMLMap>;
+    for (const [name, value] of Object.entries(env)) {
+      const entry = list.items.find((e) => e.get('name') === name);
+      if (entry) entry.set('value', value);
+      else list.add(doc.createNode({ name, value }));
+    }
+  });
+}
+
 /** An overlay made as a user would: a copy of overlays/example with its marked values edited. */
 async function makeOverlay(
   name: string,
@@ -94,26 +113,17 @@ async function makeOverlay(
   await cp(path.join(ROOT, 'manifests', 'overlays', 'example'), dir, { recursive: true });
   await rm(path.join(dir, 'workflow.ts'));
   for (const [f, text] of Object.entries(files)) await writeFile(path.join(dir, f), text);
-  const kz = path.join(dir, 'kustomization.yaml');
-  const base = path.relative(dir, path.join(ROOT, 'manifests', 'base'));
-  let text = (await readFile(kz, 'utf8'))
-    .replace('- ../../base', `- ${base}`)
-    .replace('-run-001', `-${name}`)
-    .replace('instance: run-001', `instance: ${name}`);
-  text = text.replace(
-    '  - workflow.ts\n',
-    Object.keys(files)
-      .map((f) => `  - ${f}\n`)
-      .join(''),
-  );
-  await writeFile(kz, text);
-  const patch = path.join(dir, 'leader.yaml');
-  let leader = (await readFile(patch, 'utf8'))
-    .replace('/workflow/workflow.ts', `/workflow/${Object.keys(files)[0]}`)
-    .replace('aws:us-west-2:demouser-toil-run-001', `aws:us-west-2:demouser-${name}`);
-  for (const [n, v] of Object.entries(edits.env ?? {}))
-    leader = leader.replace(`# - name: ${n}\n        #   value: `, `- name: ${n}\n          value: ${JSON.stringify(v)} # `);
-  await writeFile(patch, leader);
+  await editYaml(path.join(dir, 'kustomization.yaml'), (doc) => {
+    doc.setIn(['resources', 0], path.relative(dir, path.join(ROOT, 'manifests', 'base')));
+    doc.set('nameSuffix', `-${name}`);
+    doc.setIn(['labels', 0, 'pairs', 'app.kubernetes.io/instance'], name);
+    doc.setIn(['configMapGenerator', 0, 'files'], doc.createNode(Object.keys(files)));
+  });
+  await setLeaderEnv(dir, {
+    TOIL_WORKFLOW: `/workflow/${Object.keys(files)[0]}`,
+    TOIL_JOB_STORE: `aws:us-west-2:demouser-${name}`,
+    ...edits.env,
+  });
   if (edits.config !== undefined) await writeFile(path.join(dir, 'config.yaml'), edits.config);
   return dir;
 }
@@ -207,9 +217,7 @@ describe('the leader image and the manifests', () => {
     } finally {
       restore();
     }
-    const dir = await makeOverlay('by-url', { 'unused.ts': '' });
-    const patch = path.join(dir, 'leader.yaml');
-    await writeFile(patch, (await readFile(patch, 'utf8')).replace('/workflow/unused.ts', `s3://${bucket}/greet.ts`));
+    const dir = await makeOverlay('by-url', { 'unused.ts': '' }, { env: { TOIL_WORKFLOW: `s3://${bucket}/greet.ts` } });
     expect((await k(['apply', '-k', dir])).code).toBe(0);
     const end = await leaderEnds('toil-leader-by-url');
     expect(end.logs.trim().split('\n').pop()).toBe('"greetings from s3"');
@@ -265,10 +273,7 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
   }
 
   it('a bad job store locator fails the leader Job at once, the one-line reason in its logs', async () => {
-    const logs = await failsAtOnce('bad-locator', async (dir) => {
-      const patch = path.join(dir, 'leader.yaml');
-      await writeFile(patch, (await readFile(patch, 'utf8')).replace('aws:us-west-2:demouser-bad-locator', 'aws:nowhere'));
-    });
+    const logs = await failsAtOnce('bad-locator', (dir) => setLeaderEnv(dir, { TOIL_JOB_STORE: 'aws:nowhere' }));
     expect(logs).toMatch(/^toil: .*aws:nowhere/);
   }, 120_000);
 
