@@ -45,7 +45,9 @@ try {
     const seconds = (performance.now() - t0) / 1000;
     if (r.code !== 0) throw new Error(`toil run failed:\n${r.stderr}`);
     const reads = JSON.parse(r.stdout) as Array<{ ms: number; sha: string }>;
-    const gets = Object.values((await k.s3.requestCount()).gets).reduce((a, b) => a + b, 0);
+    const gets = Object.entries((await k.s3.requestCount()).gets)
+      .filter(([key]) => key.endsWith(`/${path.basename(file)}`))
+      .reduce((a, [, n]) => a + n, 0);
     const misses = caching ? reads.slice(0, 1) : reads;
     const hits = caching ? reads.slice(1) : [];
     console.log(
