@@ -8,12 +8,13 @@
  *
  *   npx tsx bench/leader-job.ts [N] [--cold]
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startTestCluster } from '@toil-ts/testbed/cluster';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { ROOT } from '../test/helpers/run.js';
+import { createS3Secret } from '../test/kubernetes/setup.js';
 import { ensureToilImage, imageSize, runCommand, STORAGE_ARGS } from '@toil-ts/testbed/images';
 import { startTestS3 } from '@toil-ts/testbed/s3';
 
@@ -41,11 +42,7 @@ const [cluster, s3] = await Promise.all([
   startTestS3({ conditionalWrites: true }),
 ]);
 try {
-  await writeFile(
-    path.join(dir, 'credentials'),
-    `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
-  );
-  await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 's3-credentials', '--from-file', path.join(dir, 'credentials')]);
+  await createS3Secret(cluster.kubeconfigPath, { dir, endpoint: s3.endpoint });
   const seconds: number[] = [];
   const rss: number[] = [];
   for (let i = 0; i < runs; i++) {

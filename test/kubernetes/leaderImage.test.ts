@@ -16,6 +16,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { ensureToilImage } from '@toil-ts/testbed/images';
+import { createS3Secret } from './setup.js';
 import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 
 const OVERLAYS = path.join(ROOT, '.tmp', 'overlays');
@@ -40,19 +41,7 @@ beforeAll(async () => {
   // S3-compatible endpoint (endpoint_url), so the manifests need no edit to reach it.
   const dir = path.join(OVERLAYS, 'aws');
   await mkdir(dir, { recursive: true });
-  await writeFile(
-    path.join(dir, 'credentials'),
-    `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
-  );
-  const made = await kubectl(cluster.kubeconfigPath, [
-    'create',
-    'secret',
-    'generic',
-    's3-credentials',
-    '--from-file',
-    path.join(dir, 'credentials'),
-  ]);
-  if (made.code !== 0) throw new Error(made.stderr);
+  await createS3Secret(cluster.kubeconfigPath, { dir, endpoint: s3.endpoint });
 }, 900_000);
 
 afterAll(async () => {

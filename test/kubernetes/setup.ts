@@ -27,19 +27,23 @@ export interface K8sEnv {
 
 let n = 0;
 
+/**
+ * The `s3-credentials` secret as the guide makes it: `kubectl create secret generic
+ * s3-credentials --from-file credentials`, from a credentials file for the test S3 server written
+ * in `dir`. With `endpoint`, the profile also names the endpoint (endpoint_url).
+ */
+export async function createS3Secret(kubeconfig: string, opts: { dir: string; endpoint?: string }): Promise<void> {
+  const file = path.join(opts.dir, 'credentials');
+  const endpoint = opts.endpoint ? `endpoint_url = ${opts.endpoint}\n` : '';
+  await writeFile(file, `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n${endpoint}`, { mode: 0o600 });
+  const made = await kubectl(kubeconfig, ['create', 'secret', 'generic', 's3-credentials', '--from-file', file]);
+  if (made.code !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
+}
+
 export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-k8s-'));
   const [cluster, s3] = await Promise.all([startTestCluster({ jobBackoffBaseMs: 100, ...opts }), startTestS3({ conditionalWrites: true })]);
-  await writeFile(path.join(dir, 'credentials'), '[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n');
-  const made = await kubectl(cluster.kubeconfigPath, [
-    'create',
-    'secret',
-    'generic',
-    's3-credentials',
-    '--from-file',
-    path.join(dir, 'credentials'),
-  ]);
-  if (made.code !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
+  await createS3Secret(cluster.kubeconfigPath, { dir });
   const env: NodeJS.ProcessEnv = {
     KUBECONFIG: cluster.kubeconfigPath,
     TOIL_APPLIANCE_SELF: 'toil-ts:test',

@@ -14,30 +14,33 @@ export interface HostSetup {
   mountNamespaces: boolean;
 }
 
+/**
+ * `setpriv` arguments that run `sh -c <script>` in a private mount and PID namespace which dies
+ * with the process that started it: how every container process and the start-up probe run.
+ */
+export function podNamespaceArgs(unshare: string, sh: string): string[] {
+  return [
+    '--pdeathsig',
+    'SIGKILL',
+    '--',
+    unshare,
+    '--mount',
+    '--propagation',
+    'private',
+    '--pid',
+    '--fork',
+    '--kill-child=SIGKILL',
+    '--mount-proc',
+    '--',
+    sh,
+    '-c',
+  ];
+}
+
 /** Fails unless a private mount and PID namespace can be made and bind mounts work inside it. */
 function probeNamespaces(stateDir: string): void {
   const script = `mkdir -p ${stateDir}/probe && mount --bind ${stateDir} ${stateDir}/probe`;
-  const probe = spawnSync(
-    'setpriv',
-    [
-      '--pdeathsig',
-      'SIGKILL',
-      '--',
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      '--pid',
-      '--fork',
-      '--kill-child=SIGKILL',
-      '--mount-proc',
-      '--',
-      '/bin/sh',
-      '-c',
-      script,
-    ],
-    { stdio: 'ignore' },
-  );
+  const probe = spawnSync('setpriv', [...podNamespaceArgs('unshare', '/bin/sh'), script], { stdio: 'ignore' });
   if (probe.status !== 0)
     throw new Error(
       'test cluster: private mount and PID namespaces are not available (need root, setpriv and unshare --mount --pid); pass mountNamespaces: false to run without volume mounts',

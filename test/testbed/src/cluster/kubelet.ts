@@ -28,6 +28,7 @@ import type { Authenticator } from './auth.js';
 import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
+import { podNamespaceArgs } from './host.js';
 import { ContainerImages, type ContainerImagesOption, type LocalImage } from './images.js';
 import {
   RootView,
@@ -1073,22 +1074,7 @@ export class Kubelets {
     const head = this.o.mountNamespaces ? ["trap 'exit 143' TERM", "trap 'exit 130' INT", 'set -e'] : ['set -e'];
     const lines = [...head, ...script.lines];
     const t = this.tools;
-    const namespaces = [
-      '--pdeathsig',
-      'SIGKILL',
-      '--',
-      t.unshare,
-      '--mount',
-      '--propagation',
-      'private',
-      '--pid',
-      '--fork',
-      '--kill-child=SIGKILL',
-      '--mount-proc',
-      '--',
-      t.sh,
-      '-c',
-    ];
+    const namespaces = podNamespaceArgs(t.unshare, t.sh);
     if (script.pid1) {
       // As in a real container, the image's entrypoint is PID 1: it gets SIGTERM only if it
       // handles it (an init such as tini does), else it is SIGKILLed after the grace period.
