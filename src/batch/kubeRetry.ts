@@ -1,11 +1,12 @@
 /**
  * Being a good API citizen: every request waits for the client-side rate limiter, and
- * transient failures (429 with its Retry-After, 5xx, connection errors) are retried with
- * exponential backoff and jitter. Other 4xx answers are reported at once.
+ * transient failures (429 with its Retry-After, in seconds or as an HTTP date, 5xx, connection
+ * errors) are retried with exponential backoff and jitter. Other 4xx answers are reported at once.
  */
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { sleep } from '../concurrency.js';
 import { ToilError } from '../errors.js';
+import { retryAfterMs } from '../httpDate.js';
 import type { RateLimiter } from './rateLimiter.js';
 
 export interface ApiErrorInfo {
@@ -31,8 +32,8 @@ export function apiErrorInfo(e: unknown): ApiErrorInfo {
     message = (err.body as { message: string }).message;
   }
   const ra = err.headers?.['retry-after'] ?? err.headers?.['Retry-After'];
-  const retryAfterMs = ra !== undefined && /^\d+$/.test(ra) ? Number(ra) * 1000 : undefined;
-  return { status, message, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  const wait = typeof ra === 'string' ? retryAfterMs(ra) : undefined;
+  return { status, message, ...(wait !== undefined ? { retryAfterMs: wait } : {}) };
 }
 
 export function isTransient(info: ApiErrorInfo): boolean {

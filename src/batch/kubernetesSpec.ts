@@ -3,7 +3,16 @@
  * workflow's Kubernetes options, so every spec it can produce is unit-tested and validated
  * against the official schema.
  */
-import type { V1Job, V1NodeSelectorTerm, V1OwnerReference, V1Toleration, V1Volume, V1VolumeMount, V1EnvVar } from '@kubernetes/client-node';
+import type {
+  V1Job,
+  V1NodeSelectorRequirement,
+  V1NodeSelectorTerm,
+  V1OwnerReference,
+  V1Toleration,
+  V1Volume,
+  V1VolumeMount,
+  V1EnvVar,
+} from '@kubernetes/client-node';
 import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 
@@ -25,6 +34,38 @@ export const SPOT_NODE_LABELS: ReadonlyArray<{ key: string; values: string[] }> 
   { key: 'cloud.google.com/gke-spot', values: ['true'] },
   { key: 'cloud.google.com/gke-preemptible', values: ['true'] },
 ];
+/**
+ * Node labels whose value names the node's GPU model: GKE's (e.g. `nvidia-tesla-t4`, `nvidia-l4`)
+ * and NVIDIA GPU feature discovery's (e.g. `Tesla-T4`, `NVIDIA-A100-SXM4-40GB`), which the NVIDIA
+ * GPU operator sets on EKS and elsewhere. The providers' values differ, so a job names the model
+ * as its cluster's label says it, and the node affinity has one term per label.
+ */
+export const GPU_MODEL_NODE_LABELS: readonly string[] = ['cloud.google.com/gke-accelerator', 'nvidia.com/gpu.product'];
+
+/** Node affinity terms (ORed) for spot or non-spot capacity, each a list of ANDed expressions. */
+function capacityTerms(preemptible: boolean): V1NodeSelectorRequirement[][] {
+  if (preemptible) return SPOT_NODE_LABELS.map((l) => [{ key: l.key, operator: 'In', values: l.values }]);
+  return [SPOT_NODE_LABELS.map((l) => ({ key: l.key, operator: 'NotIn', values: l.values }))];
+}
+
+/**
+ * The required node affinity terms: the capacity terms, and with a GPU model each of them once
+ * per model label, so that every term asks for the model as well as for the capacity type.
+ */
+export function nodeSelectorTerms(preemptible: boolean, gpuModel: string | undefined): V1NodeSelectorTerm[] {
+  const capacity = capacityTerms(preemptible);
+  if (gpuModel === undefined) return capacity.map((matchExpressions) => ({ matchExpressions }));
+  return GPU_MODEL_NODE_LABELS.flatMap((key) =>
+    capacity.map((c) => ({ matchExpressions: [{ key, operator: 'In', values: [gpuModel] }, ...c] })),
+  );
+}
+
+/** The one GPU model a job's accelerators name, if they name exactly one. */
+function singleGpuModel(r: ResolvedRequirements): string | undefined {
+  const models = new Set(r.accelerators.map((a) => a.model).filter((m): m is string => m !== undefined));
+  return models.size === 1 ? [...models][0] : undefined;
+}
+
 export const SPOT_TOLERATIONS: V1Toleration[] = [
   { key: 'cloud.google.com/gke-spot', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
   { key: 'cloud.google.com/gke-preemptible', operator: 'Equal', value: 'true', effect: 'NoSchedule' },
@@ -135,15 +176,6 @@ export function buildJob(
     mounts.push({ name: 'aws-credentials', mountPath: AWS_MOUNT, readOnly: true });
   }
 
-  const spotTerm = (): V1NodeSelectorTerm[] =>
-    SPOT_NODE_LABELS.map((l) => ({ matchExpressions: [{ key: l.key, operator: 'In', values: l.values }] }));
-  const notSpotTerm = (): V1NodeSelectorTerm[] => [
-    { matchExpressions: SPOT_NODE_LABELS.map((l) => ({ key: l.key, operator: 'NotIn', values: l.values })) },
-  ];
-  const gpuModels = r.accelerators.map((a) => a.model).filter((m): m is string => m !== undefined);
-  const nodeSelector: Record<string, string> = {};
-  if (gpuModels.length === 1) nodeSelector['accelerator'] = gpuModels[0]!;
-
   const env: V1EnvVar[] = [
     { name: 'TOIL_WORKDIR', value: `${CACHE_MOUNT}/work` },
     { name: 'TOIL_WORKFLOW_ID', value: o.workflowId },
@@ -186,10 +218,9 @@ export function buildJob(
             },
           ],
           volumes,
-          ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
           affinity: {
             nodeAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: r.preemptible ? spotTerm() : notSpotTerm() },
+              requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: nodeSelectorTerms(r.preemptible, singleGpuModel(r)) },
             },
           },
           ...(r.preemptible ? { tolerations: SPOT_TOLERATIONS } : {}),

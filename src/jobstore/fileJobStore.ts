@@ -14,11 +14,15 @@
  *
  * A new version is written to tmp/, flushed, then hard-linked to `v<N+1>`: the link either
  * appears complete or fails with EEXIST (somebody else wrote N+1 first), so records are never
- * torn and a stale writer loses. Old versions are removed after the new one exists, so the
- * highest version present is always the current one.
+ * torn and a stale writer loses. A version's name is never removed while its object lives: once
+ * a newer version exists, the old name is replaced by a hard link to the object's empty
+ * tombstone (`.gone`), which frees its content but keeps the name taken. Were the name removed,
+ * a writer that checked while N was the newest and links late could create `v<N+1>` again,
+ * behind newer versions, and be told it won. The highest version is always the current one.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +41,8 @@ import {
 import { parseRecord, parseMessage } from './records.js';
 
 const MARKER = 'toil-jobstore.json';
+/** In a versioned object's directory: the empty file that retired versions are linked to. */
+const TOMBSTONE = '.gone';
 
 function rand(): string {
   return randomBytes(9).toString('base64url').replace(/[-_]/g, 'x');
@@ -163,13 +169,53 @@ export class FileJobStore implements JobStore {
       const top = vs[0];
       if (top === undefined) return undefined;
       try {
-        return { value: await fs.readFile(this.vname(dir, top, ext)), version: String(top) };
+        const value = await this.readVersion(dir, this.vname(dir, top, ext));
+        if (value) return { value, version: String(top) };
       } catch (e) {
         if (!isCode(e, 'ENOENT')) throw e;
-        // Replaced between the listing and the read: look again.
       }
+      // Replaced between the listing and the read: look again.
     }
     throw new JobStoreError('JOBSTORE', `could not read ${dir}: it keeps changing`, { retryable: true });
+  }
+
+  /** The content of one version, or undefined if it has been retired meanwhile. */
+  private async readVersion(dir: string, file: string): Promise<Buffer | undefined> {
+    const fh = await fs.open(file, 'r');
+    try {
+      const value = await fh.readFile();
+      if (value.length === 0 && (await this.isTombstone(dir, fh))) return undefined;
+      return value;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async isTombstone(dir: string, fh: FileHandle): Promise<boolean> {
+    const [mine, gone] = await Promise.all([fh.stat(), fs.stat(path.join(dir, TOMBSTONE)).catch(() => undefined)]);
+    return gone !== undefined && mine.ino === gone.ino && mine.dev === gone.dev;
+  }
+
+  /**
+   * Frees an old version's content and keeps its name taken, so that no late writer can link
+   * it again: the name becomes a hard link to the object's tombstone. If the tombstone has as
+   * many links as the file system allows, the old version is left as it is.
+   */
+  private async retire(dir: string, file: string): Promise<void> {
+    const gone = path.join(dir, TOMBSTONE);
+    const tmp = path.join(dir, `.retire-${rand()}`);
+    try {
+      await fs.writeFile(gone, '', { flag: 'wx' }).catch((e: unknown) => {
+        if (!isCode(e, 'EEXIST')) throw e;
+      });
+      await fs.link(gone, tmp);
+      await fs.rename(tmp, file);
+    } catch (e) {
+      // ENOENT: the object was deleted meanwhile.
+      if (!isCode(e, 'EMLINK') && !isCode(e, 'ENOENT')) throw e;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
   }
 
   /**
@@ -232,8 +278,8 @@ export class FileJobStore implements JobStore {
     } finally {
       await fs.rm(tmp, { force: true });
     }
-    const vs = before;
-    for (const v of vs) if (v < next) await fs.rm(this.vname(dir, v, ext), { force: true });
+    // The versions below the one replaced were retired when it was written.
+    if (current !== undefined) await this.retire(dir, this.vname(dir, current, ext));
     return String(next);
   }
 

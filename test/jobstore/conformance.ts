@@ -132,6 +132,43 @@ export function describeJobStoreConformance(name: string, factory: () => Promise
         expect(winners).toHaveLength(1);
         expect((await store.loadJob('race')).value.result).toBe(winners[0]);
       });
+      it('never tells a stale writer it won while newer versions are being written', async () => {
+        let v = await store.createJob(sampleRecord('aba'));
+        const other = await h.other();
+        const winsByExpected = new Map<string, number>();
+        const tagOfVersion = new Map<string, string>();
+        // Each round, two writers of the version just read write large records, while a chain of
+        // small updates through the other handle races past them: writing a large record takes
+        // long enough for newer versions to appear (and old ones to be cleaned up) meanwhile.
+        const bulk = 'x'.repeat(8_000_000);
+        const write = async (s: JobStore, expected: string, tag: string, failure?: string): Promise<string | undefined> => {
+          try {
+            const next = await s.updateJob(sampleRecord('aba', { result: tag, ...(failure ? { failure } : {}) }), expected);
+            winsByExpected.set(expected, (winsByExpected.get(expected) ?? 0) + 1);
+            tagOfVersion.set(next, tag);
+            return next;
+          } catch (e) {
+            expect((e as { code?: string }).code).toBe('CONFLICT');
+            return undefined;
+          }
+        };
+        const chain = async (round: number): Promise<void> => {
+          for (let i = 0; i < 4; i++) {
+            const cur = await other.loadJob('aba');
+            await write(other, cur.version, `chain-${round}-${i}`);
+          }
+        };
+        for (let round = 0; round < 12; round++) {
+          const stale = v;
+          const staleWriters = Array.from({ length: 2 }, (_, i) => write(store, stale, `stale-${round}-${i}`, bulk));
+          await Promise.all([...staleWriters, chain(round)]);
+          v = (await store.loadJob('aba')).version;
+        }
+        // Two writers that both read the same version cannot both have won.
+        for (const [expected, wins] of winsByExpected) expect([expected, wins]).toEqual([expected, 1]);
+        const last = await store.loadJob('aba');
+        expect(last.value.result).toBe(tagOfVersion.get(last.version));
+      });
       it('reports missing records as NOT_FOUND and deletes idempotently', async () => {
         await expect(store.loadJob('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await store.createJob(sampleRecord('d'));

@@ -1,12 +1,13 @@
 /** The worker Job spec and the reading of pod endings: pure functions, schema-validated. */
 import { describe, expect, it } from '@jest/globals';
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { Job as JobModel } from 'kubernetes-models/batch/v1';
 import {
   buildJob,
   dnsLabel,
   jobName,
   labelValue,
+  GPU_MODEL_NODE_LABELS,
   SPOT_NODE_LABELS,
   workflowSelector,
   type KubernetesJobOptions,
@@ -47,6 +48,7 @@ describe('worker Job spec', () => {
       {},
       { preemptible: true, accelerators: [{ count: 2, kind: 'gpu', model: 'nvidia-tesla-t4', brand: 'nvidia' }], cores: 0.5 },
     ],
+    ['a GPU model, not preemptible', {}, { accelerators: [{ count: 1, kind: 'gpu', model: 'NVIDIA-A100-SXM4-40GB', brand: 'NVIDIA' }] }],
     ['a very long owner', { owner: 'A'.repeat(100) + ' Smith' }, {}],
   ];
   it.each(variants)('validates against the official schema: %s', (_name, o, r) => {
@@ -128,6 +130,74 @@ describe('worker Job spec', () => {
     expect(nt).toHaveLength(1);
     expect(nt[0]!.matchExpressions!.every((e) => e.operator === 'NotIn')).toBe(true);
     expect(normal.tolerations).toBeUndefined();
+  });
+
+  describe('GPU models', () => {
+    // Required node affinity as the scheduler reads it: terms ORed, expressions in a term ANDed.
+    function admits(terms: V1NodeSelectorTerm[], labels: Record<string, string>): boolean {
+      return terms.some((t) =>
+        t.matchExpressions!.every((e) => {
+          const v = labels[e.key];
+          if (e.operator === 'In') return v !== undefined && e.values!.includes(v);
+          if (e.operator === 'NotIn') return v === undefined || !e.values!.includes(v);
+          throw new Error(`unexpected operator ${e.operator}`);
+        }),
+      );
+    }
+    const nodes: Record<string, Record<string, string>> = {
+      'gke-t4-spot': { 'cloud.google.com/gke-accelerator': 'nvidia-tesla-t4', 'cloud.google.com/gke-spot': 'true' },
+      'gke-t4': { 'cloud.google.com/gke-accelerator': 'nvidia-tesla-t4' },
+      'gke-l4': { 'cloud.google.com/gke-accelerator': 'nvidia-l4' },
+      'eks-t4-spot': { 'eks.amazonaws.com/capacityType': 'SPOT', 'nvidia.com/gpu.product': 'Tesla-T4' },
+      'eks-t4': { 'eks.amazonaws.com/capacityType': 'ON_DEMAND', 'nvidia.com/gpu.product': 'Tesla-T4' },
+      'karpenter-t4-spot': { 'karpenter.sh/capacity-type': 'spot', 'nvidia.com/gpu.product': 'Tesla-T4' },
+      'cpu-only': {},
+    };
+    function placed(model: string, preemptible: boolean): string[] {
+      const r = { ...req, preemptible, accelerators: [{ count: 1, kind: 'gpu' as const, model }] };
+      const job = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: r }, base);
+      validate(job);
+      const spec = job.spec!.template.spec!;
+      expect(spec.nodeSelector).toBeUndefined();
+      const terms = spec.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+      return Object.keys(nodes).filter((n) => admits(terms, nodes[n]!));
+    }
+
+    it("selects the model by GKE's label, on spot capacity or off it", () => {
+      expect(placed('nvidia-tesla-t4', true)).toEqual(['gke-t4-spot']);
+      expect(placed('nvidia-tesla-t4', false)).toEqual(['gke-t4']);
+      expect(placed('nvidia-l4', false)).toEqual(['gke-l4']);
+    });
+    it("selects the model by NVIDIA GPU feature discovery's label, on spot capacity or off it", () => {
+      expect(placed('Tesla-T4', true)).toEqual(['eks-t4-spot', 'karpenter-t4-spot']);
+      expect(placed('Tesla-T4', false)).toEqual(['eks-t4']);
+    });
+    it('has one term per model label and capacity term, each with the model and the capacity expressions', () => {
+      const r = { ...req, preemptible: true, accelerators: [{ count: 2, kind: 'gpu' as const, model: 'nvidia-l4' }] };
+      const spec = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: r }, base).spec!.template.spec!;
+      const terms = spec.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+      expect(terms).toHaveLength(GPU_MODEL_NODE_LABELS.length * SPOT_NODE_LABELS.length);
+      for (const t of terms) {
+        expect(t.matchExpressions).toHaveLength(2);
+        expect(GPU_MODEL_NODE_LABELS).toContain(t.matchExpressions![0]!.key);
+        expect(t.matchExpressions![0]!.values).toEqual(['nvidia-l4']);
+      }
+    });
+    it('asks for no model when the job names none or several', () => {
+      const several = {
+        ...req,
+        accelerators: [
+          { count: 1, kind: 'gpu' as const, model: 'nvidia-l4' },
+          { count: 1, kind: 'gpu' as const, model: 'Tesla-T4' },
+        ],
+      };
+      for (const r of [{ ...req, accelerators: [{ count: 1, kind: 'gpu' as const }] }, several]) {
+        const spec = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: r }, base).spec!.template.spec!;
+        const terms = spec.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms;
+        expect(terms.flatMap((t) => t.matchExpressions!.map((e) => e.key))).not.toEqual(expect.arrayContaining([GPU_MODEL_NODE_LABELS[0]]));
+        expect(spec.nodeSelector).toBeUndefined();
+      }
+    });
   });
 
   it('makes names and label values Kubernetes accepts', () => {
