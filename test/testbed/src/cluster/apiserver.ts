@@ -5,19 +5,10 @@ import { open, stat } from 'node:fs/promises';
 import { ApiError, badRequest, methodNotAllowed, notFoundPath } from './errors.js';
 import { RESOURCES, GROUP_VERSIONS, findResource, gvString, resKey, type ResourceInfo } from './resources.js';
 import type { Registry } from './registry.js';
-import {
-  clone,
-  matchFields,
-  matchRequirements,
-  parseFieldSelector,
-  parseLabelSelector,
-  SelectorError,
-  SUPPORTED_FIELDS,
-  type Obj,
-  type StoreEvent,
-} from './store.js';
+import { clone, matchRequirements, parseLabelSelector, SelectorError, type Obj, type StoreEvent } from './store.js';
 import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
 import { toTable } from './tables.js';
+import { compileFieldSelector } from './fields.js';
 import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
@@ -432,16 +423,8 @@ export class ApiServer {
   private selectors(info: ResourceInfo, q: URLSearchParams): (o: Obj) => boolean {
     try {
       const lreq = parseLabelSelector(q.get('labelSelector') ?? undefined);
-      const supported = ['metadata.name', 'metadata.namespace', ...(SUPPORTED_FIELDS[resKey(info)] ?? [])];
-      const freq = parseFieldSelector(q.get('fieldSelector') ?? undefined, supported);
-      return (o: Obj) => {
-        if (!matchRequirements(lreq, o.metadata?.labels)) return false;
-        if (info.plural === 'events') {
-          const view = { ...o, source: o.source?.component ?? '' };
-          return matchFields(freq, view);
-        }
-        return matchFields(freq, o);
-      };
+      const fields = compileFieldSelector(q.get('fieldSelector') ?? undefined, resKey(info), info);
+      return (o: Obj) => matchRequirements(lreq, o.metadata?.labels) && fields(o);
     } catch (e) {
       if (e instanceof SelectorError) throw badRequest(e.message);
       throw e;
