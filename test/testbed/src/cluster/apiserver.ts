@@ -13,6 +13,15 @@ import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
 
+/**
+ * A boolean query parameter as the real server reads one: absent, `false` (any case) or `0` is
+ * false; any other value, the empty one included, is true (clients send `true`, `True`, `1`).
+ */
+function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
+}
+
 export interface ApiServerDeps {
   registry: Registry;
   auth: Authenticator;
@@ -51,7 +60,7 @@ interface ResourceCall {
 const NO_ATTRIBUTES = { apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
 
 function verbOf(method: string, r: Route, q: URLSearchParams): string {
-  const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
+  const isWatch = queryBool(q, 'watch');
   switch (method) {
     case 'GET':
       return r.name ? 'get' : isWatch ? 'watch' : 'list';
@@ -638,7 +647,7 @@ export class ApiServer {
     const o: import('./registry.js').DeleteOptions = {};
     const pp = q.get('propagationPolicy') ?? body.propagationPolicy;
     if (pp) o.propagationPolicy = pp;
-    else if (body.orphanDependents === true || q.get('orphanDependents') === 'true') o.propagationPolicy = 'Orphan';
+    else if (body.orphanDependents === true || queryBool(q, 'orphanDependents')) o.propagationPolicy = 'Orphan';
     const gp = q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
     if (gp !== undefined && gp !== null) o.gracePeriodSeconds = Number(gp);
     if (body.preconditions) o.preconditions = body.preconditions;
@@ -782,7 +791,7 @@ export class ApiServer {
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
     const timer = setTimeout(() => entry.stop(), timeoutSeconds > 0 ? timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000);
     cleanup.push(() => clearTimeout(timer));
-    if (q.get('allowWatchBookmarks') === 'true') {
+    if (queryBool(q, 'allowWatchBookmarks')) {
       const bm = setInterval(
         () =>
           write('BOOKMARK', {
@@ -803,10 +812,10 @@ export class ApiServer {
   ): boolean {
     const store = this.d.registry.store;
     const rvParam = q.get('resourceVersion') ?? '';
-    const sendInitial = q.get('sendInitialEvents') === 'true';
+    const sendInitial = queryBool(q, 'sendInitialEvents');
     if (rvParam === '' || rvParam === '0' || sendInitial) {
       for (const o of this.d.registry.list(info, ns).filter(w.match)) w.write('ADDED', clone(o));
-      if (sendInitial && q.get('allowWatchBookmarks') === 'true')
+      if (sendInitial && queryBool(q, 'allowWatchBookmarks'))
         w.write('BOOKMARK', {
           kind: info.kind,
           apiVersion: gvString(info.group, info.version),
@@ -854,8 +863,8 @@ export class ApiServer {
       res.end();
       return;
     }
-    const previous = q.get('previous') === 'true';
-    const follow = q.get('follow') === 'true';
+    const previous = queryBool(q, 'previous');
+    const follow = queryBool(q, 'follow');
     const restart = logInstance(pod, container, previous);
     const idx = previous ? restart - 1 : restart;
     const file = `${this.d.logDir}/${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}/${container}/${idx}.log`;
@@ -980,7 +989,7 @@ class LogWriter {
     private readonly res: ServerResponse,
     q: URLSearchParams,
   ) {
-    this.timestamps = q.get('timestamps') === 'true';
+    this.timestamps = queryBool(q, 'timestamps');
     this.since = q.has('sinceSeconds')
       ? Date.now() - Number(q.get('sinceSeconds')) * 1000
       : q.has('sinceTime')
