@@ -42,7 +42,11 @@ describe('objects and errors', () => {
     const bad = await c.core.listNamespacedConfigMap({ namespace: ns, fieldSelector: 'data.k=v' }).catch((e: unknown) => e);
     expect(statusOf(bad)).toMatchObject({
       code: 400,
-      body: { kind: 'Status', reason: 'BadRequest', message: 'field label not supported: data.k' },
+      body: {
+        kind: 'Status',
+        reason: 'BadRequest',
+        message: '"data.k" is not a known field selector: only "metadata.name", "metadata.namespace"',
+      },
     });
   });
 

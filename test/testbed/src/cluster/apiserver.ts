@@ -5,22 +5,22 @@ import { open, stat } from 'node:fs/promises';
 import { ApiError, badRequest, methodNotAllowed, notFoundPath } from './errors.js';
 import { RESOURCES, GROUP_VERSIONS, findResource, gvString, resKey, type ResourceInfo } from './resources.js';
 import type { Registry } from './registry.js';
-import {
-  clone,
-  matchFields,
-  matchRequirements,
-  parseFieldSelector,
-  parseLabelSelector,
-  SelectorError,
-  SUPPORTED_FIELDS,
-  type Obj,
-  type StoreEvent,
-} from './store.js';
+import { clone, matchRequirements, parseLabelSelector, SelectorError, type Obj, type StoreEvent } from './store.js';
 import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
 import { toTable } from './tables.js';
+import { compileFieldSelector } from './fields.js';
 import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
+
+/**
+ * A boolean query parameter as the real server reads one: absent, `false` (any case) or `0` is
+ * false; any other value, the empty one included, is true (clients send `true`, `True`, `1`).
+ */
+function queryBool(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
+}
 
 export interface ApiServerDeps {
   registry: Registry;
@@ -60,7 +60,7 @@ interface ResourceCall {
 const NO_ATTRIBUTES = { apiGroup: '', resource: '', subresource: '', name: '', namespace: '' };
 
 function verbOf(method: string, r: Route, q: URLSearchParams): string {
-  const isWatch = q.get('watch') === 'true' || q.get('watch') === '1';
+  const isWatch = queryBool(q, 'watch');
   switch (method) {
     case 'GET':
       return r.name ? 'get' : isWatch ? 'watch' : 'list';
@@ -432,16 +432,8 @@ export class ApiServer {
   private selectors(info: ResourceInfo, q: URLSearchParams): (o: Obj) => boolean {
     try {
       const lreq = parseLabelSelector(q.get('labelSelector') ?? undefined);
-      const supported = ['metadata.name', 'metadata.namespace', ...(SUPPORTED_FIELDS[resKey(info)] ?? [])];
-      const freq = parseFieldSelector(q.get('fieldSelector') ?? undefined, supported);
-      return (o: Obj) => {
-        if (!matchRequirements(lreq, o.metadata?.labels)) return false;
-        if (info.plural === 'events') {
-          const view = { ...o, source: o.source?.component ?? '' };
-          return matchFields(freq, view);
-        }
-        return matchFields(freq, o);
-      };
+      const fields = compileFieldSelector(q.get('fieldSelector') ?? undefined, resKey(info), info);
+      return (o: Obj) => matchRequirements(lreq, o.metadata?.labels) && fields(o);
     } catch (e) {
       if (e instanceof SelectorError) throw badRequest(e.message);
       throw e;
@@ -655,7 +647,7 @@ export class ApiServer {
     const o: import('./registry.js').DeleteOptions = {};
     const pp = q.get('propagationPolicy') ?? body.propagationPolicy;
     if (pp) o.propagationPolicy = pp;
-    else if (body.orphanDependents === true || q.get('orphanDependents') === 'true') o.propagationPolicy = 'Orphan';
+    else if (body.orphanDependents === true || queryBool(q, 'orphanDependents')) o.propagationPolicy = 'Orphan';
     const gp = q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds;
     if (gp !== undefined && gp !== null) o.gracePeriodSeconds = Number(gp);
     if (body.preconditions) o.preconditions = body.preconditions;
@@ -799,7 +791,7 @@ export class ApiServer {
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
     const timer = setTimeout(() => entry.stop(), timeoutSeconds > 0 ? timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000);
     cleanup.push(() => clearTimeout(timer));
-    if (q.get('allowWatchBookmarks') === 'true') {
+    if (queryBool(q, 'allowWatchBookmarks')) {
       const bm = setInterval(
         () =>
           write('BOOKMARK', {
@@ -820,10 +812,10 @@ export class ApiServer {
   ): boolean {
     const store = this.d.registry.store;
     const rvParam = q.get('resourceVersion') ?? '';
-    const sendInitial = q.get('sendInitialEvents') === 'true';
+    const sendInitial = queryBool(q, 'sendInitialEvents');
     if (rvParam === '' || rvParam === '0' || sendInitial) {
       for (const o of this.d.registry.list(info, ns).filter(w.match)) w.write('ADDED', clone(o));
-      if (sendInitial && q.get('allowWatchBookmarks') === 'true')
+      if (sendInitial && queryBool(q, 'allowWatchBookmarks'))
         w.write('BOOKMARK', {
           kind: info.kind,
           apiVersion: gvString(info.group, info.version),
@@ -871,8 +863,8 @@ export class ApiServer {
       res.end();
       return;
     }
-    const previous = q.get('previous') === 'true';
-    const follow = q.get('follow') === 'true';
+    const previous = queryBool(q, 'previous');
+    const follow = queryBool(q, 'follow');
     const restart = logInstance(pod, container, previous);
     const idx = previous ? restart - 1 : restart;
     const file = `${this.d.logDir}/${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}/${container}/${idx}.log`;
@@ -997,7 +989,7 @@ class LogWriter {
     private readonly res: ServerResponse,
     q: URLSearchParams,
   ) {
-    this.timestamps = q.get('timestamps') === 'true';
+    this.timestamps = queryBool(q, 'timestamps');
     this.since = q.has('sinceSeconds')
       ? Date.now() - Number(q.get('sinceSeconds')) * 1000
       : q.has('sinceTime')
