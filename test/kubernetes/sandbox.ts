@@ -5,11 +5,12 @@
  * credentials file whose profile names that endpoint, and prints what to run next. Serves until
  * Ctrl-C, then stops both.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startTestCluster } from '@toil-ts/testbed/cluster';
 import { ROOT } from '../helpers/run.js';
 import { startTestS3 } from '@toil-ts/testbed/s3';
+import { writeS3Credentials } from './setup.js';
 
 const dir = path.join(ROOT, '.tmp', 'sandbox');
 await mkdir(dir, { recursive: true });
@@ -17,11 +18,7 @@ const [cluster, s3] = await Promise.all([
   startTestCluster({ containerImages: { storageDriver: 'vfs' }, stateDir: path.join(dir, 'cluster') }),
   startTestS3({ conditionalWrites: true }),
 ]);
-await writeFile(
-  path.join(dir, 'credentials'),
-  `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\nendpoint_url = ${s3.endpoint}\n`,
-  { mode: 0o600 },
-);
+await writeS3Credentials({ dir, endpoint: s3.endpoint });
 
 process.stdout.write(`A test cluster at ${cluster.server} and an S3 endpoint at ${s3.endpoint} are running.
 

@@ -27,15 +27,21 @@ export interface K8sEnv {
 
 let n = 0;
 
+/** An AWS credentials file for the test S3 server in `dir`; with `endpoint`, its profile names it (endpoint_url). */
+export async function writeS3Credentials(opts: { dir: string; endpoint?: string }): Promise<string> {
+  const file = path.join(opts.dir, 'credentials');
+  const endpoint = opts.endpoint ? `endpoint_url = ${opts.endpoint}\n` : '';
+  await writeFile(file, `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n${endpoint}`, { mode: 0o600 });
+  return file;
+}
+
 /**
  * The `s3-credentials` secret as the guide makes it: `kubectl create secret generic
  * s3-credentials --from-file credentials`, from a credentials file for the test S3 server written
  * in `dir`. With `endpoint`, the profile also names the endpoint (endpoint_url).
  */
 export async function createS3Secret(kubeconfig: string, opts: { dir: string; endpoint?: string }): Promise<void> {
-  const file = path.join(opts.dir, 'credentials');
-  const endpoint = opts.endpoint ? `endpoint_url = ${opts.endpoint}\n` : '';
-  await writeFile(file, `[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n${endpoint}`, { mode: 0o600 });
+  const file = await writeS3Credentials(opts);
   const made = await kubectl(kubeconfig, ['create', 'secret', 'generic', 's3-credentials', '--from-file', file]);
   if (made.code !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
 }

@@ -8,17 +8,10 @@ import type { Obj } from './store.js';
 import type { KubeObject, TestCluster, TestClusterFaults } from './types.js';
 
 /** What a started cluster is known by (the handle's plain fields). */
-export interface ClusterIdentity {
-  kubeconfigPath: string;
-  server: string;
-  port: number;
-  namespace: string;
-  caPem: string;
-  caPath: string;
-  stateDir: string;
+export type ClusterIdentity = Pick<TestCluster, 'kubeconfigPath' | 'server' | 'port' | 'namespace' | 'caPem' | 'caPath' | 'stateDir'> & {
   /** remove the state directory on stop (it was made for this cluster) */
   ownDir: boolean;
-}
+};
 
 function faultControls(rt: ClusterRuntime): TestClusterFaults {
   const { faults, apiserver, store, kubelets, controllers } = rt;

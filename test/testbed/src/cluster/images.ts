@@ -5,12 +5,10 @@
  * named from the id (`imageRootName`), reused by every pod of that image and by later cluster
  * runs; a rebuilt image has a new id and so gets a new root.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { z } from 'zod';
-
-const execFileP = promisify(execFile);
+import { runCommand } from '../images/buildah.js';
 
 /** Where images live: buildah's storage (`true`: buildah's own defaults). */
 export interface ContainerImagesOptions {
@@ -101,13 +99,8 @@ class Buildah {
   constructor(private global: string[]) {}
 
   async run(args: string[]): Promise<{ ok: true; stdout: string } | { ok: false; stderr: string }> {
-    try {
-      const { stdout } = await execFileP('buildah', [...this.global, ...args], { maxBuffer: 64 * 1024 * 1024 });
-      return { ok: true, stdout };
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      return { ok: false, stderr: (err.stderr || err.message).trim() };
-    }
+    const r = await runCommand('buildah', [...this.global, ...args]).catch((e: Error) => ({ code: 1, stdout: '', stderr: e.message }));
+    return r.code === 0 ? { ok: true, stdout: r.stdout } : { ok: false, stderr: (r.stderr || r.stdout).trim() };
   }
 }
 
