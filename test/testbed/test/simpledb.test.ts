@@ -5,7 +5,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { verifySigV2 } from '../src/simpledb/auth.js';
 import { startSimpleDbServer, type SimpleDbServer } from '../src/simpledb/server.js';
+import { SdbError } from '../src/simpledb/xml.js';
 
 let sdb: SimpleDbServer;
 
@@ -92,6 +94,41 @@ function attrs(list: [string, string][], prefix = ''): Record<string, string> {
 }
 
 describe('authentication (Signature Version 2)', () => {
+  test("the verifier accepts AWS's published example request and nothing else", () => {
+    // the General Reference's DescribeJobFlows example: its documented key, time and signature
+    const params = new Map(
+      Object.entries({
+        AWSAccessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        Action: 'DescribeJobFlows',
+        SignatureMethod: 'HmacSHA256',
+        SignatureVersion: '2',
+        Timestamp: '2011-10-03T15:19:30',
+        Version: '2009-03-31',
+        Signature: 'i91nKc4PWAt0JJIdXwz9HxZCJDdiy6cf/Mj6vPxyYIs=',
+      }),
+    );
+    const req = {
+      method: 'GET',
+      host: 'elasticmapreduce.amazonaws.com',
+      path: '/',
+      params,
+      keys: [{ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }],
+      now: Date.parse('2011-10-03T15:20:00Z'),
+    };
+    expect(() => verifySigV2(req)).not.toThrow();
+    const codeOf = (r: typeof req): string | undefined => {
+      try {
+        verifySigV2(r);
+      } catch (e) {
+        return e instanceof SdbError ? e.code : 'other';
+      }
+      return undefined;
+    };
+    expect(codeOf({ ...req, method: 'POST' })).toBe('SignatureDoesNotMatch');
+    expect(codeOf({ ...req, params: new Map([...params, ['Version', '2009-04-15']]) })).toBe('SignatureDoesNotMatch');
+    expect(codeOf({ ...req, now: Date.parse('2011-10-03T15:35:00Z') })).toBe('RequestExpired');
+  });
+
   test('correctly signed GET and POST requests are answered', async () => {
     expect((await send({ Action: 'ListDomains' }, { method: 'GET' })).status).toBe(200);
     const r = await send({ Action: 'ListDomains' }, { method: 'POST' });

@@ -155,6 +155,8 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     try {
       xml = run(r, ctx, keys);
     } catch (e) {
+      // a fault of this server (not of the request) is shown, and answered as AWS answers its own
+      if (!(e instanceof SdbError)) process.stderr.write(`test SimpleDB server: internal error: ${(e as Error).stack ?? String(e)}\n`);
       const err = e instanceof SdbError ? e : sdbError('InternalError', 'Request could not be executed due to an internal service error.');
       [status, xml] = [err.status, errorXml(err)];
     }
@@ -162,7 +164,7 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     send(res, status, xml);
   };
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
