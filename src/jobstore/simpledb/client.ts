@@ -41,7 +41,7 @@ export interface SimpleDbClientOptions {
   endpoint?: string;
   /** default: the v3 SDK's default provider chain (fromNodeProviderChain) */
   credentials?: AwsCredentialIdentityProvider;
-  /** retries for retryable errors, shared backoff (src/backoff.ts) */
+  /** tries (the first included, default 10) for retryable errors, with the shared backoff (src/backoff.ts) */
   maxAttempts?: number;
 }
 
