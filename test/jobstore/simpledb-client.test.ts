@@ -5,6 +5,8 @@
  * mapped into the project's hierarchy, and credentials and endpoints as the S3 client gets them.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -325,6 +327,38 @@ describe('SimpleDbClient retries', () => {
     // with half the connections cut (half of those after the write), some first attempts were applied
     expect(flagged.length).toBeGreaterThan(0);
     expect(flagged.every((f) => f)).toBe(true);
+  });
+});
+
+describe('SimpleDbClient answers that are not SimpleDB XML', () => {
+  it("retries a proxy's HTML 502, and refuses a malformed 200 without retrying", async () => {
+    const answers = [
+      { status: 502, body: '<html><body>Bad Gateway</body></html>' },
+      { status: 200, body: '<ListDomainsResponse><ListDomainsResult><DomainName>a</DomainName>' },
+      { status: 200, body: '<SomethingElseResponse/>' },
+    ];
+    let served = 0;
+    const proxy = createServer((_req, res) => {
+      const a = answers[Math.min(served++, answers.length - 1)]!;
+      res.writeHead(a.status, { 'content-type': 'text/html' }).end(a.body);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const c = new SimpleDbClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`,
+        credentials: async () => KEYS,
+      });
+      const e = await caught(c.listDomains());
+      expect(served).toBe(2); // the 502 once more, then the truncated document
+      expect(e).toBeInstanceOf(JobStoreError);
+      expect(e.retryable).toBe(false);
+      expect(e.message).toMatch(/ListDomains: malformed answer/);
+      const other = await caught(c.createDomain('x'));
+      expect(other.message).toMatch(/CreateDomain: malformed answer/);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 });
 
