@@ -441,6 +441,30 @@ describe('Select', () => {
     expect((await names(`select * from \`${d}\``)).length).toBe(100);
   });
 
+  test('the emptySelectRate fault answers empty pages whose NextToken continues where the page would have started', async () => {
+    const expression = `select itemName() from \`${d}\` limit 40`;
+    sdb.setFaults({ emptySelectRate: 1 });
+    const empty = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true' });
+    expect(all(empty.body, 'Name')).toEqual([]);
+    const token = all(empty.body, 'NextToken')[0]!;
+    const again = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true', NextToken: token });
+    expect(all(again.body, 'NextToken')).toEqual([token]);
+    sdb.setFaults({ emptySelectRate: 0.5 });
+    const seen: string[] = [];
+    let next: string | undefined = token;
+    try {
+      while (next) {
+        const r = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true', NextToken: next });
+        seen.push(...[...r.body.matchAll(/<Item><Name>([^<]*)<\/Name>/g)].map((m) => m[1]!));
+        next = all(r.body, 'NextToken')[0];
+      }
+    } finally {
+      sdb.setFaults({});
+    }
+    expect(seen.length).toBe(100);
+    expect(new Set(seen).size).toBe(100);
+  });
+
   test('a page stops before 1 MB of names and values', async () => {
     const big = await domain();
     const value = 'v'.repeat(1000);

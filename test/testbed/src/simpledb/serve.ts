@@ -1,6 +1,6 @@
 /**
  * Runs the test SimpleDB server in the foreground, for trying the client or the job store by hand:
- *   npm run simpledb -w @toil-ts/testbed -- [--port 8090] [--consistency-ms 1000] [--error 0.05] [--throttle 0.02] [--cut 0.02]
+ *   npm run simpledb -w @toil-ts/testbed -- [--port 8090] [--consistency-ms 1000] [--error 0.05] [--throttle 0.02] [--cut 0.02] [--empty-select 0.1]
  * prints `AWS_ENDPOINT_URL_SIMPLEDB=http://127.0.0.1:<port>` and serves until interrupted.
  */
 import { startSimpleDbServer } from './server.js';
@@ -22,7 +22,12 @@ const sdb = await startSimpleDbServer({
   ...(port !== undefined ? { port } : {}),
   ...(eventualConsistencyMs !== undefined ? { eventualConsistencyMs } : {}),
 });
-sdb.setFaults({ errorRate: num('--error', 0), throttleRate: num('--throttle', 0), cutRate: num('--cut', 0) });
+sdb.setFaults({
+  errorRate: num('--error', 0),
+  throttleRate: num('--throttle', 0),
+  cutRate: num('--cut', 0),
+  emptySelectRate: num('--empty-select', 0),
+});
 process.stdout.write(`AWS_ENDPOINT_URL_SIMPLEDB=${sdb.endpoint}\n`);
 const stop = (): void => {
   process.stderr.write(`requests: ${JSON.stringify(sdb.requestCounts())}\n`);
