@@ -340,6 +340,22 @@ describe('SimpleDbClient retries', () => {
   });
 });
 
+describe('SimpleDbClient clock skew', () => {
+  it("signs again with the server's clock when a request is refused as expired", async () => {
+    const skewed = new SimpleDbClient({
+      region: 'us-east-1',
+      endpoint: server.endpoint,
+      credentials: async () => KEYS,
+      systemClockOffsetMs: -20 * 60_000,
+    });
+    server.resetCounts();
+    await skewed.listDomains();
+    expect(server.requestCounts()['ListDomains']).toBe(2); // refused once, then signed with the corrected clock
+    await skewed.listDomains();
+    expect(server.requestCounts()['ListDomains']).toBe(3); // the correction is kept
+  });
+});
+
 describe('SimpleDbClient answers that are not SimpleDB XML', () => {
   it("retries a proxy's HTML 502, and refuses a malformed 200 without retrying", async () => {
     const answers = [
