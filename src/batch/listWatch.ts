@@ -50,6 +50,8 @@ export interface ListWatchOptions<T> {
   kc: KubeConfig;
   limiter: RateLimiter;
   onEvent(type: WatchEventType, obj: T): void;
+  /** After each (re-)list, with every listed object (their ADDED events come first). */
+  onList?(items: T[]): void;
   /** Where the loop says why it starts again (debug level). */
   log?(message: string): void;
   /** Abort a watch after this long without a byte from the server (default 150 s). */
@@ -157,6 +159,7 @@ export class ListWatch<T> {
       throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
     this.resourceVersion = list.resourceVersion;
     for (const item of list.items) this.opts.onEvent('ADDED', item);
+    this.opts.onList?.(list.items);
   }
 
   /** One watch request; resolves when the stream ends, 'gone' when its version expired (410). */

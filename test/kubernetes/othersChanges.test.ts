@@ -4,6 +4,7 @@
  * objects changed by someone else arriving as the real server sends them (`kubectl delete job`).
  */
 import { describe, expect, it } from '@jest/globals';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { startToil, toil, waitFor, workflow, type RunResult } from '../helpers/run.js';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { useK8sEnv } from './useK8sEnv.js';
@@ -72,4 +73,20 @@ describe('real watch timing', () => {
     expect(long.lists).toBe(baseline.lists);
     expect(long.watches).toBe(baseline.watches + 4);
   }, 240_000);
+});
+
+describe('changes by someone else', () => {
+  it('a worker Job deleted with kubectl fails its job with a message saying so, without a hang', async () => {
+    const run = startToil(['run', QUIET, k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0', '--', '300000'], {
+      env: k.env,
+    });
+    const job = await runningWorkerJob();
+    const deleted = await kubectl(k.cluster.kubeconfigPath, ['delete', 'job', job]);
+    expect(deleted.stdout).toMatch(`job.batch "${job}" deleted`);
+    const r = await endsWithin(run, 90_000);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(`worker Job ${job} was deleted by someone else`);
+    expect(k.leftoverJobs()).toBe(0);
+    await waitFor(() => k.leftoverPods() === 0, 60_000, 'the worker pod to go');
+  }, 200_000);
 });
