@@ -13,6 +13,7 @@ import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
 import { nextBookmarkAt, watchLifetimeMs } from './watchTiming.js';
+import { enforceOwnerReferencePermissions } from './ownerRefAdmission.js';
 
 /**
  * A boolean query parameter as the real server reads one: absent, `false` (any case) or `0` is
@@ -35,6 +36,8 @@ export interface ApiServerDeps {
   bookmarkIntervalMs: number;
   /** kube-apiserver's --min-request-timeout: a watch without timeoutSeconds lasts 1–2 times this */
   minRequestTimeoutSeconds: number;
+  /** the OwnerReferencesPermissionEnforcement admission plugin is on */
+  ownerReferencesPermissionEnforcement: boolean;
 }
 
 /** An open watch as the server sees it (`TestCluster.openWatches`). */
@@ -597,22 +600,29 @@ export class ApiServer {
       return;
     }
     if (c.route.name) throw methodNotAllowed();
-    const out = await this.d.registry.create(c.info, c.ns, body, this.writeOpts(c.q));
+    const out = await this.d.registry.create(c.info, c.ns, body, { ...this.writeOpts(c.q), ...this.validatingAdmission(c) });
     this.send(c.res, 201, out.obj, { warnings: out.warnings });
   }
 
-  private async updateOrPatch({ req, res, info, ns, route: r, verb, q }: ResourceCall): Promise<void> {
+  private async updateOrPatch(c: ResourceCall): Promise<void> {
+    const { req, res, info, ns, route: r, verb, q } = c;
     const body = await this.readBody(req);
     const reg = this.d.registry;
+    const opts = { ...this.writeOpts(q, r.sub), ...this.validatingAdmission(c) };
     const out =
       verb === 'update'
-        ? await reg.update({ inf: info, ns, name: r.name! }, body, this.writeOpts(q, r.sub))
-        : await reg.patch(
-            { inf: info, ns, name: r.name! },
-            { contentType: req.headers['content-type'] ?? '', patch: body },
-            this.writeOpts(q, r.sub),
-          );
+        ? await reg.update({ inf: info, ns, name: r.name! }, body, opts)
+        : await reg.patch({ inf: info, ns, name: r.name! }, { contentType: req.headers['content-type'] ?? '', patch: body }, opts);
     this.send(res, 200, out.obj, { warnings: out.warnings });
+  }
+
+  /** The validating admission plugins that are on, for a user's create or update. */
+  private validatingAdmission({ info, user, route }: ResourceCall): { validateAdmission?: (obj: Obj, old: Obj | undefined) => void } {
+    if (!this.d.ownerReferencesPermissionEnforcement) return {};
+    const can = (a: Attributes): boolean => authorize(this.d.registry.store, user, a);
+    return {
+      validateAdmission: (obj, old) => enforceOwnerReferencePermissions({ inf: info, obj, old, subresource: route.sub, user, can }),
+    };
   }
 
   private async deleteOne({ req, res, info, ns, route: r, q }: ResourceCall): Promise<void> {

@@ -74,6 +74,7 @@ export class ClusterRuntime {
       logDir: host.logDir,
       bookmarkIntervalMs: options.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS,
       minRequestTimeoutSeconds: options.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS,
+      ownerReferencesPermissionEnforcement: (options.enableAdmissionPlugins ?? []).includes('OwnerReferencesPermissionEnforcement'),
       control: init.control,
       evict: (pod) => this.evict(pod.metadata.namespace, pod.metadata.name, 'EvictionByEvictionAPI', 'Eviction API: evicting'),
     });

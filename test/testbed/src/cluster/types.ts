@@ -72,6 +72,12 @@ export interface TestClusterOptions {
    * ended by the server after a random 1–2 times this.
    */
   minRequestTimeoutSeconds?: number;
+  /**
+   * Admission plugins that are off in a default kube-apiserver, turned on as with its
+   * --enable-admission-plugins: `OwnerReferencesPermissionEnforcement` (setting
+   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see ownerRefAdmission.ts).
+   */
+  enableAdmissionPlugins?: 'OwnerReferencesPermissionEnforcement'[];
   /** number of watch events kept for resuming watches (default 20000); older versions answer 410 Gone */
   historySize?: number;
   /** run containers in private mount namespaces (needs root + unshare; default true) */
