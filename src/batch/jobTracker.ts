@@ -26,6 +26,8 @@ export interface TrackedJob {
   ended: boolean;
   /** Being finished (log capture, deletion) or killed: no second finish. */
   finishing: boolean;
+  /** The Job has been seen in the cluster (a list or watch event). */
+  seen?: boolean;
   unschedulable?: { since: number; message: string };
 }
 
@@ -58,12 +60,44 @@ export class JobTracker {
     return this.byId.get(batchJobId);
   }
 
-  /** A Job event: finishes the job once the Job has a final condition. */
-  onJob(_type: WatchEventType, job: V1Job): TrackerAction[] {
+  /** A Job event: finishes the job once the Job has a final condition, or once someone else deleted it. */
+  onJob(type: WatchEventType, job: V1Job): TrackerAction[] {
     const t = this.byName.get(job.metadata?.name ?? '');
     if (!t || t.ended) return [];
+    t.seen = true;
     const verdict = jobVerdict(job);
-    return verdict ? [{ kind: 'finish', job: t, verdict, deleteNow: false }] : [];
+    if (verdict) return [{ kind: 'finish', job: t, verdict, deleteNow: false }];
+    return type === 'DELETED' ? this.deletedElsewhere(t) : [];
+  }
+
+  /**
+   * A (re-)list of the workflow's Jobs: a Job seen before and missing now was deleted while the
+   * watch was down (a list carries no DELETED events).
+   */
+  onJobList(jobs: V1Job[]): TrackerAction[] {
+    const present = new Set(jobs.map((j) => j.metadata?.name));
+    const out: TrackerAction[] = [];
+    for (const t of this.byId.values()) if (t.seen && !t.ended && !present.has(t.name)) out.push(...this.deletedElsewhere(t));
+    return out;
+  }
+
+  /**
+   * The Job went without this leader deleting it (it claims a job before deleting its Job).
+   * This counts as a try and may be retried: it is no disruption of the cluster's own (those are
+   * free), but someone's deliberate act whose reason the leader cannot know; counting it keeps
+   * a Job deleted again and again from running forever, and a single stray deletion still leaves
+   * the job its remaining tries.
+   */
+  private deletedElsewhere(t: TrackedJob): TrackerAction[] {
+    if (t.finishing) return [];
+    const verdict: PodVerdict = {
+      outcome: 'failed',
+      exitCode: null,
+      message: `worker Job ${t.name} was deleted by someone else (not by this leader) before it finished`,
+      countsAsAttempt: true,
+      retryable: true,
+    };
+    return [{ kind: 'finish', job: t, verdict, deleteNow: true }];
   }
 
   /** A pod event: keeps the newest pod of the Job, fails fast on image failures, notes scheduling. */

@@ -9,7 +9,7 @@
  * - `jobTracker.ts`: what the streams mean for each batch job (pure); every ending explained by
  *   `podOutcome.ts`: exit code, OOM kill, preemption or eviction (not counted against the
  *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
- *   deadline;
+ *   deadline, the worker Job deleted by someone else (a DELETED event, or missing from a re-list);
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
  *
@@ -92,7 +92,11 @@ export class KubernetesBatchSystem implements BatchSystem {
       await deleteAllJobs(this.scope, 'left by an earlier leader');
       await waitForPodsGone(this.scope, LEFTOVER_PODS_WAIT_MS);
     }
-    this.watch(this.jobSource(), (type, job) => this.act(this.tracker.onJob(type, job)));
+    this.watch(
+      this.jobSource(),
+      (type, job) => this.act(this.tracker.onJob(type, job)),
+      (jobs) => this.act(this.tracker.onJobList(jobs)),
+    );
     this.watch(this.podSource(), (type, pod) => this.act(this.tracker.onPod(type, pod)));
     this.timer = setInterval(() => this.act(this.tracker.stuck(Date.now(), this.opts.podTimeoutSeconds)), 1000);
     this.timer.unref();
@@ -130,13 +134,16 @@ export class KubernetesBatchSystem implements BatchSystem {
     };
   }
 
-  private watch<T>(source: ListWatchSource<T>, onEvent: (type: WatchEventType, obj: T) => void): void {
-    const w = new ListWatch<T>(source, { kc: this.scope.kc, limiter: this.scope.limiter, onEvent, log: (m) => this.scope.log.debug(m) });
+  private watch<T>(source: ListWatchSource<T>, onEvent: (type: WatchEventType, obj: T) => void, onList?: (items: T[]) => void): void {
+    const log = (m: string) => this.scope.log.debug(m);
+    const w = new ListWatch<T>(source, { kc: this.scope.kc, limiter: this.scope.limiter, onEvent, log, ...(onList ? { onList } : {}) });
     this.watches.push(w);
     w.start();
   }
 
   private act(actions: TrackerAction[]): void {
+    // Once shutting down, the Jobs go because this leader deletes them: nothing more to report.
+    if (this.closed) return;
     for (const a of actions) {
       if (a.kind === 'warn') this.scope.log.warning(a.message);
       else void this.finish(a.job, a.verdict, a.deleteNow);

@@ -18,6 +18,12 @@
  * and re-lists. Here the inactivity limit is well past the bookmark period (default 150 s,
  * long enough to miss two bookmarks), and a watch ended by it resumes at once from its
  * resourceVersion like one the server ended: no event can have been missed.
+ *
+ * Each watch asks the server to end it after a random 5–10 minutes (`timeoutSeconds`, as
+ * client-go's reflector does; without one a real server picks 30–60 minutes). The server then
+ * closes the stream cleanly, after a last bookmark 2 s before: that is a normal end, not a
+ * failure — the next watch starts at once from the last resourceVersion, with no re-list and no
+ * backoff. Only errors count as failures.
  */
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
@@ -44,10 +50,14 @@ export interface ListWatchOptions<T> {
   kc: KubeConfig;
   limiter: RateLimiter;
   onEvent(type: WatchEventType, obj: T): void;
+  /** After each (re-)list, with every listed object (their ADDED events come first). */
+  onList?(items: T[]): void;
   /** Where the loop says why it starts again (debug level). */
   log?(message: string): void;
   /** Abort a watch after this long without a byte from the server (default 150 s). */
   inactivityTimeoutMs?: number;
+  /** The `timeoutSeconds` each watch asks for (default: a random 300–600, as client-go). */
+  watchTimeoutSeconds?: () => number;
 }
 
 export const DEFAULT_WATCH_INACTIVITY_MS = 150_000;
@@ -89,6 +99,14 @@ export function watchRetryDelay(failures: number, random: () => number = Math.ra
 }
 
 const WATCH_BACKOFF: BackoffPolicy = { baseMs: 400, maxMs: 10_000 };
+
+/** client-go's minimum watch timeout: each watch asks for 1–2 times this. */
+const MIN_WATCH_TIMEOUT_SECONDS = 300;
+
+/** A watch's timeoutSeconds: a random whole number in [300, 600). */
+export function watchTimeoutSeconds(random: () => number = Math.random): number {
+  return Math.floor(MIN_WATCH_TIMEOUT_SECONDS * (1 + random()));
+}
 
 export class ListWatch<T> {
   private resourceVersion: string | undefined;
@@ -141,6 +159,7 @@ export class ListWatch<T> {
       throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
     this.resourceVersion = list.resourceVersion;
     for (const item of list.items) this.opts.onEvent('ADDED', item);
+    this.opts.onList?.(list.items);
   }
 
   /** One watch request; resolves when the stream ends, 'gone' when its version expired (410). */
@@ -151,6 +170,7 @@ export class ListWatch<T> {
     const query = {
       labelSelector: this.source.labelSelector,
       allowWatchBookmarks: true,
+      timeoutSeconds: (this.opts.watchTimeoutSeconds ?? watchTimeoutSeconds)(),
       ...(this.resourceVersion ? { resourceVersion: this.resourceVersion } : {}),
     };
     return new Promise<WatchEnd>((resolve, reject) => {

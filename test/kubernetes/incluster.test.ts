@@ -9,7 +9,9 @@ import { BIN, ROOT, SHARED_TMP, waitFor } from '../helpers/run.js';
 import { useK8sEnv } from './useK8sEnv.js';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
-const k = useK8sEnv();
+// As on clusters that run it (OpenShift, some managed ones): the leader's worker Jobs must not need
+// update on jobs/finalizers, which the Role does not grant.
+const k = useK8sEnv({ enableAdmissionPlugins: ['OwnerReferencesPermissionEnforcement'] });
 
 /** What the leader's service account needs, and nothing more. */
 const RBAC = `

@@ -34,7 +34,13 @@ let image: string;
 beforeAll(async () => {
   image = (await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`))).name;
   [cluster, s3] = await Promise.all([
-    startTestCluster({ jobBackoffBaseMs: 100, containerImages: { storageDriver: 'vfs' } }),
+    // with OwnerReferencesPermissionEnforcement on, as on clusters that run it: the leader's
+    // worker Jobs must not need update on jobs/finalizers, which the Role does not grant
+    startTestCluster({
+      jobBackoffBaseMs: 100,
+      containerImages: { storageDriver: 'vfs' },
+      enableAdmissionPlugins: ['OwnerReferencesPermissionEnforcement'],
+    }),
     startTestS3({ conditionalWrites: true }),
   ]);
   // The secret as the guide makes it, from a credentials file; this one also names the

@@ -1,8 +1,8 @@
 /**
- * The generic list + watch (src/batch/listWatch.ts) on the test cluster, with bookmarks at a
- * real server's pace (once a minute): one list, then watches resumed from their
- * resourceVersion after a dropped stream or an inactivity timeout, a re-list after 410 Gone,
- * every change seen exactly once.
+ * The generic list + watch (src/batch/listWatch.ts) on the test cluster with a real server's
+ * watch timing (bookmarks once a minute, watches ended at their timeoutSeconds): one list, then
+ * watches resumed from their resourceVersion after a dropped stream, an inactivity timeout or
+ * the server's end of a watch, a re-list after 410 Gone, every change seen exactly once.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import type { V1ConfigMap } from '@kubernetes/client-node';
@@ -21,7 +21,7 @@ let running: ListWatch<V1ConfigMap> | undefined;
 let made = 0;
 
 beforeAll(async () => {
-  cluster = await startTestCluster({ bookmarkIntervalMs: 60_000 });
+  cluster = await startTestCluster();
   api = clients(cluster.kubeconfigPath);
 }, 60_000);
 afterEach(() => running?.stop());
@@ -42,15 +42,17 @@ function source(): ListWatchSource<V1ConfigMap> {
   };
 }
 
-/** Starts a list + watch that records `type name` for every event. */
-function watchAll(inactivityTimeoutMs?: number): string[] {
+/** Starts a list + watch that records `type name` for every event (and its log lines in `logged`). */
+function watchAll(opts: { inactivityTimeoutMs?: number; watchTimeoutSeconds?: () => number; logged?: string[] } = {}): string[] {
   const seen: string[] = [];
   const onEvent = (type: WatchEventType, cm: V1ConfigMap) => seen.push(`${type} ${cm.metadata?.name}`);
   running = new ListWatch(source(), {
     kc: api.kc,
     limiter: new RateLimiter(50, 50),
     onEvent,
-    ...(inactivityTimeoutMs ? { inactivityTimeoutMs } : {}),
+    log: (m) => opts.logged?.push(m),
+    ...(opts.inactivityTimeoutMs ? { inactivityTimeoutMs: opts.inactivityTimeoutMs } : {}),
+    ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}),
   });
   running.start();
   return seen;
@@ -101,7 +103,7 @@ describe('list + watch', () => {
 
   it('resumes a watch cut by the inactivity timeout from its version, without a re-list or a lost event', async () => {
     cluster.resetRequestCounts();
-    const seen = watchAll(700);
+    const seen = watchAll({ inactivityTimeoutMs: 700 });
     await until('a watch', () => count('watch configmaps') >= 1);
     await sleep(3500);
     const d = await createMap();
@@ -110,6 +112,33 @@ describe('list + watch', () => {
     expect(count('list configmaps')).toBe(1);
     expect(seen.filter((s) => s === `ADDED ${d}`)).toHaveLength(1);
   });
+
+  it('asks the server to end each watch after 5 to 10 minutes, as client-go does', async () => {
+    watchAll();
+    await until('a watch', () => cluster.openWatches('configmaps').length === 1);
+    const [open] = cluster.openWatches('configmaps');
+    expect(open!.timeoutSeconds).toBeGreaterThanOrEqual(300);
+    expect(open!.timeoutSeconds).toBeLessThan(600);
+    expect(open!.bookmarks).toBe(true);
+  });
+
+  it('resumes a watch the server ended at its timeoutSeconds from its version: no re-list, no failure, no lost event', async () => {
+    const old = await createMap();
+    cluster.resetRequestCounts();
+    const logged: string[] = [];
+    const seen = watchAll({ watchTimeoutSeconds: () => 3, logged });
+    await until('a watch', () => count('watch configmaps') >= 1);
+    const e = await createMap();
+    await until('e', () => seen.includes(`ADDED ${e}`));
+    await until('three server-ended watches', () => count('watch configmaps') >= 4, 30_000);
+    const f = await createMap();
+    await until('f', () => seen.includes(`ADDED ${f}`));
+    expect(count('list configmaps')).toBe(1);
+    expect(logged).toEqual([]);
+    expect(seen.filter((s) => s === `ADDED ${old}`)).toHaveLength(1);
+    expect(seen.filter((s) => s === `ADDED ${e}`)).toHaveLength(1);
+    expect(seen.filter((s) => s === `ADDED ${f}`)).toHaveLength(1);
+  }, 45_000);
 
   it("keeps a quiet watch open past client-node's 30 s default by default", async () => {
     cluster.resetRequestCounts();

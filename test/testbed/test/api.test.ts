@@ -12,7 +12,8 @@ let c: ReturnType<typeof clients>;
 const ns = 'default';
 
 beforeAll(async () => {
-  cluster = await startTestCluster({ jobBackoffBaseMs: 100, restartBackoffBaseMs: 100 });
+  // bookmarks every second (a real server: every minute) for the watch test that waits for one
+  cluster = await startTestCluster({ jobBackoffBaseMs: 100, restartBackoffBaseMs: 100, bookmarkIntervalMs: 1000 });
   c = clients(cluster.kubeconfigPath);
 });
 afterAll(async () => {

@@ -63,13 +63,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 async function configMapLifecycle(): Promise<void> {
   const body = { metadata: { name: 'py-w', labels: { py: 'watch' } }, data: { v: '1' } };
   await c.core.createNamespacedConfigMap({ namespace: ns, body });
-  await sleep(2500); // past the script's timeout_seconds: the server ends that stream, the script resumes
+  await sleep(3500); // past the script's timeout_seconds: the server ends that stream, the script resumes
   await c.core.patchNamespacedConfigMap(
     { namespace: ns, name: 'py-w', body: { data: { v: '2' } } },
     k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
   );
   await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'py-other', labels: { py: 'no' } } } });
-  await sleep(2500);
+  await sleep(3500);
   await c.core.deleteNamespacedConfigMap({ namespace: ns, name: 'py-w' });
 }
 

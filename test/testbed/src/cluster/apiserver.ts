@@ -12,6 +12,8 @@ import { compileFieldSelector } from './fields.js';
 import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
 import type { Faults } from './faults.js';
+import { nextBookmarkAt, watchLifetimeMs } from './watchTiming.js';
+import { enforceOwnerReferencePermissions } from './ownerRefAdmission.js';
 
 /**
  * A boolean query parameter as the real server reads one: absent, `false` (any case) or `0` is
@@ -32,6 +34,23 @@ export interface ApiServerDeps {
   /** called for pods/eviction */
   evict: (pod: Obj) => Promise<void>;
   bookmarkIntervalMs: number;
+  /** kube-apiserver's --min-request-timeout: a watch without timeoutSeconds lasts 1–2 times this */
+  minRequestTimeoutSeconds: number;
+  /** the OwnerReferencesPermissionEnforcement admission plugin is on */
+  ownerReferencesPermissionEnforcement: boolean;
+}
+
+/** An open watch as the server sees it (`TestCluster.openWatches`). */
+export interface OpenWatch {
+  resource: string;
+  /** the client's timeoutSeconds, or null when it set none */
+  timeoutSeconds: number | null;
+  /** when the server ends the watch (epoch ms) */
+  endsAt: number;
+  /** how long the server gave it from its start (ms) */
+  lifetimeMs: number;
+  /** whether it gets bookmarks (allowWatchBookmarks) */
+  bookmarks: boolean;
 }
 
 interface Route {
@@ -83,7 +102,7 @@ export class ApiServer {
   server?: https.Server;
   port = 0;
   counts = new Map<string, number>();
-  private watches = new Set<{ res: ServerResponse; stop: (err?: Obj) => void; resource: string }>();
+  private watches = new Set<{ res: ServerResponse; stop: (err?: Obj) => void; resource: string; info: OpenWatch }>();
   private sockets = new Set<import('node:stream').Duplex>();
   constructor(private d: ApiServerDeps) {}
 
@@ -142,6 +161,10 @@ export class ApiServer {
 
   watchCount(resource?: string): number {
     return [...this.watches].filter((w) => !resource || w.resource === resource).length;
+  }
+
+  openWatches(resource?: string): OpenWatch[] {
+    return [...this.watches].filter((w) => !resource || w.resource === resource).map((w) => ({ ...w.info }));
   }
 
   private count(key: string): void {
@@ -577,22 +600,29 @@ export class ApiServer {
       return;
     }
     if (c.route.name) throw methodNotAllowed();
-    const out = await this.d.registry.create(c.info, c.ns, body, this.writeOpts(c.q));
+    const out = await this.d.registry.create(c.info, c.ns, body, { ...this.writeOpts(c.q), ...this.validatingAdmission(c) });
     this.send(c.res, 201, out.obj, { warnings: out.warnings });
   }
 
-  private async updateOrPatch({ req, res, info, ns, route: r, verb, q }: ResourceCall): Promise<void> {
+  private async updateOrPatch(c: ResourceCall): Promise<void> {
+    const { req, res, info, ns, route: r, verb, q } = c;
     const body = await this.readBody(req);
     const reg = this.d.registry;
+    const opts = { ...this.writeOpts(q, r.sub), ...this.validatingAdmission(c) };
     const out =
       verb === 'update'
-        ? await reg.update({ inf: info, ns, name: r.name! }, body, this.writeOpts(q, r.sub))
-        : await reg.patch(
-            { inf: info, ns, name: r.name! },
-            { contentType: req.headers['content-type'] ?? '', patch: body },
-            this.writeOpts(q, r.sub),
-          );
+        ? await reg.update({ inf: info, ns, name: r.name! }, body, opts)
+        : await reg.patch({ inf: info, ns, name: r.name! }, { contentType: req.headers['content-type'] ?? '', patch: body }, opts);
     this.send(res, 200, out.obj, { warnings: out.warnings });
+  }
+
+  /** The validating admission plugins that are on, for a user's create or update. */
+  private validatingAdmission({ info, user, route }: ResourceCall): { validateAdmission?: (obj: Obj, old: Obj | undefined) => void } {
+    if (!this.d.ownerReferencesPermissionEnforcement) return {};
+    const can = (a: Attributes): boolean => authorize(this.d.registry.store, user, a);
+    return {
+      validateAdmission: (obj, old) => enforceOwnerReferencePermissions({ inf: info, obj, old, subresource: route.sub, user, can }),
+    };
   }
 
   private async deleteOne({ req, res, info, ns, route: r, q }: ResourceCall): Promise<void> {
@@ -773,9 +803,11 @@ export class ApiServer {
     const write = watchWriter(res, resKey(info), this.wantsTable(req) ? (q.get('includeObject') ?? 'Metadata') : undefined);
     const deliver = watchDelivery(resKey(info), (o) => ns === undefined || o.metadata.namespace === ns, match, write);
     const cleanup: (() => void)[] = [];
+    const open = this.watchInfo(c);
     const entry = {
       res,
-      resource: info.plural,
+      resource: open.resource,
+      info: open,
       stop: (err?: Obj): void => {
         for (const undo of cleanup.splice(0)) undo();
         this.watches.delete(entry);
@@ -788,21 +820,43 @@ export class ApiServer {
     res.on('close', () => entry.stop());
     if (!this.replay(c, { match, write, deliver, stop: entry.stop })) return;
     cleanup.push(store.on(deliver));
-    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? '0');
-    const timer = setTimeout(() => entry.stop(), timeoutSeconds > 0 ? timeoutSeconds * 1000 : (1800 + Math.random() * 1800) * 1000);
+    const timer = setTimeout(() => entry.stop(), open.endsAt - Date.now());
     cleanup.push(() => clearTimeout(timer));
-    if (queryBool(q, 'allowWatchBookmarks')) {
-      const bm = setInterval(
-        () =>
-          write('BOOKMARK', {
-            kind: info.kind,
-            apiVersion: gvString(info.group, info.version),
-            metadata: { resourceVersion: String(store.rv) },
-          }),
-        this.d.bookmarkIntervalMs,
-      );
-      cleanup.push(() => clearInterval(bm));
-    }
+    if (open.bookmarks) cleanup.push(this.scheduleBookmarks(c, { endsAt: open.endsAt, write }));
+  }
+
+  /** When the watch ends (its timeoutSeconds, else a random 1–2 × --min-request-timeout) and whether it gets bookmarks. */
+  private watchInfo({ info, q }: ResourceCall): OpenWatch {
+    const asked = Number(q.get('timeoutSeconds') ?? '0');
+    const timeoutSeconds = Number.isFinite(asked) && asked > 0 ? asked : 0;
+    const lifetimeMs = watchLifetimeMs({ timeoutSeconds, minRequestTimeoutSeconds: this.d.minRequestTimeoutSeconds });
+    return {
+      resource: info.plural,
+      timeoutSeconds: timeoutSeconds || null,
+      endsAt: Date.now() + lifetimeMs,
+      lifetimeMs,
+      bookmarks: queryBool(q, 'allowWatchBookmarks'),
+    };
+  }
+
+  /** Sends bookmarks at the watch cache's times (watchTiming.ts); returns their cancellation. */
+  private scheduleBookmarks({ info }: ResourceCall, w: { endsAt: number; write: WatchWrite }): () => void {
+    const store = this.d.registry.store;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (after: number): void => {
+      const at = nextBookmarkAt({ after, endsAt: w.endsAt, intervalMs: this.d.bookmarkIntervalMs });
+      if (at === undefined) return;
+      timer = setTimeout(() => {
+        w.write('BOOKMARK', {
+          kind: info.kind,
+          apiVersion: gvString(info.group, info.version),
+          metadata: { resourceVersion: String(store.rv) },
+        });
+        arm(at);
+      }, at - Date.now());
+    };
+    arm(Date.now());
+    return () => clearTimeout(timer);
   }
 
   /** A watch's first events: the current list (resourceVersion unset or 0, or sendInitialEvents) or the history after resourceVersion; false when it ended with an error. */

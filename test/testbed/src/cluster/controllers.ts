@@ -294,7 +294,9 @@ export class Controllers {
         for (const d of deps) {
           const ref = (d.o.metadata.ownerReferences as Obj[]).find((x) => x.uid === m.uid);
           if (ref?.blockOwnerDeletion) blocking++;
-          if (!d.o.metadata.deletionTimestamp) this.safeDelete(d.r, d.o, 'Foreground');
+          // as the real collector: foreground again only for a dependent with dependents of its own
+          const policy = (dependents.get(d.o.metadata.uid) ?? []).length > 0 ? 'Foreground' : 'Background';
+          if (!d.o.metadata.deletionTimestamp) this.safeDelete(d.r, d.o, policy);
         }
         if (blocking === 0) await this.removeFinalizer(r, o, 'foregroundDeletion');
       }
@@ -476,8 +478,10 @@ export class Controllers {
         const l = podsByOwner.get(ref.uid) ?? [];
         l.push(p);
         podsByOwner.set(ref.uid, l);
-      } else if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp)) {
-        await this.removeFinalizer(POD, p, TRACKING); // orphaned pod: nothing will count it
+      } else if ((p.metadata.finalizers ?? []).includes(TRACKING)) {
+        // orphaned pod (its Job deleted with propagation Orphan): nothing will count it, so the
+        // job controller releases it at once, running or not, as the real one does
+        await this.removeFinalizer(POD, p, TRACKING);
       }
     }
     for (const j of store.list('batch/jobs')) {
@@ -486,12 +490,10 @@ export class Controllers {
       if (finished && !pods.some((p) => !isTerminal(p) || (p.metadata.finalizers ?? []).includes(TRACKING))) continue;
       await this.syncJob(j, pods);
     }
-    // pods whose job is gone
+    // pods whose Job is gone: released whatever their phase (the garbage collector deletes them)
     for (const [uid, pods] of podsByOwner) {
       if (store.byUID(uid)) continue;
-      for (const p of pods)
-        if ((p.metadata.finalizers ?? []).includes(TRACKING) && (isTerminal(p) || p.metadata.deletionTimestamp))
-          await this.removeFinalizer(POD, p, TRACKING);
+      for (const p of pods) if ((p.metadata.finalizers ?? []).includes(TRACKING)) await this.removeFinalizer(POD, p, TRACKING);
     }
   }
 

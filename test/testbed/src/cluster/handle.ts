@@ -105,6 +105,7 @@ export function clusterHandle(rt: ClusterRuntime, id: ClusterIdentity): TestClus
     list: (resource, ns) => rt.store.list(resource, ns).map((o) => JSON.parse(JSON.stringify(o)) as Obj as KubeObject),
     runningPids: () => rt.kubelets.runningPids(),
     watchCount: (resource) => rt.apiserver.watchCount(resource),
+    openWatches: (resource) => rt.apiserver.openWatches(resource),
     stop: async () => {
       if (stopped) return;
       stopped = true;

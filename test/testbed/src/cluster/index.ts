@@ -18,7 +18,7 @@ import { prepareHost } from './host.js';
 import { ClusterRuntime } from './runtime.js';
 import type { NodeSpec, TestCluster, TestClusterOptions } from './types.js';
 
-export type { KubeObject, NodeSpec, ObjectMeta, TestCluster, TestClusterFaults, TestClusterOptions } from './types.js';
+export type { KubeObject, NodeSpec, ObjectMeta, OpenWatch, TestCluster, TestClusterFaults, TestClusterOptions } from './types.js';
 export type { RequestFault } from './faults.js';
 export type { ImageConfig } from './kubelet.js';
 export { imageRootName, removeImageRoot, type ContainerImagesOption, type ContainerImagesOptions } from './images.js';

@@ -25,6 +25,7 @@ export interface TestClusterProcess extends Omit<
       | 'hostPathDir'
       | 'addNode'
       | 'watchCount'
+      | 'openWatches'
       | 'runningPids'
     >
   >,
@@ -182,6 +183,7 @@ export async function startTestClusterProcess(
     hostPathDir: (...a) => call('hostPathDir', ...a),
     addNode: (...a) => call('addNode', ...a),
     watchCount: (...a) => call('watchCount', ...a),
+    openWatches: (...a) => call('openWatches', ...a),
     runningPids: () => call('runningPids'),
     stop: stopper(child),
   };

@@ -23,6 +23,8 @@ export interface WriteOptions {
   dryRun?: boolean;
   fieldValidation?: string;
   subresource?: string;
+  /** validating admission of the request (after validation): the new object and, for an update, the stored one */
+  validateAdmission?: (obj: Obj, old: Obj | undefined) => void;
 }
 export interface DeleteOptions {
   propagationPolicy?: string;
@@ -158,6 +160,7 @@ export class Registry {
     defaultObject(inf, obj, true);
     await this.admit(inf, obj);
     await this.validate(inf, obj);
+    opts.validateAdmission?.(obj, undefined);
     const k = resKey(inf);
     if (this.store.peek(k, meta.namespace, meta.name)) throw alreadyExists(inf, meta.name);
     if (opts.dryRun) return { obj, warnings, created: true };
@@ -286,6 +289,7 @@ export class Registry {
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     if (opts.subresource !== 'status') await this.validate(inf, next, old);
+    opts.validateAdmission?.(next, old);
     // compare-and-swap, as etcd does: someone else wrote while we validated
     const now2 = this.store.peek(resKey(inf), inf.namespaced ? old.metadata.namespace : undefined, old.metadata.name);
     if (!now2 || now2.metadata.resourceVersion !== old.metadata.resourceVersion) throw new StaleRead();

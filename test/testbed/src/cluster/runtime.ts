@@ -15,6 +15,7 @@ import { Kubelets, type KubeletOptions } from './kubelet.js';
 import { Registry, info, now } from './registry.js';
 import { Store } from './store.js';
 import type { NodeSpec, TestClusterOptions } from './types.js';
+import { DEFAULT_BOOKMARK_INTERVAL_MS, DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from './watchTiming.js';
 
 export interface RuntimeInit {
   options: TestClusterOptions;
@@ -71,7 +72,9 @@ export class ClusterRuntime {
       auth: this.auth,
       faults: this.faults,
       logDir: host.logDir,
-      bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
+      bookmarkIntervalMs: options.bookmarkIntervalMs ?? DEFAULT_BOOKMARK_INTERVAL_MS,
+      minRequestTimeoutSeconds: options.minRequestTimeoutSeconds ?? DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS,
+      ownerReferencesPermissionEnforcement: (options.enableAdmissionPlugins ?? []).includes('OwnerReferencesPermissionEnforcement'),
       control: init.control,
       evict: (pod) => this.evict(pod.metadata.namespace, pod.metadata.name, 'EvictionByEvictionAPI', 'Eviction API: evicting'),
     });

@@ -2,6 +2,9 @@
 import type { RequestFault } from './faults.js';
 import type { ContainerImagesOption } from './images.js';
 import type { ImageConfig } from './kubelet.js';
+import type { OpenWatch } from './apiserver.js';
+
+export type { OpenWatch } from './apiserver.js';
 
 /** Object metadata as the cluster stores it (names, identity, labels; the rest as sent). */
 export interface ObjectMeta {
@@ -59,8 +62,22 @@ export interface TestClusterOptions {
   jobBackoffBaseMs?: number;
   /** container restart and image-pull back-off base (Kubernetes: 10000 ms) */
   restartBackoffBaseMs?: number;
-  /** watch bookmark interval (Kubernetes: ~60 s; default 1000 ms) */
+  /**
+   * Watch bookmark period (default 60000 ms, as a real API server's watch cache; a bookmark also
+   * comes 2 s before a watch's end). Tests that need bookmarks quickly opt in to a shorter one.
+   */
   bookmarkIntervalMs?: number;
+  /**
+   * kube-apiserver's --min-request-timeout (default 1800 s): a watch without timeoutSeconds is
+   * ended by the server after a random 1–2 times this.
+   */
+  minRequestTimeoutSeconds?: number;
+  /**
+   * Admission plugins that are off in a default kube-apiserver, turned on as with its
+   * --enable-admission-plugins: `OwnerReferencesPermissionEnforcement` (setting
+   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see ownerRefAdmission.ts).
+   */
+  enableAdmissionPlugins?: 'OwnerReferencesPermissionEnforcement'[];
   /** number of watch events kept for resuming watches (default 20000); older versions answer 410 Gone */
   historySize?: number;
   /** run containers in private mount namespaces (needs root + unshare; default true) */
@@ -139,6 +156,8 @@ export interface TestCluster {
   list(resource: string, namespace?: string): KubeObject[];
   /** Number of open watch streams (optionally for one resource, e.g. "pods"). */
   watchCount(resource?: string): number;
+  /** The open watches (optionally for one resource): the timeoutSeconds asked for, when the server ends each, bookmarks or not. */
+  openWatches(resource?: string): OpenWatch[];
   /** PIDs of container processes still running. */
   runningPids(): number[];
   stop(): Promise<void>;
