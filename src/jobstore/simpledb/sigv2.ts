@@ -26,7 +26,7 @@ export interface StringToSignInput {
   method: 'GET' | 'POST';
   /** the Host header's value: host name, and `:port` when not the scheme's default */
   host: string;
-  /** the request path, `/` for SimpleDB */
+  /** the request path as the URL carries it (already percent-encoded), `/` for SimpleDB */
   path: string;
   /** all parameters but `Signature` */
   params: Record<string, string>;
@@ -34,16 +34,19 @@ export interface StringToSignInput {
 
 /** RFC 3986 percent-encoding, as SigV2 wants it. */
 export function sigV2Encode(s: string): string {
-  throw new Error(`not implemented ${s}`);
+  // encodeURIComponent leaves !'()* alone; SigV2 encodes them
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** The encoded parameters sorted by name and joined with `&`. */
+/** The encoded parameters sorted by encoded name (byte order) and joined with `&`. */
 export function canonicalQueryString(params: Record<string, string>): string {
-  throw new Error(`not implemented ${Object.keys(params).length}`);
+  const pairs = Object.entries(params).map(([k, v]) => [sigV2Encode(k), sigV2Encode(v)] as const);
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
 export function stringToSign(input: StringToSignInput): string {
-  throw new Error(`not implemented ${input.method}`);
+  return [input.method, input.host.toLowerCase(), input.path || '/', canonicalQueryString(input.params)].join('\n');
 }
 
 /** base64(HMAC-SHA256(secret, stringToSign)). */
@@ -51,9 +54,16 @@ export function sigV2Signature(secretAccessKey: string, toSign: string): string 
   return createHmac('sha256', secretAccessKey).update(toSign, 'utf8').digest('base64');
 }
 
+/** ISO 8601 in UTC to the second, as AWS writes timestamps: `2011-10-03T15:19:30Z`. */
+export function sigV2Timestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
 /**
- * The parameters of a signed request: `params` plus the authentication parameters, the
- * `Timestamp` (from `now`) and `Signature`.
+ * The parameters of a signed request: `params` plus `AWSAccessKeyId`, `SignatureVersion`,
+ * `SignatureMethod`, `Timestamp` (from `now`), `SecurityToken` (with a session token) and
+ * `Signature`. The host is the endpoint's (with its port when not the scheme's default, as the
+ * Host header carries it).
  */
 export function signV2(args: {
   method: 'GET' | 'POST';
@@ -62,5 +72,15 @@ export function signV2(args: {
   credentials: SigV2Credentials;
   now: Date;
 }): Record<string, string> {
-  throw new Error(`not implemented ${args.method}`);
+  const { credentials: c } = args;
+  const params: Record<string, string> = {
+    ...args.params,
+    AWSAccessKeyId: c.accessKeyId,
+    SignatureVersion: '2',
+    SignatureMethod: 'HmacSHA256',
+    Timestamp: sigV2Timestamp(args.now),
+    ...(c.sessionToken ? { SecurityToken: c.sessionToken } : {}),
+  };
+  const toSign = stringToSign({ method: args.method, host: args.endpoint.host, path: args.endpoint.pathname || '/', params });
+  return { ...params, Signature: sigV2Signature(c.secretAccessKey, toSign) };
 }
