@@ -16,15 +16,13 @@
  * that several S3-compatible servers store verbatim. The job store checks integrity itself
  * (MD5/ETag, see `s3Transfer.ts`).
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import { UsageError } from '../errors.js';
 import { BackoffRetryStrategy, type BackoffOptions } from './s3Retry.js';
+import { configuredEndpoint } from './awsConfig.js';
 
 export interface S3Settings {
   region: string;
@@ -48,64 +46,9 @@ function envInt(name: string, dflt: number, min: number): number {
   return n;
 }
 
-/** The `[name]` or `[profile name]` section of an ini file, as key → value. */
-function iniSection(file: string, sectionNames: string[]): Record<string, string> | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  let current: Record<string, string> | undefined;
-  let found: Record<string, string> | undefined;
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.replace(/^\s+|\s+$/g, '');
-    const header = /^\[\s*(.+?)\s*\]$/.exec(line);
-    if (header) {
-      current = sectionNames.includes(header[1]!) ? (found = found ?? {}) : undefined;
-      continue;
-    }
-    const kv = /^([A-Za-z0-9_.-]+)\s*=\s*(.*)$/.exec(line);
-    if (current && kv && !/^\s/.test(raw)) current[kv[1]!.toLowerCase()] = kv[2]!;
-  }
-  return found;
-}
-
-/** `endpoint_url` of the profile in use (AWS_PROFILE or default), from the config or credentials file. */
-function profileEndpoint(env: NodeJS.ProcessEnv): string | undefined {
-  const profile = env['AWS_PROFILE'] || 'default';
-  const home = env['HOME'] || os.homedir();
-  const config = env['AWS_CONFIG_FILE'] || path.join(home, '.aws', 'config');
-  const credentials = env['AWS_SHARED_CREDENTIALS_FILE'] || path.join(home, '.aws', 'credentials');
-  const fromConfig = iniSection(config, profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`]);
-  return fromConfig?.['endpoint_url'] || iniSection(credentials, [profile])?.['endpoint_url'] || undefined;
-}
-
-/** The S3 endpoint configured for this process, and where it was found (for messages). */
-function configuredEndpoint(env: NodeJS.ProcessEnv): { url: string; source: string } | undefined {
-  for (const name of ['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL']) {
-    const v = env[name];
-    if (v) return { url: v, source: name };
-  }
-  if (env['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'] === 'true') return undefined;
-  const fromProfile = profileEndpoint(env);
-  return fromProfile ? { url: fromProfile, source: `endpoint_url of AWS profile '${env['AWS_PROFILE'] || 'default'}'` } : undefined;
-}
-
 /** Settings from the environment, for a region (the locator's). */
 export function s3SettingsFromEnv(region: string, env: NodeJS.ProcessEnv = process.env): S3Settings {
-  const configured = configuredEndpoint(env);
-  if (configured !== undefined) {
-    let u: URL;
-    try {
-      u = new URL(configured.url);
-    } catch {
-      throw new UsageError(`${configured.source} is not a URL: '${configured.url}'`);
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:')
-      throw new UsageError(`${configured.source} must be an http(s) URL, not '${configured.url}'`);
-  }
-  const endpoint = configured?.url;
+  const endpoint = configuredEndpoint(env, 'AWS_ENDPOINT_URL_S3');
   const pathStyleEnv = env['TOIL_S3_FORCE_PATH_STYLE'];
   if (pathStyleEnv !== undefined && !['true', 'false', ''].includes(pathStyleEnv)) {
     throw new UsageError(`TOIL_S3_FORCE_PATH_STYLE must be true or false, not '${pathStyleEnv}'`);
