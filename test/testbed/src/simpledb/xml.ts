@@ -60,8 +60,9 @@ export function sdbError(code: keyof typeof STATUS & string, message: string): S
   return new SdbError(code, STATUS[code] ?? 400, message);
 }
 
+/** Escapes markup, and a carriage return as a reference (an XML parser would turn a literal one into a newline). */
 export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+  return s.replace(/[&<>"'\r]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#13;' })[c]!);
 }
 
 /** Whether every character may appear in an XML 1.0 document. */
