@@ -152,7 +152,9 @@ export class SdbRecords implements VersionedObjects {
   async *entries(): AsyncIterable<Versioned<Buffer> & { name: string }> {
     const { domain, prefix } = this.o;
     const where = prefix === '' ? '' : ` where itemName() like ${quoteLiteral(`${prefix}%`)}`;
-    const items = this.o.sdb.selectAll({ expression: `select * from ${quoteName(domain)}${where}`, consistentRead: true });
+    // 2,500 items a page, SimpleDB's most (the default is 100); pages also end at 1 MB.
+    const expression = `select * from ${quoteName(domain)}${where} limit 2500`;
+    const items = this.o.sdb.selectAll({ expression, consistentRead: true });
     for await (const it of items) {
       if (!it.name.startsWith(prefix)) continue;
       const name = it.name.slice(prefix.length);
