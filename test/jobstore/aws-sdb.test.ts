@@ -290,7 +290,10 @@ describe('aws job store with SimpleDB metadata under faults (5% 503s, 2% throttl
       expect(got.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`).sort());
       await Promise.all(Array.from({ length: 20 }, (_, i) => store.deleteJob(`f${i}`)));
       expect(await collectIds(other)).toEqual([]);
-      expect(sdb.server.requestCounts()['total']).toBeGreaterThan(100);
+      const c = sdb.server.requestCounts();
+      expect(c['total']).toBeGreaterThan(100);
+      expect((c['fault:error'] ?? 0) + (c['fault:throttle'] ?? 0)).toBeGreaterThan(0);
+      expect(c['fault:cut'] ?? 0).toBeGreaterThan(0);
     } finally {
       sdb.server.setFaults({});
       await s3.plain.setFaults({});

@@ -1,0 +1,98 @@
+/**
+ * Workflows through the real CLI (`bin/toil.js`, built into dist/) on `aws:` job stores with
+ * `--awsMetadata simpledb`, on the test S3 server and the SimpleDB test server (eventual
+ * consistency on): results, the choice recorded in the store (status, --restart and clean follow
+ * it; the other choice is refused), and faults under which every job still runs exactly once.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+import { toil, traceLines, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { useTestS3Pair } from '../s3/useTestS3Pair.js';
+import { useSimpleDb } from './useSimpleDb.js';
+
+const s3 = useTestS3Pair();
+const sdb = useSimpleDb();
+const t = useTempStore();
+
+const env = (): NodeJS.ProcessEnv => ({ ...s3.env(s3.cond), ...sdb.env() });
+
+function squares(k: number): number {
+  let s = 0;
+  for (let i = 0; i < k; i++) s += i * i;
+  return s;
+}
+
+async function domainsOf(locator: string): Promise<string[]> {
+  const name = locator.split(':')[2]!;
+  return (await sdb.domains()).filter((d) => d.startsWith(`${name}--`)).sort();
+}
+
+describe('workflows on an aws: job store with --awsMetadata simpledb', () => {
+  it('fans out and sums promised values; the domains and the bucket are removed on success', async () => {
+    const loc = s3.locator();
+    sdb.server.resetCounts();
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), loc, '--awsMetadata', 'simpledb', '--', '24'], { env: env() });
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toBe(squares(24));
+    expect(r.stderr).toMatch(/26 job\(s\) run/);
+    expect(sdb.server.requestCounts()['PutAttributes'] ?? 0).toBeGreaterThanOrEqual(26);
+    expect(await domainsOf(loc)).toEqual([]);
+    const status = await toil(['status', loc], { env: env() });
+    expect(status.stderr).toMatch(/does not exist/);
+  });
+
+  it('status, --restart and clean follow the choice recorded in the store; the other choice exits 2', async () => {
+    const loc = s3.locator();
+    const first = await toil(['run', workflow('restartable.ts'), loc, '--awsMetadata', 'simpledb', '--retryCount', '0', '--', t.dir], {
+      env: env(),
+    });
+    expect(first.code).toBe(1);
+    expect(await domainsOf(loc)).toHaveLength(2);
+    const st = await toil(['status', loc, '--json'], { env: env() });
+    expect(st.code).toBe(0);
+    expect((JSON.parse(st.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ done: 2, failed: 1 });
+
+    const wrong = await toil(['run', workflow('restartable.ts'), loc, '--restart', '--awsMetadata', 's3'], { env: env() });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/keeps its metadata in SimpleDB \(chosen when it was created\): --awsMetadata s3 cannot change that/);
+
+    await writeFile(path.join(t.dir, 'fixed'), '');
+    const again = await toil(['run', workflow('restartable.ts'), loc, '--restart', '--clean', 'never'], { env: env() });
+    expect({ code: again.code, stderr: again.code === 0 ? '' : again.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(again.stdout)).toBe('start>first');
+    expect([await t.count('first'), await t.count('side'), await t.count('middle'), await t.count('last')]).toEqual([1, 1, 2, 1]);
+
+    const clean = await toil(['clean', loc], { env: env() });
+    expect(clean.code).toBe(0);
+    expect(await domainsOf(loc)).toEqual([]);
+    const gone = await toil(['clean', loc], { env: env() });
+    expect(gone.stderr).toMatch(/nothing to clean/);
+  }, 120_000);
+
+  it('TOIL_AWS_METADATA=simpledb under faults (SimpleDB: 5% 503s, 2% throttling, 3% cuts; S3: 5% SlowDown, 3% cuts): every job runs exactly once', async () => {
+    const loc = s3.locator();
+    const n = 30;
+    sdb.server.resetCounts();
+    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03 });
+    await s3.cond.setFaults({ slowDown: 0.05, cut: 0.03 });
+    try {
+      const r = await toil(['run', workflow('onceEach.ts'), loc, '--', t.dir, String(n)], {
+        env: { ...env(), TOIL_AWS_METADATA: 'simpledb' },
+      });
+      expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toBe(squares(n));
+    } finally {
+      sdb.server.setFaults({});
+      await s3.cond.setFaults({});
+    }
+    const lines = (await traceLines(t.dir)).sort();
+    expect(lines).toEqual(['run fan', 'run total', ...Array.from({ length: n }, (_, i) => `run leaf ${i}`)].sort());
+    const c = sdb.server.requestCounts();
+    expect(c['PutAttributes'] ?? 0).toBeGreaterThanOrEqual(n + 2);
+    expect((c['fault:error'] ?? 0) + (c['fault:throttle'] ?? 0)).toBeGreaterThan(2);
+    expect(c['fault:cut'] ?? 0).toBeGreaterThan(0);
+    expect(await domainsOf(loc)).toEqual([]);
+  }, 180_000);
+});
