@@ -312,7 +312,13 @@ export class AwsJobStore implements JobStore {
     }
     const marker = (this.opts.metadata ?? 's3') === 'simpledb' ? await this.createDomains(b, madeBucket) : await this.probedMarker(b);
     const body = Buffer.from(JSON.stringify(marker) + '\n');
-    const r = await b.put(MARKER_KEY, body, { ifNoneMatch: true });
+    let r: Awaited<ReturnType<S3Bucket['put']>>;
+    try {
+      r = await b.put(MARKER_KEY, body, { ifNoneMatch: true });
+    } catch (e) {
+      if (marker.format === 2) await this.undoDomains(b, marker.domains, madeBucket);
+      throw e;
+    }
     // Refused: somebody else's marker — or ours, if a retried request's first attempt landed.
     if (!r.ok && !(await b.getSmall(MARKER_KEY))?.body.equals(body)) throw exists;
     const opened = this.makeOpened(b, marker);
@@ -379,6 +385,14 @@ export class AwsJobStore implements JobStore {
       throw e;
     }
     return { format: 2, created: new Date().toISOString(), metadata: 'simpledb', domains, id: nonce() };
+  }
+
+  /** After the marker could not be written: the domains (and the bucket, if made here) go again. */
+  private async undoDomains(b: S3Bucket, domains: StoreDomains, madeBucket: boolean): Promise<void> {
+    const landed = await b.getSmall(MARKER_KEY).catch(() => undefined);
+    if (landed) return; // written after all (or another creator's): the domains are in use
+    await deleteDomains(this.simpleDb(), [domains.jobs, domains.files]).catch(() => {});
+    if (madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
   }
 
   async destroy(): Promise<void> {

@@ -362,6 +362,10 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
       `--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`,
     );
   }
+  if (config.awsMetadata === 'simpledb' && locator.kind === 'file') {
+    const source = process.env['TOIL_AWS_METADATA'] === 'simpledb' ? 'TOIL_AWS_METADATA=simpledb' : '--awsMetadata simpledb';
+    throw new UsageError(`${source} is for AWS job stores (aws:<region>:<name>), not the file job store ${locator.text}`);
+  }
   if (config.sseKey && config.batchSystem === 'kubernetes') {
     throw new UsageError(
       '--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead',

@@ -4,12 +4,13 @@
  * consistency on): results, the choice recorded in the store (status, --restart and clean follow
  * it; the other choice is refused), and faults under which every job still runs exactly once.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { toil, traceLines, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
+import { failsFirst } from '../workflows/args.js';
 import { useSimpleDb } from './useSimpleDb.js';
 
 const s3 = useTestS3Pair();
@@ -41,6 +42,68 @@ describe('workflows on an aws: job store with --awsMetadata simpledb', () => {
     expect(await domainsOf(loc)).toEqual([]);
     const status = await toil(['status', loc], { env: env() });
     expect(status.stderr).toMatch(/does not exist/);
+  });
+
+  it('runs the engine workflows: promises, files, a failure and its status, retries, a worker that dies', async () => {
+    const e = { ...env(), TOIL_AWS_METADATA: 'simpledb' };
+    const dir = async (n: string) => {
+      const d = path.join(t.dir, n);
+      await mkdir(d);
+      return d;
+    };
+    const p = await toil(['run', workflow('promises.ts'), s3.locator()], { env: e });
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
+
+    const input = path.join(t.dir, 'in.txt');
+    await writeFile(input, 'hello simpledb');
+    const out = path.join(t.dir, 'out.txt');
+    const f = await toil(['run', workflow('files.ts'), s3.locator(), '--', input, `file://${out}`], { env: e });
+    expect({ code: f.code, stderr: f.code === 0 ? '' : f.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
+    expect(await readFile(out, 'utf8')).toBe('HELLO SIMPLEDB');
+
+    const loc = s3.locator();
+    const diamond = await dir('diamond');
+    const d = await toil(['run', workflow('diamond.ts'), loc, '--retryCount', '0', '--', diamond], { env: e });
+    expect(d.code).toBe(1);
+    expect(d.stderr).toMatch(/something went wrong here/);
+    expect(await traceLines(diamond)).not.toContain('run D');
+    const st = await toil(['status', loc, '--json'], { env: env() });
+    expect((JSON.parse(st.stdout) as { counts: Record<string, number> }).counts).toEqual({
+      total: 5,
+      done: 2,
+      running: 0,
+      pending: 2,
+      failed: 1,
+    });
+    expect((await toil(['clean', loc], { env: env() })).code).toBe(0);
+    expect(await domainsOf(loc)).toEqual([]);
+
+    const flaky = await dir('flaky');
+    const b = await toil(
+      ['run', workflow('flaky.ts'), s3.locator(), '--retryCount', '2', '--retryBackoff', '0', ...failsFirst({ traceDir: flaky, times: 2 })],
+      {
+        env: e,
+      },
+    );
+    expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout)).toBe('ok after 3');
+
+    const crash = await dir('crash');
+    const c = await toil(['run', workflow('crash.ts'), s3.locator(), '--retryCount', '0', '--clean', 'always', '--', crash], { env: e });
+    expect(c.code).toBe(1);
+    expect(c.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
+  }, 180_000);
+
+  it('--awsMetadata simpledb on a file job store exits 2 and creates nothing', async () => {
+    const store = path.join(t.dir, 'store');
+    const r = await toil(['run', 'examples/helloworld.ts', store, '--awsMetadata', 'simpledb'], { env: env() });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--awsMetadata simpledb is for AWS job stores \(aws:<region>:<name>\), not the file job store file:/);
+    await expect(stat(store)).rejects.toMatchObject({ code: 'ENOENT' });
+    const bad = await toil(['run', 'examples/helloworld.ts', s3.locator(), '--awsMetadata', 'dynamodb'], { env: env() });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/awsMetadata/);
   });
 
   it('status, --restart and clean follow the choice recorded in the store; the other choice exits 2', async () => {

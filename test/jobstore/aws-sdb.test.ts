@@ -174,6 +174,19 @@ describe('aws job store with SimpleDB metadata: creation is all or nothing', () 
     }
   });
 
+  it('the marker cannot be written: the domains and the bucket are removed again', async () => {
+    const name = storeName();
+    await s3.cond.setFaults({ hangPutMatch: 'toil-jobstore.json', hangMs: 50 });
+    try {
+      const store = makeStore(s3.cond, name, { settings: { retry: { maxAttempts: 2 } } });
+      await expect(store.create()).rejects.toBeTruthy();
+    } finally {
+      await s3.cond.setFaults({});
+    }
+    expect((await sdb.domains()).filter((d) => d.startsWith(`${name}--`))).toEqual([]);
+    expect(await bucketExists(s3.cond, name)).toBe(false);
+  });
+
   it('an existing bucket that is not an empty store is refused before any domain is made', async () => {
     const name = storeName();
     const raw = rawBucket(s3.cond, name);
