@@ -211,6 +211,7 @@ export class AwsJobStore implements JobStore {
   private makeOpened(b: S3Bucket, marker: Marker): Opened {
     if (marker.format === 2) {
       const sdb = this.simpleDb();
+      const domains = this.domainsIn(marker.domains);
       const records = (domain: string, prefix: string, s3: string) =>
         new SdbRecords({
           sdb,
@@ -222,9 +223,9 @@ export class AwsJobStore implements JobStore {
         });
       return {
         metadata: 'simpledb',
-        jobs: records(marker.domains.jobs, '', 'jobs'),
-        shared: records(marker.domains.files, SHARED_ITEMS, 'files'),
-        claims: records(marker.domains.files, CLAIM_ITEMS, 'files'),
+        jobs: records(domains.jobs, '', 'jobs'),
+        shared: records(domains.files, SHARED_ITEMS, 'files'),
+        claims: records(domains.files, CLAIM_ITEMS, 'files'),
       };
     }
     const { consistency } = marker;
@@ -234,6 +235,18 @@ export class AwsJobStore implements JobStore {
       shared: versionedObjects(consistency, b, SHARED, this.opts.claimTiming),
       claims: versionedObjects(consistency, b, MESSAGE_CLAIMS, this.opts.claimTiming),
     };
+  }
+
+  /** The marker's domains, which must be this store's: a marker never sends us to other domains. */
+  private domainsIn(named: StoreDomains): StoreDomains {
+    const own = storeDomains(this.storeName);
+    if (named.jobs !== own.jobs || named.files !== own.files) {
+      throw new JobStoreError(
+        'JOBSTORE',
+        `job store ${this.locator}: ${MARKER_KEY} names SimpleDB domains ${named.jobs} and ${named.files}, not this store's ${own.jobs} and ${own.files}`,
+      );
+    }
+    return own;
   }
 
   private simpleDb(): SimpleDbClient {
@@ -446,7 +459,9 @@ export class AwsJobStore implements JobStore {
     } catch {
       return; // not ours to interpret: the bucket is removed as before
     }
-    if (marker.format === 2) await deleteDomains(this.simpleDb(), [marker.domains.jobs, marker.domains.files]);
+    if (marker.format !== 2) return;
+    const domains = this.domainsIn(marker.domains);
+    await deleteDomains(this.simpleDb(), [domains.jobs, domains.files]);
   }
 
   // ---- jobs ------------------------------------------------------------------------------------

@@ -132,6 +132,33 @@ describe('aws job store with SimpleDB metadata: where things live', () => {
   });
 });
 
+describe('aws job store with SimpleDB metadata: a marker naming other domains', () => {
+  it("is refused, so that neither use nor destroy reaches another store's domains", async () => {
+    const name = storeName();
+    const store = makeStore(s3.cond, name);
+    await store.create();
+    const raw = rawBucket(s3.cond, name);
+    const good = (await raw.getSmall('toil-jobstore.json'))!.body;
+    const marker = JSON.parse(good.toString()) as Record<string, unknown>;
+    await raw.put(
+      'toil-jobstore.json',
+      Buffer.from(JSON.stringify({ ...marker, domains: { jobs: 'victim--jobs', files: 'victim--files' } })),
+    );
+    try {
+      const message = /names SimpleDB domains victim--jobs and victim--files, not this store's/;
+      await expect(follower(s3.cond, name).loadJob('x')).rejects.toMatchObject({
+        code: 'JOBSTORE',
+        message: expect.stringMatching(message),
+      });
+      await expect(follower(s3.cond, name).destroy()).rejects.toMatchObject({ message: expect.stringMatching(message) });
+    } finally {
+      await raw.put('toil-jobstore.json', good);
+      await store.destroy();
+    }
+    expect((await sdb.domains()).filter((d) => d.startsWith(`${name}--`))).toEqual([]);
+  });
+});
+
 describe('aws job store with SimpleDB metadata: creation is all or nothing', () => {
   it('a domain holding items: the domain made so far and the bucket are removed, the foreign domain kept', async () => {
     const name = storeName();
