@@ -5,6 +5,8 @@
  * mapped into the project's hierarchy, and credentials and endpoints as the S3 client gets them.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -159,6 +161,16 @@ describe('SimpleDbClient operations', () => {
     }
     const expected = Array.from({ length: 250 }, (_, i) => i).filter((i) => i % 2 === 1 && String(i).startsWith('1'));
     expect(odd.sort()).toEqual(expected.map((i) => `job-${i}`).sort());
+
+    server.setFaults({ emptySelectRate: 0.5 }); // AWS's answer to a Select that runs out of time: an empty page and a NextToken
+    try {
+      const again: string[] = [];
+      for await (const item of client.selectAll({ expression: `select itemName() from \`${domain}\``, consistentRead: true }))
+        again.push(item.name);
+      expect(again.sort()).toEqual([...all].sort());
+    } finally {
+      server.setFaults({});
+    }
 
     const bad = await caught(client.select({ expression: `select * from \`${domain}\` where kind = odd`, consistentRead: true }));
     expect(bad.context['awsCode']).toBe('InvalidQueryExpression');
@@ -325,6 +337,54 @@ describe('SimpleDbClient retries', () => {
     // with half the connections cut (half of those after the write), some first attempts were applied
     expect(flagged.length).toBeGreaterThan(0);
     expect(flagged.every((f) => f)).toBe(true);
+  });
+});
+
+describe('SimpleDbClient clock skew', () => {
+  it("signs again with the server's clock when a request is refused as expired", async () => {
+    const skewed = new SimpleDbClient({
+      region: 'us-east-1',
+      endpoint: server.endpoint,
+      credentials: async () => KEYS,
+      systemClockOffsetMs: -20 * 60_000,
+    });
+    server.resetCounts();
+    await skewed.listDomains();
+    expect(server.requestCounts()['ListDomains']).toBe(2); // refused once, then signed with the corrected clock
+    await skewed.listDomains();
+    expect(server.requestCounts()['ListDomains']).toBe(3); // the correction is kept
+  });
+});
+
+describe('SimpleDbClient answers that are not SimpleDB XML', () => {
+  it("retries a proxy's HTML 502, and refuses a malformed 200 without retrying", async () => {
+    const answers = [
+      { status: 502, body: '<html><body>Bad Gateway</body></html>' },
+      { status: 200, body: '<ListDomainsResponse><ListDomainsResult><DomainName>a</DomainName>' },
+      { status: 200, body: '<SomethingElseResponse/>' },
+    ];
+    let served = 0;
+    const proxy = createServer((_req, res) => {
+      const a = answers[Math.min(served++, answers.length - 1)]!;
+      res.writeHead(a.status, { 'content-type': 'text/html' }).end(a.body);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const c = new SimpleDbClient({
+        region: 'us-east-1',
+        endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/`,
+        credentials: async () => KEYS,
+      });
+      const e = await caught(c.listDomains());
+      expect(served).toBe(2); // the 502 once more, then the truncated document
+      expect(e).toBeInstanceOf(JobStoreError);
+      expect(e.retryable).toBe(false);
+      expect(e.message).toMatch(/ListDomains: malformed answer/);
+      const other = await caught(c.createDomain('x'));
+      expect(other.message).toMatch(/CreateDomain: malformed answer/);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 });
 

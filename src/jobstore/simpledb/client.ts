@@ -9,7 +9,9 @@
  * - Endpoint: `opts.endpoint`, else as for S3 (`awsConfig.ts`) with `AWS_ENDPOINT_URL_SIMPLEDB`,
  *   else AWS's regional one (`sdb.amazonaws.com` in us-east-1, `sdb.<region>.amazonaws.com`
  *   where SimpleDB is offered).
- * - Requests are form-encoded POSTs, signed afresh for every attempt.
+ * - Requests are form-encoded POSTs, signed afresh for every attempt. A request refused as
+ *   expired (RequestExpired: this machine's clock is more than 15 minutes off) is signed again
+ *   at once with the clock of the server's Date header, as the AWS SDKs correct clock skew.
  * - Errors (`errors.ts`): `ConditionalCheckFailed` and `AttributeDoesNotExist` (an `Expected`
  *   that does not hold) → ConflictError; `NoSuchDomain` → NotFoundError; 503s
  *   (ServiceUnavailable, throttling), request timeouts, 500s and connection failures are retried
@@ -41,8 +43,10 @@ export interface SimpleDbClientOptions {
   endpoint?: string;
   /** default: the v3 SDK's default provider chain (fromNodeProviderChain) */
   credentials?: AwsCredentialIdentityProvider;
-  /** retries for retryable errors, shared backoff (src/backoff.ts) */
+  /** tries (the first included, default 10) for retryable errors, with the shared backoff (src/backoff.ts) */
   maxAttempts?: number;
+  /** how far this machine's clock is behind AWS's, in ms (default 0; corrected from the server's Date when a request is refused as expired) */
+  systemClockOffsetMs?: number;
 }
 
 const API_VERSION = '2009-04-15';
@@ -78,6 +82,8 @@ class AttemptFailure extends Error {
     readonly info: SdbErrorInfo,
     readonly status: number | undefined,
     readonly uncertain: boolean,
+    /** the server's clock (its Date header), when it answered */
+    readonly serverTime?: number,
   ) {
     super(`${info.code}: ${info.message}`);
   }
@@ -101,11 +107,13 @@ export class SimpleDbClient {
   private readonly endpoint: URL;
   private readonly credentials: AwsCredentialIdentityProvider;
   private readonly maxAttempts: number;
+  private clockOffsetMs: number;
 
   constructor(readonly opts: SimpleDbClientOptions) {
     this.endpoint = simpleDbEndpoint(opts.region, opts.endpoint);
     this.credentials = opts.credentials ?? fromNodeProviderChain();
     this.maxAttempts = Math.max(1, opts.maxAttempts ?? 10);
+    this.clockOffsetMs = opts.systemClockOffsetMs ?? 0;
   }
 
   /** One signed POST; resolves with the body of a 2xx answer. */
@@ -113,45 +121,64 @@ export class SimpleDbClient {
     const creds = await this.credentials().catch((e: unknown) => {
       throw new JobStoreError('JOBSTORE', `SimpleDB: no AWS credentials: ${errorMessage(e)}`);
     });
+    const now = new Date(Date.now() + this.clockOffsetMs);
     const signed = signV2({
       method: 'POST',
       endpoint: this.endpoint,
       params: { ...params, Version: API_VERSION },
       credentials: creds,
-      now: new Date(),
+      now,
     });
-    const body = Object.entries(signed)
-      .map(([k, v]) => `${sigV2Encode(k)}=${sigV2Encode(v)}`)
-      .join('&');
-    let res: Response;
-    let text: string;
+    const res = await this.post(
+      Object.entries(signed)
+        .map(([k, v]) => `${sigV2Encode(k)}=${sigV2Encode(v)}`)
+        .join('&'),
+    );
+    if (res.status >= 200 && res.status < 300) return res.text;
+    const serverTime = Date.parse(res.date ?? '');
+    // a 503 was refused before it was handled; a 500 or a gateway's 502/504 may have been applied
+    const uncertain = res.status >= 500 && res.status !== 503;
+    throw new AttemptFailure(parseError(res.status, res.text), res.status, uncertain, Number.isNaN(serverTime) ? undefined : serverTime);
+  }
+
+  /** The HTTP exchange; no answer is an uncertain AttemptFailure. */
+  private async post(body: string): Promise<{ status: number; text: string; date: string | null }> {
     try {
-      res = await fetch(this.endpoint, {
+      const res = await fetch(this.endpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
         body,
         signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
       });
-      text = await res.text();
+      return { status: res.status, text: await res.text(), date: res.headers.get('date') };
     } catch (e) {
       const cause = (e as { cause?: { code?: unknown } }).cause;
       const code = typeof cause?.code === 'string' ? cause.code : (e as Error).name;
       throw new AttemptFailure({ code, message: `no answer from ${this.endpoint.host}: ${errorMessage(cause ?? e)}` }, undefined, true);
     }
-    if (res.status >= 200 && res.status < 300) return text;
-    // a 503 was refused before it was handled; a 500 or a gateway's 502/504 may have been applied
-    throw new AttemptFailure(parseError(res.status, text), res.status, res.status >= 500 && res.status !== 503);
+  }
+
+  /** After a RequestExpired, takes the server's clock once per call: whether to try again at once. */
+  private correctClock(e: AttemptFailure, corrected: boolean): boolean {
+    if (corrected || e.info.code !== 'RequestExpired' || e.serverTime === undefined) return false;
+    this.clockOffsetMs = e.serverTime - Date.now();
+    return true;
   }
 
   /** Runs `action` with retries; `parse` reads the answer (a malformed answer is terminal). */
   private async call<T>(action: string, params: R.Params, ctx: ErrorContext, parse: (body: string) => T): Promise<T> {
     let uncertain = false;
+    let clockCorrected = false;
     for (let attempt = 1; ; attempt++) {
       let body: string;
       try {
         body = await this.attempt({ Action: action, ...params });
       } catch (e) {
         if (!(e instanceof AttemptFailure)) throw e;
+        if (this.correctClock(e, clockCorrected)) {
+          clockCorrected = true;
+          continue;
+        }
         if (!e.retryable || attempt >= this.maxAttempts) {
           throw toToilError(action, e, { ...ctx, attempts: attempt, ...(uncertain ? { afterUncertainAttempt: true } : {}) });
         }

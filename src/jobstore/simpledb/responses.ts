@@ -5,10 +5,11 @@
  *   `0014.99` stays `0014.99`). Character references (`&#13;`) are decoded.
  * - A name or value SimpleDB cannot put in XML comes as `<Value encoding="base64">…</Value>`:
  *   it is decoded to the original string.
+ * - A document that is not well-formed (a truncated answer) is refused.
  * - An error answer is `<Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/>`;
  *   a body that is not such a document (a proxy's HTML page) gives code `HTTP<status>`.
  */
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { z } from 'zod';
 import type { SdbAttribute, SdbDomainMetadata, SdbItem } from './types.js';
 
@@ -61,7 +62,10 @@ const schemas = {
 
 export type ResultAction = keyof typeof schemas;
 
+/** A well-formed document (the parser alone accepts a truncated one), as an object. */
 function parseXml(body: string): Record<string, unknown> {
+  const valid = XMLValidator.validate(body);
+  if (valid !== true) throw new Error(`not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   const doc: unknown = parser.parse(body);
   if (typeof doc !== 'object' || doc === null) throw new Error('not an XML document');
   return doc as Record<string, unknown>;

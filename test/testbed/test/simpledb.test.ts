@@ -5,7 +5,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { verifySigV2 } from '../src/simpledb/auth.js';
 import { startSimpleDbServer, type SimpleDbServer } from '../src/simpledb/server.js';
+import { SdbError } from '../src/simpledb/xml.js';
 
 let sdb: SimpleDbServer;
 
@@ -92,6 +94,41 @@ function attrs(list: [string, string][], prefix = ''): Record<string, string> {
 }
 
 describe('authentication (Signature Version 2)', () => {
+  test("the verifier accepts AWS's published example request and nothing else", () => {
+    // the General Reference's DescribeJobFlows example: its documented key, time and signature
+    const params = new Map(
+      Object.entries({
+        AWSAccessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        Action: 'DescribeJobFlows',
+        SignatureMethod: 'HmacSHA256',
+        SignatureVersion: '2',
+        Timestamp: '2011-10-03T15:19:30',
+        Version: '2009-03-31',
+        Signature: 'i91nKc4PWAt0JJIdXwz9HxZCJDdiy6cf/Mj6vPxyYIs=',
+      }),
+    );
+    const req = {
+      method: 'GET',
+      host: 'elasticmapreduce.amazonaws.com',
+      path: '/',
+      params,
+      keys: [{ accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }],
+      now: Date.parse('2011-10-03T15:20:00Z'),
+    };
+    expect(() => verifySigV2(req)).not.toThrow();
+    const codeOf = (r: typeof req): string | undefined => {
+      try {
+        verifySigV2(r);
+      } catch (e) {
+        return e instanceof SdbError ? e.code : 'other';
+      }
+      return undefined;
+    };
+    expect(codeOf({ ...req, method: 'POST' })).toBe('SignatureDoesNotMatch');
+    expect(codeOf({ ...req, params: new Map([...params, ['Version', '2009-04-15']]) })).toBe('SignatureDoesNotMatch');
+    expect(codeOf({ ...req, now: Date.parse('2011-10-03T15:35:00Z') })).toBe('RequestExpired');
+  });
+
   test('correctly signed GET and POST requests are answered', async () => {
     expect((await send({ Action: 'ListDomains' }, { method: 'GET' })).status).toBe(200);
     const r = await send({ Action: 'ListDomains' }, { method: 'POST' });
@@ -402,6 +439,30 @@ describe('Select', () => {
     expect(pages).toBe(4);
     expect(new Set(seen).size).toBe(100);
     expect((await names(`select * from \`${d}\``)).length).toBe(100);
+  });
+
+  test('the emptySelectRate fault answers empty pages whose NextToken continues where the page would have started', async () => {
+    const expression = `select itemName() from \`${d}\` limit 40`;
+    sdb.setFaults({ emptySelectRate: 1 });
+    const empty = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true' });
+    expect(all(empty.body, 'Name')).toEqual([]);
+    const token = all(empty.body, 'NextToken')[0]!;
+    const again = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true', NextToken: token });
+    expect(all(again.body, 'NextToken')).toEqual([token]);
+    sdb.setFaults({ emptySelectRate: 0.5 });
+    const seen: string[] = [];
+    let next: string | undefined = token;
+    try {
+      while (next) {
+        const r = await send({ Action: 'Select', SelectExpression: expression, ConsistentRead: 'true', NextToken: next });
+        seen.push(...[...r.body.matchAll(/<Item><Name>([^<]*)<\/Name>/g)].map((m) => m[1]!));
+        next = all(r.body, 'NextToken')[0];
+      }
+    } finally {
+      sdb.setFaults({});
+    }
+    expect(seen.length).toBe(100);
+    expect(new Set(seen).size).toBe(100);
   });
 
   test('a page stops before 1 MB of names and values', async () => {

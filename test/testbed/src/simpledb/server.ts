@@ -9,7 +9,8 @@
  * Faults, drawn per request before it is handled: `errorRate` answers 503 ServiceUnavailable,
  * `throttleRate` 503 Throttling, `cutRate` destroys the connection without an answer — half of
  * the cuts before the operation is applied, half after (the client cannot tell which: a
- * conditional write it retries may find its own first write).
+ * conditional write it retries may find its own first write); `emptySelectRate` answers a Select
+ * with an empty page and a NextToken, as AWS does when a Select runs out of time.
  *
  * ```ts
  * const sdb = await startSimpleDbServer();            // keys S3RVER/S3RVER, 1 s consistency window
@@ -50,13 +51,15 @@ export interface SimpleDbFaults {
   throttleRate?: number;
   /** fraction of requests whose connection is destroyed before answering */
   cutRate?: number;
+  /** fraction of Selects answered with an empty page and a NextToken (as AWS answers a Select that runs out of time) */
+  emptySelectRate?: number;
 }
 
 export interface SimpleDbServer {
   /** http://127.0.0.1:<port> */
   endpoint: string;
   stop(): Promise<void>;
-  /** requests received per Action, and 'total'; faults injected as 'fault:error', 'fault:throttle', 'fault:cut' */
+  /** requests received per Action, and 'total'; faults injected as 'fault:error', 'fault:throttle', 'fault:cut', 'fault:emptySelect' */
   requestCounts(): Record<string, number>;
   resetCounts(): void;
   setFaults(f: SimpleDbFaults): void;
@@ -121,9 +124,17 @@ function run(r: Request, ctx: OpsContext, keys: readonly TestCredential[]): stri
 
 export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Promise<SimpleDbServer> {
   const keys = opts.credentials ?? [{ accessKeyId: TEST_ACCESS_KEY_ID, secretAccessKey: TEST_SECRET_ACCESS_KEY }];
-  const ctx: OpsContext = { store: new SdbStore(opts.eventualConsistencyMs ?? 1000), maxDomains: opts.maxDomains ?? 250 };
   const counters = new Counters();
   let faults: SimpleDbFaults = {};
+  const ctx: OpsContext = {
+    store: new SdbStore(opts.eventualConsistencyMs ?? 1000),
+    maxDomains: opts.maxDomains ?? 250,
+    emptySelectPage: () => {
+      if (Math.random() >= (faults.emptySelectRate ?? 0)) return false;
+      counters.add('fault:emptySelect');
+      return true;
+    },
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let r: Request;
@@ -155,6 +166,8 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     try {
       xml = run(r, ctx, keys);
     } catch (e) {
+      // a fault of this server (not of the request) is shown, and answered as AWS answers its own
+      if (!(e instanceof SdbError)) process.stderr.write(`test SimpleDB server: internal error: ${(e as Error).stack ?? String(e)}\n`);
       const err = e instanceof SdbError ? e : sdbError('InternalError', 'Request could not be executed due to an internal service error.');
       [status, xml] = [err.status, errorXml(err)];
     }
@@ -162,7 +175,7 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     send(res, status, xml);
   };
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
