@@ -8,7 +8,7 @@ import { JobStoreError, NotFoundError, ToilError } from '../errors.js';
 import { quoteName } from './sdbItems.js';
 import type { SimpleDbClient } from './simpledb/client.js';
 
-export type SdbDomainApi = Pick<SimpleDbClient, 'createDomain' | 'deleteDomain' | 'select'>;
+export type SdbDomainApi = Pick<SimpleDbClient, 'createDomain' | 'deleteDomain' | 'selectAll'>;
 
 export interface StoreDomains {
   jobs: string;
@@ -27,9 +27,11 @@ function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Pages are followed: SimpleDB may answer a Select with an empty page and a NextToken. */
 async function holdsItems(sdb: SdbDomainApi, domain: string): Promise<boolean> {
-  const page = await sdb.select({ expression: `select itemName() from ${quoteName(domain)} limit 1`, consistentRead: true });
-  return page.items.length > 0;
+  const items = sdb.selectAll({ expression: `select itemName() from ${quoteName(domain)} limit 1`, consistentRead: true });
+  for await (const _ of items) return true;
+  return false;
 }
 
 /** Deletes domains; a domain that is already gone is fine. */

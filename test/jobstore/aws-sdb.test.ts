@@ -164,6 +164,8 @@ describe('aws job store with SimpleDB metadata: creation is all or nothing', () 
     const name = storeName();
     await sdb.client.createDomain(`${name}--files`);
     await sdb.client.putAttributes({ domain: `${name}--files`, item: 'precious', attributes: [{ name: 'a', value: 'keep me' }] });
+    // Most Selects answer an empty page with a NextToken, as AWS does when one runs out of time.
+    sdb.server.setFaults({ emptySelectRate: 0.8 });
     try {
       await expect(makeStore(s3.cond, name).create()).rejects.toMatchObject({
         code: 'JOBSTORE_EXISTS',
@@ -177,6 +179,7 @@ describe('aws job store with SimpleDB metadata: creation is all or nothing', () 
         { name: 'a', value: 'keep me' },
       ]);
     } finally {
+      sdb.server.setFaults({});
       await sdb.client.deleteDomain(`${name}--files`);
     }
   });
@@ -295,13 +298,13 @@ describe('aws job store with SimpleDB metadata: eventual consistency', () => {
   }, 60_000);
 });
 
-describe('aws job store with SimpleDB metadata under faults (5% 503s, 2% throttling, 3% cut connections; S3 faults too)', () => {
+describe('aws job store with SimpleDB metadata under faults (5% 503s, 2% throttling, 3% cut connections, 20% empty Select pages; S3 faults too)', () => {
   it("completes the store's operations correctly; stale writers lose", async () => {
     const name = storeName();
     const store = makeStore(s3.plain, name);
     const other = follower(s3.plain, name);
     sdb.server.resetCounts();
-    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03 });
+    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03, emptySelectRate: 0.2 });
     await s3.plain.setFaults({ slowDown: 0.05, cut: 0.03 });
     try {
       await store.create();
