@@ -69,6 +69,17 @@ export class SdbRecords implements VersionedObjects {
     return decodeItem(attrs, what);
   }
 
+  /** Only the current version (a pointer's S3 key follows from it): a small answer. */
+  private async currentVersion(name: string): Promise<string | undefined> {
+    const attrs = await this.o.sdb.getAttributes({
+      domain: this.o.domain,
+      item: this.item(name),
+      attributeNames: ['v'],
+      consistentRead: true,
+    });
+    return attrs.find((a) => a.name === 'v')?.value;
+  }
+
   async read(name: string): Promise<Versioned<Buffer> | undefined> {
     const what = `${this.o.domain}/${this.item(name)}`;
     for (let attempt = 0; attempt < 20; attempt++) {
@@ -109,10 +120,10 @@ export class SdbRecords implements VersionedObjects {
     } catch (e) {
       if (!(e instanceof ConflictError || e instanceof NotFoundError)) throw e;
       // A missing domain throws again here; anything else is decided by what is there now.
-      const cur = await this.current(name, what);
-      if (cur?.version === version) return version; // a retry of our own write that had landed
+      const cur = await this.currentVersion(name);
+      if (cur === version) return version; // a retry of our own write that had landed
       await this.dropObject(name, version);
-      if (expected !== undefined && !cur) throw new NotFoundError(`${what} does not exist`);
+      if (expected !== undefined && cur === undefined) throw new NotFoundError(`${what} does not exist`);
       throw new ConflictError(
         expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`,
         { version: expected },
@@ -124,9 +135,9 @@ export class SdbRecords implements VersionedObjects {
 
   async put(name: string, data: Buffer, what: string): Promise<string> {
     for (let attempt = 1; ; attempt++) {
-      const cur = await this.current(name, what);
+      const cur = await this.currentVersion(name);
       try {
-        return await this.write(name, data, cur?.version, what);
+        return await this.write(name, data, cur, what);
       } catch (e) {
         if (!(e instanceof ConflictError || e instanceof NotFoundError) || attempt >= MAX_ATTEMPTS) throw e;
       }
@@ -134,17 +145,16 @@ export class SdbRecords implements VersionedObjects {
   }
 
   async delete(name: string): Promise<void> {
-    const what = `${this.o.domain}/${this.item(name)}`;
     for (let attempt = 1; ; attempt++) {
-      const cur = await this.current(name, what);
-      if (!cur) return;
+      const cur = await this.currentVersion(name);
+      if (cur === undefined) return;
       try {
-        await this.o.sdb.deleteAttributes({ domain: this.o.domain, item: this.item(name), expected: { name: 'v', value: cur.version } });
+        await this.o.sdb.deleteAttributes({ domain: this.o.domain, item: this.item(name), expected: { name: 'v', value: cur } });
       } catch (e) {
         if (!(e instanceof ConflictError || e instanceof NotFoundError) || attempt >= MAX_ATTEMPTS) throw e;
         continue; // written (or deleted) meanwhile: look again
       }
-      await this.dropObject(name, cur.version);
+      await this.dropObject(name, cur);
       return;
     }
   }
