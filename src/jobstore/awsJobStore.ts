@@ -314,6 +314,8 @@ export class AwsJobStore implements JobStore {
       'JOBSTORE_EXISTS',
       `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`,
     );
+    // The SimpleDB client first: a region without SimpleDB is refused before anything is made.
+    const sdb = (this.opts.metadata ?? 's3') === 'simpledb' ? this.simpleDb() : undefined;
     const madeBucket = await this.createBucket(b);
     // Also after a successful CreateBucket: us-east-1 answers 200 to the owner of an existing bucket.
     if (await b.head(MARKER_KEY)) throw exists;
@@ -323,7 +325,7 @@ export class AwsJobStore implements JobStore {
         `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`,
       );
     }
-    const marker = (this.opts.metadata ?? 's3') === 'simpledb' ? await this.createDomains(b, madeBucket) : await this.probedMarker(b);
+    const marker = sdb ? await this.createDomains(b, { sdb, madeBucket }) : await this.probedMarker(b);
     const body = Buffer.from(JSON.stringify(marker) + '\n');
     let r: Awaited<ReturnType<S3Bucket['put']>>;
     try {
@@ -389,12 +391,12 @@ export class AwsJobStore implements JobStore {
    * its conditional writes are not probed. If a domain cannot be made, the bucket goes too (when
    * this call created it), so nothing is left half-created.
    */
-  private async createDomains(b: S3Bucket, madeBucket: boolean): Promise<Marker> {
+  private async createDomains(b: S3Bucket, o: { sdb: SimpleDbClient; madeBucket: boolean }): Promise<Marker> {
     const domains = storeDomains(this.storeName);
     try {
-      await createDomains(this.simpleDb(), domains, this.locator);
+      await createDomains(o.sdb, domains, this.locator);
     } catch (e) {
-      if (madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
+      if (o.madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
       throw e;
     }
     return { format: 2, created: new Date().toISOString(), metadata: 'simpledb', domains, id: nonce() };

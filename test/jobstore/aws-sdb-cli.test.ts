@@ -7,6 +7,9 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
 import { toil, traceLines, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
@@ -95,12 +98,28 @@ describe('workflows on an aws: job store with --awsMetadata simpledb', () => {
     expect(c.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
   }, 180_000);
 
-  it('--awsMetadata simpledb on a file job store exits 2 and creates nothing', async () => {
+  it('--awsMetadata simpledb on a file job store, or in a region without SimpleDB, exits 2 and creates nothing', async () => {
     const store = path.join(t.dir, 'store');
     const r = await toil(['run', 'examples/helloworld.ts', store, '--awsMetadata', 'simpledb'], { env: env() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--awsMetadata simpledb is for AWS job stores \(aws:<region>:<name>\), not the file job store file:/);
     await expect(stat(store)).rejects.toMatchObject({ code: 'ENOENT' });
+    // A region without SimpleDB (and no endpoint set): refused before the bucket is made.
+    const name = `nosdb-${process.pid}-${Math.random().toString(36).slice(2, 7)}`;
+    const noSdb = { ...env(), AWS_ENDPOINT_URL_SIMPLEDB: '', AWS_ENDPOINT_URL: '' };
+    await s3.cond.resetCounts();
+    const region = await toil(['run', 'examples/helloworld.ts', `aws:eu-north-1:${name}`, '--awsMetadata', 'simpledb'], { env: noSdb });
+    expect(region.code).toBe(2);
+    expect(region.stderr).toMatch(/SimpleDB is not offered in region 'eu-north-1'/);
+    const raw = new S3Bucket(
+      makeS3Client({ ...s3SettingsFromEnv('us-east-1'), endpoint: s3.cond.endpoint, forcePathStyle: true }),
+      `${name}--toil`,
+      {
+        what: name,
+      },
+    );
+    expect((await s3.cond.requestCount()).byOp['PUTBucket'] ?? 0).toBe(0);
+    await expect(raw.client.send(new HeadBucketCommand({ Bucket: `${name}--toil` }))).rejects.toBeTruthy();
     const bad = await toil(['run', 'examples/helloworld.ts', s3.locator(), '--awsMetadata', 'dynamodb'], { env: env() });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/awsMetadata/);
