@@ -10,7 +10,10 @@ import { describe, expect, it } from '@jest/globals';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
-import { toil, traceLines, workflow } from '../helpers/run.js';
+import { openJobStore } from '../../src/jobstore/open.js';
+import type { Versioned } from '../../src/jobstore/types.js';
+import type { JobRecord } from '../../src/job/types.js';
+import { startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 import { failsFirst } from '../workflows/args.js';
@@ -153,28 +156,66 @@ describe('workflows on an aws: job store with --awsMetadata simpledb', () => {
     expect(gone.stderr).toMatch(/nothing to clean/);
   }, 120_000);
 
-  it('TOIL_AWS_METADATA=simpledb under faults (SimpleDB: 5% 503s, 2% throttling, 3% cuts, 20% empty Select pages; S3: 5% SlowDown, 3% cuts): every job runs exactly once', async () => {
+  it('TOIL_AWS_METADATA=simpledb under faults (SimpleDB: 5% 503s, 2% throttling, 3% cuts, 20% empty Select pages; S3: 5% SlowDown, 3% cuts) and a stale writer: every job runs exactly once', async () => {
     const loc = s3.locator();
     const n = 30;
     sdb.server.resetCounts();
     sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03, emptySelectRate: 0.2 });
     await s3.cond.setFaults({ slowDown: 0.05, cut: 0.03 });
+    let stale: { attempts: number; refused: number };
     try {
-      const r = await toil(['run', workflow('onceEach.ts'), loc, '--', t.dir, String(n)], {
+      const run = startToil(['run', workflow('onceEach.ts'), loc, '--clean', 'never', '--', t.dir, String(n)], {
         env: { ...env(), TOIL_AWS_METADATA: 'simpledb' },
       });
+      stale = await staleWriter(loc, run.done);
+      const r = await run.done;
       expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-3000) }).toEqual({ code: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toBe(squares(n));
     } finally {
       sdb.server.setFaults({});
       await s3.cond.setFaults({});
     }
+    expect(stale.attempts).toBeGreaterThan(0);
+    expect(stale.refused).toBe(stale.attempts);
     const lines = (await traceLines(t.dir)).sort();
     expect(lines).toEqual(['run fan', 'run total', ...Array.from({ length: n }, (_, i) => `run leaf ${i}`)].sort());
     const c = sdb.server.requestCounts();
     expect(c['PutAttributes'] ?? 0).toBeGreaterThanOrEqual(n + 2);
     expect((c['fault:error'] ?? 0) + (c['fault:throttle'] ?? 0)).toBeGreaterThan(2);
     expect(c['fault:cut'] ?? 0).toBeGreaterThan(0);
+    expect((await toil(['clean', loc], { env: env() })).code).toBe(0);
     expect(await domainsOf(loc)).toEqual([]);
   }, 180_000);
 });
+
+/**
+ * A stale writer beside a running workflow: it reads the job records once the leaves exist,
+ * waits until the workflow has moved on, and writes each record it read that has changed since
+ * back with the version it read (as a worker presumed lost would). Every such write must be
+ * refused (CONFLICT, or NOT_FOUND for a record deleted meanwhile).
+ */
+async function staleWriter(loc: string, done: Promise<unknown>): Promise<{ attempts: number; refused: number }> {
+  let finished = false;
+  void done.then(() => (finished = true));
+  await waitFor(async () => finished || (await traceLines(t.dir)).some((l) => l.startsWith('run leaf')), 60_000, 'a leaf to run');
+  const store = await openJobStore(loc);
+  const old: Versioned<JobRecord>[] = [];
+  for await (const r of store.listJobs()) old.push(r);
+  await waitFor(async () => finished || (await traceLines(t.dir)).length >= 12, 60_000, 'more jobs to run');
+  let attempts = 0;
+  let refused = 0;
+  for (const r of old) {
+    const now = await store.loadJob(r.value.id).catch((e: unknown) => {
+      if ((e as { code?: string }).code === 'NOT_FOUND') return undefined;
+      throw e;
+    });
+    if (now?.version === r.version) continue; // unchanged: writing it back would be no stale write
+    attempts++;
+    const e = await store.updateJob(r.value, r.version).then(
+      () => undefined,
+      (err: unknown) => err as { code?: string },
+    );
+    if (e?.code === 'CONFLICT' || e?.code === 'NOT_FOUND') refused++;
+  }
+  return { attempts, refused };
+}
