@@ -81,7 +81,7 @@ export async function findLeaderSelf(access: ClusterAccess, env: NodeJS.ProcessE
 
 /** Variables passed on to workers (never credentials: those come from the mounted secret). */
 const PASS_ENV =
-  /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL|AWS_ENDPOINT_URL_S3|AWS_PROFILE|AWS_EC2_METADATA_DISABLED|TOIL_S3_[A-Z0-9_]+)$/;
+  /^(AWS_REGION|AWS_DEFAULT_REGION|AWS_ENDPOINT_URL|AWS_ENDPOINT_URL_S3|AWS_ENDPOINT_URL_SIMPLEDB|AWS_PROFILE|AWS_EC2_METADATA_DISABLED|TOIL_S3_[A-Z0-9_]+)$/;
 
 /** The workflow's settings that shape its worker Jobs. */
 export interface WorkerJobSettings {

@@ -19,7 +19,17 @@
  * messages/<ms>-<seq>-<nonce>.json   worker → leader messages, in sending order
  * message-claims/<message>[/…]       a receiver's claim on a message (exactly-once delivery)
  * probes/<nonce>                     short-lived objects testing conditional writes
+ * sdb-records/<jobs|files>/<item>/<n> records too large for a SimpleDB item (SimpleDB stores)
  * ```
+ *
+ * With `--awsMetadata simpledb` (recorded at creation: marker format 2, which older versions
+ * refuse), job records live in the SimpleDB domain `<name>--jobs`, shared files and message
+ * claims in `<name>--files` (items `shared/<name>`, `claims/<message>`), versioned with
+ * SimpleDB's conditional puts (`sdbRecords.ts`); there are then no `jobs/`, `shared/` or
+ * `message-claims/` objects, and the S3 endpoint's conditional writes are not needed. Files,
+ * their owner markers, job logs and the messages themselves stay in S3: they are written once
+ * under fresh keys (or, for logs, last writer wins) and may be far larger than an item holds.
+ * Destroying such a store deletes the domains first, then the marker, then the bucket.
  *
  * Consistency: job records and shared files are versioned objects (`conditionalWrites.ts`).
  * When the store is created the endpoint is probed: if it honours `If-None-Match`/`If-Match`
@@ -39,7 +49,7 @@ import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { mapLimit } from '../concurrency.js';
-import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError } from '../errors.js';
 import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
 import { createLogger, type Logger } from '../log.js';
 import {
@@ -67,9 +77,13 @@ import {
   newFileName,
   OWNERS,
   parseFileId,
+  SDB_RECORDS,
   SHARED,
 } from './s3Keys.js';
 import { httpStatus, s3ErrorName } from './s3Retry.js';
+import { CLAIM_ITEMS, createDomains, deleteDomains, SHARED_ITEMS, storeDomains, type StoreDomains } from './sdbDomains.js';
+import { SdbRecords } from './sdbRecords.js';
+import { SimpleDbClient } from './simpledb/client.js';
 import { downloadObject, uploadObject } from './s3Transfer.js';
 import {
   checkJobId,
@@ -96,27 +110,48 @@ export interface AwsJobStoreOptions {
   consistency?: 'auto' | Consistency;
   /** Timing of the claim protocol (stores without conditional writes); see conditionalWrites.ts. */
   claimTiming?: ClaimTiming;
+  /**
+   * Where a new store keeps job records and its own metadata (`--awsMetadata`): S3 (the default)
+   * or SimpleDB. An existing store follows its marker; naming the other choice is a UsageError.
+   */
+  metadata?: AwsMetadata;
+  /** SimpleDB settings: the endpoint (default AWS_ENDPOINT_URL_SIMPLEDB, else the region's). */
+  simpleDb?: { endpoint?: string; maxChunks?: number };
   logger?: Pick<Logger, 'warning'>;
 }
 
-interface Marker {
-  format: 1;
-  created: string;
-  consistency: Consistency;
-  /** Random: tells this store's creation from any other's. */
-  id?: string;
-}
+export type AwsMetadata = 's3' | 'simpledb';
 
-const MarkerSchema = z.object({
-  format: z.literal(1),
-  created: z.string(),
-  consistency: z.enum(['conditional', 'claims']),
-  id: z.string().optional(),
-});
+/**
+ * The marker: format 1 keeps everything in S3; format 2 keeps metadata in SimpleDB (a version
+ * that predates format 2 refuses such a store rather than looking for records in S3).
+ */
+type Marker =
+  | { format: 1; created: string; consistency: Consistency; id?: string }
+  | { format: 2; created: string; metadata: 'simpledb'; domains: StoreDomains; id?: string };
+
+const MarkerSchema = z.union([
+  z.object({
+    format: z.literal(1),
+    created: z.string(),
+    consistency: z.enum(['conditional', 'claims']),
+    id: z.string().optional(),
+  }),
+  z.object({
+    format: z.literal(2),
+    created: z.string(),
+    metadata: z.literal('simpledb'),
+    domains: z.object({ jobs: z.string().min(3), files: z.string().min(3) }),
+    id: z.string().optional(),
+  }),
+]);
 
 function parseMarker(body: Buffer, what: string): Marker {
-  const m = parseStored(MarkerSchema, body, `${what}: ${MARKER_KEY} (a toil-ts job store marker)`);
-  return { format: 1, created: m.created, consistency: m.consistency };
+  return parseStored(MarkerSchema, body, `${what}: ${MARKER_KEY} (a toil-ts job store marker)`);
+}
+
+function metadataOf(m: Marker): AwsMetadata {
+  return m.format === 2 ? 'simpledb' : 's3';
 }
 
 function consistencyFromEnv(): 'auto' | Consistency {
@@ -128,7 +163,7 @@ function consistencyFromEnv(): 'auto' | Consistency {
 }
 
 interface Opened {
-  consistency: Consistency;
+  metadata: AwsMetadata;
   jobs: VersionedObjects;
   shared: VersionedObjects;
   claims: VersionedObjects;
@@ -138,6 +173,7 @@ export class AwsJobStore implements JobStore {
   readonly locator: string;
   readonly region: string;
   readonly bucketName: string;
+  private readonly storeName: string;
   private readonly settings: S3Settings;
   private readonly opts: AwsJobStoreOptions;
   private readonly log: Pick<Logger, 'warning'>;
@@ -148,6 +184,7 @@ export class AwsJobStore implements JobStore {
     this.locator = loc.text;
     this.region = loc.region;
     this.bucketName = bucketName(loc.name);
+    this.storeName = loc.name;
     this.settings = { ...s3SettingsFromEnv(loc.region), ...opts.settings };
     this.opts = opts;
     this.log = opts.logger ?? createLogger('warning');
@@ -171,13 +208,61 @@ export class AwsJobStore implements JobStore {
     return this.bucketP;
   }
 
-  private makeOpened(b: S3Bucket, consistency: Consistency): Opened {
+  private makeOpened(b: S3Bucket, marker: Marker): Opened {
+    if (marker.format === 2) {
+      const sdb = this.simpleDb();
+      const domains = this.domainsIn(marker.domains);
+      const records = (domain: string, prefix: string, s3: string) =>
+        new SdbRecords({
+          sdb,
+          domain,
+          prefix,
+          bucket: b,
+          s3Prefix: `${SDB_RECORDS}${s3}/`,
+          ...(this.opts.simpleDb?.maxChunks !== undefined ? { maxChunks: this.opts.simpleDb.maxChunks } : {}),
+        });
+      return {
+        metadata: 'simpledb',
+        jobs: records(domains.jobs, '', 'jobs'),
+        shared: records(domains.files, SHARED_ITEMS, 'files'),
+        claims: records(domains.files, CLAIM_ITEMS, 'files'),
+      };
+    }
+    const { consistency } = marker;
     return {
-      consistency,
+      metadata: 's3',
       jobs: versionedObjects(consistency, b, JOBS, this.opts.claimTiming),
       shared: versionedObjects(consistency, b, SHARED, this.opts.claimTiming),
       claims: versionedObjects(consistency, b, MESSAGE_CLAIMS, this.opts.claimTiming),
     };
+  }
+
+  /** The marker's domains, which must be this store's: a marker never sends us to other domains. */
+  private domainsIn(named: StoreDomains): StoreDomains {
+    const own = storeDomains(this.storeName);
+    if (named.jobs !== own.jobs || named.files !== own.files) {
+      throw new JobStoreError(
+        'JOBSTORE',
+        `job store ${this.locator}: ${MARKER_KEY} names SimpleDB domains ${named.jobs} and ${named.files}, not this store's ${own.jobs} and ${own.files}`,
+      );
+    }
+    return own;
+  }
+
+  private simpleDb(): SimpleDbClient {
+    const endpoint = this.opts.simpleDb?.endpoint;
+    return new SimpleDbClient({ region: this.region, ...(endpoint !== undefined ? { endpoint } : {}) });
+  }
+
+  /** A flag naming the other choice than the one the store was created with is an error. */
+  private checkMetadataChoice(marker: Marker): void {
+    const want = this.opts.metadata;
+    const have = metadataOf(marker);
+    if (want !== undefined && want !== have) {
+      throw new UsageError(
+        `job store ${this.locator} keeps its metadata in ${have === 's3' ? 'S3' : 'SimpleDB'} (chosen when it was created): --awsMetadata ${want} cannot change that; leave the option out, or use a new job store`,
+      );
+    }
   }
 
   /** Reads the marker (once per instance) and checks the endpoint still keeps its promises. */
@@ -194,7 +279,8 @@ export class AwsJobStore implements JobStore {
           `job store ${this.locator} does not exist (bucket ${this.bucketName} has no ${MARKER_KEY})`,
         );
       const marker = parseMarker(got.body, this.locator);
-      if (marker.consistency === 'conditional') {
+      this.checkMetadataChoice(marker);
+      if (marker.format === 1 && marker.consistency === 'conditional') {
         // The marker exists, so this must be refused. (If it is not, the same bytes are rewritten.)
         const r = await b.put(MARKER_KEY, got.body, { ifNoneMatch: true });
         if (r.ok) {
@@ -204,7 +290,7 @@ export class AwsJobStore implements JobStore {
           );
         }
       }
-      return this.makeOpened(b, marker.consistency);
+      return this.makeOpened(b, marker);
     })();
     this.openedP.catch(() => (this.openedP = undefined));
     return this.openedP;
@@ -228,6 +314,34 @@ export class AwsJobStore implements JobStore {
       'JOBSTORE_EXISTS',
       `job store ${this.locator} already exists (use --restart to resume it, or 'toil clean' to remove it)`,
     );
+    // The SimpleDB client first: a region without SimpleDB is refused before anything is made.
+    const sdb = (this.opts.metadata ?? 's3') === 'simpledb' ? this.simpleDb() : undefined;
+    const madeBucket = await this.createBucket(b);
+    // Also after a successful CreateBucket: us-east-1 answers 200 to the owner of an existing bucket.
+    if (await b.head(MARKER_KEY)) throw exists;
+    for await (const o of b.list('')) {
+      throw new JobStoreError(
+        'JOBSTORE_EXISTS',
+        `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`,
+      );
+    }
+    const marker = sdb ? await this.createDomains(b, { sdb, madeBucket }) : await this.probedMarker(b);
+    const body = Buffer.from(JSON.stringify(marker) + '\n');
+    let r: Awaited<ReturnType<S3Bucket['put']>>;
+    try {
+      r = await b.put(MARKER_KEY, body, { ifNoneMatch: true });
+    } catch (e) {
+      if (marker.format === 2) await this.undoDomains(b, marker.domains, madeBucket);
+      throw e;
+    }
+    // Refused: somebody else's marker — or ours, if a retried request's first attempt landed.
+    if (!r.ok && !(await b.getSmall(MARKER_KEY))?.body.equals(body)) throw exists;
+    const opened = this.makeOpened(b, marker);
+    this.openedP = Promise.resolve(opened);
+  }
+
+  /** Creates the bucket, or finds it ours and empty; true if CreateBucket made it. */
+  private async createBucket(b: S3Bucket): Promise<boolean> {
     try {
       await b.client.send(
         new CreateBucketCommand({
@@ -237,6 +351,7 @@ export class AwsJobStore implements JobStore {
             : {}),
         }),
       );
+      return true;
     } catch (e) {
       const name = s3ErrorName(e);
       if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw b.fail(e, 'creating the bucket');
@@ -253,15 +368,12 @@ export class AwsJobStore implements JobStore {
         }
         throw b.fail(e2, 'looking at the existing bucket');
       }
+      return false;
     }
-    // Also after a successful CreateBucket: us-east-1 answers 200 to the owner of an existing bucket.
-    if (await b.head(MARKER_KEY)) throw exists;
-    for await (const o of b.list('')) {
-      throw new JobStoreError(
-        'JOBSTORE_EXISTS',
-        `cannot create job store ${this.locator}: bucket ${this.bucketName} exists and is not an empty toil-ts job store (it holds ${o.key})`,
-      );
-    }
+  }
+
+  /** The marker of an S3-metadata store, after probing the endpoint's conditional writes. */
+  private async probedMarker(b: S3Bucket): Promise<Marker> {
     let consistency = this.opts.consistency ?? consistencyFromEnv();
     if (consistency === 'auto') {
       consistency = (await probeConditionalWrites(b)) ? 'conditional' : 'claims';
@@ -271,19 +383,38 @@ export class AwsJobStore implements JobStore {
         );
       }
     }
-    const marker: Marker = { format: 1, created: new Date().toISOString(), consistency, id: nonce() };
-    const body = Buffer.from(JSON.stringify(marker) + '\n');
-    const r = await b.put(MARKER_KEY, body, { ifNoneMatch: true });
-    // Refused: somebody else's marker — or ours, if a retried request's first attempt landed.
-    if (!r.ok && !(await b.getSmall(MARKER_KEY))?.body.equals(body)) throw exists;
-    const opened = this.makeOpened(b, consistency);
-    this.openedP = Promise.resolve(opened);
+    return { format: 1, created: new Date().toISOString(), consistency, id: nonce() };
+  }
+
+  /**
+   * The SimpleDB domains of a new store, and its marker. S3 holds no versioned records then, so
+   * its conditional writes are not probed. If a domain cannot be made, the bucket goes too (when
+   * this call created it), so nothing is left half-created.
+   */
+  private async createDomains(b: S3Bucket, o: { sdb: SimpleDbClient; madeBucket: boolean }): Promise<Marker> {
+    const domains = storeDomains(this.storeName);
+    try {
+      await createDomains(o.sdb, domains, this.locator);
+    } catch (e) {
+      if (o.madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
+      throw e;
+    }
+    return { format: 2, created: new Date().toISOString(), metadata: 'simpledb', domains, id: nonce() };
+  }
+
+  /** After the marker could not be written: the domains (and the bucket, if made here) go again. */
+  private async undoDomains(b: S3Bucket, domains: StoreDomains, madeBucket: boolean): Promise<void> {
+    const landed = await b.getSmall(MARKER_KEY).catch(() => undefined);
+    if (landed) return; // written after all (or another creator's): the domains are in use
+    await deleteDomains(this.simpleDb(), [domains.jobs, domains.files]).catch(() => {});
+    if (madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
   }
 
   async destroy(): Promise<void> {
     const b = await this.bucket();
     this.openedP = undefined;
     try {
+      await this.destroyDomains(b);
       // The marker first, so a half-destroyed store is not taken for a live one.
       await b.delete(MARKER_KEY);
       for (let round = 0; round < 10; round++) {
@@ -315,6 +446,24 @@ export class AwsJobStore implements JobStore {
       if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return;
       throw e;
     }
+  }
+
+  /**
+   * The SimpleDB domains, before the marker: if this stops half-way, the marker still says
+   * where the metadata was, and `toil clean` can finish the job.
+   */
+  private async destroyDomains(b: S3Bucket): Promise<void> {
+    const got = await b.getSmall(MARKER_KEY);
+    if (!got) return;
+    let marker: Marker;
+    try {
+      marker = parseMarker(got.body, this.locator);
+    } catch {
+      return; // not ours to interpret: the bucket is removed as before
+    }
+    if (marker.format !== 2) return;
+    const domains = this.domainsIn(marker.domains);
+    await deleteDomains(this.simpleDb(), [domains.jobs, domains.files]);
   }
 
   // ---- jobs ------------------------------------------------------------------------------------

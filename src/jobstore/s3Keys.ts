@@ -16,6 +16,8 @@ export const MESSAGES = 'messages/';
 export const MESSAGE_CLAIMS = 'message-claims/';
 export const PROBES = 'probes/';
 export const OWNERS = 'owners/';
+/** Records of SimpleDB-metadata stores too large for an item (see sdbRecords.ts). */
+export const SDB_RECORDS = 'sdb-records/';
 
 /** The bucket of a job store: `<name>--toil`. */
 export function bucketName(storeName: string): string {

@@ -152,6 +152,12 @@ export const OPTIONS = {
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),
   sseKey: option(text, { value: 'file', help: 'file with a 32-byte key for server-side encryption of the AWS job store' }),
+  awsMetadata: option(z.enum(['s3', 'simpledb']), {
+    value: 'where',
+    env: 'TOIL_AWS_METADATA',
+    defaultHelp: 's3',
+    help: 'where a new AWS job store keeps job records and its own metadata: s3, or simpledb (domains <name>--jobs and <name>--files; file contents stay in S3). An existing store keeps its choice',
+  }),
   kubernetesHostPath: option(text, {
     value: 'path',
     env: 'TOIL_KUBERNETES_HOST_PATH',

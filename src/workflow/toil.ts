@@ -129,9 +129,9 @@ export class Toil {
     let store = await openStore(config);
     const firstRun = config.restart ? await firstRunOptions(store) : undefined;
     if (firstRun) {
-      const before = config.sseKey;
+      const before = { sseKey: config.sseKey, awsMetadata: config.awsMetadata };
       config = resolveConfig([firstRunLayer(firstRun), environmentLayer(), optionLayer(given)]);
-      if (config.sseKey !== before) store = await openStore(config);
+      if (config.sseKey !== before.sseKey || config.awsMetadata !== before.awsMetadata) store = await openStore(config);
     }
     const log = logger ?? createLogger(config.logLevel as LogLevel);
     const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
@@ -362,6 +362,10 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
       `--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`,
     );
   }
+  if (config.awsMetadata === 'simpledb' && locator.kind === 'file') {
+    const source = process.env['TOIL_AWS_METADATA'] === 'simpledb' ? 'TOIL_AWS_METADATA=simpledb' : '--awsMetadata simpledb';
+    throw new UsageError(`${source} is for AWS job stores (aws:<region>:<name>), not the file job store ${locator.text}`);
+  }
   if (config.sseKey && config.batchSystem === 'kubernetes') {
     throw new UsageError(
       '--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead',
@@ -371,7 +375,10 @@ async function openStore(config: ToilConfig): Promise<JobStore> {
     // Local workers inherit the environment: they open the store with the same key.
     process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
   }
-  return openJobStore(locator, config.sseKey ? { sseKeyPath: config.sseKey } : {});
+  return openJobStore(locator, {
+    ...(config.sseKey ? { sseKeyPath: config.sseKey } : {}),
+    ...(config.awsMetadata ? { awsMetadata: config.awsMetadata } : {}),
+  });
 }
 
 /**
