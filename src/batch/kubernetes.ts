@@ -7,7 +7,8 @@
  *   one for pods whatever the number of jobs, resumed after a drop and re-listed after 410;
  *   nothing is polled per job;
  * - `jobTracker.ts`: what the streams mean for each batch job (pure); every ending explained by
- *   `podOutcome.ts`: exit code, OOM kill, preemption or eviction (not counted against the
+ *   `podOutcome.ts`: exit code, OOM kill, eviction for local storage over the job's disk
+ *   requirement (uses up a try), preemption or node-pressure eviction (not counted against the
  *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
  *   deadline;
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;

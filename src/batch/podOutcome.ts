@@ -1,8 +1,17 @@
 /**
  * Why a worker pod ended (or is stuck): a pure reading of a Job and its pod, as the API reports
- * them. Every ending gets an outcome and a sentence for people.
+ * them. Every ending gets an outcome and a sentence for people. The rules:
+ *
+ * - A pod the kubelet evicted for using more local storage than its limits (`reason: Evicted`,
+ *   the eviction manager's message, no DisruptionTarget) is out of disk: the job wrote more than
+ *   its `disk` requirement (the worker's ephemeral-storage limit). It uses up a try.
+ * - A pod taken away (a DisruptionTarget condition: spot reclaim, node loss, preemption, node
+ *   pressure; or an eviction/node loss without one on older clusters) does not use up a try.
+ * - OOMKilled is out of memory; exit code 0 or phase Succeeded is success; DeadlineExceeded is
+ *   the deadline; anything else is a failure with the exit code.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { parseSize } from '../size.js';
 import type { BatchOutcome } from './types.js';
 
 export interface PodVerdict {
@@ -50,10 +59,36 @@ export function unschedulableSince(pod: V1Pod): { since: number; message: string
   return { since: Number.isFinite(t) ? t : Date.now(), message: c.message ?? 'no node fits' };
 }
 
-/** Whether a pod was taken away rather than failing on its own. */
+/**
+ * The kubelet's message when it evicted the pod for using more local storage than its limits
+ * (its containers' `ephemeral-storage` limits, or an emptyDir's `sizeLimit`); undefined otherwise.
+ * Such an eviction carries no DisruptionTarget condition: it is the pod's own doing.
+ */
+export function storageEviction(pod: V1Pod): string | undefined {
+  if (pod.status?.reason !== 'Evicted' || condition(pod, 'DisruptionTarget')) return undefined;
+  const m = pod.status.message ?? '';
+  return STORAGE_LIMIT_MESSAGES.test(m) ? m.trim() : undefined;
+}
+
+/** The kubelet's eviction messages for the local storage limits (pkg/kubelet/eviction). */
+const STORAGE_LIMIT_MESSAGES =
+  /^(Pod ephemeral local storage usage exceeds|Container \S+ exceeded its local ephemeral storage limit|Usage of EmptyDir volume)/;
+
+/** A quantity's bytes (the API server may print `20000000` as `20M`); undefined when it is not one. */
+function quantityBytes(q: string | undefined): number | undefined {
+  if (q === undefined) return undefined;
+  try {
+    return parseSize(q);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a pod was taken away rather than failing on its own (a storage eviction is its own doing). */
 export function disrupted(pod: V1Pod): string | undefined {
   const c = condition(pod, 'DisruptionTarget');
   if (c) return `${c.reason ?? 'disrupted'}${c.message ? `: ${c.message}` : ''}`;
+  if (storageEviction(pod)) return undefined;
   if (pod.status?.reason === 'Evicted' || pod.status?.reason === 'NodeLost' || pod.status?.reason === 'Preempting') {
     return `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}`;
   }
@@ -65,6 +100,17 @@ export function podVerdict(pod: V1Pod): PodVerdict {
   const cs = pod.status?.containerStatuses?.[0];
   const term = cs?.state?.terminated ?? cs?.lastState?.terminated;
   const exitCode = term?.exitCode ?? null;
+  const storage = storageEviction(pod);
+  if (storage) {
+    const disk = quantityBytes(pod.spec?.containers?.[0]?.resources?.limits?.['ephemeral-storage']);
+    return {
+      outcome: 'disk',
+      exitCode,
+      message: `out of disk: the pod was evicted for using more local storage than its disk request${disk !== undefined ? ` of ${disk} bytes` : ''} (the kubelet says: ${storage}); ask for more with require({ disk })`,
+      countsAsAttempt: true,
+      retryable: true,
+    };
+  }
   const dis = disrupted(pod);
   if (dis) {
     return {

@@ -29,6 +29,7 @@ import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
 import { podNamespaceArgs } from './host.js';
+import { diskUsage, storageEviction, type PodStorageUsage } from './storage.js';
 import { ContainerImages, type ContainerImagesOption, type LocalImage } from './images.js';
 import {
   RootView,
@@ -63,6 +64,8 @@ export interface KubeletOptions {
   mountNamespaces: boolean;
   /** kill containers whose resident memory exceeds limits.memory (OOMKilled) */
   enforceMemoryLimits: boolean;
+  /** how often the eviction manager measures local ephemeral storage (Kubernetes: 10 s); 0 turns it off */
+  evictionIntervalMs: number;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
   /** run containers whose image is in this buildah storage inside the image's root (needs mountNamespaces) */
@@ -157,6 +160,7 @@ export class Kubelets {
   private busy = false;
   private again = false;
   private tick: NodeJS.Timeout;
+  private storageTick: NodeJS.Timeout | undefined;
   private tools = hostTools();
   private containerImages: ContainerImages | undefined;
   constructor(
@@ -172,6 +176,59 @@ export class Kubelets {
       this.kick();
     }, 250);
     this.tick.unref?.();
+    if (o.evictionIntervalMs > 0) {
+      this.storageTick = setInterval(() => this.enforceStorage(), o.evictionIntervalMs);
+      this.storageTick.unref?.();
+    }
+  }
+
+  /**
+   * The eviction manager's local storage limits (see storage.ts): each pod with a running
+   * container is measured, and one over a limit is evicted with the kubelet's message.
+   */
+  private enforceStorage(): void {
+    for (const rt of this.pods.values()) {
+      if (rt.gone || rt.evicted || rt.termSent || ![...rt.ctrs.values()].some((c) => c.state.running)) continue;
+      const p = this.reg.store.peek('pods', rt.ns, rt.name);
+      if (!p || p.metadata.uid !== rt.uid || p.metadata.deletionTimestamp) continue;
+      const message = storageEviction(p, this.storageUsage(p, rt));
+      if (message) this.evictForStorage(p, rt, message);
+    }
+  }
+
+  /** A pod's local storage use: containers' writable layers and logs, emptyDir volumes, /etc/hosts. */
+  private storageUsage(p: Obj, rt: PodRt): PodStorageUsage {
+    const podDir = join(this.o.stateDir, 'pods', rt.uid);
+    const logs = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`);
+    const containers = new Map<string, number>();
+    for (const c of rt.ctrs.values()) {
+      if (c.init) continue;
+      // an image instance's root holds its writable layer (upper); merged and work are the overlay's
+      const layer = diskUsage(join(podDir, 'rootfs', `${c.name}-${c.restartCount}`), ['merged', 'work']);
+      containers.set(c.name, layer + diskUsage(join(logs, c.name)));
+    }
+    const emptyDirs = new Map<string, number>();
+    for (const v of (p.spec.volumes ?? []) as Obj[])
+      if (v.emptyDir && v.emptyDir.medium !== 'Memory') emptyDirs.set(v.name, diskUsage(this.volDir(rt, v.name)));
+    return { containers, emptyDirs, other: diskUsage(join(podDir, 'etc-hosts')) };
+  }
+
+  /** The eviction manager's own eviction: grace period 1 s, phase Failed, reason Evicted, no DisruptionTarget. */
+  private evictForStorage(p: Obj, rt: PodRt, message: string): void {
+    rt.evicted = { reason: 'Evicted', message };
+    this.rec.record(
+      { ...p, kind: 'Pod', apiVersion: 'v1' },
+      { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: rt.node },
+    );
+    const running = [...rt.ctrs.values()].filter((c) => c.pid && c.state.running);
+    for (const c of running) {
+      c.killedBy = 'evict';
+      killGroup(c.pid!, 'SIGTERM');
+    }
+    setTimeout(() => {
+      for (const c of running) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
+    }, 1000).unref?.();
+    this.kick();
   }
 
   /**
@@ -231,6 +288,7 @@ export class Kubelets {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.tick);
+    clearInterval(this.storageTick);
     const waits: Promise<void>[] = [];
     for (const rt of this.pods.values())
       for (const c of rt.ctrs.values()) {

@@ -39,6 +39,7 @@ function kubeletOptions(options: TestClusterOptions, host: HostSetup, apiPort: (
     restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000,
     mountNamespaces: host.mountNamespaces,
     enforceMemoryLimits: options.enforceMemoryLimits ?? true,
+    evictionIntervalMs: options.evictionIntervalMs ?? 10_000,
     privateDirs: host.mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
     ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   };

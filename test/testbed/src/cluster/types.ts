@@ -68,6 +68,13 @@ export interface TestClusterOptions {
   /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
   enforceMemoryLimits?: boolean;
   /**
+   * How often the kubelet's eviction manager measures local ephemeral storage (containers'
+   * writable layers and logs, emptyDir volumes) against `limits.ephemeral-storage` and emptyDir
+   * `sizeLimit`, evicting a pod over a limit (Kubernetes: every 10 s; default 10000 ms; a few
+   * hundred ms for tests that want the eviction soon; 0 turns the limits off).
+   */
+  evictionIntervalMs?: number;
+  /**
    * Directories each container gets as fresh, empty, private directories instead of the host's,
    * as a container has its own root file system: default ["/root"] (so the host's ~/.aws, ~/.kube
    * do not leak into pods). Pass ["/root", "/tmp", "/var/tmp"] for private scratch space too; the

@@ -1,0 +1,66 @@
+/**
+ * The kubernetes batch system against what real kubelets do that a kind test cluster would not:
+ * local storage evictions, pods taken away again and again, volumes whose secret does not
+ * exist, image pulls that fail for a while. Each case runs on the test cluster with the real
+ * behaviour turned on (the eviction manager only checks faster than every 10 s).
+ */
+import { describe, expect, it } from '@jest/globals';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SHARED_TMP, startToil, type RunResult } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { useK8sEnv } from './useK8sEnv.js';
+
+const t = useTempStore(SHARED_TMP);
+const k = useK8sEnv({ evictionIntervalMs: 500 });
+
+/** Runs toil; one still running after `ms` is stopped with SIGTERM (it cleans up), so a hang fails the test with its log. */
+async function toilWithin(ms: number, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult & { stopped: boolean }> {
+  const run = startToil(args, { env });
+  let stopped = false;
+  const timer = setTimeout(() => {
+    stopped = true;
+    run.child.kill('SIGTERM');
+  }, ms);
+  const r = await run.done;
+  clearTimeout(timer);
+  return { ...r, stopped };
+}
+
+/** The cluster's environment without the host path: the node cache (and jobs' temp dirs) live in an emptyDir. */
+function envWithoutHostPath(): NodeJS.ProcessEnv {
+  const env = { ...k.env };
+  delete env['TOIL_KUBERNETES_HOST_PATH'];
+  return env;
+}
+
+describe('local storage', () => {
+  it('a job writing beyond its disk requirement is evicted, uses up its tries and is told so', async () => {
+    const wf = path.join(t.dir, 'hog.ts');
+    await writeFile(
+      wf,
+      `import { defineJob } from 'toil-ts';
+       import { writeFileSync } from 'node:fs';
+       import { join } from 'node:path';
+       const hog = defineJob('hog', async (ctx) => {
+         writeFileSync(join(await ctx.fileStore.localTempDir(), 'big'), Buffer.alloc(40_000_000, 1));
+         await new Promise((r) => setTimeout(r, 30_000));
+         return 'not evicted';
+       });
+       export default function () { return hog().require({ disk: '20M' }); }`,
+    );
+    const r = await toilWithin(
+      120_000,
+      ['run', wf, k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '1', '--retryBackoff', '0'],
+      envWithoutHostPath(),
+    );
+    expect(r.stopped ? `stopped after 120 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /job 'hog' \(hog-[a-z0-9]+\): out of disk: the pod was evicted for using more local storage than its disk request of 20000000 bytes/,
+    );
+    expect(r.stderr).toMatch(/Pod ephemeral local storage usage exceeds the total limit of containers 20M/);
+    expect(r.stderr).not.toMatch(/taken away/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
+});

@@ -1,0 +1,120 @@
+/**
+ * The kubelet where real clusters are less kind than a test double tends to be: local
+ * ephemeral storage limits (eviction), volumes and env references to secrets and config maps
+ * that do not exist (yet), and image pulls that fail for a while.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
+import { clients, jobDone, until } from '../src/cluster/testutil.js';
+
+let cluster: TestCluster;
+let c: ReturnType<typeof clients>;
+const ns = 'default';
+
+beforeAll(async () => {
+  // eviction checks every 300 ms instead of the real 10 s, so the tests need not wait
+  cluster = await startTestCluster({ jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, evictionIntervalMs: 300 });
+  c = clients(cluster.kubeconfigPath);
+});
+afterAll(async () => {
+  await cluster?.stop();
+  expect(cluster.runningPids()).toEqual([]);
+});
+
+function pod(name: string, containers: k8s.V1Container[], extra: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod {
+  return { metadata: { name }, spec: { restartPolicy: 'Never', containers, ...extra } };
+}
+function ctr(name: string, script: string, extra: Partial<k8s.V1Container> = {}): k8s.V1Container {
+  return { name, image: 'busybox:1.36', command: ['sh', '-c', script], ...extra };
+}
+async function podDone(name: string, timeoutMs = 30_000): Promise<k8s.V1Pod> {
+  return until(
+    `pod ${name} done`,
+    async () => {
+      const p = await c.core.readNamespacedPod({ namespace: ns, name });
+      return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+    },
+    timeoutMs,
+  );
+}
+async function eventsOf(name: string, reason: string): Promise<k8s.CoreV1Event[]> {
+  return (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${name},reason=${reason}` })).items;
+}
+const fill = (path: string, mb: number): string => `dd if=/dev/zero of=${path} bs=1M count=${mb} 2>/dev/null; sleep 60`;
+
+describe('local ephemeral storage limits', () => {
+  test('a pod over its containers’ total limit is evicted as the kubelet does: Failed, Evicted, no DisruptionTarget', async () => {
+    const body = pod('es-pod', [ctr('worker', fill('/scratch/big', 3), { resources: { limits: { 'ephemeral-storage': '1Mi' } } })], {
+      volumes: [{ name: 's', emptyDir: {} }],
+    });
+    body.spec!.containers[0]!.volumeMounts = [{ name: 's', mountPath: '/scratch' }];
+    await c.core.createNamespacedPod({ namespace: ns, body });
+    const p = await podDone('es-pod');
+    expect(p.status?.phase).toBe('Failed');
+    expect(p.status?.reason).toBe('Evicted');
+    expect(p.status?.message).toBe('Pod ephemeral local storage usage exceeds the total limit of containers 1Mi. ');
+    expect((p.status?.conditions ?? []).map((x) => x.type)).not.toContain('DisruptionTarget');
+    expect(p.status?.containerStatuses?.[0]?.state?.terminated).toBeDefined();
+    const [ev] = await eventsOf('es-pod', 'Evicted');
+    expect(ev).toMatchObject({ type: 'Warning', message: p.status?.message, source: { component: 'kubelet' } });
+  });
+
+  test('a container over its own limit (writable layer) is named in the message', async () => {
+    const limits = { 'ephemeral-storage': '2Mi' };
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('es-ctr', [ctr('a', fill('/root/big', 3), { resources: { limits } }), ctr('b', 'sleep 60', { resources: { limits } })]),
+    });
+    const p = await podDone('es-ctr');
+    expect(p.status).toMatchObject({
+      phase: 'Failed',
+      reason: 'Evicted',
+      message: 'Container a exceeded its local ephemeral storage limit "2Mi". ',
+    });
+  });
+
+  test('an emptyDir over its sizeLimit', async () => {
+    const body = pod('es-dir', [ctr('main', fill('/scratch/big', 2))], { volumes: [{ name: 'scratch', emptyDir: { sizeLimit: '1Mi' } }] });
+    body.spec!.containers[0]!.volumeMounts = [{ name: 'scratch', mountPath: '/scratch' }];
+    await c.core.createNamespacedPod({ namespace: ns, body });
+    const p = await podDone('es-dir');
+    expect(p.status).toMatchObject({
+      phase: 'Failed',
+      reason: 'Evicted',
+      message: 'Usage of EmptyDir volume "scratch" exceeds the limit "1Mi". ',
+    });
+  });
+
+  test('a Job counts such an eviction as a failure: a podFailurePolicy ignoring disruptions does not match it', async () => {
+    const body: k8s.V1Job = {
+      metadata: { name: 'es-job' },
+      spec: {
+        backoffLimit: 0,
+        podFailurePolicy: { rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }] },
+        template: {
+          spec: {
+            restartPolicy: 'Never',
+            containers: [ctr('worker', fill('/root/big', 3), { resources: { limits: { 'ephemeral-storage': '1000000' } } })],
+          },
+        },
+      },
+    };
+    await c.batch.createNamespacedJob({ namespace: ns, body });
+    const j = await jobDone(c.batch, ns, 'es-job', 30_000);
+    expect(j.status?.conditions?.find((x) => x.type === 'Failed')?.reason).toBe('BackoffLimitExceeded');
+    const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=es-job' })).items;
+    expect(pods).toHaveLength(1);
+    expect(pods[0]!.status?.message).toBe('Pod ephemeral local storage usage exceeds the total limit of containers 1M. ');
+  });
+
+  test('a pod within its limit runs to the end', async () => {
+    const body = pod('es-ok', [
+      ctr('main', 'dd if=/dev/zero of=/root/f bs=1M count=1 2>/dev/null; sleep 1', {
+        resources: { limits: { 'ephemeral-storage': '8Mi' } },
+      }),
+    ]);
+    await c.core.createNamespacedPod({ namespace: ns, body });
+    expect((await podDone('es-ok')).status?.phase).toBe('Succeeded');
+  });
+});
