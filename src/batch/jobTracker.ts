@@ -10,7 +10,7 @@ import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { LABEL_BATCH_ID } from './kubernetesSpec.js';
-import { disrupted, imageFailure, jobVerdict, podVerdict, unschedulableSince, type PodVerdict } from './podOutcome.js';
+import { disrupted, imageFailure, jobVerdict, podVerdict, tooManyDisruptions, unschedulableSince, type PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -27,6 +27,13 @@ export interface TrackedJob {
   /** Being finished (log capture, deletion) or killed: no second finish. */
   finishing: boolean;
   unschedulable?: { since: number; message: string };
+  /** Pods of the Job that were taken away (each counted once). */
+  disruptedPods: Set<string>;
+}
+
+export interface JobTrackerOptions {
+  /** How many times a job's pod may be taken away; one more fails the job (default 5). */
+  maxDisruptions?: number;
 }
 
 export type TrackerAction =
@@ -46,9 +53,14 @@ export function describeRequest(r: ResolvedRequirements): string {
 export class JobTracker {
   private readonly byId = new Map<number, TrackedJob>();
   private readonly byName = new Map<string, TrackedJob>();
+  private readonly maxDisruptions: number;
+
+  constructor(o: JobTrackerOptions = {}) {
+    this.maxDisruptions = o.maxDisruptions ?? 5;
+  }
 
   add(args: { batchJobId: number; name: string; jobId: string; jobName: string; requirements: ResolvedRequirements }): TrackedJob {
-    const t: TrackedJob = { ...args, ended: false, finishing: false };
+    const t: TrackedJob = { ...args, ended: false, finishing: false, disruptedPods: new Set() };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
     return t;
@@ -70,30 +82,39 @@ export class JobTracker {
   onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
     const id = Number(pod.metadata?.labels?.[LABEL_BATCH_ID]);
     const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
-    if (!t || t.ended || type === 'DELETED') return [];
+    if (!t || t.ended) return [];
+    const actions = this.countDisruption(t, pod);
+    if (type === 'DELETED' || actions.some((a) => a.kind === 'finish')) return actions;
     const previous = t.pod;
     // A preempted pod is replaced by a new one: an older pod's events change nothing.
-    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return [];
+    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return actions;
     t.pod = pod;
-    const actions: TrackerAction[] = [];
-    const taken = disrupted(pod);
-    if (
-      pod.status?.phase === 'Failed' &&
-      taken &&
-      previous?.metadata?.name === pod.metadata?.name &&
-      previous?.status?.phase !== 'Failed'
-    ) {
-      actions.push({
-        kind: 'warn',
-        message: `worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try`,
-      });
-    }
     const image = imageFailure(pod);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
     const u = unschedulableSince(pod);
     if (u) t.unschedulable ??= u;
     else delete t.unschedulable;
     return actions;
+  }
+
+  /**
+   * A pod taken away (once per pod, whatever order its events come in): a warning, as it runs
+   * again without using up a try; past the bound, the job's end.
+   */
+  private countDisruption(t: TrackedJob, pod: V1Pod): TrackerAction[] {
+    const taken = disrupted(pod);
+    const name = pod.metadata?.name ?? '';
+    if (!taken || t.disruptedPods.has(name)) return [];
+    t.disruptedPods.add(name);
+    if (t.disruptedPods.size > this.maxDisruptions) {
+      return [{ kind: 'finish', job: t, verdict: tooManyDisruptions(t.disruptedPods.size, this.maxDisruptions, taken), deleteNow: true }];
+    }
+    return [
+      {
+        kind: 'warn',
+        message: `worker pod ${name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try (${t.disruptedPods.size} of ${this.maxDisruptions} allowed, --kubernetesMaxDisruptions)`,
+      },
+    ];
   }
 
   /** Jobs whose pod has been unschedulable for longer than the pod timeout. */

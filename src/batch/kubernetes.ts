@@ -9,7 +9,7 @@
  * - `jobTracker.ts`: what the streams mean for each batch job (pure); every ending explained by
  *   `podOutcome.ts`: exit code, OOM kill, eviction for local storage over the job's disk
  *   requirement (uses up a try), preemption or node-pressure eviction (not counted against the
- *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
+ *   job's tries, up to --kubernetesMaxDisruptions times; one more fails the job), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
  *   deadline;
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
@@ -42,6 +42,8 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   logger: Logger;
   /** Seconds a pod may stay unschedulable before its job fails. */
   podTimeoutSeconds: number;
+  /** How many times a job's pod may be taken away without using up a try (default 5); one more fails the job. */
+  maxDisruptions?: number;
   qps?: number;
   burst?: number;
   env?: NodeJS.ProcessEnv;
@@ -55,7 +57,7 @@ const LEFTOVER_PODS_WAIT_MS = 120_000;
 export class KubernetesBatchSystem implements BatchSystem {
   readonly name = 'kubernetes';
   private readonly ends = new EndQueue();
-  private readonly tracker = new JobTracker();
+  private readonly tracker: JobTracker;
   private readonly watches: Array<{ stop(): void }> = [];
   private nextId = 1;
   private closed = false;
@@ -65,7 +67,9 @@ export class KubernetesBatchSystem implements BatchSystem {
     private readonly scope: KubeScope,
     private readonly opts: KubernetesBatchOptions,
     private readonly spec: KubernetesJobOptions,
-  ) {}
+  ) {
+    this.tracker = new JobTracker({ maxDisruptions: opts.maxDisruptions ?? 5 });
+  }
 
   /**
    * Connects to the cluster (kubectl's rules), checks that it answers, and finds the leader's

@@ -6,7 +6,8 @@
  *   the eviction manager's message, no DisruptionTarget) is out of disk: the job wrote more than
  *   its `disk` requirement (the worker's ephemeral-storage limit). It uses up a try.
  * - A pod taken away (a DisruptionTarget condition: spot reclaim, node loss, preemption, node
- *   pressure; or an eviction/node loss without one on older clusters) does not use up a try.
+ *   pressure; or an eviction/node loss without one on older clusters) does not use up a try;
+ *   but a job whose pods are taken away more often than a bound fails for good, saying so.
  * - OOMKilled is out of memory; exit code 0 or phase Succeeded is success; DeadlineExceeded is
  *   the deadline; anything else is a failure with the exit code.
  */
@@ -93,6 +94,17 @@ export function disrupted(pod: V1Pod): string | undefined {
     return `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}`;
   }
   return undefined;
+}
+
+/** A job whose pods were taken away more often than allowed: it fails for good. */
+export function tooManyDisruptions(count: number, max: number, last: string): PodVerdict {
+  return {
+    outcome: 'preempted',
+    exitCode: null,
+    message: `the worker pod was taken away ${count} times, more than the ${max} that --kubernetesMaxDisruptions allows (the last time: ${last}); the job is not run again`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
 }
 
 /** The outcome of a pod that has ended (phase Succeeded or Failed). */

@@ -164,6 +164,11 @@ export const OPTIONS = {
     help: 'service account for worker pods',
   }),
   kubernetesPodTimeout: option(positive, { default: 600, value: 'seconds', help: 'how long a worker pod may stay unschedulable' }),
+  kubernetesMaxDisruptions: option(int.pipe(z.number().min(0)), {
+    default: 5,
+    value: 'n',
+    help: "how many times a job's worker pod may be taken away (spot reclaim, node loss, preemption, node-pressure eviction) without using up a try; one more fails the job",
+  }),
   kubernetesQps: option(positive, { default: 20, value: 'n', help: 'Kubernetes API requests per second, sustained' }),
   kubernetesBurst: option(int.pipe(z.number().min(1)), { default: 40, value: 'n', help: 'Kubernetes API requests allowed in a burst' }),
   leaseSeconds: option(num.pipe(z.number().min(2)), {

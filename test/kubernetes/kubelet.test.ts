@@ -7,7 +7,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SHARED_TMP, startToil, type RunResult } from '../helpers/run.js';
+import { SHARED_TMP, startToil, workflow, type RunResult } from '../helpers/run.js';
+import { naps } from '../workflows/args.js';
+import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
@@ -61,6 +63,56 @@ describe('local storage', () => {
     );
     expect(r.stderr).toMatch(/Pod ephemeral local storage usage exceeds the total limit of containers 20M/);
     expect(r.stderr).not.toMatch(/taken away/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
+});
+
+type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; status?: { phase?: string } };
+
+describe('disruptions', () => {
+  it('a job whose pod is taken away again and again fails after --kubernetesMaxDisruptions, saying so', async () => {
+    const run = toilWithin(
+      120_000,
+      [
+        'run',
+        workflow('slow.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        ...naps({ traceDir: t.dir, count: 1, napMs: 60_000 }),
+      ],
+      k.env,
+    );
+    // spot reclaim of every pod the job gets, as soon as it runs
+    let ended = false;
+    const evicted = new Set<string>();
+    const reclaim = (async () => {
+      while (!ended) {
+        const pods = (k.cluster.list('pods') as Pod[]).filter(
+          (p) =>
+            p.status?.phase === 'Running' && p.metadata?.annotations?.[ANNOTATION_JOB_NAME] !== undefined && !evicted.has(p.metadata.name!),
+        );
+        for (const p of pods) {
+          evicted.add(p.metadata!.name!);
+          await k.cluster.faults.evictPod('default', p.metadata!.name!, { message: 'spot instance reclaimed' }).catch(() => undefined);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const r = await run;
+    ended = true;
+    await reclaim;
+    expect(r.stopped ? `stopped after 120 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /taken away \(TerminationByKubelet: spot instance reclaimed\); it will run again without using up a try \(5 of 5 allowed/,
+    );
+    expect(r.stderr).toMatch(
+      /job 'naps' \(naps-[a-z0-9]+\): the worker pod was taken away 6 times, more than the 5 that --kubernetesMaxDisruptions allows/,
+    );
+    expect(evicted.size).toBeGreaterThanOrEqual(6);
     expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
 });
