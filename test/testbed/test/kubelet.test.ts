@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
-import { clients, jobDone, until } from '../src/cluster/testutil.js';
+import { clients, jobDone, kubectl, until } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 let c: ReturnType<typeof clients>;
@@ -116,5 +116,82 @@ describe('local ephemeral storage limits', () => {
     ]);
     await c.core.createNamespacedPod({ namespace: ns, body });
     expect((await podDone('es-ok')).status?.phase).toBe('Succeeded');
+  });
+});
+
+/** The waiting state of a pod's first container, once it has the reason. */
+async function waitingAs(name: string, reason: string): Promise<k8s.V1ContainerStateWaiting> {
+  return until(`pod ${name} waiting with ${reason}`, async () => {
+    const p = await c.core.readNamespacedPod({ namespace: ns, name });
+    const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+    return w?.reason === reason && p.status?.phase === 'Pending' ? w : undefined;
+  });
+}
+
+describe('volumes and env references to what does not exist (yet)', () => {
+  test('a secret volume whose secret is missing: ContainerCreating, FailedMount events, retried until the secret appears', async () => {
+    const body = pod('mount-secret', [ctr('main', 'cat /creds/token', { volumeMounts: [{ name: 'creds', mountPath: '/creds' }] })], {
+      volumes: [{ name: 'creds', secret: { secretName: 'late-secret' } }],
+    });
+    await c.core.createNamespacedPod({ namespace: ns, body });
+    await waitingAs('mount-secret', 'ContainerCreating');
+    const ev = await until('repeated FailedMount events', async () => {
+      const e = (await eventsOf('mount-secret', 'FailedMount'))[0];
+      return e && (e.count ?? 0) >= 2 ? e : undefined;
+    });
+    expect(ev).toMatchObject({
+      type: 'Warning',
+      message: 'MountVolume.SetUp failed for volume "creds" : secret "late-secret" not found',
+      source: { component: 'kubelet' },
+    });
+    const [get] = await Promise.all([
+      kubectl(cluster.kubeconfigPath, [
+        'get',
+        'pod',
+        'mount-secret',
+        '-o',
+        'jsonpath={.status.phase} {.status.containerStatuses[0].state.waiting.reason}',
+      ]),
+    ]);
+    expect(get.stdout).toBe('Pending ContainerCreating');
+    const made = await kubectl(cluster.kubeconfigPath, ['create', 'secret', 'generic', 'late-secret', '--from-literal=token=hello']);
+    expect(made.code).toBe(0);
+    expect((await podDone('mount-secret')).status?.phase).toBe('Succeeded');
+    expect((await c.core.readNamespacedPodLog({ namespace: ns, name: 'mount-secret' })).trim()).toBe('hello');
+  });
+
+  test('a configMap volume whose config map is missing', async () => {
+    const body = pod('mount-cm', [ctr('main', 'true', { volumeMounts: [{ name: 'cfg', mountPath: '/cfg' }] })], {
+      volumes: [{ name: 'cfg', configMap: { name: 'no-such-cm' } }],
+    });
+    await c.core.createNamespacedPod({ namespace: ns, body });
+    await waitingAs('mount-cm', 'ContainerCreating');
+    const [ev] = await until('FailedMount', () => eventsOf('mount-cm', 'FailedMount').then((x) => (x.length ? x : undefined)));
+    expect(ev!.message).toBe('MountVolume.SetUp failed for volume "cfg" : configmap "no-such-cm" not found');
+  });
+
+  test('secretKeyRef to a missing key or secret, configMapKeyRef to a missing key: CreateContainerConfigError, retried', async () => {
+    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'db' }, stringData: { user: 'u' } } });
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'settings' }, data: { a: '1' } } });
+    const refs: Array<[string, k8s.V1EnvVarSource, string]> = [
+      ['env-key', { secretKeyRef: { name: 'db', key: 'password' } }, "couldn't find key password in Secret default/db"],
+      ['env-secret', { secretKeyRef: { name: 'no-such-secret', key: 'password' } }, 'secret "no-such-secret" not found'],
+      ['env-cm', { configMapKeyRef: { name: 'settings', key: 'b' } }, "couldn't find key b in ConfigMap default/settings"],
+    ];
+    for (const [name, valueFrom] of refs) {
+      await c.core.createNamespacedPod({ namespace: ns, body: pod(name, [ctr('main', 'echo "$V"', { env: [{ name: 'V', valueFrom }] })]) });
+    }
+    for (const [name, , message] of refs) {
+      expect(await waitingAs(name, 'CreateContainerConfigError')).toMatchObject({ message });
+      const failed = await until(`${name} Failed event`, () => eventsOf(name, 'Failed').then((x) => x[0]));
+      expect(failed).toMatchObject({ type: 'Warning', message: `Error: ${message}` });
+    }
+    // the kubelet keeps trying: once the key is there the container starts
+    await c.core.patchNamespacedSecret(
+      { namespace: ns, name: 'db', body: { stringData: { password: 'pw' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    expect((await podDone('env-key')).status?.phase).toBe('Succeeded');
+    expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'env-key' })).toBe('pw\n');
   });
 });

@@ -45,6 +45,9 @@ import {
 } from './rootfs.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The volume manager's retry back-off after a failed mount (kubelet: 500 ms, doubling to 2m2s). */
+const MOUNT_RETRY_FIRST_MS = 500;
+const MOUNT_RETRY_MAX_MS = 122_000;
 
 export interface ImageConfig {
   entrypoint?: string[];
@@ -142,7 +145,8 @@ interface PodRt {
   volumesReady: boolean;
   evicted?: { reason: string; message: string };
   initDone: boolean;
-  lastMountError?: string;
+  /** the volume manager's retry back-off after a failed mount (500 ms doubling to 2m2s) */
+  mountRetry?: { at: number; delayMs: number };
   gone?: boolean;
   startTime?: string;
 }
@@ -525,20 +529,26 @@ export class Kubelets {
     return true;
   }
 
-  /** Prepares the pod's volumes; on failure records FailedMount (once per message), writes the status and answers false. */
+  /**
+   * Prepares the pod's volumes as the volume manager does: a failed mount records a FailedMount
+   * event (aggregated, so its count grows), leaves the pod Pending in ContainerCreating and is
+   * retried after a back-off of 500 ms doubling to 2m2s, so that a secret created later is used.
+   */
   private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
+    if (rt.mountRetry && Date.now() < rt.mountRetry.at) return false;
     const err = this.prepareVolumes(p, rt);
     if (err) {
-      if (rt.lastMountError !== err) {
-        rt.lastMountError = err;
-        this.rec.record(
-          { ...p, kind: 'Pod', apiVersion: 'v1' },
-          { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node },
-        );
-      }
+      const delayMs = rt.mountRetry ? Math.min(rt.mountRetry.delayMs * 2, MOUNT_RETRY_MAX_MS) : MOUNT_RETRY_FIRST_MS;
+      rt.mountRetry = { at: Date.now() + delayMs, delayMs };
+      setTimeout(() => this.kick(), delayMs + 5).unref?.();
+      this.rec.record(
+        { ...p, kind: 'Pod', apiVersion: 'v1' },
+        { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node },
+      );
       await this.writeStatus(p, rt, false);
       return false;
     }
+    rt.mountRetry = undefined;
     rt.volumesReady = true;
     return true;
   }
