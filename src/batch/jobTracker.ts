@@ -3,14 +3,26 @@
  * streams report. Each batch job is known by its Job name and its batch id (a label on its
  * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
  * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
- * unschedulable for too long) or warn about a pod that was taken away.
+ * unschedulable for too long, a job whose pods were taken away too often), warn about a pod
+ * that was taken away, or read the events of a pod whose container has not started for the
+ * pod timeout (then `inspected` gives the verdict: the kubelet's warning, or wait longer).
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Job, V1Pod } from '@kubernetes/client-node';
 import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { LABEL_BATCH_ID } from './kubernetesSpec.js';
-import { disrupted, imageFailure, jobVerdict, podVerdict, tooManyDisruptions, unschedulableSince, type PodVerdict } from './podOutcome.js';
+import {
+  disrupted,
+  imageFailure,
+  jobVerdict,
+  notStarting,
+  podVerdict,
+  startFailure,
+  tooManyDisruptions,
+  unschedulableSince,
+  type PodVerdict,
+} from './podOutcome.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -27,6 +39,10 @@ export interface TrackedJob {
   /** Being finished (log capture, deletion) or killed: no second finish. */
   finishing: boolean;
   unschedulable?: { since: number; message: string };
+  /** Since when the pod's container has not been created (failed mount, config error), and why. */
+  notStarting?: { since: number; reason: string; message?: string };
+  /** When its events are next read, if the container still has not started (0: being read). */
+  nextInspection?: number;
   /** Pods of the Job that were taken away (each counted once). */
   disruptedPods: Set<string>;
 }
@@ -38,7 +54,10 @@ export interface JobTrackerOptions {
 
 export type TrackerAction =
   /** End the job with this verdict; `deleteNow`: the verdict stands even if its pod ended. */
-  { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean } | { kind: 'warn'; message: string };
+  | { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean }
+  | { kind: 'warn'; message: string }
+  /** Read the pod's events (its container has not started for the pod timeout) and hand them to `inspected`. */
+  | { kind: 'inspect'; job: TrackedJob; pod: V1Pod };
 
 function creationTime(pod: V1Pod): number {
   return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
@@ -94,6 +113,7 @@ export class JobTracker {
     const u = unschedulableSince(pod);
     if (u) t.unschedulable ??= u;
     else delete t.unschedulable;
+    this.noteStarting(t, pod);
     return actions;
   }
 
@@ -117,11 +137,38 @@ export class JobTracker {
     ];
   }
 
-  /** Jobs whose pod has been unschedulable for longer than the pod timeout. */
+  /** Since when the pod's container has not been created: from the kubelet's start of the pod. */
+  private noteStarting(t: TrackedJob, pod: V1Pod): void {
+    const stuck = notStarting(pod);
+    if (!stuck) {
+      delete t.notStarting;
+      delete t.nextInspection;
+      return;
+    }
+    const started = new Date((pod.status?.startTime as unknown as string | undefined) ?? NaN).getTime();
+    t.notStarting = { since: t.notStarting?.since ?? (Number.isFinite(started) ? started : Date.now()), ...stuck };
+  }
+
+  /** The pod's events, read once its container had not started for the pod timeout: a verdict, or a look again later. */
+  inspected(t: TrackedJob, events: CoreV1Event[], o: { now: number; podTimeoutSeconds: number }): TrackerAction[] {
+    if (t.ended || t.finishing || !t.notStarting) return [];
+    const verdict = startFailure(t.notStarting, o.podTimeoutSeconds, events);
+    if (verdict) return [{ kind: 'finish', job: t, verdict, deleteNow: true }];
+    t.nextInspection = o.now + Math.max(o.podTimeoutSeconds, 60) * 1000;
+    return [];
+  }
+
+  /** Jobs whose pod has been unschedulable, or whose container has not started, for longer than the pod timeout. */
   stuck(now: number, podTimeoutSeconds: number): TrackerAction[] {
     const out: TrackerAction[] = [];
     for (const t of this.byId.values()) {
-      if (t.ended || t.finishing || !t.unschedulable) continue;
+      if (t.ended || t.finishing) continue;
+      const n = t.notStarting;
+      if (n && t.pod && t.nextInspection !== 0 && now - n.since >= podTimeoutSeconds * 1000 && now >= (t.nextInspection ?? 0)) {
+        t.nextInspection = 0;
+        out.push({ kind: 'inspect', job: t, pod: t.pod });
+      }
+      if (!t.unschedulable) continue;
       if (now - t.unschedulable.since < podTimeoutSeconds * 1000) continue;
       const verdict: PodVerdict = {
         outcome: 'unschedulable',

@@ -8,10 +8,14 @@
  * - A pod taken away (a DisruptionTarget condition: spot reclaim, node loss, preemption, node
  *   pressure; or an eviction/node loss without one on older clusters) does not use up a try;
  *   but a job whose pods are taken away more often than a bound fails for good, saying so.
+ * - A scheduled pod whose container is not created (ContainerCreating with a kubelet warning such
+ *   as FailedMount for a missing secret, CreateContainerConfigError for a missing key) fails
+ *   for good after --kubernetesPodTimeout, with the kubelet's message; a pod merely slow to
+ *   start (an image pull, no warning) keeps waiting.
  * - OOMKilled is out of memory; exit code 0 or phase Succeeded is success; DeadlineExceeded is
  *   the deadline; anything else is a failure with the exit code.
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Job, V1Pod } from '@kubernetes/client-node';
 import { parseSize } from '../size.js';
 import type { BatchOutcome } from './types.js';
 
@@ -83,6 +87,51 @@ function quantityBytes(q: string | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Waiting reasons of a container on a node that the kubelet cannot create or start (yet). */
+const NOT_STARTING_REASONS = new Set(['ContainerCreating', 'CreateContainerConfigError', 'CreateContainerError']);
+
+/** A scheduled pod whose container waits to be created: the waiting reason and the kubelet's message. */
+export function notStarting(pod: V1Pod): { reason: string; message?: string } | undefined {
+  if (!pod.spec?.nodeName || pod.status?.phase !== 'Pending') return undefined;
+  for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const w = cs.state?.waiting;
+    if (w?.reason && NOT_STARTING_REASONS.has(w.reason)) return { reason: w.reason, ...(w.message ? { message: w.message } : {}) };
+  }
+  return undefined;
+}
+
+/**
+ * The verdict on a pod whose container has not started for the pod timeout, given its events:
+ * the kubelet's newest warning (a FailedMount naming the missing secret, say) or its status
+ * message. A pod in ContainerCreating with no warning is only slow (a large image being pulled):
+ * no verdict.
+ */
+export function startFailure(
+  stuck: { reason: string; message?: string },
+  timeoutSeconds: number,
+  events: CoreV1Event[],
+): PodVerdict | undefined {
+  const warnings = events
+    .filter((e) => e.type === 'Warning' && e.reason !== 'FailedScheduling')
+    .sort((a, b) => eventTime(b) - eventTime(a));
+  const warning = warnings.find((e) => e.reason === 'FailedMount') ?? warnings[0];
+  if (stuck.reason === 'ContainerCreating' && !warning) return undefined;
+  const says = stuck.message ?? (warning ? `${warning.reason ?? 'Warning'}: ${warning.message ?? ''}` : stuck.reason);
+  return {
+    outcome: 'failed',
+    exitCode: null,
+    message: `the worker pod's container could not be started for ${timeoutSeconds}s (--kubernetesPodTimeout): ${stuck.reason}; the kubelet says: ${says}`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
+}
+
+function eventTime(e: CoreV1Event): number {
+  const t = (e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp) as unknown as string | undefined;
+  const ms = t ? new Date(t).getTime() : 0;
+  return Number.isFinite(ms) ? ms : 0;
 }
 
 /** Whether a pod was taken away rather than failing on its own (a storage eviction is its own doing). */

@@ -163,7 +163,11 @@ export const OPTIONS = {
     env: 'TOIL_KUBERNETES_SERVICE_ACCOUNT',
     help: 'service account for worker pods',
   }),
-  kubernetesPodTimeout: option(positive, { default: 600, value: 'seconds', help: 'how long a worker pod may stay unschedulable' }),
+  kubernetesPodTimeout: option(positive, {
+    default: 600,
+    value: 'seconds',
+    help: "how long a worker pod may stay unschedulable, or wait for its container to be created (a secret that cannot be mounted, a missing config key), before its job fails with the scheduler's or the kubelet's reason",
+  }),
   kubernetesMaxDisruptions: option(int.pipe(z.number().min(0)), {
     default: 5,
     value: 'n',

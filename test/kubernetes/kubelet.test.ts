@@ -116,3 +116,30 @@ describe('disruptions', () => {
     expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
 });
+
+describe('containers that cannot be created', () => {
+  it('worker pods mounting a secret that does not exist fail after --kubernetesPodTimeout, naming the secret', async () => {
+    const r = await toilWithin(
+      90_000,
+      [
+        'run',
+        workflow('../../examples/helloworld.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--kubernetesPodTimeout',
+        '3',
+        '--retryCount',
+        '2',
+      ],
+      { ...k.env, TOIL_AWS_SECRET_NAME: 'no-such-secret' },
+    );
+    expect(r.stopped ? `stopped after 90 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /job 'hello' \(hello-[a-z0-9]+\): the worker pod's container could not be started for 3s \(--kubernetesPodTimeout\): ContainerCreating; the kubelet says: FailedMount: MountVolume.SetUp failed for volume "aws-credentials" : secret "no-such-secret" not found/,
+    );
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 150_000);
+});

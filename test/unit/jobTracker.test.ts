@@ -150,3 +150,78 @@ describe('watch retry delay', () => {
     expect(watchRetryDelay(20, () => 1)).toBe(10_000);
   });
 });
+
+describe('a container that is not created', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  function waiting(reason: string, message?: string): V1PodStatus {
+    return {
+      phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
+      containerStatuses: [
+        {
+          name: 'worker',
+          image: 'i',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason, ...(message ? { message } : {}) } },
+        },
+      ],
+    };
+  }
+  const failedMount = {
+    metadata: {},
+    involvedObject: {},
+    type: 'Warning',
+    reason: 'FailedMount',
+    message: 'MountVolume.SetUp failed for volume "aws-credentials" : secret "s3" not found',
+    lastTimestamp: '2026-01-01T00:09:00Z' as unknown as Date,
+  };
+
+  it('reads the events once the pod timeout is up, and fails for good with the kubelet warning', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(Date.parse('2026-01-01T00:00:30Z'), 600)).toEqual([]);
+    const [inspect] = tracker.stuck(now, 600);
+    expect(inspect).toMatchObject({ kind: 'inspect', job: t });
+    expect(tracker.stuck(now + 1000, 600)).toEqual([]);
+    const [finish] = tracker.inspected(t, [failedMount], { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      deleteNow: true,
+      verdict: {
+        countsAsAttempt: true,
+        retryable: false,
+        message: `the worker pod's container could not be started for 600s (--kubernetesPodTimeout): ContainerCreating; the kubelet says: FailedMount: ${failedMount.message}`,
+      },
+    });
+  });
+
+  it('a container being created with no warning (a slow image pull) waits longer', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    expect(tracker.inspected(t, [], { now, podTimeoutSeconds: 600 })).toEqual([]);
+    expect(tracker.stuck(now + 60_000, 600)).toEqual([]);
+    expect(tracker.stuck(now + 600_000, 600)).toHaveLength(1);
+  });
+
+  it('CreateContainerConfigError fails with the status message, naming the key', () => {
+    const { tracker, t } = tracked();
+    const msg = "couldn't find key password in Secret default/db";
+    tracker.onPod('MODIFIED', pod('p1', waiting('CreateContainerConfigError', msg), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    const [finish] = tracker.inspected(t, [], { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      verdict: { message: expect.stringContaining(`CreateContainerConfigError; the kubelet says: ${msg}`) },
+    });
+  });
+
+  it('a container that starts in time is not inspected', () => {
+    const { tracker } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toEqual([]);
+  });
+});
