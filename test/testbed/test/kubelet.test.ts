@@ -195,3 +195,39 @@ describe('volumes and env references to what does not exist (yet)', () => {
     expect(await c.core.readNamespacedPodLog({ namespace: ns, name: 'env-key' })).toBe('pw\n');
   });
 });
+
+describe('image pulls', () => {
+  test('pulls failing transiently: ErrImagePull, ImagePullBackOff with a growing back-off, then the pull succeeds', async () => {
+    const image = 'registry.example/flaky:1';
+    cluster.faults.failImagePulls(image, 2);
+    // every status the kubelet writes, from a watch (polling could miss a short back-off)
+    const seen: string[] = [];
+    const messages = new Map<string, string>();
+    const watch = await new k8s.Watch(c.kc).watch(
+      `/api/v1/namespaces/${ns}/pods`,
+      { fieldSelector: 'metadata.name=flaky-pull' },
+      (_type: string, p: k8s.V1Pod) => {
+        const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+        if (w?.reason && seen[seen.length - 1] !== w.reason) seen.push(w.reason);
+        if (w?.reason) messages.set(w.reason, w.message ?? '');
+      },
+      () => undefined,
+    );
+    await c.core.createNamespacedPod({
+      namespace: ns,
+      body: pod('flaky-pull', [{ name: 'main', image, command: ['sh', '-c', 'echo up'] }]),
+    });
+    const done = await podDone('flaky-pull');
+    watch.abort();
+    expect(done.status?.phase).toBe('Succeeded');
+    expect(seen).toEqual(['ErrImagePull', 'ImagePullBackOff', 'ErrImagePull', 'ImagePullBackOff']);
+    expect(messages.get('ErrImagePull')).toMatch(/^Failed to pull image "registry.example\/flaky:1": .*503 Service Unavailable$/);
+    expect(messages.get('ImagePullBackOff')).toBe(`Back-off pulling image "${image}"`);
+    const evs = (await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=flaky-pull' })).items;
+    const reasons = evs.map((e) => `${e.reason}: ${e.message}`);
+    expect(reasons).toContain(`Pulling: Pulling image "${image}"`);
+    expect(reasons).toContainEqual(expect.stringMatching(/^Pulled: Successfully pulled image "registry.example\/flaky:1"/));
+    expect(reasons).toContain('Failed: Error: ErrImagePull');
+    expect(reasons).toContain(`BackOff: Back-off pulling image "${image}"`);
+  });
+});

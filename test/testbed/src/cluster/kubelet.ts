@@ -61,6 +61,8 @@ export interface KubeletOptions {
   apiPort: () => number;
   images: Record<string, ImageConfig>;
   missingImages: Set<string>;
+  /** images whose next pulls fail transiently (faults.failImagePulls): failures left, and the registry's error */
+  pullFaults: Map<string, { remaining: number; detail?: string }>;
   /** container restart back-off base (Kubernetes: 10 s doubling to 5 min) */
   restartBackoffBaseMs: number;
   /** use unshare -m for private mount namespaces (default true) */
@@ -126,7 +128,10 @@ interface Ctr {
   oom?: boolean;
   killedBy?: string;
   nextStart?: number;
+  /** failed pulls of the container's image so far (they set the pull back-off) */
   pullAttempts: number;
+  /** until when pulls of its image are backing off (ImagePullBackOff) */
+  pullBackoffUntil?: number;
   out?: WriteStream;
   containerID: string;
   memoryLimit?: number;
@@ -820,10 +825,7 @@ export class Kubelets {
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
     const ev: EventFn = (type, reason, msg) =>
       this.rec.record({ ...podObj, fieldPath }, { type, reason, message: msg, component: 'kubelet', host: rt.node });
-    if (this.o.missingImages.has(c.image)) {
-      this.pullFailed(ctr, String(c.image), ev);
-      return;
-    }
+    if (this.pullBlocked(ctr, String(c.image), ev)) return;
     if (!validImageReference(String(c.image))) {
       const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
       ctr.state = { waiting: { reason: 'InvalidImageName', message: msg } };
@@ -889,25 +891,58 @@ export class Kubelets {
     this.launch(ref, { env, script, started, ev });
   }
 
-  /** ErrImagePull, then ImagePullBackOff on the next attempt, with the kubelet's events and back-off. */
-  private pullFailed(ctr: Ctr, image: string, ev: EventFn, detail?: string): void {
-    ctr.pullAttempts++;
-    const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
-    ctr.nextStart = Date.now() + backoff;
-    if (ctr.pullAttempts % 2 === 1) {
-      const msg = detail
-        ? `Failed to pull image "${image}": ${detail}`
-        : `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`;
-      ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
-      ev('Normal', 'Pulling', `Pulling image "${image}"`);
-      ev('Warning', 'Failed', msg);
-      ev('Warning', 'Failed', 'Error: ErrImagePull');
-    } else {
+  /**
+   * The image manager before a pull: during the pull back-off the container waits in
+   * ImagePullBackOff; past it, a pull of an image that is missing (or has transient failures
+   * left) fails with ErrImagePull. True when the container cannot start now.
+   */
+  private pullBlocked(ctr: Ctr, image: string, ev: EventFn): boolean {
+    if (ctr.pullBackoffUntil && Date.now() < ctr.pullBackoffUntil) {
       ctr.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } };
       ev('Normal', 'BackOff', `Back-off pulling image "${image}"`);
       ev('Warning', 'Failed', 'Error: ImagePullBackOff');
+      this.retryAt(ctr, ctr.pullBackoffUntil);
+      return true;
     }
-    setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
+    if (this.o.missingImages.has(image)) {
+      this.pullFailed(ctr, image, ev);
+      return true;
+    }
+    const fault = this.o.pullFaults.get(image);
+    if (fault && fault.remaining > 0) {
+      fault.remaining--;
+      this.pullFailed(ctr, image, ev, fault.detail ?? transientPullError(image));
+      return true;
+    }
+    if (ctr.pullAttempts > 0 && ctr.pullBackoffUntil) {
+      ctr.pullBackoffUntil = undefined;
+      ev('Normal', 'Pulling', `Pulling image "${image}"`);
+      ev('Normal', 'Pulled', `Successfully pulled image "${image}" in 1.2s (1.2s including waiting). Image size: 0 bytes.`);
+    }
+    return false;
+  }
+
+  /** A failed pull: ErrImagePull with the registry's error, and a back-off (10 s doubling to 5 min) before the next pull. */
+  private pullFailed(ctr: Ctr, image: string, ev: EventFn, detail?: string): void {
+    ctr.pullAttempts++;
+    const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
+    ctr.pullBackoffUntil = Date.now() + backoff;
+    const msg = detail
+      ? `Failed to pull image "${image}": ${detail}`
+      : `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`;
+    ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
+    ev('Normal', 'Pulling', `Pulling image "${image}"`);
+    ev('Warning', 'Failed', msg);
+    ev('Warning', 'Failed', 'Error: ErrImagePull');
+    this.retryAt(ctr, ctr.pullBackoffUntil);
+  }
+
+  /** The pod worker's next sync of a waiting container: within a second (to report the back-off), and when it ends. */
+  private retryAt(ctr: Ctr, until: number): void {
+    const now = Date.now();
+    ctr.nextStart = until > now ? Math.min(now + Math.ceil((until - now) / 2), now + 1000) : now;
+    setTimeout(() => this.kick(), ctr.nextStart - now + 5).unref?.();
+    if (until > ctr.nextStart) setTimeout(() => this.kick(), until - now + 5).unref?.();
   }
 
   /** The container could not be created (bad env reference, unknown user): waiting, retried in a second. */
@@ -1316,6 +1351,11 @@ function podConditions(existing: Obj[], rt: PodRt, phase: string, statuses: { in
   set('ContainersReady', ready, ready ? undefined : readyReason, unready);
   conds.sort((a, b) => CONDITION_ORDER.indexOf(a.type) - CONDITION_ORDER.indexOf(b.type));
   return conds;
+}
+
+/** A registry's transient error as containerd reports it (a 503 from the registry). */
+function transientPullError(image: string): string {
+  return `rpc error: code = Unknown desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": unexpected status from HEAD request to https://registry.example/v2/manifests/latest: 503 Service Unavailable`;
 }
 
 /** The kubelet's `$(VAR)` expansion: `$$` is a literal `$`, an unknown variable stays as written. */

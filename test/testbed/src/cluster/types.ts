@@ -109,6 +109,12 @@ export interface TestClusterFaults {
   /** Pods using this image get ErrImagePull / ImagePullBackOff until unmarked. */
   markImageMissing(image: string): void;
   unmarkImageMissing(image: string): void;
+  /**
+   * The next `times` pulls of the image fail transiently (ErrImagePull with the registry's error,
+   * default a 503; then ImagePullBackOff for the back-off, 10 s doubling to 5 min with
+   * `restartBackoffBaseMs`), and the one after succeeds, as a registry having a bad minute.
+   */
+  failImagePulls(image: string, times: number, detail?: string): void;
 }
 
 export interface TestCluster {
