@@ -2,8 +2,8 @@
  * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
  * streams report. Each batch job is known by its Job name and its batch id (a label on its
  * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
- * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
- * unschedulable for too long, a job whose pods were taken away too often), warn about a pod
+ * I/O layer: finish a job with a verdict (an ended Job, an image that can never be pulled or
+ * still cannot be after the pod timeout, a pod unschedulable for too long, a job whose pods were taken away too often), warn about a pod
  * that was taken away, or read the events of a pod whose container has not started for the
  * pod timeout (then `inspected` gives the verdict: the kubelet's warning, or wait longer).
  */
@@ -15,6 +15,8 @@ import { LABEL_BATCH_ID } from './kubernetesSpec.js';
 import {
   disrupted,
   imageFailure,
+  imagePullTimeout,
+  imagePullWaiting,
   jobVerdict,
   notStarting,
   podVerdict,
@@ -43,6 +45,8 @@ export interface TrackedJob {
   notStarting?: { since: number; reason: string; message?: string };
   /** When its events are next read, if the container still has not started (0: being read). */
   nextInspection?: number;
+  /** Since when the pod has waited on its image (ErrImagePull, ImagePullBackOff), and the last pull error. */
+  imagePull?: { since: number; image: string; reason: string; lastError?: string };
   /** Pods of the Job that were taken away (each counted once). */
   disruptedPods: Set<string>;
 }
@@ -59,6 +63,12 @@ export type TrackerAction =
   /** Read the pod's events (its container has not started for the pod timeout) and hand them to `inspected`. */
   | { kind: 'inspect'; job: TrackedJob; pod: V1Pod };
 
+/** When the kubelet started the pod (status.startTime); now when it does not say. */
+function startTime(pod: V1Pod): number {
+  const t = new Date((pod.status?.startTime as unknown as string | undefined) ?? NaN).getTime();
+  return Number.isFinite(t) ? t : Date.now();
+}
+
 function creationTime(pod: V1Pod): number {
   return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
 }
@@ -67,6 +77,17 @@ function creationTime(pod: V1Pod): number {
 export function describeRequest(r: ResolvedRequirements): string {
   const gpus = gpuCount(r);
   return `${r.cores} cores, ${formatSize(r.memory)} memory, ${formatSize(r.disk)} disk${gpus ? `, ${gpus} GPU(s)` : ''}${r.preemptible ? ', preemptible' : ''}`;
+}
+
+/** A pod no node could take for the pod timeout: it fails for good, naming its request and the scheduler's reason. */
+function unschedulableVerdict(t: TrackedJob, podTimeoutSeconds: number): PodVerdict {
+  return {
+    outcome: 'unschedulable',
+    exitCode: null,
+    message: `no node could take the worker pod for ${podTimeoutSeconds}s (--kubernetesPodTimeout); it asks for ${describeRequest(t.requirements)}; the scheduler says: ${t.unschedulable?.message ?? ''}`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
 }
 
 export class JobTracker {
@@ -108,7 +129,8 @@ export class JobTracker {
     // A preempted pod is replaced by a new one: an older pod's events change nothing.
     if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return actions;
     t.pod = pod;
-    const image = imageFailure(pod);
+    this.noteImagePull(t, pod);
+    const image = imageFailure(pod, t.imagePull?.lastError);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
     const u = unschedulableSince(pod);
     if (u) t.unschedulable ??= u;
@@ -137,6 +159,17 @@ export class JobTracker {
     ];
   }
 
+  /** Since when the pod has waited on its image (from the kubelet's start of the pod), and the last pull error seen. */
+  private noteImagePull(t: TrackedJob, pod: V1Pod): void {
+    const w = imagePullWaiting(pod);
+    if (!w) {
+      delete t.imagePull;
+      return;
+    }
+    const lastError = w.reason === 'ErrImagePull' && w.message ? w.message : t.imagePull?.lastError;
+    t.imagePull = { since: t.imagePull?.since ?? startTime(pod), image: w.image, reason: w.reason, ...(lastError ? { lastError } : {}) };
+  }
+
   /** Since when the pod's container has not been created: from the kubelet's start of the pod. */
   private noteStarting(t: TrackedJob, pod: V1Pod): void {
     const stuck = notStarting(pod);
@@ -145,8 +178,7 @@ export class JobTracker {
       delete t.nextInspection;
       return;
     }
-    const started = new Date((pod.status?.startTime as unknown as string | undefined) ?? NaN).getTime();
-    t.notStarting = { since: t.notStarting?.since ?? (Number.isFinite(started) ? started : Date.now()), ...stuck };
+    t.notStarting = { since: t.notStarting?.since ?? startTime(pod), ...stuck };
   }
 
   /** The pod's events, read once its container had not started for the pod timeout: a verdict, or a look again later. */
@@ -168,16 +200,13 @@ export class JobTracker {
         t.nextInspection = 0;
         out.push({ kind: 'inspect', job: t, pod: t.pod });
       }
-      if (!t.unschedulable) continue;
-      if (now - t.unschedulable.since < podTimeoutSeconds * 1000) continue;
-      const verdict: PodVerdict = {
-        outcome: 'unschedulable',
-        exitCode: null,
-        message: `no node could take the worker pod for ${podTimeoutSeconds}s (--kubernetesPodTimeout); it asks for ${describeRequest(t.requirements)}; the scheduler says: ${t.unschedulable.message}`,
-        countsAsAttempt: true,
-        retryable: false,
-      };
-      out.push({ kind: 'finish', job: t, verdict, deleteNow: true });
+      if (t.imagePull && now - t.imagePull.since >= podTimeoutSeconds * 1000) {
+        out.push({ kind: 'finish', job: t, verdict: imagePullTimeout(t.imagePull, podTimeoutSeconds), deleteNow: true });
+        continue;
+      }
+      if (t.unschedulable && now - t.unschedulable.since >= podTimeoutSeconds * 1000) {
+        out.push({ kind: 'finish', job: t, verdict: unschedulableVerdict(t, podTimeoutSeconds), deleteNow: true });
+      }
     }
     return out;
   }

@@ -9,8 +9,9 @@
  * - `jobTracker.ts`: what the streams mean for each batch job (pure); every ending explained by
  *   `podOutcome.ts`: exit code, OOM kill, eviction for local storage over the job's disk
  *   requirement (uses up a try), preemption or node-pressure eviction (not counted against the
- *   job's tries, up to --kubernetesMaxDisruptions times; one more fails the job), image pull
- *   failure (fails fast), unschedulable past --kubernetesPodTimeout, a container not created
+ *   job's tries, up to --kubernetesMaxDisruptions times; one more fails the job), an image
+ *   that can never be pulled (not found, invalid name: fails fast), a pull failing otherwise
+ *   past --kubernetesPodTimeout (a transient ErrImagePull is not final), unschedulable past --kubernetesPodTimeout, a container not created
  *   past --kubernetesPodTimeout (a failed mount or a config error; the pod's events are read
  *   once, then, for the kubelet's message), deadline;
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;

@@ -8,6 +8,10 @@
  * - A pod taken away (a DisruptionTarget condition: spot reclaim, node loss, preemption, node
  *   pressure; or an eviction/node loss without one on older clusters) does not use up a try;
  *   but a job whose pods are taken away more often than a bound fails for good, saying so.
+ * - An image that can never be pulled (InvalidImageName, ErrImageNeverPull, a registry saying
+ *   it is not there) fails fast, naming the image; a pull failing otherwise (ErrImagePull,
+ *   ImagePullBackOff after a registry error) is transient, and fails only once it has gone on
+ *   for --kubernetesPodTimeout.
  * - A scheduled pod whose container is not created (ContainerCreating with a kubelet warning such
  *   as FailedMount for a missing secret, CreateContainerConfigError for a missing key) fails
  *   for good after --kubernetesPodTimeout, with the kubelet's message; a pod merely slow to
@@ -30,6 +34,10 @@ export interface PodVerdict {
 }
 
 const IMAGE_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
+/** Reasons that no retry can change: a name that is not an image reference, a policy that forbids pulling. */
+const FINAL_IMAGE_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull']);
+/** What registries and containerd say when the image is not there (as opposed to a registry having a bad minute). */
+const IMAGE_NOT_FOUND = /\bnot found\b|code = NotFound|manifest unknown|repository does not exist|does not exist or may require/i;
 
 function condition(
   obj: { status?: { conditions?: Array<{ type: string; status: string; reason?: string; message?: string }> } },
@@ -38,21 +46,46 @@ function condition(
   return obj.status?.conditions?.find((c) => c.type === type && c.status === 'True');
 }
 
-/** A pod that cannot start because its image cannot be pulled: fail fast. */
-export function imageFailure(pod: V1Pod): PodVerdict | undefined {
+/** A container of the pod waiting on its image: the image, the waiting reason and the kubelet's message. */
+export function imagePullWaiting(pod: V1Pod): { image: string; reason: string; message?: string } | undefined {
   for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const w = cs.state?.waiting;
-    if (w?.reason && IMAGE_REASONS.has(w.reason)) {
-      return {
-        outcome: 'image',
-        exitCode: null,
-        message: `cannot pull the worker image '${cs.image}': ${w.reason}${w.message ? ` (${w.message})` : ''}`,
-        countsAsAttempt: true,
-        retryable: false,
-      };
-    }
+    if (w?.reason && IMAGE_REASONS.has(w.reason))
+      return { image: cs.image, reason: w.reason, ...(w.message ? { message: w.message } : {}) };
   }
   return undefined;
+}
+
+/**
+ * A pod whose image can never be pulled: an invalid name, ErrImageNeverPull, or a registry
+ * saying the image is not there (in the status, or in the last pull error seen, since
+ * ImagePullBackOff's message only says "Back-off pulling image"). Fails fast. A transient pull
+ * failure (a registry error, a timeout) is no verdict: the kubelet pulls again.
+ */
+export function imageFailure(pod: V1Pod, lastPullError?: string): PodVerdict | undefined {
+  const w = imagePullWaiting(pod);
+  if (!w) return undefined;
+  const notFound = [w.message, lastPullError].some((m) => m !== undefined && IMAGE_NOT_FOUND.test(m));
+  if (!FINAL_IMAGE_REASONS.has(w.reason) && !notFound) return undefined;
+  const detail = w.message && !w.message.startsWith('Back-off') ? w.message : (lastPullError ?? w.message);
+  return {
+    outcome: 'image',
+    exitCode: null,
+    message: `cannot pull the worker image '${w.image}': ${w.reason}${detail ? ` (${detail})` : ''}`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
+}
+
+/** A pull still failing after the pod timeout: the job fails for good, naming the image and the last error. */
+export function imagePullTimeout(w: { image: string; reason: string; lastError?: string }, timeoutSeconds: number): PodVerdict {
+  return {
+    outcome: 'image',
+    exitCode: null,
+    message: `cannot pull the worker image '${w.image}' for ${timeoutSeconds}s (--kubernetesPodTimeout): ${w.reason}${w.lastError ? ` (${w.lastError})` : ''}`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
 }
 
 /** Since when a pod has been unschedulable, and the scheduler's reason; undefined if it is not. */

@@ -166,7 +166,7 @@ export const OPTIONS = {
   kubernetesPodTimeout: option(positive, {
     default: 600,
     value: 'seconds',
-    help: "how long a worker pod may stay unschedulable, or wait for its container to be created (a secret that cannot be mounted, a missing config key), before its job fails with the scheduler's or the kubelet's reason",
+    help: "how long a worker pod may stay unschedulable, wait for its container to be created (a secret that cannot be mounted, a missing config key) or keep failing to pull its image, before its job fails with the scheduler's or the kubelet's reason",
   }),
   kubernetesMaxDisruptions: option(int.pipe(z.number().min(0)), {
     default: 5,

@@ -14,7 +14,8 @@ import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
 const t = useTempStore(SHARED_TMP);
-const k = useK8sEnv({ evictionIntervalMs: 500 });
+// the real kubelet's timing, only faster: eviction checks every 0.5 s (not 10 s), pull back-off from 1 s (not 10 s)
+const k = useK8sEnv({ evictionIntervalMs: 500, restartBackoffBaseMs: 1000 });
 
 /** Runs toil; one still running after `ms` is stopped with SIGTERM (it cleans up), so a hang fails the test with its log. */
 async function toilWithin(ms: number, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult & { stopped: boolean }> {
@@ -138,6 +139,47 @@ describe('containers that cannot be created', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /job 'hello' \(hello-[a-z0-9]+\): the worker pod's container could not be started for 3s \(--kubernetesPodTimeout\): ContainerCreating; the kubelet says: FailedMount: MountVolume.SetUp failed for volume "aws-credentials" : secret "no-such-secret" not found/,
+    );
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 150_000);
+});
+
+describe('image pulls', () => {
+  const hello = (env: NodeJS.ProcessEnv, ...opts: string[]) =>
+    toilWithin(90_000, ['run', workflow('../../examples/helloworld.ts'), k.locator(), '--batchSystem', 'kubernetes', ...opts], env);
+
+  it('a transient ErrImagePull is not final: the job runs once a pull succeeds', async () => {
+    k.cluster.faults.failImagePulls('toil-ts:test', 2);
+    const r = await hello(k.env);
+    expect(r.stopped ? `stopped after 90 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.stderr).not.toMatch(/cannot pull/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('Hello, world');
+    expect(k.leftoverJobs()).toBe(0);
+  }, 150_000);
+
+  it('a pull still failing after --kubernetesPodTimeout fails the job, naming the image', async () => {
+    const image = 'registry.example/toil-ts:flaky';
+    k.cluster.faults.failImagePulls(image, 1000);
+    const started = Date.now();
+    const r = await hello({ ...k.env, TOIL_APPLIANCE_SELF: image }, '--kubernetesPodTimeout', '6', '--retryCount', '2');
+    expect(r.stopped ? `stopped after 90 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /job 'hello' \(hello-[a-z0-9]+\): cannot pull the worker image 'registry.example\/toil-ts:flaky' for 6s \(--kubernetesPodTimeout\): (ErrImagePull|ImagePullBackOff) \(Failed to pull image "registry.example\/toil-ts:flaky": .*503 Service Unavailable\)/,
+    );
+    expect(r.stderr).not.toMatch(/retrying/);
+    expect(Date.now() - started).toBeGreaterThan(6_000);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 150_000);
+
+  it('an invalid image name still fails fast, naming the image', async () => {
+    const r = await hello({ ...k.env, TOIL_APPLIANCE_SELF: 'Registry.Example/Toil-TS:bad' }, '--retryCount', '2');
+    expect(r.stopped ? `stopped after 90 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /cannot pull the worker image 'Registry.Example\/Toil-TS:bad': InvalidImageName \(Failed to apply default image tag/,
     );
     expect(r.stderr).not.toMatch(/retrying/);
     expect(k.leftoverJobs()).toBe(0);

@@ -94,16 +94,58 @@ describe('JobTracker', () => {
     expect(tracker.onPod('MODIFIED', pod('p1', taken))).toEqual([]);
   });
 
-  it('fails fast, for good, on an image that cannot be pulled', () => {
+  it('fails fast, for good, on an image that is not there; a transient pull error waits for the pod timeout', () => {
     const { tracker } = tracked();
-    const waiting: V1PodStatus = {
+    const waiting = (reason: string, message: string): V1PodStatus => ({
       phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
       containerStatuses: [
-        { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } },
+        { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } },
+      ],
+    });
+    const unavailable = 'Failed to pull image "nope:1": 503 Service Unavailable';
+    expect(tracker.onPod('MODIFIED', pod('p1', waiting('ErrImagePull', unavailable), undefined, 'node-1'))).toEqual([]);
+    expect(
+      tracker.onPod('MODIFIED', pod('p1', waiting('ImagePullBackOff', 'Back-off pulling image "nope:1"'), undefined, 'node-1')),
+    ).toEqual([]);
+    const since = Date.parse('2026-01-01T00:00:00Z');
+    expect(tracker.stuck(since + 599_000, 600)).toEqual([]);
+    const [a] = tracker.stuck(since + 600_000, 600);
+    expect(a).toMatchObject({
+      kind: 'finish',
+      deleteNow: true,
+      verdict: {
+        outcome: 'image',
+        retryable: false,
+        message: `cannot pull the worker image 'nope:1' for 600s (--kubernetesPodTimeout): ImagePullBackOff (${unavailable})`,
+      },
+    });
+    const other = tracked();
+    const notFound = 'Failed to pull image "nope:1": failed to resolve reference "nope:1": not found';
+    const [b] = other.tracker.onPod('MODIFIED', pod('p1', waiting('ErrImagePull', notFound), undefined, 'node-1'));
+    expect(b).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
+  });
+
+  it('a pull that succeeds after failing is forgotten', () => {
+    const { tracker } = tracked();
+    const since = Date.parse('2026-01-01T00:00:00Z');
+    const status: V1PodStatus = {
+      phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
+      containerStatuses: [
+        {
+          name: 'worker',
+          image: 'i:1',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'ErrImagePull', message: '503' } },
+        },
       ],
     };
-    const [a] = tracker.onPod('MODIFIED', pod('p1', waiting, undefined, 'node-1'));
-    expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
+    tracker.onPod('MODIFIED', pod('p1', status, undefined, 'node-1'));
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
+    expect(tracker.stuck(since + 3_600_000, 600)).toEqual([]);
   });
 
   it("fails a pod unschedulable past the timeout, naming the request and the scheduler's reason", () => {
