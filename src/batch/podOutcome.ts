@@ -149,7 +149,12 @@ export function startFailure(
   const warnings = events
     .filter((e) => e.type === 'Warning' && e.reason !== 'FailedScheduling')
     .sort((a, b) => eventTime(b) - eventTime(a));
-  const warning = warnings.find((e) => e.reason === 'FailedMount') ?? warnings[0];
+  // The volume's own error names what is missing; the kubelet's periodic 'Unable to attach or
+  // mount volumes: … timed out waiting for the condition' only names the volume.
+  const warning =
+    warnings.find((e) => e.reason === 'FailedMount' && e.message?.startsWith('MountVolume.')) ??
+    warnings.find((e) => e.reason === 'FailedMount') ??
+    warnings[0];
   if (stuck.reason === 'ContainerCreating' && !warning) return undefined;
   const says = stuck.message ?? (warning ? `${warning.reason ?? 'Warning'}: ${warning.message ?? ''}` : stuck.reason);
   return {

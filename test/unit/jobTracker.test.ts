@@ -227,7 +227,13 @@ describe('a container that is not created', () => {
     const [inspect] = tracker.stuck(now, 600);
     expect(inspect).toMatchObject({ kind: 'inspect', job: t });
     expect(tracker.stuck(now + 1000, 600)).toEqual([]);
-    const [finish] = tracker.inspected(t, [failedMount], { now, podTimeoutSeconds: 600 });
+    const timedOut = {
+      ...failedMount,
+      message:
+        'Unable to attach or mount volumes: unmounted volumes=[aws-credentials], unattached volumes=[aws-credentials]: timed out waiting for the condition',
+      lastTimestamp: '2026-01-01T00:09:30Z' as unknown as Date,
+    };
+    const [finish] = tracker.inspected(t, [timedOut, failedMount], { now, podTimeoutSeconds: 600 });
     expect(finish).toMatchObject({
       kind: 'finish',
       deleteNow: true,
