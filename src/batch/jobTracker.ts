@@ -3,9 +3,10 @@
  * streams report. Each batch job is known by its Job name and its batch id (a label on its
  * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
  * I/O layer: finish a job with a verdict (an ended Job, an image that can never be pulled or
- * still cannot be after the pod timeout, a pod unschedulable for too long, a job whose pods were taken away too often), warn about a pod
- * that was taken away, or read the events of a pod whose container has not started for the
- * pod timeout (then `inspected` gives the verdict: the kubelet's warning, or wait longer).
+ * still cannot be after the pod timeout, a pod unschedulable for too long, a job whose pods
+ * were taken away too often), warn about a pod that was taken away, or read the events of a
+ * pod whose container has not started for the pod timeout (then `inspected` gives the verdict:
+ * the kubelet's warning, or wait longer).
  */
 import type { CoreV1Event, V1Job, V1Pod } from '@kubernetes/client-node';
 import { gpuCount } from '../job/requirements.js';
