@@ -14,8 +14,9 @@ import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
 const t = useTempStore(SHARED_TMP);
-// the real kubelet's timing, only faster: eviction checks every 0.5 s (not 10 s), pull back-off from 1 s (not 10 s)
-const k = useK8sEnv({ evictionIntervalMs: 500, restartBackoffBaseMs: 1000 });
+// the real kubelet's timing, only faster: eviction checks every 0.5 s (not 10 s), pull back-off
+// from 1 s (not 10 s), the volume wait's 'Unable to attach or mount volumes' after 1 s (not 2m3s)
+const k = useK8sEnv({ evictionIntervalMs: 500, restartBackoffBaseMs: 1000, mountTimeoutMs: 1000 });
 
 /** Runs toil; one still running after `ms` is stopped with SIGTERM (it cleans up), so a hang fails the test with its log. */
 async function toilWithin(ms: number, args: string[], env: NodeJS.ProcessEnv): Promise<RunResult & { stopped: boolean }> {

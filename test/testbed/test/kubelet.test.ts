@@ -13,8 +13,8 @@ let c: ReturnType<typeof clients>;
 const ns = 'default';
 
 beforeAll(async () => {
-  // eviction checks every 300 ms instead of the real 10 s, so the tests need not wait
-  cluster = await startTestCluster({ jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, evictionIntervalMs: 300 });
+  // eviction checks every 300 ms instead of 10 s, the volume wait gives up after 2 s instead of 2m3s
+  cluster = await startTestCluster({ jobBackoffBaseMs: 100, restartBackoffBaseMs: 200, evictionIntervalMs: 300, mountTimeoutMs: 2000 });
   c = clients(cluster.kubeconfigPath);
 });
 afterAll(async () => {
@@ -136,7 +136,7 @@ describe('volumes and env references to what does not exist (yet)', () => {
     await c.core.createNamespacedPod({ namespace: ns, body });
     await waitingAs('mount-secret', 'ContainerCreating');
     const ev = await until('repeated FailedMount events', async () => {
-      const e = (await eventsOf('mount-secret', 'FailedMount'))[0];
+      const e = (await eventsOf('mount-secret', 'FailedMount')).find((x) => x.message?.startsWith('MountVolume.'));
       return e && (e.count ?? 0) >= 2 ? e : undefined;
     });
     expect(ev).toMatchObject({
@@ -144,6 +144,12 @@ describe('volumes and env references to what does not exist (yet)', () => {
       message: 'MountVolume.SetUp failed for volume "creds" : secret "late-secret" not found',
       source: { component: 'kubelet' },
     });
+    const timedOut = await until('the timed-out volume wait', async () =>
+      (await eventsOf('mount-secret', 'FailedMount')).find((e) => e.message?.startsWith('Unable to attach')),
+    );
+    expect(timedOut.message).toBe(
+      'Unable to attach or mount volumes: unmounted volumes=[creds], unattached volumes=[], failed to process volumes=[]: context deadline exceeded',
+    );
     const [get] = await Promise.all([
       kubectl(cluster.kubeconfigPath, [
         'get',

@@ -69,6 +69,8 @@ export interface KubeletOptions {
   mountNamespaces: boolean;
   /** kill containers whose resident memory exceeds limits.memory (OOMKilled) */
   enforceMemoryLimits: boolean;
+  /** how long the pod worker waits for a pod's volumes before recording 'Unable to attach or mount volumes' (Kubernetes: 2m3s) */
+  mountTimeoutMs: number;
   /** how often the eviction manager measures local ephemeral storage (Kubernetes: 10 s); 0 turns it off */
   evictionIntervalMs: number;
   /** host directories replaced by an empty private directory in each container */
@@ -152,6 +154,8 @@ interface PodRt {
   initDone: boolean;
   /** the volume manager's retry back-off after a failed mount (500 ms doubling to 2m2s) */
   mountRetry?: { at: number; delayMs: number };
+  /** since when the pod worker has waited for the pod's volumes (it gives up every mountTimeoutMs) */
+  mountWaitSince?: number;
   gone?: boolean;
   startTime?: string;
 }
@@ -538,18 +542,24 @@ export class Kubelets {
    * Prepares the pod's volumes as the volume manager does: a failed mount records a FailedMount
    * event (aggregated, so its count grows), leaves the pod Pending in ContainerCreating and is
    * retried after a back-off of 500 ms doubling to 2m2s, so that a secret created later is used.
+   * As the pod worker gives up waiting for its volumes every `mountTimeoutMs` (2m3s), it records
+   * the other FailedMount: 'Unable to attach or mount volumes: unmounted volumes=[…] …'.
    */
   private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
+    rt.mountWaitSince ??= Date.now();
     if (rt.mountRetry && Date.now() < rt.mountRetry.at) return false;
     const err = this.prepareVolumes(p, rt);
     if (err) {
       const delayMs = rt.mountRetry ? Math.min(rt.mountRetry.delayMs * 2, MOUNT_RETRY_MAX_MS) : MOUNT_RETRY_FIRST_MS;
       rt.mountRetry = { at: Date.now() + delayMs, delayMs };
       setTimeout(() => this.kick(), delayMs + 5).unref?.();
-      this.rec.record(
-        { ...p, kind: 'Pod', apiVersion: 'v1' },
-        { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node },
-      );
+      const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
+      this.rec.record(podObj, { type: 'Warning', reason: 'FailedMount', message: err.message, component: 'kubelet', host: rt.node });
+      if (Date.now() - rt.mountWaitSince >= this.o.mountTimeoutMs) {
+        rt.mountWaitSince = Date.now();
+        const message = `Unable to attach or mount volumes: unmounted volumes=[${err.volume}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded`;
+        this.rec.record(podObj, { type: 'Warning', reason: 'FailedMount', message, component: 'kubelet', host: rt.node });
+      }
       await this.writeStatus(p, rt, false);
       return false;
     }
@@ -619,10 +629,10 @@ export class Kubelets {
   }
 
   /** Returns an error message (FailedMount) or undefined when all volumes are ready. */
-  private prepareVolumes(p: Obj, rt: PodRt): string | undefined {
+  private prepareVolumes(p: Obj, rt: PodRt): { volume: string; message: string } | undefined {
     for (const v of (p.spec.volumes ?? []) as Obj[]) {
       const why = this.prepareVolume(p, rt, v);
-      if (why !== undefined) return `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}`;
+      if (why !== undefined) return { volume: String(v.name), message: `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}` };
     }
     return undefined;
   }

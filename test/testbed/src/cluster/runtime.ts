@@ -45,6 +45,7 @@ function kubeletOptions(
     mountNamespaces: host.mountNamespaces,
     enforceMemoryLimits: options.enforceMemoryLimits ?? true,
     evictionIntervalMs: options.evictionIntervalMs ?? 10_000,
+    mountTimeoutMs: options.mountTimeoutMs ?? 123_000,
     privateDirs: host.mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
     ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   };

@@ -75,6 +75,12 @@ export interface TestClusterOptions {
    */
   evictionIntervalMs?: number;
   /**
+   * How long the kubelet waits for a pod's volumes before it records the FailedMount event
+   * 'Unable to attach or mount volumes: unmounted volumes=[…] …' (again after each such wait),
+   * besides the volume's own error (Kubernetes: 2m3s; default 123000 ms).
+   */
+  mountTimeoutMs?: number;
+  /**
    * Directories each container gets as fresh, empty, private directories instead of the host's,
    * as a container has its own root file system: default ["/root"] (so the host's ~/.aws, ~/.kube
    * do not leak into pods). Pass ["/root", "/tmp", "/var/tmp"] for private scratch space too; the
