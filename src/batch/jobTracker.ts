@@ -183,7 +183,7 @@ export class JobTracker {
   }
 
   /** The pod's events, read once its container had not started for the pod timeout: a verdict, or a look again later. */
-  inspected(t: TrackedJob, events: CoreV1Event[], o: { now: number; podTimeoutSeconds: number }): TrackerAction[] {
+  inspected(t: TrackedJob, events: CoreV1Event[] | { error: string }, o: { now: number; podTimeoutSeconds: number }): TrackerAction[] {
     if (t.ended || t.finishing || !t.notStarting) return [];
     const verdict = startFailure(t.notStarting, o.podTimeoutSeconds, events);
     if (verdict) return [{ kind: 'finish', job: t, verdict, deleteNow: true }];

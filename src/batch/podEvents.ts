@@ -9,8 +9,8 @@ import { errorMessage } from '../errors.js';
 import type { KubeScope } from './kubeCluster.js';
 import { apiCall } from './kubeRetry.js';
 
-/** The pod's events; none when they cannot be read (the verdict then rests on the pod's status). */
-export async function readPodEvents(scope: KubeScope, pod: V1Pod): Promise<CoreV1Event[]> {
+/** The pod's events, or why they cannot be read (the verdict then rests on the pod's status). */
+export async function readPodEvents(scope: KubeScope, pod: V1Pod): Promise<CoreV1Event[] | { error: string }> {
   const name = pod.metadata?.name;
   const uid = pod.metadata?.uid;
   if (!name) return [];
@@ -22,6 +22,6 @@ export async function readPodEvents(scope: KubeScope, pod: V1Pod): Promise<CoreV
     return list.items;
   } catch (e) {
     scope.log.debug(`cannot read the events of pod ${name}: ${errorMessage(e)}`);
-    return [];
+    return { error: errorMessage(e) };
   }
 }

@@ -139,13 +139,16 @@ export function notStarting(pod: V1Pod): { reason: string; message?: string } | 
  * The verdict on a pod whose container has not started for the pod timeout, given its events:
  * the kubelet's newest warning (a FailedMount naming the missing secret, say) or its status
  * message. A pod in ContainerCreating with no warning is only slow (a large image being pulled):
- * no verdict.
+ * no verdict. When the events cannot be read (no permission), the status is all there is.
  */
 export function startFailure(
   stuck: { reason: string; message?: string },
   timeoutSeconds: number,
-  events: CoreV1Event[],
+  events: CoreV1Event[] | { error: string },
 ): PodVerdict | undefined {
+  if (!Array.isArray(events)) {
+    return notCreatedVerdict(stuck.reason, timeoutSeconds, stuck.message ?? `(its events cannot be read: ${events.error})`);
+  }
   const warnings = events
     .filter((e) => e.type === 'Warning' && e.reason !== 'FailedScheduling')
     .sort((a, b) => eventTime(b) - eventTime(a));
@@ -157,10 +160,14 @@ export function startFailure(
     warnings[0];
   if (stuck.reason === 'ContainerCreating' && !warning) return undefined;
   const says = stuck.message ?? (warning ? `${warning.reason ?? 'Warning'}: ${warning.message ?? ''}` : stuck.reason);
+  return notCreatedVerdict(stuck.reason, timeoutSeconds, says);
+}
+
+function notCreatedVerdict(reason: string, timeoutSeconds: number, says: string): PodVerdict {
   return {
     outcome: 'failed',
     exitCode: null,
-    message: `the worker pod's container could not be started for ${timeoutSeconds}s (--kubernetesPodTimeout): ${stuck.reason}; the kubelet says: ${says}`,
+    message: `the worker pod's container could not be started for ${timeoutSeconds}s (--kubernetesPodTimeout): ${reason}; the kubelet says: ${says}`,
     countsAsAttempt: true,
     retryable: false,
   };

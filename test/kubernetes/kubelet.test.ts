@@ -7,7 +7,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SHARED_TMP, startToil, workflow, type RunResult } from '../helpers/run.js';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
+import { ROOT, SHARED_TMP, startToil, workflow, type RunResult } from '../helpers/run.js';
 import { naps } from '../workflows/args.js';
 import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
 import { useTempStore } from '../helpers/tempStore.js';
@@ -119,8 +120,27 @@ describe('disruptions', () => {
   }, 180_000);
 });
 
+/**
+ * A kubeconfig for a service account bound to the leader's Role from manifests/base (what a
+ * leader in the cluster may do), so that the test also shows the Role allows what it does.
+ */
+async function leaderRoleKubeconfig(): Promise<string> {
+  const admin = k.cluster.kubeconfigPath;
+  for (const args of [
+    ['create', 'serviceaccount', 'role-check'],
+    ['apply', '-f', path.join(ROOT, 'manifests/base/role.yaml')],
+    ['create', 'rolebinding', 'role-check', '--role=toil-leader', '--serviceaccount=default:role-check'],
+  ]) {
+    const r = await kubectl(admin, args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
+  }
+  return k.cluster.kubeconfigFor('default', 'role-check');
+}
+
 describe('containers that cannot be created', () => {
   it('worker pods mounting a secret that does not exist fail after --kubernetesPodTimeout, naming the secret', async () => {
+    // the leader runs with the manifests' Role: reading the pod's events must be allowed
+    const kubeconfig = await leaderRoleKubeconfig();
     const r = await toilWithin(
       90_000,
       [
@@ -134,7 +154,7 @@ describe('containers that cannot be created', () => {
         '--retryCount',
         '2',
       ],
-      { ...k.env, TOIL_AWS_SECRET_NAME: 'no-such-secret' },
+      { ...k.env, KUBECONFIG: kubeconfig, TOIL_AWS_SECRET_NAME: 'no-such-secret' },
     );
     expect(r.stopped ? `stopped after 90 s:\n${r.stderr}` : 'ended').toBe('ended');
     expect(r.code).toBe(1);

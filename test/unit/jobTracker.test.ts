@@ -254,6 +254,19 @@ describe('a container that is not created', () => {
     expect(tracker.stuck(now + 600_000, 600)).toHaveLength(1);
   });
 
+  it('a container being created whose events cannot be read fails with what the status says', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    const [finish] = tracker.inspected(t, { error: 'events is forbidden' }, { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      verdict: {
+        message: expect.stringContaining('ContainerCreating; the kubelet says: (its events cannot be read: events is forbidden)'),
+      },
+    });
+  });
+
   it('CreateContainerConfigError fails with the status message, naming the key', () => {
     const { tracker, t } = tracked();
     const msg = "couldn't find key password in Secret default/db";
