@@ -2,15 +2,30 @@
  * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
  * streams report. Each batch job is known by its Job name and its batch id (a label on its
  * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
- * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
- * unschedulable for too long) or warn about a pod that was taken away.
+ * I/O layer: finish a job with a verdict (an ended Job, an image that can never be pulled or
+ * still cannot be after the pod timeout, a pod unschedulable for too long, a job whose pods
+ * were taken away too often), warn about a pod that was taken away, or read the events of a
+ * pod whose container has not started for the pod timeout (then `inspected` gives the verdict:
+ * the kubelet's warning, or wait longer).
  */
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Job, V1Pod } from '@kubernetes/client-node';
 import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { LABEL_BATCH_ID } from './kubernetesSpec.js';
-import { disrupted, imageFailure, jobVerdict, podVerdict, unschedulableSince, type PodVerdict } from './podOutcome.js';
+import {
+  disrupted,
+  imageFailure,
+  imagePullTimeout,
+  imagePullWaiting,
+  jobVerdict,
+  notStarting,
+  podVerdict,
+  startFailure,
+  tooManyDisruptions,
+  unschedulableSince,
+  type PodVerdict,
+} from './podOutcome.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -29,11 +44,33 @@ export interface TrackedJob {
   /** The Job has been seen in the cluster (a list or watch event). */
   seen?: boolean;
   unschedulable?: { since: number; message: string };
+  /** Since when the pod's container has not been created (failed mount, config error), and why. */
+  notStarting?: { since: number; reason: string; message?: string };
+  /** When its events are next read, if the container still has not started (0: being read). */
+  nextInspection?: number;
+  /** Since when the pod has waited on its image (ErrImagePull, ImagePullBackOff), and the last pull error. */
+  imagePull?: { since: number; image: string; reason: string; lastError?: string };
+  /** Pods of the Job that were taken away (each counted once). */
+  disruptedPods: Set<string>;
+}
+
+export interface JobTrackerOptions {
+  /** How many times a job's pod may be taken away; one more fails the job (default 5). */
+  maxDisruptions?: number;
 }
 
 export type TrackerAction =
   /** End the job with this verdict; `deleteNow`: the verdict stands even if its pod ended. */
-  { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean } | { kind: 'warn'; message: string };
+  | { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean }
+  | { kind: 'warn'; message: string }
+  /** Read the pod's events (its container has not started for the pod timeout) and hand them to `inspected`. */
+  | { kind: 'inspect'; job: TrackedJob; pod: V1Pod };
+
+/** When the kubelet started the pod (status.startTime); now when it does not say. */
+function startTime(pod: V1Pod): number {
+  const t = new Date((pod.status?.startTime as unknown as string | undefined) ?? NaN).getTime();
+  return Number.isFinite(t) ? t : Date.now();
+}
 
 function creationTime(pod: V1Pod): number {
   return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
@@ -45,12 +82,28 @@ export function describeRequest(r: ResolvedRequirements): string {
   return `${r.cores} cores, ${formatSize(r.memory)} memory, ${formatSize(r.disk)} disk${gpus ? `, ${gpus} GPU(s)` : ''}${r.preemptible ? ', preemptible' : ''}`;
 }
 
+/** A pod no node could take for the pod timeout: it fails for good, naming its request and the scheduler's reason. */
+function unschedulableVerdict(t: TrackedJob, podTimeoutSeconds: number): PodVerdict {
+  return {
+    outcome: 'unschedulable',
+    exitCode: null,
+    message: `no node could take the worker pod for ${podTimeoutSeconds}s (--kubernetesPodTimeout); it asks for ${describeRequest(t.requirements)}; the scheduler says: ${t.unschedulable?.message ?? ''}`,
+    countsAsAttempt: true,
+    retryable: false,
+  };
+}
+
 export class JobTracker {
   private readonly byId = new Map<number, TrackedJob>();
   private readonly byName = new Map<string, TrackedJob>();
+  private readonly maxDisruptions: number;
+
+  constructor(o: JobTrackerOptions = {}) {
+    this.maxDisruptions = o.maxDisruptions ?? 5;
+  }
 
   add(args: { batchJobId: number; name: string; jobId: string; jobName: string; requirements: ResolvedRequirements }): TrackedJob {
-    const t: TrackedJob = { ...args, ended: false, finishing: false };
+    const t: TrackedJob = { ...args, ended: false, finishing: false, disruptedPods: new Set() };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
     return t;
@@ -104,46 +157,91 @@ export class JobTracker {
   onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
     const id = Number(pod.metadata?.labels?.[LABEL_BATCH_ID]);
     const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
-    if (!t || t.ended || type === 'DELETED') return [];
+    if (!t || t.ended) return [];
+    const actions = this.countDisruption(t, pod);
+    if (type === 'DELETED' || actions.some((a) => a.kind === 'finish')) return actions;
     const previous = t.pod;
     // A preempted pod is replaced by a new one: an older pod's events change nothing.
-    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return [];
+    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return actions;
     t.pod = pod;
-    const actions: TrackerAction[] = [];
-    const taken = disrupted(pod);
-    if (
-      pod.status?.phase === 'Failed' &&
-      taken &&
-      previous?.metadata?.name === pod.metadata?.name &&
-      previous?.status?.phase !== 'Failed'
-    ) {
-      actions.push({
-        kind: 'warn',
-        message: `worker pod ${pod.metadata?.name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try`,
-      });
-    }
-    const image = imageFailure(pod);
+    this.noteImagePull(t, pod);
+    const image = imageFailure(pod, t.imagePull?.lastError);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
     const u = unschedulableSince(pod);
     if (u) t.unschedulable ??= u;
     else delete t.unschedulable;
+    this.noteStarting(t, pod);
     return actions;
   }
 
-  /** Jobs whose pod has been unschedulable for longer than the pod timeout. */
+  /**
+   * A pod taken away (once per pod, whatever order its events come in): a warning, as it runs
+   * again without using up a try; past the bound, the job's end.
+   */
+  private countDisruption(t: TrackedJob, pod: V1Pod): TrackerAction[] {
+    const taken = disrupted(pod);
+    const name = pod.metadata?.name ?? '';
+    if (!taken || t.disruptedPods.has(name)) return [];
+    t.disruptedPods.add(name);
+    if (t.disruptedPods.size > this.maxDisruptions) {
+      return [{ kind: 'finish', job: t, verdict: tooManyDisruptions(t.disruptedPods.size, this.maxDisruptions, taken), deleteNow: true }];
+    }
+    return [
+      {
+        kind: 'warn',
+        message: `worker pod ${name} of job '${t.jobName}' (${t.jobId}) was taken away (${taken}); it will run again without using up a try (${t.disruptedPods.size} of ${this.maxDisruptions} allowed, --kubernetesMaxDisruptions)`,
+      },
+    ];
+  }
+
+  /** Since when the pod has waited on its image (from the kubelet's start of the pod), and the last pull error seen. */
+  private noteImagePull(t: TrackedJob, pod: V1Pod): void {
+    const w = imagePullWaiting(pod);
+    if (!w) {
+      delete t.imagePull;
+      return;
+    }
+    const lastError = w.reason === 'ErrImagePull' && w.message ? w.message : t.imagePull?.lastError;
+    t.imagePull = { since: t.imagePull?.since ?? startTime(pod), image: w.image, reason: w.reason, ...(lastError ? { lastError } : {}) };
+  }
+
+  /** Since when the pod's container has not been created: from the kubelet's start of the pod. */
+  private noteStarting(t: TrackedJob, pod: V1Pod): void {
+    const stuck = notStarting(pod);
+    if (!stuck) {
+      delete t.notStarting;
+      delete t.nextInspection;
+      return;
+    }
+    t.notStarting = { since: t.notStarting?.since ?? startTime(pod), ...stuck };
+  }
+
+  /** The pod's events, read once its container had not started for the pod timeout: a verdict, or a look again later. */
+  inspected(t: TrackedJob, events: CoreV1Event[] | { error: string }, o: { now: number; podTimeoutSeconds: number }): TrackerAction[] {
+    if (t.ended || t.finishing || !t.notStarting) return [];
+    const verdict = startFailure(t.notStarting, o.podTimeoutSeconds, events);
+    if (verdict) return [{ kind: 'finish', job: t, verdict, deleteNow: true }];
+    t.nextInspection = o.now + Math.max(o.podTimeoutSeconds, 60) * 1000;
+    return [];
+  }
+
+  /** Jobs whose pod has been unschedulable, or whose container has not started, for longer than the pod timeout. */
   stuck(now: number, podTimeoutSeconds: number): TrackerAction[] {
     const out: TrackerAction[] = [];
     for (const t of this.byId.values()) {
-      if (t.ended || t.finishing || !t.unschedulable) continue;
-      if (now - t.unschedulable.since < podTimeoutSeconds * 1000) continue;
-      const verdict: PodVerdict = {
-        outcome: 'unschedulable',
-        exitCode: null,
-        message: `no node could take the worker pod for ${podTimeoutSeconds}s (--kubernetesPodTimeout); it asks for ${describeRequest(t.requirements)}; the scheduler says: ${t.unschedulable.message}`,
-        countsAsAttempt: true,
-        retryable: false,
-      };
-      out.push({ kind: 'finish', job: t, verdict, deleteNow: true });
+      if (t.ended || t.finishing) continue;
+      const n = t.notStarting;
+      if (n && t.pod && t.nextInspection !== 0 && now - n.since >= podTimeoutSeconds * 1000 && now >= (t.nextInspection ?? 0)) {
+        t.nextInspection = 0;
+        out.push({ kind: 'inspect', job: t, pod: t.pod });
+      }
+      if (t.imagePull && now - t.imagePull.since >= podTimeoutSeconds * 1000) {
+        out.push({ kind: 'finish', job: t, verdict: imagePullTimeout(t.imagePull, podTimeoutSeconds), deleteNow: true });
+        continue;
+      }
+      if (t.unschedulable && now - t.unschedulable.since >= podTimeoutSeconds * 1000) {
+        out.push({ kind: 'finish', job: t, verdict: unschedulableVerdict(t, podTimeoutSeconds), deleteNow: true });
+      }
     }
     return out;
   }

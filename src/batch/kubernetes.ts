@@ -7,14 +7,21 @@
  *   one for pods whatever the number of jobs, resumed after a drop and re-listed after 410;
  *   nothing is polled per job;
  * - `jobTracker.ts`: what the streams mean for each batch job (pure); every ending explained by
- *   `podOutcome.ts`: exit code, OOM kill, preemption or eviction (not counted against the
- *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
- *   deadline, the worker Job deleted by someone else (a DELETED event, or missing from a re-list);
+ *   `podOutcome.ts`: exit code, OOM kill, eviction for local storage over the job's disk
+ *   requirement (uses up a try), preemption or node-pressure eviction (not counted against the
+ *   job's tries, up to --kubernetesMaxDisruptions times; one more fails the job), an image
+ *   that can never be pulled (not found, invalid name: fails fast), a pull failing otherwise
+ *   past --kubernetesPodTimeout (a transient ErrImagePull is not final), unschedulable past
+ *   --kubernetesPodTimeout, a container not created past --kubernetesPodTimeout (a failed
+ *   mount or a config error; the pod's events are read once, then, for the kubelet's message),
+ *   deadline, the worker Job deleted by someone else (a DELETED event, or missing from a
+ *   re-list);
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
- * job it makes one create, one delete and, for failures only, one log read; per workflow, the
+ * job it makes one create, one delete and, for failures only, one log read (and one events
+ * list for a pod whose container is not created past the pod timeout); per workflow, the
  * probe, a list of leftovers, a list and a watch per stream, and the final delete-collection.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
@@ -31,6 +38,7 @@ import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type Kub
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
+import { readPodEvents } from './podEvents.js';
 import type { PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
@@ -39,8 +47,10 @@ export { deleteWorkflowJobs } from './kubeCleanup.js';
 export interface KubernetesBatchOptions extends WorkerJobSettings {
   store: JobStore;
   logger: Logger;
-  /** Seconds a pod may stay unschedulable before its job fails. */
+  /** Seconds a pod may stay unschedulable, or its container not created (failed mount, config error), before its job fails. */
   podTimeoutSeconds: number;
+  /** How many times a job's pod may be taken away without using up a try (default 5); one more fails the job. */
+  maxDisruptions?: number;
   qps?: number;
   burst?: number;
   env?: NodeJS.ProcessEnv;
@@ -54,7 +64,7 @@ const LEFTOVER_PODS_WAIT_MS = 120_000;
 export class KubernetesBatchSystem implements BatchSystem {
   readonly name = 'kubernetes';
   private readonly ends = new EndQueue();
-  private readonly tracker = new JobTracker();
+  private readonly tracker: JobTracker;
   private readonly watches: Array<{ stop(): void }> = [];
   private nextId = 1;
   private closed = false;
@@ -64,7 +74,9 @@ export class KubernetesBatchSystem implements BatchSystem {
     private readonly scope: KubeScope,
     private readonly opts: KubernetesBatchOptions,
     private readonly spec: KubernetesJobOptions,
-  ) {}
+  ) {
+    this.tracker = new JobTracker({ maxDisruptions: opts.maxDisruptions ?? 5 });
+  }
 
   /**
    * Connects to the cluster (kubectl's rules), checks that it answers, and finds the leader's
@@ -146,8 +158,15 @@ export class KubernetesBatchSystem implements BatchSystem {
     if (this.closed) return;
     for (const a of actions) {
       if (a.kind === 'warn') this.scope.log.warning(a.message);
+      else if (a.kind === 'inspect') void this.inspect(a.job, a.pod);
       else void this.finish(a.job, a.verdict, a.deleteNow);
     }
+  }
+
+  /** Reads the events of a pod whose container has not started for the pod timeout (one list request). */
+  private async inspect(t: TrackedJob, pod: V1Pod): Promise<void> {
+    const events = await readPodEvents(this.scope, pod);
+    this.act(this.tracker.inspected(t, events, { now: Date.now(), podTimeoutSeconds: this.opts.podTimeoutSeconds }));
   }
 
   checkFits(req: ResolvedRequirements, what: string): void {

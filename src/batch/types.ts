@@ -45,11 +45,12 @@ export interface BatchJobRequest {
  * How a batch job ended.
  * - `succeeded`/`failed`: the worker exited 0 / non-zero.
  * - `memory`: killed for using too much memory.
+ * - `disk`: evicted for writing more local storage than the job's disk requirement.
  * - `preempted`: the machine was taken away (spot reclaim, eviction, node lost): not the job's fault.
  * - `killed`: the leader killed it.
  * - `unschedulable`, `image`, `deadline`: it never ran, or ran out of time.
  */
-export type BatchOutcome = 'succeeded' | 'failed' | 'memory' | 'preempted' | 'killed' | 'unschedulable' | 'image' | 'deadline';
+export type BatchOutcome = 'succeeded' | 'failed' | 'memory' | 'disk' | 'preempted' | 'killed' | 'unschedulable' | 'image' | 'deadline';
 
 export interface BatchJobEnd {
   batchJobId: number;

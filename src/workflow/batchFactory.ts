@@ -34,6 +34,7 @@ export async function createBatchSystem(config: ToilConfig, ctx: BatchContext): 
         store: ctx.store,
         logger: ctx.logger,
         podTimeoutSeconds: config.kubernetesPodTimeout,
+        maxDisruptions: config.kubernetesMaxDisruptions,
         qps: config.kubernetesQps,
         burst: config.kubernetesBurst,
         ...(config.kubernetesOwner ? { owner: config.kubernetesOwner } : {}),

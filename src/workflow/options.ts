@@ -169,7 +169,16 @@ export const OPTIONS = {
     env: 'TOIL_KUBERNETES_SERVICE_ACCOUNT',
     help: 'service account for worker pods',
   }),
-  kubernetesPodTimeout: option(positive, { default: 600, value: 'seconds', help: 'how long a worker pod may stay unschedulable' }),
+  kubernetesPodTimeout: option(positive, {
+    default: 600,
+    value: 'seconds',
+    help: "how long a worker pod may stay unschedulable, wait for its container to be created (a secret that cannot be mounted, a missing config key) or keep failing to pull its image, before its job fails with the scheduler's or the kubelet's reason",
+  }),
+  kubernetesMaxDisruptions: option(int.pipe(z.number().min(0)), {
+    default: 5,
+    value: 'n',
+    help: "how many times a job's worker pod may be taken away (spot reclaim, node loss, preemption, node-pressure eviction) without using up a try; one more fails the job",
+  }),
   kubernetesQps: option(positive, { default: 20, value: 'n', help: 'Kubernetes API requests per second, sustained' }),
   kubernetesBurst: option(int.pipe(z.number().min(1)), { default: 40, value: 'n', help: 'Kubernetes API requests allowed in a burst' }),
   leaseSeconds: option(num.pipe(z.number().min(2)), {

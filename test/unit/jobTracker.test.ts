@@ -94,16 +94,58 @@ describe('JobTracker', () => {
     expect(tracker.onPod('MODIFIED', pod('p1', taken))).toEqual([]);
   });
 
-  it('fails fast, for good, on an image that cannot be pulled', () => {
+  it('fails fast, for good, on an image that is not there; a transient pull error waits for the pod timeout', () => {
     const { tracker } = tracked();
-    const waiting: V1PodStatus = {
+    const waiting = (reason: string, message: string): V1PodStatus => ({
       phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
       containerStatuses: [
-        { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } },
+        { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } },
+      ],
+    });
+    const unavailable = 'Failed to pull image "nope:1": 503 Service Unavailable';
+    expect(tracker.onPod('MODIFIED', pod('p1', waiting('ErrImagePull', unavailable), undefined, 'node-1'))).toEqual([]);
+    expect(
+      tracker.onPod('MODIFIED', pod('p1', waiting('ImagePullBackOff', 'Back-off pulling image "nope:1"'), undefined, 'node-1')),
+    ).toEqual([]);
+    const since = Date.parse('2026-01-01T00:00:00Z');
+    expect(tracker.stuck(since + 599_000, 600)).toEqual([]);
+    const [a] = tracker.stuck(since + 600_000, 600);
+    expect(a).toMatchObject({
+      kind: 'finish',
+      deleteNow: true,
+      verdict: {
+        outcome: 'image',
+        retryable: false,
+        message: `cannot pull the worker image 'nope:1' for 600s (--kubernetesPodTimeout): ImagePullBackOff (${unavailable})`,
+      },
+    });
+    const other = tracked();
+    const notFound = 'Failed to pull image "nope:1": failed to resolve reference "nope:1": not found';
+    const [b] = other.tracker.onPod('MODIFIED', pod('p1', waiting('ErrImagePull', notFound), undefined, 'node-1'));
+    expect(b).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
+  });
+
+  it('a pull that succeeds after failing is forgotten', () => {
+    const { tracker } = tracked();
+    const since = Date.parse('2026-01-01T00:00:00Z');
+    const status: V1PodStatus = {
+      phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
+      containerStatuses: [
+        {
+          name: 'worker',
+          image: 'i:1',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason: 'ErrImagePull', message: '503' } },
+        },
       ],
     };
-    const [a] = tracker.onPod('MODIFIED', pod('p1', waiting, undefined, 'node-1'));
-    expect(a).toMatchObject({ kind: 'finish', deleteNow: true, verdict: { outcome: 'image', retryable: false } });
+    tracker.onPod('MODIFIED', pod('p1', status, undefined, 'node-1'));
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
+    expect(tracker.stuck(since + 3_600_000, 600)).toEqual([]);
   });
 
   it("fails a pod unschedulable past the timeout, naming the request and the scheduler's reason", () => {
@@ -148,5 +190,99 @@ describe('watch retry delay', () => {
     expect(watchRetryDelay(1, () => 0)).toBe(200);
     expect(watchRetryDelay(3, () => 1)).toBe(1600);
     expect(watchRetryDelay(20, () => 1)).toBe(10_000);
+  });
+});
+
+describe('a container that is not created', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  function waiting(reason: string, message?: string): V1PodStatus {
+    return {
+      phase: 'Pending',
+      startTime: '2026-01-01T00:00:00Z' as unknown as Date,
+      containerStatuses: [
+        {
+          name: 'worker',
+          image: 'i',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason, ...(message ? { message } : {}) } },
+        },
+      ],
+    };
+  }
+  const failedMount = {
+    metadata: {},
+    involvedObject: {},
+    type: 'Warning',
+    reason: 'FailedMount',
+    message: 'MountVolume.SetUp failed for volume "aws-credentials" : secret "s3" not found',
+    lastTimestamp: '2026-01-01T00:09:00Z' as unknown as Date,
+  };
+
+  it('reads the events once the pod timeout is up, and fails for good with the kubelet warning', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(Date.parse('2026-01-01T00:00:30Z'), 600)).toEqual([]);
+    const [inspect] = tracker.stuck(now, 600);
+    expect(inspect).toMatchObject({ kind: 'inspect', job: t });
+    expect(tracker.stuck(now + 1000, 600)).toEqual([]);
+    const timedOut = {
+      ...failedMount,
+      message:
+        'Unable to attach or mount volumes: unmounted volumes=[aws-credentials], unattached volumes=[aws-credentials]: timed out waiting for the condition',
+      lastTimestamp: '2026-01-01T00:09:30Z' as unknown as Date,
+    };
+    const [finish] = tracker.inspected(t, [timedOut, failedMount], { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      deleteNow: true,
+      verdict: {
+        countsAsAttempt: true,
+        retryable: false,
+        message: `the worker pod's container could not be started for 600s (--kubernetesPodTimeout): ContainerCreating; the kubelet says: FailedMount: ${failedMount.message}`,
+      },
+    });
+  });
+
+  it('a container being created with no warning (a slow image pull) waits longer', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    expect(tracker.inspected(t, [], { now, podTimeoutSeconds: 600 })).toEqual([]);
+    expect(tracker.stuck(now + 60_000, 600)).toEqual([]);
+    expect(tracker.stuck(now + 600_000, 600)).toHaveLength(1);
+  });
+
+  it('a container being created whose events cannot be read fails with what the status says', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    const [finish] = tracker.inspected(t, { error: 'events is forbidden' }, { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      verdict: {
+        message: expect.stringContaining('ContainerCreating; the kubelet says: (its events cannot be read: events is forbidden)'),
+      },
+    });
+  });
+
+  it('CreateContainerConfigError fails with the status message, naming the key', () => {
+    const { tracker, t } = tracked();
+    const msg = "couldn't find key password in Secret default/db";
+    tracker.onPod('MODIFIED', pod('p1', waiting('CreateContainerConfigError', msg), undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toHaveLength(1);
+    const [finish] = tracker.inspected(t, [], { now, podTimeoutSeconds: 600 });
+    expect(finish).toMatchObject({
+      kind: 'finish',
+      verdict: { message: expect.stringContaining(`CreateContainerConfigError; the kubelet says: ${msg}`) },
+    });
+  });
+
+  it('a container that starts in time is not inspected', () => {
+    const { tracker } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', waiting('ContainerCreating'), undefined, 'node-1'));
+    tracker.onPod('MODIFIED', pod('p1', { phase: 'Running' }, undefined, 'node-1'));
+    expect(tracker.stuck(now, 600)).toEqual([]);
   });
 });

@@ -272,24 +272,32 @@ describe('pod endings', () => {
     expect(evicted).toMatchObject({ outcome: 'preempted', countsAsAttempt: false });
     expect(podVerdict(pod({ phase: 'Failed', reason: 'DeadlineExceeded' })).outcome).toBe('deadline');
   });
-  it('fails fast on image pull errors, naming the image', () => {
-    const v = imageFailure(
+  it('fails fast on an image that can never be pulled, naming the image; not on a transient pull error', () => {
+    const waiting = (reason: string, message: string) =>
       pod({
         phase: 'Pending',
         containerStatuses: [
-          {
-            name: 'worker',
-            image: 'nope:1',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "nope:1"' } },
-          },
+          { name: 'worker', image: 'nope:1', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message } } },
         ],
-      }),
-    );
+      });
+    const notFound = 'Failed to pull image "nope:1": rpc error: code = NotFound desc = failed to resolve reference "nope:1": not found';
+    const unavailable = 'Failed to pull image "nope:1": unexpected status from HEAD request: 503 Service Unavailable';
+    const backOff = waiting('ImagePullBackOff', 'Back-off pulling image "nope:1"');
+    expect(imageFailure(waiting('ErrImagePull', unavailable))).toBeUndefined();
+    expect(imageFailure(backOff, unavailable)).toBeUndefined();
+    const v = imageFailure(backOff, notFound);
     expect(v).toMatchObject({ outcome: 'image', retryable: false });
-    expect(v!.message).toMatch(/cannot pull the worker image 'nope:1': ImagePullBackOff/);
+    expect(v!.message).toBe(`cannot pull the worker image 'nope:1': ImagePullBackOff (${notFound})`);
+    expect(imageFailure(waiting('ErrImagePull', notFound))!.message).toBe(
+      `cannot pull the worker image 'nope:1': ErrImagePull (${notFound})`,
+    );
+    expect(imageFailure(waiting('InvalidImageName', 'couldn\'t parse image name "Nope:1"'))).toMatchObject({
+      outcome: 'image',
+      retryable: false,
+    });
+    expect(imageFailure(waiting('ErrImageNeverPull', 'Container image "nope:1" is not present with pull policy of Never'))).toMatchObject({
+      retryable: false,
+    });
   });
   it('notices unschedulable pods with the scheduler message', () => {
     const p = pod(

@@ -53,6 +53,9 @@ function faultControls(rt: ClusterRuntime): TestClusterFaults {
     markImageMissing: (image) => {
       rt.missingImages.add(image);
     },
+    failImagePulls: (image, times, detail) => {
+      rt.pullFaults.set(image, { remaining: times, ...(detail !== undefined ? { detail } : {}) });
+    },
     unmarkImageMissing: (image) => {
       rt.missingImages.delete(image);
       kubelets.kick();

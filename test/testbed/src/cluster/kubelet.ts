@@ -29,6 +29,7 @@ import { setCondition, isTerminal } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
 import { podNamespaceArgs } from './host.js';
+import { diskUsage, storageEviction, type PodStorageUsage } from './storage.js';
 import { ContainerImages, type ContainerImagesOption, type LocalImage } from './images.js';
 import {
   RootView,
@@ -44,6 +45,9 @@ import {
 } from './rootfs.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** The volume manager's retry back-off after a failed mount (kubelet: 500 ms, doubling to 2m2s). */
+const MOUNT_RETRY_FIRST_MS = 500;
+const MOUNT_RETRY_MAX_MS = 122_000;
 
 export interface ImageConfig {
   entrypoint?: string[];
@@ -57,12 +61,18 @@ export interface KubeletOptions {
   apiPort: () => number;
   images: Record<string, ImageConfig>;
   missingImages: Set<string>;
+  /** images whose next pulls fail transiently (faults.failImagePulls): failures left, and the registry's error */
+  pullFaults: Map<string, { remaining: number; detail?: string }>;
   /** container restart back-off base (Kubernetes: 10 s doubling to 5 min) */
   restartBackoffBaseMs: number;
   /** use unshare -m for private mount namespaces (default true) */
   mountNamespaces: boolean;
   /** kill containers whose resident memory exceeds limits.memory (OOMKilled) */
   enforceMemoryLimits: boolean;
+  /** how long the pod worker waits for a pod's volumes before recording 'Unable to attach or mount volumes' (Kubernetes: 2m3s) */
+  mountTimeoutMs: number;
+  /** how often the eviction manager measures local ephemeral storage (Kubernetes: 10 s); 0 turns it off */
+  evictionIntervalMs: number;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
   /** run containers whose image is in this buildah storage inside the image's root (needs mountNamespaces) */
@@ -120,7 +130,10 @@ interface Ctr {
   oom?: boolean;
   killedBy?: string;
   nextStart?: number;
+  /** failed pulls of the container's image so far (they set the pull back-off) */
   pullAttempts: number;
+  /** until when pulls of its image are backing off (ImagePullBackOff) */
+  pullBackoffUntil?: number;
   out?: WriteStream;
   containerID: string;
   memoryLimit?: number;
@@ -139,7 +152,10 @@ interface PodRt {
   volumesReady: boolean;
   evicted?: { reason: string; message: string };
   initDone: boolean;
-  lastMountError?: string;
+  /** the volume manager's retry back-off after a failed mount (500 ms doubling to 2m2s) */
+  mountRetry?: { at: number; delayMs: number };
+  /** since when the pod worker has waited for the pod's volumes (it gives up every mountTimeoutMs) */
+  mountWaitSince?: number;
   gone?: boolean;
   startTime?: string;
 }
@@ -157,6 +173,7 @@ export class Kubelets {
   private busy = false;
   private again = false;
   private tick: NodeJS.Timeout;
+  private storageTick: NodeJS.Timeout | undefined;
   private tools = hostTools();
   private containerImages: ContainerImages | undefined;
   constructor(
@@ -172,6 +189,59 @@ export class Kubelets {
       this.kick();
     }, 250);
     this.tick.unref?.();
+    if (o.evictionIntervalMs > 0) {
+      this.storageTick = setInterval(() => this.enforceStorage(), o.evictionIntervalMs);
+      this.storageTick.unref?.();
+    }
+  }
+
+  /**
+   * The eviction manager's local storage limits (see storage.ts): each pod with a running
+   * container is measured, and one over a limit is evicted with the kubelet's message.
+   */
+  private enforceStorage(): void {
+    for (const rt of this.pods.values()) {
+      if (rt.gone || rt.evicted || rt.termSent || ![...rt.ctrs.values()].some((c) => c.state.running)) continue;
+      const p = this.reg.store.peek('pods', rt.ns, rt.name);
+      if (!p || p.metadata.uid !== rt.uid || p.metadata.deletionTimestamp) continue;
+      const message = storageEviction(p, this.storageUsage(p, rt));
+      if (message) this.evictForStorage(p, rt, message);
+    }
+  }
+
+  /** A pod's local storage use: containers' writable layers and logs, emptyDir volumes, /etc/hosts. */
+  private storageUsage(p: Obj, rt: PodRt): PodStorageUsage {
+    const podDir = join(this.o.stateDir, 'pods', rt.uid);
+    const logs = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`);
+    const containers = new Map<string, number>();
+    for (const c of rt.ctrs.values()) {
+      if (c.init) continue;
+      // an image instance's root holds its writable layer (upper); merged and work are the overlay's
+      const layer = diskUsage(join(podDir, 'rootfs', `${c.name}-${c.restartCount}`), ['merged', 'work']);
+      containers.set(c.name, layer + diskUsage(join(logs, c.name)));
+    }
+    const emptyDirs = new Map<string, number>();
+    for (const v of (p.spec.volumes ?? []) as Obj[])
+      if (v.emptyDir && v.emptyDir.medium !== 'Memory') emptyDirs.set(v.name, diskUsage(this.volDir(rt, v.name)));
+    return { containers, emptyDirs, other: diskUsage(join(podDir, 'etc-hosts')) };
+  }
+
+  /** The eviction manager's own eviction: grace period 1 s, phase Failed, reason Evicted, no DisruptionTarget. */
+  private evictForStorage(p: Obj, rt: PodRt, message: string): void {
+    rt.evicted = { reason: 'Evicted', message };
+    this.rec.record(
+      { ...p, kind: 'Pod', apiVersion: 'v1' },
+      { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: rt.node },
+    );
+    const running = [...rt.ctrs.values()].filter((c) => c.pid && c.state.running);
+    for (const c of running) {
+      c.killedBy = 'evict';
+      killGroup(c.pid!, 'SIGTERM');
+    }
+    setTimeout(() => {
+      for (const c of running) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
+    }, 1000).unref?.();
+    this.kick();
   }
 
   /**
@@ -231,6 +301,7 @@ export class Kubelets {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.tick);
+    clearInterval(this.storageTick);
     const waits: Promise<void>[] = [];
     for (const rt of this.pods.values())
       for (const c of rt.ctrs.values()) {
@@ -467,20 +538,32 @@ export class Kubelets {
     return true;
   }
 
-  /** Prepares the pod's volumes; on failure records FailedMount (once per message), writes the status and answers false. */
+  /**
+   * Prepares the pod's volumes as the volume manager does: a failed mount records a FailedMount
+   * event (aggregated, so its count grows), leaves the pod Pending in ContainerCreating and is
+   * retried after a back-off of 500 ms doubling to 2m2s, so that a secret created later is used.
+   * As the pod worker gives up waiting for its volumes every `mountTimeoutMs` (2m3s), it records
+   * the other FailedMount: 'Unable to attach or mount volumes: unmounted volumes=[…] …'.
+   */
   private async readyVolumes(p: Obj, rt: PodRt): Promise<boolean> {
+    rt.mountWaitSince ??= Date.now();
+    if (rt.mountRetry && Date.now() < rt.mountRetry.at) return false;
     const err = this.prepareVolumes(p, rt);
     if (err) {
-      if (rt.lastMountError !== err) {
-        rt.lastMountError = err;
-        this.rec.record(
-          { ...p, kind: 'Pod', apiVersion: 'v1' },
-          { type: 'Warning', reason: 'FailedMount', message: err, component: 'kubelet', host: rt.node },
-        );
+      const delayMs = rt.mountRetry ? Math.min(rt.mountRetry.delayMs * 2, MOUNT_RETRY_MAX_MS) : MOUNT_RETRY_FIRST_MS;
+      rt.mountRetry = { at: Date.now() + delayMs, delayMs };
+      setTimeout(() => this.kick(), delayMs + 5).unref?.();
+      const podObj = { ...p, kind: 'Pod', apiVersion: 'v1' };
+      this.rec.record(podObj, { type: 'Warning', reason: 'FailedMount', message: err.message, component: 'kubelet', host: rt.node });
+      if (Date.now() - rt.mountWaitSince >= this.o.mountTimeoutMs) {
+        rt.mountWaitSince = Date.now();
+        const message = `Unable to attach or mount volumes: unmounted volumes=[${err.volume}], unattached volumes=[], failed to process volumes=[]: context deadline exceeded`;
+        this.rec.record(podObj, { type: 'Warning', reason: 'FailedMount', message, component: 'kubelet', host: rt.node });
       }
       await this.writeStatus(p, rt, false);
       return false;
     }
+    rt.mountRetry = undefined;
     rt.volumesReady = true;
     return true;
   }
@@ -546,10 +629,10 @@ export class Kubelets {
   }
 
   /** Returns an error message (FailedMount) or undefined when all volumes are ready. */
-  private prepareVolumes(p: Obj, rt: PodRt): string | undefined {
+  private prepareVolumes(p: Obj, rt: PodRt): { volume: string; message: string } | undefined {
     for (const v of (p.spec.volumes ?? []) as Obj[]) {
       const why = this.prepareVolume(p, rt, v);
-      if (why !== undefined) return `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}`;
+      if (why !== undefined) return { volume: String(v.name), message: `MountVolume.SetUp failed for volume "${String(v.name)}" : ${why}` };
     }
     return undefined;
   }
@@ -752,10 +835,7 @@ export class Kubelets {
     const fieldPath = `spec.${ctr.init ? 'initContainers' : 'containers'}{${String(c.name)}}`;
     const ev: EventFn = (type, reason, msg) =>
       this.rec.record({ ...podObj, fieldPath }, { type, reason, message: msg, component: 'kubelet', host: rt.node });
-    if (this.o.missingImages.has(c.image)) {
-      this.pullFailed(ctr, String(c.image), ev);
-      return;
-    }
+    if (this.pullBlocked(ctr, String(c.image), ev)) return;
     if (!validImageReference(String(c.image))) {
       const msg = `Failed to apply default image tag "${String(c.image)}": couldn't parse image name "${String(c.image)}": invalid reference format${/[A-Z]/.test(String(c.image)) ? `: repository name (library/${String(c.image)}) must be lowercase` : ''}`;
       ctr.state = { waiting: { reason: 'InvalidImageName', message: msg } };
@@ -821,25 +901,58 @@ export class Kubelets {
     this.launch(ref, { env, script, started, ev });
   }
 
-  /** ErrImagePull, then ImagePullBackOff on the next attempt, with the kubelet's events and back-off. */
-  private pullFailed(ctr: Ctr, image: string, ev: EventFn, detail?: string): void {
-    ctr.pullAttempts++;
-    const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
-    ctr.nextStart = Date.now() + backoff;
-    if (ctr.pullAttempts % 2 === 1) {
-      const msg = detail
-        ? `Failed to pull image "${image}": ${detail}`
-        : `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`;
-      ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
-      ev('Normal', 'Pulling', `Pulling image "${image}"`);
-      ev('Warning', 'Failed', msg);
-      ev('Warning', 'Failed', 'Error: ErrImagePull');
-    } else {
+  /**
+   * The image manager before a pull: during the pull back-off the container waits in
+   * ImagePullBackOff; past it, a pull of an image that is missing (or has transient failures
+   * left) fails with ErrImagePull. True when the container cannot start now.
+   */
+  private pullBlocked(ctr: Ctr, image: string, ev: EventFn): boolean {
+    if (ctr.pullBackoffUntil && Date.now() < ctr.pullBackoffUntil) {
       ctr.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` } };
       ev('Normal', 'BackOff', `Back-off pulling image "${image}"`);
       ev('Warning', 'Failed', 'Error: ImagePullBackOff');
+      this.retryAt(ctr, ctr.pullBackoffUntil);
+      return true;
     }
-    setTimeout(() => this.kick(), Math.min(backoff, 1000)).unref?.();
+    if (this.o.missingImages.has(image)) {
+      this.pullFailed(ctr, image, ev);
+      return true;
+    }
+    const fault = this.o.pullFaults.get(image);
+    if (fault && fault.remaining > 0) {
+      fault.remaining--;
+      this.pullFailed(ctr, image, ev, fault.detail ?? transientPullError(image));
+      return true;
+    }
+    if (ctr.pullAttempts > 0 && ctr.pullBackoffUntil) {
+      ctr.pullBackoffUntil = undefined;
+      ev('Normal', 'Pulling', `Pulling image "${image}"`);
+      ev('Normal', 'Pulled', `Successfully pulled image "${image}" in 1.2s (1.2s including waiting). Image size: 0 bytes.`);
+    }
+    return false;
+  }
+
+  /** A failed pull: ErrImagePull with the registry's error, and a back-off (10 s doubling to 5 min) before the next pull. */
+  private pullFailed(ctr: Ctr, image: string, ev: EventFn, detail?: string): void {
+    ctr.pullAttempts++;
+    const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** (ctr.pullAttempts - 1), 300_000);
+    ctr.pullBackoffUntil = Date.now() + backoff;
+    const msg = detail
+      ? `Failed to pull image "${image}": ${detail}`
+      : `Failed to pull image "${image}": rpc error: code = NotFound desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": not found`;
+    ctr.state = { waiting: { reason: 'ErrImagePull', message: msg } };
+    ev('Normal', 'Pulling', `Pulling image "${image}"`);
+    ev('Warning', 'Failed', msg);
+    ev('Warning', 'Failed', 'Error: ErrImagePull');
+    this.retryAt(ctr, ctr.pullBackoffUntil);
+  }
+
+  /** The pod worker's next sync of a waiting container: within a second (to report the back-off), and when it ends. */
+  private retryAt(ctr: Ctr, until: number): void {
+    const now = Date.now();
+    ctr.nextStart = until > now ? Math.min(now + Math.ceil((until - now) / 2), now + 1000) : now;
+    setTimeout(() => this.kick(), ctr.nextStart - now + 5).unref?.();
+    if (until > ctr.nextStart) setTimeout(() => this.kick(), until - now + 5).unref?.();
   }
 
   /** The container could not be created (bad env reference, unknown user): waiting, retried in a second. */
@@ -1248,6 +1361,11 @@ function podConditions(existing: Obj[], rt: PodRt, phase: string, statuses: { in
   set('ContainersReady', ready, ready ? undefined : readyReason, unready);
   conds.sort((a, b) => CONDITION_ORDER.indexOf(a.type) - CONDITION_ORDER.indexOf(b.type));
   return conds;
+}
+
+/** A registry's transient error as containerd reports it (a 503 from the registry). */
+function transientPullError(image: string): string {
+  return `rpc error: code = Unknown desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": unexpected status from HEAD request to https://registry.example/v2/manifests/latest: 503 Service Unavailable`;
 }
 
 /** The kubelet's `$(VAR)` expansion: `$$` is a literal `$`, an unknown variable stays as written. */

@@ -147,6 +147,7 @@ function remoteFaults(call: Call): TestClusterProcess['faults'] {
     resumeScheduling: f('resumeScheduling'),
     markImageMissing: f('markImageMissing'),
     unmarkImageMissing: f('unmarkImageMissing'),
+    failImagePulls: f('failImagePulls'),
   };
 }
 

@@ -30,16 +30,23 @@ export interface RuntimeInit {
 const POD = info('', 'pods');
 const NODE = info('', 'nodes');
 
-function kubeletOptions(options: TestClusterOptions, host: HostSetup, apiPort: () => number, missingImages: Set<string>): KubeletOptions {
+function kubeletOptions(
+  options: TestClusterOptions,
+  host: HostSetup,
+  apiPort: () => number,
+  pulls: Pick<KubeletOptions, 'missingImages' | 'pullFaults'>,
+): KubeletOptions {
   return {
     stateDir: host.stateDir,
     logDir: host.logDir,
     apiPort,
     images: options.images ?? {},
-    missingImages,
+    ...pulls,
     restartBackoffBaseMs: options.restartBackoffBaseMs ?? 10_000,
     mountNamespaces: host.mountNamespaces,
     enforceMemoryLimits: options.enforceMemoryLimits ?? true,
+    evictionIntervalMs: options.evictionIntervalMs ?? 10_000,
+    mountTimeoutMs: options.mountTimeoutMs ?? 123_000,
     privateDirs: host.mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
     ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   };
@@ -56,6 +63,8 @@ export class ClusterRuntime {
   readonly controllers: Controllers;
   /** images whose pulls fail (faults.markImageMissing) */
   readonly missingImages = new Set<string>();
+  /** images whose next pulls fail transiently (faults.failImagePulls) */
+  readonly pullFaults = new Map<string, { remaining: number; detail?: string }>();
   schedulingDelayMs = 0;
   schedulingPaused = false;
   private readonly nodeSpecs = new Map<string, NodeSpec>();
@@ -82,7 +91,7 @@ export class ClusterRuntime {
       this.registry,
       this.recorder,
       this.auth,
-      kubeletOptions(options, host, () => this.apiserver.port, this.missingImages),
+      kubeletOptions(options, host, () => this.apiserver.port, { missingImages: this.missingImages, pullFaults: this.pullFaults }),
     );
     this.controllers = new Controllers(this.registry, this.recorder, {
       caPem: init.ca.certPem,

@@ -85,6 +85,19 @@ export interface TestClusterOptions {
   /** OOM-kill containers whose resident memory exceeds limits.memory (default true) */
   enforceMemoryLimits?: boolean;
   /**
+   * How often the kubelet's eviction manager measures local ephemeral storage (containers'
+   * writable layers and logs, emptyDir volumes) against `limits.ephemeral-storage` and emptyDir
+   * `sizeLimit`, evicting a pod over a limit (Kubernetes: every 10 s; default 10000 ms; a few
+   * hundred ms for tests that want the eviction soon; 0 turns the limits off).
+   */
+  evictionIntervalMs?: number;
+  /**
+   * How long the kubelet waits for a pod's volumes before it records the FailedMount event
+   * 'Unable to attach or mount volumes: unmounted volumes=[…] …' (again after each such wait),
+   * besides the volume's own error (Kubernetes: 2m3s; default 123000 ms).
+   */
+  mountTimeoutMs?: number;
+  /**
    * Directories each container gets as fresh, empty, private directories instead of the host's,
    * as a container has its own root file system: default ["/root"] (so the host's ~/.aws, ~/.kube
    * do not leak into pods). Pass ["/root", "/tmp", "/var/tmp"] for private scratch space too; the
@@ -119,6 +132,12 @@ export interface TestClusterFaults {
   /** Pods using this image get ErrImagePull / ImagePullBackOff until unmarked. */
   markImageMissing(image: string): void;
   unmarkImageMissing(image: string): void;
+  /**
+   * The next `times` pulls of the image fail transiently (ErrImagePull with the registry's error,
+   * default a 503; then ImagePullBackOff for the back-off, 10 s doubling to 5 min with
+   * `restartBackoffBaseMs`), and the one after succeeds, as a registry having a bad minute.
+   */
+  failImagePulls(image: string, times: number, detail?: string): void;
 }
 
 export interface TestCluster {
