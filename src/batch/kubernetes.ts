@@ -32,7 +32,7 @@ import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
 import type { PodVerdict } from './podOutcome.js';
-import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
+import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from './types.js';
 
 export { deleteWorkflowJobs } from './kubeCleanup.js';
 
@@ -137,6 +137,8 @@ export class KubernetesBatchSystem implements BatchSystem {
   }
 
   private act(actions: TrackerAction[]): void {
+    // After shutdown the bulk delete has ended every Job: nothing is left to explain or delete.
+    if (this.closed) return;
     for (const a of actions) {
       if (a.kind === 'warn') this.scope.log.warning(a.message);
       else void this.finish(a.job, a.verdict, a.deleteNow);
@@ -149,6 +151,17 @@ export class KubernetesBatchSystem implements BatchSystem {
 
   async issue(req: BatchJobRequest): Promise<number> {
     const batchJobId = this.nextId++;
+    if (this.closed) {
+      this.ends.push({
+        batchJobId,
+        jobId: req.jobId,
+        outcome: 'killed',
+        exitCode: null,
+        message: 'the batch system is shut down',
+        countsAsAttempt: false,
+      });
+      return batchJobId;
+    }
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const t = this.tracker.add({
       batchJobId,
@@ -198,6 +211,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async finish(t: TrackedJob, verdictIn: PodVerdict, deleteNow: boolean): Promise<void> {
     if (!this.tracker.claim(t)) return;
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
+    if (this.closed) return;
     const outputTail = verdict.outcome !== 'succeeded' ? await keepPodLogTail(this.scope, this.opts.store, t.pod, t.jobId) : undefined;
     await deleteJob(this.scope, t.name);
     this.report(t, verdict, outputTail);
@@ -213,7 +227,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       const t = this.tracker.get(id);
       if (!t || t.ended) continue;
       t.finishing = true;
-      await deleteJob(this.scope, t.name);
+      if (!this.closed) await deleteJob(this.scope, t.name);
       this.report(t, { outcome: 'killed', exitCode: null, message: 'killed by the leader', countsAsAttempt: false, retryable: true });
     }
   }
@@ -230,11 +244,16 @@ export class KubernetesBatchSystem implements BatchSystem {
     return this.tracker.running();
   }
 
-  async shutdown(): Promise<void> {
+  /**
+   * The bulk delete comes first and alone: no log is read and no Job is deleted one by one
+   * after it (see kubeCleanup.ts for why this holds for any number of Jobs).
+   */
+  async shutdown(opts: ShutdownOptions = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watches) w.stop();
+    if (opts.leaveJobs) return;
     await deleteAllJobs(this.scope, 'at the end of the workflow');
   }
 
