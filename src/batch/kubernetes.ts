@@ -58,6 +58,8 @@ export class KubernetesBatchSystem implements BatchSystem {
   private readonly watches: Array<{ stop(): void }> = [];
   private nextId = 1;
   private closed = false;
+  /** The one shutdown: later calls wait for it. */
+  private shutdownDone: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -246,10 +248,15 @@ export class KubernetesBatchSystem implements BatchSystem {
 
   /**
    * The bulk delete comes first and alone: no log is read and no Job is deleted one by one
-   * after it (see kubeCleanup.ts for why this holds for any number of Jobs).
+   * after it (see kubeCleanup.ts for why this holds for any number of Jobs). Every call
+   * resolves when the first one's delete is done.
    */
-  async shutdown(opts: ShutdownOptions = {}): Promise<void> {
-    if (this.closed) return;
+  shutdown(opts: ShutdownOptions = {}): Promise<void> {
+    this.shutdownDone ??= this.stopAll(opts);
+    return this.shutdownDone;
+  }
+
+  private async stopAll(opts: ShutdownOptions): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watches) w.stop();
