@@ -24,14 +24,14 @@
  * - **A leader killed anyway** (SIGKILL, node lost) leaves its Jobs behind. In the cluster they
  *   carry an ownerReference to the leader's own Job, so deleting that Job (or its
  *   `ttlSecondsAfterFinished`) lets the garbage collector remove them; in every case
- *   `toil clean <jobStore>` deletes them, and `--restart` deletes them before issuing anything.
+ *   `toil clean <jobStore>` finds them from the job store's record of where the leader ran
+ *   (kubePlacement.ts) and deletes them; `--restart` deletes them before issuing anything.
  */
-import { BatchV1Api } from '@kubernetes/client-node';
 import { sleep } from '../concurrency.js';
-import { errorMessage } from '../errors.js';
+import { ToilError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { KubeScope } from './kubeCluster.js';
-import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
+import { kubeScope, probeCluster, type KubeScope } from './kubeCluster.js';
+import type { ClusterAccess } from './kubeConfig.js';
 import { apiCall, KubernetesApiError, type RetryPolicy } from './kubeRetry.js';
 import { workflowSelector } from './kubernetesSpec.js';
 import { RateLimiter } from './rateLimiter.js';
@@ -110,42 +110,23 @@ export async function waitForPodsGone(scope: KubeScope, ms: number): Promise<voi
 }
 
 /**
- * Deletes the worker Jobs of a workflow whose leader is gone (for `toil clean`). Returns how
- * many there were, or undefined when no cluster is configured.
+ * Deletes the worker Jobs of a workflow whose leader is gone (for `toil clean`), in the
+ * namespace of `access`, as at the end of a workflow. Returns how many there were; a
+ * UsageError naming the server when it cannot be reached or refuses, a ToilError when Jobs
+ * are left.
  */
-export async function deleteWorkflowJobs(
-  workflowId: string,
-  logger: Logger,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<number | undefined> {
-  let access: ClusterAccess;
-  try {
-    access = loadClusterAccess(env);
-  } catch {
-    return undefined;
+export async function deleteWorkflowJobs(access: ClusterAccess, workflowId: string, log: Logger): Promise<number> {
+  await probeCluster(access, workflowSelector(workflowId));
+  const scope = kubeScope(access, { workflowId, log });
+  const names = await listWorkflowJobs(scope);
+  if (names.length === 0) return 0;
+  await deleteAllJobs(scope, "for 'toil clean'");
+  const left = await listWorkflowJobs(scope);
+  if (left.length > 0) {
+    throw new ToilError(
+      'INTERNAL',
+      `${left.length} worker Job(s) of workflow ${workflowId} could not be deleted: ${left.slice(0, 5).join(', ')}`,
+    );
   }
-  const api = access.kc.makeApiClient(BatchV1Api);
-  const limiter = new RateLimiter(20, 40);
-  const namespace = access.namespace;
-  const list = await apiCall(
-    'list Jobs',
-    limiter,
-    () => api.listNamespacedJob({ namespace, labelSelector: workflowSelector(workflowId) }),
-    {
-      policy: { attempts: 3, baseMs: 200, maxMs: 2000 },
-    },
-  );
-  for (const j of list.items) {
-    const name = j.metadata?.name;
-    if (!name) continue;
-    await apiCall(
-      `delete Job ${name}`,
-      limiter,
-      () => api.deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' }).then(() => true),
-      {
-        accept: (info) => (info.status === 404 ? true : undefined),
-      },
-    ).catch((e: unknown) => logger.warning(errorMessage(e)));
-  }
-  return list.items.length;
+  return names.length;
 }

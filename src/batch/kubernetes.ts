@@ -11,7 +11,8 @@
  *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
  *   deadline;
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
- * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
+ * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep;
+ * - `kubePlacement.ts`: the job store's record of where the Jobs are, written before the first.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
  * job it makes one create, one delete and, for failures only, one log read; per workflow, the
@@ -26,15 +27,19 @@ import { EndQueue } from './endQueue.js';
 import { deleteAllJobs, deleteJob, listWorkflowJobs, waitForPodsGone } from './kubeCleanup.js';
 import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
+export { loadClusterAccess };
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
 import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
+import { placementOf, writePlacement, type Placement } from './kubePlacement.js';
 import type { PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from './types.js';
 
 export { deleteWorkflowJobs } from './kubeCleanup.js';
+export { accessForServer } from './kubeConfig.js';
+export { readPlacement } from './kubePlacement.js';
 
 export interface KubernetesBatchOptions extends WorkerJobSettings {
   store: JobStore;
@@ -62,10 +67,14 @@ export class KubernetesBatchSystem implements BatchSystem {
   private shutdownDone: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
 
+  /** Writing the record of where the Jobs go (kubePlacement.ts), once, before the first Job. */
+  private recorded: Promise<void> | undefined;
+
   private constructor(
     private readonly scope: KubeScope,
     private readonly opts: KubernetesBatchOptions,
     private readonly spec: KubernetesJobOptions,
+    private readonly placement: Placement,
   ) {}
 
   /**
@@ -80,7 +89,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const self = await findLeaderSelf(access, env, opts.logger);
     const spec = workerJobOptions(opts, self, env);
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
-    const sys = new KubernetesBatchSystem(scope, opts, spec);
+    const sys = new KubernetesBatchSystem(scope, opts, spec, placementOf(access, opts.workflowId));
     await sys.start();
     return sys;
   }
@@ -164,6 +173,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       });
       return batchJobId;
     }
+    await this.record();
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const t = this.tracker.add({
       batchJobId,
@@ -179,6 +189,15 @@ export class KubernetesBatchSystem implements BatchSystem {
       this.report(t, { outcome: 'failed', exitCode: null, message: errorMessage(e), countsAsAttempt: true, retryable });
     }
     return batchJobId;
+  }
+
+  /** Records where the Jobs go, for `toil clean`; a failure is a warning, and tried again at the next Job. */
+  private record(): Promise<void> {
+    this.recorded ??= writePlacement(this.opts.store, this.placement).catch((e: unknown) => {
+      this.recorded = undefined;
+      this.scope.log.warning(`cannot record where the worker Jobs run (for 'toil clean'): ${errorMessage(e)}`);
+    });
+    return this.recorded;
   }
 
   /** Creates a worker Job; a 409 is fine when the Job is this one (an earlier try went through). */
