@@ -69,6 +69,15 @@ export interface LeaseOptions {
   onLost?: (e: LeaseLostError) => void;
 }
 
+/** The holder's LiveLock in its temp directory; none (only the expiry counts) where that cannot be written. */
+function holdLock(id: string): LiveLock | undefined {
+  try {
+    return LiveLock.hold(path.join(os.tmpdir(), `toil-leader-${id}.lock`), id);
+  } catch {
+    return undefined;
+  }
+}
+
 export class Lease {
   private version: string | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -115,11 +124,11 @@ export class Lease {
   /** Takes the lease, or throws LeaseHeldError naming the holder. */
   async acquire(workflowId?: string): Promise<void> {
     this.workflowId = workflowId;
-    this.lock ??= LiveLock.hold(path.join(os.tmpdir(), `toil-leader-${this.id}.lock`), this.id);
+    this.lock ??= holdLock(this.id);
     try {
       await this.write();
     } catch (e) {
-      this.lock.release();
+      this.lock?.release();
       this.lock = undefined;
       throw e;
     }
