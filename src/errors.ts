@@ -9,6 +9,7 @@
  * - {@link SerializationError}: an argument or return value that is not JSON-serialisable.
  * - {@link JobStoreError} and its kinds: missing/existing stores, version conflicts, not found.
  * - {@link LeaseHeldError}: another leader owns the job store.
+ * - {@link LeaseLostError}: this leader could not keep its lease and stopped.
  * - {@link ResourceError}: a job asks for more than the batch system can ever give.
  * - {@link TransientError}: an I/O failure worth retrying.
  */
@@ -22,6 +23,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'LEASE_HELD'
+  | 'LEASE_LOST'
   | 'RESOURCES'
   | 'JOB_FAILED'
   | 'WORKFLOW_FAILED'
@@ -104,6 +106,19 @@ export class NotFoundError extends JobStoreError {
 export class LeaseHeldError extends ToilError {
   constructor(message: string, context?: ErrorContext) {
     super('LEASE_HELD', message, { context });
+  }
+}
+
+/**
+ * The leader lost its lease (it could not be renewed before it expired, or another leader took
+ * it over): it stopped issuing work and exits. `takenOver`: a successor holds the lease now.
+ */
+export class LeaseLostError extends ToilError {
+  constructor(
+    message: string,
+    readonly info: { takenOver: boolean },
+  ) {
+    super('LEASE_LOST', message, { context: { takenOver: info.takenOver } });
   }
 }
 

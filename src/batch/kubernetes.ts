@@ -17,7 +17,8 @@
  *   deadline, the worker Job deleted by someone else (a DELETED event, or missing from a
  *   re-list);
  * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
- * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
+ * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep;
+ * - `kubePlacement.ts`: the job store's record of where the Jobs are, written before the first.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
  * job it makes one create, one delete and, for failures only, one log read (and one events
@@ -33,16 +34,20 @@ import { EndQueue } from './endQueue.js';
 import { deleteAllJobs, deleteJob, listWorkflowJobs, waitForPodsGone } from './kubeCleanup.js';
 import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
+export { loadClusterAccess };
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
 import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
 import { readPodEvents } from './podEvents.js';
+import { placementOf, writePlacement, type Placement } from './kubePlacement.js';
 import type { PodVerdict } from './podOutcome.js';
-import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
+import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from './types.js';
 
 export { deleteWorkflowJobs } from './kubeCleanup.js';
+export { accessForServer } from './kubeConfig.js';
+export { readPlacement } from './kubePlacement.js';
 
 export interface KubernetesBatchOptions extends WorkerJobSettings {
   store: JobStore;
@@ -68,12 +73,18 @@ export class KubernetesBatchSystem implements BatchSystem {
   private readonly watches: Array<{ stop(): void }> = [];
   private nextId = 1;
   private closed = false;
+  /** The one shutdown: later calls wait for it. */
+  private shutdownDone: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+
+  /** Writing the record of where the Jobs go (kubePlacement.ts), once, before the first Job. */
+  private recorded: Promise<void> | undefined;
 
   private constructor(
     private readonly scope: KubeScope,
     private readonly opts: KubernetesBatchOptions,
     private readonly spec: KubernetesJobOptions,
+    private readonly placement: Placement,
   ) {
     this.tracker = new JobTracker({ maxDisruptions: opts.maxDisruptions ?? 5 });
   }
@@ -90,7 +101,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const self = await findLeaderSelf(access, env, opts.logger);
     const spec = workerJobOptions(opts, self, env);
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
-    const sys = new KubernetesBatchSystem(scope, opts, spec);
+    const sys = new KubernetesBatchSystem(scope, opts, spec, placementOf(access, opts.workflowId));
     await sys.start();
     return sys;
   }
@@ -154,7 +165,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   }
 
   private act(actions: TrackerAction[]): void {
-    // Once shutting down, the Jobs go because this leader deletes them: nothing more to report.
+    // After shutdown the bulk delete has ended every Job: nothing is left to explain or delete.
     if (this.closed) return;
     for (const a of actions) {
       if (a.kind === 'warn') this.scope.log.warning(a.message);
@@ -175,6 +186,18 @@ export class KubernetesBatchSystem implements BatchSystem {
 
   async issue(req: BatchJobRequest): Promise<number> {
     const batchJobId = this.nextId++;
+    if (this.closed) {
+      this.ends.push({
+        batchJobId,
+        jobId: req.jobId,
+        outcome: 'killed',
+        exitCode: null,
+        message: 'the batch system is shut down',
+        countsAsAttempt: false,
+      });
+      return batchJobId;
+    }
+    await this.record();
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const t = this.tracker.add({
       batchJobId,
@@ -190,6 +213,15 @@ export class KubernetesBatchSystem implements BatchSystem {
       this.report(t, { outcome: 'failed', exitCode: null, message: errorMessage(e), countsAsAttempt: true, retryable });
     }
     return batchJobId;
+  }
+
+  /** Records where the Jobs go, for `toil clean`; a failure is a warning, and tried again at the next Job. */
+  private record(): Promise<void> {
+    this.recorded ??= writePlacement(this.opts.store, this.placement).catch((e: unknown) => {
+      this.recorded = undefined;
+      this.scope.log.warning(`cannot record where the worker Jobs run (for 'toil clean'): ${errorMessage(e)}`);
+    });
+    return this.recorded;
   }
 
   /** Creates a worker Job; a 409 is fine when the Job is this one (an earlier try went through). */
@@ -224,6 +256,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async finish(t: TrackedJob, verdictIn: PodVerdict, deleteNow: boolean): Promise<void> {
     if (!this.tracker.claim(t)) return;
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
+    if (this.closed) return;
     const outputTail = verdict.outcome !== 'succeeded' ? await keepPodLogTail(this.scope, this.opts.store, t.pod, t.jobId) : undefined;
     await deleteJob(this.scope, t.name);
     this.report(t, verdict, outputTail);
@@ -239,7 +272,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       const t = this.tracker.get(id);
       if (!t || t.ended) continue;
       t.finishing = true;
-      await deleteJob(this.scope, t.name);
+      if (!this.closed) await deleteJob(this.scope, t.name);
       this.report(t, { outcome: 'killed', exitCode: null, message: 'killed by the leader', countsAsAttempt: false, retryable: true });
     }
   }
@@ -256,11 +289,21 @@ export class KubernetesBatchSystem implements BatchSystem {
     return this.tracker.running();
   }
 
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * The bulk delete comes first and alone: no log is read and no Job is deleted one by one
+   * after it (see kubeCleanup.ts for why this holds for any number of Jobs). Every call
+   * resolves when the first one's delete is done.
+   */
+  shutdown(opts: ShutdownOptions = {}): Promise<void> {
+    this.shutdownDone ??= this.stopAll(opts);
+    return this.shutdownDone;
+  }
+
+  private async stopAll(opts: ShutdownOptions): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watches) w.stop();
+    if (opts.leaveJobs) return;
     await deleteAllJobs(this.scope, 'at the end of the workflow');
   }
 

@@ -72,6 +72,10 @@ export interface BatchJobEnd {
   outputIsLog?: boolean;
 }
 
+export interface ShutdownOptions {
+  leaveJobs?: boolean;
+}
+
 export interface BatchSystem {
   readonly name: string;
   /** Throws a ResourceError if a job with these requirements can never run here. */
@@ -86,6 +90,11 @@ export interface BatchSystem {
   issuedCount(): number;
   /** Batch jobs running right now (the rest of the issued ones are queued). */
   runningCount(): number;
-  /** Stops everything and releases resources. */
-  shutdown(): Promise<void>;
+  /**
+   * Stops everything and releases resources: running batch jobs are ended, the quickest way the
+   * backend has (for Kubernetes, one bulk delete), before anything slower. With `leaveJobs`, a
+   * backend whose jobs outlive the leader (Kubernetes) leaves them alone: a successor that took
+   * the workflow over owns them now. Calling it again does nothing.
+   */
+  shutdown(opts?: ShutdownOptions): Promise<void>;
 }

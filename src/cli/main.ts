@@ -5,13 +5,13 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
-import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
 import { KILL_FILE } from '../leader/leader.js';
 import { leaseIsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople, oneLine } from './exit.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople } from './exit.js';
 import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
+import { cleanStore, type CleanOptions } from './clean.js';
 import { initProject } from './init.js';
 import { formatStatus, storeStatus } from './status.js';
 
@@ -111,40 +111,17 @@ Examples:
 
   program
     .command('clean')
-    .description('delete a job store and everything in it')
+    .description('delete a job store and everything in it, and first the worker Jobs a dead leader left in Kubernetes')
     .argument('<jobStore>')
     .option('--force', 'delete it even while a leader holds it')
     .option(
       '--kubernetes',
-      "also delete the workflow's worker Jobs in the current Kubernetes context (default when KUBECONFIG is set or in a pod)",
+      'for a store that does not record where its worker Jobs ran (made by an older version): look for them in the current Kubernetes context (default when KUBECONFIG is set or in a pod)',
     )
+    .option('--no-kubernetes', 'leave Kubernetes alone: delete the store even if its worker Jobs cannot be deleted')
     .exitOverride()
-    .action(async (jobStore: string, o: { force?: boolean; kubernetes?: boolean }) => {
-      const store = await openJobStore(jobStore);
-      if (!(await store.exists())) {
-        process.stderr.write(`toil: nothing to clean: ${store.locator} does not exist\n`);
-        return;
-      }
-      const lease = await readLease(store);
-      if (lease && leaseIsLive(lease.body) && !o.force) {
-        throw new UsageError(
-          `${store.locator} is in use by a running leader (pid ${lease.body.pid} on ${lease.body.host}); 'toil kill' it first or pass --force`,
-        );
-      }
-      const info = await readWorkflowInfo(store);
-      if (info && (process.env['KUBECONFIG'] || process.env['KUBERNETES_SERVICE_HOST'] || o.kubernetes)) {
-        // Worker Jobs of a leader that died are removed with the store.
-        const { deleteWorkflowJobs } = await import('../batch/kubernetes.js');
-        const { createLogger } = await import('../log.js');
-        try {
-          const n = await deleteWorkflowJobs(info.info.workflowId, createLogger('warning'));
-          if (n) process.stderr.write(`toil: deleted ${n} worker Job(s) of workflow ${info.info.workflowId}\n`);
-        } catch (e) {
-          process.stderr.write(`toil: could not delete the workflow's worker Jobs: ${oneLine(e)}\n`);
-        }
-      }
-      await store.destroy();
-      process.stderr.write(`toil: removed ${store.locator}\n`);
+    .action(async (jobStore: string, o: CleanOptions) => {
+      await cleanStore(jobStore, o, (line) => process.stderr.write(`toil: ${line}\n`));
     });
 
   program

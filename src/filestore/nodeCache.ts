@@ -47,6 +47,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { sleep } from '../concurrency.js';
 import { ResourceError, TransientError } from '../errors.js';
 import { judgeClaim, planRoom, type EntryView } from './cacheRules.js';
+import { lockHolder, LiveLock } from './liveLock.js';
 import { isBusy, openDatabase, transaction } from './sqlite.js';
 
 const SCHEMA = `
@@ -96,16 +97,14 @@ export class NodeCache {
   readonly holder = randomBytes(12).toString('hex');
   private readonly db: DatabaseSync;
   /** Keeps this holder's lock (and the process's claim to be alive) as long as it is open. */
-  private readonly lock: DatabaseSync;
+  private readonly lock: LiveLock;
 
   private constructor(
     readonly dir: string,
     private readonly opts: NodeCacheOptions,
   ) {
     for (const d of ['files', 'tmp', 'holders', 'once']) mkdirSync(path.join(dir, d), { recursive: true });
-    this.lock = openDatabase(this.lockFile(this.holder), 0);
-    this.lock.exec('CREATE TABLE IF NOT EXISTS alive(x)');
-    this.lock.exec('BEGIN EXCLUSIVE');
+    this.lock = LiveLock.hold(this.lockFile(this.holder), this.holder);
     this.db = openDatabase(path.join(dir, 'cache.db'), 30_000);
     retryBusy(() => this.db.exec('PRAGMA journal_mode = WAL'));
     this.db.exec('PRAGMA synchronous = NORMAL');
@@ -131,8 +130,7 @@ export class NodeCache {
     const files = transaction(this.db, () => this.forgetHolder(this.holder));
     this.removeFiles(files);
     this.db.close();
-    this.lock.close();
-    rmSync(this.lockFile(this.holder), { force: true });
+    this.lock.release();
   }
 
   // ---- reads and writes ----
@@ -412,22 +410,9 @@ export class NodeCache {
     rmSync(this.lockFile(id), { force: true });
   }
 
-  /** Whether a holder's process is alive: its lock cannot be taken. */
+  /** Whether a holder's process is alive: its lock cannot be taken (liveLock.ts). */
   private isAlive(id: string): boolean {
-    if (id === this.holder) return true;
-    const file = this.lockFile(id);
-    if (!existsSync(file)) return false;
-    let probe: DatabaseSync | undefined;
-    try {
-      probe = openDatabase(file, 0);
-      probe.exec('BEGIN EXCLUSIVE');
-      probe.exec('ROLLBACK');
-      return false;
-    } catch (e) {
-      return isBusy(e);
-    } finally {
-      probe?.close();
-    }
+    return id === this.holder || lockHolder(this.lockFile(id)) === 'alive';
   }
 
   /** Waits a little for somebody's claim; reaps its holder if that is dead. */

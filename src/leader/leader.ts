@@ -65,7 +65,7 @@ export class Leader {
   /** Why attempts failed, as their workers told (the error a job threw), until processed. */
   private readonly told = new Map<string, { text?: string | undefined; stack?: string | undefined }>();
   private jobsRun = 0;
-  private stopReason: { killed: boolean; reason: string } | undefined;
+  private stopReason: { killed: boolean; reason: string; leaveJobs: boolean } | undefined;
   private wake: (() => void) | undefined;
   private readonly log: Logger;
   private readonly activity: ActivityWriter;
@@ -83,9 +83,12 @@ export class Leader {
     this.cacheReport = new CacheReport(store);
   }
 
-  /** Asks the leader to stop: running jobs are killed and the run ends as failed. */
-  stop(reason: string, killed = true): void {
-    this.stopReason ??= { killed, reason };
+  /**
+   * Asks the leader to stop: no further job is issued, running jobs are killed (with
+   * `leaveJobs`, left to the successor that took the workflow over) and the run ends as failed.
+   */
+  stop(reason: string, opts: { killed?: boolean; leaveJobs?: boolean } = {}): void {
+    this.stopReason ??= { killed: opts.killed ?? true, reason, leaveJobs: opts.leaveJobs ?? false };
     this.wake?.();
   }
 
@@ -139,46 +142,56 @@ export class Leader {
     return { done: c.done, running, queued: c.pending + c.issued - running, failed: c.failed, total: c.total };
   }
 
-  /** Runs until the workflow finishes, fails, or is stopped. */
+  /**
+   * Runs until the workflow finishes, fails, or is stopped. When it stops with batch jobs
+   * still running (a stop request, a lost lease, an error), the batch system is shut down
+   * before anything else: one bulk delete ends them all within a pod's grace period, and the
+   * job store writes that can wait (messages, cache totals, activity) come after it.
+   */
   async run(): Promise<LeaderResult> {
     const progress = new Progress(this.log, this.config.tty, this.config.statusIntervalMs);
-    let lastHousekeeping = 0;
     try {
-      for (;;) {
-        if (this.stopReason) break;
-        await this.issueReady();
-        if (this.issued.size === 0 && this.graph.ready.size === 0 && this.timers.size === 0) break;
-        const end = await Promise.race([
-          this.batch.nextEnd(500),
-          new Promise<undefined>((r) => {
-            this.wake = () => r(undefined);
-          }),
-        ]);
-        this.wake = undefined;
-        if (end) {
-          await this.handleEnd(end);
-          // Take whatever else has ended without waiting.
-          for (let e = await this.batch.nextEnd(0); e; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
-        }
-        const now = Date.now();
-        if (now - lastHousekeeping >= 1000) {
-          lastHousekeeping = now;
-          await this.housekeeping();
-        }
-        progress.update(() => this.counts());
-      }
-      await this.relayMessages();
-      progress.finish(this.counts());
-      await this.reportCache();
+      await this.loop(progress);
     } finally {
-      await this.activity.remove().catch(() => undefined);
       for (const t of this.timers) clearTimeout(t);
       this.timers.clear();
       if (this.issued.size > 0) {
-        await this.batch.kill([...this.issued.keys()]).catch(() => undefined);
+        await this.batch.shutdown({ leaveJobs: this.stopReason?.leaveJobs === true }).catch(() => undefined);
       }
+      await this.activity.remove().catch(() => undefined);
     }
+    await this.relayMessages();
+    progress.finish(this.counts());
+    await this.reportCache();
     return this.result();
+  }
+
+  private async loop(progress: Progress): Promise<void> {
+    let lastHousekeeping = 0;
+    for (;;) {
+      if (this.stopReason) return;
+      await this.issueReady();
+      if (this.issued.size === 0 && this.graph.ready.size === 0 && this.timers.size === 0) return;
+      const end = await Promise.race([
+        this.batch.nextEnd(500),
+        new Promise<undefined>((r) => {
+          this.wake = () => r(undefined);
+        }),
+      ]);
+      this.wake = undefined;
+      if (this.stopReason) return;
+      if (end) {
+        await this.handleEnd(end);
+        // Take whatever else has ended without waiting.
+        for (let e = await this.batch.nextEnd(0); e && !this.stopReason; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
+      }
+      const now = Date.now();
+      if (now - lastHousekeeping >= 1000) {
+        lastHousekeeping = now;
+        await this.housekeeping();
+      }
+      progress.update(() => this.counts());
+    }
   }
 
   private result(): LeaderResult {
@@ -252,7 +265,7 @@ export class Leader {
     if (this.stopReason) return;
     // Issuing removes a job from the ready set, which a Set's iteration allows.
     for (const id of this.graph.ready) {
-      if (this.issued.size >= this.config.maxJobs) return;
+      if (this.issued.size >= this.config.maxJobs || this.stopReason) return;
       const node = this.graph.nodes.get(id);
       if (!node) continue;
       const requirements = resolveRequirements(node.requirements, this.config.defaults);

@@ -13,7 +13,8 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
-import { ToilError, UsageError } from '../errors.js';
+import { LeaseLostError, ToilError, UsageError } from '../errors.js';
+import type { BatchSystem } from '../batch/types.js';
 import { exportUrl, importUrl } from '../filestore/urls.js';
 import type { WorkflowContext } from '../job/context.js';
 import { planSave } from '../job/graph.js';
@@ -91,7 +92,10 @@ interface ToilParts {
 }
 
 export class Toil {
-  private stopRequested: string | undefined;
+  private stopRequested: { reason: string; leaveJobs: boolean } | undefined;
+  /** Settles when the lease is lost (never, as a rule). */
+  private readonly leaseLost = settleable<LeaseLostError>();
+  private lostLease: LeaseLostError | undefined;
   private readonly started = Date.now();
   private leader: Leader | undefined;
   readonly config: ToilConfig;
@@ -155,8 +159,22 @@ export class Toil {
 
   /** Asks a running workflow to stop: running jobs are killed and the store is kept. */
   stop(reason = 'stopped'): void {
-    this.stopRequested = reason;
+    this.stopRequested ??= { reason, leaveJobs: false };
     this.leader?.stop(reason);
+  }
+
+  /** The lease, with its loss wired to stopping the leader (lease.ts: fencing). */
+  private newLease(): Lease {
+    return new Lease(this.store, {
+      ttlMs: this.config.leaseSeconds * 1000,
+      onLost: (e) => {
+        this.logger.error(e.message);
+        this.stopRequested ??= { reason: e.message, leaveJobs: e.info.takenOver };
+        this.leader?.stop(e.message, { leaveJobs: e.info.takenOver });
+        this.lostLease = e;
+        this.leaseLost.resolve(e);
+      },
+    });
   }
 
   /**
@@ -183,7 +201,7 @@ export class Toil {
       throw e;
     }
     try {
-      lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
+      lease = this.newLease();
       await lease.acquire(workflowId);
       await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
       const exports: Array<{ file: unknown; url: string }> = [];
@@ -238,7 +256,7 @@ export class Toil {
     if (!got) throw new UsageError(`cannot restart: ${store.locator} holds no workflow (it was never started completely)`);
     checkRestartArgs(got.info.args, args);
     if (this.restartNote) this.logger.info(this.restartNote);
-    const lease = new Lease(store, this.config.leaseSeconds * 1000, (why) => this.stop(why));
+    const lease = this.newLease();
     await lease.acquire(got.info.workflowId);
     let batch;
     let info: WorkflowInfo;
@@ -291,9 +309,11 @@ export class Toil {
     this.leader = leader;
     let result: LeaderResult;
     try {
-      if (this.stopRequested) leader.stop(this.stopRequested);
-      await leader.load({ restart });
-      result = await leader.run();
+      if (this.stopRequested) leader.stop(this.stopRequested.reason, { leaveJobs: this.stopRequested.leaveJobs });
+      result = await this.runFenced(leader, batch, restart);
+    } catch (e) {
+      if (e instanceof LeaseLostError) await lease.release();
+      throw e;
     } finally {
       this.leader = undefined;
       await batch.shutdown();
@@ -328,6 +348,27 @@ export class Toil {
     return value;
   }
 
+  /**
+   * Runs the leader until it ends or the lease is lost. A lost lease wins at once, even while
+   * the leader waits on a job store that does not answer: the batch jobs are ended (or left to
+   * the successor that took the lease) and LeaseLostError is thrown; the store is kept whatever
+   * --clean says, since a successor may be using it.
+   */
+  private async runFenced(leader: Leader, batch: BatchSystem, restart: boolean): Promise<LeaderResult> {
+    const run = (async () => {
+      await leader.load({ restart });
+      return leader.run();
+    })();
+    const first = await Promise.race([run, this.leaseLost.promise]);
+    if (first instanceof LeaseLostError) {
+      run.catch(() => undefined);
+      await batch.shutdown({ leaveJobs: first.info.takenOver });
+      throw first;
+    }
+    if (this.lostLease) throw this.lostLease;
+    return first;
+  }
+
   private async doExports(info: WorkflowInfo): Promise<void> {
     if (info.exports.length === 0) return;
     const resolver = new PromiseResolver(this.store);
@@ -341,6 +382,15 @@ export class Toil {
 
   /** Nothing to release today; kept so that callers can always pair open with close. */
   async close(): Promise<void> {}
+}
+
+/** A promise and the function that settles it. */
+function settleable<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve: (v: T) => void = () => {};
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
 }
 
 /** A --workDir for local workers must exist: a typo would otherwise make a new directory somewhere. */

@@ -1,0 +1,62 @@
+/**
+ * Shutdown within the grace period: a leader with many running worker Jobs, told to stop by
+ * SIGTERM (as Kubernetes does when its pod is deleted) or by `toil kill`, ends them all with one
+ * bulk delete before anything else, and exits well inside the 30 s a pod gets by default.
+ */
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { SHARED_TMP, toil } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { nodesFor, startBusyLeader } from './busyLeader.js';
+import { useK8sEnv } from './useK8sEnv.js';
+
+const COUNT = 40;
+/** Kubernetes' default terminationGracePeriodSeconds. */
+const GRACE_MS = 30_000;
+
+const t = useTempStore(SHARED_TMP);
+const k = useK8sEnv({ nodes: nodesFor(COUNT) });
+beforeEach(() => {
+  k.cluster.resetRequestCounts();
+});
+
+async function stopAndMeasure(stop: () => Promise<void>, done: Promise<unknown>): Promise<{ exitedMs: number }> {
+  k.cluster.resetRequestCounts();
+  const t0 = Date.now();
+  await stop();
+  await done;
+  return { exitedMs: Date.now() - t0 };
+}
+
+describe('shutdown within the grace period', () => {
+  it(`SIGTERM: ${COUNT} running worker Jobs go with one bulk delete and the leader exits in time`, async () => {
+    const leader = await startBusyLeader(k, { dir: t.dir, count: COUNT });
+    expect(k.leftoverJobs()).toBe(COUNT);
+    const { exitedMs } = await stopAndMeasure(async () => void leader.child.kill('SIGTERM'), leader.done);
+    const r = await leader.done;
+    expect(r.stderr).toMatch(/received SIGTERM: stopping the workflow/);
+    expect(r.code).toBe(1);
+    expect(exitedMs).toBeLessThan(GRACE_MS);
+    expect(k.leftoverJobs()).toBe(0);
+    const counts = k.cluster.requestCounts();
+    expect(counts['deletecollection jobs']).toBe(1);
+    expect(counts['delete jobs'] ?? 0).toBe(0);
+    expect(counts['get pods/log'] ?? 0).toBe(0);
+  }, 300_000);
+
+  it(`toil kill: ${COUNT} running worker Jobs go with one bulk delete and the leader exits in time`, async () => {
+    const leader = await startBusyLeader(k, { dir: t.dir, count: COUNT });
+    const { exitedMs } = await stopAndMeasure(async () => {
+      const killed = await toil(['kill', leader.locator], { env: k.env });
+      expect(killed.code).toBe(0);
+    }, leader.done);
+    const r = await leader.done;
+    expect(r.stderr).toMatch(/stopped by 'toil kill'/);
+    expect(r.code).toBe(1);
+    expect(exitedMs).toBeLessThan(GRACE_MS);
+    expect(k.leftoverJobs()).toBe(0);
+    const counts = k.cluster.requestCounts();
+    expect(counts['deletecollection jobs']).toBe(1);
+    expect(counts['delete jobs'] ?? 0).toBe(0);
+    await toil(['clean', leader.locator], { env: k.env });
+  }, 300_000);
+});
