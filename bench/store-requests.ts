@@ -1,12 +1,12 @@
 /**
- * Benchmark: requests per finished job with the AWS job store's metadata in SimpleDB
- * (`--awsMetadata simpledb`: SimpleDB requests + S3 requests), next to the S3-only store (S3
- * with conditional writes, and with the claim protocol). The fan-out workflow
+ * Benchmark: requests per finished job for each kind of AWS job store: S3 only with conditional
+ * writes, S3 only with the claim protocol, and metadata in SimpleDB (`--awsMetadata simpledb`:
+ * SimpleDB requests + S3 requests). The fan-out workflow
  * (examples/fanout.ts: one job, N children, one follow-on) runs through the real CLI with the
  * single_machine batch system on the test S3 server and the SimpleDB test server; every request
  * the servers see is counted (leader and workers), from `toil run` to the store's removal.
  *
- *   npm run build && npx tsx bench/simpledb-requests.ts [--children 100]
+ *   npm run build && npx tsx bench/store-requests.ts [--children 100]
  */
 import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
