@@ -43,6 +43,17 @@ export function describeRequest(r: ResolvedRequirements): string {
   return `${r.cores} cores, ${formatSize(r.memory)} memory, ${formatSize(r.disk)} disk${gpus ? `, ${gpus} GPU(s)` : ''}${r.preemptible ? ', preemptible' : ''}`;
 }
 
+/**
+ * Keeps `pod` as the job's pod unless it is older than the one kept: a preempted pod is replaced
+ * by a new one, and the old pod's events change nothing. Says whether it was kept.
+ */
+function keepIfNewer(t: TrackedJob, pod: V1Pod): boolean {
+  const previous = t.pod;
+  if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return false;
+  t.pod = pod;
+  return true;
+}
+
 export class JobTracker {
   private readonly byId = new Map<number, TrackedJob>();
   private readonly byName = new Map<string, TrackedJob>();
@@ -72,9 +83,7 @@ export class JobTracker {
     const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
     if (!t || t.ended || type === 'DELETED') return [];
     const previous = t.pod;
-    // A preempted pod is replaced by a new one: an older pod's events change nothing.
-    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return [];
-    t.pod = pod;
+    if (!keepIfNewer(t, pod)) return [];
     const actions: TrackerAction[] = [];
     const taken = disrupted(pod);
     if (
@@ -114,6 +123,21 @@ export class JobTracker {
     return out;
   }
 
+  /**
+   * Whether the job's pod is known to have ended. The Job and pod streams are separate and either
+   * may lag: a Job can be seen Failed or Complete before its pod is seen ended, and then the
+   * pod's own state (exit code, OOM kill) must be read before the verdict is given.
+   */
+  podEnded(t: TrackedJob): boolean {
+    const phase = t.pod?.status?.phase;
+    return phase === 'Failed' || phase === 'Succeeded';
+  }
+
+  /** Takes the newest of the Job's pods as read from the API (see `podEnded`). */
+  notePods(t: TrackedJob, pods: readonly V1Pod[]): void {
+    for (const pod of pods) keepIfNewer(t, pod);
+  }
+
   /** Marks a job as being finished; false if it already ended or is being finished. */
   claim(t: TrackedJob): boolean {
     if (t.ended || t.finishing) return false;
@@ -123,8 +147,7 @@ export class JobTracker {
 
   /** The verdict to report: an ended pod's own reading wins unless the verdict must stand. */
   settle(t: TrackedJob, verdict: PodVerdict, deleteNow: boolean): PodVerdict {
-    const phase = t.pod?.status?.phase;
-    return !deleteNow && t.pod && (phase === 'Failed' || phase === 'Succeeded') ? podVerdict(t.pod) : verdict;
+    return !deleteNow && t.pod && this.podEnded(t) ? podVerdict(t.pod) : verdict;
   }
 
   /** Forgets the job and says how it ended; undefined if it had already ended. */

@@ -14,7 +14,8 @@
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
- * job it makes one create, one delete and, for failures only, one log read; per workflow, the
+ * job it makes one create, one delete and, for failures only, one log read (and one read of its
+ * pods when its Job is seen ended before its pod is: the streams may lag); per workflow, the
  * probe, a list of leftovers, a list and a watch per stream, and the final delete-collection.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
@@ -27,7 +28,14 @@ import { deleteAllJobs, deleteJob, listWorkflowJobs, waitForPodsGone } from './k
 import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
-import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
+import {
+  ANNOTATION_JOB_ID,
+  LABEL_BATCH_ID,
+  LABEL_WORKFLOW,
+  buildJob,
+  workflowSelector,
+  type KubernetesJobOptions,
+} from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { keepPodLogTail } from './podLogs.js';
@@ -197,10 +205,28 @@ export class KubernetesBatchSystem implements BatchSystem {
   /** Ends a tracked batch job: saves a failed pod's log tail, deletes the Job, reports. */
   private async finish(t: TrackedJob, verdictIn: PodVerdict, deleteNow: boolean): Promise<void> {
     if (!this.tracker.claim(t)) return;
+    if (!deleteNow && !this.tracker.podEnded(t)) await this.readPods(t);
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
     const outputTail = verdict.outcome !== 'succeeded' ? await keepPodLogTail(this.scope, this.opts.store, t.pod, t.jobId) : undefined;
     await deleteJob(this.scope, t.name);
     this.report(t, verdict, outputTail);
+  }
+
+  /**
+   * Reads a Job's pods once, for a Job seen ended before its pod was (the streams are separate):
+   * one list request, only then. If it fails, the Job's own verdict stands.
+   */
+  private async readPods(t: TrackedJob): Promise<void> {
+    const s = this.scope;
+    const labelSelector = `${s.selector},${LABEL_BATCH_ID}=${t.batchJobId}`;
+    try {
+      const list = await apiCall(`list the pods of Job ${t.name}`, s.limiter, () =>
+        s.core.listNamespacedPod({ namespace: s.namespace, labelSelector }),
+      );
+      this.tracker.notePods(t, list.items);
+    } catch (e) {
+      s.log.debug(`cannot read the pods of Job ${t.name}: ${errorMessage(e)}`);
+    }
   }
 
   private report(t: TrackedJob, verdict: PodVerdict, outputTail?: string): void {

@@ -60,6 +60,20 @@ describe('JobTracker', () => {
     expect(tracker.size).toBe(0);
   });
 
+  it('a Job seen failed before its pod: the pod read afterwards explains why (OOM), the newest pod wins', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('ADDED', pod('p2', { phase: 'Running' }, '2026-01-01T00:01:00Z', 'node-1'));
+    const [a] = tracker.onJob('MODIFIED', failedJob);
+    if (a?.kind !== 'finish') throw new Error('no finish');
+    expect(tracker.podEnded(t)).toBe(false);
+    tracker.notePods(t, [
+      pod('p1', terminated(1), '2026-01-01T00:00:00Z'),
+      pod('p2', terminated(137, 'OOMKilled'), '2026-01-01T00:01:00Z'),
+    ]);
+    expect(tracker.podEnded(t)).toBe(true);
+    expect(tracker.settle(t, a.verdict, a.deleteNow)).toMatchObject({ outcome: 'memory', exitCode: 137 });
+  });
+
   it('ignores events of Jobs and pods it does not track, and pod deletions', () => {
     const { tracker } = tracked();
     expect(tracker.onJob('MODIFIED', { ...failedJob, metadata: { name: 'someone-else' } })).toEqual([]);

@@ -1,0 +1,70 @@
+/**
+ * The right verdict on the test cluster as a real one behaves: the Job and pod watches are
+ * separate streams that can lag one another, failed attempts are told by their own pod's log,
+ * and a restarted leader never takes an earlier leader's pod for one of its own.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { naps } from '../workflows/args.js';
+import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
+import { useK8sEnv } from './useK8sEnv.js';
+
+const t = useTempStore(SHARED_TMP);
+const k = useK8sEnv();
+afterEach(() => k.cluster.faults.clearRequestFaults());
+
+type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; status?: { phase?: string } };
+
+/** The running worker pod of a job whose name matches, read from the cluster's store. */
+async function runningPod(jobName: RegExp, ms = 60_000): Promise<string> {
+  let name: string | undefined;
+  await waitFor(
+    () => {
+      const pods = k.cluster.list('pods') as Pod[];
+      const running = pods.find((p) => p.status?.phase === 'Running' && jobName.test(p.metadata?.annotations?.[ANNOTATION_JOB_NAME] ?? ''));
+      name = running?.metadata?.name;
+      return name !== undefined;
+    },
+    ms,
+    `a running pod of a job named ${jobName}`,
+  );
+  return name!;
+}
+
+describe("the verdict comes from the pod's final state, whichever event comes first", () => {
+  it("a worker that exits with code 3 is told so when the Job's Failed event overtakes the pod's", async () => {
+    k.cluster.faults.delayWatchEvents({ resource: 'pods', ms: 4000 });
+    const r = await toil(['run', workflow('exit-output.ts'), k.locator(), '--batchSystem', 'kubernetes', '--retryCount', '0'], {
+      env: k.env,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'wrapper' \(wrapper-[a-z0-9]+\) failed: the worker exited with code 3/);
+    expect(r.stderr).not.toMatch(/the Job failed/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 120_000);
+
+  it("an OOM-killed worker is told so when the Job's Failed event overtakes the pod's", async () => {
+    k.cluster.faults.delayWatchEvents({ resource: 'pods', ms: 4000 });
+    const run = startToil(
+      [
+        'run',
+        workflow('slow.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        ...naps({ traceDir: t.dir, count: 1, napMs: 30_000 }),
+      ],
+      { env: k.env },
+    );
+    // One nap: the worker of its parent job runs it too (chained), in the same pod.
+    await waitFor(async () => (await traceLines(t.dir)).length >= 1, 60_000, 'the nap to start');
+    await k.cluster.faults.oomKill('default', await runningPod(/^naps?$/));
+    const r = await run.done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\) failed: out of memory: the worker was OOM-killed/);
+    expect(r.stderr).not.toMatch(/the Job failed/);
+  }, 120_000);
+});
