@@ -11,6 +11,7 @@ import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { LABEL_BATCH_ID } from './kubernetesSpec.js';
 import { disrupted, imageFailure, jobVerdict, podVerdict, unschedulableSince, type PodVerdict } from './podOutcome.js';
+import { tailIsAttemptLog } from './processEnd.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -164,7 +165,7 @@ export class JobTracker {
       message: v.message,
       countsAsAttempt: v.countsAsAttempt,
       ...(v.retryable ? {} : { final: true }),
-      ...(outputTail ? { outputTail } : {}),
+      ...(outputTail ? { outputTail, ...(tailIsAttemptLog(v.exitCode, outputTail.split('\n')) ? { outputIsLog: true } : {}) } : {}),
     };
   }
 

@@ -10,7 +10,8 @@
  *   `podOutcome.ts`: exit code, OOM kill, preemption or eviction (not counted against the
  *   job's tries), image pull failure (fails fast), unschedulable past --kubernetesPodTimeout,
  *   deadline;
- * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
+ * - `podLogs.ts`: a failed pod's log tail (its last lines, bounded), read before its Job is
+ *   deleted; the leader keeps it as the attempt's log when the worker could not save one;
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
@@ -38,7 +39,7 @@ import {
 } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
-import { keepPodLogTail } from './podLogs.js';
+import { readPodLogTail } from './podLogs.js';
 import type { PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
@@ -207,7 +208,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     if (!this.tracker.claim(t)) return;
     if (!deleteNow && !this.tracker.podEnded(t)) await this.readPods(t);
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
-    const outputTail = verdict.outcome !== 'succeeded' ? await keepPodLogTail(this.scope, this.opts.store, t.pod, t.jobId) : undefined;
+    const outputTail = verdict.outcome !== 'succeeded' ? await readPodLogTail(this.scope, t.pod) : undefined;
     await deleteJob(this.scope, t.name);
     this.report(t, verdict, outputTail);
   }

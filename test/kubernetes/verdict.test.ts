@@ -3,16 +3,25 @@
  * separate streams that can lag one another, failed attempts are told by their own pod's log,
  * and a restarted leader never takes an earlier leader's pod for one of its own.
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { useTestS3Env } from '@toil-ts/testbed/s3';
 import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { naps } from '../workflows/args.js';
 import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
+import { POD_LOG_LIMIT_BYTES, POD_LOG_TAIL_LINES } from '../../src/batch/podLogs.js';
+import { openJobStore } from '../../src/jobstore/open.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
 const t = useTempStore(SHARED_TMP);
 const k = useK8sEnv();
 afterEach(() => k.cluster.faults.clearRequestFaults());
+let restoreEnv: () => void = () => {};
+beforeAll(() => {
+  // The test's own job store handle reaches the same S3 server as the pods.
+  restoreEnv = useTestS3Env(k.s3);
+});
+afterAll(() => restoreEnv());
 
 type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; status?: { phase?: string } };
 
@@ -67,4 +76,43 @@ describe("the verdict comes from the pod's final state, whichever event comes fi
     expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\) failed: out of memory: the worker was OOM-killed/);
     expect(r.stderr).not.toMatch(/the Job failed/);
   }, 120_000);
+});
+
+describe("a failed attempt's log tail", () => {
+  it("is that attempt's last lines, within the bound: a chatty job's final error, in the report and the stored log", async () => {
+    const loc = k.locator();
+    // 2500 lines of 1.5 kB: the last 40 lines alone are more than the byte bound
+    const r = await toil(
+      [
+        'run',
+        workflow('chatty.ts'),
+        loc,
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '1',
+        '--retryBackoff',
+        '0',
+        '--',
+        t.dir,
+        '2500',
+        '1500',
+      ],
+      { env: k.env },
+    );
+    expect(r.code).toBe(1);
+    const report = r.stderr.slice(r.stderr.indexOf('workflow failed'));
+    expect(report).toMatch(/\| FATAL \(attempt 2\): reference chr1\.fa is truncated/);
+    expect(report).not.toMatch(/attempt 1/);
+    expect(Buffer.byteLength(report)).toBeLessThan(POD_LOG_LIMIT_BYTES + 2000);
+    const jobId = /job 'chatty' \((chatty-[a-z0-9]+)\)/.exec(report)?.[1];
+    expect(jobId).toBeDefined();
+    const stored = (await (await openJobStore(loc)).readJobLog(jobId!)) ?? '';
+    expect(stored).toMatch(/FATAL \(attempt 2\): reference chr1\.fa is truncated\n/);
+    expect(stored).toMatch(/^attempt 2 progress 2500 \.+$/m);
+    expect(stored).not.toMatch(/attempt 1/);
+    expect(Buffer.byteLength(stored)).toBeLessThanOrEqual(POD_LOG_LIMIT_BYTES);
+    expect(stored.trimEnd().split('\n').length).toBeLessThanOrEqual(POD_LOG_TAIL_LINES);
+    await toil(['clean', loc], { env: k.env });
+  }, 180_000);
 });

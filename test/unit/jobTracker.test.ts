@@ -54,7 +54,9 @@ describe('JobTracker', () => {
       exitCode: 3,
       message: v.message,
       countsAsAttempt: true,
+      // exit code 3: the worker did not save this attempt's log, the pod's tail is all of it
       outputTail: 'last words',
+      outputIsLog: true,
     });
     expect(tracker.end(t, v)).toBeUndefined();
     expect(tracker.size).toBe(0);
