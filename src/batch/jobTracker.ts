@@ -1,7 +1,7 @@
 /**
  * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
- * streams report. Each batch job is known by its Job name and its batch id (a label on its
- * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
+ * streams report. Each batch job is known by its Job name and its batch id label (on its Job
+ * and pods; it names the leader's incarnation, so an earlier leader's pods match none); the tracker keeps the newest pod of each Job and turns events into actions for the
  * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
  * unschedulable for too long) or warn about a pod that was taken away.
  */
@@ -17,6 +17,8 @@ import type { WatchEventType } from './listWatch.js';
 
 export interface TrackedJob {
   batchJobId: number;
+  /** The batch id label on its Job and pods (the leader's incarnation and the batch id). */
+  batchLabel: string;
   /** The Job's name. */
   name: string;
   jobId: string;
@@ -58,11 +60,20 @@ function keepIfNewer(t: TrackedJob, pod: V1Pod): boolean {
 export class JobTracker {
   private readonly byId = new Map<number, TrackedJob>();
   private readonly byName = new Map<string, TrackedJob>();
+  private readonly byLabel = new Map<string, TrackedJob>();
 
-  add(args: { batchJobId: number; name: string; jobId: string; jobName: string; requirements: ResolvedRequirements }): TrackedJob {
+  add(args: {
+    batchJobId: number;
+    batchLabel: string;
+    name: string;
+    jobId: string;
+    jobName: string;
+    requirements: ResolvedRequirements;
+  }): TrackedJob {
     const t: TrackedJob = { ...args, ended: false, finishing: false };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
+    this.byLabel.set(t.batchLabel, t);
     return t;
   }
 
@@ -80,8 +91,8 @@ export class JobTracker {
 
   /** A pod event: keeps the newest pod of the Job, fails fast on image failures, notes scheduling. */
   onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
-    const id = Number(pod.metadata?.labels?.[LABEL_BATCH_ID]);
-    const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
+    // Only a pod with the exact batch id label of this leader's batch job: never an earlier leader's.
+    const t = this.byLabel.get(pod.metadata?.labels?.[LABEL_BATCH_ID] ?? '');
     if (!t || t.ended || type === 'DELETED') return [];
     const previous = t.pod;
     if (!keepIfNewer(t, pod)) return [];
@@ -157,6 +168,7 @@ export class JobTracker {
     t.ended = true;
     this.byId.delete(t.batchJobId);
     this.byName.delete(t.name);
+    this.byLabel.delete(t.batchLabel);
     return {
       batchJobId: t.batchJobId,
       jobId: t.jobId,

@@ -19,6 +19,7 @@
  * pods when its Job is seen ended before its pod is: the streams may lag); per workflow, the
  * probe, a list of leftovers, a list and a watch per stream, and the final delete-collection.
  */
+import { randomInt } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { ResourceError, errorMessage } from '../errors.js';
 import type { ResolvedRequirements } from '../job/types.js';
@@ -57,6 +58,12 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   access?: ClusterAccess;
 }
 
+/** A leader's incarnation: 6 random [a-z0-9] (36⁶, about 2·10⁹ of them), in its Job names and batch ids. */
+function newIncarnation(): string {
+  const digits = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: 6 }, () => digits[randomInt(digits.length)]).join('');
+}
+
 /** How long `start` waits for the pods of an earlier leader's Jobs to go. */
 const LEFTOVER_PODS_WAIT_MS = 120_000;
 
@@ -85,7 +92,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const access = opts.access ?? loadClusterAccess(env);
     await probeCluster(access, workflowSelector(opts.workflowId));
     const self = await findLeaderSelf(access, env, opts.logger);
-    const spec = workerJobOptions(opts, self, env);
+    const spec = { ...workerJobOptions(opts, self, env), incarnation: newIncarnation() };
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
     const sys = new KubernetesBatchSystem(scope, opts, spec);
     await sys.start();
@@ -161,6 +168,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const t = this.tracker.add({
       batchJobId,
+      batchLabel: body.metadata!.labels![LABEL_BATCH_ID]!,
       name: body.metadata!.name!,
       jobId: req.jobId,
       jobName: req.jobName,
@@ -195,9 +203,11 @@ export class KubernetesBatchSystem implements BatchSystem {
     );
     if (!exists) return;
     const found = await apiCall(`read Job ${name}`, s.limiter, () => s.batch.readNamespacedJob({ name, namespace: s.namespace }));
+    const labels = found.metadata?.labels ?? {};
     if (
       KubernetesBatchSystem.jobIdOf(found) !== jobId ||
-      found.metadata?.labels?.[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW]
+      labels[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW] ||
+      labels[LABEL_BATCH_ID] !== body.metadata?.labels?.[LABEL_BATCH_ID]
     ) {
       throw new KubernetesApiError(`create Job ${name}`, { status: 409, message: `a Job named ${name} exists and is not this workflow's` });
     }
@@ -219,7 +229,7 @@ export class KubernetesBatchSystem implements BatchSystem {
    */
   private async readPods(t: TrackedJob): Promise<void> {
     const s = this.scope;
-    const labelSelector = `${s.selector},${LABEL_BATCH_ID}=${t.batchJobId}`;
+    const labelSelector = `${s.selector},${LABEL_BATCH_ID}=${t.batchLabel}`;
     try {
       const list = await apiCall(`list the pods of Job ${t.name}`, s.limiter, () =>
         s.core.listNamespacedPod({ namespace: s.namespace, labelSelector }),

@@ -4,11 +4,12 @@
  * and a restarted leader never takes an earlier leader's pod for one of its own.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { useTestS3Env } from '@toil-ts/testbed/s3';
 import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { naps } from '../workflows/args.js';
-import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
+import { ANNOTATION_JOB_NAME, LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { POD_LOG_LIMIT_BYTES, POD_LOG_TAIL_LINES } from '../../src/batch/podLogs.js';
 import { openJobStore } from '../../src/jobstore/open.js';
 import { useK8sEnv } from './useK8sEnv.js';
@@ -23,7 +24,16 @@ beforeAll(() => {
 });
 afterAll(() => restoreEnv());
 
-type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; status?: { phase?: string } };
+type Pod = {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+  spec?: { nodeName?: string };
+  status?: { phase?: string };
+};
+
+/** The worker pods in the cluster now. */
+function workerPods(): Pod[] {
+  return (k.cluster.list('pods') as Pod[]).filter((p) => p.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
+}
 
 /** The running worker pod of a job whose name matches, read from the cluster's store. */
 async function runningPod(jobName: RegExp, ms = 60_000): Promise<string> {
@@ -115,4 +125,42 @@ describe("a failed attempt's log tail", () => {
     expect(stored.trimEnd().split('\n').length).toBeLessThanOrEqual(POD_LOG_TAIL_LINES);
     await toil(['clean', loc], { env: k.env });
   }, 180_000);
+});
+
+describe('restart safety', () => {
+  it('a restarted leader never takes a pod of the earlier leader for one of its jobs', async () => {
+    const loc = k.locator();
+    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3'];
+    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 20_000 })], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
+    const old = workerPods().map((p) => ({ name: p.metadata!.name!, labels: p.metadata!.labels!, annotations: p.metadata!.annotations! }));
+    expect(old).toHaveLength(2);
+    first.child.kill('SIGKILL');
+    await first.done;
+
+    const second = startToil([...args, '--restart'], { env: k.env });
+    await waitFor(
+      () => workerPods().filter((p) => p.status?.phase === 'Running' && !old.some((o) => o.name === p.metadata?.name)).length >= 2,
+      90_000,
+      'the new leader’s pods to run',
+    );
+    // A pod labelled as the earlier leader labelled its pods appears now (as a late create of the
+    // dead leader's, or its Job controller's replacement pod, would), and cannot pull its image.
+    k.cluster.faults.markImageMissing('registry.invalid/earlier:gone');
+    const late = old.map((o) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `${o.name}-late`, labels: o.labels, annotations: o.annotations },
+      spec: { restartPolicy: 'Never', containers: [{ name: 'worker', image: 'registry.invalid/earlier:gone', command: ['true'] }] },
+    }));
+    for (const body of late) {
+      const made = await kubectl(k.cluster.kubeconfigPath, ['create', '-f', '-'], JSON.stringify(body));
+      expect(made.stderr).toBe('');
+    }
+    const r = await second.done;
+    for (const body of late) await kubectl(k.cluster.kubeconfigPath, ['delete', 'pod', body.metadata.name, '--wait=false']);
+    expect(r.stderr).not.toMatch(/cannot pull the worker image/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(2);
+  }, 240_000);
 });

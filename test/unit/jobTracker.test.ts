@@ -10,13 +10,20 @@ const req: ResolvedRequirements = { cores: 2, memory: 2 * 2 ** 30, disk: 2 ** 30
 
 function tracked() {
   const tracker = new JobTracker();
-  const t = tracker.add({ batchJobId: 7, name: 'toil-demo-abc-7', jobId: 'hello-1', jobName: 'hello', requirements: req });
+  const t = tracker.add({
+    batchJobId: 7,
+    batchLabel: 'k3x9a2-7',
+    name: 'toil-demo-abc-k3x9a2-7',
+    jobId: 'hello-1',
+    jobName: 'hello',
+    requirements: req,
+  });
   return { tracker, t };
 }
 
 function pod(name: string, status: V1PodStatus, created = '2026-01-01T00:00:00Z', nodeName?: string): V1Pod {
   return {
-    metadata: { name, labels: { [LABEL_BATCH_ID]: '7' }, creationTimestamp: created as unknown as Date },
+    metadata: { name, labels: { [LABEL_BATCH_ID]: 'k3x9a2-7' }, creationTimestamp: created as unknown as Date },
     spec: { containers: [{ name: 'worker' }], ...(nodeName ? { nodeName } : {}) },
     status,
   };
@@ -32,7 +39,7 @@ function terminated(exitCode: number, reason = 'Error'): V1PodStatus {
 }
 
 const failedJob: V1Job = {
-  metadata: { name: 'toil-demo-abc-7' },
+  metadata: { name: 'toil-demo-abc-k3x9a2-7' },
   status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] },
 };
 
@@ -81,8 +88,13 @@ describe('JobTracker', () => {
     expect(tracker.onJob('MODIFIED', { ...failedJob, metadata: { name: 'someone-else' } })).toEqual([]);
     expect(tracker.onPod('DELETED', pod('p1', terminated(1)))).toEqual([]);
     const stranger = pod('p9', terminated(1));
-    stranger.metadata!.labels = { [LABEL_BATCH_ID]: '8' };
+    stranger.metadata!.labels = { [LABEL_BATCH_ID]: 'k3x9a2-8' };
     expect(tracker.onPod('MODIFIED', stranger)).toEqual([]);
+    // an earlier leader's pod with the same counter
+    const earlier = pod('p0', terminated(1));
+    earlier.metadata!.labels = { [LABEL_BATCH_ID]: '7' };
+    expect(tracker.onPod('MODIFIED', earlier)).toEqual([]);
+    expect(tracker.get(7)?.pod).toBeUndefined();
   });
 
   it("keeps the newest pod: a replaced pod's late events change nothing", () => {
