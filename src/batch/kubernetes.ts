@@ -12,7 +12,8 @@
  *   deadline;
  * - `podLogs.ts`: a failed pod's log tail (its last lines, bounded), read before its Job is
  *   deleted; the leader keeps it as the attempt's log when the worker could not save one;
- * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep.
+ * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep;
+ * - `leftovers.ts`: an earlier leader's Jobs deleted and its pods waited for, before anything.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
  * job it makes one create, one delete and, for failures only, one log read (and one read of its
@@ -26,7 +27,7 @@ import type { ResolvedRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
 import { EndQueue } from './endQueue.js';
-import { deleteAllJobs, deleteJob, listWorkflowJobs, waitForPodsGone } from './kubeCleanup.js';
+import { deleteAllJobs, deleteJob } from './kubeCleanup.js';
 import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
@@ -39,6 +40,7 @@ import {
   type KubernetesJobOptions,
 } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
+import { clearLeftovers } from './leftovers.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { readPodLogTail } from './podLogs.js';
 import type { PodVerdict } from './podOutcome.js';
@@ -63,9 +65,6 @@ function newIncarnation(): string {
   const digits = 'abcdefghijklmnopqrstuvwxyz0123456789';
   return Array.from({ length: 6 }, () => digits[randomInt(digits.length)]).join('');
 }
-
-/** How long `start` waits for the pods of an earlier leader's Jobs to go. */
-const LEFTOVER_PODS_WAIT_MS = 120_000;
 
 export class KubernetesBatchSystem implements BatchSystem {
   readonly name = 'kubernetes';
@@ -102,12 +101,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async start(): Promise<void> {
     // Leftovers of an earlier leader of this workflow (one that died): none may run alongside
     // new attempts, so they are deleted and their pods waited for before anything is issued.
-    const left = await listWorkflowJobs(this.scope);
-    if (left.length > 0) {
-      this.scope.log.info(`deleting ${left.length} worker Job(s) left by an earlier leader of this workflow`);
-      await deleteAllJobs(this.scope, 'left by an earlier leader');
-      await waitForPodsGone(this.scope, LEFTOVER_PODS_WAIT_MS);
-    }
+    await clearLeftovers(this.scope);
     this.watch(this.jobSource(), (type, job) => this.act(this.tracker.onJob(type, job)));
     this.watch(this.podSource(), (type, pod) => this.act(this.tracker.onPod(type, pod)));
     this.timer = setInterval(() => this.act(this.tracker.stuck(Date.now(), this.opts.podTimeoutSeconds)), 1000);

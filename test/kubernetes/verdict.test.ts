@@ -163,4 +163,41 @@ describe('restart safety', () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toBe(2);
   }, 240_000);
+
+  it('--restart waits for the earlier leader’s pods to go, and fails naming those that stay, without starting beside them', async () => {
+    const loc = k.locator();
+    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3'];
+    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 60_000 })], { env: k.env });
+    await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
+    const old = workerPods().map((p) => p.metadata!.name!);
+    expect(old).toHaveLength(2);
+    // A finalizer of someone else's holds the pods: deleted, they stay until it is taken off.
+    const hold = (finalizers: string[] | null) =>
+      Promise.all(
+        old.map((name) =>
+          kubectl(k.cluster.kubeconfigPath, ['patch', 'pod', name, '--type', 'merge', '-p', JSON.stringify({ metadata: { finalizers } })]),
+        ),
+      );
+    await hold(['example.com/hold']);
+    first.child.kill('SIGKILL');
+    await first.done;
+
+    k.cluster.resetRequestCounts();
+    const refused = await toil([...args, '--restart'], { env: k.env });
+    expect(refused.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
+    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 120s\)/);
+    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 120s/);
+    for (const name of old) expect(refused.stderr).toContain(`${name} (`);
+    expect(refused.stderr).toMatch(/being deleted, held by finalizer example\.com\/hold\)/);
+    expect(refused.code).toBe(1);
+    expect(k.cluster.requestCounts()['create jobs'] ?? 0).toBe(0);
+    expect((await traceLines(t.dir)).filter((l) => l.startsWith('nap'))).toHaveLength(2);
+
+    await hold(null);
+    await waitFor(() => workerPods().length === 0, 30_000, 'the held pods to go');
+    const r = await toil([...args, '--restart'], { env: k.env });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(2);
+    expect((await traceLines(t.dir)).filter((l) => l.startsWith('overlap'))).toEqual([]);
+  }, 400_000);
 });
