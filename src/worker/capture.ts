@@ -1,19 +1,28 @@
 /**
  * Capturing a job's output inside the worker process: writes to process.stdout and
  * process.stderr (console.* included) and `ctx.log` lines are collected while the job runs.
- * With `echo`, they are also passed through (a worker pod's own log shows them). If the job
- * ends the process (`process.exit`, an uncaught exception), what it printed is written to the
- * real stderr before the process goes, with a last line saying how it ended.
+ * With `echo`, they are also passed through (a worker pod's own log shows them). Their start
+ * and their end are kept, within a bound (HEAD_MAX + TAIL_MAX). If the job ends the process
+ * (`process.exit`, an uncaught exception), what it printed is written to the real stderr before
+ * the process goes, with a last line saying how it ended.
  */
 import { writeSync } from 'node:fs';
 import { processEndLine } from '../batch/processEnd.js';
 
-const MAX_CAPTURE = 1024 * 1024;
+/**
+ * What is kept of a job's output: its first and its last half MiB (characters), with a line
+ * saying how much was left out between them. A chatty job's end — its final error, and the
+ * failure line the worker adds — is what its reader needs most, so the end is always kept.
+ */
+const HEAD_MAX = 512 * 1024;
+const TAIL_MAX = 512 * 1024;
 
 export class OutputCapture {
-  private chunks: string[] = [];
-  private size = 0;
-  private truncated = false;
+  private head: string[] = [];
+  private headSize = 0;
+  private tail: string[] = [];
+  private tailSize = 0;
+  private leftOut = 0;
   private restore: (() => void) | undefined;
 
   private uncaught: string | undefined;
@@ -54,12 +63,25 @@ export class OutputCapture {
   }
 
   add(text: string): void {
-    if (this.size >= MAX_CAPTURE) {
-      this.truncated = true;
-      return;
+    if (this.headSize < HEAD_MAX) {
+      const part = text.slice(0, HEAD_MAX - this.headSize);
+      this.head.push(part);
+      this.headSize += part.length;
+      text = text.slice(part.length);
     }
-    this.chunks.push(text);
-    this.size += text.length;
+    if (text === '') return;
+    this.tail.push(text);
+    this.tailSize += text.length;
+    // Drop from the front of the tail what no longer fits.
+    while (this.tailSize > TAIL_MAX) {
+      const first = this.tail[0]!;
+      const over = this.tailSize - TAIL_MAX;
+      if (first.length <= over) this.tail.shift();
+      else this.tail[0] = first.slice(over);
+      const dropped = Math.min(first.length, over);
+      this.tailSize -= dropped;
+      this.leftOut += dropped;
+    }
   }
 
   stop(): void {
@@ -70,6 +92,7 @@ export class OutputCapture {
   }
 
   text(): string {
-    return this.chunks.join('') + (this.truncated ? '\n[output truncated at 1 MiB]\n' : '');
+    const gap = this.leftOut > 0 ? `\n[${this.leftOut} characters of output left out]\n` : '';
+    return this.head.join('') + gap + this.tail.join('');
   }
 }
