@@ -40,4 +40,11 @@ describe('the log of a job that printed more than the worker keeps', () => {
     const status = await toil(['status', t.store]);
     expect(status.stdout).toMatch(/FATAL \(attempt 1\)/);
   }, 120_000);
+
+  it('a job that ends its process at once, its output still queued, is told with its final error', async () => {
+    const r = await toil(['run', workflow('chatty.ts'), t.store, '--retryCount', '0', '--', t.dir, '2500', '1500', 'exit-at-once']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'chatty' \(chatty-[a-z0-9]+\): the job called process\.exit\(3\)\n/);
+    expect(r.stderr).toMatch(/\| FATAL \(attempt 1\): reference chr1\.fa is truncated/);
+  }, 120_000);
 });

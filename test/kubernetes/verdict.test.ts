@@ -125,6 +125,30 @@ describe("a failed attempt's log tail", () => {
     expect(stored.trimEnd().split('\n').length).toBeLessThanOrEqual(POD_LOG_TAIL_LINES);
     await toil(['clean', loc], { env: k.env });
   }, 180_000);
+
+  it('holds the final error of a job that ends its process at once, its output still queued', async () => {
+    const r = await toil(
+      [
+        'run',
+        workflow('chatty.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '0',
+        '--',
+        t.dir,
+        '2500',
+        '1500',
+        'exit-at-once',
+      ],
+      { env: k.env },
+    );
+    expect(r.code).toBe(1);
+    const report = r.stderr.slice(r.stderr.indexOf('workflow failed'));
+    expect(report).toMatch(/\| FATAL \(attempt 1\): reference chr1\.fa is truncated/);
+    expect(report.match(/^ +\| attempt 1 progress 2500 /gm)).toHaveLength(1);
+  }, 180_000);
 });
 
 describe('restart safety', () => {
