@@ -11,7 +11,7 @@ import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { LABEL_BATCH_ID } from './kubernetesSpec.js';
 import { disrupted, imageFailure, jobVerdict, podVerdict, unschedulableSince, type PodVerdict } from './podOutcome.js';
-import { tailIsAttemptLog } from './processEnd.js';
+import { processEndReason, tailIsAttemptLog } from './processEnd.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -162,22 +162,29 @@ export class JobTracker {
     return !deleteNow && t.pod && this.podEnded(t) ? podVerdict(t.pod) : verdict;
   }
 
-  /** Forgets the job and says how it ended; undefined if it had already ended. */
+  /**
+   * Forgets the job and says how it ended; undefined if it had already ended. With the pod's log
+   * tail: a worker whose job ended the process (its pod's exit code known) says so in its last
+   * line, and the end says it as single_machine does ('the job called process.exit(3)'); the
+   * tail is the attempt's log unless the worker saved one itself.
+   */
   end(t: TrackedJob, v: PodVerdict, outputTail?: string): BatchJobEnd | undefined {
     if (t.ended) return undefined;
     t.ended = true;
     this.byId.delete(t.batchJobId);
     this.byName.delete(t.name);
     this.byLabel.delete(t.batchLabel);
+    const lines = outputTail?.split('\n') ?? [];
+    const told = v.outcome === 'failed' && v.exitCode !== null ? processEndReason(lines) : undefined;
     return {
       batchJobId: t.batchJobId,
       jobId: t.jobId,
       outcome: v.outcome,
       exitCode: v.exitCode,
-      message: v.message,
+      message: told ?? v.message,
       countsAsAttempt: v.countsAsAttempt,
       ...(v.retryable ? {} : { final: true }),
-      ...(outputTail ? { outputTail, ...(tailIsAttemptLog(v.exitCode, outputTail.split('\n')) ? { outputIsLog: true } : {}) } : {}),
+      ...(outputTail ? { outputTail, ...(tailIsAttemptLog(v.exitCode, lines) ? { outputIsLog: true } : {}) } : {}),
     };
   }
 

@@ -83,6 +83,18 @@ describe('JobTracker', () => {
     expect(tracker.settle(t, a.verdict, a.deleteNow)).toMatchObject({ outcome: 'memory', exitCode: 137 });
   });
 
+  it("says how the job ended its process, from the worker's last line, once the pod's exit code is known", () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', terminated(3), undefined, 'node-1'));
+    const tail = "samtools: input file is truncated\ntoil worker: job 'hello' (hello-1) called process.exit(3)";
+    const end = tracker.end(
+      t,
+      tracker.settle(t, { outcome: 'failed', exitCode: null, message: 'x', countsAsAttempt: true, retryable: true }, false),
+      tail,
+    );
+    expect(end).toMatchObject({ exitCode: 3, message: 'the job called process.exit(3)', outputTail: tail, outputIsLog: true });
+  });
+
   it('ignores events of Jobs and pods it does not track, and pod deletions', () => {
     const { tracker } = tracked();
     expect(tracker.onJob('MODIFIED', { ...failedJob, metadata: { name: 'someone-else' } })).toEqual([]);
