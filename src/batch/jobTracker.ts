@@ -1,8 +1,9 @@
 /**
  * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
  * streams report. Each batch job is known by its Job name and its batch id label (on its Job
- * and pods; it names the leader's incarnation, so an earlier leader's pods match none); the tracker keeps the newest pod of each Job and turns events into actions for the
- * I/O layer: finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
+ * and pods; it names the leader's incarnation, so an earlier leader's pods match none); the
+ * tracker keeps the newest pod of each Job and turns events into actions for the I/O layer:
+ * finish a job with a verdict (an ended Job, an image that cannot be pulled, a pod
  * unschedulable for too long) or warn about a pod that was taken away.
  */
 import type { V1Job, V1Pod } from '@kubernetes/client-node';

@@ -18,9 +18,8 @@
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
  * job it makes one create, one delete and, for failures only, one log read (a few when its last
  * lines are longer than the byte bound), and one read of its pods when its Job is seen ended
- * before its pod is (the streams may lag); per workflow, the
- * probe, a list of leftover Jobs and one of leftover pods, a list and a watch per stream, and the
- * final delete-collection.
+ * before its pod is (the streams may lag); per workflow, the probe, a list of leftover Jobs and
+ * one of leftover pods, a list and a watch per stream, and the final delete-collection.
  */
 import { randomInt } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
