@@ -17,7 +17,7 @@
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
  * job it makes one create, one delete and, for failures only, one log read (a few when its last
- * lines are longer than the byte bound), and one read of its pods when its Job is seen ended
+ * lines are longer than the byte bound), and one read of its pods when its Job is seen failed
  * before its pod is (the streams may lag); per workflow, the probe, a list of leftover Jobs and
  * one of leftover pods, a list and a watch per stream, and the final delete-collection.
  */
@@ -211,7 +211,8 @@ export class KubernetesBatchSystem implements BatchSystem {
   /** Ends a tracked batch job: saves a failed pod's log tail, deletes the Job, reports. */
   private async finish(t: TrackedJob, verdictIn: PodVerdict, deleteNow: boolean): Promise<void> {
     if (!this.tracker.claim(t)) return;
-    if (!deleteNow && !this.tracker.podEnded(t)) await this.readPods(t);
+    // A Complete Job's pod succeeded: only a failure needs the pod's own account.
+    if (!deleteNow && verdictIn.outcome !== 'succeeded' && !this.tracker.podEnded(t)) await this.readPods(t);
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
     const outputTail = verdict.outcome !== 'succeeded' ? await readPodLogTail(this.scope, t.pod) : undefined;
     await deleteJob(this.scope, t.name);
