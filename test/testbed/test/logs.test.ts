@@ -50,4 +50,17 @@ describe('pod logs, tailLines and limitBytes', () => {
     expect(text.startsWith(`line 50 ${'0'.repeat(900)}\nxxx`)).toBe(true);
     expect(text).not.toMatch(/the end/);
   });
+
+  test('FallbackToLogsOnError: the last 2048 bytes of the last 80 entries, a long line whole', async () => {
+    const long = 2 * 16 * 1024 + 100;
+    const script = `head -c ${long} /dev/zero | tr "\\000" x; echo; echo "the end"; exit 1`;
+    const job = simpleJob('fallback', ['sh', '-c', script]);
+    job.spec!.template.spec!.containers[0]!.terminationMessagePolicy = 'FallbackToLogsOnError';
+    await c.batch.createNamespacedJob({ namespace: ns, body: job });
+    await jobDone(c.batch, ns, 'fallback');
+    const pods = await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'job-name=fallback' });
+    const term = pods.items[0]!.status!.containerStatuses![0]!.state!.terminated!;
+    expect(term.exitCode).toBe(1);
+    expect(term.message).toBe(`${'x'.repeat(2048 - '\nthe end'.length)}\nthe end`);
+  });
 });

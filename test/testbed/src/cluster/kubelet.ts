@@ -1350,12 +1350,16 @@ function pumpLines(stream: NodeJS.ReadableStream, name: string, logLine: (line: 
 /** The tail of a container log (80 lines, 2048 bytes), which the kubelet uses as a FallbackToLogsOnError termination message. */
 function logTail(file: string): string | undefined {
   try {
-    const lines = readFileSync(file, 'utf8')
+    // the last 80 entries, a partial (P) entry joined to the next without a newline
+    const text = readFileSync(file, 'utf8')
       .split('\n')
       .filter(Boolean)
       .slice(-80)
-      .map((l) => /^\S+ (?:stdout|stderr) [FP] (.*)$/s.exec(l)?.[1] ?? '');
-    return Buffer.from(lines.join('\n')).subarray(-2048).toString('utf8');
+      .map((l) => /^\S+ (?:stdout|stderr) ([FP]) (.*)$/s.exec(l))
+      .map((m) => (m ? `${m[2]!}${m[1] === 'F' ? '\n' : ''}` : '\n'))
+      .join('')
+      .replace(/\n$/, '');
+    return Buffer.from(text).subarray(-2048).toString('utf8');
   } catch {
     return undefined;
   }
