@@ -1,8 +1,8 @@
 /**
  * Per-job tracking for the `kubernetes` batch system: pure logic over what the list + watch
- * streams report. Each batch job is known by its Job name and its batch id (a label on its
- * pods); the tracker keeps the newest pod of each Job and turns events into actions for the
- * I/O layer: finish a job with a verdict (an ended Job, an image that can never be pulled or
+ * streams report. Each batch job is known by its Job name and its batch id label (on its Job
+ * and pods; it names the leader's incarnation, so an earlier leader's pods match none); the
+ * tracker keeps the newest pod of each Job and turns events into actions for the I/O layer: finish a job with a verdict (an ended Job, an image that can never be pulled or
  * still cannot be after the pod timeout, a pod unschedulable for too long, a job whose pods
  * were taken away too often), warn about a pod that was taken away, or read the events of a
  * pod whose container has not started for the pod timeout (then `inspected` gives the verdict:
@@ -26,11 +26,14 @@ import {
   unschedulableSince,
   type PodVerdict,
 } from './podOutcome.js';
+import { processEndReason, tailIsAttemptLog } from './processEnd.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
 export interface TrackedJob {
   batchJobId: number;
+  /** The batch id label on its Job and pods (the leader's incarnation and the batch id). */
+  batchLabel: string;
   /** The Job's name. */
   name: string;
   jobId: string;
@@ -76,6 +79,17 @@ function creationTime(pod: V1Pod): number {
   return new Date((pod.metadata?.creationTimestamp as unknown as string | undefined) ?? 0).getTime();
 }
 
+/**
+ * Keeps `pod` as the job's pod unless it is older than the one kept: a preempted pod is replaced
+ * by a new one, and the old pod's events change nothing. Says whether it was kept.
+ */
+function keepIfNewer(t: TrackedJob, pod: V1Pod): boolean {
+  const previous = t.pod;
+  if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return false;
+  t.pod = pod;
+  return true;
+}
+
 /** The words for a request the scheduler cannot place. */
 export function describeRequest(r: ResolvedRequirements): string {
   const gpus = gpuCount(r);
@@ -96,16 +110,25 @@ function unschedulableVerdict(t: TrackedJob, podTimeoutSeconds: number): PodVerd
 export class JobTracker {
   private readonly byId = new Map<number, TrackedJob>();
   private readonly byName = new Map<string, TrackedJob>();
+  private readonly byLabel = new Map<string, TrackedJob>();
   private readonly maxDisruptions: number;
 
   constructor(o: JobTrackerOptions = {}) {
     this.maxDisruptions = o.maxDisruptions ?? 5;
   }
 
-  add(args: { batchJobId: number; name: string; jobId: string; jobName: string; requirements: ResolvedRequirements }): TrackedJob {
+  add(args: {
+    batchJobId: number;
+    batchLabel: string;
+    name: string;
+    jobId: string;
+    jobName: string;
+    requirements: ResolvedRequirements;
+  }): TrackedJob {
     const t: TrackedJob = { ...args, ended: false, finishing: false, disruptedPods: new Set() };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
+    this.byLabel.set(t.batchLabel, t);
     return t;
   }
 
@@ -155,15 +178,12 @@ export class JobTracker {
 
   /** A pod event: keeps the newest pod of the Job, fails fast on image failures, notes scheduling. */
   onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
-    const id = Number(pod.metadata?.labels?.[LABEL_BATCH_ID]);
-    const t = Number.isInteger(id) ? this.byId.get(id) : undefined;
+    // Only a pod with the exact batch id label of this leader's batch job: never an earlier leader's.
+    const t = this.byLabel.get(pod.metadata?.labels?.[LABEL_BATCH_ID] ?? '');
     if (!t || t.ended) return [];
     const actions = this.countDisruption(t, pod);
     if (type === 'DELETED' || actions.some((a) => a.kind === 'finish')) return actions;
-    const previous = t.pod;
-    // A preempted pod is replaced by a new one: an older pod's events change nothing.
-    if (previous && previous.metadata?.name !== pod.metadata?.name && creationTime(pod) < creationTime(previous)) return actions;
-    t.pod = pod;
+    if (!keepIfNewer(t, pod)) return actions;
     this.noteImagePull(t, pod);
     const image = imageFailure(pod, t.imagePull?.lastError);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
@@ -253,27 +273,49 @@ export class JobTracker {
     return true;
   }
 
-  /** The verdict to report: an ended pod's own reading wins unless the verdict must stand. */
-  settle(t: TrackedJob, verdict: PodVerdict, deleteNow: boolean): PodVerdict {
+  /**
+   * Whether the job's pod is known to have ended. The Job and pod streams are separate and either
+   * may lag: a Job can be seen Failed or Complete before its pod is seen ended, and then the
+   * pod's own state (exit code, OOM kill) must be read before the verdict is given.
+   */
+  podEnded(t: TrackedJob): boolean {
     const phase = t.pod?.status?.phase;
-    return !deleteNow && t.pod && (phase === 'Failed' || phase === 'Succeeded') ? podVerdict(t.pod) : verdict;
+    return phase === 'Failed' || phase === 'Succeeded';
   }
 
-  /** Forgets the job and says how it ended; undefined if it had already ended. */
+  /** Takes the newest of the Job's pods as read from the API (see `podEnded`). */
+  notePods(t: TrackedJob, pods: readonly V1Pod[]): void {
+    for (const pod of pods) keepIfNewer(t, pod);
+  }
+
+  /** The verdict to report: an ended pod's own reading wins unless the verdict must stand. */
+  settle(t: TrackedJob, verdict: PodVerdict, deleteNow: boolean): PodVerdict {
+    return !deleteNow && t.pod && this.podEnded(t) ? podVerdict(t.pod) : verdict;
+  }
+
+  /**
+   * Forgets the job and says how it ended; undefined if it had already ended. With the pod's log
+   * tail: a worker whose job ended the process (its pod's exit code known) says so in its last
+   * line, and the end says it as single_machine does ('the job called process.exit(3)'); the
+   * tail is the attempt's log unless the worker saved one itself.
+   */
   end(t: TrackedJob, v: PodVerdict, outputTail?: string): BatchJobEnd | undefined {
     if (t.ended) return undefined;
     t.ended = true;
     this.byId.delete(t.batchJobId);
     this.byName.delete(t.name);
+    this.byLabel.delete(t.batchLabel);
+    const lines = outputTail?.split('\n') ?? [];
+    const told = v.outcome === 'failed' && v.exitCode !== null ? processEndReason(lines) : undefined;
     return {
       batchJobId: t.batchJobId,
       jobId: t.jobId,
       outcome: v.outcome,
       exitCode: v.exitCode,
-      message: v.message,
+      message: told ?? v.message,
       countsAsAttempt: v.countsAsAttempt,
       ...(v.retryable ? {} : { final: true }),
-      ...(outputTail ? { outputTail } : {}),
+      ...(outputTail ? { outputTail, ...(tailIsAttemptLog(v.exitCode, lines) ? { outputIsLog: true } : {}) } : {}),
     };
   }
 

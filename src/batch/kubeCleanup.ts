@@ -27,7 +27,6 @@
  *   `toil clean <jobStore>` finds them from the job store's record of where the leader ran
  *   (kubePlacement.ts) and deletes them; `--restart` deletes them before issuing anything.
  */
-import { sleep } from '../concurrency.js';
 import { ToilError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { kubeScope, probeCluster, type KubeScope } from './kubeCluster.js';
@@ -91,22 +90,6 @@ export async function deleteAllJobs(scope: KubeScope, why: string): Promise<void
   }
   // The Role lacks deletecollection: one by one.
   for (const name of await listWorkflowJobs(scope)) await deleteJob(scope, name);
-}
-
-/** Waits until the workflow has no pods left (after deleting its Jobs), at most `ms`. */
-export async function waitForPodsGone(scope: KubeScope, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const pods = await apiCall('list pods', scope.limiter, () =>
-      scope.core.listNamespacedPod({ namespace: scope.namespace, labelSelector: scope.selector }),
-    );
-    if (pods.items.length === 0) return;
-    if (Date.now() > until) {
-      scope.log.warning(`${pods.items.length} pod(s) of an earlier leader are still terminating; going on`);
-      return;
-    }
-    await sleep(500);
-  }
 }
 
 /**

@@ -105,8 +105,12 @@ function workerEnv(env: NodeJS.ProcessEnv, awsSecretName: string | undefined): R
   return out;
 }
 
-/** The options every worker Job is built with; a UsageError when there is no worker image. */
-export function workerJobOptions(settings: WorkerJobSettings, self: LeaderSelf, env: NodeJS.ProcessEnv): KubernetesJobOptions {
+/** The options every worker Job is built with (but the leader's incarnation); a UsageError when there is no worker image. */
+export function workerJobOptions(
+  settings: WorkerJobSettings,
+  self: LeaderSelf,
+  env: NodeJS.ProcessEnv,
+): Omit<KubernetesJobOptions, 'incarnation'> {
   const image = settings.image ?? self.image;
   if (!image) {
     throw new UsageError(

@@ -16,30 +16,43 @@
  *   mount or a config error; the pod's events are read once, then, for the kubelet's message),
  *   deadline, the worker Job deleted by someone else (a DELETED event, or missing from a
  *   re-list);
- * - `podLogs.ts`: a failed pod's log tail, saved in the job store before its Job is deleted;
+ * - `podLogs.ts`: a failed pod's log tail (its last lines, bounded), read before its Job is
+ *   deleted; the leader keeps it as the attempt's log when the worker could not save one;
  * - `kubeCleanup.ts`: deleting one Job, all of the workflow's, and `toil clean`'s sweep;
- * - `kubePlacement.ts`: the job store's record of where the Jobs are, written before the first.
+ * - `kubePlacement.ts`: the job store's record of where the Jobs are, written before the first;
+ * - `leftovers.ts`: an earlier leader's Jobs deleted and its pods waited for, before anything.
  *
  * Requests go through a rate limiter and are retried on 429/5xx/connection errors. Per batch
- * job it makes one create, one delete and, for failures only, one log read (and one events
- * list for a pod whose container is not created past the pod timeout); per workflow, the
- * probe, a list of leftovers, a list and a watch per stream, and the final delete-collection.
+ * job it makes one create, one delete and, for failures only, one log read (a few when its last
+ * lines are longer than the byte bound), one read of its pods when its Job is seen failed
+ * before its pod is (the streams may lag), and one events list for a pod whose container is not
+ * created past the pod timeout; per workflow, the probe, a list of leftover Jobs and one of
+ * leftover pods, a list and a watch per stream, and the final delete-collection.
  */
+import { randomInt } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { ResourceError, errorMessage } from '../errors.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
 import { EndQueue } from './endQueue.js';
-import { deleteAllJobs, deleteJob, listWorkflowJobs, waitForPodsGone } from './kubeCleanup.js';
+import { deleteAllJobs, deleteJob } from './kubeCleanup.js';
 import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
 export { loadClusterAccess };
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
-import { ANNOTATION_JOB_ID, LABEL_WORKFLOW, buildJob, workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
+import {
+  ANNOTATION_JOB_ID,
+  LABEL_BATCH_ID,
+  LABEL_WORKFLOW,
+  buildJob,
+  workflowSelector,
+  type KubernetesJobOptions,
+} from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
+import { clearLeftovers } from './leftovers.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
-import { keepPodLogTail } from './podLogs.js';
+import { readPodLogTail } from './podLogs.js';
 import { readPodEvents } from './podEvents.js';
 import { placementOf, writePlacement, type Placement } from './kubePlacement.js';
 import type { PodVerdict } from './podOutcome.js';
@@ -63,8 +76,11 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   access?: ClusterAccess;
 }
 
-/** How long `start` waits for the pods of an earlier leader's Jobs to go. */
-const LEFTOVER_PODS_WAIT_MS = 120_000;
+/** A leader's incarnation: 6 random [a-z0-9] (36⁶, about 2·10⁹ of them), in its Job names and batch ids. */
+function newIncarnation(): string {
+  const digits = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from({ length: 6 }, () => digits[randomInt(digits.length)]).join('');
+}
 
 export class KubernetesBatchSystem implements BatchSystem {
   readonly name = 'kubernetes';
@@ -99,7 +115,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const access = opts.access ?? loadClusterAccess(env);
     await probeCluster(access, workflowSelector(opts.workflowId));
     const self = await findLeaderSelf(access, env, opts.logger);
-    const spec = workerJobOptions(opts, self, env);
+    const spec = { ...workerJobOptions(opts, self, env), incarnation: newIncarnation() };
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
     const sys = new KubernetesBatchSystem(scope, opts, spec, placementOf(access, opts.workflowId));
     await sys.start();
@@ -109,12 +125,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async start(): Promise<void> {
     // Leftovers of an earlier leader of this workflow (one that died): none may run alongside
     // new attempts, so they are deleted and their pods waited for before anything is issued.
-    const left = await listWorkflowJobs(this.scope);
-    if (left.length > 0) {
-      this.scope.log.info(`deleting ${left.length} worker Job(s) left by an earlier leader of this workflow`);
-      await deleteAllJobs(this.scope, 'left by an earlier leader');
-      await waitForPodsGone(this.scope, LEFTOVER_PODS_WAIT_MS);
-    }
+    await clearLeftovers(this.scope);
     this.watch(
       this.jobSource(),
       (type, job) => this.act(this.tracker.onJob(type, job)),
@@ -201,6 +212,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
     const t = this.tracker.add({
       batchJobId,
+      batchLabel: body.metadata!.labels![LABEL_BATCH_ID]!,
       name: body.metadata!.name!,
       jobId: req.jobId,
       jobName: req.jobName,
@@ -244,9 +256,11 @@ export class KubernetesBatchSystem implements BatchSystem {
     );
     if (!exists) return;
     const found = await apiCall(`read Job ${name}`, s.limiter, () => s.batch.readNamespacedJob({ name, namespace: s.namespace }));
+    const labels = found.metadata?.labels ?? {};
     if (
       KubernetesBatchSystem.jobIdOf(found) !== jobId ||
-      found.metadata?.labels?.[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW]
+      labels[LABEL_WORKFLOW] !== body.metadata?.labels?.[LABEL_WORKFLOW] ||
+      labels[LABEL_BATCH_ID] !== body.metadata?.labels?.[LABEL_BATCH_ID]
     ) {
       throw new KubernetesApiError(`create Job ${name}`, { status: 409, message: `a Job named ${name} exists and is not this workflow's` });
     }
@@ -255,11 +269,30 @@ export class KubernetesBatchSystem implements BatchSystem {
   /** Ends a tracked batch job: saves a failed pod's log tail, deletes the Job, reports. */
   private async finish(t: TrackedJob, verdictIn: PodVerdict, deleteNow: boolean): Promise<void> {
     if (!this.tracker.claim(t)) return;
+    // A Complete Job's pod succeeded: only a failure needs the pod's own account.
+    if (!deleteNow && verdictIn.outcome !== 'succeeded' && !this.tracker.podEnded(t)) await this.readPods(t);
     const verdict = this.tracker.settle(t, verdictIn, deleteNow);
     if (this.closed) return;
-    const outputTail = verdict.outcome !== 'succeeded' ? await keepPodLogTail(this.scope, this.opts.store, t.pod, t.jobId) : undefined;
+    const outputTail = verdict.outcome !== 'succeeded' ? await readPodLogTail(this.scope, t.pod) : undefined;
     await deleteJob(this.scope, t.name);
     this.report(t, verdict, outputTail);
+  }
+
+  /**
+   * Reads a Job's pods once, for a Job seen ended before its pod was (the streams are separate):
+   * one list request, only then. If it fails, the Job's own verdict stands.
+   */
+  private async readPods(t: TrackedJob): Promise<void> {
+    const s = this.scope;
+    const labelSelector = `${s.selector},${LABEL_BATCH_ID}=${t.batchLabel}`;
+    try {
+      const list = await apiCall(`list the pods of Job ${t.name}`, s.limiter, () =>
+        s.core.listNamespacedPod({ namespace: s.namespace, labelSelector }),
+      );
+      this.tracker.notePods(t, list.items);
+    } catch (e) {
+      s.log.debug(`cannot read the pods of Job ${t.name}: ${errorMessage(e)}`);
+    }
   }
 
   private report(t: TrackedJob, verdict: PodVerdict, outputTail?: string): void {

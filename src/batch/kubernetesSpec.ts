@@ -77,6 +77,12 @@ export interface KubernetesJobOptions {
   /** Owner name (TOIL_KUBERNETES_OWNER), put in names and labels. */
   owner: string;
   workflowId: string;
+  /**
+   * This leader's incarnation (a few random [a-z0-9]), in every Job name and batch id label, so
+   * that no two leaders of a workflow (a restart, a leader that died and one that took over)
+   * ever share one: a pod of an earlier leader is never taken for a new job's pod.
+   */
+  incarnation: string;
   /** Worker image (TOIL_APPLIANCE_SELF, or the leader's own image). */
   image: string;
   /** The command that runs a worker, before `<jobStore> <jobId>`. */
@@ -115,9 +121,17 @@ export function labelValue(text: string): string {
   return s === '' ? 'x' : s;
 }
 
-/** The Job name: `toil-<owner>-<workflow prefix>-<counter>`, at most 63 characters. */
-export function jobName(owner: string, workflowId: string, counter: number): string {
-  const tail = `-${dnsLabel(workflowId.replace(/-/g, ''), 8)}-${counter}`;
+/** The batch id label of a batch job: `<incarnation>-<counter>`, unique across the workflow's leaders. */
+export function batchLabel(incarnation: string, counter: number): string {
+  return `${dnsLabel(incarnation, 16)}-${counter}`;
+}
+
+/**
+ * The Job name: `toil-<owner>-<workflow prefix>-<batch label>`, at most 63 characters (the Job
+ * controller puts it in a label); the owner is shortened to fit.
+ */
+export function jobName(owner: string, workflowId: string, batch: string): string {
+  const tail = `-${dnsLabel(workflowId.replace(/-/g, ''), 8)}-${batch}`;
   return `toil-${dnsLabel(owner, 63 - 5 - tail.length)}${tail}`;
 }
 
@@ -151,12 +165,13 @@ export function buildJob(
   o: KubernetesJobOptions,
 ): V1Job {
   const r = args.requirements;
-  const name = jobName(o.owner, o.workflowId, args.batchJobId);
+  const batch = batchLabel(o.incarnation, args.batchJobId);
+  const name = jobName(o.owner, o.workflowId, batch);
   const labels: Record<string, string> = {
     [LABEL_MANAGED_BY]: MANAGED_BY,
     [LABEL_OWNER]: labelValue(o.owner),
     [LABEL_WORKFLOW]: labelValue(o.workflowId),
-    [LABEL_BATCH_ID]: String(args.batchJobId),
+    [LABEL_BATCH_ID]: batch,
   };
   const annotations = { [ANNOTATION_JOB_ID]: args.jobId, [ANNOTATION_JOB_NAME]: args.jobName };
   const resources: Record<string, string> = {

@@ -5,6 +5,9 @@
  */
 const PREFIX = 'toil worker: job ';
 
+/** The exit code of a worker whose job failed and that saved the attempt's log itself (and told why). */
+export const WORKER_EXIT_JOB_FAILED = 1;
+
 /** The line a worker writes as its process ends while running the job `label`. */
 export function processEndLine(label: string, how: { exitCode: number } | { uncaught: string }): string {
   const what = 'exitCode' in how ? `called process.exit(${how.exitCode})` : `crashed its process: uncaught ${how.uncaught}`;
@@ -19,4 +22,15 @@ export function processEndReason(tail: readonly string[]): string | undefined {
     if (m) return `the job ${m[1]}`;
   }
   return undefined;
+}
+
+/**
+ * Whether the last output of a worker process that ended with `exitCode` is all there will be
+ * of the attempt's log: the worker saves the log itself only when it exits
+ * WORKER_EXIT_JOB_FAILED, and a job that ends the process with that same code says so in the
+ * process's last line. Otherwise (process.exit, a crash, an OOM kill, a signal) the job store
+ * holds no log of this attempt, or an earlier attempt's.
+ */
+export function tailIsAttemptLog(exitCode: number | null, tail: readonly string[]): boolean {
+  return exitCode !== WORKER_EXIT_JOB_FAILED || processEndReason(tail) !== undefined;
 }

@@ -25,13 +25,14 @@ import { openJobStore } from '../jobstore/open.js';
 import type { ChannelMessage, JobStore, Versioned } from '../jobstore/types.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { WorkerArgs } from '../batch/types.js';
+import { WORKER_EXIT_JOB_FAILED } from '../batch/processEnd.js';
 import { OutputCapture } from './capture.js';
 import { loadBundleFromStore } from './loadBundle.js';
 import { PromiseResolver } from './resolve.js';
 
 export type { WorkerArgs };
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, stale: 3, store: 4 } as const;
+export const EXIT = { ok: 0, failed: WORKER_EXIT_JOB_FAILED, usage: 2, stale: 3, store: 4 } as const;
 
 /** The node cache's directory inside the work directory (in worker pods, on the host path). */
 export const CACHE_DIR = 'toil-cache';

@@ -10,13 +10,20 @@ const req: ResolvedRequirements = { cores: 2, memory: 2 * 2 ** 30, disk: 2 ** 30
 
 function tracked() {
   const tracker = new JobTracker();
-  const t = tracker.add({ batchJobId: 7, name: 'toil-demo-abc-7', jobId: 'hello-1', jobName: 'hello', requirements: req });
+  const t = tracker.add({
+    batchJobId: 7,
+    batchLabel: 'k3x9a2-7',
+    name: 'toil-demo-abc-k3x9a2-7',
+    jobId: 'hello-1',
+    jobName: 'hello',
+    requirements: req,
+  });
   return { tracker, t };
 }
 
 function pod(name: string, status: V1PodStatus, created = '2026-01-01T00:00:00Z', nodeName?: string): V1Pod {
   return {
-    metadata: { name, labels: { [LABEL_BATCH_ID]: '7' }, creationTimestamp: created as unknown as Date },
+    metadata: { name, labels: { [LABEL_BATCH_ID]: 'k3x9a2-7' }, creationTimestamp: created as unknown as Date },
     spec: { containers: [{ name: 'worker' }], ...(nodeName ? { nodeName } : {}) },
     status,
   };
@@ -32,7 +39,7 @@ function terminated(exitCode: number, reason = 'Error'): V1PodStatus {
 }
 
 const failedJob: V1Job = {
-  metadata: { name: 'toil-demo-abc-7' },
+  metadata: { name: 'toil-demo-abc-k3x9a2-7' },
   status: { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] },
 };
 
@@ -54,10 +61,38 @@ describe('JobTracker', () => {
       exitCode: 3,
       message: v.message,
       countsAsAttempt: true,
+      // exit code 3: the worker did not save this attempt's log, the pod's tail is all of it
       outputTail: 'last words',
+      outputIsLog: true,
     });
     expect(tracker.end(t, v)).toBeUndefined();
     expect(tracker.size).toBe(0);
+  });
+
+  it('a Job seen failed before its pod: the pod read afterwards explains why (OOM), the newest pod wins', () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('ADDED', pod('p2', { phase: 'Running' }, '2026-01-01T00:01:00Z', 'node-1'));
+    const [a] = tracker.onJob('MODIFIED', failedJob);
+    if (a?.kind !== 'finish') throw new Error('no finish');
+    expect(tracker.podEnded(t)).toBe(false);
+    tracker.notePods(t, [
+      pod('p1', terminated(1), '2026-01-01T00:00:00Z'),
+      pod('p2', terminated(137, 'OOMKilled'), '2026-01-01T00:01:00Z'),
+    ]);
+    expect(tracker.podEnded(t)).toBe(true);
+    expect(tracker.settle(t, a.verdict, a.deleteNow)).toMatchObject({ outcome: 'memory', exitCode: 137 });
+  });
+
+  it("says how the job ended its process, from the worker's last line, once the pod's exit code is known", () => {
+    const { tracker, t } = tracked();
+    tracker.onPod('MODIFIED', pod('p1', terminated(3), undefined, 'node-1'));
+    const tail = "samtools: input file is truncated\ntoil worker: job 'hello' (hello-1) called process.exit(3)";
+    const end = tracker.end(
+      t,
+      tracker.settle(t, { outcome: 'failed', exitCode: null, message: 'x', countsAsAttempt: true, retryable: true }, false),
+      tail,
+    );
+    expect(end).toMatchObject({ exitCode: 3, message: 'the job called process.exit(3)', outputTail: tail, outputIsLog: true });
   });
 
   it('ignores events of Jobs and pods it does not track, and pod deletions', () => {
@@ -65,8 +100,13 @@ describe('JobTracker', () => {
     expect(tracker.onJob('MODIFIED', { ...failedJob, metadata: { name: 'someone-else' } })).toEqual([]);
     expect(tracker.onPod('DELETED', pod('p1', terminated(1)))).toEqual([]);
     const stranger = pod('p9', terminated(1));
-    stranger.metadata!.labels = { [LABEL_BATCH_ID]: '8' };
+    stranger.metadata!.labels = { [LABEL_BATCH_ID]: 'k3x9a2-8' };
     expect(tracker.onPod('MODIFIED', stranger)).toEqual([]);
+    // an earlier leader's pod with the same counter
+    const earlier = pod('p0', terminated(1));
+    earlier.metadata!.labels = { [LABEL_BATCH_ID]: '7' };
+    expect(tracker.onPod('MODIFIED', earlier)).toEqual([]);
+    expect(tracker.get(7)?.pod).toBeUndefined();
   });
 
   it("keeps the newest pod: a replaced pod's late events change nothing", () => {

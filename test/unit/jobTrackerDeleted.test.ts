@@ -10,7 +10,7 @@ const running: V1Job = { metadata: { name: NAME }, status: { active: 1 } };
 
 function tracked() {
   const tracker = new JobTracker();
-  const t = tracker.add({ batchJobId: 7, name: NAME, jobId: 'quiet-1', jobName: 'quiet', requirements: req });
+  const t = tracker.add({ batchJobId: 7, batchLabel: 'k3x9a2-7', name: NAME, jobId: 'quiet-1', jobName: 'quiet', requirements: req });
   return { tracker, t };
 }
 

@@ -5,6 +5,7 @@ import { Job as JobModel } from 'kubernetes-models/batch/v1';
 import {
   buildJob,
   dnsLabel,
+  batchLabel,
   jobName,
   labelValue,
   GPU_MODEL_NODE_LABELS,
@@ -20,6 +21,7 @@ import type { ResolvedRequirements } from '../../src/job/types.js';
 const base: KubernetesJobOptions = {
   owner: 'demouser',
   workflowId: '30ddc435-c2a8-4079-8bf5-1b3419d1ff17',
+  incarnation: 'k3x9a2',
   image: 'toil-ts:1.0',
   workerCommand: ['toil', 'worker'],
   locator: 'aws:us-west-2:demouser-toil-test-jobstore',
@@ -70,12 +72,17 @@ describe('worker Job spec', () => {
         ownerJob: { name: 'leader', uid: 'u-1' },
       },
     );
-    expect(job.metadata!.name).toBe('toil-demouser-30ddc435-7');
+    expect(job.metadata!.name).toBe('toil-demouser-30ddc435-k3x9a2-7');
     expect(job.metadata!.labels).toMatchObject({
       'app.kubernetes.io/managed-by': 'toil-ts',
       'toil-ts.io/owner': 'demouser',
       'toil-ts.io/workflow': base.workflowId,
+      'toil-ts.io/batch-id': 'k3x9a2-7',
     });
+    // another incarnation of the leader: another name and batch id for the same counter
+    const next = buildJob({ batchJobId: 7, jobId: 'hello-abc', jobName: 'hello', requirements: req }, { ...base, incarnation: 'p0q1r2' });
+    expect(next.metadata!.name).toBe('toil-demouser-30ddc435-p0q1r2-7');
+    expect(next.spec!.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('p0q1r2-7');
     expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', controller: false }]);
     const spec = job.spec!;
     expect(spec.backoffLimit).toBe(0);
@@ -101,7 +108,7 @@ describe('worker Job spec', () => {
       { name: 'toil-cache', mountPath: '/var/lib/toil' },
       { name: 'aws-credentials', mountPath: '/root/.aws', readOnly: true },
     ]);
-    expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('7');
+    expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('k3x9a2-7');
     // Tool image caches live on the node's host path, next to the work directory.
     expect(c.env).toEqual(
       expect.arrayContaining([
@@ -203,7 +210,7 @@ describe('worker Job spec', () => {
   it('makes names and label values Kubernetes accepts', () => {
     expect(dnsLabel('Demo_User!', 63)).toBe('demo-user');
     expect(labelValue('-x'.repeat(50))).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
-    expect(jobName('x'.repeat(80), 'abc', 99999).length).toBeLessThanOrEqual(63);
+    expect(jobName('x'.repeat(80), 'abc', batchLabel('k3x9a2', 99_999_999)).length).toBeLessThanOrEqual(63);
     expect(workflowSelector('wf-1')).toBe('app.kubernetes.io/managed-by=toil-ts,toil-ts.io/workflow=wf-1');
   });
 });

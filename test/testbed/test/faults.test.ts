@@ -78,6 +78,31 @@ describe('API faults', () => {
     d.remove();
   });
 
+  test("lagging watch events: one resource's stream falls behind another's, each in its own order", async () => {
+    const seen: string[] = [];
+    const rv = (await c.core.listNamespacedConfigMap({ namespace: ns })).metadata!.resourceVersion!;
+    const watchOf = (plural: string) =>
+      new k8s.Watch(c.kc).watch(
+        `/api/v1/namespaces/${ns}/${plural}`,
+        { resourceVersion: rv },
+        (t, o: { metadata?: { name?: string } }) => seen.push(`${plural} ${t} ${o.metadata?.name ?? ''}`),
+        () => undefined,
+      );
+    const lag = cluster.faults.delayWatchEvents({ resource: 'configmaps', ms: 3000 });
+    const ctls = await Promise.all([watchOf('configmaps'), watchOf('secrets')]);
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'lag-1' } } });
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'lag-2' } } });
+    await c.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'lag-s' } } });
+    await until('the event of the secret', () => seen.length > 0, 5000);
+    expect(seen).toEqual(['secrets ADDED lag-s']);
+    await until('the events of the config maps', () => seen.length === 3, 10_000);
+    expect(seen).toEqual(['secrets ADDED lag-s', 'configmaps ADDED lag-1', 'configmaps ADDED lag-2']);
+    lag.remove();
+    await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'lag-3' } } });
+    await until('no lag once removed', () => seen.length === 4, 5000);
+    for (const ctl of ctls) ctl.abort();
+  });
+
   test('request counts by verb and resource', async () => {
     cluster.resetRequestCounts();
     await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob('counted', ['true']) });

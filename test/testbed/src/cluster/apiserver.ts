@@ -11,7 +11,7 @@ import { toTable } from './tables.js';
 import { compileFieldSelector } from './fields.js';
 import { decodeProtobuf } from './proto.js';
 import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
-import type { Faults } from './faults.js';
+import { laggedStream, type Faults } from './faults.js';
 import { nextBookmarkAt, watchLifetimeMs } from './watchTiming.js';
 import { enforceOwnerReferencePermissions } from './ownerRefAdmission.js';
 
@@ -800,7 +800,8 @@ export class ApiServer {
     const match = this.selectors(info, q);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    const write = watchWriter(res, resKey(info), this.wantsTable(req) ? (q.get('includeObject') ?? 'Metadata') : undefined);
+    const out = laggedStream(res, () => this.d.faults.watchLagFor(info.plural));
+    const write = watchWriter(out, resKey(info), this.wantsTable(req) ? (q.get('includeObject') ?? 'Metadata') : undefined);
     const deliver = watchDelivery(resKey(info), (o) => ns === undefined || o.metadata.namespace === ns, match, write);
     const cleanup: (() => void)[] = [];
     const open = this.watchInfo(c);
@@ -1077,7 +1078,7 @@ class LogWriter {
 type WatchWrite = (type: string, obj: Obj) => void;
 
 /** Writes watch events as JSON lines; objects as Tables when `tableObjects` (includeObject) is set. */
-function watchWriter(res: ServerResponse, key: string, tableObjects: string | undefined): WatchWrite {
+function watchWriter(res: { write(s: string): unknown }, key: string, tableObjects: string | undefined): WatchWrite {
   return (type, obj) => {
     const o =
       tableObjects !== undefined && type !== 'ERROR' && type !== 'BOOKMARK'

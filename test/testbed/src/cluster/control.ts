@@ -8,7 +8,7 @@ import type { RequestFault } from './faults.js';
 import type { TestCluster, TestClusterFaults } from './types.js';
 
 type DelaySpec = Parameters<TestClusterFaults['delayRequests']>[0];
-const NOT_CALLABLE = ['stop', 'failRequests', 'delayRequests'];
+const NOT_CALLABLE = ['stop', 'failRequests', 'delayRequests', 'delayWatchEvents'];
 
 export class RemoteControl {
   private installed = new Map<number, { remove: () => void; hits: () => number }>();
@@ -24,6 +24,8 @@ export class RemoteControl {
         return this.install(faults.failRequests(args[0] as RequestFault));
       case 'faults.delayRequests':
         return this.install({ hits: () => 0, ...faults.delayRequests(args[0] as DelaySpec) });
+      case 'faults.delayWatchEvents':
+        return this.install({ hits: () => 0, ...faults.delayWatchEvents(args[0] as { resource?: string; ms: number }) });
       case 'faults.removeFault':
         this.installed.get(args[0] as number)?.remove();
         return null;

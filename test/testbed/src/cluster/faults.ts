@@ -36,6 +36,7 @@ export class Faults {
   clearRequestFaults(): void {
     this.installed.clear();
     this.delays.clear();
+    this.watchLags.clear();
   }
 
   private delays = new Set<RequestMatch & { ms: number }>();
@@ -54,6 +55,18 @@ export class Faults {
       if (d.name && d.name !== req.name) continue;
       ms = Math.max(ms, d.ms);
     }
+    return ms;
+  }
+  private watchLags = new Set<{ resource?: string; ms: number }>();
+  /** Holds back the events of matching watch streams by `ms` (in order), as a lagging stream would. */
+  delayWatchEvents(d: { resource?: string; ms: number }): { remove: () => void } {
+    const i = { ...d };
+    this.watchLags.add(i);
+    return { remove: () => this.watchLags.delete(i) };
+  }
+  watchLagFor(resource: string): number {
+    let ms = 0;
+    for (const d of this.watchLags) if (!d.resource || d.resource === resource) ms = Math.max(ms, d.ms);
     return ms;
   }
   /** Watches started from a resource version below `rv` get 410 Expired. */
@@ -118,4 +131,37 @@ function faultError(f: RequestFault, req: { resource: string; name: string }): A
       });
     }
   }
+}
+
+/**
+ * A watch stream's writer whose lines leave `lag()` ms after they are written, in the order they
+ * were written (a later line never overtakes an earlier one, even when the lag shrinks). Lines
+ * still held back when the stream closes are dropped: a client resuming from the last version it
+ * saw gets them again from the history, as after any ended watch.
+ */
+export function laggedStream(
+  out: { write(s: string): unknown; readonly writableEnded: boolean },
+  lag: () => number,
+): { write(s: string): void } {
+  const held: Array<{ due: number; line: string }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const release = (): void => {
+    timer = undefined;
+    while (held.length > 0 && held[0]!.due <= Date.now()) {
+      const line = held.shift()!.line;
+      if (!out.writableEnded) out.write(line);
+    }
+    if (held.length > 0) timer = setTimeout(release, held[0]!.due - Date.now()).unref();
+  };
+  return {
+    write: (line) => {
+      const ms = lag();
+      if (ms <= 0 && held.length === 0) {
+        out.write(line);
+        return;
+      }
+      held.push({ due: Math.max(Date.now() + ms, held.at(-1)?.due ?? 0), line });
+      timer ??= setTimeout(release, held[0]!.due - Date.now()).unref();
+    },
+  };
 }

@@ -19,6 +19,7 @@ function faultControls(rt: ClusterRuntime): TestClusterFaults {
     failRequests: (f) => faults.failRequests(f),
     clearRequestFaults: () => faults.clearRequestFaults(),
     delayRequests: (d) => faults.delayRequests(d),
+    delayWatchEvents: (d) => faults.delayWatchEvents(d),
     dropWatches: (resource) => apiserver.endWatches((r) => !resource || r === resource, false),
     expireWatches: (resource) => {
       // the revision moves on (as it does with writes to any resource), and every older one is

@@ -38,9 +38,10 @@ export interface TestClusterProcess extends Omit<
   caPath: string;
   stateDir: string;
   pid: number;
-  faults: Omit<Async<TestClusterFaults>, 'failRequests' | 'delayRequests'> & {
+  faults: Omit<Async<TestClusterFaults>, 'failRequests' | 'delayRequests' | 'delayWatchEvents'> & {
     failRequests(f: RequestFault): Promise<{ remove: () => Promise<void>; hits: () => Promise<number> }>;
     delayRequests(d: Parameters<TestClusterFaults['delayRequests']>[0]): Promise<{ remove: () => Promise<void> }>;
+    delayWatchEvents(d: Parameters<TestClusterFaults['delayWatchEvents']>[0]): Promise<{ remove: () => Promise<void> }>;
   };
   stop(): Promise<void>;
 }
@@ -133,6 +134,10 @@ function remoteFaults(call: Call): TestClusterProcess['faults'] {
     },
     delayRequests: async (d) => {
       const id = await call<number>('faults.delayRequests', d);
+      return { remove: () => call('faults.removeFault', id) };
+    },
+    delayWatchEvents: async (d) => {
+      const id = await call<number>('faults.delayWatchEvents', d);
       return { remove: () => call('faults.removeFault', id) };
     },
     clearRequestFaults: f('clearRequestFaults'),

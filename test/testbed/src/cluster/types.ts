@@ -113,6 +113,12 @@ export interface TestClusterFaults {
   clearRequestFaults(): void;
   /** Adds latency (ms) to matching requests. */
   delayRequests(d: { verb?: string; resource?: string; namespace?: string; name?: string; ms: number }): { remove: () => void };
+  /**
+   * Holds back the events of watch streams (optionally of one resource, e.g. "pods") by `ms`, in
+   * order, bookmarks included: on a real cluster the streams of different resources are separate
+   * connections and can lag one another, so a Job's event can arrive before its pod's.
+   */
+  delayWatchEvents(d: { resource?: string; ms: number }): { remove: () => void };
   /** Ends open watches (optionally only for one resource, e.g. "pods") without an error: clients see the stream end. */
   dropWatches(resource?: string): number;
   /** Ends open watches with a 410 Expired ERROR event and compacts history so resuming from any older version gets 410. */
