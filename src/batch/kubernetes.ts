@@ -50,7 +50,7 @@ import {
   type KubernetesJobOptions,
 } from './kubernetesSpec.js';
 import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js';
-import { clearLeftovers } from './leftovers.js';
+import { clearLeftovers, LEFTOVER_WAIT_MS } from './leftovers.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { readPodLogTail } from './podLogs.js';
 import { readPodEvents } from './podEvents.js';
@@ -69,6 +69,8 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   podTimeoutSeconds: number;
   /** How many times a job's pod may be taken away without using up a try (default 5); one more fails the job. */
   maxDisruptions?: number;
+  /** Seconds to wait for an earlier leader's pods to go before issuing anything (default 120). */
+  restartWaitSeconds?: number;
   qps?: number;
   burst?: number;
   env?: NodeJS.ProcessEnv;
@@ -125,7 +127,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async start(): Promise<void> {
     // Leftovers of an earlier leader of this workflow (one that died): none may run alongside
     // new attempts, so they are deleted and their pods waited for before anything is issued.
-    await clearLeftovers(this.scope);
+    await clearLeftovers(this.scope, (this.opts.restartWaitSeconds ?? LEFTOVER_WAIT_MS / 1000) * 1000);
     this.watch(
       this.jobSource(),
       (type, job) => this.act(this.tracker.onJob(type, job)),

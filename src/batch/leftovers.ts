@@ -4,8 +4,8 @@
  * pods are waited for until none is left: a new leader never runs beside them, since a worker of
  * the earlier leader may still be running a job the new one is about to run again.
  *
- * The wait is bounded (LEFTOVER_WAIT_MS, past the 30 s a pod has by default to stop once
- * deleted), says every PROGRESS_MS which pods it waits for, and ends in a TransientError naming
+ * The wait is bounded (--kubernetesRestartWait, by default LEFTOVER_WAIT_MS: well past the
+ * 30 s a pod has by default to stop once deleted), says every PROGRESS_MS which pods it waits for, and ends in a TransientError naming
  * the pods still there (a pod on a node that no longer answers stays Running; a finalizer holds
  * a pod until it is removed). Nothing has been created then: the leader has not started.
  */

@@ -35,6 +35,7 @@ export async function createBatchSystem(config: ToilConfig, ctx: BatchContext): 
         logger: ctx.logger,
         podTimeoutSeconds: config.kubernetesPodTimeout,
         maxDisruptions: config.kubernetesMaxDisruptions,
+        restartWaitSeconds: config.kubernetesRestartWait,
         qps: config.kubernetesQps,
         burst: config.kubernetesBurst,
         ...(config.kubernetesOwner ? { owner: config.kubernetesOwner } : {}),

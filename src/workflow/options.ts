@@ -179,6 +179,11 @@ export const OPTIONS = {
     value: 'n',
     help: "how many times a job's worker pod may be taken away (spot reclaim, node loss, preemption, node-pressure eviction) without using up a try; one more fails the job",
   }),
+  kubernetesRestartWait: option(positive, {
+    default: 120,
+    value: 'seconds',
+    help: "how long a --restart waits for an earlier leader's worker pods to go (they are deleted first) before it exits naming those still there; nothing is started beside them",
+  }),
   kubernetesQps: option(positive, { default: 20, value: 'n', help: 'Kubernetes API requests per second, sustained' }),
   kubernetesBurst: option(int.pipe(z.number().min(1)), { default: 40, value: 'n', help: 'Kubernetes API requests allowed in a burst' }),
   leaseSeconds: option(num.pipe(z.number().min(2)), {

@@ -208,10 +208,10 @@ describe('restart safety', () => {
     await first.done;
 
     k.cluster.resetRequestCounts();
-    const refused = await toil([...args, '--restart'], { env: k.env });
+    const refused = await toil([...args, '--restart', '--kubernetesRestartWait', '25'], { env: k.env });
     expect(refused.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
-    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 120s\)/);
-    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 120s/);
+    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 25s\)/);
+    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 25s/);
     for (const name of old) expect(refused.stderr).toContain(`${name} (`);
     expect(refused.stderr).toMatch(/being deleted, held by finalizer example\.com\/hold\)/);
     expect(refused.code).toBe(1);
