@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
-import { naps, alwaysFails } from '../workflows/args.js';
+import { alwaysFails, napsOnKubernetes } from '../workflows/args.js';
 import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
 
 const t = useTempStore(SHARED_TMP);
@@ -59,19 +59,9 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an OOM-killed pod is reported as a memory failure', async () => {
-    const run = startToil(
-      [
-        'run',
-        workflow('slow.ts'),
-        k.locator(),
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '0',
-        ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 }),
-      ],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 2, napMs: 6_000, flags: ['--retryCount', '0'] }), {
+      env: k.env,
+    });
     const pod = await runningPod('nap');
     await k.cluster.faults.oomKill('default', pod);
     const r = await run.done;
@@ -81,19 +71,9 @@ describe('every ending explained', () => {
   }, 120_000);
 
   it('an evicted (preempted) pod runs again without using up a try', async () => {
-    const run = startToil(
-      [
-        'run',
-        workflow('slow.ts'),
-        k.locator(),
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '0',
-        ...naps({ traceDir: t.dir, count: 2, napMs: 8_000 }),
-      ],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 2, napMs: 8_000, flags: ['--retryCount', '0'] }), {
+      env: k.env,
+    });
     const { waitFor } = await import('../helpers/run.js');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
     const pod = await runningPod('nap');
@@ -108,19 +88,9 @@ describe('every ending explained', () => {
 
   it('a lost node does not use up a try either', async () => {
     k.cluster.addNode({ name: 'spot-9' });
-    const run = startToil(
-      [
-        'run',
-        workflow('slow.ts'),
-        k.locator(),
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '0',
-        ...naps({ traceDir: t.dir, count: 4, napMs: 8_000 }),
-      ],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 4, napMs: 8_000, flags: ['--retryCount', '0'] }), {
+      env: k.env,
+    });
     await waitFor(async () => (await traceLines(t.dir)).length >= 4, 60_000, 'naps to start');
     const onSpot = (k.cluster.list('pods') as Array<Pod & { spec?: { nodeName?: string } }>).filter(
       (p) => p.spec?.nodeName === 'spot-9' && p.status?.phase === 'Running',
@@ -189,10 +159,7 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 
   it('deletes every Job and pod of the workflow when the leader gets SIGTERM', async () => {
-    const run = startToil(
-      ['run', workflow('slow.ts'), k.locator(), '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 2, napMs: 30_000 }), { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGTERM');
     const r = await run.done;
@@ -204,10 +171,7 @@ describe('resilience and clean ends', () => {
 
   it('deletes every Job of the workflow when it is killed', async () => {
     const loc = k.locator();
-    const run = startToil(
-      ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 3, napMs: 30_000 })],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 3, napMs: 30_000 }), { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 3, 60_000, 'naps to start');
     expect(k.leftoverJobs()).toBe(3);
     const killed = await toil(['kill', loc], { env: k.env });
@@ -221,10 +185,7 @@ describe('resilience and clean ends', () => {
 
   it('toil clean removes the worker Jobs of a leader that died', async () => {
     const loc = k.locator();
-    const run = startToil(
-      ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', ...naps({ traceDir: t.dir, count: 2, napMs: 30_000 })],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 30_000 }), { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;
@@ -238,19 +199,7 @@ describe('resilience and clean ends', () => {
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
     const loc = k.locator();
     const env = { ...k.env };
-    const run = startToil(
-      [
-        'run',
-        workflow('slow.ts'),
-        loc,
-        '--batchSystem',
-        'kubernetes',
-        '--leaseSeconds',
-        '3',
-        ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 }),
-      ],
-      { env },
-    );
+    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 6_000, flags: ['--leaseSeconds', '3'] }), { env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;

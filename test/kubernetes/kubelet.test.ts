@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { ROOT, SHARED_TMP, startToil, workflow, type RunResult } from '../helpers/run.js';
-import { naps } from '../workflows/args.js';
+import { napsOnKubernetes } from '../workflows/args.js';
 import { ANNOTATION_JOB_NAME } from '../../src/batch/kubernetesSpec.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
@@ -76,16 +76,7 @@ describe('disruptions', () => {
   it('a job whose pod is taken away again and again fails after --kubernetesMaxDisruptions, saying so', async () => {
     const run = toilWithin(
       120_000,
-      [
-        'run',
-        workflow('slow.ts'),
-        k.locator(),
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '0',
-        ...naps({ traceDir: t.dir, count: 1, napMs: 60_000 }),
-      ],
+      napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 1, napMs: 60_000, flags: ['--retryCount', '0'] }),
       k.env,
     );
     // spot reclaim of every pod the job gets, as soon as it runs

@@ -27,20 +27,24 @@ async function stopAndMeasure(stop: () => Promise<void>, done: Promise<unknown>)
   return { exitedMs: Date.now() - t0 };
 }
 
+/** The leader exited in time with the expected words, after one bulk delete and nothing one by one. */
+function expectStoppedInTime(r: { stderr: string; code: number | null }, o: { exitedMs: number; says: RegExp }): void {
+  expect(r.stderr).toMatch(o.says);
+  expect(r.code).toBe(1);
+  expect(o.exitedMs).toBeLessThan(GRACE_MS);
+  expect(k.leftoverJobs()).toBe(0);
+  const counts = k.cluster.requestCounts();
+  expect(counts['deletecollection jobs']).toBe(1);
+  expect(counts['delete jobs'] ?? 0).toBe(0);
+  expect(counts['get pods/log'] ?? 0).toBe(0);
+}
+
 describe('shutdown within the grace period', () => {
   it(`SIGTERM: ${COUNT} running worker Jobs go with one bulk delete and the leader exits in time`, async () => {
     const leader = await startBusyLeader(k, { dir: t.dir, count: COUNT });
     expect(k.leftoverJobs()).toBe(COUNT);
     const { exitedMs } = await stopAndMeasure(async () => void leader.child.kill('SIGTERM'), leader.done);
-    const r = await leader.done;
-    expect(r.stderr).toMatch(/received SIGTERM: stopping the workflow/);
-    expect(r.code).toBe(1);
-    expect(exitedMs).toBeLessThan(GRACE_MS);
-    expect(k.leftoverJobs()).toBe(0);
-    const counts = k.cluster.requestCounts();
-    expect(counts['deletecollection jobs']).toBe(1);
-    expect(counts['delete jobs'] ?? 0).toBe(0);
-    expect(counts['get pods/log'] ?? 0).toBe(0);
+    expectStoppedInTime(await leader.done, { exitedMs, says: /received SIGTERM: stopping the workflow/ });
   }, 300_000);
 
   it(`toil kill: ${COUNT} running worker Jobs go with one bulk delete and the leader exits in time`, async () => {
@@ -49,14 +53,7 @@ describe('shutdown within the grace period', () => {
       const killed = await toil(['kill', leader.locator], { env: k.env });
       expect(killed.code).toBe(0);
     }, leader.done);
-    const r = await leader.done;
-    expect(r.stderr).toMatch(/stopped by 'toil kill'/);
-    expect(r.code).toBe(1);
-    expect(exitedMs).toBeLessThan(GRACE_MS);
-    expect(k.leftoverJobs()).toBe(0);
-    const counts = k.cluster.requestCounts();
-    expect(counts['deletecollection jobs']).toBe(1);
-    expect(counts['delete jobs'] ?? 0).toBe(0);
+    expectStoppedInTime(await leader.done, { exitedMs, says: /stopped by 'toil kill'/ });
     await toil(['clean', leader.locator], { env: k.env });
   }, 300_000);
 });

@@ -8,7 +8,7 @@ import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { useTestS3Env } from '@toil-ts/testbed/s3';
 import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
-import { naps } from '../workflows/args.js';
+import { naps, napsOnKubernetes } from '../workflows/args.js';
 import { ANNOTATION_JOB_NAME, LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { POD_LOG_LIMIT_BYTES, POD_LOG_TAIL_LINES } from '../../src/batch/podLogs.js';
 import { openJobStore } from '../../src/jobstore/open.js';
@@ -66,19 +66,9 @@ describe("the verdict comes from the pod's final state, whichever event comes fi
 
   it("an OOM-killed worker is told so when the Job's Failed event overtakes the pod's", async () => {
     k.cluster.faults.delayWatchEvents({ resource: 'pods', ms: 4000 });
-    const run = startToil(
-      [
-        'run',
-        workflow('slow.ts'),
-        k.locator(),
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '0',
-        ...naps({ traceDir: t.dir, count: 1, napMs: 30_000 }),
-      ],
-      { env: k.env },
-    );
+    const run = startToil(napsOnKubernetes(k.locator(), { traceDir: t.dir, count: 1, napMs: 30_000, flags: ['--retryCount', '0'] }), {
+      env: k.env,
+    });
     // One nap: the worker of its parent job runs it too (chained), in the same pod.
     await waitFor(async () => (await traceLines(t.dir)).length >= 1, 60_000, 'the nap to start');
     await k.cluster.faults.oomKill('default', await runningPod(/^naps?$/));

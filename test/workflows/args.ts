@@ -3,6 +3,7 @@
  * `toil(['run', workflow('slow.ts'), store, ...naps({ traceDir, count: 2, napMs: 6000 })])`.
  * Each builder returns the `--` and the positional arguments the workflow's default export reads.
  */
+import { workflow } from '../helpers/run.js';
 
 /** slow.ts: `count` jobs that each sleep `napMs`, tracing into `traceDir`. */
 export function naps(o: { traceDir: string; count: number; napMs: number }): string[] {
@@ -17,4 +18,9 @@ export function alwaysFails(o: { traceDir: string }): string[] {
 /** flaky.ts: one job that fails its first `times` attempts, then succeeds. */
 export function failsFirst(o: { traceDir: string; times: number }): string[] {
   return ['--', o.traceDir, 'flaky', String(o.times)];
+}
+
+/** `toil run slow.ts` on the Kubernetes batch system: `naps(o)`, with `flags` (options) before them. */
+export function napsOnKubernetes(store: string, o: { traceDir: string; count: number; napMs: number; flags?: string[] }): string[] {
+  return ['run', workflow('slow.ts'), store, '--batchSystem', 'kubernetes', ...(o.flags ?? []), ...naps(o)];
 }
