@@ -117,14 +117,7 @@ export class JobTracker {
     this.maxDisruptions = o.maxDisruptions ?? 5;
   }
 
-  add(args: {
-    batchJobId: number;
-    batchLabel: string;
-    name: string;
-    jobId: string;
-    jobName: string;
-    requirements: ResolvedRequirements;
-  }): TrackedJob {
+  add(args: Pick<TrackedJob, 'batchJobId' | 'batchLabel' | 'name' | 'jobId' | 'jobName' | 'requirements'>): TrackedJob {
     const t: TrackedJob = { ...args, ended: false, finishing: false, disruptedPods: new Set() };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
