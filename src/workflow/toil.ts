@@ -95,7 +95,6 @@ export class Toil {
   private stopRequested: { reason: string; leaveJobs: boolean } | undefined;
   /** Settles when the lease is lost (never, as a rule). */
   private readonly leaseLost = settleable<LeaseLostError>();
-  private lostLease: LeaseLostError | undefined;
   private readonly started = Date.now();
   private leader: Leader | undefined;
   readonly config: ToilConfig;
@@ -171,7 +170,6 @@ export class Toil {
         this.logger.error(e.message);
         this.stopRequested ??= { reason: e.message, leaveJobs: e.info.takenOver };
         this.leader?.stop(e.message, { leaveJobs: e.info.takenOver });
-        this.lostLease = e;
         this.leaseLost.resolve(e);
       },
     });
@@ -310,7 +308,7 @@ export class Toil {
     let result: LeaderResult;
     try {
       if (this.stopRequested) leader.stop(this.stopRequested.reason, { leaveJobs: this.stopRequested.leaveJobs });
-      result = await this.runFenced(leader, batch, restart);
+      result = await this.runFenced({ leader, batch, lease, restart });
     } catch (e) {
       if (e instanceof LeaseLostError) await lease.release();
       throw e;
@@ -354,7 +352,8 @@ export class Toil {
    * the successor that took the lease) and LeaseLostError is thrown; the store is kept whatever
    * --clean says, since a successor may be using it.
    */
-  private async runFenced(leader: Leader, batch: BatchSystem, restart: boolean): Promise<LeaderResult> {
+  private async runFenced(o: { leader: Leader; batch: BatchSystem; lease: Lease; restart: boolean }): Promise<LeaderResult> {
+    const { leader, batch, lease, restart } = o;
     const run = (async () => {
       await leader.load({ restart });
       return leader.run();
@@ -365,7 +364,7 @@ export class Toil {
       await batch.shutdown({ leaveJobs: first.info.takenOver });
       throw first;
     }
-    if (this.lostLease) throw this.lostLease;
+    if (lease.lostError) throw lease.lostError;
     return first;
   }
 
