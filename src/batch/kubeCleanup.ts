@@ -29,7 +29,7 @@
  */
 import { ToilError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { kubeScope, probeCluster, type KubeScope } from './kubeCluster.js';
+import { kubeScope, listJobs, probeCluster, type KubeScope } from './kubeCluster.js';
 import type { ClusterAccess } from './kubeConfig.js';
 import { apiCall, KubernetesApiError, type RetryPolicy } from './kubeRetry.js';
 import { workflowSelector } from './kubernetesSpec.js';
@@ -54,9 +54,7 @@ export async function deleteJob(scope: KubeScope, name: string): Promise<void> {
 
 /** The workflow's Jobs now in the cluster. */
 export async function listWorkflowJobs(scope: KubeScope): Promise<string[]> {
-  const list = await apiCall('list Jobs', scope.limiter, () =>
-    scope.batch.listNamespacedJob({ namespace: scope.namespace, labelSelector: scope.selector }),
-  );
+  const list = await listJobs(scope);
   return list.items.map((j) => j.metadata?.name).filter((n): n is string => n !== undefined);
 }
 

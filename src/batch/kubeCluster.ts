@@ -5,11 +5,11 @@
  * settle the options every worker Job is built with. Also the workflow's slice of the API
  * that the other Kubernetes modules share: clients, rate limiter, namespace and selector.
  */
-import { BatchV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1JobList, type V1PodList } from '@kubernetes/client-node';
 import { UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClusterAccess } from './kubeConfig.js';
-import { apiErrorInfo } from './kubeRetry.js';
+import { apiCall, apiErrorInfo } from './kubeRetry.js';
 import { workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
 import { RateLimiter } from './rateLimiter.js';
 
@@ -38,6 +38,20 @@ export function kubeScope(
     selector: workflowSelector(args.workflowId),
     log: args.log,
   };
+}
+
+/** The workflow's Jobs now in the cluster (one list request). */
+export function listJobs(scope: KubeScope): Promise<V1JobList> {
+  return apiCall('list Jobs', scope.limiter, () =>
+    scope.batch.listNamespacedJob({ namespace: scope.namespace, labelSelector: scope.selector }),
+  );
+}
+
+/** The workflow's pods now in the cluster (one list request); `selector`: a narrower label selector. */
+export function listPods(scope: KubeScope, o: { what?: string; selector?: string } = {}): Promise<V1PodList> {
+  return apiCall(o.what ?? 'list pods', scope.limiter, () =>
+    scope.core.listNamespacedPod({ namespace: scope.namespace, labelSelector: o.selector ?? scope.selector }),
+  );
 }
 
 /** Checks that the cluster answers and lets us list the workflow's Jobs (one request). */

@@ -37,7 +37,16 @@ import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
 import { EndQueue } from './endQueue.js';
 import { deleteAllJobs, deleteJob } from './kubeCleanup.js';
-import { findLeaderSelf, kubeScope, probeCluster, workerJobOptions, type KubeScope, type WorkerJobSettings } from './kubeCluster.js';
+import {
+  findLeaderSelf,
+  kubeScope,
+  listJobs,
+  listPods,
+  probeCluster,
+  workerJobOptions,
+  type KubeScope,
+  type WorkerJobSettings,
+} from './kubeCluster.js';
 import { loadClusterAccess, type ClusterAccess } from './kubeConfig.js';
 export { loadClusterAccess };
 import { apiCall, KubernetesApiError } from './kubeRetry.js';
@@ -145,9 +154,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       path: `/apis/batch/v1/namespaces/${s.namespace}/jobs`,
       labelSelector: s.selector,
       list: async () => {
-        const list = await apiCall('list Jobs', s.limiter, () =>
-          s.batch.listNamespacedJob({ namespace: s.namespace, labelSelector: s.selector }),
-        );
+        const list = await listJobs(s);
         return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
       },
       parse: (obj) => namedObject<V1Job>(obj),
@@ -161,9 +168,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       path: `/api/v1/namespaces/${s.namespace}/pods`,
       labelSelector: s.selector,
       list: async () => {
-        const list = await apiCall('list pods', s.limiter, () =>
-          s.core.listNamespacedPod({ namespace: s.namespace, labelSelector: s.selector }),
-        );
+        const list = await listPods(s);
         return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
       },
       parse: (obj) => namedObject<V1Pod>(obj),
@@ -288,9 +293,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const s = this.scope;
     const labelSelector = `${s.selector},${LABEL_BATCH_ID}=${t.batchLabel}`;
     try {
-      const list = await apiCall(`list the pods of Job ${t.name}`, s.limiter, () =>
-        s.core.listNamespacedPod({ namespace: s.namespace, labelSelector }),
-      );
+      const list = await listPods(s, { what: `list the pods of Job ${t.name}`, selector: labelSelector });
       this.tracker.notePods(t, list.items);
     } catch (e) {
       s.log.debug(`cannot read the pods of Job ${t.name}: ${errorMessage(e)}`);

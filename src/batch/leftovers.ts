@@ -12,9 +12,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { sleep } from '../concurrency.js';
 import { TransientError } from '../errors.js';
-import type { KubeScope } from './kubeCluster.js';
+import { listPods, type KubeScope } from './kubeCluster.js';
 import { deleteAllJobs, listWorkflowJobs } from './kubeCleanup.js';
-import { apiCall } from './kubeRetry.js';
 
 export const LEFTOVER_WAIT_MS = 120_000;
 const POLL_MS = 1000;
@@ -32,7 +31,7 @@ export async function clearLeftovers(scope: KubeScope, waitMs = LEFTOVER_WAIT_MS
   const started = Date.now();
   let noteAt = started;
   for (;;) {
-    const pods = await listPods(scope);
+    const pods = (await listPods(scope)).items;
     if (pods.length === 0) return;
     const waited = Date.now() - started;
     if (waited >= waitMs) throw stillThere(pods, waitMs);
@@ -44,13 +43,6 @@ export async function clearLeftovers(scope: KubeScope, waitMs = LEFTOVER_WAIT_MS
     }
     await sleep(POLL_MS);
   }
-}
-
-async function listPods(scope: KubeScope): Promise<V1Pod[]> {
-  const list = await apiCall('list pods', scope.limiter, () =>
-    scope.core.listNamespacedPod({ namespace: scope.namespace, labelSelector: scope.selector }),
-  );
-  return list.items;
 }
 
 function seconds(ms: number): number {

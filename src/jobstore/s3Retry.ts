@@ -1,5 +1,6 @@
 /**
  * Retrying S3 requests: which failures are transient, and a backoff strategy for the AWS SDK.
+ * The AWS error codes and the backoff are shared with the SimpleDB client (`simpledb/client.ts`).
  *
  * The SDK's own standard strategy keeps a retry quota (a token bucket shared by the client):
  * a long workflow against a throttling endpoint drains it and then fails requests outright. Ours
@@ -15,8 +16,10 @@ import { backoffDelayMs } from '../backoff.js';
 import { sleep } from '../concurrency.js';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 
+/** AWS error codes worth another try, for S3 and SimpleDB alike (QueryTimeout is SimpleDB's). */
 const RETRYABLE_NAMES = new Set([
   'SlowDown',
+  'QueryTimeout',
   'ServiceUnavailable',
   'InternalError',
   'RequestTimeout',
@@ -55,6 +58,16 @@ const THROTTLING = new Set([
   'RequestLimitExceeded',
   'TooManyRequestsException',
 ]);
+
+/** Whether an AWS error code (S3's or SimpleDB's) names a failure worth another try. */
+export function isRetryableAwsCode(code: string): boolean {
+  return RETRYABLE_NAMES.has(code);
+}
+
+/** Whether an AWS error code names throttling (the backoff then waits longer). */
+export function isThrottlingCode(code: string): boolean {
+  return THROTTLING.has(code);
+}
 
 function field(e: unknown, name: string): unknown {
   return typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[name] : undefined;

@@ -29,7 +29,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { sleep } from '../../concurrency.js';
 import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError, errorMessage, type ErrorContext } from '../../errors.js';
 import { configuredEndpoint } from '../awsConfig.js';
-import { backoffDelay } from '../s3Retry.js';
+import { backoffDelay, isRetryableAwsCode, isThrottlingCode } from '../s3Retry.js';
 import * as R from './requests.js';
 import { checkResponse, domainMetadataOf, itemsOf, parseError, parseResult, type ResultAction, type SdbErrorInfo } from './responses.js';
 import { sigV2Encode, signV2 } from './sigv2.js';
@@ -52,17 +52,6 @@ export interface SimpleDbClientOptions {
 const API_VERSION = '2009-04-15';
 /** Regions where AWS offers SimpleDB. */
 const SDB_REGIONS = ['us-east-1', 'us-west-1', 'us-west-2', 'eu-west-1', 'ap-southeast-1', 'ap-southeast-2', 'ap-northeast-1', 'sa-east-1'];
-const RETRYABLE_CODES = new Set([
-  'ServiceUnavailable',
-  'InternalError',
-  'RequestTimeout',
-  'QueryTimeout',
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'SlowDown',
-]);
-const THROTTLING_CODES = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'SlowDown']);
 const ATTEMPT_TIMEOUT_MS = 60_000;
 
 /** The endpoint a client for this region uses: the option, the configured one, or AWS's. */
@@ -88,7 +77,7 @@ class AttemptFailure extends Error {
     super(`${info.code}: ${info.message}`);
   }
   get retryable(): boolean {
-    return this.status === undefined || this.status >= 500 || RETRYABLE_CODES.has(this.info.code);
+    return this.status === undefined || this.status >= 500 || isRetryableAwsCode(this.info.code);
   }
 }
 
@@ -183,7 +172,7 @@ export class SimpleDbClient {
           throw toToilError(action, e, { ...ctx, attempts: attempt, ...(uncertain ? { afterUncertainAttempt: true } : {}) });
         }
         uncertain ||= e.uncertain;
-        await sleep(backoffDelay(attempt, {}, THROTTLING_CODES.has(e.info.code) || e.status === 503));
+        await sleep(backoffDelay(attempt, {}, isThrottlingCode(e.info.code) || e.status === 503));
         continue;
       }
       try {
