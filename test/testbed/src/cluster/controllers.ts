@@ -34,6 +34,19 @@ const cond = (type: string, reason: string, message: string, status = 'True'): O
   reason,
   message,
 });
+/** The state the kubelet gives a container it cannot account for when its pod ends. */
+export function unknownContainerState(): Obj {
+  return {
+    terminated: {
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the pod was terminated',
+      startedAt: null,
+      finishedAt: now(),
+    },
+  };
+}
+
 export function setCondition(list: Obj[] | undefined, c: Obj): Obj[] {
   const out = [...(list ?? [])];
   const i = out.findIndex((x) => x.type === c.type);
@@ -240,15 +253,7 @@ export class Controllers {
                   ...c,
                   ready: false,
                   started: false,
-                  state: {
-                    terminated: {
-                      exitCode: 137,
-                      reason: 'ContainerStatusUnknown',
-                      message: 'The container could not be located when the pod was terminated',
-                      startedAt: null,
-                      finishedAt: now(),
-                    },
-                  },
+                  state: unknownContainerState(),
                 },
           ),
         };

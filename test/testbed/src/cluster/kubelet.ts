@@ -25,7 +25,7 @@ import { now, type Registry } from './registry.js';
 import { clone, type Obj } from './store.js';
 import type { Recorder } from './events.js';
 import type { Authenticator } from './auth.js';
-import { setCondition, isTerminal } from './controllers.js';
+import { setCondition, isTerminal, unknownContainerState } from './controllers.js';
 import { ApiError } from './errors.js';
 import { parseQuantity } from './validate.js';
 import { podNamespaceArgs } from './host.js';
@@ -505,15 +505,7 @@ export class Kubelets {
     if (running.length === 0) {
       for (const c of rt.ctrs.values())
         if (c.state.waiting) {
-          c.state = {
-            terminated: {
-              exitCode: 137,
-              reason: 'ContainerStatusUnknown',
-              message: 'The container could not be located when the pod was terminated',
-              startedAt: null,
-              finishedAt: now(),
-            },
-          };
+          c.state = unknownContainerState();
         }
       await this.writeStatus(p, rt, true);
     }

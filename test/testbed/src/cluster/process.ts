@@ -13,30 +13,37 @@ import type { RequestFault, TestCluster, TestClusterFaults, TestClusterOptions }
 
 type Async<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : T[K] };
 
-export interface TestClusterProcess extends Omit<
-  Async<
-    Pick<
-      TestCluster,
-      | 'requestCounts'
-      | 'resetRequestCounts'
-      | 'createToken'
-      | 'kubeconfigFor'
-      | 'inClusterMount'
-      | 'hostPathDir'
-      | 'addNode'
-      | 'watchCount'
-      | 'openWatches'
-      | 'runningPids'
-    >
-  >,
-  never
-> {
+/** What the child prints on its first line (`cli.ts --json`). */
+export interface ClusterInfo {
   kubeconfigPath: string;
   server: string;
   port: number;
   namespace: string;
   caPath: string;
   stateDir: string;
+}
+
+export interface TestClusterProcess
+  extends
+    ClusterInfo,
+    Omit<
+      Async<
+        Pick<
+          TestCluster,
+          | 'requestCounts'
+          | 'resetRequestCounts'
+          | 'createToken'
+          | 'kubeconfigFor'
+          | 'inClusterMount'
+          | 'hostPathDir'
+          | 'addNode'
+          | 'watchCount'
+          | 'openWatches'
+          | 'runningPids'
+        >
+      >,
+      never
+    > {
   pid: number;
   faults: Omit<Async<TestClusterFaults>, 'failRequests' | 'delayRequests' | 'delayWatchEvents'> & {
     failRequests(f: RequestFault): Promise<{ remove: () => Promise<void>; hits: () => Promise<number> }>;
@@ -63,16 +70,6 @@ async function bundle(): Promise<string> {
     logLevel: 'warning',
   });
   return out;
-}
-
-/** What the child prints on its first line (`cli.ts --json`). */
-interface ClusterInfo {
-  kubeconfigPath: string;
-  server: string;
-  port: number;
-  namespace: string;
-  caPath: string;
-  stateDir: string;
 }
 
 type Call = <R>(method: string, ...args: unknown[]) => Promise<R>;
