@@ -1,37 +1,62 @@
+/**
+ * A queue of batch job ends with one waiting consumer (the leader). The rules that keep every
+ * end delivered exactly once:
+ *
+ * - An end is handed to a waiter only while that waiter is current: a waiter that timed out, was
+ *   cancelled (its AbortSignal), or was replaced by a newer `next()` is never given an end; the
+ *   end stays queued for the next call.
+ * - A caller that stops waiting for reasons of its own (a retry timer, a stop request) cancels
+ *   its wait through the signal; it must not merely stop listening to the promise, or an end
+ *   handed to it would be lost.
+ * - A newer `next()` while one is waiting settles the older one with nothing (there is one
+ *   consumer: a second waiter means the first was abandoned).
+ */
 import type { BatchJobEnd } from './types.js';
 
-/** A queue of batch job ends with a waiting `next(timeout)`. */
+interface Waiter {
+  deliver(e: BatchJobEnd | undefined): void;
+}
+
 export class EndQueue {
   private readonly items: BatchJobEnd[] = [];
-  private waiter: ((e: BatchJobEnd | undefined) => void) | undefined;
+  private waiter: Waiter | undefined;
 
   push(end: BatchJobEnd): void {
     const w = this.waiter;
     if (w) {
       this.waiter = undefined;
-      w(end);
+      w.deliver(end);
     } else this.items.push(end);
   }
 
-  next(timeoutMs: number): Promise<BatchJobEnd | undefined> {
-    const item = this.items.shift();
-    if (item || timeoutMs <= 0) return Promise.resolve(item);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        resolve(undefined);
-      }, timeoutMs);
-      this.waiter = (e) => {
-        clearTimeout(timer);
-        resolve(e);
-      };
-    });
+  /** Ends queued and not yet taken. */
+  get length(): number {
+    return this.items.length;
   }
 
-  /** Wakes a waiter with nothing (e.g. to let the leader react to a timer). */
-  wake(): void {
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.(undefined);
+  /**
+   * The next end, waiting at most `timeoutMs`; undefined when none came in time or `signal` was
+   * aborted first (nothing is taken then).
+   */
+  next(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined> {
+    const item = this.items.shift();
+    if (item || timeoutMs <= 0 || signal?.aborted) return Promise.resolve(item);
+    this.waiter?.deliver(undefined);
+    return new Promise((resolve) => {
+      const w: Waiter = {
+        deliver: (e) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', cancel);
+          resolve(e);
+        },
+      };
+      const cancel = () => {
+        if (this.waiter === w) this.waiter = undefined;
+        w.deliver(undefined);
+      };
+      const timer = setTimeout(cancel, timeoutMs);
+      signal?.addEventListener('abort', cancel, { once: true });
+      this.waiter = w;
+    });
   }
 }

@@ -315,8 +315,8 @@ export class KubernetesBatchSystem implements BatchSystem {
     }
   }
 
-  nextEnd(timeoutMs: number): Promise<BatchJobEnd | undefined> {
-    return this.ends.next(timeoutMs);
+  nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined> {
+    return this.ends.next(timeoutMs, signal);
   }
 
   issuedCount(): number {

@@ -84,8 +84,12 @@ export interface BatchSystem {
   issue(req: BatchJobRequest): Promise<number>;
   /** Kills batch jobs; each still reports an end (outcome `killed`). */
   kill(batchJobIds: number[]): Promise<void>;
-  /** The next batch job that ended, waiting at most `timeoutMs`. */
-  nextEnd(timeoutMs: number): Promise<BatchJobEnd | undefined>;
+  /**
+   * The next batch job that ended, waiting at most `timeoutMs`; undefined when none ended in time
+   * or `signal` was aborted. A caller that stops waiting early aborts the signal: an end is never
+   * handed to a wait that was given up (see endQueue.ts).
+   */
+  nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined>;
   /** Batch jobs issued and not yet reported ended. */
   issuedCount(): number;
   /** Batch jobs running right now (the rest of the issued ones are queued). */

@@ -172,12 +172,11 @@ export class Leader {
       if (this.stopReason) return;
       await this.issueReady();
       if (this.issued.size === 0 && this.graph.ready.size === 0 && this.timers.size === 0) return;
-      const end = await Promise.race([
-        this.batch.nextEnd(500),
-        new Promise<undefined>((r) => {
-          this.wake = () => r(undefined);
-        }),
-      ]);
+      // A timer or a stop request ends the wait by aborting it, never by leaving it behind: an
+      // end handed to a wait nobody listens to would be lost (endQueue.ts).
+      const waiting = new AbortController();
+      this.wake = () => waiting.abort();
+      const end = await this.batch.nextEnd(500, waiting.signal);
       this.wake = undefined;
       if (this.stopReason) return;
       if (end) {
