@@ -16,3 +16,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Waits until every promise has settled, or `ms` has passed, whichever comes first (no timer is left behind). */
+export async function settledWithin(promises: readonly Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  await Promise.race([Promise.allSettled(promises), late]);
+  clearTimeout(timer);
+}

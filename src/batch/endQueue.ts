@@ -29,6 +29,11 @@ export class EndQueue {
     } else this.items.push(end);
   }
 
+  /** Whether the end of this batch job is queued and not yet taken. */
+  has(batchJobId: number): boolean {
+    return this.items.some((e) => e.batchJobId === batchJobId);
+  }
+
   /** Ends queued and not yet taken. */
   get length(): number {
     return this.items.length;

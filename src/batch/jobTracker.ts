@@ -44,8 +44,12 @@ export interface TrackedJob {
   ended: boolean;
   /** Being finished (log capture, deletion) or killed: no second finish. */
   finishing: boolean;
-  /** The Job has been seen in the cluster (a list or watch event). */
-  seen?: boolean;
+  /** When the Job was first seen in the cluster (a list or watch event), in ms. */
+  seenAt?: number;
+  /** When its create request returned, in ms. */
+  createdAt?: number;
+  /** Since when its newest pod has been seen ended (Succeeded or Failed) while its Job has not, in ms. */
+  podEndedAt?: number;
   unschedulable?: { since: number; message: string };
   /** Since when the pod's container has not been created (failed mount, config error), and why. */
   notStarting?: { since: number; reason: string; message?: string };
@@ -56,6 +60,9 @@ export interface TrackedJob {
   /** Pods of the Job that were taken away (each counted once). */
   disruptedPods: Set<string>;
 }
+
+/** How long after its create returned a Job missing from a list is taken as gone (lists may be answered from a lagging cache). */
+export const FORGOTTEN_AFTER_MS = 30_000;
 
 export interface JobTrackerOptions {
   /** How many times a job's pod may be taken away; one more fails the job (default 5). */
@@ -130,24 +137,66 @@ export class JobTracker {
   }
 
   /** A Job event: finishes the job once the Job has a final condition, or once someone else deleted it. */
-  onJob(type: WatchEventType, job: V1Job): TrackerAction[] {
+  onJob(type: WatchEventType, job: V1Job, now = Date.now()): TrackerAction[] {
     const t = this.byName.get(job.metadata?.name ?? '');
     if (!t || t.ended) return [];
-    t.seen = true;
+    t.seenAt ??= now;
     const verdict = jobVerdict(job);
     if (verdict) return [{ kind: 'finish', job: t, verdict, deleteNow: false }];
     return type === 'DELETED' ? this.deletedElsewhere(t) : [];
   }
 
   /**
-   * A (re-)list of the workflow's Jobs: a Job seen before and missing now was deleted while the
-   * watch was down (a list carries no DELETED events).
+   * A (re-)list of the workflow's Jobs, whose request was sent at `sentAt`: a Job seen before
+   * then and missing now was deleted while the watch was down (a list carries no DELETED
+   * events); a Job whose create returned well before then (FORGOTTEN_AFTER_MS) and that no list
+   * or event ever showed is gone too. A Job seen or created after the request was sent may be
+   * missing from its answer: it is left alone.
    */
-  onJobList(jobs: V1Job[]): TrackerAction[] {
+  onJobList(jobs: V1Job[], sentAt = Date.now()): TrackerAction[] {
     const present = new Set(jobs.map((j) => j.metadata?.name));
     const out: TrackerAction[] = [];
-    for (const t of this.byId.values()) if (t.seen && !t.ended && !present.has(t.name)) out.push(...this.deletedElsewhere(t));
+    for (const t of this.byId.values()) {
+      if (t.ended || present.has(t.name)) continue;
+      if (t.seenAt !== undefined && t.seenAt < sentAt) out.push(...this.deletedElsewhere(t));
+      else if (t.seenAt === undefined && t.createdAt !== undefined && t.createdAt < sentAt - FORGOTTEN_AFTER_MS)
+        out.push(...this.forgotten(t, sentAt));
+    }
     return out;
+  }
+
+  /**
+   * Whether the cluster's Jobs should be listed again (`onJobList`): some Job was created long
+   * enough ago (FORGOTTEN_AFTER_MS) and never seen, or its pod ended that long ago and no ending
+   * of its Job came. Otherwise the watch is trusted and a resync costs no request: a long quiet
+   * job makes none.
+   */
+  needsResync(now = Date.now()): boolean {
+    for (const t of this.byId.values()) {
+      if (t.ended || t.finishing) continue;
+      if (t.seenAt === undefined && t.createdAt !== undefined && now - t.createdAt >= FORGOTTEN_AFTER_MS) return true;
+      if (t.podEndedAt !== undefined && now - t.podEndedAt >= FORGOTTEN_AFTER_MS) return true;
+    }
+    return false;
+  }
+
+  /** Its create request returned: from now on a list that does not show it (long enough after) means it is gone. */
+  created(t: TrackedJob, now = Date.now()): void {
+    t.createdAt = now;
+  }
+
+  /** A Job created that the cluster never showed and no longer has: it runs again, using up a try as a deleted one does. */
+  private forgotten(t: TrackedJob, now: number): TrackerAction[] {
+    if (t.finishing) return [];
+    const secs = Math.round((now - (t.createdAt ?? now)) / 1000);
+    const verdict: PodVerdict = {
+      outcome: 'failed',
+      exitCode: null,
+      message: `worker Job ${t.name} was created ${secs}s ago but the cluster does not have it (it went before this leader saw it run); running the job again`,
+      countsAsAttempt: true,
+      retryable: true,
+    };
+    return [{ kind: 'finish', job: t, verdict, deleteNow: true }];
   }
 
   /**
@@ -170,13 +219,15 @@ export class JobTracker {
   }
 
   /** A pod event: keeps the newest pod of the Job, fails fast on image failures, notes scheduling. */
-  onPod(type: WatchEventType, pod: V1Pod): TrackerAction[] {
+  onPod(type: WatchEventType, pod: V1Pod, now = Date.now()): TrackerAction[] {
     // Only a pod with the exact batch id label of this leader's batch job: never an earlier leader's.
     const t = this.byLabel.get(pod.metadata?.labels?.[LABEL_BATCH_ID] ?? '');
     if (!t || t.ended) return [];
     const actions = this.countDisruption(t, pod);
     if (type === 'DELETED' || actions.some((a) => a.kind === 'finish')) return actions;
     if (!keepIfNewer(t, pod)) return actions;
+    if (this.podEnded(t)) t.podEndedAt ??= now;
+    else delete t.podEndedAt;
     this.noteImagePull(t, pod);
     const image = imageFailure(pod, t.imagePull?.lastError);
     if (image) return [...actions, { kind: 'finish', job: t, verdict: image, deleteNow: true }];
@@ -317,10 +368,51 @@ export class JobTracker {
     return this.byId.size;
   }
 
+  /**
+   * What the issued batch jobs that are not running wait for, grouped, the largest groups first,
+   * each with one example of what the cluster says (for the progress line); undefined if none waits.
+   */
+  waitingFor(): string | undefined {
+    const groups = new Map<string, { count: number; example: string | undefined }>();
+    for (const t of this.byId.values()) {
+      if (t.ended) continue;
+      const why = waitReason(t);
+      if (!why) continue;
+      const g = groups.get(why.what) ?? { count: 0, example: why.example };
+      g.count++;
+      groups.set(why.what, g);
+    }
+    if (groups.size === 0) return undefined;
+    return [...groups.entries()]
+      .sort((a, b) => b[1].count - a[1].count)
+      .slice(0, 3)
+      .map(([what, g]) => `${g.count} ${what}${g.example ? ` (${clip(g.example, 160)})` : ''}`)
+      .join('; ');
+  }
+
   /** Batch jobs whose pod is running. */
   running(): number {
     let n = 0;
     for (const t of this.byId.values()) if (t.pod?.status?.phase === 'Running') n++;
     return n;
   }
+}
+
+/** Why a tracked batch job is not running yet, in a few words and an example; undefined when it runs. */
+function waitReason(t: TrackedJob): { what: string; example?: string } | undefined {
+  const phase = t.pod?.status?.phase;
+  if (phase === 'Running') return undefined;
+  if (t.finishing) return { what: 'ending' };
+  if (t.unschedulable) return { what: 'waiting for a node', example: t.unschedulable.message };
+  if (t.imagePull) return { what: 'waiting for an image', example: `${t.imagePull.image}: ${t.imagePull.lastError ?? t.imagePull.reason}` };
+  if (t.notStarting)
+    return { what: 'waiting for a container to start', example: [t.notStarting.reason, t.notStarting.message].filter(Boolean).join(': ') };
+  if (phase === 'Succeeded' || phase === 'Failed') return { what: 'ending' };
+  if (t.pod) return { what: 'starting', ...(t.pod.spec?.nodeName ? {} : { example: 'not yet scheduled' }) };
+  if (t.seenAt !== undefined) return { what: 'waiting for a pod' };
+  return { what: 'being created' };
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }

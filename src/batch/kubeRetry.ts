@@ -72,11 +72,14 @@ export async function apiCall<T>(
     policy?: RetryPolicy;
     accept?: (info: ApiErrorInfo) => T | undefined;
     onRetry?: (info: ApiErrorInfo, delayMs: number) => void;
+    /** No further try once aborted (a request already sent is not recalled). */
+    signal?: AbortSignal;
   } = {},
 ): Promise<T> {
   const policy = opts.policy ?? DEFAULT_API_RETRY;
   for (let attempt = 1; ; attempt++) {
     await limiter.take();
+    if (opts.signal?.aborted) throw new KubernetesApiError(what, { status: undefined, message: 'not tried again: cancelled' });
     try {
       return await fn();
     } catch (e) {

@@ -35,6 +35,7 @@ import { ResourceError, errorMessage } from '../errors.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
+import { settledWithin } from '../concurrency.js';
 import { EndQueue } from './endQueue.js';
 import { deleteAllJobs, deleteJob } from './kubeCleanup.js';
 import {
@@ -87,6 +88,9 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   access?: ClusterAccess;
 }
 
+/** How long shutdown waits for creates already sent (a request cannot be recalled): well inside a pod's grace period. */
+const CREATE_WAIT_MS = 10_000;
+
 /** A leader's incarnation: 6 random [a-z0-9] (36⁶, about 2·10⁹ of them), in its Job names and batch ids. */
 function newIncarnation(): string {
   const digits = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -98,6 +102,12 @@ export class KubernetesBatchSystem implements BatchSystem {
   private readonly ends = new EndQueue();
   private readonly tracker: JobTracker;
   private readonly watches: Array<{ stop(): void }> = [];
+  /** The Jobs' list + watch, also read again by `resync`. */
+  private jobWatch: ListWatch<V1Job> | undefined;
+  /** Creates under way (and the deletion that follows one that went through too late): shutdown waits for them. */
+  private readonly creating = new Set<Promise<void>>();
+  /** Aborted at shutdown: no create is tried again after it. */
+  private readonly stopping = new AbortController();
   private nextId = 1;
   private closed = false;
   /** The one shutdown: later calls wait for it. */
@@ -137,10 +147,10 @@ export class KubernetesBatchSystem implements BatchSystem {
     // Leftovers of an earlier leader of this workflow (one that died): none may run alongside
     // new attempts, so they are deleted and their pods waited for before anything is issued.
     await clearLeftovers(this.scope, (this.opts.restartWaitSeconds ?? LEFTOVER_WAIT_MS / 1000) * 1000);
-    this.watch(
+    this.jobWatch = this.watch(
       this.jobSource(),
       (type, job) => this.act(this.tracker.onJob(type, job)),
-      (jobs) => this.act(this.tracker.onJobList(jobs)),
+      (jobs, sentAt) => this.act(this.tracker.onJobList(jobs, sentAt)),
     );
     this.watch(this.podSource(), (type, pod) => this.act(this.tracker.onPod(type, pod)));
     this.timer = setInterval(() => this.act(this.tracker.stuck(Date.now(), this.opts.podTimeoutSeconds)), 1000);
@@ -175,11 +185,16 @@ export class KubernetesBatchSystem implements BatchSystem {
     };
   }
 
-  private watch<T>(source: ListWatchSource<T>, onEvent: (type: WatchEventType, obj: T) => void, onList?: (items: T[]) => void): void {
+  private watch<T>(
+    source: ListWatchSource<T>,
+    onEvent: (type: WatchEventType, obj: T) => void,
+    onList?: (items: T[], sentAt: number) => void,
+  ): ListWatch<T> {
     const log = (m: string) => this.scope.log.debug(m);
     const w = new ListWatch<T>(source, { kc: this.scope.kc, limiter: this.scope.limiter, onEvent, log, ...(onList ? { onList } : {}) });
     this.watches.push(w);
     w.start();
+    return w;
   }
 
   private act(actions: TrackerAction[]): void {
@@ -225,13 +240,30 @@ export class KubernetesBatchSystem implements BatchSystem {
       jobName: req.jobName,
       requirements: req.requirements,
     });
+    const creating = this.create(t, body);
+    this.creating.add(creating);
+    await creating.finally(() => this.creating.delete(creating));
+    return batchJobId;
+  }
+
+  /**
+   * Creates the worker Job of a tracked batch job. A create whose last try got no answer may
+   * have gone through: its Job is deleted before the failure is reported, so that no worker runs
+   * beside the next try. A create that went through after shutdown began (the bulk delete may
+   * have run before the Job existed) is deleted at once: no worker outlives its leader's
+   * shutdown, nor runs beside a successor.
+   */
+  private async create(t: TrackedJob, body: V1Job): Promise<void> {
     try {
-      await this.createJob(body, req.jobId);
+      await this.createJob(body, t.jobId);
+      this.tracker.created(t);
     } catch (e) {
+      const answered = e instanceof KubernetesApiError && e.info.status !== undefined && e.info.status < 500;
+      if (!answered) await deleteJob(this.scope, t.name);
       const retryable = !(e instanceof KubernetesApiError) || e.retryable;
       this.report(t, { outcome: 'failed', exitCode: null, message: errorMessage(e), countsAsAttempt: true, retryable });
     }
-    return batchJobId;
+    if (this.closed) await deleteJob(this.scope, t.name);
   }
 
   /** Records where the Jobs go, for `toil clean`; a failure is a warning, and tried again at the next Job. */
@@ -259,6 +291,7 @@ export class KubernetesBatchSystem implements BatchSystem {
           return {} as V1Job;
         },
         onRetry: (info, ms) => s.log.debug(`create Job ${name}: ${info.message}; retrying in ${ms} ms`),
+        signal: this.stopping.signal,
       },
     );
     if (!exists) return;
@@ -327,6 +360,28 @@ export class KubernetesBatchSystem implements BatchSystem {
     return this.tracker.running();
   }
 
+  knows(batchJobId: number): boolean {
+    return this.tracker.get(batchJobId) !== undefined || this.ends.has(batchJobId);
+  }
+
+  /**
+   * Lists the workflow's Jobs again (one request) when the tracker has reason to doubt the watch
+   * (a Job never seen, or a pod ended with no ending of its Job): an ending the watch missed is
+   * found. Otherwise nothing is sent.
+   */
+  async resync(): Promise<void> {
+    if (this.closed || !this.jobWatch || !this.tracker.needsResync()) return;
+    try {
+      await this.jobWatch.resync();
+    } catch (e) {
+      this.scope.log.debug(`cannot list the workflow's Jobs again: ${errorMessage(e)}`);
+    }
+  }
+
+  waitingFor(): string | undefined {
+    return this.tracker.waitingFor();
+  }
+
   /**
    * The bulk delete comes first and alone: no log is read and no Job is deleted one by one
    * after it (see kubeCleanup.ts for why this holds for any number of Jobs). Every call
@@ -339,10 +394,12 @@ export class KubernetesBatchSystem implements BatchSystem {
 
   private async stopAll(opts: ShutdownOptions): Promise<void> {
     this.closed = true;
+    this.stopping.abort();
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watches) w.stop();
-    if (opts.leaveJobs) return;
-    await deleteAllJobs(this.scope, 'at the end of the workflow');
+    if (!opts.leaveJobs) await deleteAllJobs(this.scope, 'at the end of the workflow');
+    // Creates still under way delete what they made (see `create`); wait for them, within bounds.
+    if (this.creating.size > 0) await settledWithin([...this.creating], CREATE_WAIT_MS);
   }
 
   /** Job id of a Job object (annotations), for tests and tools. */

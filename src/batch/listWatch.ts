@@ -50,8 +50,8 @@ export interface ListWatchOptions<T> {
   kc: KubeConfig;
   limiter: RateLimiter;
   onEvent(type: WatchEventType, obj: T): void;
-  /** After each (re-)list, with every listed object (their ADDED events come first). */
-  onList?(items: T[]): void;
+  /** After each (re-)list, with every listed object (their ADDED events come first) and when the list request was sent (ms). */
+  onList?(items: T[], sentAt: number): void;
   /** Where the loop says why it starts again (debug level). */
   log?(message: string): void;
   /** Abort a watch after this long without a byte from the server (default 150 s). */
@@ -154,12 +154,27 @@ export class ListWatch<T> {
   }
 
   private async relist(): Promise<void> {
+    this.resourceVersion = await this.listOnce();
+  }
+
+  /**
+   * Lists the collection again and hands every object to the handler as a re-list does, while
+   * the watch goes on from where it is (a controller's resync): what a lost or lagging event
+   * hid is seen. Throws what the list throws.
+   */
+  async resync(): Promise<void> {
+    await this.listOnce();
+  }
+
+  /** One list, handed to the handler; returns its resourceVersion. */
+  private async listOnce(): Promise<string | undefined> {
+    const sentAt = Date.now();
     const list = await this.source.list();
     if (!Array.isArray(list.items))
       throw new KubernetesApiError(`list ${this.source.what}`, { status: undefined, message: 'the answer has no items' });
-    this.resourceVersion = list.resourceVersion;
     for (const item of list.items) this.opts.onEvent('ADDED', item);
-    this.opts.onList?.(list.items);
+    this.opts.onList?.(list.items, sentAt);
+    return list.resourceVersion;
   }
 
   /** One watch request; resolves when the stream ends, 'gone' when its version expired (410). */

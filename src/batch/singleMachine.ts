@@ -278,6 +278,22 @@ export class SingleMachineBatchSystem implements BatchSystem {
     return this.used.jobs;
   }
 
+  knows(batchJobId: number): boolean {
+    if (this.ends.has(batchJobId) || this.queue.some((q) => q.batchJobId === batchJobId)) return true;
+    for (const p of this.procs) if (p.busy?.batchJobId === batchJobId) return true;
+    return false;
+  }
+
+  /** Nothing to read again: this batch system sees its processes end. */
+  async resync(): Promise<void> {}
+
+  waitingFor(): string | undefined {
+    if (this.queue.length === 0) return undefined;
+    const o = this.opts;
+    const u = this.used;
+    return `${this.queue.length} waiting for room on this machine (${u.jobs} running: ${u.cores}/${o.maxCores} cores, ${formatSize(u.memory)}/${formatSize(o.maxMemory)} memory in use)`;
+  }
+
   async shutdown(): Promise<void> {
     this.closed = true;
     const exits = [...this.procs].map(

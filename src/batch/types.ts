@@ -92,6 +92,20 @@ export interface BatchSystem {
   nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined>;
   /** Batch jobs issued and not yet reported ended. */
   issuedCount(): number;
+  /**
+   * Whether this batch job is issued and its end not yet taken by `nextEnd` (running, queued, or
+   * its end waiting to be taken). The leader's reconciliation: a batch job the leader still
+   * counts as issued and the batch system does not know had its end lost.
+   */
+  knows(batchJobId: number): boolean;
+  /**
+   * Reads the truth again where the batch system keeps a picture of it (Kubernetes: the
+   * workflow's Jobs, as a controller resyncs); what it finds ended is reported through `nextEnd`
+   * as usual. Failures are the batch system's to log; it resolves either way.
+   */
+  resync(): Promise<void>;
+  /** What the issued batch jobs that are not running wait for, in a few words (undefined: nothing to say). */
+  waitingFor(): string | undefined;
   /** Batch jobs running right now (the rest of the issued ones are queued). */
   runningCount(): number;
   /**

@@ -19,7 +19,7 @@ import { CacheReport } from './cacheReport.js';
 import { formatStats } from '../filestore/cacheRules.js';
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { GraphState } from './graphState.js';
-import { Progress } from './progress.js';
+import { Progress, type ProgressCounts } from './progress.js';
 
 export const KILL_FILE = 'kill-request.json';
 
@@ -38,7 +38,12 @@ export interface LeaderConfig {
   statusIntervalMs: number;
   /** How many trailing log lines to show per failed job. */
   logTailLines?: number;
+  /** How often the leader's issued jobs are checked against the batch system and the job store (default 60 s; see `reconcile`). */
+  reconcileIntervalMs?: number;
 }
+
+/** The default period of `reconcile`: as a controller's resync, rare enough to cost nothing noticeable. */
+export const RECONCILE_INTERVAL_MS = 60_000;
 
 export interface FailedJob {
   id: string;
@@ -53,6 +58,10 @@ export type LeaderResult =
 
 interface Issued {
   jobId: string;
+  /** When it was issued (ms). */
+  at: number;
+  /** When a reconciliation first found its job done in the job store while the batch job had not ended. */
+  doneSeenAt?: number;
 }
 
 export class Leader {
@@ -88,7 +97,12 @@ export class Leader {
    * `leaveJobs`, left to the successor that took the workflow over) and the run ends as failed.
    */
   stop(reason: string, opts: { killed?: boolean; leaveJobs?: boolean } = {}): void {
-    this.stopReason ??= { killed: opts.killed ?? true, reason, leaveJobs: opts.leaveJobs ?? false };
+    if (this.stopReason) return;
+    this.stopReason = { killed: opts.killed ?? true, reason, leaveJobs: opts.leaveJobs ?? false };
+    // The batch jobs end now, not when the loop next looks: it may be waiting on a create or a
+    // job store request, and a pod has 30 s of grace (the batch system's shutdown comes first
+    // and once; `run` waits for it).
+    if (!this.stopReason.leaveJobs) void this.batch.shutdown().catch(() => undefined);
     this.wake?.();
   }
 
@@ -136,10 +150,34 @@ export class Leader {
     this.graph.recompute();
   }
 
-  private counts() {
+  /**
+   * Running: batch jobs whose worker runs. Queued: ready to run (issued and not running yet, or
+   * not issued for --maxJobs). Waiting: pending jobs not ready yet (on other jobs, or a retry's
+   * backoff).
+   */
+  private counts(): ProgressCounts {
     const c = this.graph.counts();
     const running = this.batch.runningCount();
-    return { done: c.done, running, queued: c.pending + c.issued - running, failed: c.failed, total: c.total };
+    const ready = this.graph.ready.size;
+    return {
+      done: c.done,
+      running,
+      queued: Math.max(0, c.issued - running) + ready,
+      waiting: Math.max(0, c.pending - ready),
+      failed: c.failed,
+      total: c.total,
+    };
+  }
+
+  /** What queued jobs wait for, in a few words, when some are queued: the batch system's account, retries, --maxJobs. */
+  private waitingFor(): string | undefined {
+    const parts: string[] = [];
+    const batch = this.batch.waitingFor();
+    if (batch) parts.push(batch);
+    if (this.graph.ready.size > 0 && this.issued.size >= this.config.maxJobs)
+      parts.push(`${this.graph.ready.size} held back by --maxJobs ${this.config.maxJobs}`);
+    if (this.timers.size > 0) parts.push(`${this.timers.size} to be retried after a backoff`);
+    return parts.length > 0 ? parts.join('; ') : undefined;
   }
 
   /**
@@ -168,6 +206,8 @@ export class Leader {
 
   private async loop(progress: Progress): Promise<void> {
     let lastHousekeeping = 0;
+    let lastReconcile = Date.now();
+    const reconcileMs = this.config.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS;
     for (;;) {
       if (this.stopReason) return;
       await this.issueReady();
@@ -181,16 +221,90 @@ export class Leader {
       if (this.stopReason) return;
       if (end) {
         await this.handleEnd(end);
-        // Take whatever else has ended without waiting.
-        for (let e = await this.batch.nextEnd(0); e && !this.stopReason; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
+        await this.takeEnded();
       }
       const now = Date.now();
       if (now - lastHousekeeping >= 1000) {
         lastHousekeeping = now;
         await this.housekeeping();
       }
-      progress.update(() => this.counts());
+      if (now - lastReconcile >= reconcileMs) {
+        lastReconcile = now;
+        await this.reconcile(now, reconcileMs);
+      }
+      progress.update(
+        () => this.counts(),
+        () => this.waitingFor(),
+      );
     }
+  }
+
+  /** Takes whatever else has ended, without waiting. */
+  private async takeEnded(): Promise<void> {
+    for (let e = await this.batch.nextEnd(0); e && !this.stopReason; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
+  }
+
+  /**
+   * The safety net under every way an end can go missing (a lost event, a lagging stream, a bug):
+   * the leader's issued batch jobs are checked against the truth, as a controller resyncs.
+   * - The batch system reads the cluster again (`resync`); what it finds ended comes as usual.
+   * - A batch job issued a reconcile period ago or more that the batch system no longer knows
+   *   had its end lost: its job's outcome is read from the job store (done is done; otherwise
+   *   the attempt failed and is tried again, not counted against its tries), saying so.
+   * - A batch job issued as long ago whose job (and the chain its worker went on to) the job
+   *   store says is done, at two reconciliations in a row, is taken as done, saying so, and the
+   *   batch job is ended: the worker committed and its end did not come.
+   * Cost, each period: the batch system's resync (Kubernetes: one list, only when its watch is in
+   * doubt), and one job record read per batch job running longer than the period.
+   */
+  private async reconcile(now: number, periodMs: number): Promise<void> {
+    await this.batch.resync();
+    await this.takeEnded();
+    const old = [...this.issued.entries()].filter(([, v]) => now - v.at >= periodMs);
+    const done = await mapLimit(old, 16, ([id, v]) => (this.batch.knows(id) ? this.chainDone(v.jobId) : Promise.resolve(false)));
+    for (const [k, [batchJobId, v]] of old.entries()) {
+      if (this.stopReason || !this.issued.has(batchJobId)) continue;
+      const what = `job '${this.graph.nodes.get(v.jobId)?.name ?? '?'}' (${v.jobId})`;
+      if (!this.batch.knows(batchJobId)) {
+        this.log.warning(
+          `batch job ${batchJobId} of ${what} ended, but its end never reached the leader; reading its outcome from the job store`,
+        );
+        await this.handleEnd({
+          batchJobId,
+          jobId: v.jobId,
+          outcome: 'failed',
+          exitCode: null,
+          message: 'its end was lost',
+          countsAsAttempt: false,
+        });
+      } else if (!done[k]) delete v.doneSeenAt;
+      else if (v.doneSeenAt === undefined) v.doneSeenAt = now;
+      else await this.takeAsDone(batchJobId, v, what);
+    }
+  }
+
+  /** Whether a job, and every job its worker chained into after it, is done in the job store. */
+  private async chainDone(jobId: string): Promise<boolean> {
+    try {
+      for (let id: string | undefined = jobId; id !== undefined;) {
+        const rec: JobRecord = (await this.store.loadJob(id)).value;
+        if (rec.state !== 'done') return false;
+        id = rec.chainedInto;
+      }
+      return true;
+    } catch (e) {
+      this.log.debug(`cannot read job ${jobId} to reconcile: ${errorMessage(e)}`);
+      return false;
+    }
+  }
+
+  private async takeAsDone(batchJobId: number, v: Issued, what: string): Promise<void> {
+    const secs = Math.round((Date.now() - v.at) / 1000);
+    this.log.warning(
+      `${what} is done in the job store, but its batch job ${batchJobId} (issued ${secs}s ago) has not said it ended; taking it as done and ending the batch job`,
+    );
+    await this.handleEnd({ batchJobId, jobId: v.jobId, outcome: 'succeeded', exitCode: 0, countsAsAttempt: true });
+    await this.batch.kill([batchJobId]);
   }
 
   private result(): LeaderResult {
@@ -298,7 +412,7 @@ export class Leader {
           ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
         },
       });
-      this.issued.set(batchJobId, { jobId: id });
+      this.issued.set(batchJobId, { jobId: id, at: Date.now() });
       this.log.debug(`issued ${what} as batch job ${batchJobId}`);
     }
   }

@@ -8,6 +8,8 @@ export interface ProgressCounts {
   done: number;
   running: number;
   queued: number;
+  /** Pending jobs not ready yet: on other jobs, or a retry's backoff (shown when there are any). */
+  waiting?: number;
   failed: number;
   total: number;
 }
@@ -20,8 +22,19 @@ function formatElapsed(ms: number): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-export function statusLine(c: ProgressCounts, elapsedMs: number): string {
-  return `jobs: ${c.done} done, ${c.running} running, ${c.queued} queued, ${c.failed} failed (of ${c.total}) · ${formatElapsed(elapsedMs)}`;
+/** The longest account of what queued jobs wait for that a status line carries. */
+const WAITING_FOR_MAX = 240;
+
+/**
+ * The status line; with `waitingFor`, what the queued jobs wait for (said whenever jobs are
+ * queued, so that a line never shows queued jobs for minutes without saying why).
+ */
+export function statusLine(c: ProgressCounts, elapsedMs: number, waitingFor?: string): string {
+  const waiting = c.waiting ? `, ${c.waiting} waiting` : '';
+  const line = `jobs: ${c.done} done, ${c.running} running, ${c.queued} queued${waiting}, ${c.failed} failed (of ${c.total}) · ${formatElapsed(elapsedMs)}`;
+  if (!waitingFor || c.queued === 0) return line;
+  const why = waitingFor.length <= WAITING_FOR_MAX ? waitingFor : `${waitingFor.slice(0, WAITING_FOR_MAX - 1)}…`;
+  return `${line} · queued: ${why}`;
 }
 
 export class Progress {
@@ -38,17 +51,19 @@ export class Progress {
     if (tty) setBeforeLogWrite(() => this.clear());
   }
 
-  /** Shows the counts if it is time to; `counts` is only called then. */
-  update(counts: () => ProgressCounts, force = false): void {
+  /** Shows the counts, and what queued jobs wait for, if it is time to; the callbacks are only called then. */
+  update(counts: () => ProgressCounts, waitingFor: () => string | undefined = () => undefined): void {
     const now = Date.now();
     if (this.tty) {
-      if (!force && now - this.lastRender < 200) return;
+      if (now - this.lastRender < 200) return;
       this.lastRender = now;
-      process.stderr.write(`\r\x1b[K${statusLine(counts(), now - this.started)}`);
+      const line = statusLine(counts(), now - this.started, waitingFor());
+      const width = process.stderr.columns;
+      process.stderr.write(`\r\x1b[K${width && line.length >= width ? `${line.slice(0, width - 2)}…` : line}`);
       this.shown = true;
-    } else if (force || now - this.lastLog >= this.intervalMs) {
+    } else if (now - this.lastLog >= this.intervalMs) {
       this.lastLog = now;
-      this.logger.info(statusLine(counts(), now - this.started));
+      this.logger.info(statusLine(counts(), now - this.started, waitingFor()));
     }
   }
 

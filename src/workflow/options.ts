@@ -151,6 +151,11 @@ export const OPTIONS = {
   }),
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),
+  reconcileInterval: option(num.pipe(z.number().min(1).max(86_400)), {
+    default: 60,
+    value: 'seconds',
+    help: 'how often running jobs are checked against the batch system and the job store, so that an end that went missing is found',
+  }),
   sseKey: option(text, { value: 'file', help: 'file with a 32-byte key for server-side encryption of the AWS job store' }),
   awsMetadata: option(z.enum(['s3', 'simpledb']), {
     value: 'where',

@@ -303,6 +303,7 @@ export class Toil {
       logger: this.logger,
       tty: this.tty,
       statusIntervalMs: this.config.statusInterval * 1000,
+      reconcileIntervalMs: this.config.reconcileInterval * 1000,
     });
     this.leader = leader;
     let result: LeaderResult;

@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals';
 import { EndQueue } from '../../src/batch/endQueue.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem } from '../../src/batch/types.js';
 import type { JobRecord } from '../../src/job/types.js';
-import { Leader, type LeaderResult } from '../../src/leader/leader.js';
+import { Leader, type LeaderConfig, type LeaderResult } from '../../src/leader/leader.js';
 import { openJobStore } from '../../src/jobstore/open.js';
 import type { JobStore } from '../../src/jobstore/types.js';
 import type { WorkflowInfo } from '../../src/jobstore/workflowInfo.js';
@@ -39,6 +39,13 @@ class ScriptedBatch implements BatchSystem {
     return id;
   }
 
+  /** Loses a batch job: it ends and its end is never reported (a lost event, a bug). */
+  lose(batchJobId: number): void {
+    this.live.delete(batchJobId);
+  }
+
+  readonly killed: number[] = [];
+
   /** Reports a batch job's end, as the real systems do: later, from an event. */
   end(batchJobId: number, end: Omit<BatchJobEnd, 'batchJobId' | 'jobId'>): void {
     const jobId = this.live.get(batchJobId);
@@ -48,6 +55,7 @@ class ScriptedBatch implements BatchSystem {
   }
 
   async kill(ids: number[]): Promise<void> {
+    this.killed.push(...ids);
     for (const id of ids) this.end(id, { outcome: 'killed', exitCode: null, countsAsAttempt: false });
   }
 
@@ -61,6 +69,16 @@ class ScriptedBatch implements BatchSystem {
 
   runningCount(): number {
     return this.live.size;
+  }
+
+  knows(batchJobId: number): boolean {
+    return this.live.has(batchJobId) || this.ends.has(batchJobId);
+  }
+
+  async resync(): Promise<void> {}
+
+  waitingFor(): string | undefined {
+    return undefined;
   }
 
   async shutdown(): Promise<void> {}
@@ -111,7 +129,7 @@ async function storeWithChildren(locator: string, kids: string[]): Promise<{ sto
   return { store, info };
 }
 
-async function leaderFor(store: JobStore, batch: BatchSystem, info: WorkflowInfo): Promise<Leader> {
+async function leaderFor(store: JobStore, batch: BatchSystem, info: WorkflowInfo, over: Partial<LeaderConfig> = {}): Promise<Leader> {
   const leader = new Leader(store, batch, info, {
     retryCount: 2,
     backoff: { baseMs: 50, maxMs: 50 },
@@ -120,6 +138,7 @@ async function leaderFor(store: JobStore, batch: BatchSystem, info: WorkflowInfo
     logger: createLogger('critical'),
     tty: false,
     statusIntervalMs: 60_000,
+    ...over,
   });
   await leader.load({ restart: false });
   return leader;
@@ -165,4 +184,46 @@ describe('the leader and its batch system', () => {
     expect(result).toMatchObject({ ok: true });
     await store.destroy();
   });
+
+  it('finds a job whose end the batch system lost, at the next reconciliation, and takes its outcome from the job store', async () => {
+    const { store, info } = await storeWithChildren(tmp.store, ['lost']);
+    const batch: ScriptedBatch = new ScriptedBatch((_req, id) => {
+      void commitDone(store, 'lost').then(() => batch.lose(id));
+    });
+    const lines: string[] = [];
+    const leader = await leaderFor(store, batch, info, { reconcileIntervalMs: 1000, logger: captureLogger(lines) });
+    const started = Date.now();
+    expect(await runWithin(leader, 15_000)).toMatchObject({ ok: true, jobsRun: 1 });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(lines.join('\n')).toMatch(
+      /batch job 1 of job 'lost' \(lost\) ended, but its end never reached the leader; reading its outcome from the job store/,
+    );
+    await store.destroy();
+  });
+
+  it('takes a job the job store says is done as done when its batch job never says it ended, and ends that batch job', async () => {
+    const { store, info } = await storeWithChildren(tmp.store, ['silent', 'other']);
+    const batch: ScriptedBatch = new ScriptedBatch((req, id) => {
+      // 'silent' commits and its batch job never reports; 'other' ends normally a little later.
+      if (req.jobId === 'silent') void commitDone(store, 'silent');
+      else
+        setTimeout(
+          () => void commitDone(store, 'other').then(() => batch.end(id, { outcome: 'succeeded', exitCode: 0, countsAsAttempt: true })),
+          300,
+        );
+    });
+    const lines: string[] = [];
+    const leader = await leaderFor(store, batch, info, { reconcileIntervalMs: 1000, logger: captureLogger(lines) });
+    expect(await runWithin(leader, 15_000)).toMatchObject({ ok: true, jobsRun: 2 });
+    expect(batch.killed).toEqual([1]);
+    expect(lines.join('\n')).toMatch(
+      /job 'silent' \(silent\) is done in the job store, but its batch job 1 \(issued \d+s ago\) has not said it ended; taking it as done/,
+    );
+    await store.destroy();
+  });
 });
+
+/** A logger whose lines (warnings and worse) go to `lines`. */
+function captureLogger(lines: string[]) {
+  return createLogger('warning', (l) => lines.push(l));
+}

@@ -4,7 +4,8 @@
  * bulk delete before anything else, and exits well inside the 30 s a pod gets by default.
  */
 import { beforeEach, describe, expect, it } from '@jest/globals';
-import { SHARED_TMP, toil } from '../helpers/run.js';
+import { SHARED_TMP, startToil, toil, waitFor } from '../helpers/run.js';
+import { napsOnKubernetes } from '../workflows/args.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { nodesFor, startBusyLeader } from './busyLeader.js';
 import { useK8sEnv } from './useK8sEnv.js';
@@ -56,4 +57,27 @@ describe('shutdown within the grace period', () => {
     expectStoppedInTime(await leader.done, { exitedMs, says: /stopped by 'toil kill'/ });
     await toil(['clean', leader.locator], { env: k.env });
   }, 300_000);
+
+  it('SIGTERM while a Job create is under way: the bulk delete comes at once, and the Job created after it does not outlive the leader', async () => {
+    // The API server takes 8 s to answer Job creates: the leader's first create is in flight
+    // when SIGTERM comes, and its Job appears after the bulk delete has run.
+    const slow = k.cluster.faults.delayRequests({ verb: 'create', resource: 'jobs', ms: 8000 });
+    try {
+      const locator = k.locator();
+      const run = startToil(napsOnKubernetes(locator, { traceDir: t.dir, count: 1, napMs: 60_000 }), { env: k.env });
+      await waitFor(() => (k.cluster.requestCounts()['create jobs'] ?? 0) >= 1, 60_000, 'the first Job create');
+      k.cluster.resetRequestCounts();
+      run.child.kill('SIGTERM');
+      await waitFor(() => (k.cluster.requestCounts()['deletecollection jobs'] ?? 0) >= 1, 3000, 'the bulk delete, within 3 s of SIGTERM');
+      const r = await run.done;
+      expect(r.code).toBe(1);
+      // Past the create's answer: nothing of the workflow is left.
+      expect(k.cluster.requestCounts()['create jobs'] ?? 0).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      expect(k.leftoverJobs()).toBe(0);
+      await toil(['clean', locator], { env: k.env });
+    } finally {
+      slow.remove();
+    }
+  }, 120_000);
 });

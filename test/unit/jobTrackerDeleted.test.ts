@@ -1,7 +1,7 @@
 /** A worker Job that goes without the leader deleting it: what the tracker makes of it (pure). */
 import { describe, expect, it } from '@jest/globals';
 import type { V1Job } from '@kubernetes/client-node';
-import { JobTracker } from '../../src/batch/jobTracker.js';
+import { FORGOTTEN_AFTER_MS, JobTracker } from '../../src/batch/jobTracker.js';
 import type { ResolvedRequirements } from '../../src/job/types.js';
 
 const req: ResolvedRequirements = { cores: 1, memory: 2 ** 30, disk: 2 ** 30, accelerators: [], preemptible: false };
@@ -46,9 +46,32 @@ describe('a worker Job deleted by someone else', () => {
 
   it('a re-list without a Job seen before means it was deleted while the watch was down; one not yet seen is left alone', () => {
     const { tracker, t } = tracked();
-    expect(tracker.onJobList([])).toEqual([]);
-    tracker.onJob('ADDED', running);
-    expect(tracker.onJobList([running])).toEqual([]);
-    expect(tracker.onJobList([])).toEqual([expect.objectContaining({ kind: 'finish', job: t, deleteNow: true })]);
+    expect(tracker.onJobList([], 500)).toEqual([]);
+    tracker.onJob('ADDED', running, 1000);
+    expect(tracker.onJobList([running], 2000)).toEqual([]);
+    expect(tracker.onJobList([], 2000)).toEqual([expect.objectContaining({ kind: 'finish', job: t, deleteNow: true })]);
+  });
+
+  it('a list sent before the Job was first seen may lack it: that is no deletion', () => {
+    const { tracker } = tracked();
+    tracker.onJob('ADDED', running, 2000);
+    expect(tracker.onJobList([], 1999)).toEqual([]);
+  });
+
+  it('a Job created long before a list that never showed it is gone: it runs again, using up a try, saying so', () => {
+    const { tracker, t } = tracked();
+    tracker.created(t, 1000);
+    expect(tracker.onJobList([], 1000 + FORGOTTEN_AFTER_MS - 1)).toEqual([]);
+    const [a] = tracker.onJobList([], 1000 + FORGOTTEN_AFTER_MS + 5000);
+    expect(a).toEqual(
+      expect.objectContaining({
+        kind: 'finish',
+        job: t,
+        verdict: expect.objectContaining({ outcome: 'failed', countsAsAttempt: true, retryable: true }) as unknown,
+      }),
+    );
+    expect(a?.kind === 'finish' && a.verdict.message).toBe(
+      `worker Job ${NAME} was created 35s ago but the cluster does not have it (it went before this leader saw it run); running the job again`,
+    );
   });
 });
