@@ -27,6 +27,7 @@ import {
   type PodVerdict,
 } from './podOutcome.js';
 import { processEndReason, tailIsAttemptLog } from './processEnd.js';
+import { notCreatedInTime, readRefusal, refusalWait, refusedVerdict, type Refusal } from './createRefusal.js';
 import type { BatchJobEnd } from './types.js';
 import type { WatchEventType } from './listWatch.js';
 
@@ -59,10 +60,18 @@ export interface TrackedJob {
   imagePull?: { since: number; image: string; reason: string; lastError?: string };
   /** Pods of the Job that were taken away (each counted once). */
   disruptedPods: Set<string>;
+  /** Since when the cluster has refused to create its pod (or its Job), and what it said last. */
+  refused?: { since: number; refusal: Refusal; count: number };
 }
 
 /** How long after its create returned a Job missing from a list is taken as gone (lists may be answered from a lagging cache). */
 export const FORGOTTEN_AFTER_MS = 30_000;
+
+/** How long a Job seen in the cluster may have no pod before its FailedCreate events are read. */
+export const NO_POD_GRACE_MS = 5_000;
+
+/** How often FailedCreate events are read again while some Job has no pod (one list request for all of them). */
+export const CREATES_INSPECTION_MS = 10_000;
 
 export interface JobTrackerOptions {
   /** How many times a job's pod may be taken away; one more fails the job (default 5). */
@@ -74,7 +83,9 @@ export type TrackerAction =
   | { kind: 'finish'; job: TrackedJob; verdict: PodVerdict; deleteNow: boolean }
   | { kind: 'warn'; message: string }
   /** Read the pod's events (its container has not started for the pod timeout) and hand them to `inspected`. */
-  | { kind: 'inspect'; job: TrackedJob; pod: V1Pod };
+  | { kind: 'inspect'; job: TrackedJob; pod: V1Pod }
+  /** Read the workflow's Jobs' FailedCreate events (some Job has had no pod for a while) and hand them to `createsInspected`. */
+  | { kind: 'inspectCreates' };
 
 /** When the kubelet started the pod (status.startTime); now when it does not say. */
 function startTime(pod: V1Pod): number {
@@ -119,6 +130,8 @@ export class JobTracker {
   private readonly byName = new Map<string, TrackedJob>();
   private readonly byLabel = new Map<string, TrackedJob>();
   private readonly maxDisruptions: number;
+  /** When the FailedCreate events are next read (Infinity: being read). */
+  private nextCreatesInspection = 0;
 
   constructor(o: JobTrackerOptions = {}) {
     this.maxDisruptions = o.maxDisruptions ?? 5;
@@ -226,6 +239,7 @@ export class JobTracker {
     const actions = this.countDisruption(t, pod);
     if (type === 'DELETED' || actions.some((a) => a.kind === 'finish')) return actions;
     if (!keepIfNewer(t, pod)) return actions;
+    delete t.refused;
     if (this.podEnded(t)) t.podEndedAt ??= now;
     else delete t.podEndedAt;
     this.noteImagePull(t, pod);
@@ -307,7 +321,55 @@ export class JobTracker {
         out.push({ kind: 'finish', job: t, verdict: unschedulableVerdict(t, podTimeoutSeconds), deleteNow: true });
       }
     }
+    return [...out, ...this.createsDue(now)];
+  }
+
+  /** Jobs seen in the cluster for a while with no pod: their pods may be refused. */
+  private podless(now: number): TrackedJob[] {
+    return [...this.byId.values()].filter(
+      (t) => !t.ended && !t.finishing && !t.pod && t.seenAt !== undefined && now - t.seenAt >= NO_POD_GRACE_MS,
+    );
+  }
+
+  /** Whether the FailedCreate events are due to be read (some Job has had no pod for a while). */
+  private createsDue(now: number): TrackerAction[] {
+    if (now < this.nextCreatesInspection || this.podless(now).length === 0) return [];
+    this.nextCreatesInspection = Infinity;
+    return [{ kind: 'inspectCreates' }];
+  }
+
+  /**
+   * The workflow's Jobs' FailedCreate events (or why they cannot be read), for the Jobs that have
+   * no pod (createRefusal.ts): a refusal that can never succeed ends the job at once; one that
+   * can (a full quota) is waited out until the pod timeout, from the first refusal (or from when
+   * the Job was seen, if the cluster says nothing), and shown in the progress line.
+   */
+  createsInspected(events: CoreV1Event[] | { error: string }, o: { now: number; podTimeoutSeconds: number }): TrackerAction[] {
+    this.nextCreatesInspection = o.now + CREATES_INSPECTION_MS;
+    const newest = Array.isArray(events) ? newestFailedCreates(events) : new Map<string, CoreV1Event>();
+    const out: TrackerAction[] = [];
+    for (const t of this.podless(o.now)) {
+      const e = newest.get(t.name);
+      if (e) {
+        const refusal = readRefusal(e.message ?? '');
+        if (refusal.final) {
+          out.push({ kind: 'finish', job: t, verdict: refusedVerdict(refusal), deleteNow: true });
+          continue;
+        }
+        t.refused = { since: t.refused?.since ?? eventFirstTime(e) ?? o.now, refusal, count: e.count ?? 1 };
+      }
+      const since = t.refused?.since ?? t.seenAt ?? o.now;
+      if (o.now - since >= o.podTimeoutSeconds * 1000) {
+        out.push({ kind: 'finish', job: t, verdict: notCreatedInTime(t.refused?.refusal, o.podTimeoutSeconds), deleteNow: true });
+      }
+    }
     return out;
+  }
+
+  /** The cluster refused to create the Job itself (a quota on Jobs), at `now`: waited out like a refused pod. Returns how many times so far. */
+  jobRefused(t: TrackedJob, refusal: Refusal, now = Date.now()): number {
+    t.refused = { since: t.refused?.since ?? now, refusal, count: (t.refused?.count ?? 0) + 1 };
+    return t.refused.count;
   }
 
   /** Marks a job as being finished; false if it already ended or is being finished. */
@@ -403,6 +465,7 @@ function waitReason(t: TrackedJob): { what: string; example?: string } | undefin
   const phase = t.pod?.status?.phase;
   if (phase === 'Running') return undefined;
   if (t.finishing) return { what: 'ending' };
+  if (t.refused) return refusalWait(t.refused.refusal);
   if (t.unschedulable) return { what: 'waiting for a node', example: t.unschedulable.message };
   if (t.imagePull) return { what: 'waiting for an image', example: `${t.imagePull.image}: ${t.imagePull.lastError ?? t.imagePull.reason}` };
   if (t.notStarting)
@@ -415,4 +478,29 @@ function waitReason(t: TrackedJob): { what: string; example?: string } | undefin
 
 function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** The newest FailedCreate event of each Job, by name. */
+function newestFailedCreates(events: readonly CoreV1Event[]): Map<string, CoreV1Event> {
+  const out = new Map<string, CoreV1Event>();
+  for (const e of events) {
+    const name = e.involvedObject?.name;
+    if (e.reason !== 'FailedCreate' || !name) continue;
+    const seen = out.get(name);
+    if (!seen || eventLastTime(e) >= eventLastTime(seen)) out.set(name, e);
+  }
+  return out;
+}
+
+function eventLastTime(e: CoreV1Event): number {
+  return timeOf(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp) ?? 0;
+}
+
+function eventFirstTime(e: CoreV1Event): number | undefined {
+  return timeOf(e.firstTimestamp ?? e.eventTime);
+}
+
+function timeOf(t: unknown): number | undefined {
+  const ms = t === undefined || t === null ? NaN : new Date(t as string).getTime();
+  return Number.isFinite(ms) ? ms : undefined;
 }

@@ -35,6 +35,7 @@ import { ResourceError, errorMessage } from '../errors.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
+import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { settledWithin } from '../concurrency.js';
 import { EndQueue } from './endQueue.js';
 import { deleteAllJobs, deleteJob } from './kubeCleanup.js';
@@ -63,7 +64,8 @@ import { JobTracker, type TrackedJob, type TrackerAction } from './jobTracker.js
 import { clearLeftovers, LEFTOVER_WAIT_MS } from './leftovers.js';
 import { ListWatch, namedObject, type ListWatchSource, type WatchEventType } from './listWatch.js';
 import { readPodLogTail } from './podLogs.js';
-import { readPodEvents } from './podEvents.js';
+import { readFailedCreates, readPodEvents } from './podEvents.js';
+import { notCreatedInTime, readRefusal, type Refusal } from './createRefusal.js';
 import { placementOf, writePlacement, type Placement } from './kubePlacement.js';
 import type { PodVerdict } from './podOutcome.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from './types.js';
@@ -88,6 +90,9 @@ export interface KubernetesBatchOptions extends WorkerJobSettings {
   access?: ClusterAccess;
 }
 
+/** Waiting for a quota on Jobs to free up: 2 s, doubling to 30 s. */
+const QUOTA_BACKOFF: BackoffPolicy = { baseMs: 2000, maxMs: 30_000 };
+
 /** How long shutdown waits for creates already sent (a request cannot be recalled): well inside a pod's grace period. */
 const CREATE_WAIT_MS = 10_000;
 
@@ -106,6 +111,8 @@ export class KubernetesBatchSystem implements BatchSystem {
   private jobWatch: ListWatch<V1Job> | undefined;
   /** Creates under way (and the deletion that follows one that went through too late): shutdown waits for them. */
   private readonly creating = new Set<Promise<void>>();
+  /** Creates waiting to be tried again (a full quota on Jobs). */
+  private readonly retries = new Set<NodeJS.Timeout>();
   /** Aborted at shutdown: no create is tried again after it. */
   private readonly stopping = new AbortController();
   private nextId = 1;
@@ -203,6 +210,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     for (const a of actions) {
       if (a.kind === 'warn') this.scope.log.warning(a.message);
       else if (a.kind === 'inspect') void this.inspect(a.job, a.pod);
+      else if (a.kind === 'inspectCreates') void this.inspectCreates();
       else void this.finish(a.job, a.verdict, a.deleteNow);
     }
   }
@@ -211,6 +219,12 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async inspect(t: TrackedJob, pod: V1Pod): Promise<void> {
     const events = await readPodEvents(this.scope, pod);
     this.act(this.tracker.inspected(t, events, { now: Date.now(), podTimeoutSeconds: this.opts.podTimeoutSeconds }));
+  }
+
+  /** Reads why the Job controller could not create pods, for Jobs that have none (one list request). */
+  private async inspectCreates(): Promise<void> {
+    const events = await readFailedCreates(this.scope);
+    this.act(this.tracker.createsInspected(events, { now: Date.now(), podTimeoutSeconds: this.opts.podTimeoutSeconds }));
   }
 
   checkFits(req: ResolvedRequirements, what: string): void {
@@ -240,10 +254,15 @@ export class KubernetesBatchSystem implements BatchSystem {
       jobName: req.jobName,
       requirements: req.requirements,
     });
-    const creating = this.create(t, body);
-    this.creating.add(creating);
-    await creating.finally(() => this.creating.delete(creating));
+    await this.startCreate(t, body);
     return batchJobId;
+  }
+
+  /** Runs `create`, known to shutdown while under way. */
+  private startCreate(t: TrackedJob, body: V1Job): Promise<void> {
+    const creating = this.create(t, body).finally(() => this.creating.delete(creating));
+    this.creating.add(creating);
+    return creating;
   }
 
   /**
@@ -258,6 +277,8 @@ export class KubernetesBatchSystem implements BatchSystem {
       await this.createJob(body, t.jobId);
       this.tracker.created(t);
     } catch (e) {
+      const quota = e instanceof KubernetesApiError && e.info.status === 403 ? readRefusal(e.info.message) : undefined;
+      if (quota?.kind === 'quota' && !this.closed) return this.createLater(t, body, quota);
       const answered = e instanceof KubernetesApiError && e.info.status !== undefined && e.info.status < 500;
       if (!answered) await deleteJob(this.scope, t.name);
       const retryable = !(e instanceof KubernetesApiError) || e.retryable;
@@ -273,6 +294,24 @@ export class KubernetesBatchSystem implements BatchSystem {
       this.scope.log.warning(`cannot record where the worker Jobs run (for 'toil clean'): ${errorMessage(e)}`);
     });
     return this.recorded;
+  }
+
+  /**
+   * A quota on Jobs refused the create: it is tried again as the quota may free up (2 s, doubling
+   * to 30 s), shown as waiting for quota, until the pod timeout from the first refusal.
+   */
+  private createLater(t: TrackedJob, body: V1Job, refusal: Refusal): void {
+    const refusals = this.tracker.jobRefused(t, refusal);
+    if (Date.now() - (t.refused?.since ?? Date.now()) >= this.opts.podTimeoutSeconds * 1000) {
+      this.report(t, notCreatedInTime(refusal, this.opts.podTimeoutSeconds));
+      return;
+    }
+    const delay = backoffDelayMs(refusals, QUOTA_BACKOFF);
+    const timer = setTimeout(() => {
+      this.retries.delete(timer);
+      if (!this.closed && !t.ended) void this.startCreate(t, body);
+    }, delay);
+    this.retries.add(timer);
   }
 
   /** Creates a worker Job; a 409 is fine when the Job is this one (an earlier try went through). */
@@ -395,6 +434,7 @@ export class KubernetesBatchSystem implements BatchSystem {
   private async stopAll(opts: ShutdownOptions): Promise<void> {
     this.closed = true;
     this.stopping.abort();
+    for (const r of this.retries) clearTimeout(r);
     if (this.timer) clearInterval(this.timer);
     for (const w of this.watches) w.stop();
     if (!opts.leaveJobs) await deleteAllJobs(this.scope, 'at the end of the workflow');

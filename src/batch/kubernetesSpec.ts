@@ -4,7 +4,11 @@
  * against the official schema.
  */
 import type {
+  V1Container,
   V1Job,
+  V1PodSecurityContext,
+  V1ResourceRequirements,
+  V1SecurityContext,
   V1NodeSelectorRequirement,
   V1NodeSelectorTerm,
   V1OwnerReference,
@@ -26,6 +30,23 @@ export const ANNOTATION_JOB_NAME = 'toil-ts.io/job-name';
 export const CONTAINER_NAME = 'worker';
 export const CACHE_MOUNT = '/var/lib/toil';
 export const AWS_MOUNT = '/root/.aws';
+export const TMP_MOUNT = '/tmp';
+
+/**
+ * The user worker pods run as: the toil-ts image's own non-root user (`node`, 1000:1000, as in
+ * the official Node images). Its group owns the pod's volumes (fsGroup), so a secret or
+ * emptyDir is readable and writable by it.
+ */
+export const WORKER_UID = 1000;
+
+/**
+ * What a worker pod may write to its node's root disk when its files live on a host path:
+ * its log and /tmp. The kubelet does not count a host path's usage against
+ * `ephemeral-storage`, so asking for the job's whole `disk` there would reserve room the job
+ * does not use and could keep the pod off nodes with room on the host path; the job's `disk`
+ * is held on the node by the node cache's reservation instead (see jobFileStore.ts).
+ */
+export const HOST_PATH_EPHEMERAL_BYTES = 2 ** 30;
 
 /** Node labels and taints by which clouds mark spot/preemptible capacity. */
 export const SPOT_NODE_LABELS: ReadonlyArray<{ key: string; values: string[] }> = [
@@ -159,6 +180,79 @@ export function workflowSelector(workflowId: string): string {
   return `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_WORKFLOW}=${labelValue(workflowId)}`;
 }
 
+/**
+ * Least privilege, as Pod Security's `restricted` level asks: not root, no privilege
+ * escalation, no capabilities, the runtime's default seccomp profile, a read-only root file
+ * system (the job writes to /tmp, an emptyDir, and to the cache volume), and no API token.
+ */
+export const WORKER_POD_SECURITY: V1PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: WORKER_UID,
+  runAsGroup: WORKER_UID,
+  fsGroup: WORKER_UID,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const WORKER_CONTAINER_SECURITY: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  readOnlyRootFilesystem: true,
+};
+
+/**
+ * With a host path, an init container gives the cache directory to the worker user once (a host
+ * path is created root-owned by the kubelet, and fsGroup does not apply to it): it runs as root
+ * with only the capabilities to change owners, and only changes what is not the worker's yet
+ * (a cache filled by root-run workers of an earlier version is handed over whole, once). The
+ * host path already needs the `privileged` Pod Security level, which allows this.
+ */
+function cacheOwnerContainer(image: string): V1Container {
+  const uid = String(WORKER_UID);
+  const script = `[ "$(stat -c %u:%g ${CACHE_MOUNT})" = "${uid}:${uid}" ] || chown -R ${uid}:${uid} ${CACHE_MOUNT}`;
+  return {
+    name: 'cache-owner',
+    image,
+    command: ['sh', '-c', script],
+    securityContext: {
+      runAsUser: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_READ_SEARCH'] },
+      readOnlyRootFilesystem: true,
+    },
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+    volumeMounts: [{ name: 'toil-cache', mountPath: CACHE_MOUNT }],
+  };
+}
+
+/** Requests and limits (equal: the pod's QoS class is Guaranteed). */
+function containerResources(r: ResolvedRequirements, hostPath: boolean): V1ResourceRequirements {
+  const resources: Record<string, string> = {
+    cpu: cpuQuantity(r.cores),
+    memory: String(r.memory),
+    'ephemeral-storage': String(hostPath ? Math.min(r.disk, HOST_PATH_EPHEMERAL_BYTES) : r.disk),
+  };
+  const gpus = gpuCount(r);
+  if (gpus > 0) resources['nvidia.com/gpu'] = String(gpus);
+  return { requests: resources, limits: { ...resources } };
+}
+
+function volumesOf(o: KubernetesJobOptions): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const volumes: V1Volume[] = [
+    o.hostPath ? { name: 'toil-cache', hostPath: { path: o.hostPath, type: 'DirectoryOrCreate' } } : { name: 'toil-cache', emptyDir: {} },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'toil-cache', mountPath: CACHE_MOUNT },
+    { name: 'tmp', mountPath: TMP_MOUNT },
+  ];
+  if (o.awsSecretName) {
+    volumes.push({ name: 'aws-credentials', secret: { secretName: o.awsSecretName } });
+    mounts.push({ name: 'aws-credentials', mountPath: AWS_MOUNT, readOnly: true });
+  }
+  return { volumes, mounts };
+}
+
 /** Builds the Job for a batch job. */
 export function buildJob(
   args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements },
@@ -174,23 +268,7 @@ export function buildJob(
     [LABEL_BATCH_ID]: batch,
   };
   const annotations = { [ANNOTATION_JOB_ID]: args.jobId, [ANNOTATION_JOB_NAME]: args.jobName };
-  const resources: Record<string, string> = {
-    cpu: cpuQuantity(r.cores),
-    memory: String(r.memory),
-    'ephemeral-storage': String(r.disk),
-  };
-  const gpus = gpuCount(r);
-  if (gpus > 0) resources['nvidia.com/gpu'] = String(gpus);
-
-  const volumes: V1Volume[] = [
-    o.hostPath ? { name: 'toil-cache', hostPath: { path: o.hostPath, type: 'DirectoryOrCreate' } } : { name: 'toil-cache', emptyDir: {} },
-  ];
-  const mounts: V1VolumeMount[] = [{ name: 'toil-cache', mountPath: CACHE_MOUNT }];
-  if (o.awsSecretName) {
-    volumes.push({ name: 'aws-credentials', secret: { secretName: o.awsSecretName } });
-    mounts.push({ name: 'aws-credentials', mountPath: AWS_MOUNT, readOnly: true });
-  }
-
+  const { volumes, mounts } = volumesOf(o);
   const env: V1EnvVar[] = [
     { name: 'TOIL_WORKDIR', value: `${CACHE_MOUNT}/work` },
     { name: 'TOIL_WORKFLOW_ID', value: o.workflowId },
@@ -222,13 +300,19 @@ export function buildJob(
         spec: {
           restartPolicy: 'Never',
           ...(o.serviceAccountName ? { serviceAccountName: o.serviceAccountName } : {}),
+          automountServiceAccountToken: false,
+          securityContext: WORKER_POD_SECURITY,
+          ...(o.hostPath ? { initContainers: [cacheOwnerContainer(o.image)] } : {}),
           containers: [
             {
               name: CONTAINER_NAME,
               image: o.image,
-              command: [...o.workerCommand, o.locator, args.jobId],
+              // Arguments, not a command: the image's entrypoint (tini) stays PID 1 and passes
+              // SIGTERM on to the worker and the job's own processes when the pod is deleted.
+              args: [...o.workerCommand, o.locator, args.jobId],
               env,
-              resources: { requests: resources, limits: { ...resources } },
+              resources: containerResources(r, o.hostPath !== undefined),
+              securityContext: WORKER_CONTAINER_SECURITY,
               volumeMounts: mounts,
             },
           ],

@@ -49,8 +49,10 @@ export interface BatchJobRequest {
  * - `preempted`: the machine was taken away (spot reclaim, eviction, node lost): not the job's fault.
  * - `killed`: the leader killed it.
  * - `unschedulable`, `image`, `deadline`: it never ran, or ran out of time.
+ * - `refused`: the cluster would not create its pod (Pod Security, a quota, a LimitRange).
  */
-export type BatchOutcome = 'succeeded' | 'failed' | 'memory' | 'disk' | 'preempted' | 'killed' | 'unschedulable' | 'image' | 'deadline';
+export type BatchOutcome =
+  'succeeded' | 'failed' | 'memory' | 'disk' | 'preempted' | 'killed' | 'unschedulable' | 'image' | 'deadline' | 'refused';
 
 export interface BatchJobEnd {
   batchJobId: number;

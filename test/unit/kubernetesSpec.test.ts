@@ -4,6 +4,7 @@ import type { V1Job, V1NodeSelectorTerm, V1Pod } from '@kubernetes/client-node';
 import { Job as JobModel } from 'kubernetes-models/batch/v1';
 import {
   buildJob,
+  HOST_PATH_EPHEMERAL_BYTES,
   dnsLabel,
   batchLabel,
   jobName,
@@ -92,22 +93,35 @@ describe('worker Job spec', () => {
     expect(pod.restartPolicy).toBe('Never');
     expect(pod.serviceAccountName).toBe('toil-workflow-svc');
     const c = pod.containers[0]!;
-    expect(c.command).toEqual(['toil', 'worker', base.locator, 'hello-abc']);
+    // arguments to the image's entrypoint (tini), which passes SIGTERM on
+    expect(c.command).toBeUndefined();
+    expect(c.args).toEqual(['toil', 'worker', base.locator, 'hello-abc']);
+    // with a host path, the job's disk is on it: the pod asks the root disk for its log and /tmp only
     expect(c.resources!.requests).toEqual({
       cpu: '2',
       memory: String(2 * 2 ** 30),
-      'ephemeral-storage': '3000000000',
+      'ephemeral-storage': String(HOST_PATH_EPHEMERAL_BYTES),
       'nvidia.com/gpu': '1',
     });
     expect(c.resources!.limits).toEqual(c.resources!.requests);
     expect(pod.volumes).toEqual([
       { name: 'toil-cache', hostPath: { path: '/data/scratch', type: 'DirectoryOrCreate' } },
+      { name: 'tmp', emptyDir: {} },
       { name: 'aws-credentials', secret: { secretName: 's3-credentials' } },
     ]);
     expect(c.volumeMounts).toEqual([
       { name: 'toil-cache', mountPath: '/var/lib/toil' },
+      { name: 'tmp', mountPath: '/tmp' },
       { name: 'aws-credentials', mountPath: '/root/.aws', readOnly: true },
     ]);
+    // the host path is given to the worker user by an init container with only CHOWN (and the right to look inside)
+    const init = pod.initContainers![0]!;
+    expect(init.securityContext).toMatchObject({
+      runAsUser: 0,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_READ_SEARCH'] },
+    });
+    expect(init.volumeMounts).toEqual([{ name: 'toil-cache', mountPath: '/var/lib/toil' }]);
     expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('k3x9a2-7');
     // Tool image caches live on the node's host path, next to the work directory.
     expect(c.env).toEqual(
@@ -117,6 +131,27 @@ describe('worker Job spec', () => {
         { name: 'MINIWDL__SINGULARITY__IMAGE_CACHE', value: '/var/lib/toil/miniwdl' },
       ]),
     );
+  });
+
+  it('runs the worker with least privilege: not root, no escalation, no capabilities, RuntimeDefault seccomp, a read-only root, no API token', () => {
+    const pod = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: req }, base).spec!.template.spec!;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 1000,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.containers[0]!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+    });
+    // without a host path: no init container, and the job's disk is asked of the node's root disk
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.containers[0]!.resources!.limits!['ephemeral-storage']).toBe(String(req.disk));
+    expect(pod.volumes!.every((v) => v.hostPath === undefined)).toBe(true);
   });
 
   it('points tool image caches at the host path only when there is one', () => {
