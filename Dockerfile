@@ -39,8 +39,9 @@ RUN --mount=type=secret,id=extra_ca,required=false \
 
 # ---- the image -------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
-# tini as PID 1: SIGTERM from the kubelet reaches the leader (which then deletes its worker
-# Jobs), and exited children are reaped.
+# tini as PID 1 (with -g, to the whole process group): SIGTERM from the kubelet reaches the
+# leader (which then deletes its worker Jobs), a worker and the processes of its job at once
+# (Node as PID 1 would ignore it until the grace period ends); exited children are reaped.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
@@ -49,13 +50,18 @@ COPY --from=deps /opt/toil-ts/node_modules ./node_modules
 COPY --from=build /out/ ./
 RUN ln -s /opt/toil-ts/bin/toil.js /usr/local/bin/toil \
  && mkdir -p /var/lib/toil /work \
+ && chown 1000:1000 /var/lib/toil /work \
+ && chmod 0711 /root \
  && toil --version
 ENV NODE_ENV=production
-# Root, because the Kubernetes guide mounts the AWS credentials secret at /root/.aws and the
-# node cache (a hostPath at /var/lib/toil) is owned by root on the host.
-USER root
+# Not root: the base image's user `node` (1000:1000), by number so that the kubelet can check
+# runAsNonRoot. The Kubernetes guide mounts the AWS credentials secret at /root/.aws: /root may
+# be passed through (0711, not listed) so that this user reads the secret there (the manifests
+# point AWS_SHARED_CREDENTIALS_FILE and AWS_CONFIG_FILE at it). A host path for the node cache
+# is given to this user by the worker pods' init container.
+USER 1000:1000
 WORKDIR /work
-ENTRYPOINT ["/usr/bin/tini", "--"]
+ENTRYPOINT ["/usr/bin/tini", "-g", "--"]
 CMD ["toil", "--help"]
 # Last, so that a new revision or date rebuilds nothing above.
 ARG VERSION=0.1.0

@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
+import { checkCredentialsMount } from './credentialsMount.js';
 import { LeaseLostError, ToilError, UsageError } from '../errors.js';
 import type { BatchSystem } from '../batch/types.js';
 import { exportUrl, importUrl } from '../filestore/urls.js';
@@ -406,6 +407,7 @@ async function checkWorkDir(config: ToilConfig): Promise<void> {
 /** Opens the job store the configuration names, refusing combinations that cannot work. */
 async function openStore(config: ToilConfig): Promise<JobStore> {
   await checkWorkDir(config);
+  checkCredentialsMount(config.jobStore);
   const locator = parseLocator(config.jobStore);
   if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
     throw new UsageError(

@@ -104,7 +104,28 @@ describe('manifests', () => {
       POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
     });
     expect(pod.containers[0]!.volumeMounts).toContainEqual({ name: 's3-credentials', mountPath: '/root/.aws', readOnly: true });
-    expect(pod.volumes).toContainEqual({ name: 's3-credentials', secret: { secretName: 's3-credentials' } });
+    // optional: a missing secret is told by the leader in its log (credentialsMount.ts)
+    expect(pod.volumes).toContainEqual({ name: 's3-credentials', secret: { secretName: 's3-credentials', optional: true } });
+    expect(env).toMatchObject({ AWS_SHARED_CREDENTIALS_FILE: '/root/.aws/credentials', AWS_CONFIG_FILE: '/root/.aws/config' });
+  });
+
+  it("the leader runs with least privilege, as Pod Security's 'restricted' level asks", async () => {
+    const job = objects(await kustomize('base')).find((o) => o.kind === 'Job') as unknown as {
+      spec: { template: { spec: { securityContext: unknown; containers: Array<{ securityContext: unknown }> } } };
+    };
+    const pod = job.spec.template.spec;
+    expect(pod.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 1000,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.containers[0]!.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+    });
   });
 
   it("the leader's Role names exact verbs on exact resources: no wildcards", async () => {

@@ -17,7 +17,7 @@ import { buildah, imageId, mustRun } from './buildah.js';
 
 /** The name the Dockerfile uses by default. */
 export const BASE_IMAGE_NAME = 'docker.io/library/node:22-bookworm-slim';
-const RECIPE_REVISION = 1;
+const RECIPE_REVISION = 2;
 const SUITE = 'bookworm';
 const MIRROR = 'http://deb.debian.org/debian';
 const NPM_VERSION = '10';
@@ -63,6 +63,9 @@ async function makeRootFs(root: string, work: string, nodeVersion: string, log: 
   await unpackNpmPackage(`npm@${NPM_VERSION}`, path.join(root, 'usr/local/lib/node_modules/npm'), work);
   await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(root, 'usr/local/bin/npm'));
   await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(root, 'usr/local/bin/npx'));
+  // The official image's user: node, 1000:1000, home /home/node.
+  await mustRun('chroot', [root, 'groupadd', '--gid', '1000', 'node']);
+  await mustRun('chroot', [root, 'useradd', '--uid', '1000', '--gid', 'node', '--shell', '/bin/bash', '--create-home', 'node']);
 }
 
 async function commitRootFs(root: string, tags: string[], nodeVersion: string): Promise<void> {
