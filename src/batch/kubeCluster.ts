@@ -73,6 +73,26 @@ export async function probeCluster(access: ClusterAccess, selector: string): Pro
 export interface LeaderSelf {
   image?: string;
   ownerJob?: { name: string; uid: string };
+  /** Why the image could not be pinned to a digest (said once, at info level). */
+  imageNote?: string;
+}
+
+/**
+ * The image worker pods run, from the leader's own container: its image by the digest the
+ * kubelet ran (`status.containerStatuses[].imageID`), so that a tag re-pushed during the run
+ * changes nothing; the image as written when the kubelet reports no registry digest (an image
+ * loaded onto the node rather than pulled reports only `sha256:<id>`), with a note saying so.
+ */
+export function pinnedImage(image: string, imageID: string | undefined): { image: string; note?: string } {
+  const digest = /@(sha256:[0-9a-f]{64})$/.exec(imageID ?? '');
+  if (digest) {
+    const repo = image.replace(/@sha256:[0-9a-f]{64}$/, '').replace(/:[^:/]+$/, '');
+    return { image: `${repo}@${digest[1]!}` };
+  }
+  return {
+    image,
+    note: `worker pods run the leader's image '${image}' by its name: the kubelet reports no registry digest for it (${imageID || 'no imageID'})`,
+  };
 }
 
 /**
@@ -84,9 +104,14 @@ export async function findLeaderSelf(access: ClusterAccess, env: NodeJS.ProcessE
   if (!access.inCluster || !podName) return {};
   try {
     const pod = await access.kc.makeApiClient(CoreV1Api).readNamespacedPod({ name: podName, namespace: access.namespace });
-    const image = pod.spec?.containers?.[0]?.image;
+    const container = pod.spec?.containers?.[0];
+    const status = pod.status?.containerStatuses?.find((c) => c.name === container?.name);
+    const pinned = container?.image ? pinnedImage(container.image, status?.imageID) : undefined;
     const ref = pod.metadata?.ownerReferences?.find((r) => r.kind === 'Job');
-    return { ...(image ? { image } : {}), ...(ref ? { ownerJob: { name: ref.name, uid: ref.uid } } : {}) };
+    return {
+      ...(pinned ? { image: pinned.image, ...(pinned.note ? { imageNote: pinned.note } : {}) } : {}),
+      ...(ref ? { ownerJob: { name: ref.name, uid: ref.uid } } : {}),
+    };
   } catch (e) {
     log.warning(`cannot read the leader's own pod ${podName}: ${errorMessage(e)}; worker Jobs will not be owned by the leader's Job`);
     return {};

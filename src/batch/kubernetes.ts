@@ -143,6 +143,7 @@ export class KubernetesBatchSystem implements BatchSystem {
     const access = opts.access ?? loadClusterAccess(env);
     await probeCluster(access, workflowSelector(opts.workflowId));
     const self = await findLeaderSelf(access, env, opts.logger);
+    if (self.imageNote && !opts.image) opts.logger.info(self.imageNote);
     const spec = { ...workerJobOptions(opts, self, env), incarnation: newIncarnation() };
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
     const sys = new KubernetesBatchSystem(scope, opts, spec, placementOf(access, opts.workflowId));
