@@ -98,7 +98,7 @@ test('tokens are RS256, verify with the published key, and name the issuer and t
     name: 'robot',
     body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 86400 } },
   });
-  const token = tr.status!.token;
+  const token = tr.status!.token!;
   expect(part(token, 0)).toEqual({ alg: 'RS256', kid: jwk['kid'] });
   expect(part(token, 1)).toMatchObject({ iss: cluster.issuer, aud: ['sts.amazonaws.com'], sub: 'system:serviceaccount:default:robot' });
   const [h, b, s] = token.split('.') as [string, string, string];

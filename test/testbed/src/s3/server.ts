@@ -16,6 +16,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setEnv } from '../awsQuery.js';
 
 export interface TestS3Faults {
   /** Fraction of requests answered 503 SlowDown before they are handled. */
@@ -141,26 +142,13 @@ export async function startTestS3(opts: TestS3Options): Promise<TestS3> {
  * credentials (never a real account). Returns a function that restores the previous values.
  */
 export function useTestS3Env(s3: TestS3): () => void {
-  const vars: Record<string, string> = {
+  return setEnv({
     AWS_ENDPOINT_URL_S3: s3.endpoint,
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     AWS_REGION: 'us-east-1',
     AWS_EC2_METADATA_DISABLED: 'true',
-  };
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
-  for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN']) {
-    saved[k] = process.env[k];
-    delete process.env[k];
-  }
-  return () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
+    AWS_PROFILE: undefined,
+    AWS_SESSION_TOKEN: undefined,
+  });
 }
