@@ -1,10 +1,30 @@
 /**
- * What the testbed's AWS Query API servers (SimpleDB, STS) share: reading a request's parameters
- * (the query string of a GET, plus the form body of a POST, bounded in size), sending XML,
- * escaping text for it; and pointing this process's AWS SDK somewhere with environment variables
- * that can be put back.
+ * What the testbed's AWS Query API servers (SimpleDB, STS) share: an HTTP server on loopback,
+ * reading a request's parameters (the query string of a GET, plus the form body of a POST,
+ * bounded in size), sending XML, escaping text for it; and pointing this process's AWS SDK
+ * somewhere with environment variables that can be put back.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** An HTTP server on 127.0.0.1 (`port`, default an ephemeral one) for `handle`; a handler that throws loses its connection. */
+export async function listenOnLoopback(
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  port = 0,
+): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
 
 /** A Query API request: its method, Host header, path and parameters. */
 export interface QueryRequest {

@@ -14,7 +14,7 @@ import { fromWebToken } from '@aws-sdk/credential-providers';
 import type * as k8s from '@kubernetes/client-node';
 import { signJwt } from '../src/cluster/certs.js';
 import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
-import { clients, kubectl, until } from '../src/cluster/testutil.js';
+import { allowAnonymousIssuerDiscovery, clients, until } from '../src/cluster/testutil.js';
 import { startTestS3, testS3WebIdentityEnv, type TestS3 } from '../src/s3/server.js';
 import { startTestSts, type TestSts } from '../src/sts/server.js';
 
@@ -30,15 +30,8 @@ let roleArn: string;
 
 beforeAll(async () => {
   cluster = await startTestCluster({ nodes: [{ name: 'node-1' }] });
-  // the issuer's discovery documents are for service accounts only until bound for anyone, as the Kubernetes docs say
-  const bind = await kubectl(cluster.kubeconfigPath, [
-    'create',
-    'clusterrolebinding',
-    'oidc-reviewer',
-    '--clusterrole=system:service-account-issuer-discovery',
-    '--group=system:unauthenticated',
-  ]);
-  expect(bind.stderr).toBe('');
+  // the issuer's discovery documents are for service accounts only until bound for anyone, as on a real cluster
+  expect((await allowAnonymousIssuerDiscovery(cluster.kubeconfigPath)).stderr).toBe('');
   const { core } = clients(cluster.kubeconfigPath);
   for (const name of ['toil-leader', 'someone-else'])
     await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name } } });

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
 import https from 'node:https';
 import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
-import { clients, kubectl } from '../src/cluster/testutil.js';
+import { allowAnonymousIssuerDiscovery, clients, kubectl } from '../src/cluster/testutil.js';
 
 let cluster: TestCluster;
 
@@ -73,13 +73,7 @@ test('the discovery documents are the issuer’s, for service accounts only unti
     },
   });
 
-  const bind = await kubectl(cluster.kubeconfigPath, [
-    'create',
-    'clusterrolebinding',
-    'oidc-reviewer',
-    '--clusterrole=system:service-account-issuer-discovery',
-    '--group=system:unauthenticated',
-  ]);
+  const bind = await allowAnonymousIssuerDiscovery(cluster.kubeconfigPath);
   expect(bind.stdout).toBe('clusterrolebinding.rbac.authorization.k8s.io/oidc-reviewer created\n');
   const jwks = await get('/openid/v1/jwks/');
   expect(jwks.code).toBe(200);

@@ -19,9 +19,8 @@
  * await sdb.stop();
  * ```
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readQueryRequest, sendXml as send, setEnv, type QueryRequest as Request } from '../awsQuery.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback, readQueryRequest, sendXml as send, setEnv, type QueryRequest as Request } from '../awsQuery.js';
 import { verifySigV2, type TestCredential } from './auth.js';
 import { ACTIONS, type OpsContext } from './ops.js';
 import { SdbStore } from './store.js';
@@ -144,18 +143,10 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     send(res, status, xml);
   };
 
-  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, close } = await listenOnLoopback(handle, opts.port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: close,
     requestCounts: () => ({ ...counters.counts }),
     resetCounts() {
       counters.counts = { total: 0 };

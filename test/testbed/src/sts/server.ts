@@ -18,9 +18,8 @@
  * Requests are POST forms (as the SDKs send them) or GETs with a query string, unsigned (this
  * action needs no AWS credentials). Other actions are 400 `InvalidAction`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { readQueryRequest, sendXml } from '../awsQuery.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback, readQueryRequest, sendXml } from '../awsQuery.js';
 import { StsAccount, type OpenIdConnectProvider, type WebIdentityRole } from './account.js';
 import { assumeRoleWithWebIdentity, errorXml, StsError, type AssumeContext } from './assume.js';
 import { IssuerKeys } from './oidc.js';
@@ -109,12 +108,7 @@ export async function startTestSts(opts: TestStsOptions = {}): Promise<TestSts> 
       sendXml(res, err.status, errorXml(err));
     }
   };
-  const server = createServer((req, res) => void handle(req, res));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, close } = await listenOnLoopback(handle, opts.port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
@@ -129,9 +123,6 @@ export async function startTestSts(opts: TestStsOptions = {}): Promise<TestSts> 
     resetCounts: () => {
       counts = newCounts();
     },
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: close,
   };
 }
