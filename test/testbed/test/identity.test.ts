@@ -17,6 +17,7 @@ import { startTestCluster, type TestCluster } from '../src/cluster/index.js';
 import { allowAnonymousIssuerDiscovery, clients, until } from '../src/cluster/testutil.js';
 import { startTestS3, testS3WebIdentityEnv, type TestS3 } from '../src/s3/server.js';
 import { startTestSts, type TestSts } from '../src/sts/server.js';
+import { presignGet } from './presign.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = 'default';
@@ -265,7 +266,7 @@ describe('S3 with temporary credentials', () => {
     expect(await put({ ...STATIC, sessionToken: a.sessionToken! })).toMatchObject({ name: 'InvalidToken', status: 400 });
   });
 
-  test('stale credentials are ExpiredToken (400); fresh ones from the same STS work', async () => {
+  test('stale credentials are ExpiredToken (400), signed or presigned; fresh ones from the same STS work', async () => {
     // credentials that expire within the test: an STS with the opt-in shorter minimum, and an S3 server trusting it
     const quick = await startTestSts({ minDurationSeconds: 1 });
     const quickS3 = await startTestS3({ conditionalWrites: true, sts: quick });
@@ -279,8 +280,14 @@ describe('S3 with temporary credentials', () => {
       const put = (c: Parameters<typeof s3With>[1]) =>
         s3With(quickS3, c).send(new PutObjectCommand({ Bucket: 'quick-bucket', Key: 'k', Body: 'y' }));
       expect(await refusal(put(stale))).toEqual({ name: 'ExpiredToken', message: 'The provided token has expired.', status: 400 });
+      const url = `${quickS3.endpoint}/quick-bucket/k`;
+      const presignedStale = await fetch(await presignGet(url, stale, 600));
+      expect(presignedStale.status).toBe(400);
+      expect(await presignedStale.text()).toContain('<Code>ExpiredToken</Code>');
       await put(fresh);
-      expect((await quickS3.requestCount()).auth.refused).toEqual({ ExpiredToken: 1 });
+      const presignedFresh = await fetch(await presignGet(url, fresh, 600));
+      expect(await presignedFresh.text()).toBe('y');
+      expect((await quickS3.requestCount()).auth).toMatchObject({ temporary: 2, refused: { ExpiredToken: 2 } });
     } finally {
       await quickS3.stop();
       await quick.stop();
