@@ -1,6 +1,6 @@
 /** The cluster's own CA: certificates must always be valid DER that OpenSSL and Go accept. */
 import { expect, test } from '@jest/globals';
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
 import { createCA, issueCert, signJwt, verifyJwt } from '../src/cluster/certs.js';
 
@@ -16,12 +16,18 @@ test('many CAs and serving certificates parse, chain and load into a TLS context
   }
 });
 
-test('JWTs verify only with the signing key and untampered', () => {
-  const a = createCA();
-  const b = createCA();
-  const t = signJwt(a.key, { sub: 'x', exp: 1 });
-  expect(verifyJwt(a.key, t)).toEqual({ sub: 'x', exp: 1 });
-  expect(verifyJwt(b.key, t)).toBeUndefined();
+test.each([
+  ['ES256', () => createCA().key],
+  ['RS256', () => generateKeyPairSync('rsa', { modulusLength: 2048 })],
+])('%s JWTs verify only with the signing key, untampered and under their own algorithm', (alg, newKey) => {
+  const a = newKey();
+  const b = newKey();
+  const t = signJwt(a, { sub: 'x', exp: 1 });
   const [h, , sig] = t.split('.');
-  expect(verifyJwt(a.key, `${h}.${Buffer.from('{"sub":"y","exp":1}').toString('base64url')}.${sig}`)).toBeUndefined();
+  expect(JSON.parse(Buffer.from(h!, 'base64url').toString())).toMatchObject({ alg });
+  expect(verifyJwt(a, t)).toEqual({ sub: 'x', exp: 1 });
+  expect(verifyJwt(b, t)).toBeUndefined();
+  expect(verifyJwt(a, `${h}.${Buffer.from('{"sub":"y","exp":1}').toString('base64url')}.${sig}`)).toBeUndefined();
+  const otherAlg = Buffer.from(JSON.stringify({ alg: alg === 'RS256' ? 'ES256' : 'RS256' })).toString('base64url');
+  expect(verifyJwt(a, `${otherAlg}.${t.split('.')[1]}.${sig}`)).toBeUndefined();
 });

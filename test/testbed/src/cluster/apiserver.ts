@@ -354,6 +354,7 @@ export class ApiServer {
   ): Promise<void> {
     const { path, route: r, url } = target;
     if (req.method !== 'GET') throw methodNotAllowed();
+    if (this.d.auth.issuer.serve(path, res)) return;
     const port = this.port;
     if (path === '/api') {
       this.send(res, 200, {

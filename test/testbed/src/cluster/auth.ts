@@ -1,6 +1,6 @@
 /** Authentication (admin token, service-account JWTs) and RBAC authorization. */
 import { ApiError } from './errors.js';
-import { signJwt, verifyJwt, type KeyPair } from './certs.js';
+import { API_AUDIENCE, type ServiceAccountIssuer } from './serviceAccountIssuer.js';
 import type { Store, Obj } from './store.js';
 
 export interface User {
@@ -20,12 +20,10 @@ export interface Attributes {
   namespace: string;
 }
 
-export const ISSUER = 'https://kubernetes.default.svc.cluster.local';
-
 export class Authenticator {
   constructor(
     private store: Store,
-    private key: KeyPair,
+    readonly issuer: ServiceAccountIssuer,
     private adminToken: string,
   ) {}
 
@@ -39,11 +37,11 @@ export class Authenticator {
     const iat = Math.floor(Date.now() / 1000);
     const exp = iat + (opts.expirationSeconds ?? 3607);
     const claims: Record<string, unknown> = {
-      aud: opts.audiences ?? [ISSUER],
+      aud: opts.audiences?.length ? opts.audiences : [API_AUDIENCE],
       exp,
       iat,
       nbf: iat,
-      iss: ISSUER,
+      iss: this.issuer.issuer,
       sub: `system:serviceaccount:${ns}:${sa}`,
       'kubernetes.io': {
         namespace: ns,
@@ -56,20 +54,33 @@ export class Authenticator {
           : {}),
       },
     };
-    return { token: signJwt(this.key, claims), expirationTimestamp: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z') };
+    return { token: this.issuer.sign(claims), expirationTimestamp: new Date(exp * 1000).toISOString().replace(/\.\d+Z$/, 'Z') };
   }
 
-  /** Returns the user for a bearer token; throws 401 for a bad token; anonymous when none. */
+  /** The token is this cluster's, for its API, and within its validity (`nbf` ≤ now < `exp`). */
+  private forThisApiServer(claims: Record<string, unknown>): boolean {
+    const now = Date.now() / 1000;
+    const aud = claims['aud'];
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (claims['iss'] !== this.issuer.issuer || !audiences.includes(API_AUDIENCE)) return false;
+    if (typeof claims['exp'] !== 'number' || claims['exp'] <= now) return false;
+    return typeof claims['nbf'] !== 'number' || claims['nbf'] <= now;
+  }
+
+  /**
+   * Returns the user for a bearer token; throws 401 for a bad token (another signer or issuer,
+   * not for the API audience, expired, its service account or bound pod gone); anonymous when none.
+   */
   authenticate(authorization: string | undefined): User {
     if (!authorization) return { name: 'system:anonymous', groups: ['system:unauthenticated'] };
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
     if (!m) throw unauthorized();
     const token = m[1]!;
     if (token === this.adminToken) return { name: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
-    const claims = verifyJwt(this.key, token);
-    if (!claims) throw unauthorized();
+    const claims = this.issuer.verify(token);
+    if (!claims || !this.forThisApiServer(claims)) throw unauthorized();
     const k = claims['kubernetes.io'] as Obj | undefined;
-    if (!k || typeof claims.exp !== 'number' || claims.exp * 1000 < Date.now()) throw unauthorized();
+    if (!k) throw unauthorized();
     const ns = k.namespace as string;
     const sa = k.serviceaccount?.name as string;
     const saObj = this.store.peek('serviceaccounts', ns, sa);

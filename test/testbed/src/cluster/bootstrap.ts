@@ -1,8 +1,9 @@
 /**
  * What a fresh cluster holds before anyone talks to it: namespaces, the default cluster roles
- * and bindings, the Node objects, the `kubernetes` Service; and the kubeconfig files it writes.
+ * and bindings (cluster-admin, view, edit, service-account issuer discovery), the Node objects, the `kubernetes` Service; and the kubeconfig files it writes.
  */
 import { info, now, type Registry } from './registry.js';
+import { DISCOVERY_URLS } from './serviceAccountIssuer.js';
 import type { Obj } from './store.js';
 import type { NodeSpec } from './types.js';
 
@@ -173,10 +174,33 @@ async function createDefaultRoles(registry: Registry): Promise<void> {
   }
 }
 
+/**
+ * `system:service-account-issuer-discovery`, bound to every service account as on a real
+ * cluster: the issuer's discovery documents are not public until someone binds the role to
+ * `system:unauthenticated` (see serviceAccountIssuer.ts).
+ */
+async function createIssuerDiscoveryRole(registry: Registry): Promise<void> {
+  const name = 'system:service-account-issuer-discovery';
+  await registry.create(info(RBAC, 'clusterroles'), undefined, {
+    apiVersion: `${RBAC}/v1`,
+    kind: 'ClusterRole',
+    metadata: { name, labels: BOOTSTRAPPING },
+    rules: [{ nonResourceURLs: DISCOVERY_URLS, verbs: ['get'] }],
+  });
+  await registry.create(info(RBAC, 'clusterrolebindings'), undefined, {
+    apiVersion: `${RBAC}/v1`,
+    kind: 'ClusterRoleBinding',
+    metadata: { name, labels: BOOTSTRAPPING },
+    roleRef: { apiGroup: RBAC, kind: 'ClusterRole', name },
+    subjects: [{ apiGroup: RBAC, kind: 'Group', name: 'system:serviceaccounts' }],
+  });
+}
+
 /** Namespaces and default cluster roles: what exists before the API server listens. */
 export async function bootstrapObjects(registry: Registry, namespace: string): Promise<void> {
   await createNamespaces(registry, namespace);
   await createDefaultRoles(registry);
+  await createIssuerDiscoveryRole(registry);
 }
 
 /** The `kubernetes` Service every cluster has (kubectl cluster-info looks for it). */

@@ -1,8 +1,8 @@
 /**
  * Minimal X.509 certificate authority for the test cluster, written against Node's crypto only
  * (no openssl binary, no npm package). Produces an ECDSA P-256 CA and leaf certificates in PEM,
- * and signs/verifies ES256 JSON Web Tokens (used for service-account tokens, as a real cluster
- * signs its projected tokens with the service-account key).
+ * and signs/verifies RS256 and ES256 JSON Web Tokens (the service-account tokens, signed with
+ * the cluster's service-account key: see serviceAccountIssuer.ts).
  */
 import { createHash, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 
@@ -163,27 +163,46 @@ export function issueCert(
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
-/** Signs an ES256 JWT (header carries a key id derived from the public key, like kube-apiserver). */
-export function signJwt(key: KeyPair, claims: Record<string, unknown>): string {
-  const kid = b64url(
+/** The JWS algorithm a key signs with: RS256 for RSA keys, ES256 for P-256 keys (the two kube-apiserver uses most). */
+export function jwsAlgorithm(key: KeyObject): 'RS256' | 'ES256' {
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256';
+  throw new Error(`no JWS algorithm for a ${String(key.asymmetricKeyType)} key`);
+}
+
+/** The `kid` kube-apiserver gives a signing key: base64url of the SHA-256 of its public key's DER (SPKI). */
+export function jwtKeyId(publicKey: KeyObject): string {
+  return b64url(
     createHash('sha256')
-      .update(key.publicKey.export({ type: 'spki', format: 'der' }))
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
       .digest(),
   );
-  const head = b64url(JSON.stringify({ alg: 'ES256', kid }));
+}
+
+/** ECDSA signatures in a JWS are r‖s (IEEE P1363), not DER. */
+const jwsSignOptions = (key: KeyObject): { key: KeyObject; dsaEncoding?: 'ieee-p1363' } =>
+  key.asymmetricKeyType === 'ec' ? { key, dsaEncoding: 'ieee-p1363' } : { key };
+
+/** Signs a JWT with `key` (RS256 or ES256 by its type); the header carries the key's `kid`, like kube-apiserver's. */
+export function signJwt(key: KeyPair, claims: Record<string, unknown>): string {
+  const head = b64url(JSON.stringify({ alg: jwsAlgorithm(key.publicKey), kid: jwtKeyId(key.publicKey) }));
   const body = b64url(JSON.stringify(claims));
-  const sig = sign('sha256', Buffer.from(`${head}.${body}`), { key: key.privateKey, dsaEncoding: 'ieee-p1363' });
+  const sig = sign('sha256', Buffer.from(`${head}.${body}`), jwsSignOptions(key.privateKey));
   return `${head}.${body}.${b64url(sig)}`;
 }
 
-/** Verifies an ES256 JWT signed by `key`; returns its claims or undefined. */
+/**
+ * Verifies a JWT signed by `key`; returns its claims, or undefined when it is malformed, names
+ * another algorithm than the key's (no algorithm confusion) or its signature does not verify.
+ */
 export function verifyJwt(key: KeyPair, token: string): Record<string, unknown> | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   const [h, b, s] = parts as [string, string, string];
   try {
-    const ok = verify('sha256', Buffer.from(`${h}.${b}`), { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
-    if (!ok) return undefined;
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as { alg?: unknown };
+    if (header.alg !== jwsAlgorithm(key.publicKey)) return undefined;
+    if (!verify('sha256', Buffer.from(`${h}.${b}`), jwsSignOptions(key.publicKey), Buffer.from(s, 'base64url'))) return undefined;
     return JSON.parse(Buffer.from(b, 'base64url').toString('utf8')) as Record<string, unknown>;
   } catch {
     return undefined;

@@ -39,8 +39,8 @@ const stop = (): void => {
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 if (json) {
-  const { kubeconfigPath, server, port, namespace, caPath, stateDir } = cluster;
-  process.stdout.write(`${JSON.stringify({ kubeconfigPath, server, port, namespace, caPath, stateDir })}\n`);
+  const { kubeconfigPath, server, issuer, port, namespace, caPath, stateDir } = cluster;
+  process.stdout.write(`${JSON.stringify({ kubeconfigPath, server, issuer, port, namespace, caPath, stateDir })}\n`);
   process.stdin.on('end', stop);
   process.stdin.on('close', stop);
   process.stdin.resume();

@@ -8,7 +8,10 @@ import type { Obj } from './store.js';
 import type { KubeObject, TestCluster, TestClusterFaults } from './types.js';
 
 /** What a started cluster is known by (the handle's plain fields). */
-export type ClusterIdentity = Pick<TestCluster, 'kubeconfigPath' | 'server' | 'port' | 'namespace' | 'caPem' | 'caPath' | 'stateDir'> & {
+export type ClusterIdentity = Pick<
+  TestCluster,
+  'kubeconfigPath' | 'server' | 'issuer' | 'port' | 'namespace' | 'caPem' | 'caPath' | 'stateDir'
+> & {
   /** remove the state directory on stop (it was made for this cluster) */
   ownDir: boolean;
 };
@@ -100,7 +103,8 @@ export function clusterHandle(rt: ClusterRuntime, id: ClusterIdentity): TestClus
     faults: faultControls(rt),
     requestCounts: () => Object.fromEntries([...rt.apiserver.counts.entries()].sort()),
     resetRequestCounts: () => rt.apiserver.counts.clear(),
-    createToken: (ns, sa, exp) => rt.auth.issueServiceAccountToken(ns, sa, exp ? { expirationSeconds: exp } : {}).token,
+    createToken: (ns, sa, exp, audiences) =>
+      rt.auth.issueServiceAccountToken(ns, sa, { ...(exp ? { expirationSeconds: exp } : {}), ...(audiences ? { audiences } : {}) }).token,
     kubeconfigFor: (ns, sa) => writeServiceAccountKubeconfig(rt, id, ns, sa),
     inClusterMount: (ns, sa) => writeInClusterMount(rt, id, ns, sa),
     hostPathDir: (node, path) => rt.kubelets.hostPathDir(node, path),

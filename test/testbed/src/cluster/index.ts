@@ -62,6 +62,7 @@ export async function startTestCluster(options: TestClusterOptions = {}): Promis
   handle = clusterHandle(rt, {
     kubeconfigPath,
     server,
+    issuer: rt.auth.issuer.issuer,
     port,
     namespace,
     caPem: ca.certPem,

@@ -17,6 +17,7 @@ type Async<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...
 export interface ClusterInfo {
   kubeconfigPath: string;
   server: string;
+  issuer: string;
   port: number;
   namespace: string;
   caPath: string;

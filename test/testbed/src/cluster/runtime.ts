@@ -1,7 +1,8 @@
 /**
- * The parts of a running cluster wired together: store, registry, authenticator, request faults,
- * event recorder, API server, kubelets and controllers; the nodes the kubelets register; and the
- * evictions that both the Eviction API and `faults.evictPod` go through.
+ * The parts of a running cluster wired together: store, registry, service-account issuer and
+ * authenticator, request faults, event recorder, API server, kubelets and controllers; the nodes
+ * the kubelets register; and the evictions that both the Eviction API and `faults.evictPod` go
+ * through.
  */
 import { ApiServer } from './apiserver.js';
 import { Authenticator } from './auth.js';
@@ -13,6 +14,7 @@ import { Faults } from './faults.js';
 import type { HostSetup } from './host.js';
 import { Kubelets, type KubeletOptions } from './kubelet.js';
 import { Registry, info, now } from './registry.js';
+import { ServiceAccountIssuer } from './serviceAccountIssuer.js';
 import { Store } from './store.js';
 import type { NodeSpec, TestClusterOptions } from './types.js';
 import { DEFAULT_BOOKMARK_INTERVAL_MS, DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } from './watchTiming.js';
@@ -20,7 +22,7 @@ import { DEFAULT_BOOKMARK_INTERVAL_MS, DEFAULT_MIN_REQUEST_TIMEOUT_SECONDS } fro
 export interface RuntimeInit {
   options: TestClusterOptions;
   host: HostSetup;
-  /** the cluster's CA: signs service-account tokens and goes into every kube-root-ca.crt */
+  /** the cluster's CA: goes into every kube-root-ca.crt */
   ca: Cert;
   adminToken: string;
   /** serves POST /_testcluster/call (startTestClusterProcess) */
@@ -74,7 +76,8 @@ export class ClusterRuntime {
     const { options, host } = init;
     this.store = new Store(options.historySize ?? 20000);
     this.registry = new Registry(this.store);
-    this.auth = new Authenticator(this.store, init.ca.key, init.adminToken);
+    const issuer = new ServiceAccountIssuer(() => `https://127.0.0.1:${this.apiserver.port}`);
+    this.auth = new Authenticator(this.store, issuer, init.adminToken);
     this.recorder = new Recorder(this.store, () => this.registry.onChange());
     this.apiserver = new ApiServer({
       registry: this.registry,

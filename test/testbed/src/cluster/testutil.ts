@@ -60,6 +60,20 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): Pro
   });
 }
 
+/**
+ * Lets anyone read the service-account issuer's discovery documents (an STS fetches them
+ * anonymously), with the binding the Kubernetes documentation gives.
+ */
+export function allowAnonymousIssuerDiscovery(kubeconfig: string): ReturnType<typeof kubectl> {
+  return kubectl(kubeconfig, [
+    'create',
+    'clusterrolebinding',
+    'oidc-reviewer',
+    '--clusterrole=system:service-account-issuer-discovery',
+    '--group=system:unauthenticated',
+  ]);
+}
+
 /** A Kubernetes Status, as error answers carry it; other fields as sent. */
 export interface ApiStatus {
   kind?: string;

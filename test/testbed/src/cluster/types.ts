@@ -151,6 +151,11 @@ export interface TestCluster {
   kubeconfigPath: string;
   /** https://127.0.0.1:<port> */
   server: string;
+  /**
+   * The service-account token issuer (`iss`), whose OpenID Connect discovery documents the API
+   * server serves (`/.well-known/openid-configuration`, `/openid/v1/jwks`): the server's URL.
+   */
+  issuer: string;
   port: number;
   namespace: string;
   /** PEM of the cluster CA */
@@ -161,8 +166,12 @@ export interface TestCluster {
   /** Requests served, by "<verb> <resource>[/<subresource>]" (e.g. "create jobs", "watch pods", "get pods/log"). */
   requestCounts(): Record<string, number>;
   resetRequestCounts(): void;
-  /** A service-account token (signed JWT, as `kubectl create token`), subject to RBAC. */
-  createToken(namespace: string, serviceAccount: string, expirationSeconds?: number): string;
+  /**
+   * A service-account token (signed JWT, as `kubectl create token`), subject to RBAC; for the API
+   * server unless `audiences` name others (e.g. `['sts.amazonaws.com']`). Unlike the TokenRequest
+   * API it takes any `expirationSeconds`, so a test can have a token that expires in a second.
+   */
+  createToken(namespace: string, serviceAccount: string, expirationSeconds?: number, audiences?: string[]): string;
   /** Writes a kubeconfig that authenticates as the service account; returns its path. */
   kubeconfigFor(namespace: string, serviceAccount: string): string;
   /**

@@ -16,7 +16,13 @@
  * - fault injection: a fraction of requests answered 503 SlowDown, a fraction of connections cut
  *   (in the middle of a request's body — or before handling a request without one —, after it is
  *   handled but before the answer, or in the middle of a GET's body);
- * - request counters by operation.
+ * - request counters by operation and by kind of credentials;
+ * - authentication as S3 does it (`credentials.ts`, `sigv4.ts`, loaded as TypeScript): Signature
+ *   Version 4 requests, header-signed or presigned, are checked here — with s3rver's static key
+ *   or with temporary credentials from the test STS whose key is in TEST_S3_STS_KEY — and
+ *   refused with S3's errors; a request checked here reaches s3rver without its authorization
+ *   (s3rver's own check of Version 4 only looks the key up), as s3rver's account. Anonymous and
+ *   Version 2 requests go to s3rver as before.
  *
  * Control: IPC messages from the parent ({type: 'faults' | 'counts' | 'resetCounts'}).
  */
@@ -24,13 +30,22 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { Transform } = require('node:stream');
 const S3rver = require('s3rver');
+const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account');
 
 const directory = process.env.TEST_S3_DIR;
 const conditionalWrites = process.env.TEST_S3_CONDITIONAL === '1';
 if (!directory) throw new Error('TEST_S3_DIR is not set');
 
 let faults = { slowDown: 0, cut: 0, cutGetBody: 0, hangPutMatch: '', hangMs: 0 };
-let counts = { total: 0, byOp: {}, gets: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+const newCounts = () => ({
+  total: 0,
+  byOp: {},
+  gets: {},
+  faults: { slowDown: 0, cut: 0 },
+  sseC: { with: 0, without: 0 },
+  auth: { static: 0, temporary: 0, signatureV2: 0, anonymous: 0, refused: {} },
+});
+let counts = newCounts();
 const completed = new Map(); // uploadId → { bucket, key, etag }
 
 const app = new S3rver({
@@ -41,6 +56,39 @@ const app = new S3rver({
   vhostBuckets: false,
   resetOnClose: false,
 });
+
+/** The keys requests may be signed with: s3rver's static one, and the sessions of a trusted STS. */
+const keyRing = {
+  staticKeys: DUMMY_ACCOUNT.accessKeys,
+  ...(process.env.TEST_S3_STS_KEY ? { sessionKey: Buffer.from(process.env.TEST_S3_STS_KEY, 'base64') } : {}),
+};
+let credentials; // credentials.ts, loaded before the server listens
+
+/**
+ * Checks the request's credentials; answers a refused one with S3's error and returns false. A
+ * request verified here goes on without its authorization, as s3rver's account.
+ */
+function authenticated(ctx) {
+  const outcome = credentials.authenticate({ method: ctx.method, url: ctx.req.url, rawHeaders: ctx.req.rawHeaders }, keyRing, Date.now());
+  if (outcome.kind === 'refused') {
+    const { status, code, message, details } = outcome.error;
+    counts.auth.refused[code] = (counts.auth.refused[code] ?? 0) + 1;
+    const extra = Object.entries(details ?? {})
+      .map(([k, v]) => `<${k}>${escapeXml(v)}</${k}>`)
+      .join('');
+    xmlError(ctx, status, code, escapeXml(message), extra);
+    return false;
+  }
+  if (outcome.kind !== 'verified') {
+    counts.auth[outcome.kind]++;
+    return true;
+  }
+  counts.auth[outcome.temporary ? 'temporary' : 'static']++;
+  if (outcome.form === 'header') delete ctx.req.headers.authorization;
+  else ctx.url = credentials.withoutQueryAuth(ctx.url);
+  ctx.state.account = DUMMY_ACCOUNT;
+  return true;
+}
 
 function xmlError(ctx, status, code, message, extra = '') {
   ctx.status = status;
@@ -152,6 +200,7 @@ app.middleware.unshift(async function testS3(ctx, next) {
       counts.sseC.with++;
     else counts.sseC.without++;
   }
+  if (!authenticated(ctx)) return;
 
   // ---- faults -------------------------------------------------------------------------------
   if (faults.slowDown > 0 && Math.random() < faults.slowDown) {
@@ -337,15 +386,20 @@ process.on('uncaughtException', (e) => {
   process.stderr.write(`test S3 server: uncaught ${e && e.stack ? e.stack : e}\n`);
 });
 
-app.run().then(
-  (addr) => {
-    process.send({ type: 'ready', port: addr.port });
-  },
-  (err) => {
-    process.send({ type: 'error', message: String(err && err.stack ? err.stack : err) });
-    process.exit(1);
-  },
-);
+import('./credentials.ts')
+  .then((m) => {
+    credentials = m;
+    return app.run();
+  })
+  .then(
+    (addr) => {
+      process.send({ type: 'ready', port: addr.port });
+    },
+    (err) => {
+      process.send({ type: 'error', message: String(err && err.stack ? err.stack : err) });
+      process.exit(1);
+    },
+  );
 
 process.on('message', (msg) => {
   if (!msg || typeof msg !== 'object') return;
@@ -355,7 +409,7 @@ process.on('message', (msg) => {
   } else if (msg.type === 'counts') {
     process.send({ type: 'counts', id: msg.id, counts });
   } else if (msg.type === 'resetCounts') {
-    counts = { total: 0, byOp: {}, gets: {}, faults: { slowDown: 0, cut: 0 }, sseC: { with: 0, without: 0 } };
+    counts = newCounts();
     process.send({ type: 'ack', id: msg.id });
   } else if (msg.type === 'stop') {
     app.close().finally(() => process.exit(0));

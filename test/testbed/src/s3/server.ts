@@ -1,8 +1,9 @@
 /**
  * A real S3 server for tests: s3rver 3.7.1 on 127.0.0.1 (an ephemeral port) in a child process,
  * behind a middleware that adds AWS's conditional writes (optional), AbortMultipartUpload,
- * ListMultipartUploads, atomic objects, fault injection and request counters
- * (see `s3rver-child.cjs`).
+ * ListMultipartUploads, atomic objects, S3's checks of Signature Version 4 (with the static key
+ * and with a test STS's temporary credentials), fault injection and request counters (see
+ * `s3rver-child.cjs`).
  *
  * ```ts
  * const s3 = await startTestS3({ conditionalWrites: true });
@@ -10,12 +11,17 @@
  * await s3.setFaults({ slowDown: 0.05, cut: 0.02 });
  * await s3.stop();
  * ```
+ *
+ * With `{ sts }` (a test STS, `../sts/server.ts`) it also takes the temporary credentials that
+ * STS issues; `useTestS3WebIdentityEnv` points the SDK at both, with no static keys.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setEnv } from '../awsQuery.js';
+import type { TestSts } from '../sts/server.js';
 
 export interface TestS3Faults {
   /** Fraction of requests answered 503 SlowDown before they are handled. */
@@ -37,6 +43,12 @@ export interface TestS3Counts {
   faults: { slowDown: number; cut: number };
   /** Requests reading or writing object content with and without an SSE-C key. */
   sseC: { with: number; without: number };
+  /**
+   * Requests by their credentials: Signature Version 4 with the static key or with temporary
+   * credentials (both checked by the middleware), Version 2 (checked by s3rver), none; and the
+   * refused ones by S3 error code.
+   */
+  auth: { static: number; temporary: number; signatureV2: number; anonymous: number; refused: Record<string, number> };
 }
 
 export interface TestS3 {
@@ -60,6 +72,11 @@ export interface TestS3Options {
   faults?: TestS3Faults;
   /** where the server's data directory is made (default: the OS temp dir) */
   parentDir?: string;
+  /**
+   * A test STS whose temporary credentials this server accepts (its `sessionKey`): requests
+   * signed with an issued key and carrying its session token, while the session lasts.
+   */
+  sts?: Pick<TestSts, 'sessionKey'>;
 }
 
 /** The port the child reports once it listens; rejects if it fails or exits first. */
@@ -102,8 +119,16 @@ function ipcCaller(child: ChildProcess): IpcCall {
 export async function startTestS3(opts: TestS3Options): Promise<TestS3> {
   const directory = await mkdtemp(path.join(opts.parentDir ?? os.tmpdir(), 'toil-s3rver-'));
   const child: ChildProcess = fork(path.join(here, 's3rver-child.cjs'), [], {
-    execArgv: ['--openssl-legacy-provider'],
-    env: { ...process.env, TEST_S3_DIR: directory, TEST_S3_CONDITIONAL: opts.conditionalWrites ? '1' : '0', NODE_OPTIONS: '' },
+    // s3rver's DES continuation tokens need the legacy provider; the child loads the TypeScript of
+    // credentials.ts by Node's type stripping (on by default from Node 22.18)
+    execArgv: ['--openssl-legacy-provider', '--experimental-strip-types'],
+    env: {
+      ...process.env,
+      TEST_S3_DIR: directory,
+      TEST_S3_CONDITIONAL: opts.conditionalWrites ? '1' : '0',
+      TEST_S3_STS_KEY: opts.sts?.sessionKey ?? '',
+      NODE_OPTIONS: '',
+    },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const call = ipcCaller(child);
@@ -141,26 +166,56 @@ export async function startTestS3(opts: TestS3Options): Promise<TestS3> {
  * credentials (never a real account). Returns a function that restores the previous values.
  */
 export function useTestS3Env(s3: TestS3): () => void {
-  const vars: Record<string, string> = {
+  return setEnv({
     AWS_ENDPOINT_URL_S3: s3.endpoint,
     AWS_ACCESS_KEY_ID: 'S3RVER',
     AWS_SECRET_ACCESS_KEY: 'S3RVER',
     AWS_REGION: 'us-east-1',
     AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_PROFILE: undefined,
+    AWS_SESSION_TOKEN: undefined,
+  });
+}
+
+/** How a process finds its web identity: the STS, the role, the token file (as the EKS webhook injects them). */
+export interface TestWebIdentity {
+  sts: Pick<TestSts, 'endpoint'>;
+  roleArn: string;
+  /** the token's path (AWS_WEB_IDENTITY_TOKEN_FILE) */
+  tokenFile: string;
+  /** AWS_ROLE_SESSION_NAME (the SDK makes one up when unset) */
+  sessionName?: string;
+}
+
+/**
+ * The environment a process (or a pod) needs to reach the test server with web identity and no
+ * keys: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_STS, AWS_ROLE_ARN, AWS_WEB_IDENTITY_TOKEN_FILE,
+ * AWS_ROLE_SESSION_NAME when given, AWS_STS_REGIONAL_ENDPOINTS, the region.
+ */
+export function testS3WebIdentityEnv(s3: Pick<TestS3, 'endpoint'>, id: TestWebIdentity): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ENDPOINT_URL_STS: id.sts.endpoint,
+    AWS_ROLE_ARN: id.roleArn,
+    AWS_WEB_IDENTITY_TOKEN_FILE: id.tokenFile,
+    ...(id.sessionName !== undefined ? { AWS_ROLE_SESSION_NAME: id.sessionName } : {}),
+    AWS_STS_REGIONAL_ENDPOINTS: 'regional',
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
   };
-  const saved: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(vars)) {
-    saved[k] = process.env[k];
-    process.env[k] = v;
-  }
-  for (const k of ['AWS_PROFILE', 'AWS_SESSION_TOKEN']) {
-    saved[k] = process.env[k];
-    delete process.env[k];
-  }
-  return () => {
-    for (const [k, v] of Object.entries(saved)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
+}
+
+/**
+ * Points this process's AWS SDK at the test server with web identity (`testS3WebIdentityEnv`):
+ * no static keys, no session token, no profile. Returns a function that restores the previous
+ * values.
+ */
+export function useTestS3WebIdentityEnv(s3: TestS3, id: TestWebIdentity): () => void {
+  return setEnv({
+    ...testS3WebIdentityEnv(s3, id),
+    AWS_ACCESS_KEY_ID: undefined,
+    AWS_SECRET_ACCESS_KEY: undefined,
+    AWS_SESSION_TOKEN: undefined,
+    AWS_PROFILE: undefined,
+  });
 }

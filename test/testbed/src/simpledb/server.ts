@@ -19,8 +19,8 @@
  * await sdb.stop();
  * ```
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback, readQueryRequest, sendXml as send, setEnv, type QueryRequest as Request } from '../awsQuery.js';
 import { verifySigV2, type TestCredential } from './auth.js';
 import { ACTIONS, type OpsContext } from './ops.js';
 import { SdbStore } from './store.js';
@@ -65,41 +65,6 @@ export interface SimpleDbServer {
   setFaults(f: SimpleDbFaults): void;
 }
 
-interface Request {
-  method: string;
-  host: string;
-  path: string;
-  params: Map<string, string>;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) reject(sdbError('InvalidHttpRequest', 'The request body is too large.'));
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-async function parseRequest(req: IncomingMessage): Promise<Request> {
-  const raw = req.url ?? '/';
-  const q = raw.indexOf('?');
-  const params = new Map(new URLSearchParams(q < 0 ? '' : raw.slice(q + 1)));
-  const body = await readBody(req);
-  if (req.method === 'POST') for (const [k, v] of new URLSearchParams(body)) params.set(k, v);
-  return { method: req.method ?? '', host: req.headers.host ?? '', path: q < 0 ? raw : raw.slice(0, q), params };
-}
-
-function send(res: ServerResponse, status: number, xml: string): void {
-  res.writeHead(status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(xml) });
-  res.end(xml);
-}
-
 class Counters {
   counts: Record<string, number> = { total: 0 };
   add(key: string): void {
@@ -139,7 +104,10 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let r: Request;
     try {
-      r = await parseRequest(req);
+      r = await readQueryRequest(req, {
+        maxBodyBytes: MAX_BODY_BYTES,
+        tooLarge: () => sdbError('InvalidHttpRequest', 'The request body is too large.'),
+      });
     } catch (e) {
       return send(res, 400, errorXml(e instanceof SdbError ? e : sdbError('InvalidHttpRequest', 'The request could not be read.')));
     }
@@ -175,18 +143,10 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
     send(res, status, xml);
   };
 
-  const server = createServer((req, res) => void handle(req, res).catch(() => res.destroy()));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port, close } = await listenOnLoopback(handle, opts.port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
-    async stop() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    stop: close,
     requestCounts: () => ({ ...counters.counts }),
     resetCounts() {
       counters.counts = { total: 0 };
@@ -203,7 +163,7 @@ export async function startSimpleDbServer(opts: SimpleDbServerOptions = {}): Pro
  * function that restores the previous values.
  */
 export function useTestSimpleDbEnv(server: SimpleDbServer): () => void {
-  const vars: Record<string, string | undefined> = {
+  return setEnv({
     AWS_ENDPOINT_URL_SIMPLEDB: server.endpoint,
     AWS_ACCESS_KEY_ID: TEST_ACCESS_KEY_ID,
     AWS_SECRET_ACCESS_KEY: TEST_SECRET_ACCESS_KEY,
@@ -211,14 +171,5 @@ export function useTestSimpleDbEnv(server: SimpleDbServer): () => void {
     AWS_EC2_METADATA_DISABLED: 'true',
     AWS_PROFILE: undefined,
     AWS_SESSION_TOKEN: undefined,
-  };
-  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
-  const set = (values: Record<string, string | undefined>): void => {
-    for (const [k, v] of Object.entries(values)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
-  set(vars);
-  return () => set(saved);
+  });
 }

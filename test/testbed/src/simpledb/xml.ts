@@ -5,6 +5,7 @@
  * `encoding="base64"`, as SimpleDB does.
  */
 import { randomUUID } from 'node:crypto';
+import { escapeXml } from '../awsQuery.js';
 
 export const NAMESPACE = 'http://sdb.amazonaws.com/doc/2009-04-15/';
 const BOX_USAGE = '0.0000219907';
@@ -60,10 +61,7 @@ export function sdbError(code: keyof typeof STATUS & string, message: string): S
   return new SdbError(code, STATUS[code] ?? 400, message);
 }
 
-/** Escapes markup, and a carriage return as a reference (an XML parser would turn a literal one into a newline). */
-export function escapeXml(s: string): string {
-  return s.replace(/[&<>"'\r]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\r': '&#13;' })[c]!);
-}
+export { escapeXml };
 
 /** Whether every character may appear in an XML 1.0 document. */
 function xmlSafe(s: string): boolean {
