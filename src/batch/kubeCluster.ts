@@ -5,13 +5,14 @@
  * settle the options every worker Job is built with. Also the workflow's slice of the API
  * that the other Kubernetes modules share: clients, rate limiter, namespace and selector.
  */
-import { BatchV1Api, CoreV1Api, type KubeConfig, type V1JobList, type V1PodList } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type KubeConfig, type V1JobList, type V1Pod, type V1PodList } from '@kubernetes/client-node';
 import { UsageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ClusterAccess } from './kubeConfig.js';
 import { apiCall, apiErrorInfo } from './kubeRetry.js';
 import { workflowSelector, type KubernetesJobOptions } from './kubernetesSpec.js';
 import { RateLimiter } from './rateLimiter.js';
+import { workloadIdentity, type WorkloadIdentity } from './workloadIdentity.js';
 
 /** One workflow's view of the API: every request of the Kubernetes modules goes through it. */
 export interface KubeScope {
@@ -71,6 +72,8 @@ export async function probeCluster(access: ClusterAccess, selector: string): Pro
 
 /** What the leader learns from its own pod. */
 export interface LeaderSelf {
+  /** The pod itself (its web identity's token volume is read from it). */
+  pod?: V1Pod;
   image?: string;
   ownerJob?: { name: string; uid: string };
   /** Why the image could not be pinned to a digest (said once, at info level). */
@@ -109,6 +112,7 @@ export async function findLeaderSelf(access: ClusterAccess, env: NodeJS.ProcessE
     const pinned = container?.image ? pinnedImage(container.image, status?.imageID) : undefined;
     const ref = pod.metadata?.ownerReferences?.find((r) => r.kind === 'Job');
     return {
+      pod,
       ...(pinned ? { image: pinned.image, ...(pinned.note ? { imageNote: pinned.note } : {}) } : {}),
       ...(ref ? { ownerJob: { name: ref.name, uid: ref.uid } } : {}),
     };
@@ -133,14 +137,22 @@ export interface WorkerJobSettings {
   serviceAccountName?: string;
 }
 
-/** The environment worker pods get: the AWS variables that are set, and the mounted credentials. */
-function workerEnv(env: NodeJS.ProcessEnv, awsSecretName: string | undefined): Record<string, string> {
+/**
+ * The environment worker pods get: the AWS variables that are set, the mounted credentials, and
+ * the leader's web identity (workloadIdentity.ts), each variable once.
+ */
+function workerEnv(
+  env: NodeJS.ProcessEnv,
+  awsSecretName: string | undefined,
+  identity: WorkloadIdentity | undefined,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) if (v !== undefined && PASS_ENV.test(k)) out[k] = v;
   if (awsSecretName) {
     out['AWS_SHARED_CREDENTIALS_FILE'] = '/root/.aws/credentials';
     out['AWS_CONFIG_FILE'] = '/root/.aws/config';
   }
+  for (const e of identity?.env ?? []) if (e.value !== undefined) out[e.name] = e.value;
   return out;
 }
 
@@ -157,6 +169,9 @@ export function workerJobOptions(
     );
   }
   const command = env['TOIL_KUBERNETES_WORKER_COMMAND'];
+  const identity = workloadIdentity(env, self.pod);
+  // Workers use the leader's web identity under the service account its token names, unless told another.
+  const serviceAccountName = settings.serviceAccountName ?? identity?.serviceAccountName;
   return {
     owner: settings.owner ?? env['USER'] ?? 'toil',
     workflowId: settings.workflowId,
@@ -165,8 +180,9 @@ export function workerJobOptions(
     locator: settings.locator,
     ...(settings.hostPath ? { hostPath: settings.hostPath } : {}),
     ...(settings.awsSecretName ? { awsSecretName: settings.awsSecretName } : {}),
-    ...(settings.serviceAccountName ? { serviceAccountName: settings.serviceAccountName } : {}),
+    ...(serviceAccountName ? { serviceAccountName } : {}),
     ...(self.ownerJob ? { ownerJob: self.ownerJob } : {}),
-    env: workerEnv(env, settings.awsSecretName),
+    ...(identity ? { identity: { volume: identity.volume, volumeMount: identity.volumeMount } } : {}),
+    env: workerEnv(env, settings.awsSecretName, identity),
   };
 }

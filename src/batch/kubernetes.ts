@@ -145,6 +145,11 @@ export class KubernetesBatchSystem implements BatchSystem {
     const self = await findLeaderSelf(access, env, opts.logger);
     if (self.imageNote && !opts.image) opts.logger.info(self.imageNote);
     const spec = { ...workerJobOptions(opts, self, env), incarnation: newIncarnation() };
+    if (spec.identity && spec.awsSecretName) {
+      opts.logger.warning(
+        `worker pods get both the secret '${spec.awsSecretName}' (TOIL_AWS_SECRET_NAME) and the leader's web identity (AWS_ROLE_ARN): the AWS SDK reads the secret's keys first`,
+      );
+    }
     const scope = kubeScope(access, { workflowId: opts.workflowId, log: opts.logger, qps: opts.qps, burst: opts.burst });
     const sys = new KubernetesBatchSystem(scope, opts, spec, placementOf(access, opts.workflowId));
     await sys.start();

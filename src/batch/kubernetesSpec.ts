@@ -118,6 +118,8 @@ export interface KubernetesJobOptions {
   ownerJob?: { name: string; uid: string };
   /** Environment passed to workers (AWS_REGION, AWS_ENDPOINT_URL_S3, …). */
   env?: Record<string, string>;
+  /** The leader's web identity's token, projected into worker pods where the leader has it (workloadIdentity.ts). */
+  identity?: { volume: V1Volume; volumeMount: V1VolumeMount };
   ttlSecondsAfterFinished?: number;
 }
 
@@ -249,6 +251,10 @@ function volumesOf(o: KubernetesJobOptions): { volumes: V1Volume[]; mounts: V1Vo
   if (o.awsSecretName) {
     volumes.push({ name: 'aws-credentials', secret: { secretName: o.awsSecretName } });
     mounts.push({ name: 'aws-credentials', mountPath: AWS_MOUNT, readOnly: true });
+  }
+  if (o.identity) {
+    volumes.push(o.identity.volume);
+    mounts.push(o.identity.volumeMount);
   }
   return { volumes, mounts };
 }

@@ -4,6 +4,11 @@ import type { V1Pod, V1Volume } from '@kubernetes/client-node';
 import { Pod as PodModel } from 'kubernetes-models/v1';
 import { workloadIdentity, type WorkloadIdentity } from '../../src/batch/workloadIdentity.js';
 import { UsageError } from '../../src/errors.js';
+import { workerJobOptions } from '../../src/batch/kubeCluster.js';
+import { buildJob } from '../../src/batch/kubernetesSpec.js';
+import type { ResolvedRequirements } from '../../src/job/types.js';
+
+const REQ: ResolvedRequirements = { cores: 1, memory: 2 ** 30, disk: 2 ** 30, accelerators: [], preemptible: false };
 
 const TOKEN_DIR = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
 const ROLE = 'arn:aws:iam::111122223333:role/toil-leader';
@@ -148,5 +153,47 @@ describe('workloadIdentity', () => {
     expect(call).toThrow(
       `AWS_WEB_IDENTITY_TOKEN_FILE must be an absolute path in a directory other than / to be mounted in worker pods, not '${file}'`,
     );
+  });
+});
+
+describe("worker Jobs carry the leader's web identity", () => {
+  const settings = { workflowId: 'wf-1', locator: 'aws:us-west-2:demo', image: 'toil-ts:1.0' };
+
+  it("the variables once each, the token volume and mount, under the leader's service account, with no API token", () => {
+    const pod = leaderPod(
+      {
+        name: 'aws-iam-token',
+        projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] },
+      },
+      TOKEN_DIR,
+    );
+    const o = workerJobOptions(settings, { pod }, EKS_ENV);
+    const job = buildJob({ batchJobId: 1, jobId: 'j', jobName: 'j', requirements: REQ }, { ...o, incarnation: 'abc123' });
+    const spec = job.spec!.template.spec!;
+    expect(spec.serviceAccountName).toBe('toil-leader');
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.volumes).toContainEqual({
+      name: 'aws-iam-token',
+      projected: { sources: [{ serviceAccountToken: { audience: 'sts.amazonaws.com', expirationSeconds: 86400, path: 'token' } }] },
+    });
+    const c = spec.containers[0]!;
+    expect(c.volumeMounts).toContainEqual({ name: 'aws-iam-token', mountPath: TOKEN_DIR, readOnly: true });
+    const names = c.env!.map((e) => e.name);
+    expect(names.filter((n) => n === 'AWS_REGION')).toHaveLength(1);
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'AWS_ROLE_ARN', value: ROLE },
+        { name: 'AWS_WEB_IDENTITY_TOKEN_FILE', value: `${TOKEN_DIR}/token` },
+        { name: 'AWS_ENDPOINT_URL_S3', value: 'https://s3.example' },
+      ]),
+    );
+  });
+
+  it('a worker service account named by the user wins; no web identity, no token volume', () => {
+    const named = workerJobOptions({ ...settings, serviceAccountName: 'toil-workers' }, {}, EKS_ENV);
+    expect(named.serviceAccountName).toBe('toil-workers');
+    const none = workerJobOptions(settings, {}, { AWS_REGION: 'us-west-2' });
+    expect(none.identity).toBeUndefined();
+    expect(none.serviceAccountName).toBeUndefined();
   });
 });
