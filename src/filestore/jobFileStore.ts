@@ -12,6 +12,7 @@ import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ToilError, errorMessage } from '../errors.js';
+import { createLogger } from '../log.js';
 import type { FileStore, ReadFileOptions } from '../job/context.js';
 import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
@@ -42,6 +43,8 @@ export class JobFileStore implements FileStore {
   readonly toDelete: FileID[] = [];
   /** Reads served from the node cache and downloads, for the leader's totals. */
   readonly stats: CacheStats = emptyStats();
+  /** What the leader is to log as warnings about this job's use of the node. */
+  readonly warnings: string[] = [];
   private tempRoot: string | undefined;
   private readonly store: JobStore;
   private readonly jobId: string;
@@ -187,9 +190,19 @@ export class JobFileStore implements FileStore {
     return s.cache;
   }
 
-  /** A cache that cannot be used is not a reason to fail the job: it reads and writes uncached. */
+  /**
+   * A cache that cannot be used is not a reason to fail the job: it reads and writes uncached.
+   * The worker process says so once, in its own log and the leader's, at warning level.
+   */
   private cacheBroken(e: unknown): void {
     if (this.cacheState) this.cacheState.broken = true;
-    process.stderr.write(`toil worker: the node cache cannot be used (${errorMessage(e)}); this job reads and writes files uncached\n`);
+    if (toldUnusable) return;
+    toldUnusable = true;
+    const message = `the node cache cannot be used (${errorMessage(e)}); this worker reads and writes files uncached`;
+    this.warnings.push(message);
+    createLogger('warning').warning(`toil worker: ${message}`);
   }
 }
+
+/** Whether this process has said that its node cache cannot be used (it says so once). */
+let toldUnusable = false;

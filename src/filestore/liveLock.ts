@@ -16,7 +16,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
-import { isBusy, openDatabase } from './sqlite.js';
+import { isBusy, openDatabase, settingUp } from './sqlite.js';
 
 export class LiveLock {
   private constructor(
@@ -26,17 +26,19 @@ export class LiveLock {
 
   /** Creates `file` holding `token` and locks it until {@link release} or the end of the process. */
   static hold(file: string, token = ''): LiveLock {
-    const db = openDatabase(file, 0);
     try {
-      db.exec('CREATE TABLE IF NOT EXISTS holder(token TEXT)');
-      db.exec('DELETE FROM holder');
-      db.prepare('INSERT INTO holder(token) VALUES (?)').run(token);
-      db.exec('BEGIN EXCLUSIVE');
+      const db = openDatabase(file, 0);
+      settingUp(db, () => {
+        db.exec('CREATE TABLE IF NOT EXISTS holder(token TEXT)');
+        db.exec('DELETE FROM holder');
+        db.prepare('INSERT INTO holder(token) VALUES (?)').run(token);
+        db.exec('BEGIN EXCLUSIVE');
+      });
+      return new LiveLock(file, db);
     } catch (e) {
-      db.close();
+      rmSync(file, { force: true });
       throw e;
     }
-    return new LiveLock(file, db);
   }
 
   /** Gives the claim up and removes the file. */

@@ -105,24 +105,48 @@ export class NodeCache {
   ) {
     for (const d of ['files', 'tmp', 'holders', 'once']) mkdirSync(path.join(dir, d), { recursive: true });
     this.lock = LiveLock.hold(this.lockFile(this.holder), this.holder);
-    this.db = openDatabase(path.join(dir, 'cache.db'), 30_000);
+    try {
+      this.db = openDatabase(path.join(dir, 'cache.db'), 30_000);
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
+  }
+
+  /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
+  static open(opts: NodeCacheOptions): NodeCache {
+    const cache = new NodeCache(opts.dir, opts);
+    try {
+      cache.register();
+      const quiet = cache.reapDead() === 0;
+      if (quiet) cache.sweep();
+      if (quiet || cache.meta('capacity') === undefined) cache.measure();
+      return cache;
+    } catch (e) {
+      cache.abandon();
+      throw e;
+    }
+  }
+
+  /** Sets the database up and registers this holder. */
+  private register(): void {
     retryBusy(() => this.db.exec('PRAGMA journal_mode = WAL'));
     this.db.exec('PRAGMA synchronous = NORMAL');
     retryBusy(() => this.db.exec(SCHEMA));
     transaction(this.db, () =>
       this.db
         .prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)')
-        .run(this.holder, Date.now(), opts.label ?? `pid ${process.pid}`),
+        .run(this.holder, Date.now(), this.opts.label ?? `pid ${process.pid}`),
     );
   }
 
-  /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
-  static open(opts: NodeCacheOptions): NodeCache {
-    const cache = new NodeCache(opts.dir, opts);
-    const quiet = cache.reapDead() === 0;
-    if (quiet) cache.sweep();
-    if (quiet || cache.meta('capacity') === undefined) cache.measure();
-    return cache;
+  /** A cache that failed to open: its database and its lock go (its rows, if any, are reaped as a dead holder's). */
+  private abandon(): void {
+    try {
+      this.db.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
   /** Releases this holder: its references, reservations and claims go, and its lock. */
@@ -557,15 +581,23 @@ function retryBusy(fn: () => void): void {
   }
 }
 
-const shared = new Map<string, NodeCache>();
+const shared = new Map<string, NodeCache | { failed: unknown }>();
 
-/** The process's node cache for `opts.dir` and cap: opened once, kept open (its lock says the process lives). */
+/**
+ * The process's node cache for `opts.dir` and cap: opened once, kept open (its lock says the
+ * process lives). One that failed to open is not tried again by this process: the same error.
+ */
 export function sharedNodeCache(opts: NodeCacheOptions): NodeCache {
   const id = `${path.resolve(opts.dir)}\0${opts.cap ?? ''}`;
   let cache = shared.get(id);
   if (!cache) {
-    cache = NodeCache.open(opts);
+    try {
+      cache = NodeCache.open(opts);
+    } catch (e) {
+      cache = { failed: e };
+    }
     shared.set(id, cache);
   }
-  return cache;
+  if (cache instanceof NodeCache) return cache;
+  throw cache.failed;
 }

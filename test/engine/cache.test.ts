@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toil, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { CACHE_DIR } from '../../src/worker/worker.js';
 
 const t = useTempStore();
 const MiB = 2 ** 20;
@@ -71,6 +72,22 @@ describe('node cache', () => {
     const out = JSON.parse(r.stdout) as { reads: Seen[] };
     for (const s of out.reads) expect(s.sha).toBe(sha);
     for (const s of out.reads) expect(s.nlink).toBe(1);
+    expect(r.stderr).toMatch(/file cache: 0 hits, 5 misses/);
+  });
+
+  it('a cache that cannot be opened (a corrupt cache.db): jobs read uncached, and the worker says so once at warning level', async () => {
+    const { file, sha } = await input('input.bin');
+    await mkdir(path.join(t.dir, 'work', CACHE_DIR), { recursive: true });
+    await writeFile(path.join(t.dir, 'work', CACHE_DIR, 'cache.db'), randomBytes(64 * 1024));
+    // One worker process at a time (reused for every job): one warning.
+    const r = await run(['--maxCores', '1'], ['fan', file, '4']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { reads: Seen[] };
+    for (const s of out.reads) expect(s).toMatchObject({ sha, nlink: 1 });
+    const warnings = r.stderr.split('\n').filter((l) => / WARNING .*node cache/.test(l));
+    expect(warnings).toEqual([
+      expect.stringMatching(/the node cache cannot be used \(.*not a database.*\); this worker reads and writes files uncached$/),
+    ]);
     expect(r.stderr).toMatch(/file cache: 0 hits, 5 misses/);
   });
 

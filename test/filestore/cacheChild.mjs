@@ -1,7 +1,7 @@
 // A process using the node cache, for the multi-process tests (imports the built dist/).
 // Prints one JSON line on stdout with what it got; progress lines start with '#'.
 import { createHash } from 'node:crypto';
-import { appendFileSync, createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,23 @@ import { NodeCache, placeFile } from '../../dist/filestore/nodeCache.js';
 
 const [mode, dir, ...rest] = process.argv.slice(2);
 const opts = JSON.parse(rest[0] ?? '{}');
+
+if (mode === 'open-many') {
+  // Opens the cache opts.n times (each fails if cache.db is corrupt): what is left open afterwards.
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const errors = new Set();
+  for (let i = 0; i < opts.n; i++) {
+    try {
+      NodeCache.open({ dir }).close();
+    } catch (e) {
+      errors.add(e.message);
+    }
+  }
+  console.log(JSON.stringify({ errors: [...errors], fdsBefore: before, fdsAfter: fds(), locks: readdirSync(path.join(dir, 'holders')) }));
+  process.exit(0);
+}
+
 const cache = NodeCache.open({ dir, ...(opts.cap ? { cap: opts.cap } : {}) });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

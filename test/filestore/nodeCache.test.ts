@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ROOT } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
@@ -218,5 +218,18 @@ describe('reservations', () => {
     expect((second.json as { waitedMs: number }).waitedMs).toBeGreaterThan(500);
     expect((await first.done).json).toMatchObject({ ok: true });
     expect(readdirSync(path.join(t.dir, 'cache', 'files'))).toEqual([]);
+  });
+});
+
+describe('a cache that cannot be opened', () => {
+  it('leaves no lock file and no open file behind: a corrupt cache.db opened 50 times', async () => {
+    const dir = path.join(t.dir, 'cache');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'cache.db'), randomBytes(64 * 1024));
+    const r = await child('open-many', { n: 50 }).done;
+    const got = r.json as { errors: string[]; fdsBefore: number; fdsAfter: number; locks: string[] };
+    expect(got.errors).toEqual([expect.stringMatching(/not a database/)]);
+    expect(got.locks).toEqual([]);
+    expect(got.fdsAfter).toBe(got.fdsBefore);
   });
 });
