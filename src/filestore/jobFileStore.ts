@@ -18,7 +18,8 @@ import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import { emptyStats, type CacheStats } from './cacheRules.js';
-import { cacheKey, placeFile, type NodeCache } from './nodeCache.js';
+import { placeFile } from './cacheFiles.js';
+import { cacheKey, type NodeCache } from './nodeCache.js';
 
 /** How a job reaches the node cache. */
 export interface CacheAccess {

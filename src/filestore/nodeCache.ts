@@ -1,20 +1,14 @@
 /**
  * The node cache: one directory per node (`<workDir>/toil-cache`; in worker pods under the
  * hostPath `/var/lib/toil`) shared by every worker process and pod of the node, for every job
- * store. The rules (accounting, eviction, fit) are `cacheRules.ts`; this is the protocol.
- *
- * Layout: `cache.db` (SQLite, WAL mode), `files/<key>.<nonce>` (complete entries, read-only),
- * `tmp/` (downloads in progress), `holders/<id>.lock` (one per live process), `once/<key>`
- * (directories made by once-per-node producers).
+ * store. The rules (accounting, eviction, fit) are `cacheRules.ts`, the state `cacheDb.ts`, the
+ * files and their layout `cacheFiles.ts`, holders and their liveness `cacheHolders.ts`; this is
+ * the protocol.
  *
  * Protocol:
- * - **Holders and liveness.** A process using the cache is a holder with a random id. It
- *   creates `holders/<id>.lock` (a SQLite file) and keeps an exclusive lock on it for its
- *   whole life, before registering in `cache.db`. Another process judges it alive when that
- *   lock cannot be taken. The kernel drops the lock when the process dies (SIGKILL included),
- *   and file locks hold across PID and mount namespaces on one node, so a dead holder is
- *   found at once and a busy one (an event loop blocked by a long computation) is never taken
- *   for dead. A dead holder is reaped: its claims, references and reservations are deleted.
+ * - **Holders and liveness.** Every process using the cache is a holder whose liveness is a
+ *   lock it keeps (`cacheHolders.ts`); a dead holder is reaped: its claims, references and
+ *   reservations are deleted.
  * - **Transactions are short.** Every change is one `BEGIN IMMEDIATE … COMMIT` made of
  *   synchronous statements (no await inside), with a busy timeout; downloads, copies and
  *   producers run between transactions, never inside one.
@@ -40,24 +34,18 @@
  *   no other holder is alive; files no entry names are swept then too.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, statfsSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import { ResourceError } from '../errors.js';
+import { CacheDb, entryView } from './cacheDb.js';
+import { CachePaths, entryFileName, removeFiles, settle } from './cacheFiles.js';
+import { CacheHolders } from './cacheHolders.js';
+import { planRoom, type EntryView } from './cacheRules.js';
+import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
-import { ResourceError, TransientError } from '../errors.js';
-import { judgeClaim, planRoom, type EntryView } from './cacheRules.js';
-import { lockHolder, LiveLock } from './liveLock.js';
-import { isBusy, openDatabase, transaction } from './sqlite.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS holders(id TEXT PRIMARY KEY, started INTEGER NOT NULL, label TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries(key TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, owner TEXT, file TEXT NOT NULL, last_used INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS refs(key TEXT NOT NULL, holder TEXT NOT NULL, job TEXT NOT NULL, PRIMARY KEY(key, holder, job));
-CREATE TABLE IF NOT EXISTS reservations(holder TEXT NOT NULL, job TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(holder, job));
-CREATE TABLE IF NOT EXISTS once(key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL, dir TEXT NOT NULL);
-`;
+export { placeFile } from './cacheFiles.js';
 
 /** The cache key of a job store's file: job stores never share entries. */
 export function cacheKey(locator: string, fileId: string): string {
@@ -75,15 +63,6 @@ export interface NodeCacheOptions {
   reserveWaitMs?: number;
 }
 
-interface EntryRow {
-  key: string;
-  size: number;
-  state: 'filling' | 'ready';
-  owner: string | null;
-  file: string;
-  last_used: number;
-}
-
 type ObtainStep =
   | { kind: 'hit'; file: string }
   | { kind: 'fill'; file: string; evicted: string[] }
@@ -95,32 +74,33 @@ export type Obtained = { path: string; hit: boolean } | { path: undefined; hit: 
 
 export class NodeCache {
   readonly holder = randomBytes(12).toString('hex');
-  private readonly db: DatabaseSync;
+  private readonly paths: CachePaths;
+  private readonly db: CacheDb;
+  private readonly holders: CacheHolders;
   /** Keeps this holder's lock (and the process's claim to be alive) as long as it is open. */
   private readonly lock: LiveLock;
 
-  private constructor(
-    readonly dir: string,
-    private readonly opts: NodeCacheOptions,
-  ) {
-    for (const d of ['files', 'tmp', 'holders', 'once']) mkdirSync(path.join(dir, d), { recursive: true });
-    this.lock = LiveLock.hold(this.lockFile(this.holder), this.holder);
+  private constructor(private readonly opts: NodeCacheOptions) {
+    this.paths = new CachePaths(opts.dir);
+    this.paths.make();
+    this.lock = LiveLock.hold(this.paths.lock(this.holder), this.holder);
     try {
-      this.db = openDatabase(path.join(dir, 'cache.db'), 30_000);
+      this.db = CacheDb.open(this.paths.db);
     } catch (e) {
       this.lock.release();
       throw e;
     }
+    this.holders = new CacheHolders(this.db, this.paths, this.holder);
   }
 
   /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
   static open(opts: NodeCacheOptions): NodeCache {
-    const cache = new NodeCache(opts.dir, opts);
+    const cache = new NodeCache(opts);
     try {
-      cache.register();
-      const quiet = cache.reapDead() === 0;
+      cache.db.tx(() => cache.db.addHolder(cache.holder, opts.label ?? `pid ${process.pid}`));
+      const quiet = cache.holders.reapDead() === 0;
       if (quiet) cache.sweep();
-      if (quiet || cache.meta('capacity') === undefined) cache.measure();
+      if (quiet || cache.db.meta('capacity') === undefined) cache.measure();
       return cache;
     } catch (e) {
       cache.abandon();
@@ -128,16 +108,15 @@ export class NodeCache {
     }
   }
 
-  /** Sets the database up and registers this holder. */
-  private register(): void {
-    retryBusy(() => this.db.exec('PRAGMA journal_mode = WAL'));
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    retryBusy(() => this.db.exec(SCHEMA));
-    transaction(this.db, () =>
-      this.db
-        .prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)')
-        .run(this.holder, Date.now(), this.opts.label ?? `pid ${process.pid}`),
-    );
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Releases this holder: its references, reservations and claims go, and its lock. */
+  close(): void {
+    this.holders.reap(this.holder);
+    this.db.close();
+    this.lock.release();
   }
 
   /** A cache that failed to open: its database and its lock go (its rows, if any, are reaped as a dead holder's). */
@@ -147,14 +126,6 @@ export class NodeCache {
     } finally {
       this.lock.release();
     }
-  }
-
-  /** Releases this holder: its references, reservations and claims go, and its lock. */
-  close(): void {
-    const files = transaction(this.db, () => this.forgetHolder(this.holder));
-    this.removeFiles(files);
-    this.db.close();
-    this.lock.release();
   }
 
   // ---- reads and writes ----
@@ -167,10 +138,10 @@ export class NodeCache {
   async obtain(args: { key: string; size: number; job: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
     let reaped = false;
     for (let round = 0; ; round++) {
-      const step = transaction(this.db, () => this.obtainStep(args));
-      if (step.kind === 'hit') return { path: this.filePath(step.file), hit: true };
+      const step = this.db.tx(() => this.obtainStep(args));
+      if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true };
       if (step.kind === 'fill') {
-        this.removeFiles(step.evicted);
+        removeFiles(this.paths.entryFiles(step.evicted));
         const got = await this.fill({ ...args, file: step.file });
         if (got) return { path: got, hit: false };
         continue; // the claim was taken over: look again
@@ -178,10 +149,10 @@ export class NodeCache {
       if (step.kind === 'full') {
         if (step.never || reaped) return { path: undefined, hit: false };
         reaped = true;
-        this.reapDead();
+        this.holders.reapDead();
         continue;
       }
-      await this.waitFor(step.owner, round);
+      await this.holders.waitFor(step.owner, round);
     }
   }
 
@@ -191,40 +162,38 @@ export class NodeCache {
    */
   async admit(args: { key: string; source: string }): Promise<boolean> {
     const size = (await stat(args.source)).size;
-    const file = `${args.key}.${randomBytes(4).toString('hex')}`;
+    const file = entryFileName(args.key);
     await chmod(args.source, 0o444);
-    await rename(args.source, this.filePath(file));
-    const evicted = transaction(this.db, () => {
-      if (this.entry(args.key)) return undefined;
-      const room = planRoom(this.space(), { bytes: size, as: 'entry' });
+    await rename(args.source, this.paths.file(file));
+    const evicted = this.db.tx(() => {
+      if (this.db.entry(args.key)) return undefined;
+      const room = planRoom(this.db.space(this.opts.cap), { bytes: size, as: 'entry' });
       if (!room.ok) return undefined;
-      const gone = this.evict(room.evict);
-      this.db
-        .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'ready', NULL, ?, ?)")
-        .run(args.key, size, file, this.tick());
+      const gone = this.db.evict(room.evict);
+      this.db.insertEntry({ key: args.key, size, file });
       return gone;
     });
     if (!evicted) {
-      await rm(this.filePath(file), { force: true });
+      await rm(this.paths.file(file), { force: true });
       return false;
     }
-    this.removeFiles(evicted);
+    removeFiles(this.paths.entryFiles(evicted));
     return true;
   }
 
   /** A fresh path in the cache's own directory for a file about to be admitted. */
   tempPath(): string {
-    return path.join(this.dir, 'tmp', `w-${randomBytes(8).toString('hex')}.part`);
+    return this.paths.temp();
   }
 
   /** Drops the entry `key` if nobody holds it (its file was deleted from the job store). */
   forget(key: string): void {
-    const files = transaction(this.db, () => {
-      const e = this.entry(key);
-      if (!e || e.state !== 'ready' || this.refCount(key) > 0) return [];
-      return this.evict([key]);
+    const files = this.db.tx(() => {
+      const e = this.db.entry(key);
+      if (!e || e.state !== 'ready' || this.db.refCount(key) > 0) return [];
+      return this.db.evict([key]);
     });
-    this.removeFiles(files);
+    removeFiles(this.paths.entryFiles(files));
   }
 
   // ---- job reservations ----
@@ -233,31 +202,28 @@ export class NodeCache {
   async reserve(job: string, bytes: number): Promise<void> {
     const until = Date.now() + (this.opts.reserveWaitMs ?? 600_000);
     for (let round = 0; ; round++) {
-      const answer = transaction(this.db, () => {
-        const room = planRoom(this.space(), { bytes, as: 'reservation' });
+      const answer = this.db.tx(() => {
+        const room = planRoom(this.db.space(this.opts.cap), { bytes, as: 'reservation' });
         if (!room.ok) return room;
-        const gone = this.evict(room.evict);
-        this.db.prepare('INSERT OR REPLACE INTO reservations(holder, job, bytes) VALUES (?, ?, ?)').run(this.holder, job, bytes);
+        const gone = this.db.evict(room.evict);
+        this.db.reserve(this.holder, job, bytes);
         return { ok: true as const, gone };
       });
-      if (answer.ok) return this.removeFiles(answer.gone);
+      if (answer.ok) return removeFiles(this.paths.entryFiles(answer.gone));
       if (answer.never) throw new ResourceError(`${answer.why} on the node's cache file system (${this.dir})`, { resource: 'disk' });
       if (Date.now() > until)
         throw new ResourceError(
           `${answer.why}; waited ${Math.round((this.opts.reserveWaitMs ?? 600_000) / 1000)}s for other jobs on the node to finish`,
           { resource: 'disk' },
         );
-      if (round === 0) this.reapDead();
+      if (round === 0) this.holders.reapDead();
       await sleep(Math.min(2000, 100 * 2 ** Math.min(round, 5)));
     }
   }
 
   /** Ends `job`'s use of the cache: its reservation and references go. */
   release(job: string): void {
-    transaction(this.db, () => {
-      this.db.prepare('DELETE FROM refs WHERE holder = ? AND job = ?').run(this.holder, job);
-      this.db.prepare('DELETE FROM reservations WHERE holder = ? AND job = ?').run(this.holder, job);
-    });
+    this.db.tx(() => this.db.release(this.holder, job));
   }
 
   // ---- once per node ----
@@ -268,12 +234,12 @@ export class NodeCache {
    * it again in an emptied directory.
    */
   async onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
-    const dir = path.join(this.dir, 'once', onceName(key));
+    const dir = this.paths.once(key);
     for (let round = 0; ; round++) {
-      const step = transaction(this.db, () => this.onceStep(key, dir));
+      const step = this.db.tx(() => this.onceStep(key, dir));
       if (step.kind === 'done') return dir;
       if (step.kind === 'wait') {
-        await this.waitFor(step.owner, round);
+        await this.holders.waitFor(step.owner, round);
         continue;
       }
       await rm(dir, { recursive: true, force: true });
@@ -281,10 +247,10 @@ export class NodeCache {
       try {
         await produce(dir);
       } catch (e) {
-        transaction(this.db, () => this.db.prepare('DELETE FROM once WHERE key = ? AND owner = ?').run(key, this.holder));
+        this.db.tx(() => this.db.endOnce(key, this.holder, false));
         throw e;
       }
-      transaction(this.db, () => this.db.prepare("UPDATE once SET state = 'done' WHERE key = ? AND owner = ?").run(key, this.holder));
+      this.db.tx(() => this.db.endOnce(key, this.holder, true));
       return dir;
     }
   }
@@ -293,157 +259,55 @@ export class NodeCache {
 
   /** The entries, most recently used last. */
   entries(): Array<EntryView & { file: string }> {
-    const rows = this.db
-      .prepare('SELECT key, size, state, owner, file, last_used FROM entries ORDER BY last_used')
-      .all() as unknown as EntryRow[];
-    return rows.map((r) => ({
-      key: r.key,
-      size: r.size,
-      state: r.state,
-      lastUsed: r.last_used,
-      refs: this.refCount(r.key),
-      file: this.filePath(r.file),
-    }));
+    return this.db.entryRows().map((r) => ({ ...entryView(r, this.db.refCount(r.key)), file: this.paths.file(r.file) }));
   }
 
   /** The size of a complete entry, if the cache has one (saves asking the job store on a hit). */
   cachedSize(key: string): number | undefined {
-    const e = this.entry(key);
+    const e = this.db.entry(key);
     return e?.state === 'ready' ? e.size : undefined;
   }
 
   capacity(): number {
-    return this.meta('capacity') ?? 0;
+    return this.db.meta('capacity') ?? 0;
   }
 
   // ---- inside transactions ----
 
   private obtainStep(args: { key: string; size: number; job: string }): ObtainStep {
-    let e = this.entry(args.key);
-    if (e?.state === 'ready' && !this.intact(e)) {
-      this.evict([e.key]);
+    let e = this.db.entry(args.key);
+    if (e?.state === 'ready' && !this.intact(e.file, e.size)) {
+      this.db.evict([e.key]);
       e = undefined;
     }
     if (e?.state === 'ready') {
-      this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(args.key, this.holder, args.job);
-      this.db.prepare('UPDATE entries SET last_used = ? WHERE key = ?').run(this.tick(), args.key);
+      this.db.hold(args.key, this.holder, args.job);
       return { kind: 'hit', file: e.file };
     }
     if (e) return { kind: 'wait', owner: e.owner ?? '' };
-    const room = planRoom(this.space(), { bytes: args.size, as: 'entry' });
+    const room = planRoom(this.db.space(this.opts.cap), { bytes: args.size, as: 'entry' });
     if (!room.ok) return { kind: 'full', never: room.never };
-    const evicted = this.evict(room.evict);
-    const file = `${args.key}.${randomBytes(4).toString('hex')}`;
-    this.db
-      .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'filling', ?, ?, ?)")
-      .run(args.key, args.size, this.holder, file, this.tick());
+    const evicted = this.db.evict(room.evict);
+    const file = entryFileName(args.key);
+    this.db.insertEntry({ key: args.key, size: args.size, file, owner: this.holder });
     return { kind: 'fill', file, evicted };
   }
 
   private onceStep(key: string, dir: string): { kind: 'done' } | { kind: 'wait'; owner: string } | { kind: 'claim' } {
-    const row = this.db.prepare('SELECT state, owner FROM once WHERE key = ?').get(key) as { state: string; owner: string } | undefined;
+    const row = this.db.onceRow(key);
     if (row?.state === 'done' && existsSync(dir)) return { kind: 'done' };
     if (row?.state === 'running') return { kind: 'wait', owner: row.owner };
-    this.db.prepare("INSERT OR REPLACE INTO once(key, state, owner, dir) VALUES (?, 'running', ?, ?)").run(key, this.holder, dir);
+    this.db.claimOnce(key, this.holder, dir);
     return { kind: 'claim' };
   }
 
-  /** Deletes entries; returns their files, to be removed once the transaction has committed. */
-  private evict(keys: readonly string[]): string[] {
-    const files: string[] = [];
-    for (const key of keys) {
-      const e = this.entry(key);
-      if (!e) continue;
-      files.push(this.filePath(e.file), this.partPath(e.file));
-      this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
-      this.db.prepare('DELETE FROM refs WHERE key = ?').run(key);
-    }
-    return files;
-  }
-
-  private space() {
-    const rows = this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries').all() as unknown as EntryRow[];
-    const refs = new Map(
-      (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [
-        r.key,
-        r.n,
-      ]),
-    );
-    const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
-    const entries = rows.map((r) => ({ key: r.key, size: r.size, state: r.state, lastUsed: r.last_used, refs: refs.get(r.key) ?? 0 }));
-    return { capacity: this.capacity(), cap: this.opts.cap, entries, reserved };
-  }
-
-  private entry(key: string): EntryRow | undefined {
-    return this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries WHERE key = ?').get(key) as EntryRow | undefined;
-  }
-
-  private refCount(key: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM refs WHERE key = ?').get(key) as { n: number }).n;
-  }
-
   /** A complete entry's file is there with its size (a file changed through a link is dropped). */
-  private intact(e: EntryRow): boolean {
+  private intact(file: string, size: number): boolean {
     try {
-      return statSync(this.filePath(e.file)).size === e.size;
+      return statSync(this.paths.file(file)).size === size;
     } catch {
       return false;
     }
-  }
-
-  private tick(): number {
-    const next = (this.meta('tick') ?? 0) + 1;
-    this.setMeta('tick', next);
-    return next;
-  }
-
-  private meta(name: string): number | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number } | undefined)?.value;
-  }
-
-  private setMeta(name: string, value: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)').run(name, value);
-  }
-
-  /** Deletes a holder's rows; returns the files of its unfinished entries. */
-  private forgetHolder(id: string): string[] {
-    const filling = this.db.prepare("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
-    const files = this.evict(filling.map((r) => r.key));
-    for (const table of ['refs', 'reservations']) this.db.prepare(`DELETE FROM ${table} WHERE holder = ?`).run(id);
-    this.db.prepare("DELETE FROM once WHERE state = 'running' AND owner = ?").run(id);
-    this.db.prepare('DELETE FROM holders WHERE id = ?').run(id);
-    return files;
-  }
-
-  // ---- liveness ----
-
-  /** Reaps every dead holder; returns how many others are alive. */
-  private reapDead(): number {
-    const ids = (this.db.prepare('SELECT id FROM holders WHERE id <> ?').all(this.holder) as Array<{ id: string }>).map((r) => r.id);
-    let alive = 0;
-    for (const id of ids) {
-      if (this.isAlive(id)) alive++;
-      else this.reap(id);
-    }
-    return alive;
-  }
-
-  private reap(id: string): void {
-    const files = transaction(this.db, () => this.forgetHolder(id));
-    this.removeFiles(files);
-    rmSync(this.lockFile(id), { force: true });
-  }
-
-  /** Whether a holder's process is alive: its lock cannot be taken (liveLock.ts). */
-  private isAlive(id: string): boolean {
-    return id === this.holder || lockHolder(this.lockFile(id)) === 'alive';
-  }
-
-  /** Waits a little for somebody's claim; reaps its holder if that is dead. */
-  private async waitFor(owner: string, round: number): Promise<void> {
-    const verdict = judgeClaim({ owner }, this.holder, (o) => this.isAlive(o));
-    if (verdict === 'takeover') return this.reap(owner);
-    await sleep(Math.min(250, 10 * 2 ** Math.min(round, 5)));
   }
 
   // ---- files ----
@@ -456,29 +320,24 @@ export class NodeCache {
     file: string;
     fetch: (dest: string) => Promise<void>;
   }): Promise<string | undefined> {
-    const part = this.partPath(args.file);
-    const final = this.filePath(args.file);
+    const part = this.paths.part(args.file);
+    const final = this.paths.file(args.file);
     try {
       await args.fetch(part);
       await settle(part, args.size);
       await rename(part, final);
     } catch (e) {
-      transaction(this.db, () =>
-        this.db.prepare('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(args.key, this.holder, args.file),
-      );
-      this.removeFiles([part, final]);
+      this.db.tx(() => this.db.dropClaim(args.key, this.holder, args.file));
+      removeFiles([part, final]);
       throw e;
     }
-    const published = transaction(this.db, () => {
-      const r = this.db
-        .prepare("UPDATE entries SET state = 'ready', owner = NULL WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
-        .run(args.key, this.holder, args.file);
-      if (Number(r.changes) !== 1) return false;
-      this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(args.key, this.holder, args.job);
+    const published = this.db.tx(() => {
+      if (!this.db.publish(args.key, this.holder, args.file)) return false;
+      this.db.hold(args.key, this.holder, args.job);
       return true;
     });
     if (!published) {
-      this.removeFiles([final]);
+      removeFiles([final]);
       return undefined;
     }
     return final;
@@ -486,7 +345,7 @@ export class NodeCache {
 
   /** Removes files no entry names (only while no other holder is alive). */
   private sweep(): void {
-    const named = new Set((this.db.prepare('SELECT file FROM entries').all() as Array<{ file: string }>).map((r) => r.file));
+    const named = this.db.entryFiles();
     for (const sub of ['files', 'tmp']) {
       for (const f of readdirSync(path.join(this.dir, sub))) {
         if (!named.has(f.replace(/\.part$/, ''))) rmSync(path.join(this.dir, sub, f), { force: true });
@@ -497,87 +356,7 @@ export class NodeCache {
   /** The capacity: free space plus what the cache holds (measured when nobody else uses the cache, or never measured). */
   private measure(): void {
     const fs = statfsSync(this.dir);
-    transaction(this.db, () => {
-      const cached = (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
-      this.setMeta('capacity', fs.bavail * fs.bsize + cached);
-    });
-  }
-
-  private removeFiles(files: readonly string[]): void {
-    for (const f of files) {
-      try {
-        unlinkSync(f);
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private filePath(file: string): string {
-    return path.join(this.dir, 'files', file);
-  }
-
-  private partPath(file: string): string {
-    return path.join(this.dir, 'tmp', `${file}.part`);
-  }
-
-  private lockFile(id: string): string {
-    return path.join(this.dir, 'holders', `${id}.lock`);
-  }
-}
-
-/** A downloaded file has the expected size, is on disk, and is read-only. */
-async function settle(file: string, size: number): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    const got = (await fh.stat()).size;
-    if (got !== size) throw new TransientError(`downloaded ${got} bytes where the job store has ${size}`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await chmod(file, 0o444);
-}
-
-/** Places a cache file at `dest`: a hard link (read-only use), or a copy across file systems or on request. */
-export async function placeFile(source: string, dest: string, opts: { copy: boolean }): Promise<'link' | 'copy'> {
-  const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
-  let how: 'link' | 'copy' = 'copy';
-  if (!opts.copy) {
-    try {
-      await link(source, temp);
-      how = 'link';
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    }
-  }
-  if (how === 'copy') {
-    await copyFile(source, temp);
-    await chmod(temp, 0o644);
-  }
-  await rename(temp, dest).catch(async (e: unknown) => {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  });
-  return how;
-}
-
-/** A directory name for a once-per-node key: readable, and unique by its hash. */
-function onceName(key: string): string {
-  const readable = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
-  return `${readable}-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
-}
-
-/** Runs a statement that may meet a lock that the busy timeout does not cover (journal mode changes). */
-function retryBusy(fn: () => void): void {
-  for (let i = 0; ; i++) {
-    try {
-      return fn();
-    } catch (e) {
-      if (!isBusy(e) || i >= 50) throw e;
-      // A short synchronous pause (this runs once, when the cache is opened).
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    }
+    this.db.tx(() => this.db.setMeta('capacity', fs.bavail * fs.bsize + this.db.cachedBytes()));
   }
 }
 

@@ -5,7 +5,8 @@ import { appendFileSync, createReadStream, mkdtempSync, readdirSync, readFileSyn
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { NodeCache, placeFile } from '../../dist/filestore/nodeCache.js';
+import { placeFile } from '../../dist/filestore/cacheFiles.js';
+import { NodeCache } from '../../dist/filestore/nodeCache.js';
 
 const [mode, dir, ...rest] = process.argv.slice(2);
 const opts = JSON.parse(rest[0] ?? '{}');

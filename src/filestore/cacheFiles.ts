@@ -1,0 +1,106 @@
+/**
+ * The node cache's files: where each kind lives in the cache directory, how a download is
+ * settled before it is published, and how a cached file is placed where a job reads it.
+ *
+ * Layout: `cache.db` (the state, `cacheDb.ts`), `files/<key>.<nonce>` (complete entries,
+ * read-only), `tmp/` (downloads in progress, files about to be admitted), `holders/<id>.lock`
+ * (one per live process), `once/<name>` (directories made by once-per-node producers).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { chmod, copyFile, link, open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { TransientError } from '../errors.js';
+
+export class CachePaths {
+  constructor(readonly dir: string) {}
+
+  /** Creates the cache's directories. */
+  make(): void {
+    for (const d of ['files', 'tmp', 'holders', 'once']) mkdirSync(path.join(this.dir, d), { recursive: true });
+  }
+
+  get db(): string {
+    return path.join(this.dir, 'cache.db');
+  }
+
+  file(name: string): string {
+    return path.join(this.dir, 'files', name);
+  }
+
+  part(name: string): string {
+    return path.join(this.dir, 'tmp', `${name}.part`);
+  }
+
+  /** Both places an entry's file may be (published, or still being downloaded). */
+  entryFiles(names: readonly string[]): string[] {
+    return names.flatMap((n) => [this.file(n), this.part(n)]);
+  }
+
+  /** A fresh path in `tmp/` for a file about to be admitted. */
+  temp(): string {
+    return path.join(this.dir, 'tmp', `w-${randomBytes(8).toString('hex')}.part`);
+  }
+
+  lock(holder: string): string {
+    return path.join(this.dir, 'holders', `${holder}.lock`);
+  }
+
+  /** The directory of a once-per-node key: readable, and unique by its hash. */
+  once(key: string): string {
+    const readable = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+    return path.join(this.dir, 'once', `${readable}-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
+  }
+}
+
+/** A new entry's file name: its key and a nonce (a claim taken over never writes the loser's file). */
+export function entryFileName(key: string): string {
+  return `${key}.${randomBytes(4).toString('hex')}`;
+}
+
+/** A downloaded file has the expected size, is on disk, and is read-only. */
+export async function settle(file: string, size: number): Promise<void> {
+  const fh = await open(file, 'r');
+  try {
+    const got = (await fh.stat()).size;
+    if (got !== size) throw new TransientError(`downloaded ${got} bytes where the job store has ${size}`);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await chmod(file, 0o444);
+}
+
+/** Places a cache file at `dest`: a hard link (read-only use), or a copy across file systems or on request. */
+export async function placeFile(source: string, dest: string, opts: { copy: boolean }): Promise<'link' | 'copy'> {
+  const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
+  let how: 'link' | 'copy' = 'copy';
+  if (!opts.copy) {
+    try {
+      await link(source, temp);
+      how = 'link';
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    }
+  }
+  if (how === 'copy') {
+    await copyFile(source, temp);
+    await chmod(temp, 0o644);
+  }
+  await rename(temp, dest).catch(async (e: unknown) => {
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  });
+  return how;
+}
+
+/** Removes files that may already be gone. */
+export function removeFiles(files: readonly string[]): void {
+  for (const f of files) {
+    try {
+      unlinkSync(f);
+    } catch {
+      // already gone
+    }
+  }
+}
