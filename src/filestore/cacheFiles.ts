@@ -71,7 +71,11 @@ export async function settle(file: string, size: number): Promise<void> {
   await chmod(file, 0o444);
 }
 
-/** Places a cache file at `dest`: a hard link (read-only use), or a copy across file systems or on request. */
+/**
+ * Places a cache file at `dest`: a hard link (read-only use), or a copy on request, across file
+ * systems (EXDEV), and where the kernel refuses the link (EPERM: with fs.protected_hardlinks=1
+ * a file of another user that one cannot write, or a file system without hard links).
+ */
 export async function placeFile(source: string, dest: string, opts: { copy: boolean }): Promise<'link' | 'copy'> {
   const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
   let how: 'link' | 'copy' = 'copy';
@@ -80,7 +84,8 @@ export async function placeFile(source: string, dest: string, opts: { copy: bool
       await link(source, temp);
       how = 'link';
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EPERM') throw e;
     }
   }
   if (how === 'copy') {

@@ -22,9 +22,20 @@ export class CacheHolders {
     readonly me: string,
   ) {}
 
-  /** Whether a holder's process is alive: its lock cannot be taken. */
+  /**
+   * Whether a holder's process may be alive: only a lock file that is gone (a holder makes it
+   * before it registers, and it goes only after its rows) or whose lock is free proves it dead.
+   * One this process cannot open (another user's, EACCES) proves nothing: its holder is waited for.
+   */
   isAlive(id: string): boolean {
-    return id === this.me || lockHolder(this.paths.lock(id)) === 'alive';
+    return this.liveness(id) !== 'dead';
+  }
+
+  /** `alive`, `dead`, or `unknown` when its lock file cannot be opened (then it is taken for alive). */
+  liveness(id: string): 'alive' | 'dead' | 'unknown' {
+    if (id === this.me) return 'alive';
+    const verdict = lockHolder(this.paths.lock(id));
+    return verdict === 'absent' ? 'dead' : verdict;
   }
 
   /** Reaps every dead holder; returns how many others are alive. */
@@ -41,13 +52,48 @@ export class CacheHolders {
   reap(id: string): void {
     const files = this.db.tx(() => this.db.forgetHolder(id));
     removeFiles(this.paths.entryFiles(files));
-    if (id !== this.me) rmSync(this.paths.lock(id), { force: true });
+    if (id === this.me) return;
+    try {
+      rmSync(this.paths.lock(id), { force: true });
+    } catch {
+      // A directory this user may not write: the next holder that may, removes it.
+    }
   }
 
-  /** Waits a little for somebody's claim; reaps its holder if that is dead. */
-  async waitFor(owner: string, round: number): Promise<void> {
-    const verdict = judgeClaim({ owner }, this.me, (o) => this.isAlive(o));
-    if (verdict === 'takeover') return this.reap(owner);
-    await sleep(Math.min(250, 10 * 2 ** Math.min(round, 5)));
+  /** Waiting for other holders' claims (see {@link ClaimWait}). */
+  claimWait(unjudgedWaitMs: number): ClaimWait {
+    return new ClaimWait(this, unjudgedWaitMs);
+  }
+}
+
+/**
+ * One caller's wait for claims held by others (a download, a producer): a little at a time,
+ * reaping a dead holder at once. A live holder is waited for as long as it works; one whose
+ * liveness cannot be judged (its lock file cannot be opened) only for `unjudgedWaitMs`, after
+ * which the caller gives up (a dead holder of another user would otherwise be waited for
+ * forever).
+ */
+export class ClaimWait {
+  private round = 0;
+  private unjudgedSince: number | undefined;
+
+  constructor(
+    private readonly holders: CacheHolders,
+    private readonly unjudgedWaitMs: number,
+  ) {}
+
+  /** Waits once for `owner`'s claim: `again` (look again), or `give-up`. */
+  async wait(owner: string): Promise<'again' | 'give-up'> {
+    const liveness = this.holders.liveness(owner);
+    if (judgeClaim({ owner }, this.holders.me, () => liveness !== 'dead') === 'takeover') {
+      this.holders.reap(owner);
+      return 'again';
+    }
+    if (liveness === 'unknown') {
+      this.unjudgedSince ??= Date.now();
+      if (Date.now() - this.unjudgedSince > this.unjudgedWaitMs) return 'give-up';
+    } else this.unjudgedSince = undefined;
+    await sleep(Math.min(250, 10 * 2 ** Math.min(this.round++, 5)));
+    return 'again';
   }
 }

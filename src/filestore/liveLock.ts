@@ -50,10 +50,11 @@ export class LiveLock {
 
 /**
  * What the lock file at `file` says of its holder: `alive` (locked), `dead` (its lock is free,
- * and it holds `token` when one is given) or `unknown` (no such file, another's file, unreadable).
+ * and it holds `token` when one is given), `absent` (no such file) or `unknown` (another's
+ * file, or one this process may not open: that proves nothing either way).
  */
-export function lockHolder(file: string, token?: string): 'alive' | 'dead' | 'unknown' {
-  if (!existsSync(file)) return 'unknown';
+export function lockHolder(file: string, token?: string): 'alive' | 'dead' | 'absent' | 'unknown' {
+  if (!existsSync(file)) return 'absent';
   let probe: DatabaseSync | undefined;
   try {
     probe = openDatabase(file, 0);

@@ -37,10 +37,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ResourceError } from '../errors.js';
+import { ResourceError, TransientError } from '../errors.js';
 import { CacheDb, entryView } from './cacheDb.js';
 import { CachePaths, entryFileName, removeFiles, settle } from './cacheFiles.js';
-import { CacheHolders } from './cacheHolders.js';
+import { CacheHolders, type ClaimWait } from './cacheHolders.js';
 import { planRoom, type EntryView } from './cacheRules.js';
 import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
@@ -61,6 +61,12 @@ export interface NodeCacheOptions {
   label?: string;
   /** How long a job waits for disk that others hold before it fails (default 10 minutes). */
   reserveWaitMs?: number;
+  /**
+   * How long a claim is waited for whose holder's liveness cannot be judged (another user's
+   * lock file this process may not open) before a read goes uncached or a once-per-node call
+   * fails (default 5 minutes).
+   */
+  unjudgedWaitMs?: number;
 }
 
 type ObtainStep =
@@ -137,7 +143,8 @@ export class NodeCache {
    */
   async obtain(args: { key: string; size: number; job: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
     let reaped = false;
-    for (let round = 0; ; round++) {
+    const claims = this.claimWait();
+    for (;;) {
       const step = this.db.tx(() => this.obtainStep(args));
       if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true };
       if (step.kind === 'fill') {
@@ -152,7 +159,7 @@ export class NodeCache {
         this.holders.reapDead();
         continue;
       }
-      await this.holders.waitFor(step.owner, round);
+      if ((await claims.wait(step.owner)) === 'give-up') return { path: undefined, hit: false };
     }
   }
 
@@ -235,11 +242,12 @@ export class NodeCache {
    */
   async onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
     const dir = this.paths.once(key);
-    for (let round = 0; ; round++) {
+    const claims = this.claimWait();
+    for (;;) {
       const step = this.db.tx(() => this.onceStep(key, dir));
       if (step.kind === 'done') return dir;
       if (step.kind === 'wait') {
-        await this.holders.waitFor(step.owner, round);
+        if ((await claims.wait(step.owner)) === 'give-up') throw unjudged(`the once-per-node producer of '${key}'`, step.owner);
         continue;
       }
       await rm(dir, { recursive: true, force: true });
@@ -270,6 +278,10 @@ export class NodeCache {
 
   capacity(): number {
     return this.db.meta('capacity') ?? 0;
+  }
+
+  private claimWait(): ClaimWait {
+    return this.holders.claimWait(this.opts.unjudgedWaitMs ?? 300_000);
   }
 
   // ---- inside transactions ----
@@ -358,6 +370,13 @@ export class NodeCache {
     const fs = statfsSync(this.dir);
     this.db.tx(() => this.db.setMeta('capacity', fs.bavail * fs.bsize + this.db.cachedBytes()));
   }
+}
+
+/** A claim given up on: its holder's liveness could not be judged. */
+function unjudged(what: string, owner: string): TransientError {
+  return new TransientError(
+    `gave up waiting for ${what}: it is held by node cache holder ${owner}, whose lock file this process cannot open (another user's?)`,
+  );
 }
 
 const shared = new Map<string, NodeCache | { failed: unknown }>();

@@ -27,7 +27,11 @@ if (mode === 'open-many') {
   process.exit(0);
 }
 
-const cache = NodeCache.open({ dir, ...(opts.cap ? { cap: opts.cap } : {}) });
+const cache = NodeCache.open({
+  dir,
+  ...(opts.cap ? { cap: opts.cap } : {}),
+  ...(opts.unjudgedWaitMs ? { unjudgedWaitMs: opts.unjudgedWaitMs } : {}),
+});
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Copies `source` to `dest` in chunks, `delayMs` apart (a slow download). */

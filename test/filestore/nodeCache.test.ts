@@ -1,86 +1,15 @@
 /**
  * The node cache across real processes sharing one cache directory: once-per-node producers,
- * downloads killed half-way, eviction order. Children run test/filestore/cacheChild.mjs
- * against the built dist/ (as the CLI tests run bin/toil.js).
+ * downloads killed half-way, eviction order, a cache that cannot be opened (children.ts).
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT } from '../helpers/run.js';
-import { useTempStore } from '../helpers/tempStore.js';
+import { lines, MiB, useCacheChildren } from './children.js';
 
-const t = useTempStore();
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const p of running) p.kill('SIGKILL');
-  running.clear();
-});
-const CHILD = path.join(ROOT, 'test', 'filestore', 'cacheChild.mjs');
-const MiB = 2 ** 20;
-
-interface Child {
-  proc: ChildProcess;
-  /** Resolves with the first line that starts with `prefix`. */
-  line(prefix: string): Promise<string>;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; json: unknown; stderr: string }>;
-}
-
-function child(mode: string, opts: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, mode, path.join(t.dir, 'cache'), JSON.stringify(opts)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  running.add(proc);
-  proc.on('close', () => running.delete(proc));
-  let out = '';
-  let stderr = '';
-  const waiters: Array<{ prefix: string; resolve: (l: string) => void }> = [];
-  proc.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) {
-      const l = out.split('\n').find((x) => x.startsWith(w.prefix));
-      if (l !== undefined) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
-    }
-  });
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; json: unknown; stderr: string }>((resolve) =>
-    proc.on('close', (code, signal) => {
-      const last = out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop();
-      resolve({ code, signal, json: last ? JSON.parse(last) : undefined, stderr });
-    }),
-  );
-  return {
-    proc,
-    done,
-    line: (prefix) =>
-      new Promise((resolve, reject) => {
-        const l = out.split('\n').find((x) => x.startsWith(prefix));
-        if (l !== undefined) return resolve(l);
-        waiters.push({ prefix, resolve });
-        void done.then((d) => reject(new Error(`child ended (${d.code ?? d.signal}) before '${prefix}': ${d.stderr}`)));
-      }),
-  };
-}
-
-async function lines(file: string): Promise<string[]> {
-  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-}
-
-async function randomFile(name: string, size: number): Promise<{ file: string; sha: string }> {
-  const data = randomBytes(size);
-  const file = path.join(t.dir, name);
-  await writeFile(file, data);
-  return { file, sha: createHash('sha256').update(data).digest('hex') };
-}
+const { t, child, randomFile } = useCacheChildren();
 
 describe('once per node', () => {
   it('runs the producer once for 8 concurrent callers and gives each the directory', async () => {
