@@ -6,8 +6,12 @@
  *
  * Tables: `meta` (capacity, the use counter), `holders` (live processes, liveness by their
  * LiveLock), `entries` (cached files: `filling` while claimed by a holder, then `ready`),
- * `refs` (running jobs that hold an entry), `reservations` (running jobs' disk), `once`
- * (once-per-node producers).
+ * `refs` (running jobs that hold an entry), `reservations` (running jobs' disk), `dirs` (the
+ * jobs' own directories, relative to the cache directory's parent, removed with a dead
+ * holder), `once` (once-per-node producers).
+ *
+ * Changes to the schema only add tables and nullable columns: workers of an older version on
+ * the same node keep working beside newer ones.
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { EntryView, SpaceView } from './cacheRules.js';
@@ -20,6 +24,7 @@ CREATE TABLE IF NOT EXISTS entries(key TEXT PRIMARY KEY, size INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS refs(key TEXT NOT NULL, holder TEXT NOT NULL, job TEXT NOT NULL, PRIMARY KEY(key, holder, job));
 CREATE TABLE IF NOT EXISTS reservations(holder TEXT NOT NULL, job TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(holder, job));
 CREATE TABLE IF NOT EXISTS once(key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL, dir TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, holder TEXT NOT NULL, job TEXT NOT NULL);
 `;
 
 export interface EntryRow {
@@ -68,14 +73,35 @@ export class CacheDb {
     return (this.db.prepare('SELECT id FROM holders WHERE id <> ?').all(me) as Array<{ id: string }>).map((r) => r.id);
   }
 
-  /** Deletes a holder's rows; returns the files of its unfinished entries. */
-  forgetHolder(id: string): string[] {
+  /** Deletes a holder's rows; returns the files of its unfinished entries and its jobs' directories. */
+  forgetHolder(id: string): { files: string[]; dirs: string[] } {
     const filling = this.db.prepare("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
     const files = this.evict(filling.map((r) => r.key));
-    for (const table of ['refs', 'reservations']) this.db.prepare(`DELETE FROM ${table} WHERE holder = ?`).run(id);
+    const dirs = (this.db.prepare('SELECT path FROM dirs WHERE holder = ?').all(id) as Array<{ path: string }>).map((r) => r.path);
+    for (const table of ['refs', 'reservations', 'dirs']) this.db.prepare(`DELETE FROM ${table} WHERE holder = ?`).run(id);
     this.db.prepare("DELETE FROM once WHERE state = 'running' AND owner = ?").run(id);
     this.db.prepare('DELETE FROM holders WHERE id = ?').run(id);
-    return files;
+    return { files, dirs };
+  }
+
+  // ---- the jobs' directories ----
+
+  /** `job` of `holder` is about to make the directory `rel` (relative to the cache directory's parent). */
+  trackDir(rel: string, holder: string, job: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO dirs(path, holder, job) VALUES (?, ?, ?)').run(rel, holder, job);
+  }
+
+  untrackDir(rel: string): void {
+    this.db.prepare('DELETE FROM dirs WHERE path = ?').run(rel);
+  }
+
+  /** The directories of jobs with a disk reservation: what they hold is counted against it. */
+  reservedDirs(): string[] {
+    return (
+      this.db.prepare('SELECT d.path FROM dirs d JOIN reservations r ON r.holder = d.holder AND r.job = d.job').all() as Array<{
+        path: string;
+      }>
+    ).map((r) => r.path);
   }
 
   // ---- entries ----
@@ -148,11 +174,6 @@ export class CacheDb {
     const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
     const entries = this.entryRows().map((r) => entryView(r, refs.get(r.key) ?? 0));
     return { capacity: this.meta('capacity') ?? 0, cap, entries, reserved };
-  }
-
-  /** Bytes the entries claim (complete or being filled). */
-  cachedBytes(): number {
-    return (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
   }
 
   // ---- job reservations ----

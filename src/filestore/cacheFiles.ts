@@ -4,10 +4,13 @@
  *
  * Layout: `cache.db` (the state, `cacheDb.ts`), `files/<key>.<nonce>` (complete entries,
  * read-only), `tmp/` (downloads in progress, files about to be admitted), `holders/<id>.lock`
- * (one per live process), `once/<name>` (directories made by once-per-node producers).
+ * (one per live process), `once/<name>` (directories made by once-per-node producers). The
+ * jobs' own directories are beside the cache directory (`<workDir>/toil-<workflow>/job-…`):
+ * the cache knows them by their path relative to its parent, the work directory, which is
+ * the same in every pod of a node whatever the host path's name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { chmod, copyFile, link, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TransientError } from '../errors.js';
@@ -40,6 +43,25 @@ export class CachePaths {
   /** A fresh path in `tmp/` for a file about to be admitted. */
   temp(): string {
     return path.join(this.dir, 'tmp', `w-${randomBytes(8).toString('hex')}.part`);
+  }
+
+  /** The work directory: the cache directory's parent, where the jobs' directories are. */
+  get base(): string {
+    return path.dirname(path.resolve(this.dir));
+  }
+
+  /** A job's directory relative to the work directory; undefined if it is not inside it (or is the cache). */
+  jobDirName(abs: string): string | undefined {
+    const rel = path.relative(this.base, path.resolve(abs));
+    const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+    const cache = path.relative(path.resolve(this.dir), path.resolve(abs));
+    return inside && (cache.startsWith('..') || path.isAbsolute(cache)) ? rel : undefined;
+  }
+
+  /** A job's directory from its name; undefined for a name that would lead out of the work directory. */
+  jobDir(rel: string): string | undefined {
+    const abs = path.resolve(this.base, rel);
+    return this.jobDirName(abs) === undefined ? undefined : abs;
   }
 
   lock(holder: string): string {
@@ -97,6 +119,47 @@ export async function placeFile(source: string, dest: string, opts: { copy: bool
     throw e;
   });
   return how;
+}
+
+/** Removes a job's directory tree; nothing if it cannot. */
+export function removeTree(dir: string | undefined): void {
+  if (dir === undefined) return;
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    // Not ours to remove (another user's), or already going: the next sweep tries again.
+  }
+}
+
+/**
+ * Bytes on disk (allocated blocks) of everything under `roots` on the file system of `dev`,
+ * each inode counted once (a cached file linked into a job's directory is one file); what
+ * cannot be read counts nothing.
+ */
+export function diskUsage(roots: readonly string[], dev: number): number {
+  const seen = new Set<number>();
+  let bytes = 0;
+  const visit = (p: string): void => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return;
+    }
+    if (st.dev !== dev || seen.has(st.ino)) return;
+    seen.add(st.ino);
+    bytes += st.blocks * 512;
+    if (!st.isDirectory()) return;
+    let names: string[] = [];
+    try {
+      names = readdirSync(p);
+    } catch {
+      // unreadable: counted as nothing
+    }
+    for (const n of names) visit(path.join(p, n));
+  };
+  for (const r of roots) visit(r);
+  return bytes;
 }
 
 /** Removes files that may already be gone. */

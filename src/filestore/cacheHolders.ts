@@ -5,12 +5,12 @@
  * lock cannot be taken; the kernel drops the lock when the process dies (SIGKILL included),
  * across PID and mount namespaces, so a dead holder is found at once and a busy one is never
  * taken for dead. A dead holder is reaped: its rows go (claims, references, reservations) and
- * so do its unfinished files and its lock file.
+ * so do its unfinished files, its jobs' directories and its lock file.
  */
 import { rmSync } from 'node:fs';
 import { sleep } from '../concurrency.js';
 import type { CacheDb } from './cacheDb.js';
-import { removeFiles, type CachePaths } from './cacheFiles.js';
+import { removeFiles, removeTree, type CachePaths } from './cacheFiles.js';
 import { judgeClaim } from './cacheRules.js';
 import { lockHolder } from './liveLock.js';
 
@@ -48,10 +48,14 @@ export class CacheHolders {
     return alive;
   }
 
-  /** Deletes a holder's rows and its unfinished files (its own, when it closes; a dead one's otherwise). */
+  /**
+   * Deletes a holder's rows, its unfinished files and its jobs' directories (its own, when it
+   * closes; a dead one's otherwise: what a killed worker left on the node).
+   */
   reap(id: string): void {
-    const files = this.db.tx(() => this.db.forgetHolder(id));
+    const { files, dirs } = this.db.tx(() => this.db.forgetHolder(id));
     removeFiles(this.paths.entryFiles(files));
+    for (const rel of dirs) removeTree(this.paths.jobDir(rel));
     if (id === this.me) return;
     try {
       rmSync(this.paths.lock(id), { force: true });

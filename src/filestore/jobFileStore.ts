@@ -111,10 +111,14 @@ export class JobFileStore implements FileStore {
     if (!this.toDelete.includes(id)) this.toDelete.push(id);
   }
 
+  /** The job's directory, registered with the node cache before it is made (so it goes if the worker is killed). */
   async localTempDir(): Promise<string> {
     if (!this.tempRoot) {
       await mkdir(this.workDir, { recursive: true });
-      this.tempRoot = await mkdtemp(path.join(this.workDir, `job-${this.jobId.slice(0, 40)}-`));
+      const dir = path.join(this.workDir, `job-${this.jobId.slice(0, 40)}-${randomBytes(4).toString('hex')}`);
+      this.nodeCache()?.trackDir(dir, this.holdKey);
+      await mkdir(dir);
+      this.tempRoot = dir;
     }
     return this.tempRoot;
   }
@@ -130,7 +134,10 @@ export class JobFileStore implements FileStore {
    * files deleted from the job store.
    */
   async finish(failed: boolean): Promise<void> {
-    if (this.tempRoot) await rm(this.tempRoot, { recursive: true, force: true });
+    if (this.tempRoot) {
+      await rm(this.tempRoot, { recursive: true, force: true });
+      this.nodeCache()?.untrackDir(this.tempRoot);
+    }
     if (failed) await Promise.all(this.written.map((id) => this.store.deleteFile(id).catch(() => undefined)));
     const cache = this.filesCache();
     if (!cache) return;
@@ -178,8 +185,13 @@ export class JobFileStore implements FileStore {
 
   /** The node cache, when files go through it and it can be used. */
   private filesCache(): NodeCache | undefined {
+    return this.cacheState?.access.files ? this.nodeCache() : undefined;
+  }
+
+  /** The node cache, when it can be used (files through it or not: it keeps the job's directory). */
+  private nodeCache(): NodeCache | undefined {
     const s = this.cacheState;
-    if (!s || !s.access.files || s.broken) return undefined;
+    if (!s || s.broken) return undefined;
     if (!s.cache) {
       try {
         s.cache = s.access.open();

@@ -30,8 +30,15 @@
  * - **Once per node**: a `once` row (key, state, owner) claims a producer's run like a
  *   `filling` entry claims a download; a producer that throws or dies frees the claim and the
  *   next waiter runs it in an emptied directory.
- * - **Capacity** is measured (free space + cached bytes) when a process opens the cache and
- *   no other holder is alive; files no entry names are swept then too.
+ * - **Jobs' directories** are registered before they are made (`trackDir`), so that a killed
+ *   worker's directory — its output, and its hard links that keep cached files' blocks in use
+ *   — goes when its holder is reaped.
+ * - **Capacity** is what the cache and the running jobs may use: the file system's free space
+ *   (statfs) plus what is really on disk of the cache's files and of the directories of jobs
+ *   with a reservation (allocated blocks, each inode once). It is measured when a process
+ *   opens the cache and again, before room is planned, once the last measure is a second
+ *   old; other use of the file system shrinks it. Files no entry names are swept when a
+ *   process opens the cache and no other holder is alive.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
@@ -39,7 +46,7 @@ import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ResourceError, TransientError } from '../errors.js';
 import { CacheDb, entryView } from './cacheDb.js';
-import { CachePaths, entryFileName, removeFiles, settle } from './cacheFiles.js';
+import { CachePaths, diskUsage, entryFileName, removeFiles, settle } from './cacheFiles.js';
 import { CacheHolders, type ClaimWait } from './cacheHolders.js';
 import { planRoom, type EntryView } from './cacheRules.js';
 import { LiveLock } from './liveLock.js';
@@ -104,9 +111,8 @@ export class NodeCache {
     const cache = new NodeCache(opts);
     try {
       cache.db.tx(() => cache.db.addHolder(cache.holder, opts.label ?? `pid ${process.pid}`));
-      const quiet = cache.holders.reapDead() === 0;
-      if (quiet) cache.sweep();
-      if (quiet || cache.db.meta('capacity') === undefined) cache.measure();
+      if (cache.holders.reapDead() === 0) cache.sweep();
+      cache.measure();
       return cache;
     } catch (e) {
       cache.abandon();
@@ -145,6 +151,7 @@ export class NodeCache {
     let reaped = false;
     const claims = this.claimWait();
     for (;;) {
+      this.measureIfStale();
       const step = this.db.tx(() => this.obtainStep(args));
       if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true };
       if (step.kind === 'fill') {
@@ -172,6 +179,7 @@ export class NodeCache {
     const file = entryFileName(args.key);
     await chmod(args.source, 0o444);
     await rename(args.source, this.paths.file(file));
+    this.measureIfStale();
     const evicted = this.db.tx(() => {
       if (this.db.entry(args.key)) return undefined;
       const room = planRoom(this.db.space(this.opts.cap), { bytes: size, as: 'entry' });
@@ -203,12 +211,32 @@ export class NodeCache {
     removeFiles(this.paths.entryFiles(files));
   }
 
+  // ---- the jobs' directories ----
+
+  /**
+   * Registers the directory `dir` that `job` is about to make, so that it is removed if this
+   * process dies; false (not registered) if it is not in the cache's work directory.
+   */
+  trackDir(dir: string, job: string): boolean {
+    const rel = this.paths.jobDirName(dir);
+    if (rel === undefined) return false;
+    this.db.tx(() => this.db.trackDir(rel, this.holder, job));
+    return true;
+  }
+
+  /** Forgets a directory its job has removed. */
+  untrackDir(dir: string): void {
+    const rel = this.paths.jobDirName(dir);
+    if (rel !== undefined) this.db.tx(() => this.db.untrackDir(rel));
+  }
+
   // ---- job reservations ----
 
   /** Reserves `bytes` of disk for `job` while it runs: evicts, waits, or fails naming the sizes. */
   async reserve(job: string, bytes: number): Promise<void> {
     const until = Date.now() + (this.opts.reserveWaitMs ?? 600_000);
     for (let round = 0; ; round++) {
+      this.measureIfStale();
       const answer = this.db.tx(() => {
         const room = planRoom(this.db.space(this.opts.cap), { bytes, as: 'reservation' });
         if (!room.ok) return room;
@@ -365,10 +393,21 @@ export class NodeCache {
     }
   }
 
-  /** The capacity: free space plus what the cache holds (measured when nobody else uses the cache, or never measured). */
+  /** The capacity: the file system's free space plus what the cache and the reserved jobs' directories really use. */
   private measure(): void {
     const fs = statfsSync(this.dir);
-    this.db.tx(() => this.db.setMeta('capacity', fs.bavail * fs.bsize + this.db.cachedBytes()));
+    const own = [path.join(this.dir, 'files'), path.join(this.dir, 'tmp')];
+    const dirs = this.db.reservedDirs().flatMap((rel) => this.paths.jobDir(rel) ?? []);
+    const used = diskUsage([...own, ...dirs], statSync(this.dir).dev);
+    this.db.tx(() => {
+      this.db.setMeta('capacity', fs.bavail * fs.bsize + used);
+      this.db.setMeta('measured', Date.now());
+    });
+  }
+
+  /** Measures again when the last measure (by any process) is older than MEASURE_EVERY_MS. */
+  private measureIfStale(): void {
+    if (Date.now() - (this.db.meta('measured') ?? 0) >= MEASURE_EVERY_MS) this.measure();
   }
 }
 
@@ -378,6 +417,9 @@ function unjudged(what: string, owner: string): TransientError {
     `gave up waiting for ${what}: it is held by node cache holder ${owner}, whose lock file this process cannot open (another user's?)`,
   );
 }
+
+/** How old the capacity may get before it is measured again (statfs, and a walk of the cache's and the jobs' files). */
+const MEASURE_EVERY_MS = 1000;
 
 const shared = new Map<string, NodeCache | { failed: unknown }>();
 

@@ -97,14 +97,25 @@ if (mode === 'once') {
   if (opts.holdMs) await sleep(opts.holdMs);
   if (!opts.keep) cache.release(opts.job ?? 'job');
   console.log(JSON.stringify({ results, entries: cache.entries().map((e) => ({ key: e.key, refs: e.refs, state: e.state })) }));
+} else if (mode === 'job') {
+  // A worker's job through JobFileStore (a real file job store): it reserves opts.disk, reads
+  // the file opts.source (stored first) into its directory, writes opts.output bytes there,
+  // and holds all that for opts.holdMs.
+  const { JobFileStore } = await import('../../dist/filestore/jobFileStore.js');
+  const { openJobStore } = await import('../../dist/jobstore/open.js');
+  const store = await openJobStore(opts.store);
+  if (!(await store.exists())) await store.create();
+  const id = await store.writeFile(opts.source);
+  const files = new JobFileStore({ store, jobId: 'job', workDir: opts.workDir, cache: { files: true, open: () => cache } });
+  await files.start(opts.disk);
+  const read = await files.readGlobalFile(id);
+  const dir = await files.localTempDir();
+  writeFileSync(path.join(dir, 'output'), Buffer.alloc(opts.output, 1));
+  process.stdout.write(`# ready ${JSON.stringify({ dir, read })}\n`);
+  await sleep(opts.holdMs ?? 0);
+  await files.finish(false);
+  console.log(JSON.stringify({ dir, read }));
 } else if (mode === 'reserve') {
-  if (opts.capacity) {
-    // Pretend the disk is small: the capacity the cache measured, overwritten.
-    const { DatabaseSync } = await import('node:sqlite');
-    const db = new DatabaseSync(path.join(dir, 'cache.db'));
-    db.prepare("UPDATE meta SET value = ? WHERE name = 'capacity'").run(opts.capacity);
-    db.close();
-  }
   const started = Date.now();
   const got = await cache.reserve('job', opts.bytes).then(
     () => ({ ok: true }),
@@ -112,6 +123,6 @@ if (mode === 'once') {
   );
   process.stdout.write('# reserved\n');
   if (opts.holdMs) await sleep(opts.holdMs);
-  console.log(JSON.stringify({ ...got, waitedMs: Date.now() - started }));
+  console.log(JSON.stringify({ ...got, waitedMs: Date.now() - started, capacity: cache.capacity() }));
 }
 cache.close();

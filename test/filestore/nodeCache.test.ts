@@ -1,6 +1,6 @@
 /**
  * The node cache across real processes sharing one cache directory: once-per-node producers,
- * downloads killed half-way, eviction order, a cache that cannot be opened (children.ts).
+ * downloads killed half-way, eviction order, reservations that never fit, a cache that cannot be opened (children.ts).
  */
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
@@ -132,21 +132,6 @@ describe('reservations', () => {
       name: 'ResourceError',
       error: expect.stringMatching(/disk requirement of 1024 PiB does not fit: capacity .* on the node's cache file system/),
     });
-  });
-
-  it('makes a job wait while other jobs hold the disk it needs, and evicts cached files for it', async () => {
-    const { file } = await randomFile('a', 2 * MiB);
-    const fetchLog = path.join(t.dir, 'fetches');
-    await child('read', { reads: [{ key: 'a', source: file }], fetchLog }).done;
-    const first = child('reserve', { bytes: 6 * MiB, capacity: 10 * MiB, holdMs: 1000 });
-    await first.line('# reserved');
-    // 6 MiB reserved and 2 MiB cached of 10: 9 MiB fits only once the first job is done, and
-    // then only by evicting the cached file.
-    const second = await child('reserve', { bytes: 9 * MiB }).done;
-    expect(second.json).toMatchObject({ ok: true });
-    expect((second.json as { waitedMs: number }).waitedMs).toBeGreaterThan(500);
-    expect((await first.done).json).toMatchObject({ ok: true });
-    expect(readdirSync(path.join(t.dir, 'cache', 'files'))).toEqual([]);
   });
 });
 
