@@ -14,6 +14,7 @@
  * the same node keep working beside newer ones.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import type { Sealed } from './cacheFiles.js';
 import type { EntryView, SpaceView } from './cacheRules.js';
 import { isBusy, openDatabase, settingUp, transaction } from './sqlite.js';
 
@@ -27,6 +28,12 @@ CREATE TABLE IF NOT EXISTS once(key TEXT PRIMARY KEY, state TEXT NOT NULL, owner
 CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, holder TEXT NOT NULL, job TEXT NOT NULL);
 `;
 
+/** Columns added since the first version: [table, column, type] (nullable: older workers leave them out). */
+const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [
+  ['entries', 'digest', 'TEXT'],
+  ['entries', 'mtime', 'TEXT'],
+];
+
 export interface EntryRow {
   key: string;
   size: number;
@@ -35,9 +42,13 @@ export interface EntryRow {
   /** The entry's file name in `files/` (its key and a nonce). */
   file: string;
   last_used: number;
+  /** The sha256 of its bytes (hex), once downloaded; null in entries of older versions. */
+  digest: string | null;
+  /** Its file's modification time (ns) when last checked; null when not yet checked. */
+  mtime: string | null;
 }
 
-const ENTRY_COLUMNS = 'key, size, state, owner, file, last_used';
+const ENTRY_COLUMNS = 'key, size, state, owner, file, last_used, digest, mtime';
 
 export class CacheDb {
   private constructor(private readonly db: DatabaseSync) {}
@@ -49,6 +60,7 @@ export class CacheDb {
       retryBusy(() => db.exec('PRAGMA journal_mode = WAL'));
       db.exec('PRAGMA synchronous = NORMAL');
       retryBusy(() => db.exec(SCHEMA));
+      transaction(db, () => addColumns(db));
     });
     return new CacheDb(db);
   }
@@ -73,8 +85,17 @@ export class CacheDb {
     return (this.db.prepare('SELECT id FROM holders WHERE id <> ?').all(me) as Array<{ id: string }>).map((r) => r.id);
   }
 
-  /** Deletes a holder's rows; returns the files of its unfinished entries and its jobs' directories. */
+  /**
+   * Deletes a holder's rows; returns the files of its unfinished entries and its jobs'
+   * directories. An entry it had downloaded completely (its digest recorded) but not yet
+   * published is kept as complete, to be checked against its digest before it is served.
+   */
   forgetHolder(id: string): { files: string[]; dirs: string[] } {
+    this.db
+      .prepare(
+        "UPDATE entries SET state = 'ready', owner = NULL, mtime = NULL WHERE state = 'filling' AND owner = ? AND digest IS NOT NULL",
+      )
+      .run(id);
     const filling = this.db.prepare("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
     const files = this.evict(filling.map((r) => r.key));
     const dirs = (this.db.prepare('SELECT path FROM dirs WHERE holder = ?').all(id) as Array<{ path: string }>).map((r) => r.path);
@@ -130,19 +151,47 @@ export class CacheDb {
     this.db.prepare('UPDATE entries SET last_used = ? WHERE key = ?').run(this.tick(), key);
   }
 
-  /** A new entry: `filling` (claimed by `owner`) or `ready`, the most recently used. */
-  insertEntry(e: { key: string; size: number; file: string; owner?: string }): void {
+  /** A new entry, the most recently used: `filling` (claimed by `owner`), or `ready` with its digest and time. */
+  insertEntry(e: { key: string; size: number; file: string } & ({ owner: string } | Sealed)): void {
+    const sealed = 'digest' in e ? e : undefined;
     this.db
-      .prepare('INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(e.key, e.size, e.owner === undefined ? 'ready' : 'filling', e.owner ?? null, e.file, this.tick());
+      .prepare('INSERT INTO entries(key, size, state, owner, file, last_used, digest, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(
+        e.key,
+        e.size,
+        sealed ? 'ready' : 'filling',
+        'owner' in e ? e.owner : null,
+        e.file,
+        this.tick(),
+        sealed?.digest ?? null,
+        sealed?.mtime ?? null,
+      );
+  }
+
+  /** Records the digest of `owner`'s complete download (before its file is renamed into place); false if the claim is lost. */
+  recordDigest(key: string, owner: string, file: string, digest: string): boolean {
+    const r = this.db
+      .prepare("UPDATE entries SET digest = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
+      .run(digest, key, owner, file);
+    return Number(r.changes) === 1;
   }
 
   /** Marks `owner`'s filling entry ready; false if the claim is no longer its own. */
-  publish(key: string, owner: string, file: string): boolean {
+  publish(key: string, owner: string, file: string, mtime: string): boolean {
     const r = this.db
-      .prepare("UPDATE entries SET state = 'ready', owner = NULL WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
-      .run(key, owner, file);
+      .prepare("UPDATE entries SET state = 'ready', owner = NULL, mtime = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
+      .run(mtime, key, owner, file);
     return Number(r.changes) === 1;
+  }
+
+  /** A complete entry's file was read and matches its digest: its time is recorded (the next reader only stats it). */
+  verified(key: string, file: string, mtime: string): void {
+    this.db.prepare("UPDATE entries SET mtime = ? WHERE key = ? AND file = ? AND state = 'ready'").run(mtime, key, file);
+  }
+
+  /** Drops the entry `key` if its file is still `file`; returns its file names to remove. */
+  drop(key: string, file: string): string[] {
+    return this.entry(key)?.file === file ? this.evict([key]) : [];
   }
 
   /** Drops `owner`'s claim on an entry (its download failed). */
@@ -221,6 +270,14 @@ export class CacheDb {
 
   setMeta(name: string, value: number): void {
     this.db.prepare('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)').run(name, value);
+  }
+}
+
+/** Adds the columns that a database made by an older version lacks. */
+function addColumns(db: DatabaseSync): void {
+  for (const [table, column, type] of ADDED_COLUMNS) {
+    const columns = db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
   }
 }
 

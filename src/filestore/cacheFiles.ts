@@ -10,8 +10,8 @@
  * the same in every pod of a node whatever the host path's name.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
-import { chmod, copyFile, link, open, rename, unlink } from 'node:fs/promises';
+import { createReadStream, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { chmod, copyFile, link, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TransientError } from '../errors.js';
 
@@ -75,22 +75,55 @@ export class CachePaths {
   }
 }
 
+/** What a complete file is sealed with when it enters the cache: the sha256 of its bytes and its modification time (ns). */
+export interface Sealed {
+  digest: string;
+  mtime: string;
+}
+
 /** A new entry's file name: its key and a nonce (a claim taken over never writes the loser's file). */
 export function entryFileName(key: string): string {
   return `${key}.${randomBytes(4).toString('hex')}`;
 }
 
-/** A downloaded file has the expected size, is on disk, and is read-only. */
-export async function settle(file: string, size: number): Promise<void> {
+/**
+ * Makes a complete file fit to publish: it has the expected size (when one is given), is on
+ * disk and read-only; returns the sha256 of its bytes and its modification time.
+ */
+export async function settle(file: string, size?: number): Promise<Sealed> {
   const fh = await open(file, 'r');
+  let digest: string;
   try {
     const got = (await fh.stat()).size;
-    if (got !== size) throw new TransientError(`downloaded ${got} bytes where the job store has ${size}`);
+    if (size !== undefined && got !== size) throw new TransientError(`downloaded ${got} bytes where the job store has ${size}`);
+    digest = await sha256(fh.createReadStream({ autoClose: false }));
     await fh.sync();
   } finally {
     await fh.close();
   }
   await chmod(file, 0o444);
+  return { digest, mtime: (await stat(file, { bigint: true })).mtimeNs.toString() };
+}
+
+/** The sha256 (hex) of a file's bytes. */
+export function fileDigest(file: string): Promise<string> {
+  return sha256(createReadStream(file));
+}
+
+async function sha256(stream: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+/** A file's size and modification time (ns) now, or undefined if it is not there. */
+export function lookAt(file: string): { size: number; mtime: string } | undefined {
+  try {
+    const st = statSync(file, { bigint: true });
+    return { size: Number(st.size), mtime: st.mtimeNs.toString() };
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -151,12 +151,13 @@ export class JobFileStore implements FileStore {
     const size = cache.cachedSize(key) ?? (await this.store.fileSize(id));
     let got;
     try {
-      got = await cache.obtain({ key, size, job: this.holdKey, fetch: (d) => this.store.readFile(id, d) });
+      got = await cache.obtain({ key, size, job: this.holdKey, what: `file ${id}`, fetch: (d) => this.store.readFile(id, d) });
     } catch (e) {
       if (e instanceof ToilError) throw e; // the job store's answer, not the cache's trouble
       this.cacheBroken(e);
       return false;
     }
+    this.warnings.push(...got.notes);
     if (!got.path) return false;
     await placeFile(got.path, o.dest, { copy: o.mutable });
     this.count(got.hit ? 'hit' : 'miss', size);

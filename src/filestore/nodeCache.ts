@@ -42,13 +42,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ResourceError, TransientError } from '../errors.js';
-import { CacheDb, entryView } from './cacheDb.js';
-import { CachePaths, diskUsage, entryFileName, removeFiles, settle } from './cacheFiles.js';
+import { CacheDb, entryView, type EntryRow } from './cacheDb.js';
+import { CachePaths, diskUsage, entryFileName, fileDigest, lookAt, removeFiles, settle, type Sealed } from './cacheFiles.js';
 import { CacheHolders, type ClaimWait } from './cacheHolders.js';
-import { planRoom, type EntryView } from './cacheRules.js';
+import { judgeCopy, planRoom, type EntryView } from './cacheRules.js';
 import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
 
@@ -79,11 +79,16 @@ export interface NodeCacheOptions {
 type ObtainStep =
   | { kind: 'hit'; file: string }
   | { kind: 'fill'; file: string; evicted: string[] }
+  | { kind: 'check'; entry: EntryRow }
+  | { kind: 'dropped'; files: string[]; resized: boolean }
   | { kind: 'wait'; owner: string }
   | { kind: 'full'; never: boolean };
 
-/** Where a read was served from: a cache file (linked, read-only) or nowhere (read it yourself). */
-export type Obtained = { path: string; hit: boolean } | { path: undefined; hit: false };
+/**
+ * Where a read was served from: a cache file (linked, read-only) or nowhere (read it
+ * yourself); and what the reader is to log (a cached copy found damaged and not served).
+ */
+export type Obtained = ({ path: string; hit: boolean } | { path: undefined; hit: false }) & { notes: string[] };
 
 export class NodeCache {
   readonly holder = randomBytes(12).toString('hex');
@@ -145,28 +150,36 @@ export class NodeCache {
   /**
    * Makes sure the file `key` (of `size` bytes, fetched by `fetch(dest)` on a miss) is in the
    * cache, held for `job`: its path, and whether it was there already. When it does not fit
-   * (everything is in use), `path` is undefined: the caller reads it uncached.
+   * (everything is in use), `path` is undefined: the caller reads it uncached. `what` names
+   * the file in notes.
    */
-  async obtain(args: { key: string; size: number; job: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
+  async obtain(args: { key: string; size: number; job: string; what?: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
     let reaped = false;
     const claims = this.claimWait();
+    const notes: string[] = [];
+    const uncached = { path: undefined, hit: false as const, notes };
     for (;;) {
       this.measureIfStale();
       const step = this.db.tx(() => this.obtainStep(args));
-      if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true };
+      if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true, notes };
       if (step.kind === 'fill') {
         removeFiles(this.paths.entryFiles(step.evicted));
         const got = await this.fill({ ...args, file: step.file });
-        if (got) return { path: got, hit: false };
+        if (got) return { path: got, hit: false, notes };
         continue; // the claim was taken over: look again
       }
+      if (step.kind === 'check' && (await this.check(args.key, step.entry)) === 'mismatch')
+        notes.push(damaged(args.what ?? args.key, 'its bytes do not match its sha256 digest'));
+      if (step.kind === 'dropped') {
+        removeFiles(this.paths.entryFiles(step.files));
+        if (step.resized) notes.push(damaged(args.what ?? args.key, 'its size changed'));
+      }
       if (step.kind === 'full') {
-        if (step.never || reaped) return { path: undefined, hit: false };
+        if (step.never || reaped) return uncached;
         reaped = true;
         this.holders.reapDead();
-        continue;
       }
-      if ((await claims.wait(step.owner)) === 'give-up') return { path: undefined, hit: false };
+      if (step.kind === 'wait' && (await claims.wait(step.owner)) === 'give-up') return uncached;
     }
   }
 
@@ -177,7 +190,7 @@ export class NodeCache {
   async admit(args: { key: string; source: string }): Promise<boolean> {
     const size = (await stat(args.source)).size;
     const file = entryFileName(args.key);
-    await chmod(args.source, 0o444);
+    const sealed = await settle(args.source);
     await rename(args.source, this.paths.file(file));
     this.measureIfStale();
     const evicted = this.db.tx(() => {
@@ -185,7 +198,7 @@ export class NodeCache {
       const room = planRoom(this.db.space(this.opts.cap), { bytes: size, as: 'entry' });
       if (!room.ok) return undefined;
       const gone = this.db.evict(room.evict);
-      this.db.insertEntry({ key: args.key, size, file });
+      this.db.insertEntry({ key: args.key, size, file, ...sealed });
       return gone;
     });
     if (!evicted) {
@@ -315,12 +328,12 @@ export class NodeCache {
   // ---- inside transactions ----
 
   private obtainStep(args: { key: string; size: number; job: string }): ObtainStep {
-    let e = this.db.entry(args.key);
-    if (e?.state === 'ready' && !this.intact(e.file, e.size)) {
-      this.db.evict([e.key]);
-      e = undefined;
-    }
+    const e = this.db.entry(args.key);
     if (e?.state === 'ready') {
+      const now = lookAt(this.paths.file(e.file));
+      const verdict = judgeCopy(e, now);
+      if (verdict === 'verify') return { kind: 'check', entry: e };
+      if (verdict === 'drop') return { kind: 'dropped', files: this.db.evict([e.key]), resized: now !== undefined };
       this.db.hold(args.key, this.holder, args.job);
       return { kind: 'hit', file: e.file };
     }
@@ -341,16 +354,24 @@ export class NodeCache {
     return { kind: 'claim' };
   }
 
-  /** A complete entry's file is there with its size (a file changed through a link is dropped). */
-  private intact(file: string, size: number): boolean {
-    try {
-      return statSync(this.paths.file(file)).size === size;
-    } catch {
-      return false;
-    }
-  }
-
   // ---- files ----
+
+  /**
+   * Reads a complete entry's file and checks it against its digest: `ok` (its time is
+   * recorded: the next reader only stats it), else the entry is dropped, to be downloaded
+   * again (`mismatch`, or `gone` when its file could not be read).
+   */
+  private async check(key: string, e: EntryRow): Promise<'ok' | 'mismatch' | 'gone'> {
+    const file = this.paths.file(e.file);
+    const before = lookAt(file);
+    const digest = await fileDigest(file).catch(() => undefined);
+    if (before && digest === e.digest) {
+      this.db.tx(() => this.db.verified(key, e.file, before.mtime));
+      return 'ok';
+    }
+    removeFiles(this.paths.entryFiles(this.db.tx(() => this.db.drop(key, e.file))));
+    return digest === undefined ? 'gone' : 'mismatch';
+  }
 
   /** Downloads a claimed entry and publishes it; undefined if the claim was lost meanwhile. */
   private async fill(args: {
@@ -362,9 +383,15 @@ export class NodeCache {
   }): Promise<string | undefined> {
     const part = this.paths.part(args.file);
     const final = this.paths.file(args.file);
+    let sealed: Sealed;
     try {
       await args.fetch(part);
-      await settle(part, args.size);
+      sealed = await settle(part, args.size);
+      // Complete: if this process dies now, the next reader adopts the file once it matches.
+      if (!this.db.tx(() => this.db.recordDigest(args.key, this.holder, args.file, sealed.digest))) {
+        removeFiles([part]);
+        return undefined;
+      }
       await rename(part, final);
     } catch (e) {
       this.db.tx(() => this.db.dropClaim(args.key, this.holder, args.file));
@@ -372,7 +399,7 @@ export class NodeCache {
       throw e;
     }
     const published = this.db.tx(() => {
-      if (!this.db.publish(args.key, this.holder, args.file)) return false;
+      if (!this.db.publish(args.key, this.holder, args.file, sealed.mtime)) return false;
       this.db.hold(args.key, this.holder, args.job);
       return true;
     });
@@ -409,6 +436,11 @@ export class NodeCache {
   private measureIfStale(): void {
     if (Date.now() - (this.db.meta('measured') ?? 0) >= MEASURE_EVERY_MS) this.measure();
   }
+}
+
+/** A note for the log: a cached copy that was not served. */
+function damaged(what: string, how: string): string {
+  return `the node's cached copy of ${what} was damaged (${how}): not used, downloaded again`;
 }
 
 /** A claim given up on: its holder's liveness could not be judged. */

@@ -91,6 +91,19 @@ describe('node cache', () => {
     expect(r.stderr).toMatch(/file cache: 0 hits, 5 misses/);
   });
 
+  it('a cached copy that a job wrote into is not served to the next job: downloaded again, with a warning in the log', async () => {
+    const { file, sha } = await input('input.bin');
+    const r = await run([], ['damage', file]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { seen: Seen; after: Seen };
+    expect(out.seen.sha).toBe(sha);
+    expect(out.after).toMatchObject({ sha, nlink: 2 });
+    expect(r.stderr).toMatch(
+      / WARNING +\[read-one [^\]]+\] the node's cached copy of file \S+ was damaged \(its bytes do not match its sha256 digest\): not used, downloaded again\n/,
+    );
+    expect(r.stderr).toMatch(/file cache: 0 hits, 2 misses/);
+  });
+
   it('with a cap smaller than the files read, evicts the least recently used unheld file, never one in use, and completes', async () => {
     const files = await Promise.all(['a', 'b', 'c'].map((n) => input(n)));
     const r = await run(['--cacheSize', String(2.5 * MiB)], ['evict', ...files.map((f) => f.file)]);

@@ -1,7 +1,7 @@
 // A process using the node cache, for the multi-process tests (imports the built dist/).
 // Prints one JSON line on stdout with what it got; progress lines start with '#'.
 import { createHash } from 'node:crypto';
-import { appendFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, createReadStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +10,15 @@ import { NodeCache } from '../../dist/filestore/nodeCache.js';
 
 const [mode, dir, ...rest] = process.argv.slice(2);
 const opts = JSON.parse(rest[0] ?? '{}');
+
+if (mode === 'sql') {
+  // Runs opts.statements ([sql, ...params]) on cache.db, as another version or a crash would leave it.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path.join(dir, 'cache.db'));
+  for (const [sql, ...params] of opts.statements) db.prepare(sql).run(...params);
+  db.close();
+  process.exit(0);
+}
 
 if (mode === 'open-many') {
   // Opens the cache opts.n times (each fails if cache.db is corrupt): what is left open afterwards.
@@ -63,11 +72,22 @@ async function read(key, source, job) {
       await slowCopy(source, dest, opts.delayMs ?? 0);
     },
   });
-  if (!got.path) return { key, hit: false, cached: false };
+  const notes = got.notes?.length > 0 ? { notes: got.notes } : {};
+  if (!got.path) return { key, hit: false, cached: false, ...notes };
   const mine = path.join(mkdtempSync(path.join(os.tmpdir(), 'cache-child-')), 'data');
   const how = await placeFile(got.path, mine, { copy: false });
   const sha = createHash('sha256').update(readFileSync(mine)).digest('hex');
-  return { key, hit: got.hit, cached: true, how, sha };
+  if (opts.damage) await damage(mine);
+  return { key, hit: got.hit, cached: true, how, sha, ...notes };
+}
+
+/** What a careless job does: writes into the file it was given (a link to the cached copy), in place, a moment later. */
+async function damage(file) {
+  await sleep(50);
+  chmodSync(file, 0o644);
+  const fh = await open(file, 'r+');
+  await fh.write(Buffer.from('damaged!'), 0, 8, 0);
+  await fh.close();
 }
 
 if (mode === 'once') {

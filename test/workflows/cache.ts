@@ -3,11 +3,12 @@
  * job writes a file that its child reads. `evict <a> <b> <c>`: a job reads three files while
  * holding them, its child reads them again in another order (run with a small --cacheSize).
  * `once <dir> <n>`: n jobs ask for the same tool image through onceOnNode; each run of the
- * producer appends a line to `<dir>/produced`.
+ * producer appends a line to `<dir>/produced`. `damage <file>`: a careless job writes into the
+ * file it read (a link to the node's cached copy), in place; its child reads the file again.
  * Each read reports the file's inode, link count and hash.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, open, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineJob, type FileID, type JobContext, type WorkflowContext } from 'toil-ts';
 
@@ -74,8 +75,21 @@ const tools = defineJob('tools', async (ctx: JobContext, dir: string, n: number)
   Array.from({ length: n }, () => ctx.addChild(useTool(dir)).rv()),
 );
 
+/** Writes over the start of the file it was given, in place, a moment after reading it. */
+const careless = defineJob('careless', async (ctx: JobContext, id: FileID) => {
+  const file = await ctx.fileStore.readGlobalFile(id);
+  const seen = await look(file);
+  await new Promise((r) => setTimeout(r, 50));
+  await chmod(file, 0o644);
+  const fh = await open(file, 'r+');
+  await fh.write(Buffer.from('damaged!'), 0, 8, 0);
+  await fh.close();
+  return { seen, after: ctx.addChild(readOne(id)).rv() };
+});
+
 export default async function workflow(wf: WorkflowContext) {
   const [mode, ...files] = wf.args;
+  if (mode === 'damage') return careless(await wf.importFile(files[0]!));
   if (mode === 'once') return tools(files[0]!, Number(files[1] ?? 4));
   if (mode === 'fan') return fan(await wf.importFile(files[0]!), Number(files[1] ?? 10));
   const ids: FileID[] = [];
