@@ -8,7 +8,7 @@
  * LiveLock), `entries` (cached files: `filling` while claimed by a holder, then `ready`),
  * `refs` (running jobs that hold an entry), `reservations` (running jobs' disk), `dirs` (the
  * jobs' own directories, relative to the cache directory's parent, removed with a dead
- * holder), `once` (once-per-node producers).
+ * holder), `once` (once-per-node producers, `onceOnNode.ts`).
  *
  * Changes to the schema only add tables and nullable columns: workers of an older version on
  * the same node keep working beside newer ones.
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS dirs(path TEXT PRIMARY KEY, holder TEXT NOT NULL, job
 const ADDED_COLUMNS: ReadonlyArray<readonly [string, string, string]> = [
   ['entries', 'digest', 'TEXT'],
   ['entries', 'mtime', 'TEXT'],
+  ['once', 'manifest', 'TEXT'],
 ];
 
 export interface EntryRow {
@@ -239,9 +240,9 @@ export class CacheDb {
 
   // ---- once per node ----
 
-  onceRow(key: string): { state: 'running' | 'done'; owner: string } | undefined {
-    return this.db.prepare('SELECT state, owner FROM once WHERE key = ?').get(key) as
-      { state: 'running' | 'done'; owner: string } | undefined;
+  onceRow(key: string): { state: 'running' | 'done'; owner: string; manifest: string | null } | undefined {
+    return this.db.prepare('SELECT state, owner, manifest FROM once WHERE key = ?').get(key) as
+      { state: 'running' | 'done'; owner: string; manifest: string | null } | undefined;
   }
 
   /** `owner` runs the producer of `key`. */
@@ -249,9 +250,17 @@ export class CacheDb {
     this.db.prepare("INSERT OR REPLACE INTO once(key, state, owner, dir) VALUES (?, 'running', ?, ?)").run(key, owner, dir);
   }
 
-  /** `owner`'s producer of `key` ended: done, or failed (its claim goes). */
-  endOnce(key: string, owner: string, done: boolean): void {
-    if (done) this.db.prepare("UPDATE once SET state = 'done' WHERE key = ? AND owner = ?").run(key, owner);
+  /** `owner` runs the producer of a done key again (what it made was changed); false if somebody else does. */
+  reclaimOnce(key: string, owner: string, manifest: string): boolean {
+    const r = this.db
+      .prepare("UPDATE once SET state = 'running', owner = ?, manifest = NULL WHERE key = ? AND state = 'done' AND manifest = ?")
+      .run(owner, key, manifest);
+    return Number(r.changes) === 1;
+  }
+
+  /** `owner`'s producer of `key` ended: done (with what it made, for a shared key), or failed (its claim goes). */
+  endOnce(key: string, owner: string, end: { done: true; manifest: string | null } | { done: false }): void {
+    if (end.done) this.db.prepare("UPDATE once SET state = 'done', manifest = ? WHERE key = ? AND owner = ?").run(end.manifest, key, owner);
     else this.db.prepare('DELETE FROM once WHERE key = ? AND owner = ?').run(key, owner);
   }
 

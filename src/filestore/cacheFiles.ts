@@ -68,9 +68,9 @@ export class CachePaths {
     return path.join(this.dir, 'holders', `${holder}.lock`);
   }
 
-  /** The directory of a once-per-node key: readable, and unique by its hash. */
-  once(key: string): string {
-    const readable = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
+  /** The directory of a once-per-node key: readable (from `name`), and unique by the hash of `key`. */
+  once(name: string, key = name): string {
+    const readable = name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
     return path.join(this.dir, 'once', `${readable}-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
   }
 }

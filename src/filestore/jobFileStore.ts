@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ToilError, errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
-import type { FileStore, ReadFileOptions } from '../job/context.js';
+import type { FileStore, OnceOptions, ReadFileOptions } from '../job/context.js';
 import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
@@ -123,9 +123,13 @@ export class JobFileStore implements FileStore {
     return this.tempRoot;
   }
 
-  onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
+  /** Once per node, for this job store's workflows or (`shared`) for every workflow on the node. */
+  async onceOnNode(key: string, produce: (dir: string) => Promise<void>, options: OnceOptions = {}): Promise<string> {
     if (!this.cacheState) throw new ToilError('INTERNAL', 'onceOnNode: this file store has no node cache');
-    return this.cacheState.access.open().onceOnNode(key, produce);
+    const scope = options.shared === true ? undefined : this.store.locator;
+    const { dir, notes } = await this.cacheState.access.open().onceOnNode(key, produce, { scope });
+    this.warnings.push(...notes);
+    return dir;
   }
 
   /**

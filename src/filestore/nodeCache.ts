@@ -27,7 +27,7 @@
  * - **Reservations**: a job's `disk` requirement is reserved for its run, evicting if needed;
  *   one that can never fit fails with a ResourceError naming the sizes, one that fits later
  *   waits.
- * - **Once per node**: a `once` row (key, state, owner) claims a producer's run like a
+ * - **Once per node** (`onceOnNode.ts`): a `once` row claims a producer's run like a
  *   `filling` entry claims a download; a producer that throws or dies frees the claim and the
  *   next waiter runs it in an emptied directory.
  * - **Jobs' directories** are registered before they are made (`trackDir`), so that a killed
@@ -41,10 +41,11 @@
  *   process opens the cache and no other holder is alive.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ResourceError, TransientError } from '../errors.js';
+import { ResourceError } from '../errors.js';
+import { runOnce, type OnceResult } from './onceOnNode.js';
 import { CacheDb, entryView, type EntryRow } from './cacheDb.js';
 import { CachePaths, diskUsage, entryFileName, fileDigest, lookAt, removeFiles, settle, type Sealed } from './cacheFiles.js';
 import { CacheHolders, type ClaimWait } from './cacheHolders.js';
@@ -278,30 +279,12 @@ export class NodeCache {
 
   /**
    * Runs `produce(dir)` once per node for `key` while concurrent callers wait, and gives every
-   * caller the directory. A producer that throws or dies frees the claim: the next caller runs
-   * it again in an emptied directory.
+   * caller the directory (`onceOnNode.ts`): the key is `scope`'s (a job store's locator), or
+   * shared by every workflow on the node when no scope is given.
    */
-  async onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
-    const dir = this.paths.once(key);
-    const claims = this.claimWait();
-    for (;;) {
-      const step = this.db.tx(() => this.onceStep(key, dir));
-      if (step.kind === 'done') return dir;
-      if (step.kind === 'wait') {
-        if ((await claims.wait(step.owner)) === 'give-up') throw unjudged(`the once-per-node producer of '${key}'`, step.owner);
-        continue;
-      }
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      try {
-        await produce(dir);
-      } catch (e) {
-        this.db.tx(() => this.db.endOnce(key, this.holder, false));
-        throw e;
-      }
-      this.db.tx(() => this.db.endOnce(key, this.holder, true));
-      return dir;
-    }
+  onceOnNode(key: string, produce: (dir: string) => Promise<void>, opts: { scope?: string | undefined } = {}): Promise<OnceResult> {
+    const context = { db: this.db, paths: this.paths, me: this.holder, claimWait: () => this.claimWait() };
+    return runOnce(context, { key, scope: opts.scope }, produce);
   }
 
   // ---- inspection (tests, status) ----
@@ -344,14 +327,6 @@ export class NodeCache {
     const file = entryFileName(args.key);
     this.db.insertEntry({ key: args.key, size: args.size, file, owner: this.holder });
     return { kind: 'fill', file, evicted };
-  }
-
-  private onceStep(key: string, dir: string): { kind: 'done' } | { kind: 'wait'; owner: string } | { kind: 'claim' } {
-    const row = this.db.onceRow(key);
-    if (row?.state === 'done' && existsSync(dir)) return { kind: 'done' };
-    if (row?.state === 'running') return { kind: 'wait', owner: row.owner };
-    this.db.claimOnce(key, this.holder, dir);
-    return { kind: 'claim' };
   }
 
   // ---- files ----
@@ -441,13 +416,6 @@ export class NodeCache {
 /** A note for the log: a cached copy that was not served. */
 function damaged(what: string, how: string): string {
   return `the node's cached copy of ${what} was damaged (${how}): not used, downloaded again`;
-}
-
-/** A claim given up on: its holder's liveness could not be judged. */
-function unjudged(what: string, owner: string): TransientError {
-  return new TransientError(
-    `gave up waiting for ${what}: it is held by node cache holder ${owner}, whose lock file this process cannot open (another user's?)`,
-  );
 }
 
 /** How old the capacity may get before it is measured again (statfs, and a walk of the cache's and the jobs' files). */

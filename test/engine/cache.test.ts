@@ -65,6 +65,34 @@ describe('node cache', () => {
     for (const g of got) expect(g.content).toBe('an image');
   });
 
+  it.each([
+    ['once', 'each runs its own producer, in a directory of its own', 2],
+    ['once-shared', 'with { shared: true }, they share one directory, made once', 1],
+  ])('two job stores with the same onceOnNode key (%s): %s', async (mode, _what, runs) => {
+    const images: string[] = [];
+    await mkdir(path.join(t.dir, 'work'), { recursive: true });
+    for (const store of [t.store, `${t.store}-2`]) {
+      const r = await toil([
+        'run',
+        workflow('cache.ts'),
+        store,
+        '--workDir',
+        path.join(t.dir, 'work'),
+        '--no-typecheck',
+        '--',
+        mode,
+        t.dir,
+        '2',
+      ]);
+      expect(r.code).toBe(0);
+      const got = JSON.parse(r.stdout) as Array<{ images: string; content: string }>;
+      for (const g of got) expect(g.content).toBe('an image');
+      images.push(...new Set(got.map((g) => g.images)));
+    }
+    expect((await readFile(path.join(t.dir, 'produced'), 'utf8')).split('\n').filter((l) => l !== '')).toHaveLength(runs);
+    expect(new Set(images).size).toBe(runs);
+  });
+
   it('with --disableCaching true, every read downloads a private copy', async () => {
     const { file, sha } = await input('input.bin');
     const r = await run(['--disableCaching', 'true'], ['fan', file, '4']);

@@ -91,23 +91,23 @@ async function damage(file) {
 }
 
 if (mode === 'once') {
-  const got = await cache
-    .onceOnNode(opts.key, async (d) => {
-      appendFileSync(opts.counter, `${process.pid}\n`);
-      writeFileSync(path.join(d, 'partial'), 'started');
-      process.stdout.write('# producing\n');
-      await sleep(opts.delayMs ?? 300);
-      if (opts.crash) {
-        writeFileSync(path.join(d, 'leftover'), 'half-made');
-        process.kill(process.pid, 'SIGKILL');
-      }
-      if (opts.throw) throw new Error('producer failed');
-      writeFileSync(path.join(d, 'done'), `made by ${process.pid}`);
-    })
-    .then(
-      (d) => ({ dir: d, done: readFileSync(path.join(d, 'done'), 'utf8') }),
-      (e) => ({ error: e.message }),
-    );
+  // opts.scope: the job store whose workflows share the key (none: shared by all).
+  const produce = async (d) => {
+    appendFileSync(opts.counter, `${process.pid}\n`);
+    writeFileSync(path.join(d, 'partial'), 'started');
+    process.stdout.write('# producing\n');
+    await sleep(opts.delayMs ?? 300);
+    if (opts.crash) {
+      writeFileSync(path.join(d, 'leftover'), 'half-made');
+      process.kill(process.pid, 'SIGKILL');
+    }
+    if (opts.throw) throw new Error('producer failed');
+    writeFileSync(path.join(d, 'done'), `made by ${process.pid}`);
+  };
+  const got = await cache.onceOnNode(opts.key, produce, { scope: opts.scope }).then(
+    ({ dir: d, notes }) => ({ dir: d, done: readFileSync(path.join(d, 'done'), 'utf8'), ...(notes.length > 0 ? { notes } : {}) }),
+    (e) => ({ error: e.message }),
+  );
   console.log(JSON.stringify(got));
 } else if (mode === 'read') {
   // opts.reads: [{ key, source }] read in order, each by job opts.job; held until opts.holdMs passed.

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { lines, MiB, useCacheChildren } from './children.js';
 
@@ -45,6 +45,37 @@ describe('once per node', () => {
     const next = await child('once', { key: 'k', counter, delayMs: 10 }).done;
     expect(next.json).toMatchObject({ done: expect.stringMatching(/^made by/) });
     expect(await lines(counter)).toHaveLength(2);
+  });
+});
+
+describe('once per node, shared by every workflow', () => {
+  it('keeps apart the keys of two job stores, and shares a key asked for with no job store', async () => {
+    const counter = path.join(t.dir, 'counter');
+    const run = async (scope?: string) =>
+      ((await child('once', { key: 'k', counter, delayMs: 10, scope }).done).json as { dir: string }).dir;
+    const dirs = [await run('file:/a'), await run('file:/b'), await run(), await run(), await run('file:/a')];
+    expect(await lines(counter)).toHaveLength(3);
+    expect(new Set(dirs).size).toBe(3);
+    expect(dirs[2]).toBe(dirs[3]);
+    expect(dirs[4]).toBe(dirs[0]);
+  });
+
+  it('makes a shared directory again when it was changed after it was made, and tells the caller', async () => {
+    const counter = path.join(t.dir, 'counter');
+    const made = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    const again = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    expect(again.json).toEqual(made.json);
+    expect(await lines(counter)).toHaveLength(1);
+    // Somebody sharing the host path writes into it (same size, other bytes).
+    const fh = await open(path.join((made.json as { dir: string }).dir, 'done'), 'r+');
+    await fh.write(Buffer.from('MADE'), 0, 4, 0);
+    await fh.close();
+    const next = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    expect(await lines(counter)).toHaveLength(2);
+    expect(next.json).toMatchObject({
+      done: expect.stringMatching(/^made by/),
+      notes: ["the shared once-per-node directory of 'image' was changed after it was made (done changed): made again"],
+    });
   });
 });
 
