@@ -73,8 +73,15 @@ describe('a cache made by an older version', () => {
 });
 
 describe('a download whose downloader died before publishing it', () => {
-  /** The state a downloader killed between renaming its complete file into place and publishing it leaves. */
-  async function killedBeforePublishing(): Promise<void> {
+  /**
+   * A file cached, then the state a downloader killed between renaming its complete file into
+   * place and publishing it leaves: what the next reader reads, and the log of downloads.
+   */
+  async function cachedByTheKilled(): Promise<{ sha: string; fetchLog: string; reads: Array<{ key: string; source: string }> }> {
+    const { file, sha } = await randomFile('a', MiB);
+    const fetchLog = path.join(t.dir, 'fetches');
+    const reads = [{ key: 'a', source: file }];
+    await child('read', { reads, fetchLog }).done;
     const dead = 'a0a0a0a0a0a0a0a0a0a0a0a0';
     const statements = [
       ["UPDATE entries SET state = 'filling', owner = ? WHERE key = 'a'", dead],
@@ -82,25 +89,18 @@ describe('a download whose downloader died before publishing it', () => {
       ["INSERT INTO holders(id, started, label) VALUES (?, 0, 'killed')", dead],
     ];
     expect((await child('sql', { statements }).done).code).toBe(0);
+    return { sha, fetchLog, reads };
   }
 
   it('is adopted by the next reader once its digest matches: no second download', async () => {
-    const { file, sha } = await randomFile('a', MiB);
-    const fetchLog = path.join(t.dir, 'fetches');
-    const reads = [{ key: 'a', source: file }];
-    await child('read', { reads, fetchLog }).done;
-    await killedBeforePublishing();
+    const { sha, fetchLog, reads } = await cachedByTheKilled();
     const next = await child('read', { reads, fetchLog }).done;
     expect(first(next)).toEqual({ key: 'a', hit: true, cached: true, how: 'link', sha });
     expect(await lines(fetchLog)).toHaveLength(1);
   });
 
   it('is downloaded again when its digest does not match, and the reader is told', async () => {
-    const { file, sha } = await randomFile('a', MiB);
-    const fetchLog = path.join(t.dir, 'fetches');
-    const reads = [{ key: 'a', source: file }];
-    await child('read', { reads, fetchLog }).done;
-    await killedBeforePublishing();
+    const { sha, fetchLog, reads } = await cachedByTheKilled();
     await damageCachedFile();
     const next = await child('read', { reads, fetchLog }).done;
     expect(first(next)).toMatchObject({ hit: false, cached: true, sha, notes: [expect.stringMatching(DAMAGED)] });
