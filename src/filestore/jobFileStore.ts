@@ -4,7 +4,8 @@
  * cache, and the job's `disk` requirement is reserved on the node while it runs; without it,
  * files go straight to and from the job store. Deletions wait for the job's commit; files
  * written by an attempt that fails are removed again; the job's temporary directory is removed
- * when the job ends.
+ * when the job ends, and is registered with the node cache (files through it or not) so that
+ * it goes too when the worker is killed.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -25,7 +26,7 @@ import { cacheKey, type NodeCache } from './nodeCache.js';
 export interface CacheAccess {
   /** The process's node cache, opened on first use (throws if it cannot be). */
   open(): NodeCache;
-  /** Whether files go through it (`--disableCaching false`); once-per-node works either way. */
+  /** Whether files go through it (`--disableCaching false`); once-per-node and the job's directory use it either way. */
   files: boolean;
 }
 
@@ -116,7 +117,7 @@ export class JobFileStore implements FileStore {
     if (!this.tempRoot) {
       await mkdir(this.workDir, { recursive: true });
       const dir = path.join(this.workDir, `job-${this.jobId.slice(0, 40)}-${randomBytes(4).toString('hex')}`);
-      this.nodeCache()?.trackDir(dir, this.holdKey);
+      this.withNodeCache((c) => c.trackDir(dir, this.holdKey));
       await mkdir(dir);
       this.tempRoot = dir;
     }
@@ -140,7 +141,8 @@ export class JobFileStore implements FileStore {
   async finish(failed: boolean): Promise<void> {
     if (this.tempRoot) {
       await rm(this.tempRoot, { recursive: true, force: true });
-      this.nodeCache()?.untrackDir(this.tempRoot);
+      const dir = this.tempRoot;
+      this.withNodeCache((c) => c.untrackDir(dir));
     }
     if (failed) await Promise.all(this.written.map((id) => this.store.deleteFile(id).catch(() => undefined)));
     const cache = this.filesCache();
@@ -191,6 +193,17 @@ export class JobFileStore implements FileStore {
   /** The node cache, when files go through it and it can be used. */
   private filesCache(): NodeCache | undefined {
     return this.cacheState?.access.files ? this.nodeCache() : undefined;
+  }
+
+  /** Does `fn` with the node cache when it can be used; trouble with it is not the job's failure. */
+  private withNodeCache(fn: (cache: NodeCache) => void): void {
+    const cache = this.nodeCache();
+    if (!cache) return;
+    try {
+      fn(cache);
+    } catch (e) {
+      this.cacheBroken(e);
+    }
   }
 
   /** The node cache, when it can be used (files through it or not: it keeps the job's directory). */

@@ -14,16 +14,20 @@
  *   producers run between transactions, never inside one.
  * - **A miss.** In one transaction a reader finds no entry, makes room (evicting), and inserts
  *   a `filling` entry claimed by itself with a fresh nonce. It downloads to `tmp/<file>.part`,
- *   checks the size, flushes it, makes it read-only and renames it to `files/<file>`; then
- *   one transaction marks the entry `ready` if the claim is still its own (else it discards
- *   its copy). Readers only ever link the file of a `ready` entry, so a partial file is never
- *   handed out; a reader that finds another's `filling` entry waits, and takes the claim over
- *   when its holder is dead (its leftovers are deleted, the download starts again).
- * - **A hit** adds a reference (holder, job) and bumps the entry's use counter in one
- *   transaction, then hard-links the file. Referenced entries are never evicted; references go
- *   when the job ends (or its holder is reaped).
- * - **Writes** enter the cache as complete entries (a copy made before the upload, so that
- *   the cached bytes are the stored ones), when there is room.
+ *   checks the size, hashes it (sha256), flushes it and makes it read-only; records the digest
+ *   (if the claim is still its own), renames the file to `files/<file>`, and in one more
+ *   transaction marks the entry `ready` with the file's time (else it discards its copy).
+ *   Readers only ever link the file of a `ready` entry, so a partial file is never handed
+ *   out; a reader that finds another's `filling` entry waits, and takes the claim over when
+ *   its holder is dead: its leftovers are deleted and the download starts again, unless the
+ *   digest was recorded (the download was complete), when the entry is adopted as `ready`,
+ *   to be checked against its digest before it is served.
+ * - **A hit** stats the entry's file and serves it, checks it against its digest first, or
+ *   drops it (rule 4 of `cacheRules.ts`); a served one gets a reference (holder, job) and the
+ *   next use count in one transaction, then is hard-linked. Referenced entries are never
+ *   evicted; references go when the job ends (or its holder is reaped).
+ * - **Writes** enter the cache as complete entries, hashed like downloads (a copy made before
+ *   the upload, so that the cached bytes are the stored ones), when there is room.
  * - **Reservations**: a job's `disk` requirement is reserved for its run, evicting if needed;
  *   one that can never fit fails with a ResourceError naming the sizes, one that fits later
  *   waits.
@@ -52,8 +56,6 @@ import { CacheHolders, type ClaimWait } from './cacheHolders.js';
 import { judgeCopy, planRoom, type EntryView } from './cacheRules.js';
 import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
-
-export { placeFile } from './cacheFiles.js';
 
 /** The cache key of a job store's file: job stores never share entries. */
 export function cacheKey(locator: string, fileId: string): string {
@@ -112,7 +114,7 @@ export class NodeCache {
     this.holders = new CacheHolders(this.db, this.paths, this.holder);
   }
 
-  /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
+  /** Opens the cache in `opts.dir`: reaps dead holders (sweeping unnamed files when no other lives), and measures it. */
   static open(opts: NodeCacheOptions): NodeCache {
     const cache = new NodeCache(opts);
     try {
