@@ -14,7 +14,14 @@
  *    the answer says whether it never can (larger than the capacity or the cap) or whether
  *    it must wait for others to finish. A file that does not fit is read uncached; a job whose
  *    reservation never fits fails, naming the sizes.
- * 4. **Claims.** A claim (an entry being filled, a once-per-node producer running) belongs to a
+ * 4. **Integrity.** A complete entry records its size, the sha256 digest of its bytes and its
+ *    file's modification time when it is published. A reader serves it when its file is
+ *    there with that size and time (a stat, no read); a file whose time changed (written
+ *    through a link), or whose time is not yet known (a copy adopted from a downloader that
+ *    died before publishing it), is read and its digest checked first; one of another size,
+ *    or gone, or whose digest does not match, is dropped and downloaded again. Entries of
+ *    older versions carry no digest: their size is all that is checked.
+ * 5. **Claims.** A claim (an entry being filled, a once-per-node producer running) belongs to a
  *    holder, a live process. Somebody else's claim is waited for while its holder lives and
  *    taken over when it is dead; liveness is a lock the holder's process holds, which the
  *    kernel drops when the process dies (never a PID: pods on one node do not share PIDs).
@@ -91,6 +98,21 @@ function describe(view: SpaceView, need: { bytes: number; as: 'entry' | 'reserva
     `${what} does not fit: capacity ${formatSize(view.capacity)}${cap}; ` +
     `in use ${formatSize(view.reserved)} reserved by running jobs and ${formatSize(cached)} cached (${formatSize(held)} of it held by running jobs or being downloaded)`
   );
+}
+
+/** A complete entry as recorded when it was published. */
+export interface RecordedCopy {
+  size: number;
+  digest: string | null;
+  /** Its file's modification time (ns), or null when not yet checked. */
+  mtime: string | null;
+}
+
+/** What a reader does with a complete entry, given its file now (undefined: not there): rule 4. */
+export function judgeCopy(recorded: RecordedCopy, now: { size: number; mtime: string } | undefined): 'serve' | 'verify' | 'drop' {
+  if (!now || now.size !== recorded.size) return 'drop';
+  if (recorded.digest === null) return 'serve';
+  return recorded.mtime === now.mtime ? 'serve' : 'verify';
 }
 
 /** What to do about a claim on a key: it is ours, somebody's live one, or free to take. */

@@ -4,7 +4,8 @@
  * cache, and the job's `disk` requirement is reserved on the node while it runs; without it,
  * files go straight to and from the job store. Deletions wait for the job's commit; files
  * written by an attempt that fails are removed again; the job's temporary directory is removed
- * when the job ends.
+ * when the job ends, and is registered with the node cache (files through it or not) so that
+ * it goes too when the worker is killed.
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -12,18 +13,20 @@ import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ToilError, errorMessage } from '../errors.js';
-import type { FileStore, ReadFileOptions } from '../job/context.js';
+import { createLogger } from '../log.js';
+import type { FileStore, OnceOptions, ReadFileOptions } from '../job/context.js';
 import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
 import { emptyStats, type CacheStats } from './cacheRules.js';
-import { cacheKey, placeFile, type NodeCache } from './nodeCache.js';
+import { placeFile } from './cacheFiles.js';
+import { cacheKey, type NodeCache } from './nodeCache.js';
 
 /** How a job reaches the node cache. */
 export interface CacheAccess {
   /** The process's node cache, opened on first use (throws if it cannot be). */
   open(): NodeCache;
-  /** Whether files go through it (`--disableCaching false`); once-per-node works either way. */
+  /** Whether files go through it (`--disableCaching false`); once-per-node and the job's directory use it either way. */
   files: boolean;
 }
 
@@ -42,6 +45,8 @@ export class JobFileStore implements FileStore {
   readonly toDelete: FileID[] = [];
   /** Reads served from the node cache and downloads, for the leader's totals. */
   readonly stats: CacheStats = emptyStats();
+  /** What the leader is to log as warnings about this job's use of the node. */
+  readonly warnings: string[] = [];
   private tempRoot: string | undefined;
   private readonly store: JobStore;
   private readonly jobId: string;
@@ -107,17 +112,25 @@ export class JobFileStore implements FileStore {
     if (!this.toDelete.includes(id)) this.toDelete.push(id);
   }
 
+  /** The job's directory, registered with the node cache before it is made (so it goes if the worker is killed). */
   async localTempDir(): Promise<string> {
     if (!this.tempRoot) {
       await mkdir(this.workDir, { recursive: true });
-      this.tempRoot = await mkdtemp(path.join(this.workDir, `job-${this.jobId.slice(0, 40)}-`));
+      const dir = path.join(this.workDir, `job-${this.jobId.slice(0, 40)}-${randomBytes(4).toString('hex')}`);
+      this.withNodeCache((c) => c.trackDir(dir, this.holdKey));
+      await mkdir(dir);
+      this.tempRoot = dir;
     }
     return this.tempRoot;
   }
 
-  onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
+  /** Once per node, for this job store's workflows or (`shared`) for every workflow on the node. */
+  async onceOnNode(key: string, produce: (dir: string) => Promise<void>, options: OnceOptions = {}): Promise<string> {
     if (!this.cacheState) throw new ToilError('INTERNAL', 'onceOnNode: this file store has no node cache');
-    return this.cacheState.access.open().onceOnNode(key, produce);
+    const scope = options.shared === true ? undefined : this.store.locator;
+    const { dir, notes } = await this.cacheState.access.open().onceOnNode(key, produce, { scope });
+    this.warnings.push(...notes);
+    return dir;
   }
 
   /**
@@ -126,7 +139,11 @@ export class JobFileStore implements FileStore {
    * files deleted from the job store.
    */
   async finish(failed: boolean): Promise<void> {
-    if (this.tempRoot) await rm(this.tempRoot, { recursive: true, force: true });
+    if (this.tempRoot) {
+      await rm(this.tempRoot, { recursive: true, force: true });
+      const dir = this.tempRoot;
+      this.withNodeCache((c) => c.untrackDir(dir));
+    }
     if (failed) await Promise.all(this.written.map((id) => this.store.deleteFile(id).catch(() => undefined)));
     const cache = this.filesCache();
     if (!cache) return;
@@ -140,12 +157,13 @@ export class JobFileStore implements FileStore {
     const size = cache.cachedSize(key) ?? (await this.store.fileSize(id));
     let got;
     try {
-      got = await cache.obtain({ key, size, job: this.holdKey, fetch: (d) => this.store.readFile(id, d) });
+      got = await cache.obtain({ key, size, job: this.holdKey, what: `file ${id}`, fetch: (d) => this.store.readFile(id, d) });
     } catch (e) {
       if (e instanceof ToilError) throw e; // the job store's answer, not the cache's trouble
       this.cacheBroken(e);
       return false;
     }
+    this.warnings.push(...got.notes);
     if (!got.path) return false;
     await placeFile(got.path, o.dest, { copy: o.mutable });
     this.count(got.hit ? 'hit' : 'miss', size);
@@ -174,8 +192,24 @@ export class JobFileStore implements FileStore {
 
   /** The node cache, when files go through it and it can be used. */
   private filesCache(): NodeCache | undefined {
+    return this.cacheState?.access.files ? this.nodeCache() : undefined;
+  }
+
+  /** Does `fn` with the node cache when it can be used; trouble with it is not the job's failure. */
+  private withNodeCache(fn: (cache: NodeCache) => void): void {
+    const cache = this.nodeCache();
+    if (!cache) return;
+    try {
+      fn(cache);
+    } catch (e) {
+      this.cacheBroken(e);
+    }
+  }
+
+  /** The node cache, when it can be used (files through it or not: it keeps the job's directory). */
+  private nodeCache(): NodeCache | undefined {
     const s = this.cacheState;
-    if (!s || !s.access.files || s.broken) return undefined;
+    if (!s || s.broken) return undefined;
     if (!s.cache) {
       try {
         s.cache = s.access.open();
@@ -187,9 +221,19 @@ export class JobFileStore implements FileStore {
     return s.cache;
   }
 
-  /** A cache that cannot be used is not a reason to fail the job: it reads and writes uncached. */
+  /**
+   * A cache that cannot be used is not a reason to fail the job: it reads and writes uncached.
+   * The worker process says so once, in its own log and the leader's, at warning level.
+   */
   private cacheBroken(e: unknown): void {
     if (this.cacheState) this.cacheState.broken = true;
-    process.stderr.write(`toil worker: the node cache cannot be used (${errorMessage(e)}); this job reads and writes files uncached\n`);
+    if (toldUnusable) return;
+    toldUnusable = true;
+    const message = `the node cache cannot be used (${errorMessage(e)}); this worker reads and writes files uncached`;
+    this.warnings.push(message);
+    createLogger('warning').warning(`toil worker: ${message}`);
   }
 }
+
+/** Whether this process has said that its node cache cannot be used (it says so once). */
+let toldUnusable = false;

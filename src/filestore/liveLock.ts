@@ -16,7 +16,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
-import { isBusy, openDatabase } from './sqlite.js';
+import { isBusy, openDatabase, settingUp } from './sqlite.js';
 
 export class LiveLock {
   private constructor(
@@ -26,17 +26,19 @@ export class LiveLock {
 
   /** Creates `file` holding `token` and locks it until {@link release} or the end of the process. */
   static hold(file: string, token = ''): LiveLock {
-    const db = openDatabase(file, 0);
     try {
-      db.exec('CREATE TABLE IF NOT EXISTS holder(token TEXT)');
-      db.exec('DELETE FROM holder');
-      db.prepare('INSERT INTO holder(token) VALUES (?)').run(token);
-      db.exec('BEGIN EXCLUSIVE');
+      const db = openDatabase(file, 0);
+      settingUp(db, () => {
+        db.exec('CREATE TABLE IF NOT EXISTS holder(token TEXT)');
+        db.exec('DELETE FROM holder');
+        db.prepare('INSERT INTO holder(token) VALUES (?)').run(token);
+        db.exec('BEGIN EXCLUSIVE');
+      });
+      return new LiveLock(file, db);
     } catch (e) {
-      db.close();
+      rmSync(file, { force: true });
       throw e;
     }
-    return new LiveLock(file, db);
   }
 
   /** Gives the claim up and removes the file. */
@@ -48,10 +50,11 @@ export class LiveLock {
 
 /**
  * What the lock file at `file` says of its holder: `alive` (locked), `dead` (its lock is free,
- * and it holds `token` when one is given) or `unknown` (no such file, another's file, unreadable).
+ * and it holds `token` when one is given), `absent` (no such file) or `unknown` (another's
+ * file, or one this process may not open: that proves nothing either way).
  */
-export function lockHolder(file: string, token?: string): 'alive' | 'dead' | 'unknown' {
-  if (!existsSync(file)) return 'unknown';
+export function lockHolder(file: string, token?: string): 'alive' | 'dead' | 'absent' | 'unknown' {
+  if (!existsSync(file)) return 'absent';
   let probe: DatabaseSync | undefined;
   try {
     probe = openDatabase(file, 0);

@@ -1,63 +1,61 @@
 /**
  * The node cache: one directory per node (`<workDir>/toil-cache`; in worker pods under the
  * hostPath `/var/lib/toil`) shared by every worker process and pod of the node, for every job
- * store. The rules (accounting, eviction, fit) are `cacheRules.ts`; this is the protocol.
- *
- * Layout: `cache.db` (SQLite, WAL mode), `files/<key>.<nonce>` (complete entries, read-only),
- * `tmp/` (downloads in progress), `holders/<id>.lock` (one per live process), `once/<key>`
- * (directories made by once-per-node producers).
+ * store. The rules (accounting, eviction, fit) are `cacheRules.ts`, the state `cacheDb.ts`, the
+ * files and their layout `cacheFiles.ts`, holders and their liveness `cacheHolders.ts`; this is
+ * the protocol.
  *
  * Protocol:
- * - **Holders and liveness.** A process using the cache is a holder with a random id. It
- *   creates `holders/<id>.lock` (a SQLite file) and keeps an exclusive lock on it for its
- *   whole life, before registering in `cache.db`. Another process judges it alive when that
- *   lock cannot be taken. The kernel drops the lock when the process dies (SIGKILL included),
- *   and file locks hold across PID and mount namespaces on one node, so a dead holder is
- *   found at once and a busy one (an event loop blocked by a long computation) is never taken
- *   for dead. A dead holder is reaped: its claims, references and reservations are deleted.
+ * - **Holders and liveness.** Every process using the cache is a holder whose liveness is a
+ *   lock it keeps (`cacheHolders.ts`); a dead holder is reaped: its claims, references and
+ *   reservations are deleted.
  * - **Transactions are short.** Every change is one `BEGIN IMMEDIATE … COMMIT` made of
  *   synchronous statements (no await inside), with a busy timeout; downloads, copies and
  *   producers run between transactions, never inside one.
  * - **A miss.** In one transaction a reader finds no entry, makes room (evicting), and inserts
  *   a `filling` entry claimed by itself with a fresh nonce. It downloads to `tmp/<file>.part`,
- *   checks the size, flushes it, makes it read-only and renames it to `files/<file>`; then
- *   one transaction marks the entry `ready` if the claim is still its own (else it discards
- *   its copy). Readers only ever link the file of a `ready` entry, so a partial file is never
- *   handed out; a reader that finds another's `filling` entry waits, and takes the claim over
- *   when its holder is dead (its leftovers are deleted, the download starts again).
- * - **A hit** adds a reference (holder, job) and bumps the entry's use counter in one
- *   transaction, then hard-links the file. Referenced entries are never evicted; references go
- *   when the job ends (or its holder is reaped).
- * - **Writes** enter the cache as complete entries (a copy made before the upload, so that
- *   the cached bytes are the stored ones), when there is room.
+ *   checks the size, hashes it (sha256), flushes it and makes it read-only; records the digest
+ *   (if the claim is still its own), renames the file to `files/<file>`, and in one more
+ *   transaction marks the entry `ready` with the file's time (else it discards its copy).
+ *   Readers only ever link the file of a `ready` entry, so a partial file is never handed
+ *   out; a reader that finds another's `filling` entry waits, and takes the claim over when
+ *   its holder is dead: its leftovers are deleted and the download starts again, unless the
+ *   digest was recorded (the download was complete), when the entry is adopted as `ready`,
+ *   to be checked against its digest before it is served.
+ * - **A hit** stats the entry's file and serves it, checks it against its digest first, or
+ *   drops it (rule 4 of `cacheRules.ts`); a served one gets a reference (holder, job) and the
+ *   next use count in one transaction, then is hard-linked. Referenced entries are never
+ *   evicted; references go when the job ends (or its holder is reaped).
+ * - **Writes** enter the cache as complete entries, hashed like downloads (a copy made before
+ *   the upload, so that the cached bytes are the stored ones), when there is room.
  * - **Reservations**: a job's `disk` requirement is reserved for its run, evicting if needed;
  *   one that can never fit fails with a ResourceError naming the sizes, one that fits later
  *   waits.
- * - **Once per node**: a `once` row (key, state, owner) claims a producer's run like a
+ * - **Once per node** (`onceOnNode.ts`): a `once` row claims a producer's run like a
  *   `filling` entry claims a download; a producer that throws or dies frees the claim and the
  *   next waiter runs it in an emptied directory.
- * - **Capacity** is measured (free space + cached bytes) when a process opens the cache and
- *   no other holder is alive; files no entry names are swept then too.
+ * - **Jobs' directories** are registered before they are made (`trackDir`), so that a killed
+ *   worker's directory — its output, and its hard links that keep cached files' blocks in use
+ *   — goes when its holder is reaped.
+ * - **Capacity** is what the cache and the running jobs may use: the file system's free space
+ *   (statfs) plus what is really on disk of the cache's files and of the directories of jobs
+ *   with a reservation (allocated blocks, each inode once). It is measured when a process
+ *   opens the cache and again, before room is planned, once the last measure is a second
+ *   old; other use of the file system shrinks it. Files no entry names are swept when a
+ *   process opens the cache and no other holder is alive.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, link, mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, statfsSync, unlinkSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import { ResourceError } from '../errors.js';
+import { runOnce, type OnceResult } from './onceOnNode.js';
+import { CacheDb, entryView, type EntryRow } from './cacheDb.js';
+import { CachePaths, diskUsage, entryFileName, fileDigest, lookAt, removeFiles, settle, type Sealed } from './cacheFiles.js';
+import { CacheHolders, type ClaimWait } from './cacheHolders.js';
+import { judgeCopy, planRoom, type EntryView } from './cacheRules.js';
+import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
-import { ResourceError, TransientError } from '../errors.js';
-import { judgeClaim, planRoom, type EntryView } from './cacheRules.js';
-import { lockHolder, LiveLock } from './liveLock.js';
-import { isBusy, openDatabase, transaction } from './sqlite.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS holders(id TEXT PRIMARY KEY, started INTEGER NOT NULL, label TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS entries(key TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, owner TEXT, file TEXT NOT NULL, last_used INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS refs(key TEXT NOT NULL, holder TEXT NOT NULL, job TEXT NOT NULL, PRIMARY KEY(key, holder, job));
-CREATE TABLE IF NOT EXISTS reservations(holder TEXT NOT NULL, job TEXT NOT NULL, bytes INTEGER NOT NULL, PRIMARY KEY(holder, job));
-CREATE TABLE IF NOT EXISTS once(key TEXT PRIMARY KEY, state TEXT NOT NULL, owner TEXT NOT NULL, dir TEXT NOT NULL);
-`;
 
 /** The cache key of a job store's file: job stores never share entries. */
 export function cacheKey(locator: string, fileId: string): string {
@@ -73,64 +71,81 @@ export interface NodeCacheOptions {
   label?: string;
   /** How long a job waits for disk that others hold before it fails (default 10 minutes). */
   reserveWaitMs?: number;
-}
-
-interface EntryRow {
-  key: string;
-  size: number;
-  state: 'filling' | 'ready';
-  owner: string | null;
-  file: string;
-  last_used: number;
+  /**
+   * How long a claim is waited for whose holder's liveness cannot be judged (another user's
+   * lock file this process may not open) before a read goes uncached or a once-per-node call
+   * fails (default 5 minutes).
+   */
+  unjudgedWaitMs?: number;
 }
 
 type ObtainStep =
   | { kind: 'hit'; file: string }
   | { kind: 'fill'; file: string; evicted: string[] }
+  | { kind: 'check'; entry: EntryRow }
+  | { kind: 'dropped'; files: string[]; resized: boolean }
   | { kind: 'wait'; owner: string }
   | { kind: 'full'; never: boolean };
 
-/** Where a read was served from: a cache file (linked, read-only) or nowhere (read it yourself). */
-export type Obtained = { path: string; hit: boolean } | { path: undefined; hit: false };
+/**
+ * Where a read was served from: a cache file (linked, read-only) or nowhere (read it
+ * yourself); and what the reader is to log (a cached copy found damaged and not served).
+ */
+export type Obtained = ({ path: string; hit: boolean } | { path: undefined; hit: false }) & { notes: string[] };
 
 export class NodeCache {
   readonly holder = randomBytes(12).toString('hex');
-  private readonly db: DatabaseSync;
+  private readonly paths: CachePaths;
+  private readonly db: CacheDb;
+  private readonly holders: CacheHolders;
   /** Keeps this holder's lock (and the process's claim to be alive) as long as it is open. */
   private readonly lock: LiveLock;
 
-  private constructor(
-    readonly dir: string,
-    private readonly opts: NodeCacheOptions,
-  ) {
-    for (const d of ['files', 'tmp', 'holders', 'once']) mkdirSync(path.join(dir, d), { recursive: true });
-    this.lock = LiveLock.hold(this.lockFile(this.holder), this.holder);
-    this.db = openDatabase(path.join(dir, 'cache.db'), 30_000);
-    retryBusy(() => this.db.exec('PRAGMA journal_mode = WAL'));
-    this.db.exec('PRAGMA synchronous = NORMAL');
-    retryBusy(() => this.db.exec(SCHEMA));
-    transaction(this.db, () =>
-      this.db
-        .prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)')
-        .run(this.holder, Date.now(), opts.label ?? `pid ${process.pid}`),
-    );
+  private constructor(private readonly opts: NodeCacheOptions) {
+    this.paths = new CachePaths(opts.dir);
+    this.paths.make();
+    this.lock = LiveLock.hold(this.paths.lock(this.holder), this.holder);
+    try {
+      this.db = CacheDb.open(this.paths.db);
+    } catch (e) {
+      this.lock.release();
+      throw e;
+    }
+    this.holders = new CacheHolders(this.db, this.paths, this.holder);
   }
 
-  /** Opens the cache in `opts.dir`, reaping dead holders; measures it when nobody else is using it. */
+  /** Opens the cache in `opts.dir`: reaps dead holders (sweeping unnamed files when no other lives), and measures it. */
   static open(opts: NodeCacheOptions): NodeCache {
-    const cache = new NodeCache(opts.dir, opts);
-    const quiet = cache.reapDead() === 0;
-    if (quiet) cache.sweep();
-    if (quiet || cache.meta('capacity') === undefined) cache.measure();
-    return cache;
+    const cache = new NodeCache(opts);
+    try {
+      cache.db.tx(() => cache.db.addHolder(cache.holder, opts.label ?? `pid ${process.pid}`));
+      if (cache.holders.reapDead() === 0) cache.sweep();
+      cache.measure();
+      return cache;
+    } catch (e) {
+      cache.abandon();
+      throw e;
+    }
+  }
+
+  get dir(): string {
+    return this.opts.dir;
   }
 
   /** Releases this holder: its references, reservations and claims go, and its lock. */
   close(): void {
-    const files = transaction(this.db, () => this.forgetHolder(this.holder));
-    this.removeFiles(files);
+    this.holders.reap(this.holder);
     this.db.close();
     this.lock.release();
+  }
+
+  /** A cache that failed to open: its database and its lock go (its rows, if any, are reaped as a dead holder's). */
+  private abandon(): void {
+    try {
+      this.db.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
   // ---- reads and writes ----
@@ -138,26 +153,36 @@ export class NodeCache {
   /**
    * Makes sure the file `key` (of `size` bytes, fetched by `fetch(dest)` on a miss) is in the
    * cache, held for `job`: its path, and whether it was there already. When it does not fit
-   * (everything is in use), `path` is undefined: the caller reads it uncached.
+   * (everything is in use), `path` is undefined: the caller reads it uncached. `what` names
+   * the file in notes.
    */
-  async obtain(args: { key: string; size: number; job: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
+  async obtain(args: { key: string; size: number; job: string; what?: string; fetch: (dest: string) => Promise<void> }): Promise<Obtained> {
     let reaped = false;
-    for (let round = 0; ; round++) {
-      const step = transaction(this.db, () => this.obtainStep(args));
-      if (step.kind === 'hit') return { path: this.filePath(step.file), hit: true };
+    const claims = this.claimWait();
+    const notes: string[] = [];
+    const uncached = { path: undefined, hit: false as const, notes };
+    for (;;) {
+      this.measureIfStale();
+      const step = this.db.tx(() => this.obtainStep(args));
+      if (step.kind === 'hit') return { path: this.paths.file(step.file), hit: true, notes };
       if (step.kind === 'fill') {
-        this.removeFiles(step.evicted);
+        removeFiles(this.paths.entryFiles(step.evicted));
         const got = await this.fill({ ...args, file: step.file });
-        if (got) return { path: got, hit: false };
+        if (got) return { path: got, hit: false, notes };
         continue; // the claim was taken over: look again
       }
-      if (step.kind === 'full') {
-        if (step.never || reaped) return { path: undefined, hit: false };
-        reaped = true;
-        this.reapDead();
-        continue;
+      if (step.kind === 'check' && (await this.check(args.key, step.entry)) === 'mismatch')
+        notes.push(damaged(args.what ?? args.key, 'its bytes do not match its sha256 digest'));
+      if (step.kind === 'dropped') {
+        removeFiles(this.paths.entryFiles(step.files));
+        if (step.resized) notes.push(damaged(args.what ?? args.key, 'its size changed'));
       }
-      await this.waitFor(step.owner, round);
+      if (step.kind === 'full') {
+        if (step.never || reaped) return uncached;
+        reaped = true;
+        this.holders.reapDead();
+      }
+      if (step.kind === 'wait' && (await claims.wait(step.owner)) === 'give-up') return uncached;
     }
   }
 
@@ -167,40 +192,58 @@ export class NodeCache {
    */
   async admit(args: { key: string; source: string }): Promise<boolean> {
     const size = (await stat(args.source)).size;
-    const file = `${args.key}.${randomBytes(4).toString('hex')}`;
-    await chmod(args.source, 0o444);
-    await rename(args.source, this.filePath(file));
-    const evicted = transaction(this.db, () => {
-      if (this.entry(args.key)) return undefined;
-      const room = planRoom(this.space(), { bytes: size, as: 'entry' });
+    const file = entryFileName(args.key);
+    const sealed = await settle(args.source);
+    await rename(args.source, this.paths.file(file));
+    this.measureIfStale();
+    const evicted = this.db.tx(() => {
+      if (this.db.entry(args.key)) return undefined;
+      const room = planRoom(this.db.space(this.opts.cap), { bytes: size, as: 'entry' });
       if (!room.ok) return undefined;
-      const gone = this.evict(room.evict);
-      this.db
-        .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'ready', NULL, ?, ?)")
-        .run(args.key, size, file, this.tick());
+      const gone = this.db.evict(room.evict);
+      this.db.insertEntry({ key: args.key, size, file, ...sealed });
       return gone;
     });
     if (!evicted) {
-      await rm(this.filePath(file), { force: true });
+      await rm(this.paths.file(file), { force: true });
       return false;
     }
-    this.removeFiles(evicted);
+    removeFiles(this.paths.entryFiles(evicted));
     return true;
   }
 
   /** A fresh path in the cache's own directory for a file about to be admitted. */
   tempPath(): string {
-    return path.join(this.dir, 'tmp', `w-${randomBytes(8).toString('hex')}.part`);
+    return this.paths.temp();
   }
 
   /** Drops the entry `key` if nobody holds it (its file was deleted from the job store). */
   forget(key: string): void {
-    const files = transaction(this.db, () => {
-      const e = this.entry(key);
-      if (!e || e.state !== 'ready' || this.refCount(key) > 0) return [];
-      return this.evict([key]);
+    const files = this.db.tx(() => {
+      const e = this.db.entry(key);
+      if (!e || e.state !== 'ready' || this.db.refCount(key) > 0) return [];
+      return this.db.evict([key]);
     });
-    this.removeFiles(files);
+    removeFiles(this.paths.entryFiles(files));
+  }
+
+  // ---- the jobs' directories ----
+
+  /**
+   * Registers the directory `dir` that `job` is about to make, so that it is removed if this
+   * process dies; false (not registered) if it is not in the cache's work directory.
+   */
+  trackDir(dir: string, job: string): boolean {
+    const rel = this.paths.jobDirName(dir);
+    if (rel === undefined) return false;
+    this.db.tx(() => this.db.trackDir(rel, this.holder, job));
+    return true;
+  }
+
+  /** Forgets a directory its job has removed. */
+  untrackDir(dir: string): void {
+    const rel = this.paths.jobDirName(dir);
+    if (rel !== undefined) this.db.tx(() => this.db.untrackDir(rel));
   }
 
   // ---- job reservations ----
@@ -209,220 +252,103 @@ export class NodeCache {
   async reserve(job: string, bytes: number): Promise<void> {
     const until = Date.now() + (this.opts.reserveWaitMs ?? 600_000);
     for (let round = 0; ; round++) {
-      const answer = transaction(this.db, () => {
-        const room = planRoom(this.space(), { bytes, as: 'reservation' });
+      this.measureIfStale();
+      const answer = this.db.tx(() => {
+        const room = planRoom(this.db.space(this.opts.cap), { bytes, as: 'reservation' });
         if (!room.ok) return room;
-        const gone = this.evict(room.evict);
-        this.db.prepare('INSERT OR REPLACE INTO reservations(holder, job, bytes) VALUES (?, ?, ?)').run(this.holder, job, bytes);
+        const gone = this.db.evict(room.evict);
+        this.db.reserve(this.holder, job, bytes);
         return { ok: true as const, gone };
       });
-      if (answer.ok) return this.removeFiles(answer.gone);
+      if (answer.ok) return removeFiles(this.paths.entryFiles(answer.gone));
       if (answer.never) throw new ResourceError(`${answer.why} on the node's cache file system (${this.dir})`, { resource: 'disk' });
       if (Date.now() > until)
         throw new ResourceError(
           `${answer.why}; waited ${Math.round((this.opts.reserveWaitMs ?? 600_000) / 1000)}s for other jobs on the node to finish`,
           { resource: 'disk' },
         );
-      if (round === 0) this.reapDead();
+      if (round === 0) this.holders.reapDead();
       await sleep(Math.min(2000, 100 * 2 ** Math.min(round, 5)));
     }
   }
 
   /** Ends `job`'s use of the cache: its reservation and references go. */
   release(job: string): void {
-    transaction(this.db, () => {
-      this.db.prepare('DELETE FROM refs WHERE holder = ? AND job = ?').run(this.holder, job);
-      this.db.prepare('DELETE FROM reservations WHERE holder = ? AND job = ?').run(this.holder, job);
-    });
+    this.db.tx(() => this.db.release(this.holder, job));
   }
 
   // ---- once per node ----
 
   /**
    * Runs `produce(dir)` once per node for `key` while concurrent callers wait, and gives every
-   * caller the directory. A producer that throws or dies frees the claim: the next caller runs
-   * it again in an emptied directory.
+   * caller the directory (`onceOnNode.ts`): the key is `scope`'s (a job store's locator), or
+   * shared by every workflow on the node when no scope is given.
    */
-  async onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string> {
-    const dir = path.join(this.dir, 'once', onceName(key));
-    for (let round = 0; ; round++) {
-      const step = transaction(this.db, () => this.onceStep(key, dir));
-      if (step.kind === 'done') return dir;
-      if (step.kind === 'wait') {
-        await this.waitFor(step.owner, round);
-        continue;
-      }
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      try {
-        await produce(dir);
-      } catch (e) {
-        transaction(this.db, () => this.db.prepare('DELETE FROM once WHERE key = ? AND owner = ?').run(key, this.holder));
-        throw e;
-      }
-      transaction(this.db, () => this.db.prepare("UPDATE once SET state = 'done' WHERE key = ? AND owner = ?").run(key, this.holder));
-      return dir;
-    }
+  onceOnNode(key: string, produce: (dir: string) => Promise<void>, opts: { scope?: string | undefined } = {}): Promise<OnceResult> {
+    const context = { db: this.db, paths: this.paths, me: this.holder, claimWait: () => this.claimWait() };
+    return runOnce(context, { key, scope: opts.scope }, produce);
   }
 
   // ---- inspection (tests, status) ----
 
   /** The entries, most recently used last. */
   entries(): Array<EntryView & { file: string }> {
-    const rows = this.db
-      .prepare('SELECT key, size, state, owner, file, last_used FROM entries ORDER BY last_used')
-      .all() as unknown as EntryRow[];
-    return rows.map((r) => ({
-      key: r.key,
-      size: r.size,
-      state: r.state,
-      lastUsed: r.last_used,
-      refs: this.refCount(r.key),
-      file: this.filePath(r.file),
-    }));
+    return this.db.entryRows().map((r) => ({ ...entryView(r, this.db.refCount(r.key)), file: this.paths.file(r.file) }));
   }
 
   /** The size of a complete entry, if the cache has one (saves asking the job store on a hit). */
   cachedSize(key: string): number | undefined {
-    const e = this.entry(key);
+    const e = this.db.entry(key);
     return e?.state === 'ready' ? e.size : undefined;
   }
 
   capacity(): number {
-    return this.meta('capacity') ?? 0;
+    return this.db.meta('capacity') ?? 0;
+  }
+
+  private claimWait(): ClaimWait {
+    return this.holders.claimWait(this.opts.unjudgedWaitMs ?? 300_000);
   }
 
   // ---- inside transactions ----
 
   private obtainStep(args: { key: string; size: number; job: string }): ObtainStep {
-    let e = this.entry(args.key);
-    if (e?.state === 'ready' && !this.intact(e)) {
-      this.evict([e.key]);
-      e = undefined;
-    }
+    const e = this.db.entry(args.key);
     if (e?.state === 'ready') {
-      this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(args.key, this.holder, args.job);
-      this.db.prepare('UPDATE entries SET last_used = ? WHERE key = ?').run(this.tick(), args.key);
+      const now = lookAt(this.paths.file(e.file));
+      const verdict = judgeCopy(e, now);
+      if (verdict === 'verify') return { kind: 'check', entry: e };
+      if (verdict === 'drop') return { kind: 'dropped', files: this.db.evict([e.key]), resized: now !== undefined };
+      this.db.hold(args.key, this.holder, args.job);
       return { kind: 'hit', file: e.file };
     }
     if (e) return { kind: 'wait', owner: e.owner ?? '' };
-    const room = planRoom(this.space(), { bytes: args.size, as: 'entry' });
+    const room = planRoom(this.db.space(this.opts.cap), { bytes: args.size, as: 'entry' });
     if (!room.ok) return { kind: 'full', never: room.never };
-    const evicted = this.evict(room.evict);
-    const file = `${args.key}.${randomBytes(4).toString('hex')}`;
-    this.db
-      .prepare("INSERT INTO entries(key, size, state, owner, file, last_used) VALUES (?, ?, 'filling', ?, ?, ?)")
-      .run(args.key, args.size, this.holder, file, this.tick());
+    const evicted = this.db.evict(room.evict);
+    const file = entryFileName(args.key);
+    this.db.insertEntry({ key: args.key, size: args.size, file, owner: this.holder });
     return { kind: 'fill', file, evicted };
   }
 
-  private onceStep(key: string, dir: string): { kind: 'done' } | { kind: 'wait'; owner: string } | { kind: 'claim' } {
-    const row = this.db.prepare('SELECT state, owner FROM once WHERE key = ?').get(key) as { state: string; owner: string } | undefined;
-    if (row?.state === 'done' && existsSync(dir)) return { kind: 'done' };
-    if (row?.state === 'running') return { kind: 'wait', owner: row.owner };
-    this.db.prepare("INSERT OR REPLACE INTO once(key, state, owner, dir) VALUES (?, 'running', ?, ?)").run(key, this.holder, dir);
-    return { kind: 'claim' };
-  }
-
-  /** Deletes entries; returns their files, to be removed once the transaction has committed. */
-  private evict(keys: readonly string[]): string[] {
-    const files: string[] = [];
-    for (const key of keys) {
-      const e = this.entry(key);
-      if (!e) continue;
-      files.push(this.filePath(e.file), this.partPath(e.file));
-      this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
-      this.db.prepare('DELETE FROM refs WHERE key = ?').run(key);
-    }
-    return files;
-  }
-
-  private space() {
-    const rows = this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries').all() as unknown as EntryRow[];
-    const refs = new Map(
-      (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [
-        r.key,
-        r.n,
-      ]),
-    );
-    const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
-    const entries = rows.map((r) => ({ key: r.key, size: r.size, state: r.state, lastUsed: r.last_used, refs: refs.get(r.key) ?? 0 }));
-    return { capacity: this.capacity(), cap: this.opts.cap, entries, reserved };
-  }
-
-  private entry(key: string): EntryRow | undefined {
-    return this.db.prepare('SELECT key, size, state, owner, file, last_used FROM entries WHERE key = ?').get(key) as EntryRow | undefined;
-  }
-
-  private refCount(key: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM refs WHERE key = ?').get(key) as { n: number }).n;
-  }
-
-  /** A complete entry's file is there with its size (a file changed through a link is dropped). */
-  private intact(e: EntryRow): boolean {
-    try {
-      return statSync(this.filePath(e.file)).size === e.size;
-    } catch {
-      return false;
-    }
-  }
-
-  private tick(): number {
-    const next = (this.meta('tick') ?? 0) + 1;
-    this.setMeta('tick', next);
-    return next;
-  }
-
-  private meta(name: string): number | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number } | undefined)?.value;
-  }
-
-  private setMeta(name: string, value: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)').run(name, value);
-  }
-
-  /** Deletes a holder's rows; returns the files of its unfinished entries. */
-  private forgetHolder(id: string): string[] {
-    const filling = this.db.prepare("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
-    const files = this.evict(filling.map((r) => r.key));
-    for (const table of ['refs', 'reservations']) this.db.prepare(`DELETE FROM ${table} WHERE holder = ?`).run(id);
-    this.db.prepare("DELETE FROM once WHERE state = 'running' AND owner = ?").run(id);
-    this.db.prepare('DELETE FROM holders WHERE id = ?').run(id);
-    return files;
-  }
-
-  // ---- liveness ----
-
-  /** Reaps every dead holder; returns how many others are alive. */
-  private reapDead(): number {
-    const ids = (this.db.prepare('SELECT id FROM holders WHERE id <> ?').all(this.holder) as Array<{ id: string }>).map((r) => r.id);
-    let alive = 0;
-    for (const id of ids) {
-      if (this.isAlive(id)) alive++;
-      else this.reap(id);
-    }
-    return alive;
-  }
-
-  private reap(id: string): void {
-    const files = transaction(this.db, () => this.forgetHolder(id));
-    this.removeFiles(files);
-    rmSync(this.lockFile(id), { force: true });
-  }
-
-  /** Whether a holder's process is alive: its lock cannot be taken (liveLock.ts). */
-  private isAlive(id: string): boolean {
-    return id === this.holder || lockHolder(this.lockFile(id)) === 'alive';
-  }
-
-  /** Waits a little for somebody's claim; reaps its holder if that is dead. */
-  private async waitFor(owner: string, round: number): Promise<void> {
-    const verdict = judgeClaim({ owner }, this.holder, (o) => this.isAlive(o));
-    if (verdict === 'takeover') return this.reap(owner);
-    await sleep(Math.min(250, 10 * 2 ** Math.min(round, 5)));
-  }
-
   // ---- files ----
+
+  /**
+   * Reads a complete entry's file and checks it against its digest: `ok` (its time is
+   * recorded: the next reader only stats it), else the entry is dropped, to be downloaded
+   * again (`mismatch`, or `gone` when its file could not be read).
+   */
+  private async check(key: string, e: EntryRow): Promise<'ok' | 'mismatch' | 'gone'> {
+    const file = this.paths.file(e.file);
+    const before = lookAt(file);
+    const digest = await fileDigest(file).catch(() => undefined);
+    if (before && digest === e.digest) {
+      this.db.tx(() => this.db.verified(key, e.file, before.mtime));
+      return 'ok';
+    }
+    removeFiles(this.paths.entryFiles(this.db.tx(() => this.db.drop(key, e.file))));
+    return digest === undefined ? 'gone' : 'mismatch';
+  }
 
   /** Downloads a claimed entry and publishes it; undefined if the claim was lost meanwhile. */
   private async fill(args: {
@@ -432,29 +358,30 @@ export class NodeCache {
     file: string;
     fetch: (dest: string) => Promise<void>;
   }): Promise<string | undefined> {
-    const part = this.partPath(args.file);
-    const final = this.filePath(args.file);
+    const part = this.paths.part(args.file);
+    const final = this.paths.file(args.file);
+    let sealed: Sealed;
     try {
       await args.fetch(part);
-      await settle(part, args.size);
+      sealed = await settle(part, args.size);
+      // Complete: if this process dies now, the next reader adopts the file once it matches.
+      if (!this.db.tx(() => this.db.recordDigest(args.key, this.holder, args.file, sealed.digest))) {
+        removeFiles([part]);
+        return undefined;
+      }
       await rename(part, final);
     } catch (e) {
-      transaction(this.db, () =>
-        this.db.prepare('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(args.key, this.holder, args.file),
-      );
-      this.removeFiles([part, final]);
+      this.db.tx(() => this.db.dropClaim(args.key, this.holder, args.file));
+      removeFiles([part, final]);
       throw e;
     }
-    const published = transaction(this.db, () => {
-      const r = this.db
-        .prepare("UPDATE entries SET state = 'ready', owner = NULL WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
-        .run(args.key, this.holder, args.file);
-      if (Number(r.changes) !== 1) return false;
-      this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(args.key, this.holder, args.job);
+    const published = this.db.tx(() => {
+      if (!this.db.publish(args.key, this.holder, args.file, sealed.mtime)) return false;
+      this.db.hold(args.key, this.holder, args.job);
       return true;
     });
     if (!published) {
-      this.removeFiles([final]);
+      removeFiles([final]);
       return undefined;
     }
     return final;
@@ -462,7 +389,7 @@ export class NodeCache {
 
   /** Removes files no entry names (only while no other holder is alive). */
   private sweep(): void {
-    const named = new Set((this.db.prepare('SELECT file FROM entries').all() as Array<{ file: string }>).map((r) => r.file));
+    const named = this.db.entryFiles();
     for (const sub of ['files', 'tmp']) {
       for (const f of readdirSync(path.join(this.dir, sub))) {
         if (!named.has(f.replace(/\.part$/, ''))) rmSync(path.join(this.dir, sub, f), { force: true });
@@ -470,102 +397,49 @@ export class NodeCache {
     }
   }
 
-  /** The capacity: free space plus what the cache holds (measured when nobody else uses the cache, or never measured). */
+  /** The capacity: the file system's free space plus what the cache and the reserved jobs' directories really use. */
   private measure(): void {
     const fs = statfsSync(this.dir);
-    transaction(this.db, () => {
-      const cached = (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
-      this.setMeta('capacity', fs.bavail * fs.bsize + cached);
+    const own = [path.join(this.dir, 'files'), path.join(this.dir, 'tmp')];
+    const dirs = this.db.reservedDirs().flatMap((rel) => this.paths.jobDir(rel) ?? []);
+    const used = diskUsage([...own, ...dirs], statSync(this.dir).dev);
+    this.db.tx(() => {
+      this.db.setMeta('capacity', fs.bavail * fs.bsize + used);
+      this.db.setMeta('measured', Date.now());
     });
   }
 
-  private removeFiles(files: readonly string[]): void {
-    for (const f of files) {
-      try {
-        unlinkSync(f);
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private filePath(file: string): string {
-    return path.join(this.dir, 'files', file);
-  }
-
-  private partPath(file: string): string {
-    return path.join(this.dir, 'tmp', `${file}.part`);
-  }
-
-  private lockFile(id: string): string {
-    return path.join(this.dir, 'holders', `${id}.lock`);
+  /** Measures again when the last measure (by any process) is older than MEASURE_EVERY_MS. */
+  private measureIfStale(): void {
+    if (Date.now() - (this.db.meta('measured') ?? 0) >= MEASURE_EVERY_MS) this.measure();
   }
 }
 
-/** A downloaded file has the expected size, is on disk, and is read-only. */
-async function settle(file: string, size: number): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    const got = (await fh.stat()).size;
-    if (got !== size) throw new TransientError(`downloaded ${got} bytes where the job store has ${size}`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await chmod(file, 0o444);
+/** A note for the log: a cached copy that was not served. */
+function damaged(what: string, how: string): string {
+  return `the node's cached copy of ${what} was damaged (${how}): not used, downloaded again`;
 }
 
-/** Places a cache file at `dest`: a hard link (read-only use), or a copy across file systems or on request. */
-export async function placeFile(source: string, dest: string, opts: { copy: boolean }): Promise<'link' | 'copy'> {
-  const temp = `${dest}.${randomBytes(4).toString('hex')}.tmp`;
-  let how: 'link' | 'copy' = 'copy';
-  if (!opts.copy) {
-    try {
-      await link(source, temp);
-      how = 'link';
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    }
-  }
-  if (how === 'copy') {
-    await copyFile(source, temp);
-    await chmod(temp, 0o644);
-  }
-  await rename(temp, dest).catch(async (e: unknown) => {
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  });
-  return how;
-}
+/** How old the capacity may get before it is measured again (statfs, and a walk of the cache's and the jobs' files). */
+const MEASURE_EVERY_MS = 1000;
 
-/** A directory name for a once-per-node key: readable, and unique by its hash. */
-function onceName(key: string): string {
-  const readable = key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 60);
-  return `${readable}-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
-}
+const shared = new Map<string, NodeCache | { failed: unknown }>();
 
-/** Runs a statement that may meet a lock that the busy timeout does not cover (journal mode changes). */
-function retryBusy(fn: () => void): void {
-  for (let i = 0; ; i++) {
-    try {
-      return fn();
-    } catch (e) {
-      if (!isBusy(e) || i >= 50) throw e;
-      // A short synchronous pause (this runs once, when the cache is opened).
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-    }
-  }
-}
-
-const shared = new Map<string, NodeCache>();
-
-/** The process's node cache for `opts.dir` and cap: opened once, kept open (its lock says the process lives). */
+/**
+ * The process's node cache for `opts.dir` and cap: opened once, kept open (its lock says the
+ * process lives). One that failed to open is not tried again by this process: the same error.
+ */
 export function sharedNodeCache(opts: NodeCacheOptions): NodeCache {
   const id = `${path.resolve(opts.dir)}\0${opts.cap ?? ''}`;
   let cache = shared.get(id);
   if (!cache) {
-    cache = NodeCache.open(opts);
+    try {
+      cache = NodeCache.open(opts);
+    } catch (e) {
+      cache = { failed: e };
+    }
     shared.set(id, cache);
   }
-  return cache;
+  if (cache instanceof NodeCache) return cache;
+  throw cache.failed;
 }

@@ -35,8 +35,18 @@ function load(): typeof import('node:sqlite') {
 /** Opens (creating) a database file; `timeoutMs` is how long a statement waits for a lock. */
 export function openDatabase(file: string, timeoutMs: number): DatabaseSync {
   const db = new (load().DatabaseSync)(file);
-  db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`);
-  return db;
+  return settingUp(db, () => db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(timeoutMs))}`));
+}
+
+/** Runs `setup` on a database just opened; if it throws, the database is closed before the error goes on. */
+export function settingUp(db: DatabaseSync, setup: () => void): DatabaseSync {
+  try {
+    setup();
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
 }
 
 /** Whether an error is SQLite's "database is locked" / "busy". */

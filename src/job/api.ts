@@ -6,7 +6,7 @@
  */
 export { defineJob, Job, type JobFactory, type PromisedArgs, type Promised, type Unpromise } from './job.js';
 export { JobPromise, type PromisePath } from './promise.js';
-export type { JobContext, WorkflowContext, FileStore, ReadFileOptions } from './context.js';
+export type { JobContext, WorkflowContext, FileStore, OnceOptions, ReadFileOptions } from './context.js';
 export type { Requirements } from './requirements.js';
 export type { FileID, Accelerator, ResolvedRequirements } from './types.js';
 export {

@@ -29,9 +29,23 @@ export interface FileStore {
   /**
    * Runs `produce(dir)` once per node for `key` (say, pulling a container image into `dir`)
    * while other callers on the node wait, and gives every caller `dir`. If the producer throws
-   * or its process dies, the next caller runs it again in an emptied directory.
+   * or its process dies, the next caller runs it again in an emptied directory. The key is
+   * this job store's (its workflows share the directory) unless `{ shared: true }` is given.
+   * The key names what the producer makes: when that changes, change the key.
    */
-  onceOnNode(key: string, produce: (dir: string) => Promise<void>): Promise<string>;
+  onceOnNode(key: string, produce: (dir: string) => Promise<void>, options?: OnceOptions): Promise<string>;
+}
+
+/** How {@link FileStore.onceOnNode} shares its directory. */
+export interface OnceOptions {
+  /**
+   * One directory for every workflow on the node that uses this key (say, an image cache
+   * keyed by the image's digest), whichever job store it runs from: the first workflow's
+   * producer makes it and the others use it as made. A directory changed after it was made
+   * is made again. Share only with workflows you trust: whoever can write to the node's cache
+   * directory can change what the others use (one host path per trust domain).
+   */
+  shared?: boolean;
 }
 
 /** How {@link FileStore.readGlobalFile} places a file. */

@@ -32,6 +32,7 @@ export function parseRecord(data: Buffer | string, what: string): JobRecord {
 
 const ChannelMessageSchema = z.object({
   kind: z.enum(['log', 'stats', 'failure']),
+  level: z.enum(['warning']).optional(),
   jobId: z.string(),
   jobName: z.string(),
   text: z.string().optional(),

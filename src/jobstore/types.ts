@@ -24,6 +24,8 @@ export interface Versioned<T> {
  */
 export interface ChannelMessage {
   kind: 'log' | 'stats' | 'failure';
+  /** Log: `warning` for what the worker itself warns of (a job's `ctx.log` lines are info). */
+  level?: 'warning';
   jobId: string;
   jobName: string;
   text?: string;

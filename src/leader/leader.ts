@@ -360,7 +360,8 @@ export class Leader {
     try {
       for (const m of await this.store.receiveMessages()) {
         if (m.kind === 'log' && m.text !== undefined) {
-          for (const line of m.text.split('\n')) this.log.info(`[${m.jobName} ${m.jobId}] ${line}`);
+          const level = m.level === 'warning' ? 'warning' : 'info';
+          for (const line of m.text.split('\n')) this.log[level](`[${m.jobName} ${m.jobId}] ${line}`);
         } else if (m.kind === 'failure') {
           this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {

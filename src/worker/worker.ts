@@ -340,6 +340,10 @@ async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: str
     const msg: ChannelMessage = { kind: 'log', jobId: rec.id, jobName: rec.name, text: a.logLines.join('\n'), at: Date.now() };
     writes.push(store.sendMessage(msg));
   }
+  if (a.files.warnings.length > 0) {
+    const text = a.files.warnings.join('\n');
+    writes.push(store.sendMessage({ kind: 'log', level: 'warning', jobId: rec.id, jobName: rec.name, text, at: Date.now() }));
+  }
   if (extra.failure)
     writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
   const timings = process.env['TOIL_STATS'] === '1';

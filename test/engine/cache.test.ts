@@ -10,6 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { toil, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { CACHE_DIR } from '../../src/worker/worker.js';
 
 const t = useTempStore();
 const MiB = 2 ** 20;
@@ -64,6 +65,34 @@ describe('node cache', () => {
     for (const g of got) expect(g.content).toBe('an image');
   });
 
+  it.each([
+    ['once', 'each runs its own producer, in a directory of its own', 2],
+    ['once-shared', 'with { shared: true }, they share one directory, made once', 1],
+  ])('two job stores with the same onceOnNode key (%s): %s', async (mode, _what, runs) => {
+    const images: string[] = [];
+    await mkdir(path.join(t.dir, 'work'), { recursive: true });
+    for (const store of [t.store, `${t.store}-2`]) {
+      const r = await toil([
+        'run',
+        workflow('cache.ts'),
+        store,
+        '--workDir',
+        path.join(t.dir, 'work'),
+        '--no-typecheck',
+        '--',
+        mode,
+        t.dir,
+        '2',
+      ]);
+      expect(r.code).toBe(0);
+      const got = JSON.parse(r.stdout) as Array<{ images: string; content: string }>;
+      for (const g of got) expect(g.content).toBe('an image');
+      images.push(...new Set(got.map((g) => g.images)));
+    }
+    expect((await readFile(path.join(t.dir, 'produced'), 'utf8')).split('\n').filter((l) => l !== '')).toHaveLength(runs);
+    expect(new Set(images).size).toBe(runs);
+  });
+
   it('with --disableCaching true, every read downloads a private copy', async () => {
     const { file, sha } = await input('input.bin');
     const r = await run(['--disableCaching', 'true'], ['fan', file, '4']);
@@ -72,6 +101,35 @@ describe('node cache', () => {
     for (const s of out.reads) expect(s.sha).toBe(sha);
     for (const s of out.reads) expect(s.nlink).toBe(1);
     expect(r.stderr).toMatch(/file cache: 0 hits, 5 misses/);
+  });
+
+  it('a cache that cannot be opened (a corrupt cache.db): jobs read uncached, and the worker says so once at warning level', async () => {
+    const { file, sha } = await input('input.bin');
+    await mkdir(path.join(t.dir, 'work', CACHE_DIR), { recursive: true });
+    await writeFile(path.join(t.dir, 'work', CACHE_DIR, 'cache.db'), randomBytes(64 * 1024));
+    // One worker process at a time (reused for every job): one warning.
+    const r = await run(['--maxCores', '1'], ['fan', file, '4']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { reads: Seen[] };
+    for (const s of out.reads) expect(s).toMatchObject({ sha, nlink: 1 });
+    const warnings = r.stderr.split('\n').filter((l) => / WARNING .*node cache/.test(l));
+    expect(warnings).toEqual([
+      expect.stringMatching(/the node cache cannot be used \(.*not a database.*\); this worker reads and writes files uncached$/),
+    ]);
+    expect(r.stderr).toMatch(/file cache: 0 hits, 5 misses/);
+  });
+
+  it('a cached copy that a job wrote into is not served to the next job: downloaded again, with a warning in the log', async () => {
+    const { file, sha } = await input('input.bin');
+    const r = await run([], ['damage', file]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { seen: Seen; after: Seen };
+    expect(out.seen.sha).toBe(sha);
+    expect(out.after).toMatchObject({ sha, nlink: 2 });
+    expect(r.stderr).toMatch(
+      / WARNING +\[read-one [^\]]+\] the node's cached copy of file \S+ was damaged \(its bytes do not match its sha256 digest\): not used, downloaded again\n/,
+    );
+    expect(r.stderr).toMatch(/file cache: 0 hits, 2 misses/);
   });
 
   it('with a cap smaller than the files read, evicts the least recently used unheld file, never one in use, and completes', async () => {

@@ -1,86 +1,15 @@
 /**
  * The node cache across real processes sharing one cache directory: once-per-node producers,
- * downloads killed half-way, eviction order. Children run test/filestore/cacheChild.mjs
- * against the built dist/ (as the CLI tests run bin/toil.js).
+ * downloads killed half-way, eviction order, reservations that never fit, a cache that cannot be opened (children.ts).
  */
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ROOT } from '../helpers/run.js';
-import { useTempStore } from '../helpers/tempStore.js';
+import { lines, MiB, useCacheChildren } from './children.js';
 
-const t = useTempStore();
-const running = new Set<ChildProcess>();
-afterEach(() => {
-  for (const p of running) p.kill('SIGKILL');
-  running.clear();
-});
-const CHILD = path.join(ROOT, 'test', 'filestore', 'cacheChild.mjs');
-const MiB = 2 ** 20;
-
-interface Child {
-  proc: ChildProcess;
-  /** Resolves with the first line that starts with `prefix`. */
-  line(prefix: string): Promise<string>;
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; json: unknown; stderr: string }>;
-}
-
-function child(mode: string, opts: Record<string, unknown>): Child {
-  const proc = spawn(process.execPath, [CHILD, mode, path.join(t.dir, 'cache'), JSON.stringify(opts)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
-  running.add(proc);
-  proc.on('close', () => running.delete(proc));
-  let out = '';
-  let stderr = '';
-  const waiters: Array<{ prefix: string; resolve: (l: string) => void }> = [];
-  proc.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) {
-      const l = out.split('\n').find((x) => x.startsWith(w.prefix));
-      if (l !== undefined) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(l);
-      }
-    }
-  });
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; json: unknown; stderr: string }>((resolve) =>
-    proc.on('close', (code, signal) => {
-      const last = out
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .pop();
-      resolve({ code, signal, json: last ? JSON.parse(last) : undefined, stderr });
-    }),
-  );
-  return {
-    proc,
-    done,
-    line: (prefix) =>
-      new Promise((resolve, reject) => {
-        const l = out.split('\n').find((x) => x.startsWith(prefix));
-        if (l !== undefined) return resolve(l);
-        waiters.push({ prefix, resolve });
-        void done.then((d) => reject(new Error(`child ended (${d.code ?? d.signal}) before '${prefix}': ${d.stderr}`)));
-      }),
-  };
-}
-
-async function lines(file: string): Promise<string[]> {
-  return (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-}
-
-async function randomFile(name: string, size: number): Promise<{ file: string; sha: string }> {
-  const data = randomBytes(size);
-  const file = path.join(t.dir, name);
-  await writeFile(file, data);
-  return { file, sha: createHash('sha256').update(data).digest('hex') };
-}
+const { t, child, randomFile } = useCacheChildren();
 
 describe('once per node', () => {
   it('runs the producer once for 8 concurrent callers and gives each the directory', async () => {
@@ -116,6 +45,37 @@ describe('once per node', () => {
     const next = await child('once', { key: 'k', counter, delayMs: 10 }).done;
     expect(next.json).toMatchObject({ done: expect.stringMatching(/^made by/) });
     expect(await lines(counter)).toHaveLength(2);
+  });
+});
+
+describe('once per node, shared by every workflow', () => {
+  it('keeps apart the keys of two job stores, and shares a key asked for with no job store', async () => {
+    const counter = path.join(t.dir, 'counter');
+    const run = async (scope?: string) =>
+      ((await child('once', { key: 'k', counter, delayMs: 10, scope }).done).json as { dir: string }).dir;
+    const dirs = [await run('file:/a'), await run('file:/b'), await run(), await run(), await run('file:/a')];
+    expect(await lines(counter)).toHaveLength(3);
+    expect(new Set(dirs).size).toBe(3);
+    expect(dirs[2]).toBe(dirs[3]);
+    expect(dirs[4]).toBe(dirs[0]);
+  });
+
+  it('makes a shared directory again when it was changed after it was made, and tells the caller', async () => {
+    const counter = path.join(t.dir, 'counter');
+    const made = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    const again = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    expect(again.json).toEqual(made.json);
+    expect(await lines(counter)).toHaveLength(1);
+    // Somebody sharing the host path writes into it (same size, other bytes).
+    const fh = await open(path.join((made.json as { dir: string }).dir, 'done'), 'r+');
+    await fh.write(Buffer.from('MADE'), 0, 4, 0);
+    await fh.close();
+    const next = await child('once', { key: 'image', counter, delayMs: 10 }).done;
+    expect(await lines(counter)).toHaveLength(2);
+    expect(next.json).toMatchObject({
+      done: expect.stringMatching(/^made by/),
+      notes: ["the shared once-per-node directory of 'image' was changed after it was made (done changed): made again"],
+    });
   });
 });
 
@@ -204,19 +164,17 @@ describe('reservations', () => {
       error: expect.stringMatching(/disk requirement of 1024 PiB does not fit: capacity .* on the node's cache file system/),
     });
   });
+});
 
-  it('makes a job wait while other jobs hold the disk it needs, and evicts cached files for it', async () => {
-    const { file } = await randomFile('a', 2 * MiB);
-    const fetchLog = path.join(t.dir, 'fetches');
-    await child('read', { reads: [{ key: 'a', source: file }], fetchLog }).done;
-    const first = child('reserve', { bytes: 6 * MiB, capacity: 10 * MiB, holdMs: 1000 });
-    await first.line('# reserved');
-    // 6 MiB reserved and 2 MiB cached of 10: 9 MiB fits only once the first job is done, and
-    // then only by evicting the cached file.
-    const second = await child('reserve', { bytes: 9 * MiB }).done;
-    expect(second.json).toMatchObject({ ok: true });
-    expect((second.json as { waitedMs: number }).waitedMs).toBeGreaterThan(500);
-    expect((await first.done).json).toMatchObject({ ok: true });
-    expect(readdirSync(path.join(t.dir, 'cache', 'files'))).toEqual([]);
+describe('a cache that cannot be opened', () => {
+  it('leaves no lock file and no open file behind: a corrupt cache.db opened 50 times', async () => {
+    const dir = path.join(t.dir, 'cache');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'cache.db'), randomBytes(64 * 1024));
+    const r = await child('open-many', { n: 50 }).done;
+    const got = r.json as { errors: string[]; fdsBefore: number; fdsAfter: number; locks: string[] };
+    expect(got.errors).toEqual([expect.stringMatching(/not a database/)]);
+    expect(got.locks).toEqual([]);
+    expect(got.fdsAfter).toBe(got.fdsBefore);
   });
 });

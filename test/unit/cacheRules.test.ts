@@ -7,6 +7,7 @@ import {
   evictionOrder,
   formatStats,
   judgeClaim,
+  judgeCopy,
   planRoom,
   type EntryView,
 } from '../../src/filestore/cacheRules.js';
@@ -111,6 +112,25 @@ describe('claims', () => {
     expect(judgeClaim({ owner: 'me' }, 'me', alive)).toBe('mine');
     expect(judgeClaim({ owner: 'live' }, 'me', alive)).toBe('wait');
     expect(judgeClaim({ owner: 'gone' }, 'me', alive)).toBe('takeover');
+  });
+});
+
+describe('integrity', () => {
+  const recorded = { size: 10, digest: 'ab', mtime: '100' };
+  it('serves a copy whose file has its size and time: a stat, no read', () => {
+    expect(judgeCopy(recorded, { size: 10, mtime: '100' })).toBe('serve');
+  });
+  it('checks the digest of a copy whose time changed, or was never checked (adopted)', () => {
+    expect(judgeCopy(recorded, { size: 10, mtime: '101' })).toBe('verify');
+    expect(judgeCopy({ ...recorded, mtime: null }, { size: 10, mtime: '100' })).toBe('verify');
+  });
+  it('drops a copy of another size, or gone', () => {
+    expect(judgeCopy(recorded, { size: 11, mtime: '100' })).toBe('drop');
+    expect(judgeCopy(recorded, undefined)).toBe('drop');
+  });
+  it('checks only the size of an entry an older version made (no digest)', () => {
+    expect(judgeCopy({ size: 10, digest: null, mtime: null }, { size: 10, mtime: '5' })).toBe('serve');
+    expect(judgeCopy({ size: 10, digest: null, mtime: null }, { size: 9, mtime: '5' })).toBe('drop');
   });
 });
 
