@@ -6,14 +6,14 @@
  * leader in another PID namespace (as in a container) is judged alive or dead by its lock, never
  * by its pid; and a change to the store without the lease is refused.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 import { BIN, ROOT, startToil, toil, traceLines, waitFor, workflow, type RunResult } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { naps } from '../workflows/args.js';
+import { useTestS3 } from '../s3/useTestS3.js';
 import { FencedJobStore } from '../../src/jobstore/fenced.js';
 import { openJobStore } from '../../src/jobstore/open.js';
 import { LEASE_FILE, Lease, readLease } from '../../src/leader/lease.js';
@@ -82,21 +82,9 @@ async function leaseOf(store: string): Promise<{ pid: number; expiresAt: number 
 }
 
 describe('lease fencing', () => {
-  let s3: TestS3;
-  let restoreEnv = () => {};
+  const s3 = useTestS3();
   let n = 0;
   const locator = () => `aws:us-east-1:lease-${process.pid}-${++n}`;
-  beforeAll(async () => {
-    s3 = await startTestS3({ conditionalWrites: true });
-    restoreEnv = useTestS3Env(s3);
-  }, 60_000);
-  afterAll(async () => {
-    restoreEnv();
-    await s3?.stop();
-  });
-  afterEach(async () => {
-    await s3.setFaults({});
-  });
 
   it('a leader that cannot renew its lease stops issuing work and exits before it expires', async () => {
     const leaseSeconds = 6;
@@ -114,10 +102,10 @@ describe('lease fencing', () => {
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     // The job store stops answering lease renewals; everything else still works, so only
     // fencing can stop the leader from going on.
-    await s3.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
+    await s3.server.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
     const cut = Date.now();
     const r = await endWithin(run, 90_000);
-    await s3.setFaults({});
+    await s3.server.setFaults({});
     expect(r.timedOut).toBe(false);
     expect(r.stderr).toMatch(
       /lost the leader lease on aws:us-east-1:lease-[\d-]+: it could not be renewed .*; stopping; another leader may be running/,
@@ -134,9 +122,9 @@ describe('lease fencing', () => {
     // The default lease: 60 s, renewed every 10 s, each attempt abandoned after 5 s.
     const run = startToil(['run', workflow('slow.ts'), locator(), '--maxJobs', '2', ...naps({ traceDir: t.dir, count: 4, napMs: 15_000 })]);
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
-    await s3.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
+    await s3.server.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
     await new Promise((r) => setTimeout(r, 30_000));
-    await s3.setFaults({});
+    await s3.server.setFaults({});
     const r = await endWithin(run, 120_000);
     expect(r.timedOut).toBe(false);
     expect(r.stderr).not.toMatch(/lost the leader lease/);
@@ -157,16 +145,16 @@ describe('lease fencing', () => {
     const lost = whenLogged(run, /lost the leader lease/);
     await whenLogged(run, /jobs: 3 done, 0 running, 0 queued, 0 failed/);
     // The loop has ended and the export waits: now the lease cannot be renewed, and is lost.
-    await s3.setFaults({ hangPutMatch: 'leader-lease', hangMs: 10_000 });
+    await s3.server.setFaults({ hangPutMatch: 'leader-lease', hangMs: 10_000 });
     await lost;
-    await s3.setFaults({});
+    await s3.server.setFaults({});
     expect(await readFile(fifo, 'utf8')).toBe('KEPT\n');
     const r = await endWithin(run, 60_000);
     expect(await (await openJobStore(loc)).exists()).toBe(true);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/toil: refusing to write workflow\.json: lost the leader lease on aws:\S+: it could not be renewed/);
-    await s3.setFaults({});
+    await s3.server.setFaults({});
     expect((await toil(['clean', loc])).code).toBe(0);
   }, 180_000);
 });

@@ -4,29 +4,20 @@
  * Real processes throughout: two `toil run` leaders, a `toil worker` (what a worker pod runs),
  * an `aws:` job store on the test S3 server, whose fault injection holds the worker's commit.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
 import { openJobStore } from '../../src/jobstore/open.js';
 import { readWorkflowInfo } from '../../src/jobstore/workflowInfo.js';
 import { startToil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { gated } from '../workflows/args.js';
+import { useTestS3 } from '../s3/useTestS3.js';
 
 const t = useTempStore();
 
 describe('a restart beside a worker of the earlier leader', () => {
-  let s3: TestS3;
-  let restoreEnv = () => {};
-  beforeAll(async () => {
-    s3 = await startTestS3({ conditionalWrites: true });
-    restoreEnv = useTestS3Env(s3);
-  }, 60_000);
-  afterAll(async () => {
-    restoreEnv();
-    await s3?.stop();
-  });
+  const s3 = useTestS3();
 
   it('a commit that comes after the restart removed its new jobs is refused, and the workflow finishes right', async () => {
     const loc = `aws:us-east-1:zombie-${process.pid}`;
@@ -41,7 +32,7 @@ describe('a restart beside a worker of the earlier leader', () => {
 
     // A worker of that leader runs the root again (as a pod on a partitioned node would): it
     // saves the three jobs it created, and its commit of the root is held by the network ...
-    await s3.setFaults({ hangPutMatch: `jobs/${rootId}`, hangMs: 10_000 });
+    await s3.server.setFaults({ hangPutMatch: `jobs/${rootId}`, hangMs: 10_000 });
     await writeFile(path.join(t.dir, 'go'), '');
     const zombie = startToil(['worker', loc, rootId]);
     const listed = async () => {
@@ -52,7 +43,7 @@ describe('a restart beside a worker of the earlier leader', () => {
     await waitFor(async () => (await listed()) === 4, 60_000, "the worker's new jobs");
     // ... and it stops right there, its commit on the wire, until the restart has loaded.
     zombie.child.kill('SIGSTOP');
-    await s3.setFaults({});
+    await s3.server.setFaults({});
     await rm(path.join(t.dir, 'go'));
     const second = startToil(['run', workflow('gated.ts'), loc, '--restart']);
     try {
