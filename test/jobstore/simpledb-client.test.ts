@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSimpleDbServer, useTestSimpleDbEnv, type SimpleDbServer } from '@toil-ts/testbed/simpledb';
 import { ConflictError, JobStoreError, NotFoundError, ToilError, TransientError, UsageError } from '../../src/errors.js';
 import { withRequestSignal } from '../../src/jobstore/requestSignal.js';
-import { SimpleDbClient, simpleDbEndpoint, type SdbAttribute } from '../../src/jobstore/simpledb/client.js';
+import { SimpleDbClient, simpleDbEndpoint, type SdbAttribute } from '../../src/jobstore/aws/simpledb/client.js';
 
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 

@@ -12,8 +12,8 @@
  * over, e.g. a connection cut in the middle of a download) is retried by the caller with
  * {@link withRetry} or by resuming the download (see `s3Transfer.ts`).
  */
-import { backoffDelayMs } from '../backoff.js';
-import { pause } from './requestSignal.js';
+import { backoffDelayMs } from '../../backoff.js';
+import { pause } from '../requestSignal.js';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 
 /** AWS error codes worth another try, for S3 and SimpleDB alike (QueryTimeout is SimpleDB's). */

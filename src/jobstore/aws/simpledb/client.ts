@@ -28,9 +28,17 @@
  */
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError, errorMessage, type ErrorContext } from '../../errors.js';
+import {
+  ConflictError,
+  JobStoreError,
+  NotFoundError,
+  TransientError,
+  UsageError,
+  errorMessage,
+  type ErrorContext,
+} from '../../../errors.js';
 import { configuredEndpoint } from '../awsConfig.js';
-import { abandonedError, pause, requestSignal } from '../requestSignal.js';
+import { abandonedError, pause, requestSignal } from '../../requestSignal.js';
 import { backoffDelay, isRetryableAwsCode, isThrottlingCode } from '../s3Retry.js';
 import * as R from './requests.js';
 import { checkResponse, domainMetadataOf, itemsOf, parseError, parseResult, type ResultAction, type SdbErrorInfo } from './responses.js';

@@ -48,10 +48,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { mapLimit } from '../concurrency.js';
-import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError } from '../errors.js';
-import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
-import { createLogger, type Logger } from '../log.js';
+import { mapLimit } from '../../concurrency.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError } from '../../errors.js';
+import { JobRecordSchema, type FileID, type JobRecord } from '../../job/types.js';
+import { createLogger, type Logger } from '../../log.js';
 import {
   probeConditionalWrites,
   versionedObjects,
@@ -59,8 +59,8 @@ import {
   type Consistency,
   type VersionedObjects,
 } from './conditionalWrites.js';
-import { parseMessage, parseRecord, parseStored } from './records.js';
-import { withoutRequestSignal } from './requestSignal.js';
+import { parseMessage, parseRecord, parseStored } from '../records.js';
+import { withoutRequestSignal } from '../requestSignal.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
 import {
@@ -94,7 +94,7 @@ import {
   type JobStore,
   type Versioned,
   type WriteCondition,
-} from './types.js';
+} from '../types.js';
 
 export interface AwsJobStoreOptions {
   /**

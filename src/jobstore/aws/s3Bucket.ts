@@ -18,8 +18,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { JobStoreError, TransientError, errorMessage } from '../errors.js';
-import { abandonedError, requestSignal } from './requestSignal.js';
+import { JobStoreError, TransientError, errorMessage } from '../../errors.js';
+import { abandonedError, requestSignal } from '../requestSignal.js';
 import { httpStatus, isRetryableS3Error, s3ErrorName, withRetry, type BackoffOptions } from './s3Retry.js';
 import type { SseCustomerKey } from './s3Client.js';
 

@@ -36,11 +36,11 @@
  * costs 3–4 requests per write instead of 1, and a LIST per read.
  */
 import { performance } from 'node:perf_hooks';
-import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
-import type { Versioned } from './types.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../../errors.js';
+import type { Versioned } from '../types.js';
 import type { S3Bucket } from './s3Bucket.js';
 import { nonce, PROBES } from './s3Keys.js';
-import { pause, requestSignal, withoutRequestSignal } from './requestSignal.js';
+import { pause, requestSignal, withoutRequestSignal } from '../requestSignal.js';
 import { backoffDelay, httpStatus, s3ErrorName } from './s3Retry.js';
 
 export type Consistency = 'conditional' | 'claims';
