@@ -20,9 +20,9 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { AwsJobStore } from '../src/jobstore/awsJobStore.js';
+import { AwsJobStore } from '../src/jobstore/aws/awsJobStore.js';
 import { parseLocator } from '../src/jobstore/locator.js';
-import { makeS3Client, s3SettingsFromEnv } from '../src/jobstore/s3Client.js';
+import { makeS3Client, s3SettingsFromEnv } from '../src/jobstore/aws/s3Client.js';
 import { startTestS3, useTestS3Env } from '@toil-ts/testbed/s3';
 
 const MiB = 1024 * 1024;

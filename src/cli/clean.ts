@@ -5,12 +5,17 @@
  * account, or the kubeconfig context for that server), with no flags. When they cannot be
  * deleted, nothing is: the error names the server and the store is kept, since it holds the
  * only record of where the Jobs are (`--no-kubernetes` deletes the store anyway).
+ *
+ * Like a leader, `toil clean` takes the store's lease first (lease.ts: it waits one lease period
+ * when the holder cannot be seen to have ended, and is refused if the holder renews), and
+ * destroys the store through the lease's fence. `--force` skips the lease.
  */
-import { UsageError, errorMessage } from '../errors.js';
+import { LeaseHeldError, UsageError, errorMessage } from '../errors.js';
+import { FencedJobStore } from '../jobstore/fenced.js';
 import { openJobStore } from '../jobstore/open.js';
 import type { JobStore } from '../jobstore/types.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
-import { leaseHolder, leaseIsLive, readLease } from '../leader/lease.js';
+import { Lease } from '../leader/lease.js';
 import { createLogger } from '../log.js';
 import { oneLine } from './exit.js';
 
@@ -26,14 +31,25 @@ export async function cleanStore(locator: string, o: CleanOptions, say: (line: s
     say(`nothing to clean: ${store.locator} does not exist`);
     return;
   }
-  const lease = await readLease(store);
-  if (lease && leaseIsLive(lease.body) && !o.force) {
-    throw new UsageError(
-      `${store.locator} is in use by a running leader (${leaseHolder(lease.body)}); 'toil kill' it first or pass --force`,
-    );
+  if (o.force) {
+    if (o.kubernetes !== false) await cleanWorkerJobs(store, o.kubernetes === true, say);
+    await store.destroy();
+  } else {
+    const lease = new Lease(store, { log: { info: say, warning: say } });
+    try {
+      await lease.acquire();
+    } catch (e) {
+      if (e instanceof LeaseHeldError) throw new LeaseHeldError(`${e.message}, or pass --force to delete it anyway`, e.context);
+      throw e;
+    }
+    try {
+      if (o.kubernetes !== false) await cleanWorkerJobs(store, o.kubernetes === true, say);
+      lease.stopRenewing();
+      await new FencedJobStore(store, lease).destroy();
+    } finally {
+      await lease.release();
+    }
   }
-  if (o.kubernetes !== false) await cleanWorkerJobs(store, o.kubernetes === true, say);
-  await store.destroy();
   say(`removed ${store.locator}`);
 }
 

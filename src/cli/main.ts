@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
 import { KILL_FILE } from '../leader/leader.js';
-import { leaseIsLive, readLease } from '../leader/lease.js';
+import { leaseSeemsLive, readLease } from '../leader/lease.js';
 import { runWorker } from '../worker/worker.js';
 import { Toil, WorkflowFailedError } from '../workflow/toil.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople } from './exit.js';
@@ -135,7 +135,7 @@ Examples:
       await store.writeShared(KILL_FILE, JSON.stringify({ requestedAt: new Date().toISOString() }));
       const lease = await readLease(store);
       process.stderr.write(
-        lease && leaseIsLive(lease.body)
+        lease && leaseSeemsLive(lease.body)
           ? `toil: asked the leader (pid ${lease.body.pid} on ${lease.body.host}) to stop\n`
           : `toil: no leader is running on ${store.locator}; the next --restart will clear the request\n`,
       );

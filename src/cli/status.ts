@@ -3,7 +3,7 @@ import type { JobRecord } from '../job/types.js';
 import { openJobStore } from '../jobstore/open.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
 import { readActivity } from '../leader/activity.js';
-import { leaseIsLive, readLease } from '../leader/lease.js';
+import { leaseSeemsLive, readLease } from '../leader/lease.js';
 import { readCacheReport } from '../leader/cacheReport.js';
 import { formatStats, type CacheStats } from '../filestore/cacheRules.js';
 
@@ -30,7 +30,7 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
   const lease = await readLease(store);
   const records: JobRecord[] = [];
   for await (const { value } of store.listJobs()) records.push(value);
-  const live = lease !== undefined && leaseIsLive(lease.body);
+  const live = lease !== undefined && leaseSeemsLive(lease.body);
   const activity = live ? await readActivity(store) : undefined;
   const cache = (await readCacheReport(store)) ?? null;
   const running = activity?.running ?? 0;

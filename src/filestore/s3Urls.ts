@@ -10,10 +10,10 @@
 import type { Readable } from 'node:stream';
 import { JobStoreError, NotFoundError, UsageError } from '../errors.js';
 import type { FileID } from '../job/types.js';
-import { S3Bucket } from '../jobstore/s3Bucket.js';
-import { makeS3Client, s3SettingsFromEnv, type S3Settings } from '../jobstore/s3Client.js';
+import { S3Bucket } from '../jobstore/aws/s3Bucket.js';
+import { makeS3Client, s3SettingsFromEnv, type S3Settings } from '../jobstore/aws/s3Client.js';
 import { safeBasename } from '../jobstore/types.js';
-import { downloadObject, uploadObject } from '../jobstore/s3Transfer.js';
+import { downloadObject, uploadObject } from '../jobstore/aws/s3Transfer.js';
 import type { JobStore } from '../jobstore/types.js';
 
 export interface S3Url {

@@ -1,4 +1,4 @@
-import { FileJobStore } from './fileJobStore.js';
+import { FileJobStore } from './file/fileJobStore.js';
 import { parseLocator, type Locator } from './locator.js';
 import type { JobStore } from './types.js';
 
@@ -17,7 +17,7 @@ export async function openJobStore(locator: string | Locator, opts: OpenOptions 
       return new FileJobStore(loc.path, { fsync: process.env['TOIL_FILE_JOBSTORE_FSYNC'] !== 'false' });
     case 'aws': {
       // Loaded only when used: the AWS SDK takes a noticeable time to import.
-      const { AwsJobStore } = await import('./awsJobStore.js');
+      const { AwsJobStore } = await import('./aws/awsJobStore.js');
       return new AwsJobStore(loc, {
         ...(opts.sseKeyPath !== undefined ? { sseKeyPath: opts.sseKeyPath } : {}),
         ...(opts.awsMetadata !== undefined ? { metadata: opts.awsMetadata } : {}),

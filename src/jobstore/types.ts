@@ -56,7 +56,11 @@ export interface JobStore {
   exists(): Promise<boolean>;
   /** Creates an empty store. Fails with code JOBSTORE_EXISTS if it exists. */
   create(): Promise<void>;
-  /** Removes everything the store holds, and the store itself. Succeeds if already gone. */
+  /**
+   * Removes everything the store holds, and the store itself. Succeeds if already gone. The store
+   * is first made gone for everyone (its marker is removed), then emptied: a request signal
+   * (`requestSignal.ts`) can stop the first part, never the emptying half-way.
+   */
   destroy(): Promise<void>;
 
   /** Saves a new job record. Fails with CONFLICT if the id exists. */

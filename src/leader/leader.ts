@@ -19,6 +19,7 @@ import { CacheReport } from './cacheReport.js';
 import { formatStats } from '../filestore/cacheRules.js';
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { GraphState } from './graphState.js';
+import { loadJobGraph } from './loadGraph.js';
 import { Progress, type ProgressCounts } from './progress.js';
 
 export const KILL_FILE = 'kill-request.json';
@@ -106,47 +107,15 @@ export class Leader {
     this.wake?.();
   }
 
-  /** Loads the graph: all records, minus those no longer reachable from the root. */
+  /**
+   * Loads the graph (loadGraph.ts): the records reachable from the root, orphans deleted; at a
+   * restart, every unfinished record is written again first, so that no worker of an earlier
+   * leader can still commit to it.
+   */
   async load(opts: { restart: boolean }): Promise<void> {
     await this.cacheReport.load();
-    const records = new Map<string, JobRecord>();
-    const versions = new Map<string, string>();
-    for await (const { value, version } of this.store.listJobs()) {
-      records.set(value.id, value);
-      versions.set(value.id, version);
-    }
-    if (!records.has(this.info.rootJobId))
-      throw new NotFoundError(`the root job ${this.info.rootJobId} is missing from ${this.store.locator}`);
-    // Reachability from the root: anything else was created by an attempt that never committed.
-    const reachable = new Set<string>([this.info.rootJobId]);
-    const stack = [this.info.rootJobId];
-    while (stack.length > 0) {
-      const r = records.get(stack.pop()!);
-      if (!r) continue;
-      for (const s of [...r.children, ...r.followOns]) {
-        if (!reachable.has(s)) {
-          reachable.add(s);
-          stack.push(s);
-        }
-      }
-    }
-    const orphans = [...records.keys()].filter((id) => !reachable.has(id));
-    if (orphans.length > 0) {
-      this.log.debug(`removing ${orphans.length} job record(s) left by attempts that did not finish`);
-      await mapLimit(orphans, 16, (id) => this.store.deleteJob(id));
-    }
-    for (const id of reachable) {
-      let rec = records.get(id);
-      if (!rec) continue;
-      if (opts.restart && rec.state !== 'done' && (rec.state === 'failed' || rec.remainingTries !== null)) {
-        // A restart gives every unfinished job a fresh set of tries.
-        const fresh: JobRecord = { ...rec, state: 'pending', remainingTries: null };
-        delete fresh.failure;
-        await this.store.updateJob(fresh, versions.get(id)!);
-        rec = fresh;
-      }
-      this.graph.add(rec);
-    }
+    const records = await loadJobGraph(this.store, { rootJobId: this.info.rootJobId, restart: opts.restart, log: this.log });
+    for (const rec of records) this.graph.add(rec);
     this.graph.recompute();
   }
 

@@ -5,6 +5,7 @@
  * flags and help, environment defaults and config files are all derived from this table.
  */
 import { z } from 'zod';
+import { DEFAULT_LEASE_SECONDS } from '../leader/lease.js';
 import { LOG_LEVELS } from '../log.js';
 import { parseSize } from '../size.js';
 
@@ -192,9 +193,9 @@ export const OPTIONS = {
   kubernetesQps: option(positive, { default: 20, value: 'n', help: 'Kubernetes API requests per second, sustained' }),
   kubernetesBurst: option(int.pipe(z.number().min(1)), { default: 40, value: 'n', help: 'Kubernetes API requests allowed in a burst' }),
   leaseSeconds: option(num.pipe(z.number().min(2)), {
-    default: 30,
+    default: DEFAULT_LEASE_SECONDS,
     value: 'seconds',
-    help: "how long the leader's lease on the job store lasts without renewal",
+    help: "the leader's lease period: it renews its lease on the job store every sixth of it and stops if it cannot for nearly a whole period; a --restart (or toil clean) that finds a lease whose holder it cannot see ended waits one period of the holder's for it to be renewed before taking it over",
   }),
   awsSecretName: option(text, {
     envOnly: true,

@@ -22,6 +22,7 @@ import { planSave } from '../job/graph.js';
 import { Job, jobInternals } from '../job/job.js';
 import { encodeValue } from '../job/json.js';
 import type { Json } from '../job/types.js';
+import { FencedJobStore } from '../jobstore/fenced.js';
 import { parseLocator } from '../jobstore/locator.js';
 import { openJobStore } from '../jobstore/open.js';
 import type { JobStore } from '../jobstore/types.js';
@@ -166,7 +167,8 @@ export class Toil {
   /** The lease, with its loss wired to stopping the leader (lease.ts: fencing). */
   private newLease(): Lease {
     return new Lease(this.store, {
-      ttlMs: this.config.leaseSeconds * 1000,
+      durationMs: this.config.leaseSeconds * 1000,
+      log: this.logger,
       onLost: (e) => {
         this.logger.error(e.message);
         this.stopRequested ??= { reason: e.message, leaveJobs: e.info.takenOver };
@@ -192,22 +194,23 @@ export class Toil {
     const workflowId = randomUUID();
     const batch = await createBatchSystem(this.config, { workflowId, store, logger: this.logger });
     let info: WorkflowInfo;
-    let lease: Lease | undefined;
+    const lease = this.newLease();
     try {
       await store.create();
+      await lease.acquire(workflowId);
     } catch (e) {
+      // A store we cannot lease is kept: whoever holds it may be using it.
       await batch.shutdown();
       throw e;
     }
+    const fenced = new FencedJobStore(store, lease);
     try {
-      lease = this.newLease();
-      await lease.acquire(workflowId);
-      await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
+      await fenced.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
       const exports: Array<{ file: unknown; url: string }> = [];
       const wf: WorkflowContext = {
         args,
         workflowId,
-        importFile: (url) => importUrl(store, url),
+        importFile: (url) => importUrl(fenced, url),
         exportFile: (file, url) => {
           exports.push({ file, url });
         },
@@ -218,7 +221,7 @@ export class Toil {
         throw new UsageError(`the workflow's default export must return a job, got ${rootJob === null ? 'null' : typeof rootJob}`);
       }
       const plan = planSave({ roots: [rootJob] });
-      for (const r of plan.records) await store.createJob(r);
+      for (const r of plan.records) await fenced.createJob(r);
       const idOf = (j: Job<unknown>) => jobInternals(j).id;
       info = {
         workflowId,
@@ -232,16 +235,17 @@ export class Toil {
         args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
       };
-      await writeWorkflowInfo(store, info);
+      await writeWorkflowInfo(fenced, info);
       this.logger.info(`workflow ${workflowId} started in ${store.locator} (${plan.records.length} job(s))`);
     } catch (e) {
-      // Nothing half-created: the store we just made goes away again.
-      await lease?.release().catch(() => undefined);
+      // Nothing half-created: the store we just made goes away again, while we hold it.
       await batch.shutdown();
-      await store.destroy().catch(() => undefined);
+      lease.stopRenewing();
+      await fenced.destroy().catch(() => undefined);
+      await lease.release().catch(() => undefined);
       throw e;
     }
-    return this.runLeader(info, lease, batch, false);
+    return this.runLeader({ info, lease, batch, restart: false });
   }
 
   /**
@@ -257,24 +261,25 @@ export class Toil {
     if (this.restartNote) this.logger.info(this.restartNote);
     const lease = this.newLease();
     await lease.acquire(got.info.workflowId);
+    const fenced = new FencedJobStore(store, lease);
     let batch;
     let info: WorkflowInfo;
     try {
-      await store.deleteShared(KILL_FILE);
+      await fenced.deleteShared(KILL_FILE);
       // Pick up edited workflow code: the new bundle replaces the old one for jobs not run yet.
       if (got.info.bundleHash !== this.bundle.hash) {
-        await store.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
+        await fenced.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
         this.logger.info(`workflow code changed since the last run; using the new version`);
       }
       info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching() };
-      await writeWorkflowInfo(store, info, got.version);
+      await writeWorkflowInfo(fenced, info, got.version);
       batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
       await lease.release();
       throw e;
     }
     this.logger.info(`restarting workflow ${info.workflowId} from ${store.locator}`);
-    return this.runLeader(info, lease, batch, true);
+    return this.runLeader({ info, lease, batch, restart: true });
   }
 
   private caching(): NonNullable<WorkflowInfo['caching']> {
@@ -287,13 +292,15 @@ export class Toil {
     return { cores: c.defaultCores, memory: c.defaultMemory, disk: c.defaultDisk, preemptible: c.defaultPreemptible };
   }
 
-  private async runLeader(
-    info: WorkflowInfo,
-    lease: Lease,
-    batch: Awaited<ReturnType<typeof createBatchSystem>>,
-    restart: boolean,
-  ): Promise<unknown> {
-    const store = this.store;
+  /**
+   * Runs the leader, then, while the lease is held, the end of the workflow: its value, the
+   * exports, the record that it completed and what --clean says. Every change to the store goes
+   * through the lease's fence: a leader that lost its lease changes nothing more and ends with
+   * LeaseLostError, whatever happened before.
+   */
+  private async runLeader(o: { info: WorkflowInfo; lease: Lease; batch: BatchSystem; restart: boolean }): Promise<unknown> {
+    const { info, lease, batch, restart } = o;
+    const store = new FencedJobStore(this.store, lease);
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
       backoff: { baseMs: this.config.retryBackoff * 1000, maxMs: 300_000 },
@@ -319,22 +326,17 @@ export class Toil {
       await batch.shutdown();
     }
     let value: unknown;
+    let deleted = false;
     try {
-      if (result.ok) {
-        value = await new PromiseResolver(store).valueOf(info.rootJobId);
-        await this.doExports(info);
-        const latest = await readWorkflowInfo(store);
-        if (latest) await writeWorkflowInfo(store, { ...latest.info, completed: true }, latest.version);
-      }
+      if (lease.lostError) throw lease.lostError;
+      if (result.ok) value = await this.finishWorkflow(info, { lease, store });
+      deleted = await this.clean(result.ok, { lease, store });
     } finally {
       await lease.release();
     }
-    const clean = this.config.clean;
     if (!result.ok) {
-      const deleted = clean === 'always' || clean === 'onError';
-      if (deleted) await store.destroy();
       throw new WorkflowFailedError(
-        failureSummary(result, { locator: store.locator, deletedBy: deleted ? clean : undefined }),
+        failureSummary(result, { locator: store.locator, deletedBy: deleted ? this.config.clean : undefined }),
         result.failed,
         result.notRun,
         result.killed,
@@ -344,8 +346,25 @@ export class Toil {
     this.logger.info(
       `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`,
     );
-    if (clean === 'always' || clean === 'onSuccess') await store.destroy();
     return value;
+  }
+
+  /** A successful workflow's value, its exports, and the record that it completed. */
+  private async finishWorkflow(info: WorkflowInfo, o: { lease: Lease; store: JobStore }): Promise<unknown> {
+    const value = await new PromiseResolver(o.store).valueOf(info.rootJobId);
+    await this.doExports(info, o);
+    const latest = await readWorkflowInfo(o.store);
+    if (latest) await writeWorkflowInfo(o.store, { ...latest.info, completed: true }, latest.version);
+    return value;
+  }
+
+  /** Destroys the store if --clean says so for this outcome (renewals end: the lease goes with the store). */
+  private async clean(ok: boolean, o: { lease: Lease; store: JobStore }): Promise<boolean> {
+    const clean = this.config.clean;
+    if (!(clean === 'always' || (ok ? clean === 'onSuccess' : clean === 'onError'))) return false;
+    o.lease.stopRenewing();
+    await o.store.destroy();
+    return true;
   }
 
   /**
@@ -370,13 +389,15 @@ export class Toil {
     return first;
   }
 
-  private async doExports(info: WorkflowInfo): Promise<void> {
+  /** The workflow's exports, each begun only while the lease is held (a successor may be doing them). */
+  private async doExports(info: WorkflowInfo, o: { lease: Lease; store: JobStore }): Promise<void> {
     if (info.exports.length === 0) return;
-    const resolver = new PromiseResolver(this.store);
+    const resolver = new PromiseResolver(o.store);
     for (const e of info.exports) {
       const id = await resolver.decode(e.file);
       if (typeof id !== 'string') throw new ToilError('INTERNAL', `exportFile to ${e.url}: the value is not a file id`);
-      await exportUrl(this.store, id, e.url);
+      await o.lease.hold(`export ${id} to ${e.url}`);
+      await exportUrl(o.store, id, e.url);
       this.logger.info(`exported ${id} to ${e.url}`);
     }
   }

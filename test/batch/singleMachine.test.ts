@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleMachineBatchSystem } from '../../src/batch/singleMachine.js';
-import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
+import { FileJobStore } from '../../src/jobstore/file/fileJobStore.js';
 import { describeBatchSystemConformance } from './conformance.js';
 
 const GiB = 1024 ** 3;

@@ -2,6 +2,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { openJobStore } from '../../src/jobstore/open.js';
 import { pathExists, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { naps, alwaysFails } from '../workflows/args.js';
@@ -61,6 +62,30 @@ describe('restart', () => {
     // 'a' ran with the old code and is not run again.
     expect(JSON.parse(second.stdout)).toBe('v1');
     expect(second.stderr).toMatch(/workflow code changed/);
+  });
+});
+
+describe('a store that cannot be finished', () => {
+  it('a done job naming a successor whose record is gone: the restart says so and exits, instead of waiting', async () => {
+    const first = await toil(['run', workflow('restartable.ts'), t.store, '--retryCount', '0', '--', t.dir]);
+    expect(first.code).toBe(1);
+    const store = await openJobStore(t.store);
+    const records = [];
+    for await (const { value } of store.listJobs()) records.push(value);
+    const failed = records.find((r) => r.state === 'failed')!;
+    const parent = records.find((r) => r.children.includes(failed.id))!;
+    expect(parent.state).toBe('done');
+    await store.deleteJob(failed.id);
+    await writeFile(path.join(t.dir, 'fixed'), '');
+    const run = startToil(['run', workflow('restartable.ts'), t.store, '--restart']);
+    const hung = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
+    const r = await run.done;
+    clearTimeout(hung);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `the workflow in file:${t.store} can never finish: job 'stage' (${parent.id}) is done and names ${failed.id}, which do not exist`,
+    );
   });
 });
 

@@ -115,7 +115,7 @@ describe('checkpoints', () => {
     // The first run's file went with it; the second run's is kept.
     const files = (await traceLines(t.dir)).filter((l) => l.startsWith('file ')).map((l) => l.slice(5));
     expect(files).toHaveLength(2);
-    const { FileJobStore } = await import('../../src/jobstore/fileJobStore.js');
+    const { FileJobStore } = await import('../../src/jobstore/file/fileJobStore.js');
     const js = new FileJobStore(t.store);
     expect(await js.fileExists(files[0]!)).toBe(false);
     expect(await js.fileExists(files[1]!)).toBe(true);
@@ -148,7 +148,7 @@ describe('files', () => {
     expect(await readFile(output, 'utf8')).toBe('HELLO FILES');
     // The job's temporary directory is gone; the scratch file was deleted by the follow-on.
     expect(await exists(value.tmp)).toBe(false);
-    const { FileJobStore } = await import('../../src/jobstore/fileJobStore.js');
+    const { FileJobStore } = await import('../../src/jobstore/file/fileJobStore.js');
     const js = new FileJobStore(t.store);
     expect(await js.fileExists(value.out)).toBe(true);
     expect(await js.fileExists(value.scratch)).toBe(false);

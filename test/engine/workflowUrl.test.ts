@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/aws/s3Client.js';
 import { fetchToFile } from '../../src/filestore/download.js';
 import { pathExists, toil, type RunResult } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';

@@ -18,14 +18,19 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * Starts the `toil` CLI. With `detached`, it leads a process group of its own (its workers
+ * included), which `process.kill(-child.pid, signal)` reaches as a whole.
+ */
 export function startToil(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; detached?: boolean } = {},
 ): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, NODE_OPTIONS: '', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
   });
   let stdout = '';
   let stderr = '';

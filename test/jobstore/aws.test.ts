@@ -11,12 +11,14 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { exportS3Url, importS3Url } from '../../src/filestore/s3Urls.js';
-import { AwsJobStore, type AwsJobStoreOptions } from '../../src/jobstore/awsJobStore.js';
-import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
+import { AwsJobStore, type AwsJobStoreOptions } from '../../src/jobstore/aws/awsJobStore.js';
+import { FileJobStore } from '../../src/jobstore/file/fileJobStore.js';
+import { LeaseLostError } from '../../src/errors.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
 import { openJobStore } from '../../src/jobstore/open.js';
-import { S3Bucket } from '../../src/jobstore/s3Bucket.js';
-import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import { withRequestSignal } from '../../src/jobstore/requestSignal.js';
+import { S3Bucket } from '../../src/jobstore/aws/s3Bucket.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/aws/s3Client.js';
 import type { JobStore } from '../../src/jobstore/types.js';
 import type { TestS3 } from '@toil-ts/testbed/s3';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
@@ -305,6 +307,57 @@ describe('aws job store: claim protocol deadline', () => {
       expect((await store.loadJob('h')).value.result).toBe('written');
     } finally {
       await s3.plain.setFaults({});
+      await store.destroy();
+    }
+  });
+});
+
+describe('aws job store: request signals', () => {
+  it('a write abandoned when its signal aborts says it may or may not have happened, or throws the reason given', async () => {
+    const name = storeName();
+    const store = makeStore(s3.cond, name);
+    await store.create();
+    try {
+      const v1 = await store.createJob(sampleRecord('s'));
+      await s3.cond.setFaults({ hangPutMatch: 'jobs/s', hangMs: 60_000 });
+      const t = performance.now();
+      const e = await withRequestSignal(AbortSignal.timeout(500), () => store.updateJob(sampleRecord('s', { result: 'held' }), v1)).catch(
+        (x: unknown) => x,
+      );
+      expect(performance.now() - t).toBeLessThan(3000);
+      expect(e).toMatchObject({ code: 'TRANSIENT', context: { abandoned: true } });
+      expect((e as Error).message).toMatch(
+        /writing jobs\/s in bucket \S+ was abandoned \(its time ran out\); it may or may not have happened/,
+      );
+      const lost = new LeaseLostError('lost the leader lease', { takenOver: true });
+      const aborted = new AbortController();
+      setTimeout(() => aborted.abort(lost), 300);
+      await expect(withRequestSignal(aborted.signal, () => store.deleteJob('s'))).resolves.toBeUndefined(); // deletes are not held
+      await expect(withRequestSignal(aborted.signal, () => store.createJob(sampleRecord('s')))).rejects.toBe(lost);
+      await s3.cond.setFaults({});
+      expect(await store.jobExists('s')).toBe(false);
+    } finally {
+      await s3.cond.setFaults({});
+      await store.destroy();
+    }
+  });
+
+  it('the claim protocol stops backing off from a rival claim once its signal aborts', async () => {
+    const name = storeName();
+    const store = makeStore(s3.plain, name);
+    await store.create();
+    try {
+      const v1 = await store.createJob(sampleRecord('r'));
+      // A live rival claim on version 2: without a signal, the writer backs off up to 60 times.
+      await rawBucket(s3.plain, name).put('jobs/r/c000000000002-rivalwriter000000', Buffer.alloc(0));
+      const t = performance.now();
+      await expect(
+        withRequestSignal(AbortSignal.timeout(1000), () => store.updateJob(sampleRecord('r', { result: 'late' }), v1)),
+      ).rejects.toMatchObject({ code: 'TRANSIENT', context: { abandoned: true } });
+      expect(performance.now() - t).toBeLessThan(4000);
+      // It left no claim of its own behind.
+      expect((await keys(s3.plain, name, 'jobs/r/')).filter((k) => k.includes('/c'))).toEqual(['jobs/r/c000000000002-rivalwriter000000']);
+    } finally {
       await store.destroy();
     }
   });

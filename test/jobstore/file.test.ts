@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { FileJobStore } from '../../src/jobstore/fileJobStore.js';
+import { FileJobStore } from '../../src/jobstore/file/fileJobStore.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
 import { describeJobStoreConformance } from './conformance.js';
 

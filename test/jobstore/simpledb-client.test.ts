@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startSimpleDbServer, useTestSimpleDbEnv, type SimpleDbServer } from '@toil-ts/testbed/simpledb';
 import { ConflictError, JobStoreError, NotFoundError, ToilError, TransientError, UsageError } from '../../src/errors.js';
-import { SimpleDbClient, simpleDbEndpoint, type SdbAttribute } from '../../src/jobstore/simpledb/client.js';
+import { withRequestSignal } from '../../src/jobstore/requestSignal.js';
+import { SimpleDbClient, simpleDbEndpoint, type SdbAttribute } from '../../src/jobstore/aws/simpledb/client.js';
 
 const KEYS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -306,6 +307,22 @@ describe('SimpleDbClient retries', () => {
       server.setFaults({});
     }
     expect(server.requestCounts()['ListDomains']).toBe(3);
+  });
+
+  it('stops trying once the caller’s request signal aborts, saying the call was abandoned', async () => {
+    server.resetCounts();
+    server.setFaults({ errorRate: 1 });
+    const t = performance.now();
+    try {
+      const e = await caught(withRequestSignal(AbortSignal.timeout(1000), () => client.listDomains()));
+      expect(e).toMatchObject({ code: 'TRANSIENT', context: { abandoned: true } });
+      expect(e.message).toMatch(/was abandoned \(its time ran out\)/);
+    } finally {
+      server.setFaults({});
+    }
+    // The default is 10 tries with pauses of up to 5 s between them.
+    expect(performance.now() - t).toBeLessThan(3000);
+    expect(server.requestCounts()['ListDomains']).toBeLessThan(10);
   });
 
   it('a conditional write retried after a lost answer says the first attempt may have been applied', async () => {

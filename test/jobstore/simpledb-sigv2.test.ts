@@ -6,7 +6,7 @@
  *   signature is left to the reader's own key).
  */
 import { describe, expect, it } from '@jest/globals';
-import { canonicalQueryString, sigV2Encode, sigV2Signature, signV2, stringToSign } from '../../src/jobstore/simpledb/sigv2.js';
+import { canonicalQueryString, sigV2Encode, sigV2Signature, signV2, stringToSign } from '../../src/jobstore/aws/simpledb/sigv2.js';
 
 const EXAMPLE_KEY_ID = 'AKIAIOSFODNN7EXAMPLE';
 const EXAMPLE_SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll } from '@jest/globals';
 import { startSimpleDbServer, useTestSimpleDbEnv, type SimpleDbServer } from '@toil-ts/testbed/simpledb';
-import { SimpleDbClient } from '../../src/jobstore/simpledb/client.js';
+import { SimpleDbClient } from '../../src/jobstore/aws/simpledb/client.js';
 
 export interface TestSimpleDb {
   readonly server: SimpleDbServer;

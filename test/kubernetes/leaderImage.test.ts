@@ -14,7 +14,7 @@ import { parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { ROOT, waitFor } from '../helpers/run.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
-import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/aws/s3Client.js';
 import { ensureToilImage } from '@toil-ts/testbed/images';
 import { createS3Secret } from './setup.js';
 import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileKey } from '../../src/jobstore/s3Keys.js';
+import { fileKey } from '../../src/jobstore/aws/s3Keys.js';
 import { SHARED_TMP, toil, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';

@@ -4,7 +4,7 @@
  * Arguments: <locator> ; environment: the test server's (AWS_ENDPOINT_URL_S3, credentials).
  */
 import { Readable } from 'node:stream';
-import { AwsJobStore } from '../../src/jobstore/awsJobStore.js';
+import { AwsJobStore } from '../../src/jobstore/aws/awsJobStore.js';
 import { parseLocator } from '../../src/jobstore/locator.js';
 
 const loc = parseLocator(process.argv[2] ?? '');

@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { s3SettingsFromEnv } from '../../src/jobstore/s3Client.js';
+import { s3SettingsFromEnv } from '../../src/jobstore/aws/s3Client.js';
 
 function withAwsDir(files: Record<string, string>, fn: (dir: string) => void): void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'toil-aws-'));

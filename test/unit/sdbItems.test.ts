@@ -1,4 +1,4 @@
-/** The SimpleDB item layout of a record (src/jobstore/sdbItems.ts): the pure parts. */
+/** The SimpleDB item layout of a record (src/jobstore/aws/sdbItems.ts): the pure parts. */
 import { describe, expect, it } from '@jest/globals';
 import {
   decodeItem,
@@ -9,7 +9,7 @@ import {
   quoteLiteral,
   quoteName,
   splitUtf8,
-} from '../../src/jobstore/sdbItems.js';
+} from '../../src/jobstore/aws/sdbItems.js';
 
 function roundTrip(data: Buffer): Buffer {
   const e = encodeInline(data, 'ver1');

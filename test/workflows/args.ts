@@ -24,3 +24,8 @@ export function failsFirst(o: { traceDir: string; times: number }): string[] {
 export function napsOnKubernetes(store: string, o: { traceDir: string; count: number; napMs: number; flags?: string[] }): string[] {
   return ['run', workflow('slow.ts'), store, '--batchSystem', 'kubernetes', ...(o.flags ?? []), ...naps(o)];
 }
+
+/** gated.ts: a root held at a gate until the file 'go' appears in `traceDir`. */
+export function gated(o: { traceDir: string }): string[] {
+  return ['--', o.traceDir];
+}

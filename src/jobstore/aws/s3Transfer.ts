@@ -28,9 +28,9 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { JobStoreError, NotFoundError, TransientError } from '../errors.js';
+import { JobStoreError, NotFoundError, TransientError } from '../../errors.js';
 import { isNotFound, unquote, type S3Bucket } from './s3Bucket.js';
-import { sleep } from '../concurrency.js';
+import { sleep } from '../../concurrency.js';
 import { backoffDelay, isRetryableS3Error } from './s3Retry.js';
 
 export const PART_SIZE_META = 'toil-part-size';

@@ -4,7 +4,7 @@
  * a domain that cannot be created, or that already holds items (CreateDomain succeeds on an
  * existing domain, so this is checked), undoes the domains made so far and names the problem.
  */
-import { JobStoreError, NotFoundError, ToilError } from '../errors.js';
+import { JobStoreError, NotFoundError, ToilError } from '../../errors.js';
 import { quoteName } from './sdbItems.js';
 import type { SimpleDbClient } from './simpledb/client.js';
 

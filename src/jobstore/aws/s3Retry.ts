@@ -12,8 +12,8 @@
  * over, e.g. a connection cut in the middle of a download) is retried by the caller with
  * {@link withRetry} or by resuming the download (see `s3Transfer.ts`).
  */
-import { backoffDelayMs } from '../backoff.js';
-import { sleep } from '../concurrency.js';
+import { backoffDelayMs } from '../../backoff.js';
+import { pause } from '../requestSignal.js';
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from '@smithy/types';
 
 /** AWS error codes worth another try, for S3 and SimpleDB alike (QueryTimeout is SimpleDB's). */
@@ -163,7 +163,8 @@ export class BackoffRetryStrategy implements RetryStrategyV2 {
 
 /**
  * Runs `fn` until it succeeds, retrying transient S3 failures with backoff (for work the SDK
- * cannot retry by itself, such as reading a response body to the end).
+ * cannot retry by itself, such as reading a response body to the end). The pauses end when the
+ * caller's request signal aborts (`requestSignal.ts`).
  */
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: BackoffOptions = {}): Promise<T> {
   const max = opts.maxAttempts ?? 10;
@@ -172,7 +173,7 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: Ba
       return await fn(attempt);
     } catch (e) {
       if (attempt >= max || !isRetryableS3Error(e)) throw e;
-      await sleep(backoffDelay(attempt, opts, THROTTLING.has(s3ErrorName(e) ?? '')));
+      await pause(backoffDelay(attempt, opts, THROTTLING.has(s3ErrorName(e) ?? '')), 'an S3 request');
     }
   }
 }

@@ -25,13 +25,13 @@
  * - **Unconditional replace** (`put`): read the version, replace it conditionally, again on
  *   conflict, so that an S3 object of the replaced version is always known and deleted.
  */
-import { ConflictError, NotFoundError, TransientError } from '../errors.js';
+import { ConflictError, NotFoundError, TransientError } from '../../errors.js';
 import type { VersionedObjects } from './conditionalWrites.js';
 import type { S3Bucket } from './s3Bucket.js';
 import { nonce } from './s3Keys.js';
 import { decodeItem, encodeInline, encodePointer, IN_S3, MAX_CHUNKS, quoteLiteral, quoteName, type Decoded } from './sdbItems.js';
 import type { SimpleDbClient } from './simpledb/client.js';
-import type { Versioned } from './types.js';
+import type { Versioned } from '../types.js';
 
 /** The calls this module makes (a SimpleDbClient). */
 export type SdbApi = Pick<SimpleDbClient, 'putAttributes' | 'deleteAttributes' | 'getAttributes' | 'selectAll'>;

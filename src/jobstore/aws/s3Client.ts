@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 import { BackoffRetryStrategy, type BackoffOptions } from './s3Retry.js';
 import { configuredEndpoint } from './awsConfig.js';
 

@@ -17,6 +17,8 @@
  *   (ServiceUnavailable, throttling), request timeouts, 500s and connection failures are retried
  *   with the shared backoff (`maxAttempts` tries, default 10) and then → TransientError; anything
  *   else → a terminal JobStoreError. Every error carries SimpleDB's code as `context.awsCode`.
+ * - Requests and the pauses between them carry the caller's request signal (`requestSignal.ts`):
+ *   once it aborts, the call ends with the abandonment error, without more tries.
  * - A retried write may have been applied by an attempt whose answer was lost (a cut
  *   connection): a conditional write retried after such an attempt may then fail its own
  *   condition. The ConflictError says so (`context.afterUncertainAttempt`), for callers that
@@ -26,9 +28,17 @@
  */
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { sleep } from '../../concurrency.js';
-import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError, errorMessage, type ErrorContext } from '../../errors.js';
+import {
+  ConflictError,
+  JobStoreError,
+  NotFoundError,
+  TransientError,
+  UsageError,
+  errorMessage,
+  type ErrorContext,
+} from '../../../errors.js';
 import { configuredEndpoint } from '../awsConfig.js';
+import { abandonedError, pause, requestSignal } from '../../requestSignal.js';
 import { backoffDelay, isRetryableAwsCode, isThrottlingCode } from '../s3Retry.js';
 import * as R from './requests.js';
 import { checkResponse, domainMetadataOf, itemsOf, parseError, parseResult, type ResultAction, type SdbErrorInfo } from './responses.js';
@@ -132,15 +142,18 @@ export class SimpleDbClient {
 
   /** The HTTP exchange; no answer is an uncertain AttemptFailure. */
   private async post(body: string): Promise<{ status: number; text: string; date: string | null }> {
+    const caller = requestSignal();
+    const timeout = AbortSignal.timeout(ATTEMPT_TIMEOUT_MS);
     try {
       const res = await fetch(this.endpoint, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
         body,
-        signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
+        signal: caller ? AbortSignal.any([caller, timeout]) : timeout,
       });
       return { status: res.status, text: await res.text(), date: res.headers.get('date') };
     } catch (e) {
+      if (caller?.aborted) throw abandonedError(`a SimpleDB request to ${this.endpoint.host}`, caller, e);
       const cause = (e as { cause?: { code?: unknown } }).cause;
       const code = typeof cause?.code === 'string' ? cause.code : (e as Error).name;
       throw new AttemptFailure({ code, message: `no answer from ${this.endpoint.host}: ${errorMessage(cause ?? e)}` }, undefined, true);
@@ -172,7 +185,7 @@ export class SimpleDbClient {
           throw toToilError(action, e, { ...ctx, attempts: attempt, ...(uncertain ? { afterUncertainAttempt: true } : {}) });
         }
         uncertain ||= e.uncertain;
-        await sleep(backoffDelay(attempt, {}, isThrottlingCode(e.info.code) || e.status === 503));
+        await pause(backoffDelay(attempt, {}, isThrottlingCode(e.info.code) || e.status === 503), `SimpleDB ${action}`);
         continue;
       }
       try {

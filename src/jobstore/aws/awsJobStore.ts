@@ -48,10 +48,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, DeleteBucketCommand, HeadBucketCommand, type BucketLocationConstraint } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { mapLimit } from '../concurrency.js';
-import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError } from '../errors.js';
-import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
-import { createLogger, type Logger } from '../log.js';
+import { mapLimit } from '../../concurrency.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError, UsageError } from '../../errors.js';
+import { JobRecordSchema, type FileID, type JobRecord } from '../../job/types.js';
+import { createLogger, type Logger } from '../../log.js';
 import {
   probeConditionalWrites,
   versionedObjects,
@@ -59,7 +59,8 @@ import {
   type Consistency,
   type VersionedObjects,
 } from './conditionalWrites.js';
-import { parseMessage, parseRecord, parseStored } from './records.js';
+import { parseMessage, parseRecord, parseStored } from '../records.js';
+import { withoutRequestSignal } from '../requestSignal.js';
 import { S3Bucket, isNoSuchBucket } from './s3Bucket.js';
 import { loadSseKey, makeS3Client, s3SettingsFromEnv, type S3Settings } from './s3Client.js';
 import {
@@ -93,7 +94,7 @@ import {
   type JobStore,
   type Versioned,
   type WriteCondition,
-} from './types.js';
+} from '../types.js';
 
 export interface AwsJobStoreOptions {
   /**
@@ -410,6 +411,11 @@ export class AwsJobStore implements JobStore {
     if (madeBucket) await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName })).catch(() => {});
   }
 
+  /**
+   * The store is gone for everyone once its SimpleDB domains (if any) and then its marker are
+   * deleted: those steps carry the caller's request signal (a lease's validity); the emptying
+   * and removal of the bucket after them do not stop half-way.
+   */
   async destroy(): Promise<void> {
     const b = await this.bucket();
     this.openedP = undefined;
@@ -417,35 +423,40 @@ export class AwsJobStore implements JobStore {
       await this.destroyDomains(b);
       // The marker first, so a half-destroyed store is not taken for a live one.
       await b.delete(MARKER_KEY);
-      for (let round = 0; round < 10; round++) {
-        const keys: string[] = [];
-        for await (const o of b.list('')) {
-          keys.push(o.key);
-          if (keys.length >= 1000) await b.deleteMany(keys.splice(0));
-        }
-        await b.deleteMany(keys);
-        let uploads: Array<{ key: string; uploadId: string }> = [];
-        try {
-          uploads = await b.listUploads();
-        } catch (e) {
-          const cause = e instanceof Error ? e.cause : undefined;
-          if (!(httpStatus(cause) === 501 || s3ErrorName(cause) === 'NotImplemented')) throw e;
-        }
-        await mapLimit(uploads, 8, (u) => b.abortUpload(u.key, u.uploadId));
-        try {
-          await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName }));
-          return;
-        } catch (e) {
-          if (isNoSuchBucket(e)) return;
-          if (s3ErrorName(e) !== 'BucketNotEmpty') throw b.fail(e, 'deleting the bucket');
-          // Something was written meanwhile: another round.
-        }
-      }
-      throw new JobStoreError('JOBSTORE', `could not empty bucket ${this.bucketName}: objects keep appearing`);
+      await withoutRequestSignal(() => this.removeBucket(b));
     } catch (e) {
       if (e instanceof JobStoreError && e.code === 'JOBSTORE_MISSING') return;
       throw e;
     }
+  }
+
+  /** Empties the bucket (objects and unfinished uploads) and deletes it. */
+  private async removeBucket(b: S3Bucket): Promise<void> {
+    for (let round = 0; round < 10; round++) {
+      const keys: string[] = [];
+      for await (const o of b.list('')) {
+        keys.push(o.key);
+        if (keys.length >= 1000) await b.deleteMany(keys.splice(0));
+      }
+      await b.deleteMany(keys);
+      let uploads: Array<{ key: string; uploadId: string }> = [];
+      try {
+        uploads = await b.listUploads();
+      } catch (e) {
+        const cause = e instanceof Error ? e.cause : undefined;
+        if (!(httpStatus(cause) === 501 || s3ErrorName(cause) === 'NotImplemented')) throw e;
+      }
+      await mapLimit(uploads, 8, (u) => b.abortUpload(u.key, u.uploadId));
+      try {
+        await b.client.send(new DeleteBucketCommand({ Bucket: this.bucketName }));
+        return;
+      } catch (e) {
+        if (isNoSuchBucket(e)) return;
+        if (s3ErrorName(e) !== 'BucketNotEmpty') throw b.fail(e, 'deleting the bucket');
+        // Something was written meanwhile: another round.
+      }
+    }
+    throw new JobStoreError('JOBSTORE', `could not empty bucket ${this.bucketName}: objects keep appearing`);
   }
 
   /**

@@ -16,7 +16,7 @@
  *   past 256 pairs, since `v`, `e`, `n`, `p` and 250 chunks are 254.
  * - A record that needs more than {@link MAX_CHUNKS} chunks goes to S3.
  */
-import { JobStoreError } from '../errors.js';
+import { JobStoreError } from '../../errors.js';
 import type { SdbAttribute, SdbPutAttribute } from './simpledb/client.js';
 
 export const MAX_VALUE_BYTES = 1024;

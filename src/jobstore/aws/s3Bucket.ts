@@ -3,7 +3,8 @@
  * reads and writes (with optional conditions), heads, deletes, paginated listings, and multipart
  * upload housekeeping. Every response field the store relies on is checked here; S3 errors
  * become toil-ts errors (a missing bucket is a missing job store; transient trouble that
- * survived the SDK's retries is a TransientError).
+ * survived the SDK's retries is a TransientError). Every request carries the caller's request
+ * signal, if any (`requestSignal.ts`).
  */
 import {
   AbortMultipartUploadCommand,
@@ -17,7 +18,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { JobStoreError, TransientError, errorMessage } from '../errors.js';
+import { JobStoreError, TransientError, errorMessage } from '../../errors.js';
+import { abandonedError, requestSignal } from '../requestSignal.js';
 import { httpStatus, isRetryableS3Error, s3ErrorName, withRetry, type BackoffOptions } from './s3Retry.js';
 import type { SseCustomerKey } from './s3Client.js';
 
@@ -64,6 +66,8 @@ export class S3Bucket {
   /** Turns an S3 failure into a toil-ts error. */
   fail(e: unknown, doing: string): Error {
     if (e instanceof JobStoreError || e instanceof TransientError) return e;
+    const signal = requestSignal();
+    if (signal?.aborted) return abandonedError(`${doing} in bucket ${this.name}`, signal, e);
     if (isNoSuchBucket(e)) {
       return new JobStoreError('JOBSTORE_MISSING', `job store ${this.what} does not exist (no bucket ${this.name})`, { cause: e });
     }
@@ -92,13 +96,21 @@ export class S3Bucket {
     return this.sse ?? {};
   }
 
+  /** The SDK's options for one request: the caller's request signal, and a deadline of its own. */
+  private sendOptions(deadlineMs?: number): { abortSignal?: AbortSignal } {
+    const deadline = deadlineMs !== undefined ? AbortSignal.timeout(Math.max(1, Math.floor(deadlineMs))) : undefined;
+    const caller = requestSignal();
+    const signal = caller && deadline ? AbortSignal.any([caller, deadline]) : (caller ?? deadline);
+    return signal ? { abortSignal: signal } : {};
+  }
+
   /** Reads a whole (small) object, or undefined if there is none. */
   async getSmall(key: string): Promise<{ body: Buffer; etag: string; metadata: Record<string, string> } | undefined> {
     try {
       return await withRetry(async () => {
         let out;
         try {
-          out = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...this.sseParams }));
+          out = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, ...this.sseParams }), this.sendOptions());
         } catch (e) {
           if (isNotFound(e)) return undefined;
           throw e;
@@ -121,7 +133,7 @@ export class S3Bucket {
   /** Size, ETag and metadata of an object, or undefined if there is none. */
   async head(key: string): Promise<{ size: number; etag: string; metadata: Record<string, string> } | undefined> {
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ...this.sseParams }));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key, ...this.sseParams }), this.sendOptions());
       if (typeof out.ContentLength !== 'number' || typeof out.ETag !== 'string') {
         throw new JobStoreError('JOBSTORE', `HEAD ${key}: the response lacks Content-Length or ETag`);
       }
@@ -153,7 +165,7 @@ export class S3Bucket {
           ...(cond.metadata ? { Metadata: cond.metadata } : {}),
           ...this.sseParams,
         }),
-        cond.deadlineMs !== undefined ? { abortSignal: AbortSignal.timeout(Math.max(1, Math.floor(cond.deadlineMs))) } : {},
+        this.sendOptions(cond.deadlineMs),
       );
       if (typeof out.ETag !== 'string') throw new JobStoreError('JOBSTORE', `PUT ${key}: the response has no ETag`);
       return { ok: true, etag: unquote(out.ETag) };
@@ -162,6 +174,7 @@ export class S3Bucket {
       const name = s3ErrorName(e);
       if (status === 412 || name === 'PreconditionFailed') return { ok: false, reason: 'precondition' };
       if (cond.ifMatch !== undefined && isNotFound(e)) return { ok: false, reason: 'missing' };
+      if (requestSignal()?.aborted) throw this.fail(e, `writing ${key}`);
       if (cond.deadlineMs !== undefined && (name === 'AbortError' || name === 'TimeoutError')) {
         throw new TransientError(
           `writing ${key} in bucket ${this.name} took longer than ${Math.round(cond.deadlineMs)} ms and was abandoned; it may or may not have happened`,
@@ -177,7 +190,7 @@ export class S3Bucket {
 
   async delete(key: string): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }), this.sendOptions());
     } catch (e) {
       if (isNotFound(e)) return;
       throw this.fail(e, `deleting ${key}`);
@@ -196,6 +209,7 @@ export class S3Bucket {
       try {
         out = await this.client.send(
           new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          this.sendOptions(),
         );
       } catch (e) {
         throw this.fail(e, `deleting ${batch.length} objects`);
@@ -221,6 +235,7 @@ export class S3Bucket {
             ...(this.pageSize ? { MaxKeys: this.pageSize } : {}),
             ...(token ? { ContinuationToken: token } : {}),
           }),
+          this.sendOptions(),
         );
       } catch (e) {
         throw this.fail(e, `listing ${prefix || '/'}`);
@@ -252,6 +267,7 @@ export class S3Bucket {
             ...(keyMarker ? { KeyMarker: keyMarker } : {}),
             ...(idMarker ? { UploadIdMarker: idMarker } : {}),
           }),
+          this.sendOptions(),
         );
       } catch (e) {
         throw this.fail(e, 'listing unfinished uploads');
@@ -266,7 +282,7 @@ export class S3Bucket {
 
   async abortUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }), this.sendOptions());
     } catch (e) {
       if (s3ErrorName(e) === 'NoSuchUpload' || httpStatus(e) === 404) return;
       throw this.fail(e, `aborting the upload of ${key}`);

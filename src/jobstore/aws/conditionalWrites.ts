@@ -28,17 +28,19 @@
  * writer's own fresh claim) are ignored; a writer that took longer than {@link SLOW_WRITER_MS}
  * between steps 1 and 4 withdraws and retries instead of writing, and the data PUT of step 5 is
  * abandoned if it has not succeeded within half of {@link STALE_CLAIM_MS} of the claim (the
- * writer then reports that the outcome is unknown, and keeps its claim). So a version is only
+ * writer then reports that the outcome is unknown, and keeps its claim); a write its caller
+ * abandons (`requestSignal.ts`) withdraws its claim if it had not sent the data yet, and keeps
+ * it otherwise, for the same reason. So a version is only
  * ever written while its writer's claim is live, and nobody ignores a live claim; what is assumed
  * is only that the client's clock and S3's run at about the same rate over those minutes. It
  * costs 3–4 requests per write instead of 1, and a LIST per read.
  */
 import { performance } from 'node:perf_hooks';
-import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../errors.js';
-import type { Versioned } from './types.js';
+import { ConflictError, JobStoreError, NotFoundError, TransientError } from '../../errors.js';
+import type { Versioned } from '../types.js';
 import type { S3Bucket } from './s3Bucket.js';
 import { nonce, PROBES } from './s3Keys.js';
-import { sleep } from '../concurrency.js';
+import { pause, requestSignal, withoutRequestSignal } from '../requestSignal.js';
 import { backoffDelay, httpStatus, s3ErrorName } from './s3Retry.js';
 
 export type Consistency = 'conditional' | 'claims';
@@ -162,6 +164,24 @@ function parseVersion(v: string): { seq: number; nonce: string } | undefined {
   return m ? { seq: Number(m[1]), nonce: m[2]! } : undefined;
 }
 
+/** One write of the claim protocol: what is written, on top of what, and how far it got. */
+interface ClaimedWrite {
+  name: string;
+  data: Buffer;
+  expected: string | undefined;
+  what: string;
+  /** The sequence number of the version being written. */
+  next: number;
+  /** This write's nonce, in its claim's key and its version's. */
+  me: string;
+  /** Whether the data PUT was sent (its outcome may then be unknown). */
+  dataSent: boolean;
+}
+
+function claimKeyOf(prefix: string, w: ClaimedWrite): string {
+  return `${prefix}${w.name}/c${pad(w.next)}-${w.me}`;
+}
+
 function top(versions: Slot[]): Slot | undefined {
   let best: Slot | undefined;
   for (const v of versions) if (!best || v.seq > best.seq || (v.seq === best.seq && v.nonce < best.nonce)) best = v;
@@ -217,62 +237,80 @@ class ClaimedObjects implements VersionedObjects {
       if (!p) throw new ConflictError(`${what}: '${expected}' is not a version of this store`, { version: expected });
       next = p.seq + 1;
     }
-    const me = nonce();
-    const base = `${this.prefix}${name}/`;
-    const claimKey = `${base}c${pad(next)}-${me}`;
-    for (let attempt = 1; ; attempt++) {
-      const t0 = performance.now();
-      const claimed = await this.bucket.put(claimKey, Buffer.alloc(0));
-      if (!claimed.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write claim ${claimKey}`);
-      const { versions, claims } = await this.scan(name);
-      const cur = top(versions);
-      const curVersion = cur ? `${cur.seq}.${cur.nonce}` : undefined;
-      if (expected === undefined ? cur !== undefined : curVersion !== expected) {
-        await this.bucket.delete(claimKey);
-        if (expected !== undefined && cur === undefined) throw new NotFoundError(`${what} does not exist`);
-        throw new ConflictError(
-          expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`,
-          {
-            version: expected,
-          },
-        );
-      }
-      const mine = claims.find((c) => c.key === claimKey);
-      const rivals = mine
-        ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs)
-        : [];
-      const slow = performance.now() - t0 > this.slowMs;
-      if (mine && rivals.length === 0 && !slow) {
-        // The data PUT must land while the claim is live: abandon it (the outcome is then
-        // unknown, and the claim is kept, so nobody else writes this version before it is stale).
-        const left = this.staleMs / 2 - (performance.now() - t0);
-        let wrote;
-        try {
-          wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data, { deadlineMs: left });
-        } catch (e) {
-          if (e instanceof TransientError && e.context['deadline'] === true) {
-            throw new TransientError(
-              `${what}: writing version ${next} took too long; read the record again to see whether it was written`,
-              { cause: e },
-            );
-          }
-          throw e;
+    const w: ClaimedWrite = { name, data, expected, what, next, me: nonce(), dataSent: false };
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const written = await this.tryOnce(w);
+        if (written !== undefined) return written;
+        if (attempt >= MAX_CLAIM_ATTEMPTS) {
+          throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`, {
+            context: { contention: true },
+          });
         }
-        if (!wrote.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write version ${next}`);
-        const old = [...versions.filter((v) => v.seq < next), ...claims.filter((c) => c.seq < next), { key: claimKey }].map((s) => s.key);
-        await this.bucket.deleteMany(old).catch(() => {
-          /* leftovers are ignored by readers and removed by the next write */
-        });
-        return `${next}.${me}`;
+        await pause(20 + backoffDelay(attempt, { baseDelayMs: 20, maxDelayMs: 1000 }), `${what}: waiting for a rival writer`);
       }
-      await this.bucket.delete(claimKey);
-      if (attempt >= MAX_CLAIM_ATTEMPTS) {
-        throw new TransientError(`${what}: too much contention (${attempt} attempts to write version ${next})`, {
-          context: { contention: true },
-        });
+    } catch (e) {
+      // Abandoned by the caller before the data was sent: the claim goes, so that it holds up
+      // nobody (our own next attempt included) until it is stale. Once the data was sent the
+      // outcome is unknown and the claim stays, as below.
+      if (requestSignal()?.aborted && !w.dataSent) {
+        await withoutRequestSignal(() => this.bucket.delete(claimKeyOf(this.prefix, w))).catch(() => {});
       }
-      await sleep(20 + backoffDelay(attempt, { baseDelayMs: 20, maxDelayMs: 1000 }));
+      throw e;
     }
+  }
+
+  /** One round of the protocol: the new version, or undefined when a rival claim makes us back off. */
+  private async tryOnce(w: ClaimedWrite): Promise<string | undefined> {
+    const { name, data, expected, what, next, me } = w;
+    const base = `${this.prefix}${name}/`;
+    const claimKey = claimKeyOf(this.prefix, w);
+    const t0 = performance.now();
+    const claimed = await this.bucket.put(claimKey, Buffer.alloc(0));
+    if (!claimed.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write claim ${claimKey}`);
+    const { versions, claims } = await this.scan(name);
+    const cur = top(versions);
+    const curVersion = cur ? `${cur.seq}.${cur.nonce}` : undefined;
+    if (expected === undefined ? cur !== undefined : curVersion !== expected) {
+      await this.bucket.delete(claimKey);
+      if (expected !== undefined && cur === undefined) throw new NotFoundError(`${what} does not exist`);
+      throw new ConflictError(
+        expected === undefined ? `${what} already exists` : `${what} was changed by somebody else (version ${expected} is stale)`,
+        {
+          version: expected,
+        },
+      );
+    }
+    const mine = claims.find((c) => c.key === claimKey);
+    const rivals = mine
+      ? claims.filter((c) => c.seq === next && c.key !== claimKey && c.lastModified >= mine.lastModified - this.staleMs)
+      : [];
+    const slow = performance.now() - t0 > this.slowMs;
+    if (!mine || rivals.length > 0 || slow) {
+      await this.bucket.delete(claimKey);
+      return undefined;
+    }
+    // The data PUT must land while the claim is live: abandon it (the outcome is then
+    // unknown, and the claim is kept, so nobody else writes this version before it is stale).
+    const left = this.staleMs / 2 - (performance.now() - t0);
+    let wrote;
+    try {
+      w.dataSent = true;
+      wrote = await this.bucket.put(`${base}v${pad(next)}-${me}`, data, { deadlineMs: left });
+    } catch (e) {
+      if (e instanceof TransientError && e.context['deadline'] === true) {
+        throw new TransientError(`${what}: writing version ${next} took too long; read the record again to see whether it was written`, {
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    if (!wrote.ok) throw new JobStoreError('JOBSTORE', `${what}: could not write version ${next}`);
+    const old = [...versions.filter((v) => v.seq < next), ...claims.filter((c) => c.seq < next), { key: claimKey }].map((s) => s.key);
+    await this.bucket.deleteMany(old).catch(() => {
+      /* leftovers are ignored by readers and removed by the next write */
+    });
+    return `${next}.${me}`;
   }
 
   async put(name: string, data: Buffer, what: string): Promise<string> {

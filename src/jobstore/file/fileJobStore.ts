@@ -26,8 +26,8 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
-import { JobRecordSchema, type FileID, type JobRecord } from '../job/types.js';
+import { ConflictError, JobStoreError, NotFoundError } from '../../errors.js';
+import { JobRecordSchema, type FileID, type JobRecord } from '../../job/types.js';
 import {
   checkJobId,
   checkSharedName,
@@ -37,8 +37,8 @@ import {
   type JobStore,
   type Versioned,
   type WriteCondition,
-} from './types.js';
-import { parseRecord, parseMessage } from './records.js';
+} from '../types.js';
+import { parseRecord, parseMessage } from '../records.js';
 
 const MARKER = 'toil-jobstore.json';
 /** In a versioned object's directory: the empty file that retired versions are linked to. */

@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../../errors.js';
 
 /** The `[name]` or `[profile name]` section of an ini file, as key → value. */
 function iniSection(file: string, sectionNames: string[]): Record<string, string> | undefined {

@@ -3,9 +3,9 @@
  * `awsJobStore.ts`), and the small naming helpers that go with it.
  */
 import { randomBytes } from 'node:crypto';
-import { NotFoundError } from '../errors.js';
-import type { FileID } from '../job/types.js';
-import { safeBasename } from './types.js';
+import { NotFoundError } from '../../errors.js';
+import type { FileID } from '../../job/types.js';
+import { safeBasename } from '../types.js';
 
 export const MARKER_KEY = 'toil-jobstore.json';
 export const JOBS = 'jobs/';
