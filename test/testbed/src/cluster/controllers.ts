@@ -1,7 +1,7 @@
 /**
  * Control-plane loops: service-account/root-CA publisher, namespace lifecycle, pod GC, garbage
- * collector, TTL-after-finished controller, and the job controller and scheduler of their own
- * modules. Each reconciles the whole store when kicked (after any change) and on a short timer
+ * collector, TTL-after-finished controller, and the quota controller, job controller and scheduler
+ * of their own modules. Each reconciles the whole store when kicked (after any change) and on a short timer
  * (for deadlines, TTLs and back-offs).
  */
 import { ApiError } from './errors.js';
@@ -12,6 +12,7 @@ import type { Recorder } from './events.js';
 import { deleteIfPresent, isTerminal, removeFinalizer, setCondition, unknownContainerState } from './objects.js';
 import { JobController } from './jobController.js';
 import { Scheduler } from './scheduler.js';
+import { syncQuotas } from './quotaController.js';
 
 const POD = info('', 'pods');
 const JOB = info('batch', 'jobs');
@@ -81,7 +82,7 @@ export class Controllers {
     try {
       do {
         this.again = false;
-        const steps = [this.serviceAccounts, this.namespaces, this.podGC, this.gc, this.jobs, this.ttl, this.scheduler];
+        const steps = [this.serviceAccounts, this.namespaces, this.podGC, this.gc, this.quotas, this.jobs, this.ttl, this.scheduler];
         for (const step of steps) {
           try {
             await step.call(this);
@@ -257,6 +258,10 @@ export class Controllers {
 
   private async removeFinalizer(r: ResourceInfo, o: Obj, f: string): Promise<void> {
     await removeFinalizer(this.reg, r, o, f);
+  }
+
+  private async quotas(): Promise<void> {
+    await syncQuotas(this.reg);
   }
 
   private async jobs(): Promise<void> {

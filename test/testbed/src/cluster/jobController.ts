@@ -43,8 +43,22 @@ function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
   return (st.succeeded ?? 0) > 0 && pods.every((p) => isTerminal(p) || p.metadata.deletionTimestamp) ? (st.succeeded ?? 0) : Infinity;
 }
 
+/**
+ * The Job controller's work queue retries a Job whose sync failed (a pod create refused: quota,
+ * Pod Security, a missing service account) after 1 s, doubling to 1 min, until a sync succeeds;
+ * a change to one of the Job's pods brings the next sync forward, as its pod events do.
+ */
+const API_BACKOFF_FIRST_MS = 1000;
+const API_BACKOFF_MAX_MS = 60_000;
+
+/** The Job's pods as far as a change to them should trigger a sync: uid, phase, deletion. */
+const podStates = (pods: Obj[]): string =>
+  pods.map((p) => `${String(p.metadata.uid)}:${String(p.status?.phase)}:${String(p.metadata.deletionTimestamp ?? '')}`).join(',');
+
 export class JobController {
   private lastFailure = new Map<string, number>();
+  /** Jobs whose last pod creates were refused: failures so far, retry time, and their pods then */
+  private apiBackoff = new Map<string, { failures: number; until: number; pods: string }>();
   constructor(
     private reg: Registry,
     private rec: Recorder,
@@ -137,7 +151,9 @@ export class JobController {
     }
     if (!s.finished && active.length === 0 && terminating.length === 0) conditions = this.conclude(s, conditions, failing, succeeding);
     const created =
-      failing || succeeding ? 0 : await this.createDue(s, { active: active.length, terminating: terminating.length, completions });
+      failing || succeeding
+        ? 0
+        : await this.createDue(s, { active: active.length, terminating: terminating.length, completions, pods: podStates(pods) });
     await this.writeJobStatus(s, conditions, { active, terminating: terminating.length, created });
     for (const p of tally.toRelease) await removeFinalizer(this.reg, POD, p, TRACKING);
   }
@@ -198,7 +214,7 @@ export class JobController {
   /** Creates the pods parallelism and completions still call for, once the failure back-off has passed; returns how many. */
   private async createDue(
     { job, jobObj, spec, st, finished }: JobSync,
-    counts: { active: number; terminating: number; completions: number },
+    counts: { active: number; terminating: number; completions: number; pods: string },
   ): Promise<number> {
     if (finished || spec.suspend || job.metadata.deletionTimestamp) return 0;
     const workQueue = spec.completions === undefined || spec.completions === null;
@@ -209,9 +225,33 @@ export class JobController {
     const failed = st.failed ?? 0;
     const backoff = failed > 0 ? Math.min(this.opts.jobBackoffBaseMs * 2 ** (failed - 1), 360_000) : 0;
     if (want <= 0 || (last && Date.now() - last < backoff)) return 0;
-    let created = 0;
-    for (let i = 0; i < want; i++) if (await this.createPod(job, jobObj)) created++;
+    const uid = job.metadata.uid as string;
+    const refused = this.apiBackoff.get(uid);
+    if (refused && Date.now() < refused.until && refused.pods === counts.pods) return 0;
+    const { created, failed: refusedNow } = await this.createBatches(job, jobObj, want);
+    if (!refusedNow) this.apiBackoff.delete(uid);
+    else {
+      const failures = (refused?.failures ?? 0) + 1;
+      this.apiBackoff.set(uid, {
+        failures,
+        until: Date.now() + Math.min(API_BACKOFF_FIRST_MS * 2 ** (failures - 1), API_BACKOFF_MAX_MS),
+        pods: counts.pods,
+      });
+    }
     return created;
+  }
+
+  /** Creates `want` pods in slow-start batches (1, 2, 4, …), as the real controller does: a batch with a refusal is the last. */
+  private async createBatches(job: Obj, jobObj: Obj, want: number): Promise<{ created: number; failed: number }> {
+    let created = 0;
+    let failed = 0;
+    for (let batch = 1, left = want; left > 0 && failed === 0; left -= batch, batch *= 2) {
+      for (let i = 0; i < Math.min(batch, left); i++) {
+        if (await this.createPod(job, jobObj)) created++;
+        else failed++;
+      }
+    }
+    return { created, failed };
   }
 
   private async writeJobStatus(

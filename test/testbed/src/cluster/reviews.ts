@@ -1,5 +1,6 @@
-/** The create-only review resources: SelfSubjectReview (whoami) and SelfSubjectAccessReview (can-i). */
-import { authorize, type Attributes, type User } from './auth.js';
+/** The create-only review resources: SelfSubjectReview (whoami), SelfSubjectAccessReview (can-i) and SelfSubjectRulesReview (can-i --list). */
+import { authorize, rulesFor, type Attributes, type User } from './auth.js';
+import { badRequest } from './errors.js';
 import type { ResourceInfo } from './resources.js';
 import type { Obj, Store } from './store.js';
 
@@ -28,6 +29,7 @@ export function review({ store, info, body, user }: ReviewRequest): Obj {
       },
     };
   }
+  if (info.kind === 'SelfSubjectRulesReview') return rulesReview(store, b, user);
   const ra = (b.spec?.resourceAttributes ?? {}) as Obj;
   const nra = b.spec?.nonResourceAttributes as Obj | undefined;
   const attrs: Attributes = nra
@@ -58,5 +60,30 @@ export function review({ store, info, body, user }: ReviewRequest): Obj {
     apiVersion: 'authorization.k8s.io/v1',
     metadata: { creationTimestamp: null },
     status: { allowed, ...(allowed ? { reason: 'RBAC: allowed' } : {}) },
+  };
+}
+
+/** The rules the user has in a namespace, resource rules and non-resource rules apart, as RBAC's rule resolver lists them. */
+function rulesReview(store: Store, b: Obj, user: User): Obj {
+  const namespace = String(b.spec?.namespace ?? '');
+  if (!namespace) throw badRequest('no namespace on request');
+  const rules = rulesFor(store, user, namespace);
+  const resourceRules = rules
+    .filter((r) => (r.resources ?? []).length)
+    .map((r) => ({
+      verbs: r.verbs ?? [],
+      apiGroups: r.apiGroups ?? [],
+      resources: r.resources,
+      ...((r.resourceNames ?? []).length ? { resourceNames: r.resourceNames } : {}),
+    }));
+  const nonResourceRules = rules
+    .filter((r) => (r.nonResourceURLs ?? []).length)
+    .map((r) => ({ verbs: r.verbs ?? [], nonResourceURLs: r.nonResourceURLs }));
+  return {
+    kind: 'SelfSubjectRulesReview',
+    apiVersion: 'authorization.k8s.io/v1',
+    metadata: { creationTimestamp: null },
+    spec: { namespace },
+    status: { resourceRules, nonResourceRules, incomplete: false },
   };
 }
