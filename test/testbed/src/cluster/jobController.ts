@@ -50,6 +50,7 @@ function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
  */
 const API_BACKOFF_FIRST_MS = 1000;
 const API_BACKOFF_MAX_MS = 60_000;
+const SYNC_BATCH_MS = 1000;
 
 /** The Job's pods as far as a change to them should trigger a sync: uid, phase, deletion. */
 const podStates = (pods: Obj[]): string =>
@@ -58,7 +59,7 @@ const podStates = (pods: Obj[]): string =>
 export class JobController {
   private lastFailure = new Map<string, number>();
   /** Jobs whose last pod creates were refused: failures so far, retry time, and their pods then */
-  private apiBackoff = new Map<string, { failures: number; until: number; pods: string }>();
+  private apiBackoff = new Map<string, { failures: number; at: number; until: number; pods: string }>();
   constructor(
     private reg: Registry,
     private rec: Recorder,
@@ -227,13 +228,15 @@ export class JobController {
     if (want <= 0 || (last && Date.now() - last < backoff)) return 0;
     const uid = job.metadata.uid as string;
     const refused = this.apiBackoff.get(uid);
-    if (refused && Date.now() < refused.until && refused.pods === counts.pods) return 0;
+    // a change to the Job's pods brings a retry forward, batched by a second (syncJobBatchPeriod)
+    if (refused && Date.now() < refused.until && (refused.pods === counts.pods || Date.now() - refused.at < SYNC_BATCH_MS)) return 0;
     const { created, failed: refusedNow } = await this.createBatches(job, jobObj, want);
     if (!refusedNow) this.apiBackoff.delete(uid);
     else {
       const failures = (refused?.failures ?? 0) + 1;
       this.apiBackoff.set(uid, {
         failures,
+        at: Date.now(),
         until: Date.now() + Math.min(API_BACKOFF_FIRST_MS * 2 ** (failures - 1), API_BACKOFF_MAX_MS),
         pods: counts.pods,
       });
