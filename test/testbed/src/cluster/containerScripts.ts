@@ -9,11 +9,12 @@ import { dirname, join } from 'node:path';
 import { podNamespaceArgs } from './host.js';
 import { resolveExe } from './hostProcesses.js';
 import type { CommandLayout, ContainerRef, ContainerScript, Ctr, ImageRoot, PodRt } from './kubeletTypes.js';
-import { RootView, enterRootArgs, hostsFile, instanceRootLines, shellQuote as q, type HostTools } from './rootfs.js';
+import { RootView, hostsFile, instanceRootLines, shellQuote as q, type HostTools } from './rootfs.js';
+import { enterRootCommand, processIdentity, setprivArgs } from './securityContext.js';
 import type { Obj } from './store.js';
 
 export interface ScriptDeps {
-  tools: HostTools & { setpriv: string; sh: string };
+  tools: HostTools & { setpriv: string; sh: string; perl: string };
   stateDir: string;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
@@ -32,7 +33,10 @@ export class ContainerScripts {
    * scratch directories. Returns the script and the command it runs ("$@"), or undefined when
    * the executable is not on the host's PATH.
    */
-  processScript({ rt, c, ctr }: ContainerRef, { mounts, wd, argv, pathVar }: CommandLayout): ContainerScript | undefined {
+  processScript(
+    { rt, c, ctr }: ContainerRef,
+    { mounts, wd, argv, pathVar, identity, readOnlyRoot }: CommandLayout,
+  ): ContainerScript | undefined {
     const resolved = argv[0] ? resolveExe(argv[0], pathVar) : undefined;
     if (!resolved) return undefined;
     const lines: string[] = [];
@@ -69,7 +73,10 @@ export class ContainerScripts {
     priv.sort((a, b) => hiddenLater(a) - hiddenLater(b));
     for (const x of priv) lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
-    return { lines, command: [resolved, ...argv.slice(1)] };
+    // the container's root is the host's here: read-only in its mount namespace, its private directories too
+    if (readOnlyRoot) for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
+    const as = identity ? [this.d.tools.setpriv, ...setprivArgs(identity)] : [];
+    return { lines, command: [...as, resolved, ...argv.slice(1)] };
   }
 
   /**
@@ -80,7 +87,7 @@ export class ContainerScripts {
   imageScript(
     { p, rt, c, ctr }: ContainerRef,
     root: ImageRoot,
-    { mounts, wd, argv, pathVar }: CommandLayout,
+    { mounts, wd, argv, pathVar, identity, readOnlyRoot }: CommandLayout,
   ): ContainerScript | string | undefined {
     for (const m of mounts) {
       try {
@@ -100,9 +107,12 @@ export class ContainerScripts {
     if (existsSync('/etc/resolv.conf')) files.push({ dst: '/etc/resolv.conf', src: '/etc/resolv.conf' });
     const view = new RootView(root.dir);
     try {
-      const { lines, merged } = instanceRootLines(this.d.tools, { view, dir: this.instanceDir(rt, c, ctr), files, mounts, workingDir: wd });
-      if (!argv[0] || !view.findExecutable(argv[0], pathVar, wd)) return undefined;
-      return { lines, command: enterRootArgs(this.d.tools, { merged, workingDir: wd, user: root.user }, argv), pid1: true };
+      const dir = this.instanceDir(rt, c, ctr);
+      const { lines, merged } = instanceRootLines(this.d.tools, { view, dir, files, mounts, workingDir: wd, readOnly: readOnlyRoot });
+      const exe = argv[0] ? view.findExecutable(argv[0], pathVar, wd) : undefined;
+      if (!exe) return undefined;
+      const id = identity ?? processIdentity(p, c, root.user);
+      return { lines, command: enterRootCommand({ perl: this.d.tools.perl, root: merged, workingDir: wd, id }, exe, argv), pid1: true };
     } catch (e) {
       return `failed to prepare the container's root file system: ${(e as Error).message}`;
     }

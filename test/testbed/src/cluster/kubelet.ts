@@ -36,6 +36,7 @@ import { VolumeManager } from './volumes.js';
 import { ImagePulls, validImageReference } from './imagePulls.js';
 import { ContainerScripts } from './containerScripts.js';
 import { containerStatus, podConditions, podPhase, shouldRestart } from './podStatus.js';
+import { effectiveContext, processIdentity, verifyRunAsNonRoot } from './securityContext.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** The volume manager's retry back-off after a failed mount (kubelet: 500 ms, doubling to 2m2s). */
@@ -68,9 +69,16 @@ export interface KubeletOptions {
 }
 
 /** Absolute paths of the host tools the kubelet runs (a container's PATH is not the host's). */
-function hostTools(): HostTools & { setpriv: string; sh: string } {
+function hostTools(): HostTools & { setpriv: string; sh: string; perl: string } {
   const find = (name: string): string => resolveExe(name, DEFAULT_PATH) ?? name;
-  return { mount: find('mount'), mkdir: find('mkdir'), unshare: find('unshare'), setpriv: find('setpriv'), sh: find('sh') };
+  return {
+    mount: find('mount'),
+    mkdir: find('mkdir'),
+    unshare: find('unshare'),
+    setpriv: find('setpriv'),
+    sh: find('sh'),
+    perl: find('perl'),
+  };
 }
 
 export class Kubelets {
@@ -527,6 +535,12 @@ export class Kubelets {
       return;
     }
     ctr.imageID = source.kind === 'image' ? `sha256:${source.image.id}` : undefined;
+    // a host process runs as root, as an image without a User does
+    const nonRoot = verifyRunAsNonRoot(p, c, source.kind === 'image' ? source.image.user : '');
+    if (nonRoot) {
+      this.notCreated(ctr, 'CreateContainerConfigError', nonRoot, ev);
+      return;
+    }
     const plan = this.planFor(p, c, source);
     if (typeof plan === 'string') {
       this.notCreated(ctr, 'CreateContainerError', plan, ev);
@@ -551,7 +565,14 @@ export class Kubelets {
     }
     const started = now();
     const wd = (c.workingDir as string | undefined) ?? image.workingDir ?? '/';
-    const layout: CommandLayout = { mounts: this.volumes.mountsOf(p, rt, c), wd, argv, pathVar: env.PATH ?? DEFAULT_PATH };
+    const layout: CommandLayout = {
+      mounts: this.volumes.mountsOf(p, rt, c),
+      wd,
+      argv,
+      pathVar: env.PATH ?? DEFAULT_PATH,
+      identity: plan.identity,
+      readOnlyRoot: effectiveContext(p, c).readOnlyRootFilesystem === true,
+    };
     const script = plan.root ? this.scripts.imageScript(ref, plan.root, layout) : this.scripts.processScript(ref, layout);
     if (typeof script === 'string') {
       this.notCreated(ctr, 'CreateContainerError', script, ev);
@@ -602,20 +623,23 @@ export class Kubelets {
 
   /** Image config, base environment and (image mode) the root and user; or why it cannot be created. */
   private planFor(p: Obj, c: Obj, source: Exclude<ContainerSource, { kind: 'missing' }>): Plan | string {
+    const sc = effectiveContext(p, c);
     if (source.kind === 'process') {
+      const asks = sc.runAsUser !== undefined || sc.runAsGroup !== undefined;
       return {
         config: source.config,
         baseEnv: { PATH: `${dirname(process.execPath)}${delimiter}${DEFAULT_PATH}`, HOSTNAME: p.metadata.name, HOME: '/root' },
+        ...(asks ? { identity: processIdentity(p, c, { uid: Number(sc.runAsUser ?? 0), gid: Number(sc.runAsGroup ?? 0) }) } : {}),
       };
     }
     const view = new RootView(source.root);
-    const sc = { ...((p.spec.securityContext ?? {}) as Obj), ...((c.securityContext ?? {}) as Obj) };
     const user = lookupUser(view, effectiveUser(source.image.user, { runAsUser: sc.runAsUser, runAsGroup: sc.runAsGroup }));
     if (typeof user === 'string') return user;
     return {
       config: source.image,
       baseEnv: { PATH: DEFAULT_PATH, HOSTNAME: p.metadata.name, HOME: user.home ?? '/' },
       root: { dir: source.root, user },
+      identity: processIdentity(p, c, user),
     };
   }
 

@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { WriteStream } from 'node:fs';
 import type { LocalImage } from './images.js';
 import type { ContainerUser, Mount } from './rootfs.js';
+import type { ProcessIdentity } from './securityContext.js';
 import type { Obj } from './store.js';
 
 export interface ImageConfig {
@@ -25,6 +26,8 @@ export interface Plan {
   config: ImageConfig;
   baseEnv: Record<string, string>;
   root?: ImageRoot;
+  /** who the process runs as (image mode always; a host process only when the pod asks for a user) */
+  identity?: ProcessIdentity;
 }
 /**
  * Mount-script lines and the command line the script runs ("$@"): as a child of a
@@ -49,6 +52,9 @@ export interface CommandLayout {
   wd: string;
   argv: string[];
   pathVar: string;
+  identity?: ProcessIdentity | undefined;
+  /** securityContext.readOnlyRootFilesystem */
+  readOnlyRoot: boolean;
 }
 
 export interface Ctr {

@@ -1,9 +1,9 @@
 /**
  * The kubelet's volume manager: each volume of a pod set up on the node (hostPath with its type
  * check, emptyDir, secret, configMap, projected and downwardAPI files) or the reason it cannot be
- * (a FailedMount message).
+ * (a FailedMount message); with the pod's fsGroup, the kubelet's ownership of what it manages.
  */
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Authenticator } from './auth.js';
 import { fieldRef } from './containerEnv.js';
@@ -58,6 +58,14 @@ export class VolumeManager {
 
   /** Sets one volume up on the node; answers why it cannot be. */
   private prepareVolume(p: Obj, rt: PodRt, v: Obj): string | undefined {
+    const why = this.setUp(p, rt, v);
+    const fsGroup = p.spec?.securityContext?.fsGroup as number | undefined;
+    // the volumes the kubelet manages ownership of (not hostPath) go to the pod's fsGroup
+    if (why === undefined && fsGroup !== undefined && !v.hostPath) setVolumeOwnership(this.volDir(rt, v.name), fsGroup, !v.emptyDir);
+    return why;
+  }
+
+  private setUp(p: Obj, rt: PodRt, v: Obj): string | undefined {
     const dir = this.volDir(rt, v.name);
     if (v.hostPath) return this.prepareHostPath(rt, v.hostPath);
     if (v.emptyDir) {
@@ -179,4 +187,22 @@ export class VolumeManager {
       })
       .sort((a, b) => a.dst.split('/').length - b.dst.split('/').length);
   }
+}
+
+/**
+ * The kubelet's SetVolumeOwnership (fsGroupChangePolicy Always): every file and directory of the
+ * volume gets the fsGroup as its group, files group-readable (read-only volumes: secret,
+ * configMap, projected, downwardAPI) or group-readable and -writable (emptyDir), directories
+ * also group-searchable and setgid, so that new files inherit the group.
+ */
+export function setVolumeOwnership(dir: string, fsGroup: number, readOnly: boolean): void {
+  const mask = readOnly ? 0o440 : 0o660;
+  const walk = (path: string): void => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return;
+    lchownSync(path, st.uid, fsGroup);
+    chmodSync(path, (st.mode & 0o7777) | mask | (st.isDirectory() ? 0o2110 : 0));
+    if (st.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e));
+  };
+  walk(dir);
 }
