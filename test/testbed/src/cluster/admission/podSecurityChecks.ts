@@ -13,6 +13,7 @@
  * restricted ones, each group sorted by check id. Not modelled (the project sets none of these):
  * AppArmor, procMount, SELinux options, sysctls, Windows host process, host probes.
  */
+import { DEFAULT_CAPABILITIES } from '../securityContext.js';
 import type { Obj } from '../store.js';
 
 export type Level = 'privileged' | 'baseline' | 'restricted';
@@ -45,21 +46,8 @@ const sc = (c: Obj): Obj | undefined => c.securityContext as Obj | undefined;
 const named = (cs: Obj[]): string[] => cs.map((c) => String(c.name));
 const containersWord = (cs: string[]): string => `${plural('container', 'containers', cs.length)} ${joinQuote(cs)}`;
 
-const BASELINE_CAPABILITIES = new Set([
-  'AUDIT_WRITE',
-  'CHOWN',
-  'DAC_OVERRIDE',
-  'FOWNER',
-  'FSETID',
-  'KILL',
-  'MKNOD',
-  'NET_BIND_SERVICE',
-  'SETFCAP',
-  'SETGID',
-  'SETPCAP',
-  'SETUID',
-  'SYS_CHROOT',
-]);
+/** Baseline allows adding the runtime's default capabilities, NET_RAW excepted. */
+const BASELINE_CAPABILITIES = new Set(DEFAULT_CAPABILITIES.filter((x) => x !== 'NET_RAW'));
 
 function capabilitiesBaseline(_m: Obj, spec: Obj): CheckResult | undefined {
   const bad: string[] = [];
