@@ -2,39 +2,27 @@
  * The kubelet of every simulated node: runs each container's command as a local process in a
  * private mount namespace (unshare -m) with its volumes bind-mounted at their container paths,
  * reports container states and pod phases as a real kubelet does, and writes container logs.
- * Its volume manager, container environment, logs and pod status live in modules of their own.
+ * Its volume manager, image pulls, container environment, scripts and processes, security
+ * contexts, eviction manager, logs and pod status live in modules of their own.
  */
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, join, delimiter } from 'node:path';
-import { constants as osConstants } from 'node:os';
 import { now, type Registry } from './registry.js';
 import { clone, type Obj } from './store.js';
 import type { Recorder } from './events.js';
 import type { Authenticator } from './auth.js';
 import { isTerminal, unknownContainerState } from './objects.js';
 import { ApiError } from './errors.js';
-import { parseQuantity } from './validate.js';
-import { diskUsage, storageEviction, type PodStorageUsage } from './storage.js';
 import { ContainerImages, type ContainerImagesOption } from './images.js';
 import { RootView, effectiveUser, lookupUser, type HostTools } from './rootfs.js';
-import type {
-  ImageConfig,
-  EventFn,
-  ContainerSource,
-  Plan,
-  ContainerScript,
-  ContainerRef,
-  CommandLayout,
-  Ctr,
-  PodRt,
-} from './kubeletTypes.js';
-import { logTail, pumpLines } from './containerLogs.js';
-import { killGroup, nsLink, residentMemoryBy, resolveExe } from './hostProcesses.js';
+import type { ImageConfig, EventFn, ContainerSource, Plan, ContainerRef, CommandLayout, Ctr, PodRt } from './kubeletTypes.js';
+import { killGroup, resolveExe } from './hostProcesses.js';
 import { expandVars, resolveEnv } from './containerEnv.js';
 import { VolumeManager } from './volumes.js';
 import { ImagePulls, validImageReference } from './imagePulls.js';
 import { ContainerScripts } from './containerScripts.js';
+import { EvictionManager } from './evictionManager.js';
+import { ContainerLauncher } from './containerProcess.js';
 import { containerStatus, podConditions, podPhase, shouldRestart } from './podStatus.js';
 import { effectiveContext, processIdentity, verifyRunAsNonRoot } from './securityContext.js';
 
@@ -94,6 +82,8 @@ export class Kubelets {
   private readonly volumes: VolumeManager;
   private readonly pulls: ImagePulls;
   private readonly scripts: ContainerScripts;
+  private readonly eviction: EvictionManager;
+  private readonly launcher: ContainerLauncher;
   constructor(
     private reg: Registry,
     private rec: Recorder,
@@ -108,93 +98,30 @@ export class Kubelets {
       mountNamespaces: o.mountNamespaces,
     });
     this.volumes = new VolumeManager({ store: reg.store, auth, stateDir: o.stateDir, hostPathDir: (n, p) => this.hostPathDir(n, p) });
+    this.launcher = new ContainerLauncher({
+      logDir: o.logDir,
+      restartBackoffBaseMs: o.restartBackoffBaseMs,
+      spawnArgs: (script) => this.scripts.spawnArgs(script),
+      kick: () => this.kick(),
+    });
+    this.eviction = new EvictionManager({
+      ...o,
+      pods: () => this.pods.values(),
+      store: reg.store,
+      rec,
+      volDir: (rt, name) => this.volumes.volDir(rt, name),
+      kick: () => this.kick(),
+    });
     if (o.containerImages) this.containerImages = new ContainerImages(o.containerImages, () => this.kick());
     // periodic resync, for grace periods and deadlines
     this.tick = setInterval(() => {
-      this.enforceMemory();
+      this.eviction.enforceMemory();
       this.kick();
     }, 250);
     this.tick.unref?.();
     if (o.evictionIntervalMs > 0) {
-      this.storageTick = setInterval(() => this.enforceStorage(), o.evictionIntervalMs);
+      this.storageTick = setInterval(() => this.eviction.enforceStorage(), o.evictionIntervalMs);
       this.storageTick.unref?.();
-    }
-  }
-
-  /**
-   * The eviction manager's local storage limits (see storage.ts): each pod with a running
-   * container is measured, and one over a limit is evicted with the kubelet's message.
-   */
-  private enforceStorage(): void {
-    for (const rt of this.pods.values()) {
-      if (rt.gone || rt.evicted || rt.termSent || ![...rt.ctrs.values()].some((c) => c.state.running)) continue;
-      const p = this.reg.store.peek('pods', rt.ns, rt.name);
-      if (!p || p.metadata.uid !== rt.uid || p.metadata.deletionTimestamp) continue;
-      const message = storageEviction(p, this.storageUsage(p, rt));
-      if (message) this.evictForStorage(p, rt, message);
-    }
-  }
-
-  /** A pod's local storage use: containers' writable layers and logs, emptyDir volumes, /etc/hosts. */
-  private storageUsage(p: Obj, rt: PodRt): PodStorageUsage {
-    const podDir = join(this.o.stateDir, 'pods', rt.uid);
-    const logs = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`);
-    const containers = new Map<string, number>();
-    for (const c of rt.ctrs.values()) {
-      if (c.init) continue;
-      // an image instance's root holds its writable layer (upper); merged and work are the overlay's
-      const layer = diskUsage(join(podDir, 'rootfs', `${c.name}-${c.restartCount}`), ['merged', 'work']);
-      containers.set(c.name, layer + diskUsage(join(logs, c.name)));
-    }
-    const emptyDirs = new Map<string, number>();
-    for (const v of (p.spec.volumes ?? []) as Obj[])
-      if (v.emptyDir && v.emptyDir.medium !== 'Memory') emptyDirs.set(v.name, diskUsage(this.volumes.volDir(rt, v.name)));
-    return { containers, emptyDirs, other: diskUsage(join(podDir, 'etc-hosts')) };
-  }
-
-  /** The eviction manager's own eviction: grace period 1 s, phase Failed, reason Evicted, no DisruptionTarget. */
-  private evictForStorage(p: Obj, rt: PodRt, message: string): void {
-    rt.evicted = { reason: 'Evicted', message };
-    this.rec.record(
-      { ...p, kind: 'Pod', apiVersion: 'v1' },
-      { type: 'Warning', reason: 'Evicted', message, component: 'kubelet', host: rt.node },
-    );
-    const running = [...rt.ctrs.values()].filter((c) => c.pid && c.state.running);
-    for (const c of running) {
-      c.killedBy = 'evict';
-      killGroup(c.pid!, 'SIGTERM');
-    }
-    setTimeout(() => {
-      for (const c of running) if (c.pid && c.state.running) killGroup(c.pid, 'SIGKILL');
-    }, 1000).unref?.();
-    this.kick();
-  }
-
-  /**
-   * The kernel's OOM killer for containers with a memory limit: when the resident memory of a
-   * container's processes (its PID namespace; its process group without namespaces) exceeds
-   * limits.memory, the container is killed and reported as OOMKilled (exit code 137). An init
-   * such as tini puts its child in a process group of its own, so the group alone is not enough.
-   */
-  private enforceMemory(): void {
-    if (!this.o.enforceMemoryLimits) return;
-    const limited: { c: Ctr; limit: number }[] = [];
-    for (const rt of this.pods.values())
-      for (const c of rt.ctrs.values()) {
-        if (c.state.running && c.pid && c.memoryLimit) limited.push({ c, limit: c.memoryLimit });
-      }
-    if (!limited.length) return;
-    const byNamespace = this.o.mountNamespaces;
-    const rss = residentMemoryBy(byNamespace ? (pid) => nsLink(pid, 'pid') : (_pid, stat) => stat[2]);
-    for (const { c, limit } of limited) {
-      const key = byNamespace ? nsLink(String(c.pid), 'pid_for_children') : String(c.pid);
-      // Until its `unshare` has run, the container's pid_for_children is the host's own PID
-      // namespace: summing that would charge it with every process on the machine.
-      if (byNamespace && key === nsLink(String(process.pid), 'pid')) continue;
-      if (key && (rss.get(key) ?? 0) > limit) {
-        c.oom = true;
-        killGroup(c.pid!, 'SIGKILL');
-      }
     }
   }
 
@@ -591,11 +518,11 @@ export class Kubelets {
         },
       };
       ev('Warning', 'Failed', `Error: ${msg}`);
-      this.afterExit(p, rt, ctr);
+      this.launcher.afterExit(p, rt, ctr);
       return;
     }
     ev('Normal', 'Pulled', `Container image "${String(c.image)}" already present on machine`);
-    this.launch(ref, { env, script, started, ev });
+    this.launcher.launch(ref, { env, script, started, ev });
   }
 
   /** The container could not be created (bad env reference, unknown user): waiting, retried in a second. */
@@ -641,103 +568,6 @@ export class Kubelets {
       root: { dir: source.root, user },
       identity: processIdentity(p, c, user),
     };
-  }
-
-  /**
-   * Runs the container: PID 1 of new mount and PID namespaces is a shell that makes the mounts,
-   * then runs the command and forwards termination signals to it, as an init such as tini does.
-   */
-  private launch(
-    { p, rt, c, ctr }: ContainerRef,
-    run: { env: Record<string, string>; script: ContainerScript; started: string; ev: EventFn },
-  ): void {
-    const { env, started, ev } = run;
-    const logDir = join(this.o.logDir, `${rt.ns}_${rt.name}_${rt.uid}`, c.name);
-    mkdirSync(logDir, { recursive: true });
-    const out = createWriteStream(join(logDir, `${ctr.restartCount}.log`), { flags: 'a' });
-    out.on('error', () => {
-      /* the state dir went away (cluster stopped) */
-    });
-    ctr.out = out;
-    const logLine = (line: string): void => {
-      if (!out.writableEnded) out.write(line);
-    };
-    const { cmd, args } = this.scripts.spawnArgs(run.script);
-    const proc = spawn(cmd, args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    ctr.proc = proc;
-    ctr.pid = proc.pid;
-    ctr.startedAt = started;
-    ctr.oom = false;
-    ctr.killedBy = undefined;
-    const memLimit = c.resources?.limits?.memory;
-    ctr.memoryLimit = memLimit !== undefined ? parseQuantity(memLimit) : undefined;
-    ctr.state = { running: { startedAt: started } };
-    ev('Normal', 'Created', `Created container ${String(c.name)}`);
-    ev('Normal', 'Started', `Started container ${String(c.name)}`);
-    pumpLines(proc.stdout!, 'stdout', logLine);
-    pumpLines(proc.stderr!, 'stderr', logLine);
-    let exited = false;
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      if (exited) return;
-      exited = true;
-      const finish = (): void => {
-        out.end(() => {
-          const sig = signal ? ((osConstants.signals as Record<string, number>)[signal] ?? 9) : 0;
-          const exitCode = code ?? 128 + sig;
-          let reason = exitCode === 0 ? 'Completed' : 'Error';
-          if (ctr.oom) reason = 'OOMKilled';
-          const message =
-            exitCode !== 0 && c.terminationMessagePolicy === 'FallbackToLogsOnError'
-              ? logTail(join(logDir, `${ctr.restartCount}.log`))
-              : undefined;
-          ctr.state = {
-            terminated: {
-              exitCode,
-              reason,
-              ...(message ? { message } : {}),
-              startedAt: started,
-              finishedAt: now(),
-              containerID: `containerd://${ctr.containerID}`,
-            },
-          };
-          ctr.proc = undefined;
-          this.afterExit(p, rt, ctr);
-          this.kick();
-        });
-      };
-      // give the pipes a moment to drain; descendants holding them open must not block the status
-      let done = false;
-      const once = (): void => {
-        if (!done) {
-          done = true;
-          finish();
-        }
-      };
-      proc.stdout?.once('end', () => {
-        if (proc.stderr?.readableEnded) once();
-      });
-      proc.stderr?.once('end', () => {
-        if (proc.stdout?.readableEnded) once();
-      });
-      if (proc.stdout?.readableEnded && proc.stderr?.readableEnded) once();
-      setTimeout(once, 300).unref?.();
-    };
-    proc.on('exit', onExit);
-    proc.on('error', (e) => {
-      logLine(`${new Date().toISOString()} stderr F ${e.message}\n`);
-      onExit(128, null);
-    });
-  }
-
-  private afterExit(p: Obj, rt: PodRt, ctr: Ctr): void {
-    const code = ctr.state.terminated?.exitCode;
-    const rp = p.spec.restartPolicy;
-    const willRestart = !rt.gone && !rt.evicted && !rt.termSent && (rp === 'Always' || (rp === 'OnFailure' && code !== 0));
-    if (willRestart) {
-      const backoff = Math.min(this.o.restartBackoffBaseMs * 2 ** ctr.restartCount, 300_000);
-      ctr.nextStart = Date.now() + backoff;
-      setTimeout(() => this.kick(), backoff + 5).unref?.();
-    }
   }
 
   // -------------------------------------------------------------------------------- status
