@@ -75,7 +75,7 @@ export interface TestClusterOptions {
   /**
    * Admission plugins that are off in a default kube-apiserver, turned on as with its
    * --enable-admission-plugins: `OwnerReferencesPermissionEnforcement` (setting
-   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see ownerRefAdmission.ts).
+   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see admission/ownerReferences.ts).
    */
   enableAdmissionPlugins?: 'OwnerReferencesPermissionEnforcement'[];
   /** number of watch events kept for resuming watches (default 20000); older versions answer 410 Gone */
