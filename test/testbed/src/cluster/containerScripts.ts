@@ -64,14 +64,24 @@ export class ContainerScripts {
       lines.push(`mount --bind ${q(src)} ${q(dst)}`);
       if (ro) lines.push(`mount -o remount,bind,ro ${q(dst)}`);
     };
+    // A volume mounted over a directory that holds bind sources (an emptyDir at /tmp, where the
+    // state dir may live) is treated like a private copy: mounts below it go into its source
+    // first, and it goes on last.
+    const sources = [this.d.stateDir, ...mounts.map((m) => m.src), ...priv.map((x) => x.src)];
+    const covering = mounts.filter((m) => sources.some((src) => src !== m.src && under(src, m.dst)));
+    const layers = [...priv, ...covering.map((m) => ({ dir: m.dst, src: m.src, ro: m.ro }))];
     for (const m of mounts) {
-      const p0 = priv.find((x) => under(m.dst, x.dir));
+      if (covering.includes(m)) continue;
+      const p0 = layers.find((x) => under(m.dst, x.dir));
       bind(m.src, p0 ? join(p0.src, m.dst.slice(p0.dir.length)) : m.dst, m.ro);
     }
-    // copies whose source lies under another private directory go first
-    const hiddenLater = (a: { src: string }): number => (priv.some((x) => x.src !== a.src && under(a.src, x.dir)) ? 0 : 1);
-    priv.sort((a, b) => hiddenLater(a) - hiddenLater(b));
-    for (const x of priv) lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
+    // layers whose source lies under another layer's directory go first
+    const hiddenLater = (a: { src: string }): number => (layers.some((x) => x.src !== a.src && under(a.src, x.dir)) ? 0 : 1);
+    layers.sort((a, b) => hiddenLater(a) - hiddenLater(b));
+    for (const x of layers) {
+      lines.push(`mkdir -p ${q(x.dir)}`, `mount --rbind ${q(x.src)} ${q(x.dir)}`);
+      if ('ro' in x && x.ro) lines.push(`mount -o remount,bind,ro ${q(x.dir)}`);
+    }
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
     // the container's root is the host's here: read-only in its mount namespace, its private directories too
     if (readOnlyRoot) for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
