@@ -26,6 +26,8 @@ export interface ControllerOptions {
   /** scheduling is held for pods younger than this (fault: delay scheduling) */
   schedulingDelayMs: () => number;
   schedulingPaused: () => boolean;
+  /** Jobs whose ending is never recorded, once they have a pod (faults.loseJobEndings) */
+  endingLost: (job: Obj) => boolean;
 }
 
 export class Controllers {

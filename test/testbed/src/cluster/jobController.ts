@@ -15,6 +15,8 @@ const TRACKING = 'batch.kubernetes.io/job-tracking';
 export interface JobControllerOptions {
   /** first back-off before re-creating a failed Job pod (Kubernetes: 10 s, doubling, max 6 min) */
   jobBackoffBaseMs: number;
+  /** Jobs whose ending is never recorded, once they have a pod (faults.loseJobEndings) */
+  endingLost: (job: Obj) => boolean;
 }
 
 /** One Job being synced: the object, its spec, the status being built, and whether it had finished. */
@@ -85,6 +87,8 @@ export class JobController {
       const pods = podsByOwner.get(j.metadata.uid) ?? [];
       const finished = hasCond(j, 'Complete') || hasCond(j, 'Failed');
       if (finished && !pods.some((p) => !isTerminal(p) || (p.metadata.finalizers ?? []).includes(TRACKING))) continue;
+      // a lost ending: the Job keeps the status it had when its pod was made, whatever the pod does
+      if (pods.length > 0 && this.opts.endingLost(j)) continue;
       await this.syncJob(j, pods);
     }
     // pods whose Job is gone: released whatever their phase (the garbage collector deletes them)

@@ -70,6 +70,8 @@ export class ClusterRuntime {
   readonly pullFaults = new Map<string, { remaining: number; detail?: string }>();
   schedulingDelayMs = 0;
   schedulingPaused = false;
+  /** Jobs whose ending the Job controller never records (faults.loseJobEndings), by annotations */
+  readonly lostEndings: Array<Record<string, string>> = [];
   private readonly nodeSpecs = new Map<string, NodeSpec>();
   private registration: NodeJS.Timeout | undefined;
 
@@ -102,6 +104,7 @@ export class ClusterRuntime {
       jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,
       schedulingDelayMs: () => this.schedulingDelayMs,
       schedulingPaused: () => this.schedulingPaused,
+      endingLost: (job) => this.lostEndings.some((m) => Object.entries(m).every(([k, v]) => job.metadata.annotations?.[k] === v)),
     });
     this.registry.onChange = () => {
       this.controllers.kick();

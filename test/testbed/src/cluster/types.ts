@@ -144,6 +144,12 @@ export interface TestClusterFaults {
    * `restartBackoffBaseMs`), and the one after succeeds, as a registry having a bad minute.
    */
   failImagePulls(image: string, times: number, detail?: string): void;
+  /**
+   * Jobs with these annotations never have their ending recorded: once a pod exists the Job
+   * controller leaves the Job as it is (no Complete or Failed, no counts), in watch events and
+   * lists alike, while the pod runs to its end — a completion lost for good.
+   */
+  loseJobEndings(annotations: Record<string, string>): void;
 }
 
 export interface TestCluster {
