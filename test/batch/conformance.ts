@@ -21,7 +21,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
@@ -178,6 +178,8 @@ export function describeBatchSystemConformance(name: string, factory: BatchHarne
       wf = new Workflow(h.store, bundle);
       await wf.create();
       dir = await mkdtemp(path.join(h.sharedDir, 'conf-'));
+      // a backend's workers may run as another user (Kubernetes: the image's, 1000)
+      await chmod(dir, 0o777);
       batch = await h.makeBatch(wf.id);
     });
     afterEach(async () => {

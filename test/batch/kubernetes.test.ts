@@ -3,14 +3,13 @@
  * processes running this checkout's `toil worker`, the job store is the AWS job store on the
  * test S3 server, and no node has more than 4 cores, so a job asking for 64 is unschedulable.
  */
-import { mkdir } from 'node:fs/promises';
 import { afterAll, beforeAll } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubernetesBatchSystem } from '../../src/batch/kubernetes.js';
 import type { ClusterAccess } from '../../src/batch/kubeConfig.js';
 import { openJobStore } from '../../src/jobstore/open.js';
 import { createLogger } from '../../src/log.js';
-import { SHARED_TMP } from '../helpers/run.js';
+import { sharedTmp } from '../helpers/run.js';
 import { useK8sEnv } from '../kubernetes/useK8sEnv.js';
 import { useTestS3Env } from '@toil-ts/testbed/s3';
 import { describeBatchSystemConformance } from './conformance.js';
@@ -34,10 +33,9 @@ describeBatchSystemConformance(
   'kubernetes',
   async () => {
     const store = await openJobStore(k.locator());
-    await mkdir(SHARED_TMP, { recursive: true });
     return {
       store,
-      sharedDir: SHARED_TMP,
+      sharedDir: await sharedTmp(),
       makeBatch: (workflowId) =>
         KubernetesBatchSystem.create({
           workflowId,

@@ -1,6 +1,6 @@
 /** Running the real `toil` CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,9 +50,21 @@ export function toil(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: stri
  * A new temporary directory. `base` defaults to the system's; tests whose worker pods must see
  * the directory use {@link SHARED_TMP} (pods get private /tmp, /var/tmp and /root, as containers do).
  */
+/**
+ * {@link SHARED_TMP}, made if need be, writable by anyone as /tmp is (sticky): worker pods run as
+ * the image's non-root user (1000) and leave their traces there.
+ */
+export async function sharedTmp(): Promise<string> {
+  await mkdir(SHARED_TMP, { recursive: true });
+  await chmod(SHARED_TMP, 0o1777);
+  return SHARED_TMP;
+}
+
 export async function tempDir(prefix = 'toil-test-', base = os.tmpdir()): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   await mkdir(base, { recursive: true });
   const dir = await mkdtemp(path.join(base, prefix));
+  // worker pods run as the image's non-root user (1000): a directory they share with the test is theirs to write too
+  if (base === SHARED_TMP) await chmod(dir, 0o777);
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 

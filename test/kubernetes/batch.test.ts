@@ -199,7 +199,7 @@ describe('resilience and clean ends', () => {
   it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
     const loc = k.locator();
     const env = { ...k.env };
-    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 6_000, flags: ['--leaseSeconds', '3'] }), { env });
+    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 6_000 }), { env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     run.child.kill('SIGKILL');
     await run.done;

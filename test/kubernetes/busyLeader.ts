@@ -46,6 +46,8 @@ export async function startBusyLeader(
   opts: { dir: string; count: number; extra?: string[]; env?: NodeJS.ProcessEnv; waitMs?: number },
 ): Promise<BusyLeader> {
   await mkdir(opts.dir, { recursive: true });
+  // the pods run as the image's non-root user: the marker goes here
+  await chmod(opts.dir, 0o777);
   const script = path.join(opts.dir, 'worker.sh');
   const marker = path.join(opts.dir, 'root-started');
   await writeFile(

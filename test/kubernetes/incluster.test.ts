@@ -130,7 +130,8 @@ describe('leader inside the cluster', () => {
         const workers = (k.cluster.list('batch/jobs') as Obj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
         if (workers.some((w) => w.metadata?.ownerReferences?.some((r) => r.kind === 'Job' && r.name === 'demouser-toil-test')))
           sawOwned = true;
-        if (workers.length > 0) expect(workers[0]!.spec?.template?.spec?.containers?.[0]?.image).toBe('toil-ts:test');
+        // the leader's own image, by the digest its kubelet ran
+        if (workers.length > 0) expect(workers[0]!.spec?.template?.spec?.containers?.[0]?.image).toMatch(/^toil-ts@sha256:[0-9a-f]{64}$/);
         const leader = k.cluster.get('batch/jobs', 'default', 'demouser-toil-test') as Obj | undefined;
         return (leader?.status?.succeeded ?? 0) + (leader?.status?.failed ?? 0) > 0;
       },

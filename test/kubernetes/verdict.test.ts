@@ -145,7 +145,7 @@ describe("a failed attempt's log tail", () => {
 describe('restart safety', () => {
   it('a restarted leader never takes a pod of the earlier leader for one of its jobs', async () => {
     const loc = k.locator();
-    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3'];
+    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes'];
     const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 20_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     const old = workerPods().map((p) => ({ name: p.metadata!.name!, labels: p.metadata!.labels!, annotations: p.metadata!.annotations! }));
@@ -181,7 +181,7 @@ describe('restart safety', () => {
 
   it('--restart waits for the earlier leader’s pods to go, and fails naming those that stay, without starting beside them', async () => {
     const loc = k.locator();
-    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--leaseSeconds', '3'];
+    const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes'];
     const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 60_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     const old = workerPods().map((p) => p.metadata!.name!);

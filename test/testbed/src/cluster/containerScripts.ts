@@ -18,6 +18,8 @@ export interface ScriptDeps {
   stateDir: string;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
+  /** host directories that stay writable in a host-process container with a read-only root (a test's side channel) */
+  writableHostDirs: string[];
   mountNamespaces: boolean;
 }
 
@@ -84,7 +86,11 @@ export class ContainerScripts {
     }
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
     // the container's root is the host's here: read-only in its mount namespace, its private directories too
-    if (readOnlyRoot) for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
+    if (readOnlyRoot) {
+      // a mount of its own stays writable when the root is made read-only
+      for (const d of this.d.writableHostDirs) lines.push(`mkdir -p ${q(d)}`, `mount --bind ${q(d)} ${q(d)}`);
+      for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
+    }
     const as = identity ? [this.d.tools.setpriv, ...setprivArgs(identity)] : [];
     return { lines, command: [...as, resolved, ...argv.slice(1)] };
   }

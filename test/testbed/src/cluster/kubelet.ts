@@ -52,6 +52,7 @@ export interface KubeletOptions {
   evictionIntervalMs: number;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
+  writableHostDirs: string[];
   /** run containers whose image is in this buildah storage inside the image's root (needs mountNamespaces) */
   containerImages?: ContainerImagesOption;
 }
@@ -95,6 +96,7 @@ export class Kubelets {
       tools: this.tools,
       stateDir: o.stateDir,
       privateDirs: o.privateDirs,
+      writableHostDirs: o.writableHostDirs,
       mountNamespaces: o.mountNamespaces,
     });
     this.volumes = new VolumeManager({ store: reg.store, auth, stateDir: o.stateDir, hostPathDir: (n, p) => this.hostPathDir(n, p) });

@@ -51,6 +51,7 @@ function kubeletOptions(
     evictionIntervalMs: options.evictionIntervalMs ?? 10_000,
     mountTimeoutMs: options.mountTimeoutMs ?? 123_000,
     privateDirs: host.mountNamespaces ? (options.privateDirs ?? ['/root']) : [],
+    writableHostDirs: options.writableHostDirs ?? [],
     ...(options.containerImages ? { containerImages: options.containerImages } : {}),
   };
 }

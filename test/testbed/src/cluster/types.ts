@@ -105,6 +105,12 @@ export interface TestClusterOptions {
    * (binaries, this checkout) is the host's, read-write.
    */
   privateDirs?: string[];
+  /**
+   * Host directories that stay writable in a host-process container whose pod asks for a
+   * read-only root file system (`readOnlyRootFilesystem`; the host's file system is its root
+   * here). A test's side channel to its pods, where a real cluster would mount a volume.
+   */
+  writableHostDirs?: string[];
 }
 
 export interface TestClusterFaults {
