@@ -204,7 +204,7 @@ export const WORKER_CONTAINER_SECURITY: V1SecurityContext = {
 /**
  * With a host path, an init container gives the cache directory to the worker user once (a host
  * path is created root-owned by the kubelet, and fsGroup does not apply to it): it runs as root
- * with only the capabilities to change owners, and only changes what is not the worker's yet
+ * with only the capability to change owners (CHOWN), and only changes what is not the worker's yet
  * (a cache filled by root-run workers of an earlier version is handed over whole, once). The
  * host path already needs the `privileged` Pod Security level, which allows this.
  */
@@ -219,7 +219,7 @@ function cacheOwnerContainer(image: string): V1Container {
       runAsUser: 0,
       runAsNonRoot: false,
       allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_READ_SEARCH'] },
+      capabilities: { drop: ['ALL'], add: ['CHOWN'] },
       readOnlyRootFilesystem: true,
     },
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },

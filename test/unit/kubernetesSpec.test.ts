@@ -119,7 +119,7 @@ describe('worker Job spec', () => {
     expect(init.securityContext).toMatchObject({
       runAsUser: 0,
       allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'], add: ['CHOWN', 'DAC_READ_SEARCH'] },
+      capabilities: { drop: ['ALL'], add: ['CHOWN'] },
     });
     expect(init.volumeMounts).toEqual([{ name: 'toil-cache', mountPath: '/var/lib/toil' }]);
     expect(spec.template.metadata!.labels!['toil-ts.io/batch-id']).toBe('k3x9a2-7');
