@@ -20,10 +20,8 @@ function fail(e: unknown): never {
     process.stderr.write(`${e.message}\n`);
     process.exit(EXIT_FAILED);
   }
-  const code = exitCodeFor(e);
-  process.stderr.write(`toil: ${forPeople(e)}\n`);
-  if (code !== EXIT_USAGE && process.env['TOIL_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-  process.exit(code);
+  process.stderr.write(`toil: ${forPeople(e, { debug: Boolean(process.env['TOIL_DEBUG']) })}\n`);
+  process.exit(exitCodeFor(e));
 }
 
 async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
