@@ -124,7 +124,9 @@ describe('a Job deleted by someone else', () => {
     const pod = await runningJob('del-fg');
     const w = await record('del-fg');
     await c.batch.deleteNamespacedJob({ namespace: ns, name: 'del-fg', propagationPolicy: 'Foreground' });
-    await until('the Job to go', () => jobEvents(w.seen).some((s) => s.type === 'DELETED'), 60_000);
+    // the pod's and the Job's watches are separate streams: either may be read first
+    const podGone = (): boolean => w.seen.some((s) => s.res === 'pod' && s.name === pod && s.type === 'DELETED');
+    await until('the Job and its pod to go', () => jobEvents(w.seen).some((s) => s.type === 'DELETED') && podGone(), 60_000);
     w.stop();
     const jobs = jobEvents(w.seen);
     expect(jobs[0]).toMatchObject({ type: 'MODIFIED', deleting: true, finalizers: ['foregroundDeletion'] });

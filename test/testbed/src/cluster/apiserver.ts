@@ -1,28 +1,22 @@
-/** The HTTPS front end: discovery, REST verbs, watches, logs, authn/authz, faults and counters. */
+/** The HTTPS front end: routing, authn/authz, impersonation, REST verbs, faults and counters (discovery, watches, logs, reviews and subresources in their own modules). */
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open, stat } from 'node:fs/promises';
 import { ApiError, badRequest, methodNotAllowed, notFoundPath } from './errors.js';
-import { RESOURCES, GROUP_VERSIONS, findResource, gvString, resKey, type ResourceInfo } from './resources.js';
+import { findResource, gvString, resKey, type ResourceInfo } from './resources.js';
 import type { Registry } from './registry.js';
-import { clone, matchRequirements, parseLabelSelector, SelectorError, type Obj, type StoreEvent } from './store.js';
+import { clone, matchRequirements, parseLabelSelector, SelectorError, type Obj } from './store.js';
 import { authorize, forbiddenError, type Attributes, type Authenticator, type User } from './auth.js';
 import { toTable } from './tables.js';
 import { compileFieldSelector } from './fields.js';
 import { decodeProtobuf } from './proto.js';
-import { buildOpenApiV3Index, buildOpenApiV3Doc } from './openapi.js';
-import { laggedStream, type Faults } from './faults.js';
-import { nextBookmarkAt, watchLifetimeMs } from './watchTiming.js';
-import { enforceOwnerReferencePermissions } from './ownerRefAdmission.js';
-
-/**
- * A boolean query parameter as the real server reads one: absent, `false` (any case) or `0` is
- * false; any other value, the empty one included, is true (clients send `true`, `True`, `1`).
- */
-function queryBool(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name);
-  return v !== null && v !== '0' && v.toLowerCase() !== 'false';
-}
+import { discovery, type Reply } from './discovery.js';
+import { review } from './reviews.js';
+import { createSubresource } from './subresources.js';
+import type { Faults } from './faults.js';
+import { queryBool } from './query.js';
+import { servePodLog } from './podLogs.js';
+import { Watches, type OpenWatch } from './watch.js';
+import { enforceOwnerReferencePermissions } from './admission/ownerReferences.js';
 
 export interface ApiServerDeps {
   registry: Registry;
@@ -40,18 +34,7 @@ export interface ApiServerDeps {
   ownerReferencesPermissionEnforcement: boolean;
 }
 
-/** An open watch as the server sees it (`TestCluster.openWatches`). */
-export interface OpenWatch {
-  resource: string;
-  /** the client's timeoutSeconds, or null when it set none */
-  timeoutSeconds: number | null;
-  /** when the server ends the watch (epoch ms) */
-  endsAt: number;
-  /** how long the server gave it from its start (ms) */
-  lifetimeMs: number;
-  /** whether it gets bookmarks (allowWatchBookmarks) */
-  bookmarks: boolean;
-}
+export type { OpenWatch } from './watch.js';
 
 interface Route {
   info?: ResourceInfo;
@@ -102,9 +85,11 @@ export class ApiServer {
   server?: https.Server;
   port = 0;
   counts = new Map<string, number>();
-  private watches = new Set<{ res: ServerResponse; stop: (err?: Obj) => void; resource: string; info: OpenWatch }>();
+  private readonly watches: Watches;
   private sockets = new Set<import('node:stream').Duplex>();
-  constructor(private d: ApiServerDeps) {}
+  constructor(private d: ApiServerDeps) {
+    this.watches = new Watches(d);
+  }
 
   async listen(tls: { cert: string; key: string }, port = 0): Promise<number> {
     this.server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
@@ -129,7 +114,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
-    for (const w of [...this.watches]) w.stop();
+    this.watches.stopAll();
     if (!this.server) return;
     const closed = new Promise<void>((r) => this.server!.close(() => r()));
     for (const s of this.sockets) s.destroy();
@@ -138,33 +123,15 @@ export class ApiServer {
 
   /** Ends matching watches: without an error (the client simply sees the stream end) or with 410 Expired. */
   endWatches(filter: (resource: string) => boolean, expire: boolean): number {
-    let n = 0;
-    for (const w of [...this.watches]) {
-      if (!filter(w.resource)) continue;
-      n++;
-      w.stop(
-        expire
-          ? {
-              kind: 'Status',
-              apiVersion: 'v1',
-              metadata: {},
-              status: 'Failure',
-              message: 'The resourceVersion for the provided watch is too old.',
-              reason: 'Expired',
-              code: 410,
-            }
-          : undefined,
-      );
-    }
-    return n;
+    return this.watches.end(filter, expire);
   }
 
   watchCount(resource?: string): number {
-    return [...this.watches].filter((w) => !resource || w.resource === resource).length;
+    return this.watches.count(resource);
   }
 
   openWatches(resource?: string): OpenWatch[] {
-    return [...this.watches].filter((w) => !resource || w.resource === resource).map((w) => ({ ...w.info }));
+    return this.watches.open(resource);
   }
 
   private count(key: string): void {
@@ -192,6 +159,14 @@ export class ApiServer {
     if (warnings.length) h.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
     res.writeHead(code, h);
     res.end(data);
+  }
+  private reply(res: ServerResponse, r: Reply): void {
+    if (!r.text) {
+      this.send(res, 200, r.body, r.headers ? { headers: r.headers } : {});
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    res.end(String(r.body));
   }
   private sendError(res: ServerResponse, e: unknown): void {
     if (e instanceof ApiError) {
@@ -296,7 +271,9 @@ export class ApiServer {
         this.count(`${attrs.verb} ${path.startsWith('/openapi') ? '/openapi' : path.startsWith('/api') ? 'discovery' : path}`);
         if (!authorize(this.d.registry.store, user, attrs)) throw forbiddenError(user, attrs);
         this.d.faults.check({ verb: attrs.verb, resource: '', namespace: '', name: '', path });
-        await this.nonResource(req, res, { path, route: r, url });
+        if (method !== 'GET') throw methodNotAllowed();
+        if (this.d.auth.issuer.serve(path, res)) return;
+        this.reply(res, discovery({ path, groupVersion: r?.nonResource ? r : undefined, url, port: this.port }));
         return;
       }
       const call: ResourceCall = {
@@ -345,108 +322,6 @@ export class ApiServer {
     this.d.faults.check({ verb, resource, namespace: r.ns ?? '', name: r.name ?? '', path });
   }
 
-  // ------------------------------------------------------------------------------- discovery
-
-  private async nonResource(
-    req: IncomingMessage,
-    res: ServerResponse,
-    target: { path: string; route: Route | undefined; url: URL },
-  ): Promise<void> {
-    const { path, route: r, url } = target;
-    if (req.method !== 'GET') throw methodNotAllowed();
-    if (this.d.auth.issuer.serve(path, res)) return;
-    const port = this.port;
-    if (path === '/api') {
-      this.send(res, 200, {
-        kind: 'APIVersions',
-        versions: ['v1'],
-        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${port}` }],
-      });
-      return;
-    }
-    if (path === '/apis') {
-      const groups = [...new Set(GROUP_VERSIONS.filter((g) => g.group).map((g) => g.group))].map((g) => this.apiGroup(g));
-      this.send(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
-      return;
-    }
-    const gm = /^\/apis\/([^/]+)$/.exec(path);
-    if (gm && GROUP_VERSIONS.some((g) => g.group === gm[1])) {
-      this.send(res, 200, { kind: 'APIGroup', apiVersion: 'v1', ...this.apiGroup(gm[1]!) });
-      return;
-    }
-    if (r?.nonResource && GROUP_VERSIONS.some((g) => g.group === r.group && g.version === r.version)) {
-      this.send(res, 200, this.resourceList(r.group, r.version));
-      return;
-    }
-    if (path === '/version') {
-      this.send(res, 200, {
-        major: '1',
-        minor: '32',
-        gitVersion: 'v1.32.0-toil-ts-test',
-        gitCommit: '0000000000000000000000000000000000000000',
-        gitTreeState: 'clean',
-        buildDate: '2026-01-01T00:00:00Z',
-        goVersion: 'go1.23.0',
-        compiler: 'gc',
-        platform: 'linux/amd64',
-      });
-      return;
-    }
-    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end('ok');
-      return;
-    }
-    if (path === '/openapi/v3') {
-      this.send(res, 200, buildOpenApiV3Index());
-      return;
-    }
-    const om = /^\/openapi\/v3\/(apis?\/.+)$/.exec(path);
-    if (om) {
-      const doc = buildOpenApiV3Doc(om[1]!);
-      if (doc) {
-        this.send(res, 200, doc, { headers: { Etag: `"${url.searchParams.get('hash') ?? 'x'}"` } });
-        return;
-      }
-    }
-    throw notFoundPath();
-  }
-
-  private apiGroup(group: string): Obj {
-    const versions = GROUP_VERSIONS.filter((g) => g.group === group).map((g) => ({
-      groupVersion: gvString(g.group, g.version),
-      version: g.version,
-    }));
-    return { name: group, versions, preferredVersion: versions[0] };
-  }
-
-  private resourceList(group: string, version: string): Obj {
-    const resources: Obj[] = [];
-    for (const i of RESOURCES.filter((x) => x.group === group && x.version === version)) {
-      resources.push({
-        name: i.plural,
-        singularName: i.singular,
-        namespaced: i.namespaced,
-        kind: i.kind,
-        verbs: i.verbs,
-        ...(i.shortNames.length ? { shortNames: i.shortNames } : {}),
-        ...(i.categories.length ? { categories: i.categories } : {}),
-        storageVersionHash: Buffer.from(`${i.group}/${i.plural}`).toString('base64').slice(0, 11),
-      });
-      for (const [sub, s] of Object.entries(i.subresources)) {
-        resources.push({
-          name: `${i.plural}/${sub}`,
-          singularName: '',
-          namespaced: i.namespaced,
-          ...(s.group ? { group: s.group, version: s.version } : {}),
-          kind: s.kind,
-          verbs: s.verbs,
-        });
-      }
-    }
-    return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gvString(group, version), resources };
-  }
-
   // ------------------------------------------------------------------------------- resources
 
   private wantsTable(req: IncomingMessage): boolean {
@@ -492,7 +367,7 @@ export class ApiServer {
         this.list(c);
         return;
       case 'watch':
-        this.watch(c);
+        this.watches.serve({ ...c, match: this.selectors(c.info, c.q), tables: this.wantsTable(c.req) });
         return;
       case 'create':
         await this.create(c);
@@ -515,7 +390,7 @@ export class ApiServer {
   private async getOne(c: ResourceCall): Promise<void> {
     const o = this.d.registry.get(c.info, c.ns, c.route.name!);
     if (c.route.sub === 'log') {
-      await this.logs(c, o);
+      await servePodLog({ req: c.req, res: c.res, q: c.q, logDir: this.d.logDir, store: this.d.registry.store }, o);
       return;
     }
     if (this.wantsTable(c.req)) {
@@ -593,11 +468,11 @@ export class ApiServer {
   private async create(c: ResourceCall): Promise<void> {
     const body = await this.readBody(c.req);
     if (c.route.sub) {
-      await this.createSub(c, body);
+      this.send(c.res, 201, await createSubresource({ ...this.d, info: c.info, ns: c.ns, name: c.route.name!, sub: c.route.sub! }, body));
       return;
     }
     if (c.info.virtual) {
-      this.review(c.res, c.info, body, c.user);
+      this.send(c.res, 201, review({ store: this.d.registry.store, info: c.info, body, user: c.user }));
       return;
     }
     if (c.route.name) throw methodNotAllowed();
@@ -685,424 +560,4 @@ export class ApiServer {
     if (q.getAll('dryRun').includes('All') || (body.dryRun ?? []).includes?.('All')) o.dryRun = true;
     return o;
   }
-
-  private review(res: ServerResponse, info: ResourceInfo, body: unknown, user: User): void {
-    const b = (body ?? {}) as Obj;
-    if (info.kind === 'SelfSubjectReview') {
-      this.send(res, 201, {
-        kind: 'SelfSubjectReview',
-        apiVersion: 'authentication.k8s.io/v1',
-        metadata: { creationTimestamp: null },
-        status: {
-          userInfo: {
-            username: user.name,
-            groups: user.groups,
-            ...(user.uid ? { uid: user.uid } : {}),
-            ...(user.extra ? { extra: user.extra } : {}),
-          },
-        },
-      });
-      return;
-    }
-    const ra = (b.spec?.resourceAttributes ?? {}) as Obj;
-    const nra = b.spec?.nonResourceAttributes as Obj | undefined;
-    const attrs: Attributes = nra
-      ? {
-          verb: nra.verb ?? '',
-          resourceRequest: false,
-          path: nra.path ?? '',
-          apiGroup: '',
-          resource: '',
-          subresource: '',
-          name: '',
-          namespace: '',
-        }
-      : {
-          verb: ra.verb ?? '',
-          resourceRequest: true,
-          path: '',
-          apiGroup: ra.group ?? '',
-          resource: ra.resource ?? '',
-          subresource: ra.subresource ?? '',
-          name: ra.name ?? '',
-          namespace: ra.namespace ?? '',
-        };
-    const allowed = authorize(this.d.registry.store, user, attrs);
-    this.send(res, 201, {
-      ...b,
-      kind: 'SelfSubjectAccessReview',
-      apiVersion: 'authorization.k8s.io/v1',
-      metadata: { creationTimestamp: null },
-      status: { allowed, ...(allowed ? { reason: 'RBAC: allowed' } : {}) },
-    });
-  }
-
-  private async createSub({ res, info, ns, route }: ResourceCall, body: unknown): Promise<void> {
-    const reg = this.d.registry;
-    const name = route.name!;
-    const sub = route.sub!;
-    const b = (body ?? {}) as Obj;
-    if (info.kind === 'ServiceAccount' && sub === 'token') {
-      reg.get(info, ns, name);
-      const spec = (b.spec ?? {}) as Obj;
-      let pod: Obj | undefined;
-      if (spec.boundObjectRef?.kind === 'Pod') pod = reg.store.peek('pods', ns, spec.boundObjectRef.name);
-      const exp = Math.max(600, Number(spec.expirationSeconds ?? 3600));
-      const t = this.d.auth.issueServiceAccountToken(ns!, name, {
-        expirationSeconds: exp,
-        ...(pod ? { pod } : {}),
-        ...(spec.audiences ? { audiences: spec.audiences } : {}),
-      });
-      this.send(res, 201, {
-        kind: 'TokenRequest',
-        apiVersion: 'authentication.k8s.io/v1',
-        metadata: { name, namespace: ns, creationTimestamp: null },
-        spec: {
-          audiences: spec.audiences ?? ['https://kubernetes.default.svc.cluster.local'],
-          expirationSeconds: exp,
-          boundObjectRef: spec.boundObjectRef ?? null,
-        },
-        status: { token: t.token, expirationTimestamp: t.expirationTimestamp },
-      });
-      return;
-    }
-    if (info.kind === 'Pod' && sub === 'eviction') {
-      const pod = reg.get(info, ns, name);
-      await this.d.evict(pod);
-      this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
-      return;
-    }
-    if (info.kind === 'Pod' && sub === 'binding') {
-      const target = b.target?.name as string | undefined;
-      if (!target) throw badRequest('target name is required');
-      const pod = reg.get(info, ns, name);
-      if (pod.spec.nodeName)
-        throw new ApiError(
-          409,
-          'Conflict',
-          `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is already assigned to node "${String(pod.spec.nodeName)}"`,
-          { name, kind: 'pods/binding' },
-        );
-      const p = reg.store.get('pods', ns, name)!;
-      p.spec.nodeName = target;
-      reg.store.update('pods', p);
-      reg.onChange();
-      this.send(res, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
-      return;
-    }
-    throw notFoundPath();
-  }
-
-  // ---------------------------------------------------------------------------------- watch
-
-  private watch(c: ResourceCall): void {
-    const { req, res, info, ns, q } = c;
-    const store = this.d.registry.store;
-    const match = this.selectors(info, q);
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    res.flushHeaders();
-    const out = laggedStream(res, () => this.d.faults.watchLagFor(info.plural));
-    const write = watchWriter(out, resKey(info), this.wantsTable(req) ? (q.get('includeObject') ?? 'Metadata') : undefined);
-    const deliver = watchDelivery(resKey(info), (o) => ns === undefined || o.metadata.namespace === ns, match, write);
-    const cleanup: (() => void)[] = [];
-    const open = this.watchInfo(c);
-    const entry = {
-      res,
-      resource: open.resource,
-      info: open,
-      stop: (err?: Obj): void => {
-        for (const undo of cleanup.splice(0)) undo();
-        this.watches.delete(entry);
-        if (err && !res.writableEnded) res.write(`${JSON.stringify({ type: 'ERROR', object: err })}\n`);
-        if (!res.writableEnded) res.end();
-      },
-    };
-    this.watches.add(entry);
-    req.on('close', () => entry.stop());
-    res.on('close', () => entry.stop());
-    if (!this.replay(c, { match, write, deliver, stop: entry.stop })) return;
-    cleanup.push(store.on(deliver));
-    const timer = setTimeout(() => entry.stop(), open.endsAt - Date.now());
-    cleanup.push(() => clearTimeout(timer));
-    if (open.bookmarks) cleanup.push(this.scheduleBookmarks(c, { endsAt: open.endsAt, write }));
-  }
-
-  /** When the watch ends (its timeoutSeconds, else a random 1–2 × --min-request-timeout) and whether it gets bookmarks. */
-  private watchInfo({ info, q }: ResourceCall): OpenWatch {
-    const asked = Number(q.get('timeoutSeconds') ?? '0');
-    const timeoutSeconds = Number.isFinite(asked) && asked > 0 ? asked : 0;
-    const lifetimeMs = watchLifetimeMs({ timeoutSeconds, minRequestTimeoutSeconds: this.d.minRequestTimeoutSeconds });
-    return {
-      resource: info.plural,
-      timeoutSeconds: timeoutSeconds || null,
-      endsAt: Date.now() + lifetimeMs,
-      lifetimeMs,
-      bookmarks: queryBool(q, 'allowWatchBookmarks'),
-    };
-  }
-
-  /** Sends bookmarks at the watch cache's times (watchTiming.ts); returns their cancellation. */
-  private scheduleBookmarks({ info }: ResourceCall, w: { endsAt: number; write: WatchWrite }): () => void {
-    const store = this.d.registry.store;
-    let timer: NodeJS.Timeout | undefined;
-    const arm = (after: number): void => {
-      const at = nextBookmarkAt({ after, endsAt: w.endsAt, intervalMs: this.d.bookmarkIntervalMs });
-      if (at === undefined) return;
-      timer = setTimeout(() => {
-        w.write('BOOKMARK', {
-          kind: info.kind,
-          apiVersion: gvString(info.group, info.version),
-          metadata: { resourceVersion: String(store.rv) },
-        });
-        arm(at);
-      }, at - Date.now());
-    };
-    arm(Date.now());
-    return () => clearTimeout(timer);
-  }
-
-  /** A watch's first events: the current list (resourceVersion unset or 0, or sendInitialEvents) or the history after resourceVersion; false when it ended with an error. */
-  private replay(
-    { info, ns, q }: ResourceCall,
-    w: { match: (o: Obj) => boolean; write: WatchWrite; deliver: (e: StoreEvent) => void; stop: (err?: Obj) => void },
-  ): boolean {
-    const store = this.d.registry.store;
-    const rvParam = q.get('resourceVersion') ?? '';
-    const sendInitial = queryBool(q, 'sendInitialEvents');
-    if (rvParam === '' || rvParam === '0' || sendInitial) {
-      for (const o of this.d.registry.list(info, ns).filter(w.match)) w.write('ADDED', clone(o));
-      if (sendInitial && queryBool(q, 'allowWatchBookmarks'))
-        w.write('BOOKMARK', {
-          kind: info.kind,
-          apiVersion: gvString(info.group, info.version),
-          metadata: { resourceVersion: String(store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
-        });
-      return true;
-    }
-    const rvNum = Number(rvParam);
-    if (!Number.isFinite(rvNum)) {
-      w.stop({
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message: `invalid resource version: ${rvParam}`,
-        reason: 'BadRequest',
-        code: 400,
-      });
-      return false;
-    }
-    const evs = store.since(resKey(info), rvNum);
-    if (!evs || this.d.faults.isExpired(rvNum)) {
-      w.stop({
-        kind: 'Status',
-        apiVersion: 'v1',
-        metadata: {},
-        status: 'Failure',
-        message: `too old resource version: ${rvNum} (${store.compactedRv + 1})`,
-        reason: 'Expired',
-        code: 410,
-      });
-      return false;
-    }
-    for (const e of evs) w.deliver(e);
-    return true;
-  }
-
-  // ----------------------------------------------------------------------------------- logs
-
-  private async logs({ req, res, q }: ResourceCall, pod: Obj): Promise<void> {
-    const container = logContainer(pod, q);
-    if (!pod.spec?.nodeName) {
-      // not scheduled yet: there is no kubelet to ask, and the API server answers with an empty log
-      res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' });
-      res.end();
-      return;
-    }
-    const previous = queryBool(q, 'previous');
-    const follow = queryBool(q, 'follow');
-    const restart = logInstance(pod, container, previous);
-    const idx = previous ? restart - 1 : restart;
-    const file = `${this.d.logDir}/${pod.metadata.namespace}_${pod.metadata.name}_${pod.metadata.uid}/${container}/${idx}.log`;
-    res.writeHead(200, {
-      'Content-Type': 'text/plain',
-      'Cache-Control': 'no-cache, private',
-      ...(follow ? { 'Transfer-Encoding': 'chunked' } : {}),
-    });
-    const out = new LogWriter(res, q);
-    const reader = new LogReader(file);
-    let lines = (await reader.readNew()).map((l) => out.format(l)).filter((x): x is string => x !== undefined);
-    const tail = q.has('tailLines') ? Number(q.get('tailLines')) : undefined;
-    if (tail !== undefined && tail >= 0) lines = lines.slice(Math.max(0, lines.length - tail));
-    for (const l of lines) if (!out.emit(l)) break;
-    if (follow && !previous) await this.followLog({ req, pod, container, restart }, reader, out);
-    res.end();
-  }
-
-  /** Streams new lines while that container instance runs (or until the client goes). */
-  private async followLog(
-    f: { req: IncomingMessage; pod: Obj; container: string; restart: number },
-    reader: LogReader,
-    out: LogWriter,
-  ): Promise<void> {
-    const { pod, container, restart } = f;
-    let closed = false;
-    f.req.on('close', () => {
-      closed = true;
-    });
-    while (!closed) {
-      await new Promise((r) => setTimeout(r, 100));
-      for (const l of await reader.readNew()) {
-        const line = out.format(l);
-        if (line !== undefined && !out.emit(line)) {
-          closed = true;
-          break;
-        }
-      }
-      const p = this.d.registry.store.peek('pods', pod.metadata.namespace, pod.metadata.name);
-      const st = p && p.metadata.uid === pod.metadata.uid ? containerStatusOf(p, container) : undefined;
-      if (!(st && st.state?.running && (st.restartCount ?? 0) === restart)) {
-        for (const l of await reader.readNew()) {
-          const line = out.format(l);
-          if (line !== undefined) out.emit(line);
-        }
-        break;
-      }
-    }
-  }
-}
-
-const containerStatusOf = (p: Obj, container: string): Obj | undefined =>
-  [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s: Obj) => s.name === container);
-
-/** The container a log request names (or the pod's only one); 400 as a real server words it. */
-function logContainer(pod: Obj, q: URLSearchParams): string {
-  const containers = ((pod.spec?.containers ?? []) as Obj[]).map((c) => c.name as string);
-  const inits = ((pod.spec?.initContainers ?? []) as Obj[]).map((c) => c.name as string);
-  const podName = pod.metadata.name as string;
-  let container = q.get('container') ?? '';
-  if (!container) {
-    if (containers.length !== 1)
-      throw badRequest(
-        `a container name must be specified for pod ${podName}, choose one of: [${containers.join(' ')}]${inits.length ? ` or one of the init containers: [${inits.join(' ')}]` : ''}`,
-      );
-    container = containers[0]!;
-  }
-  if (!containers.includes(container) && !inits.includes(container))
-    throw badRequest(`container ${container} is not valid for pod ${podName}`);
-  return container;
-}
-
-/** The container's restart count, once it has a log to show (previous: a terminated instance before it). */
-function logInstance(pod: Obj, container: string, previous: boolean): number {
-  const cs = containerStatusOf(pod, container);
-  const restart = (cs?.restartCount ?? 0) as number;
-  if (previous) {
-    if (!cs || restart === 0)
-      throw badRequest(`previous terminated container "${container}" in pod "${String(pod.metadata.name)}" not found`);
-  } else if (!cs || (!cs.state?.running && !cs.state?.terminated)) {
-    const why = cs?.state?.waiting?.reason ?? 'ContainerCreating';
-    throw badRequest(`container "${container}" in pod "${String(pod.metadata.name)}" is waiting to start: ${why}`);
-  }
-  return restart;
-}
-
-/** Reads the lines a CRI log file gained since the last call (a partial last line waits for its end). */
-class LogReader {
-  private pos = 0;
-  private partial = '';
-  constructor(private readonly file: string) {}
-
-  async readNew(): Promise<string[]> {
-    let size = 0;
-    try {
-      size = (await stat(this.file)).size;
-    } catch {
-      return [];
-    }
-    if (size <= this.pos) return [];
-    const fh = await open(this.file, 'r');
-    try {
-      const buf = Buffer.alloc(size - this.pos);
-      await fh.read(buf, 0, buf.length, this.pos);
-      this.pos = size;
-      const lines = (this.partial + buf.toString('utf8')).split('\n');
-      this.partial = lines.pop() ?? '';
-      return lines;
-    } finally {
-      await fh.close();
-    }
-  }
-}
-
-/** Formats CRI log lines as the request asks (timestamps, since) and writes them up to limitBytes. */
-class LogWriter {
-  private sent = 0;
-  private readonly timestamps: boolean;
-  private readonly since: number | undefined;
-  private readonly limitBytes: number | undefined;
-  constructor(
-    private readonly res: ServerResponse,
-    q: URLSearchParams,
-  ) {
-    this.timestamps = queryBool(q, 'timestamps');
-    this.since = q.has('sinceSeconds')
-      ? Date.now() - Number(q.get('sinceSeconds')) * 1000
-      : q.has('sinceTime')
-        ? Date.parse(q.get('sinceTime')!)
-        : undefined;
-    this.limitBytes = q.has('limitBytes') ? Number(q.get('limitBytes')) : undefined;
-  }
-
-  /** `<time> <stream> <F|P> <text>` → the text (with its time), or undefined when filtered out. */
-  format(line: string): string | undefined {
-    const m = /^(\S+) (stdout|stderr) ([FP]) (.*)$/s.exec(line);
-    if (!m) return undefined;
-    if (this.since !== undefined && Date.parse(m[1]!) < this.since) return undefined;
-    return `${this.timestamps ? `${m[1]!} ` : ''}${m[4]!}${m[3] === 'F' ? '\n' : ''}`;
-  }
-
-  /** Writes (part of) the text; false once limitBytes is reached. */
-  emit(s: string): boolean {
-    if (this.limitBytes !== undefined) {
-      if (this.sent >= this.limitBytes) return false;
-      s = Buffer.from(s)
-        .subarray(0, this.limitBytes - this.sent)
-        .toString('utf8');
-    }
-    this.sent += Buffer.byteLength(s);
-    this.res.write(s);
-    return true;
-  }
-}
-
-type WatchWrite = (type: string, obj: Obj) => void;
-
-/** Writes watch events as JSON lines; objects as Tables when `tableObjects` (includeObject) is set. */
-function watchWriter(res: { write(s: string): unknown }, key: string, tableObjects: string | undefined): WatchWrite {
-  return (type, obj) => {
-    const o =
-      tableObjects !== undefined && type !== 'ERROR' && type !== 'BOOKMARK'
-        ? toTable(key, [obj], { resourceVersion: obj.metadata.resourceVersion }, tableObjects)
-        : obj;
-    res.write(`${JSON.stringify({ type, object: o })}\n`);
-  };
-}
-
-/** Store events as a selector-filtered watch sees them: objects moving out of the selector arrive as DELETED. */
-function watchDelivery(key: string, inScope: (o: Obj) => boolean, match: (o: Obj) => boolean, write: WatchWrite): (e: StoreEvent) => void {
-  return (e) => {
-    if (e.res !== key || !inScope(e.obj)) return;
-    const now = match(e.obj);
-    const before = e.prev ? match(e.prev) : false;
-    if (e.type === 'ADDED') {
-      if (now) write('ADDED', e.obj);
-    } else if (e.type === 'MODIFIED') {
-      if (now && before) write('MODIFIED', e.obj);
-      else if (now && !before) write('ADDED', e.obj);
-      else if (!now && before) write('DELETED', e.obj);
-    } else if (e.type === 'DELETED') {
-      if (before || now) write('DELETED', e.obj);
-    }
-  };
 }

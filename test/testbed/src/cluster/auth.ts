@@ -104,8 +104,46 @@ export function unauthorized(): ApiError {
   return new ApiError(401, 'Unauthorized', 'Unauthorized');
 }
 
-const PUBLIC_PATHS = ['/healthz', '/livez', '/readyz', '/version', '/version/'];
-const DISCOVERY_PREFIXES = ['/api', '/apis', '/openapi', '/version', '/healthz', '/livez', '/readyz'];
+/**
+ * The bootstrap roles every cluster binds to groups (system:public-info-viewer, system:discovery,
+ * system:basic-user, and cluster-admin for system:masters), as rules per group.
+ */
+const BOOTSTRAP_RULES: { groups: string[]; rules: Obj[] }[] = [
+  {
+    groups: ['system:masters'],
+    rules: [
+      { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+      { verbs: ['*'], nonResourceURLs: ['*'] },
+    ],
+  },
+  {
+    groups: ['system:authenticated'],
+    rules: [
+      { verbs: ['create'], apiGroups: ['authentication.k8s.io'], resources: ['selfsubjectreviews'] },
+      { verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'] },
+      {
+        verbs: ['get'],
+        nonResourceURLs: [
+          '/api',
+          '/api/*',
+          '/apis',
+          '/apis/*',
+          '/healthz',
+          '/livez',
+          '/openapi',
+          '/openapi/*',
+          '/readyz',
+          '/version',
+          '/version/',
+        ],
+      },
+    ],
+  },
+  {
+    groups: ['system:authenticated', 'system:unauthenticated'],
+    rules: [{ verbs: ['get'], nonResourceURLs: ['/healthz', '/livez', '/readyz', '/version', '/version/'] }],
+  },
+];
 
 function subjectMatches(s: Obj, user: User, bindingNs: string | undefined): boolean {
   if (s.kind === 'User') return s.name === user.name;
@@ -133,25 +171,11 @@ function ruleAllows(rule: Obj, a: Attributes): boolean {
   return true;
 }
 
-/** RBAC as kube-apiserver evaluates it (plus the bootstrap discovery/basic-user roles). */
-export function authorize(store: Store, user: User, a: Attributes): boolean {
-  if (user.groups.includes('system:masters')) return true;
-  if (!a.resourceRequest) {
-    if (a.verb === 'get' && PUBLIC_PATHS.includes(a.path)) return true;
-    if (
-      user.groups.includes('system:authenticated') &&
-      a.verb === 'get' &&
-      DISCOVERY_PREFIXES.some((p) => a.path === p || a.path.startsWith(`${p}/`))
-    )
-      return true;
-  }
-  if (
-    user.groups.includes('system:authenticated') &&
-    a.resourceRequest &&
-    a.verb === 'create' &&
-    ['selfsubjectaccessreviews', 'selfsubjectrulesreviews', 'selfsubjectreviews'].includes(a.resource)
-  )
-    return true;
+/**
+ * Every rule that applies to a user: the bootstrap roles of its groups, its cluster role
+ * bindings' roles, and (for a namespace) its role bindings' roles there, in RBAC's order.
+ */
+export function rulesFor(store: Store, user: User, namespace: string): Obj[] {
   const rolesFor = (kind: string, name: string, ns: string | undefined): Obj[] => {
     const r =
       kind === 'Role'
@@ -159,17 +183,20 @@ export function authorize(store: Store, user: User, a: Attributes): boolean {
         : store.peek('rbac.authorization.k8s.io/clusterroles', undefined, name);
     return (r?.rules ?? []) as Obj[];
   };
-  for (const b of store.list('rbac.authorization.k8s.io/clusterrolebindings')) {
-    if (!(b.subjects ?? []).some((s: Obj) => subjectMatches(s, user, undefined))) continue;
-    if (rolesFor('ClusterRole', b.roleRef?.name, undefined).some((r) => ruleAllows(r, a))) return true;
-  }
-  if (a.namespace && a.resourceRequest) {
-    for (const b of store.list('rbac.authorization.k8s.io/rolebindings', a.namespace)) {
-      if (!(b.subjects ?? []).some((s: Obj) => subjectMatches(s, user, a.namespace))) continue;
-      if (rolesFor(b.roleRef?.kind, b.roleRef?.name, a.namespace).some((r) => ruleAllows(r, a))) return true;
-    }
-  }
-  return false;
+  const out: Obj[] = BOOTSTRAP_RULES.filter((b) => b.groups.some((g) => user.groups.includes(g))).flatMap((b) => b.rules);
+  for (const b of store.list('rbac.authorization.k8s.io/clusterrolebindings'))
+    if ((b.subjects ?? []).some((s: Obj) => subjectMatches(s, user, undefined)))
+      out.push(...rolesFor('ClusterRole', b.roleRef?.name, undefined));
+  if (namespace)
+    for (const b of store.list('rbac.authorization.k8s.io/rolebindings', namespace))
+      if ((b.subjects ?? []).some((s: Obj) => subjectMatches(s, user, namespace)))
+        out.push(...rolesFor(b.roleRef?.kind, b.roleRef?.name, namespace));
+  return out;
+}
+
+/** RBAC as kube-apiserver evaluates it (with the bootstrap roles). */
+export function authorize(store: Store, user: User, a: Attributes): boolean {
+  return rulesFor(store, user, a.resourceRequest ? a.namespace : '').some((r) => ruleAllows(r, a));
 }
 
 export function forbiddenError(user: User, a: Attributes): ApiError {

@@ -60,6 +60,9 @@ function faultControls(rt: ClusterRuntime): TestClusterFaults {
     failImagePulls: (image, times, detail) => {
       rt.pullFaults.set(image, { remaining: times, ...(detail !== undefined ? { detail } : {}) });
     },
+    loseJobEndings: (annotations) => {
+      rt.lostEndings.push({ ...annotations });
+    },
     unmarkImageMissing: (image) => {
       rt.missingImages.delete(image);
       kubelets.kick();

@@ -151,6 +151,7 @@ function remoteFaults(call: Call): TestClusterProcess['faults'] {
     markImageMissing: f('markImageMissing'),
     unmarkImageMissing: f('unmarkImageMissing'),
     failImagePulls: f('failImagePulls'),
+    loseJobEndings: f('loseJobEndings'),
   };
 }
 

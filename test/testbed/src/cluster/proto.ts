@@ -1,6 +1,7 @@
 /**
  * Decoding of the few protobuf request bodies kubectl sends with its typed clients
- * (Content-Type application/vnd.kubernetes.protobuf): SelfSubjectAccessReview (`kubectl auth can-i`)
+ * (Content-Type application/vnd.kubernetes.protobuf): SelfSubjectAccessReview (`kubectl auth can-i`),
+ * SelfSubjectRulesReview (`kubectl auth can-i --list`), ResourceQuota (`kubectl create quota`)
  * and TokenRequest (`kubectl create token`). Field numbers are those of k8s.io/api generated.proto.
  */
 type Fields = Map<number, (Buffer | number)[]>;
@@ -70,6 +71,12 @@ function map(f: Fields, n: number, bytes = false): Record<string, string> | unde
     }),
   );
 }
+/** A map<string, Quantity> (a Quantity is a message whose field 1 is its string). */
+function quantities(f: Fields | undefined, n: number): Record<string, string> | undefined {
+  const entries = (f?.get(n) ?? []).filter(Buffer.isBuffer).map((b) => fields(b));
+  if (!entries.length) return undefined;
+  return Object.fromEntries(entries.map((e) => [str(e, 1) ?? '', (msg(e, 2) && str(msg(e, 2)!, 1)) ?? '']));
+}
 function meta(f: Fields | undefined): Record<string, unknown> {
   if (!f) return {};
   const o: Record<string, unknown> = {};
@@ -122,6 +129,14 @@ export function decodeProtobuf(body: Buffer): Record<string, unknown> {
         ...(nra ? { nonResourceAttributes: clean({ path: str(nra, 1), verb: str(nra, 2) }) } : {}),
       },
     };
+  }
+  if (kind === 'SelfSubjectRulesReview') {
+    const spec = msg(f, 2);
+    return { ...base, spec: clean({ namespace: spec ? str(spec, 1) : undefined }) };
+  }
+  if (kind === 'ResourceQuota') {
+    const spec = msg(f, 2);
+    return { ...base, spec: clean({ hard: quantities(spec, 1), scopes: spec ? strs(spec, 2) : undefined }) };
   }
   if (kind === 'TokenRequest') {
     const spec = msg(f, 2);

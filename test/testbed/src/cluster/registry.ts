@@ -2,22 +2,20 @@
  * The storage layer of the API server: defaulting, admission, validation, finalizers and graceful
  * deletion, shared by the HTTP handlers and the in-process controllers.
  */
-import { randomUUID, randomBytes } from 'node:crypto';
-import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound } from './errors.js';
+import { randomUUID } from 'node:crypto';
+import { now, randSuffix } from './names.js';
+import { ApiError, alreadyExists, badRequest, conflict, invalid, notFound } from './errors.js';
 import { findResource, gvString, resKey, type ResourceInfo } from './resources.js';
 import { clone, Store, type Obj } from './store.js';
 import { DecodeError, canonicalQuantity, decode, schemaCauses, semanticCauses } from './validate.js';
 import { strategicMergePatch, mergePatch, jsonPatch, PatchError } from './patch.js';
+import { Admission } from './admission/index.js';
+import { defaultLimitRange } from './admission/limitRanger.js';
 
 /** Thrown when the stored object changed between read and write (retried or turned into 409). */
 class StaleRead extends Error {}
 
-export const now = (): string => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-const ALNUM = 'bcdfghjklmnpqrstvwxz2456789';
-export function randSuffix(n = 5): string {
-  const b = randomBytes(n);
-  return [...b].map((x) => ALNUM[x % ALNUM.length]).join('');
-}
+export { now, randSuffix } from './names.js';
 
 export interface WriteOptions {
   dryRun?: boolean;
@@ -58,7 +56,11 @@ export function info(group: string, plural: string): ResourceInfo {
 export class Registry {
   /** hook run after every change (controllers kick their loops from it) */
   onChange: () => void = () => {};
-  constructor(public store: Store) {}
+  /** the admission chain (admission/index.ts) */
+  readonly admission: Admission;
+  constructor(public store: Store) {
+    this.admission = new Admission(store);
+  }
 
   get(inf: ResourceInfo, ns: string | undefined, name: string): Obj {
     const o = this.store.get(resKey(inf), inf.namespaced ? ns : undefined, name);
@@ -158,52 +160,17 @@ export class Registry {
     delete meta.managedFields;
     if (inf.kind === 'Job') meta.generation = 1;
     defaultObject(inf, obj, true);
-    await this.admit(inf, obj);
+    const admission = { inf, obj, old: undefined, dryRun: opts.dryRun, own: opts.validateAdmission };
+    this.admission.mutate(admission);
+    if (inf.kind === 'Pod') obj.status.qosClass = qosClass(obj.spec);
     await this.validate(inf, obj);
-    opts.validateAdmission?.(obj, undefined);
+    warnings.push(...this.admission.validate(admission));
     const k = resKey(inf);
     if (this.store.peek(k, meta.namespace, meta.name)) throw alreadyExists(inf, meta.name);
     if (opts.dryRun) return { obj, warnings, created: true };
     const stored = this.store.create(k, obj);
     this.onChange();
     return { obj: stored, warnings, created: true };
-  }
-
-  /** Admission: service accounts and their token volume for pods. */
-  private async admit(inf: ResourceInfo, obj: Obj): Promise<void> {
-    if (inf.kind !== 'Pod') return;
-    const spec = obj.spec as Obj;
-    const sa = spec.serviceAccountName ?? spec.serviceAccount ?? 'default';
-    spec.serviceAccountName = sa;
-    spec.serviceAccount = sa;
-    const saObj = this.store.peek('serviceaccounts', obj.metadata.namespace, sa);
-    if (!saObj)
-      throw forbidden(
-        inf,
-        obj.metadata.name,
-        `error looking up service account ${obj.metadata.namespace}/${sa}: serviceaccount "${sa}" not found`,
-      );
-    const automount = spec.automountServiceAccountToken ?? saObj.automountServiceAccountToken ?? true;
-    const mountPath = '/var/run/secrets/kubernetes.io/serviceaccount';
-    const all = [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Obj[];
-    if (automount && !all.some((c) => (c.volumeMounts ?? []).some((m: Obj) => m.mountPath === mountPath))) {
-      const vname = `kube-api-access-${randSuffix()}`;
-      spec.volumes = [
-        ...(spec.volumes ?? []),
-        {
-          name: vname,
-          projected: {
-            defaultMode: 420,
-            sources: [
-              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
-              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-            ],
-          },
-        },
-      ];
-      for (const c of all) c.volumeMounts = [...(c.volumeMounts ?? []), { name: vname, readOnly: true, mountPath }];
-    }
   }
 
   async update(target: ObjectRef, body: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -289,7 +256,9 @@ export class Registry {
     }
     next.metadata.resourceVersion = old.metadata.resourceVersion;
     if (opts.subresource !== 'status') await this.validate(inf, next, old);
-    opts.validateAdmission?.(next, old);
+    warnings.push(
+      ...this.admission.validate({ inf, obj: next, old, subresource: opts.subresource, dryRun: opts.dryRun, own: opts.validateAdmission }),
+    );
     // compare-and-swap, as etcd does: someone else wrote while we validated
     const now2 = this.store.peek(resKey(inf), inf.namespaced ? old.metadata.namespace : undefined, old.metadata.name);
     if (!now2 || now2.metadata.resourceVersion !== old.metadata.resourceVersion) throw new StaleRead();
@@ -572,8 +541,27 @@ function defaultService(obj: Obj, creating: boolean): void {
   if (creating) obj.status = { loadBalancer: {} };
 }
 
+/** Quantities of a resource list in canonical form. */
+function canonicalList(list: Obj | undefined): void {
+  for (const k of Object.keys(list ?? {})) list![k] = canonicalQuantity(list![k]);
+}
+
+function defaultLimitRangeObject(obj: Obj): void {
+  for (const it of (obj.spec?.limits ?? []) as Obj[])
+    for (const k of ['max', 'min', 'default', 'defaultRequest', 'maxLimitRequestRatio']) canonicalList(it[k]);
+  defaultLimitRange(obj);
+}
+
+function defaultResourceQuota(obj: Obj, creating: boolean): void {
+  obj.spec ??= {};
+  canonicalList(obj.spec.hard);
+  if (creating) obj.status = {};
+}
+
 /** Per kind, the defaults a real API server fills in (again when the stored object is read back). */
 const DEFAULTERS: Record<string, (obj: Obj, creating: boolean) => void> = {
+  LimitRange: defaultLimitRangeObject,
+  ResourceQuota: defaultResourceQuota,
   Pod: defaultPod,
   Job: defaultJob,
   Namespace: defaultNamespace,

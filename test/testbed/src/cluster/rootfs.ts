@@ -197,6 +197,8 @@ export interface InstanceRoot {
   files: { dst: string; src: string }[];
   mounts: Mount[];
   workingDir: string;
+  /** securityContext.readOnlyRootFilesystem: the root (not its volumes) mounted read-only */
+  readOnly?: boolean;
 }
 
 /** Lines that bind-mount `src` at `dst` (a file or a directory), read-only when `ro`. */
@@ -246,23 +248,8 @@ export function instanceRootLines(tools: HostTools, r: InstanceRoot): { lines: s
     r.view.addMount(dst, v.src);
   }
   lines.push(`${tools.mkdir} -p ${m(at(r.view.resolve(r.workingDir)))}`);
+  if (r.readOnly) lines.push(`${tools.mount} -o remount,bind,ro ${m(merged)}`);
   return { lines, merged };
-}
-
-/** The command line that enters the instance root as the container's user and runs argv. */
-export function enterRootArgs(tools: HostTools, at: { merged: string; workingDir: string; user: ContainerUser }, argv: string[]): string[] {
-  const { merged, workingDir, user } = at;
-  return [
-    tools.unshare,
-    `--root=${merged}`,
-    `--wd=${workingDir}`,
-    '--setuid',
-    String(user.uid),
-    '--setgid',
-    String(user.gid),
-    '--',
-    ...argv,
-  ];
 }
 
 /** The kubelet-managed /etc/hosts of a pod (its IP is the host's loopback here). */

@@ -8,7 +8,8 @@ import { ApiServer } from './apiserver.js';
 import { Authenticator } from './auth.js';
 import { nodeObject } from './bootstrap.js';
 import type { Cert } from './certs.js';
-import { Controllers, setCondition } from './controllers.js';
+import { Controllers } from './controllers.js';
+import { setCondition } from './objects.js';
 import { Recorder } from './events.js';
 import { Faults } from './faults.js';
 import type { HostSetup } from './host.js';
@@ -69,6 +70,8 @@ export class ClusterRuntime {
   readonly pullFaults = new Map<string, { remaining: number; detail?: string }>();
   schedulingDelayMs = 0;
   schedulingPaused = false;
+  /** Jobs whose ending the Job controller never records (faults.loseJobEndings), by annotations */
+  readonly lostEndings: Array<Record<string, string>> = [];
   private readonly nodeSpecs = new Map<string, NodeSpec>();
   private registration: NodeJS.Timeout | undefined;
 
@@ -101,6 +104,7 @@ export class ClusterRuntime {
       jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,
       schedulingDelayMs: () => this.schedulingDelayMs,
       schedulingPaused: () => this.schedulingPaused,
+      endingLost: (job) => this.lostEndings.some((m) => Object.entries(m).every(([k, v]) => job.metadata.annotations?.[k] === v)),
     });
     this.registry.onChange = () => {
       this.controllers.kick();

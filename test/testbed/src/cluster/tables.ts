@@ -111,6 +111,17 @@ function nodeCells(n: Obj): unknown[] {
   return [n.metadata.name, st, '<none>', age(n.metadata.creationTimestamp), n.status?.nodeInfo?.kubeletVersion ?? ''];
 }
 
+/** `kubectl get quota`: name, age, `resource: used/hard` for requests (and counts), then for limits. */
+function quotaCells(q: Obj): unknown[] {
+  const request: string[] = [];
+  const limit: string[] = [];
+  for (const r of Object.keys(q.spec?.hard ?? {}).sort()) {
+    const cell = `${r}: ${String(q.status?.used?.[r] ?? '0')}/${String(q.status?.hard?.[r] ?? '0')}`;
+    (r.split('.')[0] === 'limits' && r.includes('.') ? limit : request).push(cell);
+  }
+  return [q.metadata.name, age(q.metadata.creationTimestamp), request.join(', '), limit.join(', ')];
+}
+
 function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] } {
   switch (resource) {
     case 'pods':
@@ -197,6 +208,8 @@ function printer(resource: string): { cols: Col[]; cells: (o: Obj) => unknown[] 
           e.message,
         ],
       };
+    case 'resourcequotas':
+      return { cols: [NAME, AGE, col('Request'), col('Limit')], cells: quotaCells };
     case 'rbac.authorization.k8s.io/rolebindings':
     case 'rbac.authorization.k8s.io/clusterrolebindings':
       return {

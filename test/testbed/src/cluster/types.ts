@@ -75,7 +75,7 @@ export interface TestClusterOptions {
   /**
    * Admission plugins that are off in a default kube-apiserver, turned on as with its
    * --enable-admission-plugins: `OwnerReferencesPermissionEnforcement` (setting
-   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see ownerRefAdmission.ts).
+   * blockOwnerDeletion needs `update` on the owner's `finalizers`; see admission/ownerReferences.ts).
    */
   enableAdmissionPlugins?: 'OwnerReferencesPermissionEnforcement'[];
   /** number of watch events kept for resuming watches (default 20000); older versions answer 410 Gone */
@@ -144,6 +144,12 @@ export interface TestClusterFaults {
    * `restartBackoffBaseMs`), and the one after succeeds, as a registry having a bad minute.
    */
   failImagePulls(image: string, times: number, detail?: string): void;
+  /**
+   * Jobs with these annotations never have their ending recorded: once a pod exists the Job
+   * controller leaves the Job as it is (no Complete or Failed, no counts), in watch events and
+   * lists alike, while the pod runs to its end — a completion lost for good.
+   */
+  loseJobEndings(annotations: Record<string, string>): void;
 }
 
 export interface TestCluster {

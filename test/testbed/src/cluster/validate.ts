@@ -592,7 +592,8 @@ export function canonicalQuantity(q: unknown): unknown {
     if (e >= 0) nano *= 10n ** BigInt(e);
     else nano /= 10n ** BigInt(-e);
   }
-  const sign = neg && nano !== 0n ? '-' : '';
+  if (nano === 0n) return '0';
+  const sign = neg ? '-' : '';
   const units = 10n ** 9n;
   if (binary && nano % units === 0n) {
     const v = nano / units;

@@ -16,10 +16,10 @@
  * `pods/status` is exempt (its strategy keeps ownerReferences). Writes of the cluster's own
  * controllers do not go through it, as theirs are authorised by their own roles.
  */
-import type { Attributes, User } from './auth.js';
-import { forbidden } from './errors.js';
-import { resourceForKind, type ResourceInfo } from './resources.js';
-import type { Obj } from './store.js';
+import type { Attributes, User } from '../auth.js';
+import { forbidden } from '../errors.js';
+import { resourceForKind, type ResourceInfo } from '../resources.js';
+import type { Obj } from '../store.js';
 
 export interface OwnerRefWrite {
   inf: ResourceInfo;
