@@ -8,8 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { toil, workflow } from '../helpers/run.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
-// Pods get private /tmp and /var/tmp, as containers do (worker pods mount an emptyDir at /tmp).
-const k = useK8sEnv({ privateDirs: ['/root', '/tmp', '/var/tmp'] });
+const k = useK8sEnv();
 
 /** How many times `text` occurs in `s`. */
 const occurrences = (s: string, text: string): number => s.split(text).length - 1;
