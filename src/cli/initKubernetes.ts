@@ -49,7 +49,7 @@ export async function initKubernetes(dir: string): Promise<string> {
   return [
     `toil init: wrote a run of your own in ${root}: ${files.join(', ')}, and ${VENDORED}/ (the base it uses and the install part)`,
     `next: edit the lines marked EDIT, then`,
-    `  kubectl apply -k ${path.join(shown, VENDORED, 'install')}     # once per namespace`,
-    `  kubectl replace --force -k ${shown}        # each run, and again after an edit`,
+    `  kubectl apply -k ${path.join(shown, VENDORED, 'install')}   # once per namespace`,
+    `  kubectl replace --force -k ${shown}   # runs it, and again after an edit`,
   ].join('\n');
 }
