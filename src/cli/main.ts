@@ -13,6 +13,7 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople } from './exit
 import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
 import { cleanStore, type CleanOptions } from './clean.js';
 import { initProject } from './init.js';
+import { initKubernetes } from './initKubernetes.js';
 import { formatStatus, storeStatus } from './status.js';
 
 function fail(e: unknown): never {
@@ -20,10 +21,8 @@ function fail(e: unknown): never {
     process.stderr.write(`${e.message}\n`);
     process.exit(EXIT_FAILED);
   }
-  const code = exitCodeFor(e);
-  process.stderr.write(`toil: ${forPeople(e)}\n`);
-  if (code !== EXIT_USAGE && process.env['TOIL_DEBUG'] && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-  process.exit(code);
+  process.stderr.write(`toil: ${forPeople(e, { debug: Boolean(process.env['TOIL_DEBUG']) })}\n`);
+  process.exit(exitCodeFor(e));
 }
 
 async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
@@ -93,9 +92,13 @@ Examples:
     .command('init')
     .description('start a workflow project: package.json (toil-ts, scripts typecheck and start), tsconfig.json, a first workflow.ts')
     .argument('[dir]', 'the project directory (made if missing)', '.')
+    .option(
+      '--kubernetes',
+      "instead, a run of your own on Kubernetes in dir: the example overlay, with this toil-ts's base and install parts copied beside it (renders offline, from anywhere)",
+    )
     .exitOverride()
-    .action(async (dir: string) => {
-      process.stderr.write(`${await initProject(dir)}\n`);
+    .action(async (dir: string, o: { kubernetes?: boolean }) => {
+      process.stderr.write(`${o.kubernetes ? await initKubernetes(dir) : await initProject(dir)}\n`);
     });
 
   program

@@ -1,24 +1,26 @@
 import path from 'node:path';
 import { UsageError } from '../errors.js';
+import { regionProblem } from './aws/awsConfig.js';
 
 export type Locator = { kind: 'file'; path: string; text: string } | { kind: 'aws'; region: string; name: string; text: string };
 
-const REGION = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d+$/;
 /** S3 bucket names are 3-63 characters; `<name>--toil` adds 6. */
 const AWS_NAME = /^[a-z0-9][a-z0-9-]{1,55}[a-z0-9]$/;
 
 /**
  * Parses a job store locator: `file:<path>` or a bare path (the file job store), or
  * `aws:<region>:<name>` (the AWS job store, bucket `<name>--toil`). Throws a UsageError naming
- * what is wrong.
+ * what is wrong. The region must be one AWS has unless `env` configures an S3 endpoint of its own
+ * (awsConfig.ts).
  */
-export function parseLocator(text: string): Locator {
+export function parseLocator(text: string, env: NodeJS.ProcessEnv = process.env): Locator {
   if (typeof text !== 'string' || text.trim() === '') throw new UsageError('the job store locator is empty');
   if (text.startsWith('aws:')) {
     const parts = text.split(':');
     if (parts.length !== 3) throw new UsageError(`invalid AWS job store locator '${text}': expected aws:<region>:<name>`);
     const [, region, name] = parts as [string, string, string];
-    if (!REGION.test(region)) throw new UsageError(`invalid AWS region '${region}' in job store locator '${text}' (e.g. us-west-2)`);
+    const problem = regionProblem(region, env);
+    if (problem) throw new UsageError(`invalid AWS region '${region}' in job store locator '${text}': ${problem}`);
     if (!AWS_NAME.test(name) || name.includes('--') || name.includes('..')) {
       throw new UsageError(
         `invalid AWS job store name '${name}' in '${text}': use 3-57 lowercase letters, digits and single hyphens, starting and ending with a letter or digit`,

@@ -4,10 +4,8 @@
  * committed), retries failed attempts with backoff, reruns checkpoints, relays worker log
  * messages, and ends with the root's value or a summary of what failed.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { mapLimit } from '../concurrency.js';
-import { ConflictError, NotFoundError, ResourceError, errorMessage } from '../errors.js';
+import { NotFoundError, ResourceError, errorMessage } from '../errors.js';
 import type { BatchJobEnd, BatchSystem } from '../batch/types.js';
 import { resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
 import type { JobRecord, StoredRequirements } from '../job/types.js';
@@ -15,6 +13,8 @@ import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
 import { ActivityWriter } from './activity.js';
+import { WorkerReports } from './workerReports.js';
+import { asCreated, asReset, updateRecord } from './recordChanges.js';
 import { CacheReport } from './cacheReport.js';
 import { formatStats } from '../filestore/cacheRules.js';
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
@@ -50,6 +50,9 @@ export interface FailedJob {
   id: string;
   name: string;
   reason: string;
+  /** The workflow's own stack frames of the error the job threw, when it threw one. */
+  stack?: string | undefined;
+  /** The last lines of its last attempt's log (without what `reason` and `stack` say). */
   logTail: string;
 }
 
@@ -72,14 +75,13 @@ export class Leader {
   private readonly abandoned = new Set<number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly failed = new Map<string, FailedJob>();
-  /** Why attempts failed, as their workers told (the error a job threw), until processed. */
-  private readonly told = new Map<string, { text?: string | undefined; stack?: string | undefined }>();
   private jobsRun = 0;
   private stopReason: { killed: boolean; reason: string; leaveJobs: boolean } | undefined;
   private wake: (() => void) | undefined;
   private readonly log: Logger;
   private readonly activity: ActivityWriter;
   private readonly cacheReport: CacheReport;
+  private readonly reports: WorkerReports;
 
   constructor(
     private readonly store: JobStore,
@@ -91,6 +93,7 @@ export class Leader {
     this.log = config.logger;
     this.activity = new ActivityWriter(store);
     this.cacheReport = new CacheReport(store);
+    this.reports = new WorkerReports(store, this.log, this.cacheReport);
   }
 
   /**
@@ -167,7 +170,7 @@ export class Leader {
       }
       await this.activity.remove().catch(() => undefined);
     }
-    await this.relayMessages();
+    await this.reports.relay();
     progress.finish(this.counts());
     await this.reportCache();
     return this.result();
@@ -304,7 +307,7 @@ export class Leader {
   }
 
   private async housekeeping(): Promise<void> {
-    await this.relayMessages();
+    await this.reports.relay();
     await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
     const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
     await this.activity
@@ -314,33 +317,6 @@ export class Leader {
       if (await this.store.readShared(KILL_FILE)) this.stop(`stopped by 'toil kill'`);
     } catch (e) {
       this.log.debug(`cannot check for a kill request: ${errorMessage(e)}`);
-    }
-  }
-
-  /** What the worker said about why the job's latest attempt failed, if it said. */
-  private async toldFailure(jobId: string): Promise<{ text?: string | undefined; stack?: string | undefined } | undefined> {
-    await this.relayMessages();
-    const told = this.told.get(jobId);
-    this.told.delete(jobId);
-    return told;
-  }
-
-  private async relayMessages(): Promise<void> {
-    try {
-      for (const m of await this.store.receiveMessages()) {
-        if (m.kind === 'log' && m.text !== undefined) {
-          const level = m.level === 'warning' ? 'warning' : 'info';
-          for (const line of m.text.split('\n')) this.log[level](`[${m.jobName} ${m.jobId}] ${line}`);
-        } else if (m.kind === 'failure') {
-          this.told.set(m.jobId, { text: m.text, stack: m.stack });
-        } else if (m.kind === 'stats') {
-          if (m.cache) this.cacheReport.add(m.cache);
-          if (m.wallSeconds !== undefined)
-            this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
-        }
-      }
-    } catch (e) {
-      this.log.warning(`cannot read worker messages: ${errorMessage(e)}`);
     }
   }
 
@@ -358,8 +334,7 @@ export class Leader {
       } catch (e) {
         if (e instanceof ResourceError) {
           const message = e.message + defaultSizeHint(e, node.requirements);
-          this.log.error(message);
-          await this.failForGood(id, message, '');
+          await this.failForGood(id, { reason: message, logTail: '' });
           continue;
         }
         throw e;
@@ -423,34 +398,22 @@ export class Leader {
     for (const r of records) this.graph.add(asCreated(r.value));
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
-    this.told.delete(rec.id);
-    if (this.config.writeLogs) await this.copyLog(rec.id, rec.name);
+    this.reports.forget(rec.id);
+    if (this.config.writeLogs) await this.reports.copyLog(this.config.writeLogs, rec);
     this.log.debug(`job '${rec.name}' (${rec.id}) done${spawned.length ? `, created ${spawned.length} job(s)` : ''}`);
-  }
-
-  private async copyLog(id: string, name: string): Promise<void> {
-    const text = await this.store.readJobLog(id).catch(() => undefined);
-    if (text === undefined || !this.config.writeLogs) return;
-    await mkdir(this.config.writeLogs, { recursive: true });
-    await writeFile(path.join(this.config.writeLogs, `${name}_${id}.log`), text);
-  }
-
-  private async logTail(id: string, end: BatchJobEnd | undefined): Promise<string> {
-    const lines = this.config.logTailLines ?? 20;
-    const text = (await this.store.readJobLog(id).catch(() => undefined)) ?? end?.outputTail ?? '';
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
   }
 
   private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
     const node = this.graph.nodes.get(jobId);
     if (!node) return;
-    const told = await this.toldFailure(jobId);
+    const told = await this.reports.toldFailure(jobId);
+    const logTail = (lines: number) => this.reports.logTail({ id: jobId, name: node.name }, { end, told, lines });
     const reason =
       told?.text ??
       end.message ??
       (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
     if (end.outputIsLog && end.outputTail) await this.store.writeJobLog(jobId, end.outputTail).catch(() => undefined);
-    if (this.config.writeLogs) await this.copyLog(jobId, node.name);
+    if (this.config.writeLogs) await this.reports.copyLog(this.config.writeLogs, { id: jobId, name: node.name });
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);
       this.graph.endWait(jobId);
@@ -465,10 +428,10 @@ export class Leader {
       const retryNumber = this.config.retryCount + 1 - remaining;
       const delay = counts ? backoffDelayMs(retryNumber, this.config.backoff) : 0;
       // The message first (in the reason), then where it came from: the stack, or the log's end.
-      const detail = told?.stack ?? (await this.logTail(jobId, end));
+      const detail = told?.stack ?? (await logTail(5));
       this.log.warning(
         `${what} failed: ${reason}; ${counts ? '' : 'not counted against its tries; '}retrying in ${(delay / 1000).toFixed(1)}s (${remaining} ${remaining === 1 ? 'try' : 'tries'} left)` +
-          (detail ? `\n${indent(told?.stack ? detail.split('\n').slice(0, 5) : detail.split('\n').slice(-5))}` : ''),
+          (detail ? `\n${indent(detail.split('\n').slice(0, 5))}` : ''),
       );
       this.graph.markRetrying(jobId);
       const t = setTimeout(() => {
@@ -479,10 +442,15 @@ export class Leader {
       this.timers.add(t);
       return;
     }
-    await this.failForGood(jobId, reason, await this.logTail(jobId, end));
+    await this.failForGood(jobId, { reason, stack: told?.stack, logTail: await logTail(this.config.logTailLines ?? 20) });
   }
 
-  private async failForGood(jobId: string, reason: string, logTail: string): Promise<void> {
+  /**
+   * A job that failed with no tries left: a checkpoint above it runs again, or the job is failed
+   * for good. Its error is told once, in the summary at the end (failureSummary in toil.ts).
+   */
+  private async failForGood(jobId: string, why: Omit<FailedJob, 'id' | 'name'>): Promise<void> {
+    const { reason } = why;
     const node = this.graph.nodes.get(jobId);
     if (!node) return;
     node.remainingTries = 0;
@@ -494,8 +462,8 @@ export class Leader {
       await this.rerunCheckpoint(checkpoint);
       return;
     }
-    this.failed.set(jobId, { id: jobId, name: node.name, reason, logTail });
-    this.log.error(`job '${node.name}' (${jobId}) failed: ${reason}`);
+    this.failed.set(jobId, { id: jobId, name: node.name, ...why });
+    this.log.error(`job '${node.name}' (${jobId}) failed for good: the summary at the end says why`);
   }
 
   /** Discards everything below a checkpoint and runs it again. */
@@ -516,25 +484,9 @@ export class Leader {
         this.graph.remove(jid);
       }
     }
-    const reset = (r: JobRecord, tries: number | null): JobRecord => {
-      const out: JobRecord = {
-        ...r,
-        state: 'pending',
-        remainingTries: tries,
-        children: r.children.slice(0, r.staticChildren),
-        followOns: r.followOns.slice(0, r.staticFollowOns),
-      };
-      delete out.result;
-      delete out.forwards;
-      delete out.chainedInto;
-      delete out.spawned;
-      delete out.filesToDelete;
-      delete out.failure;
-      return out;
-    };
     const updated: JobRecord[] = [];
-    for (const jid of keep) updated.push(await this.persist(jid, (r) => reset(r, null)));
-    updated.push(await this.persist(id, (r) => reset(r, cp.remainingTries - 1)));
+    for (const jid of keep) updated.push(await this.persist(jid, (r) => asReset(r, null)));
+    updated.push(await this.persist(id, (r) => asReset(r, cp.remainingTries - 1)));
     for (const r of updated) {
       this.graph.remove(r.id);
       this.graph.add(r);
@@ -542,18 +494,8 @@ export class Leader {
     this.graph.recompute();
   }
 
-  /** Read-modify-write of a record, retried on conflicts. Returns what was written. */
-  private async persist(id: string, change: (r: JobRecord) => JobRecord): Promise<JobRecord> {
-    for (let attempt = 0; ; attempt++) {
-      const cur = await this.store.loadJob(id);
-      const next = change(cur.value);
-      try {
-        await this.store.updateJob(next, cur.version);
-        return next;
-      } catch (e) {
-        if (!(e instanceof ConflictError) || attempt >= 5) throw e;
-      }
-    }
+  private persist(id: string, change: (r: JobRecord) => JobRecord): Promise<JobRecord> {
+    return updateRecord(this.store, id, change);
   }
 }
 
@@ -567,19 +509,6 @@ function defaultSizeHint(e: ResourceError, asked: StoredRequirements): string {
   if ((resource !== 'memory' && resource !== 'disk') || asked[resource] !== undefined) return '';
   const flag = resource === 'memory' ? '--defaultMemory' : '--defaultDisk';
   return `; the job did not say, so it asks for ${flag} (2Gi unless set), as every job that does not say does: lower ${flag}, raise the maximum, or give the job .require({ ${resource} }) (G is 10⁹ bytes, Gi is 2³⁰)`;
-}
-
-function asCreated(r: JobRecord): JobRecord {
-  if (r.state === 'pending') return r;
-  const out: JobRecord = {
-    ...r,
-    state: 'pending',
-    children: r.children.slice(0, r.staticChildren),
-    followOns: r.followOns.slice(0, r.staticFollowOns),
-  };
-  delete out.forwards;
-  delete out.result;
-  return out;
 }
 
 function indent(lines: string[]): string {

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.js';
 import { ConflictError, ToilError, errorMessage } from '../errors.js';
+import { failureLines, jobLabel, stackFrames, userFrames, type JobFailure } from '../jobFailure.js';
 import { JobFileStore, type CacheAccess } from '../filestore/jobFileStore.js';
 import { sharedNodeCache } from '../filestore/nodeCache.js';
 import type { JobContext } from '../job/context.js';
@@ -129,7 +130,7 @@ interface OneOutcome {
 
 function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' | 'allocated'>): Attempt {
   const rec = job.current.value;
-  const label = `'${rec.name}' (${rec.id})`;
+  const label = jobLabel(rec.name, rec.id);
   const base = s.args.workDir ?? os.tmpdir();
   const workDir = path.join(base, `toil-${s.workflow.workflowId}`);
   return {
@@ -286,7 +287,7 @@ async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown)
 async function failAttempt(s: Session, a: Attempt, e: unknown): Promise<OneOutcome> {
   a.capture.stop();
   const failure = describeFailure(e);
-  a.capture.add(`\nJob ${a.label} failed: ${failure.text}${failure.stack ? `\n${failure.stack}` : ''}\n`);
+  a.capture.add(failureLines(a.label, failure));
   await a.files.finish(true).catch(() => undefined);
   try {
     await flush(s.store, a, { failure });
@@ -298,28 +299,17 @@ async function failAttempt(s: Session, a: Attempt, e: unknown): Promise<OneOutco
 }
 
 /**
- * Why an attempt failed, for people: an error the job threw, message first (its stack frames
- * apart), or a problem toil-ts found with what the job did (its return value, its new jobs).
+ * Why an attempt failed, for people: an error the job threw, message first (the workflow's own
+ * stack frames apart; all of them when none is the workflow's), or a problem toil-ts found with
+ * what the job did (its return value, its new jobs).
  */
-export function describeFailure(e: unknown): { text: string; stack?: string } {
+export function describeFailure(e: unknown): JobFailure {
   if (e instanceof ToilError) return { text: e.message };
   if (!(e instanceof Error)) return { text: `the job threw ${typeof e === 'string' ? JSON.stringify(e) : String(e)}` };
   const head = `${e.name}: ${e.message}`.split('\n').join(' ');
-  const frames = userFrames(e.stack ?? '');
+  const theirs = userFrames(e.stack ?? '');
+  const frames = theirs.length > 0 ? theirs : stackFrames(e.stack ?? '');
   return frames.length > 0 ? { text: `the job threw ${head}`, stack: frames.join('\n') } : { text: `the job threw ${head}` };
-}
-
-/** toil-ts's own compiled code (frames there say nothing about the job). */
-const OWN_CODE = new URL('..', import.meta.url).href;
-
-/** The stack frames of a stack, without those in toil-ts itself or in Node's internals (unless that is all). */
-function userFrames(stack: string): string[] {
-  const frames = stack
-    .split('\n')
-    .filter((l) => /^\s+at /.test(l))
-    .map((l) => l.trim());
-  const theirs = frames.filter((f) => !f.includes(OWN_CODE) && !f.includes('(node:internal/') && !f.startsWith('at node:internal/'));
-  return theirs.length > 0 ? theirs : frames;
 }
 
 function jobIdOf(j: Job<unknown>): string | undefined {
@@ -331,7 +321,7 @@ function jobIdOf(j: Job<unknown>): string | undefined {
 }
 
 /** Saves an attempt's output and sends its log lines (and, if it failed, why) to the leader. */
-async function flush(store: JobStore, a: Attempt, extra: { failure?: { text: string; stack?: string } }): Promise<void> {
+async function flush(store: JobStore, a: Attempt, extra: { failure?: JobFailure }): Promise<void> {
   const rec = a.current.value;
   const output = a.capture.text();
   const writes: Promise<unknown>[] = [];

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { UsageError } from '../errors.js';
+import { didYouMean } from '../nearest.js';
 import type { ConfigLayer } from './config.js';
 import { optionList, type OptionDecl } from './options.js';
 
@@ -69,27 +70,4 @@ function fileKey(file: string, raw: string): string {
   }
   const near = didYouMean(key, [...FILE_OPTIONS.keys()]);
   throw new UsageError(`${file}: unknown option '${raw}'${near ? ` (did you mean ${near}?)` : ''}`);
-}
-
-/** The candidate closest to `word` when it is close enough to be a likely typo. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
-  let best: { name: string; d: number } | undefined;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (!best || d < best.d) best = { name: c, d };
-  }
-  const allowed = Math.max(1, Math.floor(word.length / 4));
-  return best && best.d <= allowed ? best.name : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }

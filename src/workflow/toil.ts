@@ -477,7 +477,11 @@ async function bundleSource(
   }
 }
 
-/** The failure summary: one paragraph per failed job with the tail of its log. */
+/**
+ * The failure summary: one paragraph per failed job — why it failed (for an error the job threw,
+ * its message, then the workflow's own stack frames), then the last lines of its log (`|`). This
+ * is the one place a failed job's error is told (the leader's log only says that it failed).
+ */
 export function failureSummary(
   result: Extract<LeaderResult, { ok: false }>,
   store: { locator: string; deletedBy?: string | undefined },
@@ -489,6 +493,7 @@ export function failureSummary(
   else lines.push(`workflow failed: ${result.reason ?? 'unknown reason'}`);
   for (const f of result.failed) {
     lines.push(`  job '${f.name}' (${f.id}): ${f.reason}`);
+    if (f.stack) for (const l of f.stack.split('\n')) lines.push(`    ${l}`);
     if (f.logTail) for (const l of f.logTail.split('\n')) lines.push(`    | ${l}`);
   }
   lines.push(

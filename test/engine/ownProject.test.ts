@@ -1,8 +1,9 @@
 /**
  * A project of one's own, from an empty directory, following the README's steps: install
  * toil-ts from a tarball of this checkout (`npm pack`), `npx toil-ts init`, `npm run
- * typecheck`, a type error that `toil-ts run` refuses with exit 2, `npm start`, and a stack
- * trace that names the user's file and line. Runs on Node 22 (first on PATH).
+ * typecheck`, a type error that `toil-ts run` refuses with exit 2, `npm start`, a stack
+ * trace that names the user's file and line (and no installed package's), and `npx toil-ts init
+ * --kubernetes`, whose overlay renders. Runs on Node 22 (first on PATH).
  *
  * Offline: the only thing put in the directory beforehand is a package-lock.json made from this
  * checkout's, standing in for the registry (npm then takes every dependency from its cache, as
@@ -121,6 +122,14 @@ describe('a project of your own', () => {
       expect(trace.code).toBe(1);
       expect(trace.stderr).toMatch(/job 'parse' \(parse-[a-z0-9]+\): the job threw SyntaxError: /);
       expect(trace.stderr).toContain(`${path.join(project, 'parse.ts')}:4:15`);
+      expect(trace.stderr).not.toMatch(/node_modules/);
+
+      // a run of one's own on Kubernetes: the installed package brings its manifests
+      const k8s = await sh('npx', ['--offline', 'toil-ts', 'init', '--kubernetes', 'k8s'], project);
+      expect(k8s.code).toBe(0);
+      const rendered = await sh('kubectl', ['kustomize', 'k8s'], project);
+      expect(rendered.stderr).toBe('');
+      expect(rendered.stdout).toMatch(/name: toil-leader-example-run\n/);
     } finally {
       await t.cleanup();
     }

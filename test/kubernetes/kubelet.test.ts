@@ -112,14 +112,14 @@ describe('disruptions', () => {
 });
 
 /**
- * A kubeconfig for a service account bound to the leader's Role from manifests/base (what a
+ * A kubeconfig for a service account bound to the leader's Role from manifests/install (what a
  * leader in the cluster may do), so that the test also shows the Role allows what it does.
  */
 async function leaderRoleKubeconfig(): Promise<string> {
   const admin = k.cluster.kubeconfigPath;
   for (const args of [
     ['create', 'serviceaccount', 'role-check'],
-    ['apply', '-f', path.join(ROOT, 'manifests/base/role.yaml')],
+    ['apply', '-f', path.join(ROOT, 'manifests/install/role.yaml')],
     ['create', 'rolebinding', 'role-check', '--role=toil-leader', '--serviceaccount=default:role-check'],
   ]) {
     const r = await kubectl(admin, args);

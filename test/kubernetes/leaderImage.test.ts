@@ -1,103 +1,36 @@
 /**
  * The product as users meet it: the image built from our Dockerfile, run by the test cluster's
  * kubelet from its root file system, started with the shipped manifests and the real kubectl —
- * `kubectl apply -f manifests/leader-job.yaml`, and `kubectl apply -k` of an overlay made like
- * manifests/overlays/example with a workflow of its own in a ConfigMap. The cluster enforces
- * RBAC, so the leader runs with exactly the manifests' Role.
+ * `kubectl apply -f manifests/leader-job.yaml`, and `kubectl replace --force -k` of an overlay
+ * made like manifests/overlays/example with a workflow of its own in a ConfigMap. The cluster
+ * enforces RBAC, so the leader runs with exactly the manifests' Role. (ownOverlay.test.ts: an
+ * overlay outside the checkout, and running one again.)
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startTestCluster, type TestCluster } from '@toil-ts/testbed/cluster';
-import { kubectl } from '@toil-ts/testbed/cluster/testutil';
-import { parseDocument, type Document, type YAMLMap, type YAMLSeq } from 'yaml';
 import { ROOT, waitFor } from '../helpers/run.js';
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { makeS3Client, s3SettingsFromEnv } from '../../src/jobstore/aws/s3Client.js';
-import { ensureToilImage } from '@toil-ts/testbed/images';
-import { createS3Secret } from './setup.js';
-import { startTestS3, useTestS3Env, type TestS3 } from '@toil-ts/testbed/s3';
+import { useTestS3Env } from '@toil-ts/testbed/s3';
+import { copyExample, setMarked } from '../helpers/overlay.js';
+import { editYaml, leaderEnds as ends, setLeaderEnv, startImageEnv, type ImageEnv } from './leaderRuns.js';
 
 const OVERLAYS = path.join(ROOT, '.tmp', 'overlays');
 
-interface JobObj {
-  metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> };
-  spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } };
-  status?: { conditions?: Array<{ type: string; status: string }> };
-}
-
-let cluster: TestCluster;
-let s3: TestS3;
-let image: string;
-
+let env: ImageEnv;
 beforeAll(async () => {
-  image = (await ensureToilImage((l) => process.stderr.write(`image: ${l}\n`))).name;
-  [cluster, s3] = await Promise.all([
-    // with OwnerReferencesPermissionEnforcement on, as on clusters that run it: the leader's
-    // worker Jobs must not need update on jobs/finalizers, which the Role does not grant
-    startTestCluster({
-      jobBackoffBaseMs: 100,
-      containerImages: { storageDriver: 'vfs' },
-      enableAdmissionPlugins: ['OwnerReferencesPermissionEnforcement'],
-    }),
-    startTestS3({ conditionalWrites: true }),
-  ]);
-  // The secret as the guide makes it, from a credentials file; this one also names the
-  // S3-compatible endpoint (endpoint_url), so the manifests need no edit to reach it.
-  const dir = path.join(OVERLAYS, 'aws');
-  await mkdir(dir, { recursive: true });
-  await createS3Secret(cluster.kubeconfigPath, { dir, endpoint: s3.endpoint });
+  env = await startImageEnv(path.join(OVERLAYS, 'aws'));
 }, 900_000);
-
 afterAll(async () => {
-  await Promise.all([cluster?.stop(), s3?.stop()]);
+  await env?.stop();
 });
 
-const k = (args: string[], input?: string) => kubectl(cluster.kubeconfigPath, args, input);
-const workerJobs = (): JobObj[] =>
-  (cluster.list('batch/jobs') as JobObj[]).filter((j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY);
+const k = (args: string[], input?: string) => env.kubectl(args, input);
+const workerJobs = () => env.workerJobs();
+const leaderEnds = (name: string, timeoutMs?: number) => ends(env, name, timeoutMs === undefined ? {} : { timeoutMs });
 
-/** Waits for the leader Job to end; records the worker Jobs seen meanwhile. */
-async function leaderEnds(
-  name: string,
-  timeoutMs = 180_000,
-): Promise<{ verdict: 'Complete' | 'Failed'; workersSeen: JobObj[]; logs: string }> {
-  const seen = new Map<string, JobObj>();
-  let verdict: 'Complete' | 'Failed' | undefined;
-  await waitFor(
-    () => {
-      for (const w of workerJobs()) seen.set(w.metadata!.name!, w);
-      const conds = (cluster.get('batch/jobs', 'default', name) as JobObj | undefined)?.status?.conditions ?? [];
-      verdict = conds.find((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True')?.type as typeof verdict;
-      return verdict !== undefined;
-    },
-    timeoutMs,
-    `the leader Job ${name} to end`,
-  );
-  const logs = await k(['logs', `job/${name}`]);
-  return { verdict: verdict!, workersSeen: [...seen.values()], logs: logs.stdout };
-}
-
-async function editYaml(file: string, edit: (doc: Document) => void): Promise<void> {
-  const doc = parseDocument(await readFile(file, 'utf8'));
-  edit(doc);
-  await writeFile(file, doc.toString());
-}
-
-/** Sets (or adds) env entries of the leader container in an overlay's leader.yaml. */
-async function setLeaderEnv(dir: string, env: Record<string, string>): Promise<void> {
-  await editYaml(path.join(dir, 'leader.yaml'), (doc) => {
-    const list = doc.getIn(['spec', 'template', 'spec', 'containers', 0, 'env']) as YAMLSeq<YAMLMap>;
-    for (const [name, value] of Object.entries(env)) {
-      const entry = list.items.find((e) => e.get('name') === name);
-      if (entry) entry.set('value', value);
-      else list.add(doc.createNode({ name, value }));
-    }
-  });
-}
-
-/** An overlay made as a user would: a copy of overlays/example with its marked values edited. */
+/** An overlay made as a user would: a copy of overlays/example, its run name and workflow files set. */
 async function makeOverlay(
   name: string,
   files: Record<string, string>,
@@ -105,23 +38,20 @@ async function makeOverlay(
 ): Promise<string> {
   const dir = path.join(OVERLAYS, name);
   await rm(dir, { recursive: true, force: true });
-  await cp(path.join(ROOT, 'manifests', 'overlays', 'example'), dir, { recursive: true });
+  await copyExample(dir);
+  await setMarked(path.join(dir, 'kustomization.yaml'), 'example-run', name);
   await rm(path.join(dir, 'workflow.ts'));
   for (const [f, text] of Object.entries(files)) await writeFile(path.join(dir, f), text);
   await editYaml(path.join(dir, 'kustomization.yaml'), (doc) => {
-    doc.setIn(['resources', 0], path.relative(dir, path.join(ROOT, 'manifests', 'base')));
-    doc.set('nameSuffix', `-${name}`);
-    doc.setIn(['labels', 0, 'pairs', 'app.kubernetes.io/instance'], name);
     doc.setIn(['configMapGenerator', 0, 'files'], doc.createNode(Object.keys(files)));
   });
-  await setLeaderEnv(dir, {
-    TOIL_WORKFLOW: `/workflow/${Object.keys(files)[0]}`,
-    TOIL_JOB_STORE: `aws:us-west-2:demouser-${name}`,
-    ...edits.env,
-  });
+  await setLeaderEnv(dir, { TOIL_WORKFLOW: `/workflow/${Object.keys(files)[0]}`, ...edits.env });
   if (edits.config !== undefined) await writeFile(path.join(dir, 'config.yaml'), edits.config);
   return dir;
 }
+
+/** Runs an overlay as manifests/README says: `kubectl replace --force -k <dir>`. */
+const runOverlay = (dir: string) => k(['replace', '--force', '-k', dir]);
 
 const FANOUT_MAIN = `import { defineJob, type JobContext, type WorkflowContext } from 'toil-ts';
 import { part, total } from './lib.ts';
@@ -173,7 +103,7 @@ describe('the leader image and the manifests', () => {
     expect(end.verdict).toBe('Complete');
     expect(end.workersSeen.length).toBeGreaterThan(0);
     for (const w of end.workersSeen) {
-      expect(w.spec?.template?.spec?.containers?.[0]?.image).toBe(image);
+      expect(w.spec?.template?.spec?.containers?.[0]?.image).toBe(env.image);
       expect(w.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: 'toil-leader' })]);
     }
     expect(workerJobs()).toEqual([]);
@@ -184,16 +114,16 @@ describe('the leader image and the manifests', () => {
     expect((await k(['auth', 'can-i', 'get', 'secrets', '--as', sa])).stdout.trim()).toBe('no');
   }, 240_000);
 
-  it('kubectl apply -k of an overlay runs a workflow of several files from a ConfigMap, with files through the job store', async () => {
+  it('an overlay (kubectl replace --force -k) runs a workflow of several files from a ConfigMap, with files through the job store', async () => {
     const dir = await makeOverlay(
       'fanout',
       { 'main.ts': FANOUT_MAIN, 'lib.ts': FANOUT_LIB },
-      { env: { AWS_ENDPOINT_URL_S3: s3.endpoint } },
+      { env: { AWS_ENDPOINT_URL_S3: env.s3.endpoint } },
     );
     const dry = await k(['apply', '--dry-run=server', '--validate=strict', '-k', dir]);
     expect(dry.stderr).toBe('');
     expect(dry.code).toBe(0);
-    const applied = await k(['apply', '-k', dir]);
+    const applied = await runOverlay(dir);
     expect(applied.code).toBe(0);
     const end = await leaderEnds('toil-leader-fanout');
     expect(end.logs.trim().split('\n').pop()).toBe(JSON.stringify({ files: 4, bytes: 10_000 }));
@@ -204,7 +134,7 @@ describe('the leader image and the manifests', () => {
 
   it('the workflow can come from a URL: an s3:// object fetched by the leader', async () => {
     const bucket = 'workflows-by-url';
-    const restore = useTestS3Env(s3); // credentials are read when a request is sent
+    const restore = useTestS3Env(env.s3); // credentials are read when a request is sent
     try {
       const client = makeS3Client(s3SettingsFromEnv('us-east-1'));
       await client.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -213,26 +143,33 @@ describe('the leader image and the manifests', () => {
       restore();
     }
     const dir = await makeOverlay('by-url', { 'unused.ts': '' }, { env: { TOIL_WORKFLOW: `s3://${bucket}/greet.ts` } });
-    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    expect((await runOverlay(dir)).code).toBe(0);
     const end = await leaderEnds('toil-leader-by-url');
     expect(end.logs.trim().split('\n').pop()).toBe('"greetings from s3"');
     expect(end.verdict).toBe('Complete');
   }, 240_000);
 
-  it('a failing workflow makes the leader Job Failed, and its logs name the job with its log tail', async () => {
+  it("a failing workflow makes the leader Job Failed; its logs name the job, tell its error once with the workflow's frames, then its log tail", async () => {
     const main = `import { defineJob, type JobContext } from 'toil-ts';
+async function readSample(sample: string): Promise<void> {
+  await new Promise((r) => setTimeout(r, 10));
+  throw new Error(\`alignment of \${sample} failed\`);
+}
 const align = defineJob('align', async (_ctx: JobContext, sample: string) => {
   console.error(\`samtools: \${sample}.bam: input file is truncated\`);
-  throw new Error(\`alignment of \${sample} failed\`);
+  await readSample(sample);
 });
 export default () => align('sample-42').require({ memory: '256M', cores: 0.5, disk: '100M' });
 `;
     const dir = await makeOverlay('fails', { 'main.ts': main }, { config: 'batchSystem: kubernetes\nretryCount: 0\n' });
-    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    expect((await runOverlay(dir)).code).toBe(0);
     const end = await leaderEnds('toil-leader-fails');
     expect(end.verdict).toBe('Failed');
-    expect(end.logs).toMatch(/align/);
-    expect(end.logs).toMatch(/sample-42\.bam: input file is truncated/);
+    expect(end.logs.split('alignment of sample-42 failed')).toHaveLength(2);
+    expect(end.logs).toMatch(
+      /job 'align' \(align-[a-z0-9]+\): the job threw Error: alignment of sample-42 failed\n {4}at readSample \(\/workflow\/main\.ts:\d+:\d+\)\n {4}at async FunctionJob\.fn \(\/workflow\/main\.ts:\d+:\d+\)\n[\s\S]*\| samtools: sample-42\.bam: input file is truncated/,
+    );
+    expect(end.logs).not.toMatch(/node_modules|bin\/toil\.js|\/opt\/toil-ts\/(dist|src)\//);
     expect(workerJobs()).toEqual([]);
   }, 240_000);
 
@@ -243,7 +180,7 @@ const spread = defineJob('spread', async (ctx: JobContext) => { for (let i = 0; 
 export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M' });
 `;
     const dir = await makeOverlay('deleted', { 'main.ts': main });
-    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    expect((await runOverlay(dir)).code).toBe(0);
     await waitFor(
       () => workerJobs().filter((w) => w.metadata?.ownerReferences?.some((r) => r.name === 'toil-leader-deleted')).length >= 3,
       120_000,
@@ -258,7 +195,7 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
     const dir = await makeOverlay(name, { 'main.ts': 'export default () => { throw new Error("never built"); };\n' });
     await edit(dir);
     const started = Date.now();
-    expect((await k(['apply', '-k', dir])).code).toBe(0);
+    expect((await runOverlay(dir)).code).toBe(0);
     const end = await leaderEnds(`toil-leader-${name}`, 60_000);
     expect(end.verdict).toBe('Failed');
     expect(end.workersSeen).toEqual([]);

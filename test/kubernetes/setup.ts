@@ -38,11 +38,13 @@ export async function writeS3Credentials(opts: { dir: string; endpoint?: string 
 /**
  * The `s3-credentials` secret as the guide makes it: `kubectl create secret generic
  * s3-credentials --from-file credentials`, from a credentials file for the test S3 server written
- * in `dir`. With `endpoint`, the profile also names the endpoint (endpoint_url).
+ * in `dir`. With `endpoint`, the profile also names the endpoint (endpoint_url); with `namespace`,
+ * the secret goes there rather than into the current one.
  */
-export async function createS3Secret(kubeconfig: string, opts: { dir: string; endpoint?: string }): Promise<void> {
+export async function createS3Secret(kubeconfig: string, opts: { dir: string; endpoint?: string; namespace?: string }): Promise<void> {
   const file = await writeS3Credentials(opts);
-  const made = await kubectl(kubeconfig, ['create', 'secret', 'generic', 's3-credentials', '--from-file', file]);
+  const ns = opts.namespace ? ['-n', opts.namespace] : [];
+  const made = await kubectl(kubeconfig, ['create', 'secret', 'generic', 's3-credentials', '--from-file', file, ...ns]);
   if (made.code !== 0) throw new Error(`kubectl create secret failed: ${made.stderr}`);
 }
 

@@ -59,7 +59,7 @@ describe("the verdict comes from the pod's final state, whichever event comes fi
     });
     expect(r.code).toBe(1);
     // The pod's exit code, and how the worker's last line says it came about.
-    expect(r.stderr).toMatch(/job 'wrapper' \(wrapper-[a-z0-9]+\) failed: the job called process\.exit\(3\)/);
+    expect(r.stderr).toMatch(/job 'wrapper' \(wrapper-[a-z0-9]+\): the job called process\.exit\(3\)/);
     expect(r.stderr).not.toMatch(/the Job failed/);
     expect(k.leftoverJobs()).toBe(0);
   }, 120_000);
@@ -74,7 +74,7 @@ describe("the verdict comes from the pod's final state, whichever event comes fi
     await k.cluster.faults.oomKill('default', await runningPod(/^naps?$/));
     const r = await run.done;
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\) failed: out of memory: the worker was OOM-killed/);
+    expect(r.stderr).toMatch(/job 'nap' \(nap-[a-z0-9]+\): out of memory: the worker was OOM-killed/);
     expect(r.stderr).not.toMatch(/the Job failed/);
   }, 120_000);
 });

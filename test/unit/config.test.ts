@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { addRunOptions, environmentHelp, flagValues } from '../../src/cli/runOptions.js';
 import { redactUrl } from '../../src/filestore/download.js';
 import { ConfigSchema, environmentLayer, optionLayer, parseConfig, resolveConfig } from '../../src/workflow/config.js';
-import { configFileLayer, didYouMean } from '../../src/workflow/configFile.js';
+import { configFileLayer } from '../../src/workflow/configFile.js';
+import { didYouMean } from '../../src/nearest.js';
 import { OPTIONS, optionList } from '../../src/workflow/options.js';
 
 const FILE = '/etc/toil/config.yaml';

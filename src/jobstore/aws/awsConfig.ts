@@ -10,11 +10,19 @@
  * 3. otherwise none: the caller uses AWS's own.
  *
  * A configured endpoint must be an http(s) URL, else a UsageError naming where it was found.
+ *
+ * And which regions a job store may name: with an endpoint configured (an S3-compatible store),
+ * any; otherwise one that AWS has, as the SDK's own partition data lists them (the table its
+ * endpoint resolver uses, shipped in `@aws-sdk/core`), so that a typo is refused at once with the
+ * nearest real name rather than found late by AWS.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { z } from 'zod';
 import { UsageError } from '../../errors.js';
+import { nearest } from '../../nearest.js';
 
 /** The `[name]` or `[profile name]` section of an ini file, as key → value. */
 function iniSection(file: string, sectionNames: string[]): Record<string, string> | undefined {
@@ -75,4 +83,53 @@ export function configuredEndpoint(env: NodeJS.ProcessEnv, serviceVar: string): 
   if (u.protocol !== 'http:' && u.protocol !== 'https:')
     throw new UsageError(`${configured.source} must be an http(s) URL, not '${configured.url}'`);
   return configured.url;
+}
+
+/** The partition table in `@aws-sdk/core` (generated from the SDK's partitions.json). */
+const PartitionTable = z.object({
+  partitions: z.array(z.object({ id: z.string(), regionRegex: z.string(), regions: z.record(z.string(), z.unknown()) })),
+});
+const PARTITIONS_MODULE = 'dist-es/submodules/client/util-endpoints/lib/aws/partitions.js';
+
+let regions: readonly string[] | null | undefined;
+
+/**
+ * The regions AWS has, from the SDK's partition data: the entries of each partition that match
+ * that partition's own region pattern (which leaves out pseudo-regions such as `aws-global`).
+ * Null when the installed SDK does not ship the table where expected (the check is then skipped).
+ */
+export function awsRegions(): readonly string[] | null {
+  if (regions !== undefined) return regions;
+  try {
+    // @aws-sdk/core comes with @aws-sdk/client-s3, whose dependency it is
+    const s3 = createRequire(import.meta.url).resolve('@aws-sdk/client-s3');
+    const core = path.dirname(createRequire(s3).resolve('@aws-sdk/core/package.json'));
+    const source = readFileSync(path.join(core, PARTITIONS_MODULE), 'utf8');
+    // `export const partitionsInfo = { …JSON… };`
+    const table = PartitionTable.parse(JSON.parse(source.slice(source.indexOf('{'), source.lastIndexOf('}') + 1)));
+    regions = table.partitions.flatMap((p) => Object.keys(p.regions).filter((r) => new RegExp(p.regionRegex).test(r)));
+  } catch {
+    regions = null;
+  }
+  return regions;
+}
+
+/** What a region name may hold for an S3-compatible store (it goes into request signatures). */
+const ANY_REGION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * Why `region` cannot be a job store's, or undefined when it can. With an S3 endpoint configured
+ * (variables or the profile, as {@link configuredEndpoint} reads them) any plain name is taken, as
+ * S3-compatible stores need; otherwise it must be a region AWS has, and the nearest one is named.
+ */
+export function regionProblem(region: string, env: NodeJS.ProcessEnv): string | undefined {
+  if (!ANY_REGION.test(region)) return 'a region is letters, digits and hyphens (e.g. us-west-2)';
+  if (configuredEndpoint(env, 'AWS_ENDPOINT_URL_S3') !== undefined) return undefined;
+  const known = awsRegions();
+  if (known === null || known.includes(region)) return undefined;
+  const near = nearest(region, known);
+  return (
+    `AWS has no such region${near ? ` (did you mean '${near.name}'?)` : ''}; ` +
+    'for an S3-compatible store set AWS_ENDPOINT_URL_S3 (or endpoint_url in the AWS profile), and any region name is taken'
+  );
 }
