@@ -15,7 +15,7 @@ import { BIN, ROOT, waitFor } from '../helpers/run.js';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
 const TOKEN_DIR = '/var/run/secrets/eks.amazonaws.com/serviceaccount';
-const MANIFESTS = path.join(ROOT, 'manifests', 'base');
+const MANIFESTS = path.join(ROOT, 'manifests', 'install');
 
 let cluster: TestCluster;
 let sts: TestSts;
