@@ -20,6 +20,7 @@ import { formatStats } from '../filestore/cacheRules.js';
 import { backoffDelayMs, type BackoffPolicy } from '../backoff.js';
 import { GraphState } from './graphState.js';
 import { loadJobGraph } from './loadGraph.js';
+import { chainDone, dueForReconcile, reconcileActions, type IssuedBatchJob } from './reconcile.js';
 import { Progress, type ProgressCounts } from './progress.js';
 
 export const KILL_FILE = 'kill-request.json';
@@ -60,17 +61,9 @@ export type LeaderResult =
   | { ok: true; rootId: string; jobsRun: number }
   | { ok: false; failed: FailedJob[]; notRun: number; killed: boolean; reason?: string; jobsRun: number };
 
-interface Issued {
-  jobId: string;
-  /** When it was issued (ms). */
-  at: number;
-  /** When a reconciliation first found its job done in the job store while the batch job had not ended. */
-  doneSeenAt?: number;
-}
-
 export class Leader {
   private graph: GraphState;
-  private readonly issued = new Map<number, Issued>();
+  private readonly issued = new Map<number, IssuedBatchJob>();
   /** Batch jobs whose ends are to be ignored (killed for a checkpoint rerun). */
   private readonly abandoned = new Set<number>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -216,67 +209,33 @@ export class Leader {
     for (let e = await this.batch.nextEnd(0); e && !this.stopReason; e = await this.batch.nextEnd(0)) await this.handleEnd(e);
   }
 
-  /**
-   * The safety net under every way an end can go missing (a lost event, a lagging stream, a bug):
-   * the leader's issued batch jobs are checked against the truth, as a controller resyncs.
-   * - The batch system reads the cluster again (`resync`); what it finds ended comes as usual.
-   * - A batch job issued a reconcile period ago or more that the batch system no longer knows
-   *   had its end lost: its job's outcome is read from the job store (done is done; otherwise
-   *   the attempt failed and is tried again, not counted against its tries), saying so.
-   * - A batch job issued as long ago whose job (and the chain its worker went on to) the job
-   *   store says is done, at two reconciliations in a row, is taken as done, saying so, and the
-   *   batch job is ended: the worker committed and its end did not come.
-   * Cost, each period: the batch system's resync (Kubernetes: one list, only when its watch is in
-   * doubt), and one job record read per batch job running longer than the period.
-   */
+  /** The safety net under a lost end (reconcile.ts): the batch system's truth, then the job store's. */
   private async reconcile(now: number, periodMs: number): Promise<void> {
     await this.batch.resync();
     await this.takeEnded();
-    const old = [...this.issued.entries()].filter(([, v]) => now - v.at >= periodMs);
-    const done = await mapLimit(old, 16, ([id, v]) => (this.batch.knows(id) ? this.chainDone(v.jobId) : Promise.resolve(false)));
-    for (const [k, [batchJobId, v]] of old.entries()) {
-      if (this.stopReason || !this.issued.has(batchJobId)) continue;
-      const what = `job '${this.graph.nodes.get(v.jobId)?.name ?? '?'}' (${v.jobId})`;
-      if (!this.batch.knows(batchJobId)) {
-        this.log.warning(
-          `batch job ${batchJobId} of ${what} ended, but its end never reached the leader; reading its outcome from the job store`,
-        );
-        await this.handleEnd({
-          batchJobId,
-          jobId: v.jobId,
-          outcome: 'failed',
-          exitCode: null,
-          message: 'its end was lost',
-          countsAsAttempt: false,
-        });
-      } else if (!done[k]) delete v.doneSeenAt;
-      else if (v.doneSeenAt === undefined) v.doneSeenAt = now;
-      else await this.takeAsDone(batchJobId, v, what);
-    }
-  }
-
-  /** Whether a job, and every job its worker chained into after it, is done in the job store. */
-  private async chainDone(jobId: string): Promise<boolean> {
-    try {
-      for (let id: string | undefined = jobId; id !== undefined;) {
-        const rec: JobRecord = (await this.store.loadJob(id)).value;
-        if (rec.state !== 'done') return false;
-        id = rec.chainedInto;
-      }
-      return true;
-    } catch (e) {
-      this.log.debug(`cannot read job ${jobId} to reconcile: ${errorMessage(e)}`);
-      return false;
-    }
-  }
-
-  private async takeAsDone(batchJobId: number, v: Issued, what: string): Promise<void> {
-    const secs = Math.round((Date.now() - v.at) / 1000);
-    this.log.warning(
-      `${what} is done in the job store, but its batch job ${batchJobId} (issued ${secs}s ago) has not said it ended; taking it as done and ending the batch job`,
+    const due = dueForReconcile(this.issued, now, periodMs);
+    const debug = (m: string) => this.log.debug(m);
+    const done = await mapLimit(due, 16, ([id, v]) =>
+      this.batch.knows(id) ? chainDone(this.store, v.jobId, debug) : Promise.resolve(false),
     );
-    await this.handleEnd({ batchJobId, jobId: v.jobId, outcome: 'succeeded', exitCode: 0, countsAsAttempt: true });
-    await this.batch.kill([batchJobId]);
+    for (const a of reconcileActions(due, { now, knows: (id) => this.batch.knows(id), done })) {
+      if (this.stopReason || !this.issued.has(a.batchJobId)) continue;
+      const what = `job '${this.graph.nodes.get(a.job.jobId)?.name ?? '?'}' (${a.job.jobId})`;
+      const end = { batchJobId: a.batchJobId, jobId: a.job.jobId, exitCode: null };
+      if (a.kind === 'lost') {
+        this.log.warning(
+          `batch job ${a.batchJobId} of ${what} ended, but its end never reached the leader; reading its outcome from the job store`,
+        );
+        await this.handleEnd({ ...end, outcome: 'failed', message: 'its end was lost', countsAsAttempt: false });
+        continue;
+      }
+      const secs = Math.round((now - a.job.at) / 1000);
+      this.log.warning(
+        `${what} is done in the job store, but its batch job ${a.batchJobId} (issued ${secs}s ago) has not said it ended; taking it as done and ending the batch job`,
+      );
+      await this.handleEnd({ ...end, outcome: 'succeeded', exitCode: 0, countsAsAttempt: true });
+      await this.batch.kill([a.batchJobId]);
+    }
   }
 
   private result(): LeaderResult {
