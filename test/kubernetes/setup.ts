@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startTestCluster, type TestCluster, type TestClusterOptions } from '@toil-ts/testbed/cluster';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
-import { BIN, SHARED_TMP } from '../helpers/run.js';
+import { BIN, ROOT } from '../helpers/run.js';
 import { startTestS3, type TestS3 } from '@toil-ts/testbed/s3';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
@@ -51,7 +51,7 @@ export async function createS3Secret(kubeconfig: string, opts: { dir: string; en
 export async function startK8sEnv(opts: TestClusterOptions = {}): Promise<K8sEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-k8s-'));
   const [cluster, s3] = await Promise.all([
-    startTestCluster({ jobBackoffBaseMs: 100, writableHostDirs: [SHARED_TMP], ...opts }),
+    startTestCluster({ jobBackoffBaseMs: 100, writableHostDirs: [ROOT], ...opts }),
     startTestS3({ conditionalWrites: true }),
   ]);
   await createS3Secret(cluster.kubeconfigPath, { dir });

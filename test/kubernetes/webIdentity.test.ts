@@ -23,7 +23,7 @@ let s3: TestS3;
 let roleArn: string;
 
 beforeAll(async () => {
-  cluster = await startTestCluster({ jobBackoffBaseMs: 100 });
+  cluster = await startTestCluster({ jobBackoffBaseMs: 100, writableHostDirs: [ROOT] });
   expect((await allowAnonymousIssuerDiscovery(cluster.kubeconfigPath)).stderr).toBe('');
   for (const f of ['serviceaccount.yaml', 'role.yaml', 'rolebinding.yaml']) {
     const r = await kubectl(cluster.kubeconfigPath, ['apply', '-f', path.join(MANIFESTS, f)]);

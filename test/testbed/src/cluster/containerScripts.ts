@@ -18,7 +18,7 @@ export interface ScriptDeps {
   stateDir: string;
   /** host directories replaced by an empty private directory in each container */
   privateDirs: string[];
-  /** host directories that stay writable in a host-process container with a read-only root (a test's side channel) */
+  /** host directories a host-process container sees as they are and may write, whatever is mounted over their parents (a test's checkout) */
   writableHostDirs: string[];
   mountNamespaces: boolean;
 }
@@ -66,13 +66,18 @@ export class ContainerScripts {
       lines.push(`mount --bind ${q(src)} ${q(dst)}`);
       if (ro) lines.push(`mount -o remount,bind,ro ${q(dst)}`);
     };
+    // The host directories a container sees as they are (the test's checkout: the "image" of a
+    // host process) are bind mounts of their own, so that a volume over a parent (an emptyDir at
+    // /tmp) does not hide them and a read-only root leaves them writable.
+    const own = this.d.writableHostDirs.map((d) => ({ src: d, dst: d, ro: false }));
+    const all = [...mounts, ...own];
     // A volume mounted over a directory that holds bind sources (an emptyDir at /tmp, where the
     // state dir may live) is treated like a private copy: mounts below it go into its source
     // first, and it goes on last.
-    const sources = [this.d.stateDir, ...mounts.map((m) => m.src), ...priv.map((x) => x.src)];
-    const covering = mounts.filter((m) => sources.some((src) => src !== m.src && under(src, m.dst)));
+    const sources = [this.d.stateDir, ...all.map((m) => m.src), ...priv.map((x) => x.src)];
+    const covering = all.filter((m) => sources.some((src) => src !== m.src && under(src, m.dst)));
     const layers = [...priv, ...covering.map((m) => ({ dir: m.dst, src: m.src, ro: m.ro }))];
-    for (const m of mounts) {
+    for (const m of all) {
       if (covering.includes(m)) continue;
       const p0 = layers.find((x) => under(m.dst, x.dir));
       bind(m.src, p0 ? join(p0.src, m.dst.slice(p0.dir.length)) : m.dst, m.ro);
@@ -86,11 +91,7 @@ export class ContainerScripts {
     }
     lines.push(`mkdir -p ${q(wd)} && cd ${q(wd)}`);
     // the container's root is the host's here: read-only in its mount namespace, its private directories too
-    if (readOnlyRoot) {
-      // a mount of its own stays writable when the root is made read-only
-      for (const d of this.d.writableHostDirs) lines.push(`mkdir -p ${q(d)}`, `mount --bind ${q(d)} ${q(d)}`);
-      for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
-    }
+    if (readOnlyRoot) for (const d of ['/', ...priv.map((x) => x.dir)]) lines.push(`mount -o remount,bind,ro ${q(d)}`);
     const as = identity ? [this.d.tools.setpriv, ...setprivArgs(identity)] : [];
     return { lines, command: [...as, resolved, ...argv.slice(1)] };
   }

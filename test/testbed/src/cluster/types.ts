@@ -106,9 +106,11 @@ export interface TestClusterOptions {
    */
   privateDirs?: string[];
   /**
-   * Host directories that stay writable in a host-process container whose pod asks for a
-   * read-only root file system (`readOnlyRootFilesystem`; the host's file system is its root
-   * here). A test's side channel to its pods, where a real cluster would mount a volume.
+   * Host directories a host-process container sees as they are, and may write: not hidden by a
+   * volume mounted over a parent (an emptyDir at /tmp, with the checkout under /tmp) and not made
+   * read-only by `readOnlyRootFilesystem` (the host's file system is its root here). A test's
+   * checkout — the programs a host process runs — and its side channel to its pods, which a real
+   * cluster would have in the image and a volume.
    */
   writableHostDirs?: string[];
 }
