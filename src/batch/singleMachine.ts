@@ -15,7 +15,7 @@ import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { EndQueue } from './endQueue.js';
 import { processEndReason } from './processEnd.js';
-import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
+import type { AttemptPlace, BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
 export interface SingleMachineOptions {
   maxCores: number;
@@ -202,6 +202,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
       exitCode: code,
       countsAsAttempt: true,
       ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
+      place: placeOf(proc),
     });
     if (proc.jobsRun >= (this.opts.jobsPerProcess ?? 500)) {
       this.procs.delete(proc);
@@ -237,6 +238,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
             `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
           countsAsAttempt: true,
           ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {}),
+          place: placeOf(proc),
         };
     this.ends.push(end);
     this.pump();
@@ -325,4 +327,9 @@ export async function machineResources(dir: string): Promise<{ cores: number; me
     /* keep unlimited */
   }
   return { cores: os.availableParallelism(), memory: os.totalmem(), disk };
+}
+
+/** Where a batch job ran: this host, and the worker process. */
+function placeOf(proc: Proc): AttemptPlace {
+  return { node: os.hostname(), ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}) };
 }

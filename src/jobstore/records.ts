@@ -41,6 +41,19 @@ const ChannelMessageSchema = z.object({
   cpuSeconds: z.number().optional(),
   peakRss: z.number().optional(),
   cache: z.object({ hits: z.number(), misses: z.number(), hitBytes: z.number(), missBytes: z.number() }).optional(),
+  measured: z
+    .object({
+      startedAt: z.number(),
+      childCpuSeconds: z.number(),
+      peakScope: z.enum(['job', 'process']),
+      readBytes: z.number(),
+      writtenBytes: z.number(),
+      diskBytes: z.number(),
+      host: z.string(),
+      pid: z.number(),
+      ok: z.boolean(),
+    })
+    .optional(),
   at: z.number(),
 });
 
