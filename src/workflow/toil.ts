@@ -51,6 +51,7 @@ import {
   storableOptions,
   type OptionValue,
 } from './restartOptions.js';
+import { checkTraceFile, closeRunStats, measuring, openRunStats } from './runStats.js';
 import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
@@ -138,6 +139,7 @@ export class Toil {
       config = resolveConfig([firstRunLayer(firstRun), environmentLayer(), optionLayer(given)]);
       if (config.sseKey !== before.sseKey || config.awsMetadata !== before.awsMetadata) store = await openStore(config);
     }
+    await checkTraceFile(config.trace);
     const log = logger ?? createLogger(config.logLevel as LogLevel);
     const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
@@ -231,6 +233,7 @@ export class Toil {
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
         caching: this.caching(),
+        measure: measuring(this.config),
         options: this.given,
         args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
@@ -271,7 +274,7 @@ export class Toil {
         await fenced.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
         this.logger.info(`workflow code changed since the last run; using the new version`);
       }
-      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching() };
+      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching(), measure: measuring(this.config) };
       await writeWorkflowInfo(fenced, info, got.version);
       batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
@@ -301,6 +304,7 @@ export class Toil {
   private async runLeader(o: { info: WorkflowInfo; lease: Lease; batch: BatchSystem; restart: boolean }): Promise<unknown> {
     const { info, lease, batch, restart } = o;
     const store = new FencedJobStore(this.store, lease);
+    const stats = await openRunStats(this.config, { store, workflowId: info.workflowId, workflowFile: info.workflowFile, log: this.logger });
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
       backoff: { baseMs: this.config.retryBackoff * 1000, maxMs: 300_000 },
@@ -312,6 +316,7 @@ export class Toil {
       tty: this.tty,
       statusIntervalMs: this.config.statusInterval * 1000,
       reconcileIntervalMs: this.config.reconcileInterval * 1000,
+      ...(stats ? { stats } : {}),
     });
     this.leader = leader;
     let result: LeaderResult;
@@ -329,6 +334,7 @@ export class Toil {
     let deleted = false;
     try {
       if (lease.lostError) throw lease.lostError;
+      await closeRunStats(stats, { ok: result.ok, locator: store.locator, log: this.logger });
       if (result.ok) value = await this.finishWorkflow(info, { lease, store });
       deleted = await this.clean(result.ok, { lease, store });
     } finally {
