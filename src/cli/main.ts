@@ -15,6 +15,7 @@ import { cleanStore, type CleanOptions } from './clean.js';
 import { initProject } from './init.js';
 import { initKubernetes } from './initKubernetes.js';
 import { formatStatus, storeStatus } from './status.js';
+import { statsCommand } from './stats.js';
 
 function fail(e: unknown): never {
   if (e instanceof WorkflowFailedError) {
@@ -110,6 +111,18 @@ Examples:
     .action(async (jobStore: string, o: { json?: boolean }) => {
       const s = await storeStatus(jobStore);
       process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+    });
+
+  program
+    .command('stats')
+    .description("summarise a workflow run with --stats: per job name, count and wall time, CPU and memory (min, median, max, total), and the requirement that would have sufficed")
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .option('--format <format>', 'text or json', 'text')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .exitOverride()
+    .action(async (target: string, o: { format: string; output?: string }) => {
+      const text = await statsCommand(target, o);
+      if (text !== undefined) process.stdout.write(`${text}\n`);
     });
 
   program
