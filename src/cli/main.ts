@@ -16,6 +16,7 @@ import { initProject } from './init.js';
 import { initKubernetes } from './initKubernetes.js';
 import { formatStatus, storeStatus } from './status.js';
 import { statsCommand } from './stats.js';
+import { reportCommand } from './report.js';
 
 function fail(e: unknown): never {
   if (e instanceof WorkflowFailedError) {
@@ -123,6 +124,16 @@ Examples:
     .action(async (target: string, o: { format: string; output?: string }) => {
       const text = await statsCommand(target, o);
       if (text !== undefined) process.stdout.write(`${text}\n`);
+    });
+
+  program
+    .command('report')
+    .description('write one self-contained HTML report of a workflow run with --stats: summary, timeline, used against asked, pod phases, failures, node cache')
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .requiredOption('-o, --output <file>', 'the HTML file to write')
+    .exitOverride()
+    .action(async (target: string, o: { output: string }) => {
+      process.stderr.write(`${await reportCommand(target, o)}\n`);
     });
 
   program
