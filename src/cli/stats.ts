@@ -8,7 +8,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError, errorMessage } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
 import { parseStored } from '../jobstore/records.js';
 import { StatsDataSchema, readStoredStats, type StatsData } from '../leader/statsRecords.js';
@@ -20,7 +20,11 @@ export async function loadStats(target: string): Promise<StatsData> {
   const s = await stat(target).catch(() => undefined);
   if (s?.isFile()) {
     const text = await readFile(target, 'utf8');
-    return parseStored(StatsDataSchema, text, `${target} (not a toil-ts stats file?)`);
+    try {
+      return parseStored(StatsDataSchema, text, `${target} (not a toil-ts stats file?)`);
+    } catch (e) {
+      throw new UsageError(errorMessage(e));
+    }
   }
   const store = await openJobStore(target);
   if (!(await store.exists())) throw new UsageError(`job store ${store.locator} does not exist (nor is ${target} a stats file)`);
