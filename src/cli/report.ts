@@ -49,7 +49,7 @@ main{max-width:1200px;margin:0 auto;padding:8px 24px 48px}section{background:#ff
 h2{font-size:16px;margin:4px 0 8px}h3{font-size:14px;margin:12px 0 4px}.note{color:#616161;font-size:12px;margin:0 0 8px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #e0e0e0;border-radius:6px;padding:8px 14px;min-width:120px}
 .card .value{font-size:20px;font-weight:600}.card .label{color:#616161;font-size:12px}.chart{position:relative;width:100%}
-.failure{border-left:3px solid #c62828;padding:2px 10px;margin:10px 0}pre{background:#263238;color:#eceff1;padding:8px;overflow:auto;font-size:12px;max-height:240px}
+.failure{border-left:3px solid #c62828;padding:2px 10px;margin:8px 0}.failure summary{cursor:pointer;font-weight:600}pre{background:#263238;color:#eceff1;padding:8px;overflow:auto;font-size:12px;max-height:240px}
 `;
 
 export function reportHtml(data: ReturnType<typeof reportData>, script: string): string {

@@ -64,7 +64,12 @@ function laneOf(attempts: AttemptStats[]): { lanes: string[]; laneIndex: number[
     if (!laneIds.has(label)) laneIds.set(label, lanes.push(label) - 1);
     laneIndex[i] = laneIds.get(label)!;
   }
-  return { lanes, laneIndex };
+  // Lanes in order of node, then slot.
+  const key = (l: string) => l.replace(/#(\d+)$/, (_, n: string) => `#${n.padStart(6, '0')}`);
+  const sorted = lanes.map((l, i) => [key(l), i] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const position = new Array<number>(lanes.length);
+  sorted.forEach(([, old], k) => (position[old] = k));
+  return { lanes: sorted.map(([, old]) => lanes[old]!), laneIndex: laneIndex.map((i) => position[i]!) };
 }
 
 export function reportData(data: StatsData, o: { title: string; now?: Date }): ReportData {

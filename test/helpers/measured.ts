@@ -19,7 +19,7 @@ function only(data: StatsData, name: string): AttemptStats {
   return list[0]!;
 }
 
-export function expectKnownWork(data: StatsData): Record<string, AttemptStats> {
+export function expectKnownWork(data: StatsData): Record<'burn' | 'hog' | 'nap' | 'scribble' | 'root', AttemptStats> {
   expect(data.attempts).toHaveLength(5);
   for (const a of data.attempts) expect(a).toMatchObject({ status: 'succeeded', exitCode: 0, attempt: 1 });
   const burn = only(data, 'burn');

@@ -25,8 +25,17 @@ Chart.defaults.animation = false;
 Chart.defaults.maintainAspectRatio = false;
 
 const COLORS = ['#2e7d32', '#c62828', '#ef6c00', '#6a1b9a', '#1565c0', '#00838f', '#4e342e', '#ad1457', '#9e9d24', '#37474f'];
-const PHASE_COLORS = ['#90a4ae', '#b0bec5', '#ffb74d', '#ffe082', '#81d4fa', '#43a047'];
+const PHASE_COLORS: Record<string, string> = {
+  queued: '#90a4ae',
+  'waiting for a pod': '#b0bec5',
+  scheduling: '#ffb74d',
+  'pod setup': '#ffe082',
+  'image and container start': '#81d4fa',
+  running: '#43a047',
+};
 const MiB = 2 ** 20;
+/** Failures shown unfolded; the others unfold on a click. */
+const OPEN_FAILURES = 5;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
@@ -173,7 +182,7 @@ function phasesSection(d: ReportData): void {
   const datasets = d.phaseNames.map((p, i) => ({
     label: p,
     data: d.phases.map((row) => row[i] ?? 0),
-    backgroundColor: PHASE_COLORS[i % PHASE_COLORS.length]!,
+    backgroundColor: PHASE_COLORS[p] ?? COLORS[i % COLORS.length]!,
   }));
   chart(s, 80 + d.names.length * 28, {
     type: 'bar',
@@ -189,13 +198,13 @@ function failuresSection(d: ReportData): void {
     return;
   }
   if (d.failureCount > d.failures.length) s.append(el('p', `The first ${d.failures.length} of ${d.failureCount} failed attempts.`, 'note'));
-  for (const f of d.failures) {
-    const box = el('div', undefined, 'failure');
-    box.append(el('h3', `${f.name} (${f.jobId}), attempt ${f.attempt}: ${f.status}`));
-    if (f.message) box.append(el('p', f.message));
+  d.failures.forEach((f, i) => {
+    const box = el('details', undefined, 'failure');
+    box.open = i < OPEN_FAILURES;
+    box.append(el('summary', `${f.name} (${f.jobId}), attempt ${f.attempt}: ${f.status}${f.message ? ` — ${f.message}` : ''}`));
     if (f.logTail) box.append(el('pre', f.logTail));
     s.append(box);
-  }
+  });
 }
 
 function cacheSection(d: ReportData): void {
