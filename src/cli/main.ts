@@ -116,7 +116,9 @@ Examples:
 
   program
     .command('stats')
-    .description("summarise a workflow run with --stats: per job name, count and wall time, CPU and memory (min, median, max, total), and the requirement that would have sufficed")
+    .description(
+      'summarise a workflow run with --stats: per job name, count and wall time, CPU and memory (min, median, max, total), and the requirement that would have sufficed',
+    )
     .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
     .option('--format <format>', 'text or json', 'text')
     .option('-o, --output <file>', 'write to this file instead of stdout')
@@ -128,7 +130,9 @@ Examples:
 
   program
     .command('report')
-    .description('write one self-contained HTML report of a workflow run with --stats: summary, timeline, used against asked, pod phases, failures, node cache')
+    .description(
+      'write one self-contained HTML report of a workflow run with --stats: summary, timeline, used against asked, pod phases, failures, node cache',
+    )
     .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
     .requiredOption('-o, --output <file>', 'the HTML file to write')
     .exitOverride()

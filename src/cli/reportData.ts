@@ -76,7 +76,9 @@ export function reportData(data: StatsData, o: { title: string; now?: Date }): R
   const summary = summarize(data);
   const names = summary.jobNames.map((j) => j.name);
   const nameIdx = new Map(names.map((n, i) => [n, i]));
-  const statuses = [...new Set(data.attempts.map((a) => a.status))].sort((x, y) => (x === 'succeeded' ? -1 : y === 'succeeded' ? 1 : x.localeCompare(y)));
+  const statuses = [...new Set(data.attempts.map((a) => a.status))].sort((x, y) =>
+    x === 'succeeded' ? -1 : y === 'succeeded' ? 1 : x.localeCompare(y),
+  );
   const statusIdx = new Map(statuses.map((s, i) => [s, i]));
   const t0 = Math.min(...data.runs.map((r) => r.leaderStart), ...data.attempts.map((a) => a.issuedAt));
   const sec = (ms: number) => Math.round((ms - t0) / 10) / 100;
@@ -109,7 +111,13 @@ export function reportData(data: StatsData, o: { title: string; now?: Date }): R
     lanes,
     laneKind: data.attempts.some((a) => a.place?.pod) ? 'node' : 'host',
     statuses,
-    timeline: data.attempts.map((a, i) => [nameIdx.get(a.jobName)!, laneIndex[i]!, statusIdx.get(a.status)!, sec(startOf(a)), sec(endOf(a))]),
+    timeline: data.attempts.map((a, i) => [
+      nameIdx.get(a.jobName)!,
+      laneIndex[i]!,
+      statusIdx.get(a.status)!,
+      sec(startOf(a)),
+      sec(endOf(a)),
+    ]),
     coresUsed: byName.map((list) =>
       spread(list.filter((a) => a.cpuSeconds !== undefined && a.wallSeconds).map((a) => a.cpuSeconds! / a.wallSeconds!)),
     ),

@@ -89,7 +89,13 @@ export function formatStatsText(s: StatsSummary): string {
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) lines.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd());
+  for (const r of rows)
+    lines.push(
+      r
+        .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
   const advice = s.jobNames.map((j) => j.advice).filter((a): a is string => a !== null);
   if (advice.length > 0) lines.push('', 'Advice:', ...advice.map((a) => `  ${a}`));
   return lines.join('\n');

@@ -161,7 +161,9 @@ export function advice(s: Omit<JobNameSummary, 'advice'>, list: AttemptStats[]):
     if (peak > asked.memory) {
       parts.push(`asked for ${formatSize(asked.memory)} of memory and used up to ${formatSize(peak)} in ${n}: ask for ${sizeText(enough)}`);
     } else if (enough < asked.memory) {
-      parts.push(`asked for ${formatSize(asked.memory)} of memory and used at most ${formatSize(peak)} in ${n}: ${sizeText(enough)} would do`);
+      parts.push(
+        `asked for ${formatSize(asked.memory)} of memory and used at most ${formatSize(peak)} in ${n}: ${sizeText(enough)} would do`,
+      );
     }
   }
   const ratios = list.filter((a) => a.cpuSeconds !== undefined && a.wallSeconds).map((a) => a.cpuSeconds! / a.wallSeconds!);
@@ -176,7 +178,9 @@ export function advice(s: Omit<JobNameSummary, 'advice'>, list: AttemptStats[]):
   if (disks.length > 0) {
     const enough = niceSize(Math.max(64 * MiB, Math.max(...disks) * 1.25));
     if (enough * 4 <= asked.disk) {
-      parts.push(`asked for ${formatSize(asked.disk)} of disk and left at most ${formatSize(Math.max(...disks))} in its directory: ${sizeText(enough)} would do`);
+      parts.push(
+        `asked for ${formatSize(asked.disk)} of disk and left at most ${formatSize(Math.max(...disks))} in its directory: ${sizeText(enough)} would do`,
+      );
     }
   }
   return parts.length > 0 ? `${s.name} ${parts.join('; ')}` : null;

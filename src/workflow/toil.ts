@@ -274,7 +274,13 @@ export class Toil {
         await fenced.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
         this.logger.info(`workflow code changed since the last run; using the new version`);
       }
-      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching(), measure: measuring(this.config) };
+      info = {
+        ...got.info,
+        bundleHash: this.bundle.hash,
+        defaults: this.defaults(),
+        caching: this.caching(),
+        measure: measuring(this.config),
+      };
       await writeWorkflowInfo(fenced, info, got.version);
       batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
@@ -304,7 +310,12 @@ export class Toil {
   private async runLeader(o: { info: WorkflowInfo; lease: Lease; batch: BatchSystem; restart: boolean }): Promise<unknown> {
     const { info, lease, batch, restart } = o;
     const store = new FencedJobStore(this.store, lease);
-    const stats = await openRunStats(this.config, { store, workflowId: info.workflowId, workflowFile: info.workflowFile, log: this.logger });
+    const stats = await openRunStats(this.config, {
+      store,
+      workflowId: info.workflowId,
+      workflowFile: info.workflowFile,
+      log: this.logger,
+    });
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
       backoff: { baseMs: this.config.retryBackoff * 1000, maxMs: 300_000 },

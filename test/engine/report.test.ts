@@ -34,7 +34,9 @@ describe('toil report', () => {
     process.stderr.write(`report of 10,000 jobs: ${(await stat(html)).size} bytes, drawn in ${page.openMs} ms\n`);
     expect(page.openMs).toBeLessThan(20_000);
     expect(await page.text('summary')).toMatch(/10000\s*jobs/);
-    expect(await page.text('advice')).toMatch(/split asked for 2\.0 GiB of memory and used at most 174 MiB in 1667 attempts: 256Mi would do/);
+    expect(await page.text('advice')).toMatch(
+      /split asked for 2\.0 GiB of memory and used at most 174 MiB in 1667 attempts: 256Mi would do/,
+    );
     // the run's text is text: tags in messages and log lines are shown, not obeyed
     const failures = await page.text('failures');
     expect(failures).toContain('The first 100 of 500 failed attempts.');

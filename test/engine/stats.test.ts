@@ -40,8 +40,20 @@ describe('--stats and --trace', () => {
     expect(Date.parse(row('nap')['start']!)).not.toBeNaN();
   }, 90_000);
 
-  it("toil stats: a workflow with retries and a failure, counted per job name, with the advice line", async () => {
-    const r = await toil(['run', workflow('stats-mix.ts'), t.store, '--stats', '--retryCount', '1', '--retryBackoff', '0', '--no-typecheck', '--', t.dir]);
+  it('toil stats: a workflow with retries and a failure, counted per job name, with the advice line', async () => {
+    const r = await toil([
+      'run',
+      workflow('stats-mix.ts'),
+      t.store,
+      '--stats',
+      '--retryCount',
+      '1',
+      '--retryBackoff',
+      '0',
+      '--no-typecheck',
+      '--',
+      t.dir,
+    ]);
     expect(r.code).toBe(1);
     const json = await toil(['stats', t.store, '--format', 'json']);
     expect(json.code).toBe(0);
@@ -72,14 +84,22 @@ describe('--stats and --trace', () => {
       [['report', t.store, '-o', report], /^toil: job store file:\S+ holds no statistics: run the workflow with --stats to keep them\n$/],
       [['stats', path.join(t.dir, 'nowhere')], /^toil: job store file:\S+nowhere does not exist \(nor is \S+ a stats file\)\n$/],
       [['report', path.join(t.dir, 'nowhere'), '-o', report], /^toil: job store file:\S+nowhere does not exist/],
-      [['stats', t.store, '-o', path.join(t.dir, 'no-dir', 'stats.txt')], /^toil: --output \S+stats\.txt: cannot be written \(no writable directory \S+no-dir\)\n$/],
+      [
+        ['stats', t.store, '-o', path.join(t.dir, 'no-dir', 'stats.txt')],
+        /^toil: --output \S+stats\.txt: cannot be written \(no writable directory \S+no-dir\)\n$/,
+      ],
       [['report', t.store, '-o', path.join(t.dir, 'no-dir', 'r.html')], /^toil: --output \S+r\.html: cannot be written/],
       [['report', t.store, '-o', t.dir], /^toil: --output \S+: is a directory\n$/],
     ];
     const results = await Promise.all(cases.map(([args]) => toil(args)));
     cases.forEach(([args, message], i) => {
       const r = results[i]!;
-      expect({ args, code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({ args, code: 2, stderr: expect.stringMatching(message), stdout: '' });
+      expect({ args, code: r.code, stderr: r.stderr, stdout: r.stdout }).toEqual({
+        args,
+        code: 2,
+        stderr: expect.stringMatching(message),
+        stdout: '',
+      });
     });
     // a stats file that is not one
     await writeFile(path.join(t.dir, 'bogus.json'), '{"format":"other"}');

@@ -17,7 +17,7 @@ export function syntheticStats(jobs: number): StatsData {
     const tries = j % 20 === 7 ? 2 : 1;
     for (let k = 1; k <= tries; k++) {
       const ok = k === tries;
-      const issued = t0 + (j * 37) % 3_600_000 + (k - 1) * 60_000;
+      const issued = t0 + ((j * 37) % 3_600_000) + (k - 1) * 60_000;
       const created = issued + 400;
       const started = created + 1500 + (j % 5) * 300;
       const wall = 5 + (j % 13) * 2.5;

@@ -101,7 +101,9 @@ function timelineSection(d: ReportData): void {
   const s = section('timeline', 'Timeline', `Every attempt, by ${d.laneKind} slot; seconds since the leader started.`);
   const datasets = d.statuses.map((status, si) => ({
     label: status,
-    data: d.timeline.filter((r) => r[2] === si).map((r) => ({ x: [r[3], Math.max(r[4], r[3] + 0.01)], y: d.lanes[r[1]]!, name: d.names[r[0]]! })),
+    data: d.timeline
+      .filter((r) => r[2] === si)
+      .map((r) => ({ x: [r[3], Math.max(r[4], r[3] + 0.01)], y: d.lanes[r[1]]!, name: d.names[r[0]]! })),
     backgroundColor: COLORS[si % COLORS.length]!,
     grouped: false,
     barPercentage: 0.9,
@@ -136,7 +138,12 @@ function rangeChart(
 ): void {
   parent.append(el('h3', o.title));
   const datasets: ChartConfiguration['data']['datasets'] = [
-    { type: 'bar', label: 'min–max', data: o.spreads.map((v) => (v ? [v.min, v.max] : null)) as unknown as number[], backgroundColor: '#90caf9' },
+    {
+      type: 'bar',
+      label: 'min–max',
+      data: o.spreads.map((v) => (v ? [v.min, v.max] : null)) as unknown as number[],
+      backgroundColor: '#90caf9',
+    },
     {
       type: 'line',
       label: 'median',
@@ -169,16 +176,30 @@ function rangeChart(
 }
 
 function resourcesSection(d: ReportData): void {
-  const s = section('resources', 'Used against asked, per job name', 'Bars span the smallest to the largest attempt; dots are medians; red marks are what the jobs asked for.');
+  const s = section(
+    'resources',
+    'Used against asked, per job name',
+    'Bars span the smallest to the largest attempt; dots are medians; red marks are what the jobs asked for.',
+  );
   const jobs = d.summary.jobNames;
   rangeChart(s, d, { title: 'Duration', spreads: jobs.map((j) => j.wallSeconds), unit: 'seconds' });
   rangeChart(s, d, { title: 'CPU', spreads: d.coresUsed, asked: jobs.map((j) => j.requested.cores), unit: 'cores (CPU time / wall time)' });
-  const mib = (v: { min: number; median: number; max: number } | null) => (v ? { min: v.min / MiB, median: v.median / MiB, max: v.max / MiB } : null);
-  rangeChart(s, d, { title: 'Memory', spreads: jobs.map((j) => mib(j.peakRss)), asked: jobs.map((j) => j.requested.memory / MiB), unit: 'MiB (peak resident)' });
+  const mib = (v: { min: number; median: number; max: number } | null) =>
+    v ? { min: v.min / MiB, median: v.median / MiB, max: v.max / MiB } : null;
+  rangeChart(s, d, {
+    title: 'Memory',
+    spreads: jobs.map((j) => mib(j.peakRss)),
+    asked: jobs.map((j) => j.requested.memory / MiB),
+    unit: 'MiB (peak resident)',
+  });
 }
 
 function phasesSection(d: ReportData): void {
-  const s = section('phases', 'Where the waiting was', 'Mean seconds an attempt of each job name spent in each phase (on Kubernetes, from the pod’s own conditions and container state).');
+  const s = section(
+    'phases',
+    'Where the waiting was',
+    'Mean seconds an attempt of each job name spent in each phase (on Kubernetes, from the pod’s own conditions and container state).',
+  );
   const datasets = d.phaseNames.map((p, i) => ({
     label: p,
     data: d.phases.map((row) => row[i] ?? 0),
