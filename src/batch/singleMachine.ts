@@ -152,7 +152,8 @@ export class SingleMachineBatchSystem implements BatchSystem {
   private spawn(): Proc {
     const child = fork(this.entry, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: [],
+      // --expose-gc: a job's peak memory is measured from a collected heap (worker/measure.ts).
+      execArgv: ['--expose-gc'],
       // More libuv threads: a job that creates many children does many small file operations.
       env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
       serialization: 'json',

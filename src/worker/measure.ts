@@ -8,7 +8,9 @@
  *   /proc/self/status), reset to the current resident set at the job's start by writing `5` to
  *   /proc/self/clear_refs, so that a warm worker process that ran a larger job before reports
  *   this job's own peak. Where the reset is refused (not Linux), the peak is the process's since
- *   it started, and `peakScope` says so. Children's memory is not included.
+ *   it started, and `peakScope` says so. Children's memory is not included. What an earlier job
+ *   left for the garbage collector would count as this job's: where the process allows it
+ *   (single_machine's worker processes run with --expose-gc), a full collection comes first.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -34,6 +36,7 @@ export interface Measurement {
 
 /** Starts measuring a job: its clocks now, and the memory high-water mark reset. */
 export function startMeasuring(): Measurement {
+  (globalThis as { gc?: () => void }).gc?.();
   const startedAt = Date.now();
   const cpu0 = process.cpuUsage();
   const children0 = childTicks();

@@ -121,7 +121,8 @@ interface Attempt {
   files: JobFileStore;
   /** Lines sent with ctx.log. */
   logLines: string[];
-  measurement: Measurement;
+  /** When the workflow measures its jobs (measure.ts). */
+  measurement?: Measurement;
   /** Bytes in the job's temporary directory when it ended (measured when the workflow asks). */
   diskBytes: number;
 }
@@ -142,7 +143,7 @@ function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' 
     capture: new OutputCapture(s.args.echo ?? false, label),
     files: new JobFileStore({ store: s.store, jobId: rec.id, workDir, cache: cacheAccess(s, base) }),
     logLines: [],
-    measurement: startMeasuring(),
+    ...(s.workflow.measure ? { measurement: startMeasuring() } : {}),
     diskBytes: 0,
   };
 }
@@ -346,14 +347,13 @@ async function flush(s: Session, a: Attempt, extra: { failure?: JobFailure }): P
   }
   if (extra.failure)
     writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
-  const measure = s.workflow.measure === true;
   const cache = a.files.stats;
-  if (measure || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, { measure, ok: !extra.failure })));
+  if (a.measurement || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, !extra.failure)));
   await Promise.all(writes);
 }
 
 /** A job's stats: its node cache counters, and when the workflow measures its jobs what it used (measure.ts). */
-function statsMessage(a: Attempt, o: { measure: boolean; ok: boolean }): ChannelMessage {
+function statsMessage(a: Attempt, ok: boolean): ChannelMessage {
   const msg: ChannelMessage = {
     kind: 'stats',
     jobId: a.current.value.id,
@@ -361,7 +361,7 @@ function statsMessage(a: Attempt, o: { measure: boolean; ok: boolean }): Channel
     cache: { ...a.files.stats },
     at: Date.now(),
   };
-  if (!o.measure) return msg;
+  if (!a.measurement) return msg;
   const m = a.measurement.finish();
   return {
     ...msg,
@@ -376,7 +376,7 @@ function statsMessage(a: Attempt, o: { measure: boolean; ok: boolean }): Channel
       diskBytes: a.diskBytes,
       host: os.hostname(),
       pid: process.pid,
-      ok: o.ok,
+      ok,
     },
   };
 }

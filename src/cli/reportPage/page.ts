@@ -109,7 +109,7 @@ function timelineSection(d: ReportData): void {
     barPercentage: 0.9,
     categoryPercentage: 1,
   }));
-  chart(s, Math.min(1200, 80 + d.lanes.length * 14), {
+  chart(s, Math.min(1200, 100 + d.lanes.length * 18), {
     type: 'bar',
     data: { labels: d.lanes, datasets } as unknown as ChartConfiguration['data'],
     options: {
@@ -143,6 +143,7 @@ function rangeChart(
       label: 'min–max',
       data: o.spreads.map((v) => (v ? [v.min, v.max] : null)) as unknown as number[],
       backgroundColor: '#90caf9',
+      order: 3,
     },
     {
       type: 'line',
@@ -151,6 +152,7 @@ function rangeChart(
       showLine: false,
       pointStyle: 'circle',
       pointRadius: 4,
+      order: 1,
       backgroundColor: '#0d47a1',
       borderColor: '#0d47a1',
     },
@@ -164,6 +166,7 @@ function rangeChart(
       pointStyle: 'line',
       pointRadius: 14,
       borderWidth: 3,
+      order: 2,
       borderColor: '#c62828',
       backgroundColor: '#c62828',
     });
