@@ -19,7 +19,10 @@ function toil(args: string[], cwd: string): void {
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-report-shot-'));
 try {
-  toil(['run', path.join(ROOT, 'examples', 'wordcount.ts'), 'store', '--stats', '--retryCount', '2', '--retryBackoff', '0', '--maxCores', '2'], dir);
+  toil(
+    ['run', path.join(ROOT, 'examples', 'wordcount.ts'), 'store', '--stats', '--retryCount', '2', '--retryBackoff', '0', '--maxCores', '2'],
+    dir,
+  );
   toil(['report', 'store.stats.json', '-o', 'report.html'], dir);
   const out = path.join(ROOT, 'docs', 'report.png');
   const page = await openReport(path.join(dir, 'report.html'), { screenshot: out, timeoutMs: 60_000, width: 1100, fullPage: true });

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { ToilError } from '../errors.js';
 import { reportData } from './reportData.js';
-import { checkOutput, loadStats, writeWhole } from './stats.js';
+import { checkWritable, writeWhole } from '../outputFile.js';
+import { loadStats } from './stats.js';
 
 /** The page script, beside this module (compiled, or its TypeScript source under tests). */
 function pageEntry(): string {
@@ -73,7 +74,7 @@ export function reportHtml(data: ReturnType<typeof reportData>, script: string):
 
 /** `toil report`: writes the report of `target` to `output`, whole or not at all. */
 export async function reportCommand(target: string, o: { output: string }): Promise<string> {
-  await checkOutput(o.output, '--output');
+  await checkWritable(o.output, `--output ${o.output}`);
   const stats = await loadStats(target);
   const title = `toil-ts report: ${stats.workflowFile ? path.basename(stats.workflowFile) : stats.workflowId}`;
   const html = reportHtml(reportData(stats, { title }), await bundlePage());

@@ -5,13 +5,12 @@
  * or file that is not there, a store run without `--stats`, or an output that cannot be written
  * is one line and exit 2, and nothing is written.
  */
-import { constants } from 'node:fs';
-import { access, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { UsageError, errorMessage } from '../errors.js';
 import { openJobStore } from '../jobstore/open.js';
 import { parseStored } from '../jobstore/records.js';
 import { StatsDataSchema, readStoredStats, type StatsData } from '../leader/statsRecords.js';
+import { checkWritable, writeWhole } from '../outputFile.js';
 import { formatSize } from '../size.js';
 import { summarize, type Spread, type StatsSummary } from './statsSummary.js';
 
@@ -31,33 +30,6 @@ export async function loadStats(target: string): Promise<StatsData> {
   const data = await readStoredStats(store);
   if (!data) throw new UsageError(`job store ${store.locator} holds no statistics: run the workflow with --stats to keep them`);
   return data;
-}
-
-/**
- * Checks that `file` can be written (its directory exists and is writable, it is no directory)
- * before any work is done, so that a bad path is one clear line.
- */
-export async function checkOutput(file: string, flag: string): Promise<void> {
-  const s = await stat(file).catch(() => undefined);
-  if (s?.isDirectory()) throw new UsageError(`${flag} ${file}: is a directory`);
-  const dir = path.dirname(path.resolve(file));
-  try {
-    await access(s ? file : dir, constants.W_OK);
-  } catch {
-    throw new UsageError(`${flag} ${file}: cannot be written (${s ? 'not writable' : `no writable directory ${dir}`})`);
-  }
-}
-
-/** Writes `file` whole or not at all (a partial file beside it, renamed when complete). */
-export async function writeWhole(file: string, data: string): Promise<void> {
-  const partial = `${file}.partial-${process.pid}`;
-  try {
-    await writeFile(partial, data);
-    await rename(partial, file);
-  } catch (e) {
-    await rm(partial, { force: true });
-    throw new UsageError(`cannot write ${file}: ${(e as Error).message}`);
-  }
 }
 
 const seconds = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
@@ -104,7 +76,7 @@ export function formatStatsText(s: StatsSummary): string {
 /** `toil stats`: the summary of `target` as text or JSON, on stdout or in `output`. */
 export async function statsCommand(target: string, o: { format: string; output?: string }): Promise<string | undefined> {
   if (o.format !== 'text' && o.format !== 'json') throw new UsageError(`--format ${o.format}: expected text or json`);
-  if (o.output !== undefined) await checkOutput(o.output, '--output');
+  if (o.output !== undefined) await checkWritable(o.output, `--output ${o.output}`);
   const summary = summarize(await loadStats(target));
   const text = o.format === 'json' ? JSON.stringify(summary, null, 2) : formatStatsText(summary);
   if (o.output === undefined) return text;

@@ -266,11 +266,7 @@ async function treeBytes(dir: string): Promise<number> {
   for (const e of entries) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) total += await treeBytes(p);
-    else if (e.isFile())
-      total += await lstat(p).then(
-        (s) => s.size,
-        () => 0,
-      );
+    else if (e.isFile()) total += (await lstat(p).catch(() => undefined))?.size ?? 0;
   }
   return total;
 }

@@ -6,10 +6,9 @@
  * (`statsFilePath`): a store deleted on success still leaves its statistics behind, and a kept
  * store holds them too. `toil stats` and `toil report` read either.
  */
-import { constants } from 'node:fs';
-import { access, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { UsageError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
+import { checkWritable, writeWhole } from '../outputFile.js';
 import { parseLocator } from '../jobstore/locator.js';
 import type { JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
@@ -30,15 +29,7 @@ export function statsFilePath(locator: string): string {
 
 /** A trace file that cannot be written is bad usage, found before anything is created. */
 export async function checkTraceFile(file: string | undefined): Promise<void> {
-  if (file === undefined) return;
-  const dir = path.dirname(path.resolve(file));
-  const s = await stat(file).catch(() => undefined);
-  if (s?.isDirectory()) throw new UsageError(`--trace ${file}: is a directory, not a file`);
-  try {
-    await access(s ? file : dir, constants.W_OK);
-  } catch {
-    throw new UsageError(`--trace ${file}: ${s ? 'the file' : `the directory ${dir}`} cannot be written (or does not exist)`);
-  }
+  if (file !== undefined) await checkWritable(file, `--trace ${file}`);
 }
 
 /** The account of this run, when it measures; its trace opened and earlier runs' records found. */
@@ -61,8 +52,7 @@ export async function closeRunStats(recorder: StatsRecorder | undefined, o: { ok
     const data = await recorder.read();
     if (!data) return;
     const file = statsFilePath(o.locator);
-    await writeFile(`${file}.partial`, JSON.stringify(data));
-    await rename(`${file}.partial`, file);
+    await writeWhole(file, JSON.stringify(data));
     o.log.info(`statistics of ${data.attempts.length} attempt(s) written to ${file} (see 'toil stats' and 'toil report')`);
   } catch (e) {
     o.log.warning(`cannot write the statistics file: ${errorMessage(e)}`);
