@@ -10,6 +10,11 @@
  *   the image pull and the container's creation;
  * - `started`: the worker container's `startedAt` (running or terminated state);
  * - `finished`: its terminated state's `finishedAt`.
+ *
+ * A pod that has ended has its `PodReadyToStartContainers` False again (its sandbox is gone):
+ * `Initialized` speaks for it then. A condition the kubelet recorded only after a later phase
+ * (its status is written in batches, and times are whole seconds) counts as reached at that
+ * later phase, so that the phases are always in order.
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { AttemptPlace } from './types.js';
@@ -25,6 +30,15 @@ export function podAccount(pod: V1Pod): AttemptPlace {
     started: timeOf(state?.terminated?.startedAt ?? state?.running?.startedAt),
     finished: timeOf(state?.terminated?.finishedAt),
   };
+  const order = ['created', 'scheduled', 'initialized', 'started', 'finished'] as const;
+  for (let i = order.length - 2; i >= 0; i--) {
+    const later = order
+      .slice(i + 1)
+      .map((k) => phases[k])
+      .find((v) => v !== undefined);
+    const at = phases[order[i]!];
+    if (at !== undefined && later !== undefined && at > later) phases[order[i]!] = later;
+  }
   const node = pod.spec?.nodeName;
   const name = pod.metadata?.name;
   return {

@@ -114,6 +114,25 @@ describe('a pod’s account', () => {
     });
   });
 
+  it('takes a condition recorded after a later phase as reached at that phase, and Initialized once the sandbox is gone', () => {
+    const pod = {
+      metadata: { name: 'p', creationTimestamp: '2026-01-01T00:00:00Z' },
+      spec: { nodeName: 'n', containers: [] },
+      status: {
+        conditions: [
+          { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-01-01T00:00:01Z' },
+          { type: 'PodReadyToStartContainers', status: 'False', lastTransitionTime: '2026-01-01T00:00:09Z' },
+          { type: 'Initialized', status: 'True', lastTransitionTime: '2026-01-01T00:00:06Z' },
+        ],
+        containerStatuses: [
+          { name: 'w', state: { terminated: { startedAt: '2026-01-01T00:00:05Z', finishedAt: '2026-01-01T00:00:08Z' } } },
+        ],
+      },
+    } as unknown as V1Pod;
+    const t = (s: number) => Date.parse('2026-01-01T00:00:00Z') + s * 1000;
+    expect(podAccount(pod).phases).toEqual({ created: t(0), scheduled: t(1), initialized: t(5), started: t(5), finished: t(8) });
+  });
+
   it('leaves out the phases a pod never reached', () => {
     const pending = {
       metadata: { name: 'p', creationTimestamp: new Date(5000) },
