@@ -91,22 +91,29 @@ describe('the advice', () => {
 });
 
 describe('a pod’s account', () => {
-  it('reads the phases from the pod’s conditions and container state, and its node', () => {
-    const pod = {
-      metadata: { name: 'toil-x-1-abcde', creationTimestamp: '2026-01-01T00:00:00Z' },
+  /** An ISO time `s` seconds into the day of the fixtures, and the same in ms. */
+  const iso = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000).toISOString();
+  const t = (s: number) => Date.UTC(2026, 0, 1) + s * 1000;
+  /** A pod created at 0 on node `n`, with these conditions (type, status, second) and its container run from `run[0]` to `run[1]`. */
+  const endedPod = (conditions: Array<[string, string, number]>, run: [number, number]) =>
+    ({
+      metadata: { name: 'toil-x-1-abcde', creationTimestamp: iso(0) },
       spec: { nodeName: 'node-2', containers: [] },
       status: {
-        conditions: [
-          { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-01-01T00:00:01Z' },
-          { type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: '2026-01-01T00:00:03Z' },
-          { type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:09Z' },
-        ],
-        containerStatuses: [
-          { name: 'worker', state: { terminated: { exitCode: 0, startedAt: '2026-01-01T00:00:05Z', finishedAt: '2026-01-01T00:00:08Z' } } },
-        ],
+        conditions: conditions.map(([type, status, s]) => ({ type, status, lastTransitionTime: iso(s) })),
+        containerStatuses: [{ name: 'worker', state: { terminated: { exitCode: 0, startedAt: iso(run[0]), finishedAt: iso(run[1]) } } }],
       },
-    } as unknown as V1Pod;
-    const t = (s: number) => Date.parse('2026-01-01T00:00:00Z') + s * 1000;
+    }) as unknown as V1Pod;
+
+  it('reads the phases from the pod’s conditions and container state, and its node', () => {
+    const pod = endedPod(
+      [
+        ['PodScheduled', 'True', 1],
+        ['PodReadyToStartContainers', 'True', 3],
+        ['Ready', 'False', 9],
+      ],
+      [5, 8],
+    );
     expect(podAccount(pod)).toEqual({
       node: 'node-2',
       pod: 'toil-x-1-abcde',
@@ -115,21 +122,14 @@ describe('a pod’s account', () => {
   });
 
   it('takes a condition recorded after a later phase as reached at that phase, and Initialized once the sandbox is gone', () => {
-    const pod = {
-      metadata: { name: 'p', creationTimestamp: '2026-01-01T00:00:00Z' },
-      spec: { nodeName: 'n', containers: [] },
-      status: {
-        conditions: [
-          { type: 'PodScheduled', status: 'True', lastTransitionTime: '2026-01-01T00:00:01Z' },
-          { type: 'PodReadyToStartContainers', status: 'False', lastTransitionTime: '2026-01-01T00:00:09Z' },
-          { type: 'Initialized', status: 'True', lastTransitionTime: '2026-01-01T00:00:06Z' },
-        ],
-        containerStatuses: [
-          { name: 'w', state: { terminated: { startedAt: '2026-01-01T00:00:05Z', finishedAt: '2026-01-01T00:00:08Z' } } },
-        ],
-      },
-    } as unknown as V1Pod;
-    const t = (s: number) => Date.parse('2026-01-01T00:00:00Z') + s * 1000;
+    const pod = endedPod(
+      [
+        ['PodScheduled', 'True', 1],
+        ['PodReadyToStartContainers', 'False', 9],
+        ['Initialized', 'True', 6],
+      ],
+      [5, 8],
+    );
     expect(podAccount(pod).phases).toEqual({ created: t(0), scheduled: t(1), initialized: t(5), started: t(5), finished: t(8) });
   });
 
