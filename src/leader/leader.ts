@@ -349,15 +349,14 @@ export class Leader {
         continue;
       }
       // Not done: this job's attempt failed (for a chained job, the batch job failed while on it).
-      await this.recordAttempt(rec, end, false);
       await this.attemptFailed(jobId, end);
       return;
     }
   }
 
-  private async recordAttempt(rec: JobRecord, end: BatchJobEnd, ok: boolean): Promise<void> {
-    const requested = resolveRequirements(rec.requirements, this.config.defaults);
-    await this.config.stats?.ended({ id: rec.id, name: rec.name, requested }, end, ok);
+  private async recordAttempt(job: Pick<JobRecord, 'id' | 'name' | 'requirements'>, end: BatchJobEnd, ok: boolean): Promise<void> {
+    const requested = resolveRequirements(job.requirements, this.config.defaults);
+    await this.config.stats?.ended({ id: job.id, name: job.name, requested }, end, ok);
   }
 
   private async completed(rec: JobRecord): Promise<void> {
@@ -385,6 +384,7 @@ export class Leader {
       end.message ??
       (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
     if (end.outputIsLog && end.outputTail) await this.store.writeJobLog(jobId, end.outputTail).catch(() => undefined);
+    await this.recordAttempt({ id: jobId, name: node.name, requirements: node.requirements }, { ...end, message: reason }, false);
     if (this.config.writeLogs) await this.reports.copyLog(this.config.writeLogs, { id: jobId, name: node.name });
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);

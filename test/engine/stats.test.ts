@@ -68,6 +68,14 @@ describe('--stats and --trace', () => {
     expect(byName['count-chunk']!.advice).toMatch(advice);
     expect(Number(advice.exec(byName['count-chunk']!.advice!)![1])).toBeLessThanOrEqual(512);
 
+    // each failed attempt keeps why, as the leader told it, and its log's last lines
+    const always = (await readStatsFile(`${t.store}.stats.json`)).attempts.filter((a) => a.jobName === 'always');
+    expect(always.map((a) => [a.attempt, a.status, a.message])).toEqual([
+      [1, 'failed', 'the job threw Error: this job always fails'],
+      [2, 'failed', 'the job threw Error: this job always fails'],
+    ]);
+    expect(always[1]!.logTail).toContain('always: about to fail <script>alert(1)</script>');
+
     const text = await toil(['stats', `${t.store}.stats.json`]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/jobs: 7, attempts: 9, failed attempts: 3, jobs failed for good: 1/);
