@@ -118,6 +118,34 @@ Examples:
     });
 
   program
+    .command('stats')
+    .description(
+      'summarise a workflow run with --stats: per job name, count and wall time, CPU and memory (min, median, max, total), and the requirement that would have sufficed',
+    )
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .option('--format <format>', 'text or json', 'text')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .exitOverride()
+    .action(async (target: string, o: { format: string; output?: string }) => {
+      const { statsCommand } = await import('./stats.js');
+      const text = await statsCommand(target, o);
+      if (text !== undefined) process.stdout.write(`${text}\n`);
+    });
+
+  program
+    .command('report')
+    .description(
+      'write one self-contained HTML report of a workflow run with --stats: summary, timeline, used against asked, pod phases, failures, node cache',
+    )
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .requiredOption('-o, --output <file>', 'the HTML file to write')
+    .exitOverride()
+    .action(async (target: string, o: { output: string }) => {
+      const { reportCommand } = await import('./report.js');
+      process.stderr.write(`${await reportCommand(target, o)}\n`);
+    });
+
+  program
     .command('clean')
     .description('delete a job store and everything in it, and first the worker Jobs a dead leader left in Kubernetes')
     .argument('<jobStore>')
