@@ -9,7 +9,10 @@
  *   PreconditionFailed; `If-Match` with another ETag → 412; `If-Match` on a missing key → 404
  *   NoSuchKey; for PutObject and CompleteMultipartUpload;
  * - atomic objects: requests on one key are serialised, so a reader never sees a half-written
- *   object (s3rver writes objects in place);
+ *   object; an object's bytes go to a file of their own, renamed into place once all are on disk
+ *   (s3rver writes in place and answers before its write has finished), and a request's lock
+ *   outlives a client that went away in the middle of a write (S3 then keeps the old object or
+ *   the whole new one);
  * - AbortMultipartUpload (s3rver answers 405), ListMultipartUploads (501), NoSuchUpload for parts
  *   and completions of unknown uploads, and idempotent CompleteMultipartUpload (a retried
  *   completion of a finished upload answers as the first one did);
@@ -29,7 +32,10 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { Transform } = require('node:stream');
+const { pipeline } = require('node:stream/promises');
+const crypto = require('node:crypto');
 const S3rver = require('s3rver');
+const FilesystemStore = require('s3rver/lib/stores/filesystem');
 const { DUMMY_ACCOUNT } = require('s3rver/lib/models/account');
 
 const directory = process.env.TEST_S3_DIR;
@@ -56,6 +62,34 @@ const app = new S3rver({
   vhostBuckets: false,
   resetOnClose: false,
 });
+
+// ---- whole objects: written beside their place, renamed into it when all bytes are on disk ----
+let tmpSeq = 0;
+FilesystemStore.prototype.putObject = async function putWholeObject(object) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
+  const tmp = `${objectPath}.${process.pid}-${++tmpSeq}.partial`;
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  const measure = new Transform({
+    transform(chunk, encoding, callback) {
+      md5.update(chunk, encoding);
+      size += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  const source = Buffer.isBuffer(object.content) ? [object.content] : object.content;
+  try {
+    await pipeline(source, measure, fs.createWriteStream(tmp));
+    await fs.promises.rename(tmp, objectPath);
+  } catch (e) {
+    await fs.promises.rm(tmp, { force: true });
+    throw e;
+  }
+  const digest = md5.digest('hex');
+  await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+  return { size, md5: digest };
+};
 
 /** The keys requests may be signed with: s3rver's static one, and the sessions of a trusted STS. */
 const keyRing = {
@@ -265,13 +299,20 @@ app.middleware.unshift(async function testS3(ctx, next) {
   const releaseAll = () => {
     for (const r of releases.splice(0)) r();
   };
-  ctx.res.once('close', releaseAll);
+  // The locks are held while the request is handled, even if its client has gone (a write
+  // under way finishes first); a streamed GET holds them until its answer is sent or its
+  // connection is gone.
+  let handled = false;
+  ctx.res.once('close', () => {
+    if (handled) releaseAll();
+  });
   try {
     return await handle(ctx, next, { bucket, key, q, cutMode, releases });
   } finally {
+    handled = true;
     const body = ctx.body;
-    // A streamed GET holds its locks until the answer is sent (or the connection is gone).
-    if (!(ctx.method === 'GET' && body && typeof body.pipe === 'function' && !ctx.res.writableEnded)) releaseAll();
+    const streaming = ctx.method === 'GET' && body && typeof body.pipe === 'function';
+    if (!streaming || ctx.res.writableFinished || ctx.res.destroyed) releaseAll();
   }
 });
 
