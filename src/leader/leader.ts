@@ -110,8 +110,7 @@ export class Leader {
    */
   async load(opts: { restart: boolean }): Promise<void> {
     await this.cacheReport.load();
-    const records = await loadJobGraph(this.store, { rootJobId: this.info.rootJobId, restart: opts.restart, log: this.log });
-    for (const rec of records) this.graph.add(rec);
+    await loadJobGraph(this.store, this.graph, { rootJobId: this.info.rootJobId, restart: opts.restart, log: this.log });
     this.graph.recompute();
   }
 
@@ -220,7 +219,7 @@ export class Leader {
     );
     for (const a of reconcileActions(due, { now, knows: (id) => this.batch.knows(id), done })) {
       if (this.stopReason || !this.issued.has(a.batchJobId)) continue;
-      const what = `job '${this.graph.nodes.get(a.job.jobId)?.name ?? '?'}' (${a.job.jobId})`;
+      const what = `job '${this.graph.node(a.job.jobId)?.name ?? '?'}' (${a.job.jobId})`;
       const end = { batchJobId: a.batchJobId, jobId: a.job.jobId, exitCode: null };
       if (a.kind === 'lost') {
         this.log.warning(
@@ -239,13 +238,13 @@ export class Leader {
   }
 
   private result(): LeaderResult {
-    const root = this.graph.nodes.get(this.info.rootJobId);
+    const root = this.graph.node(this.info.rootJobId);
     if (!this.stopReason && root?.subtreeDone) return { ok: true, rootId: this.info.rootJobId, jobsRun: this.jobsRun };
     const c = this.graph.counts();
     const notRun = c.pending + c.issued;
     let reason = this.stopReason?.reason;
     if (!reason && this.failed.size === 0) {
-      const stuck = [...this.graph.nodes.values()].filter((n) => n.status === 'pending').slice(0, 5);
+      const stuck = this.graph.pending(5);
       reason = `no job can run: ${stuck.map((n) => `'${n.name}' (${n.id})`).join(', ')} wait on each other or on a job that never runs`;
     }
     return {
@@ -268,7 +267,7 @@ export class Leader {
   private async housekeeping(): Promise<void> {
     await this.reports.relay();
     await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
-    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
+    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.node(jobId)?.name ?? '?' }));
     await this.activity
       .write(this.batch.runningCount(), issued)
       .catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
@@ -284,7 +283,7 @@ export class Leader {
     // Issuing removes a job from the ready set, which a Set's iteration allows.
     for (const id of this.graph.ready) {
       if (this.issued.size >= this.config.maxJobs || this.stopReason) return;
-      const node = this.graph.nodes.get(id);
+      const node = this.graph.node(id);
       if (!node) continue;
       const requirements = resolveRequirements(node.requirements, this.config.defaults);
       const what = `job '${node.name}' (${id})`;
@@ -336,7 +335,7 @@ export class Leader {
         throw e;
       }
       if (rec.state === 'done') {
-        if (this.graph.nodes.get(jobId)?.status === 'done') return;
+        if (this.graph.node(jobId)?.status === 'done') return;
         await this.completed(rec);
         jobId = rec.chainedInto;
         continue;
@@ -350,7 +349,7 @@ export class Leader {
   private async completed(rec: JobRecord): Promise<void> {
     this.jobsRun++;
     const spawned = rec.spawned ?? [];
-    const fresh = spawned.filter((id) => !this.graph.nodes.has(id));
+    const fresh = spawned.filter((id) => !this.graph.has(id));
     const records = await mapLimit(fresh, 32, (id) => this.store.loadJob(id));
     // A new job may already be done (a worker chained into it): add it as it was created;
     // its own completion is processed when the chain reaches it.
@@ -363,7 +362,7 @@ export class Leader {
   }
 
   private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
-    const node = this.graph.nodes.get(jobId);
+    const node = this.graph.node(jobId);
     if (!node) return;
     const told = await this.reports.toldFailure(jobId);
     const logTail = (lines: number) => this.reports.logTail({ id: jobId, name: node.name }, { end, told, lines });
@@ -382,7 +381,7 @@ export class Leader {
     const remaining = counts ? node.remainingTries - 1 : node.remainingTries;
     const what = `job '${node.name}' (${jobId})`;
     if (remaining > 0 && end.final !== true) {
-      node.remainingTries = remaining;
+      this.graph.setRemainingTries(jobId, remaining);
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;
       const delay = counts ? backoffDelayMs(retryNumber, this.config.backoff) : 0;
@@ -410,9 +409,9 @@ export class Leader {
    */
   private async failForGood(jobId: string, why: Omit<FailedJob, 'id' | 'name'>): Promise<void> {
     const { reason } = why;
-    const node = this.graph.nodes.get(jobId);
+    const node = this.graph.node(jobId);
     if (!node) return;
-    node.remainingTries = 0;
+    this.graph.setRemainingTries(jobId, 0);
     await this.persist(jobId, (r) => ({ ...r, state: 'failed', remainingTries: 0, failure: reason }));
     this.graph.markFailed(jobId);
     const checkpoint = this.graph.checkpointAbove(jobId);
@@ -427,7 +426,7 @@ export class Leader {
 
   /** Discards everything below a checkpoint and runs it again. */
   private async rerunCheckpoint(id: string): Promise<void> {
-    const cp = this.graph.nodes.get(id);
+    const cp = this.graph.node(id);
     if (!cp) return;
     const below = this.graph.subtreeOf(id);
     const keep = this.graph.subtreeOf(id, true);

@@ -40,7 +40,7 @@ describe('GraphState', () => {
     expect(g.ready.has('f')).toBe(true);
     g.markIssued('f');
     g.markDone(done(f));
-    expect(g.nodes.get('root')!.subtreeDone).toBe(true);
+    expect(g.node('root')!.subtreeDone).toBe(true);
   });
 
   it('waits for forwarded values', () => {
@@ -89,7 +89,7 @@ describe('GraphState', () => {
     g.add(rec('f', { predecessors: ['root'] }));
     g.recompute();
     expect([...g.ready]).toEqual(['f']);
-    expect(g.nodes.get('a')!.subtreeDone).toBe(true);
-    expect(g.nodes.get('root')!.subtreeDone).toBe(false);
+    expect(g.node('a')!.subtreeDone).toBe(true);
+    expect(g.node('root')!.subtreeDone).toBe(false);
   });
 });
