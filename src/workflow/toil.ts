@@ -14,6 +14,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
 import { checkCredentialsMount } from './credentialsMount.js';
+import { HeapPeak } from './heapPeak.js';
 import { LeaseLostError, ToilError, UsageError } from '../errors.js';
 import type { BatchSystem } from '../batch/types.js';
 import { exportUrl, importUrl } from '../filestore/urls.js';
@@ -300,6 +301,9 @@ export class Toil {
    */
   private async runLeader(o: { info: WorkflowInfo; lease: Lease; batch: BatchSystem; restart: boolean }): Promise<unknown> {
     const { info, lease, batch, restart } = o;
+    const heap = new HeapPeak();
+    const sizing = HeapPeak.sizing();
+    if (sizing) this.logger.info(sizing);
     const store = new FencedJobStore(this.store, lease);
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
@@ -344,7 +348,7 @@ export class Toil {
     }
     const rss = process.resourceUsage().maxRSS / 1024;
     this.logger.info(
-      `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`,
+      `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB, ${heap.summary()}`,
     );
     return value;
   }
