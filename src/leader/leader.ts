@@ -30,6 +30,8 @@ export interface LeaderConfig {
   backoff: BackoffPolicy;
   /** Most batch jobs issued at once. */
   maxJobs: number;
+  /** Most batch jobs issued and not running yet (default {@link ISSUE_AHEAD}). */
+  issueAhead?: number;
   defaults: RequirementDefaults & { preemptible: boolean };
   workDir?: string;
   /** Copy every job's log to this directory. */
@@ -43,6 +45,14 @@ export interface LeaderConfig {
   /** How often the leader's issued jobs are checked against the batch system and the job store (default 60 s; see `reconcile`). */
   reconcileIntervalMs?: number;
 }
+
+/**
+ * How many batch jobs the leader keeps issued beyond those running: ready jobs past that wait in
+ * the graph's ready set (a few bytes each), not as requests queued in the batch system (a
+ * kilobyte or so each, and work for every reconcile), so that a workflow of a million ready jobs
+ * costs the batch system no more than ten thousand. Far more than a cluster starts at once.
+ */
+export const ISSUE_AHEAD = 10_000;
 
 /** The default period of `reconcile`: as a controller's resync, rare enough to cost nothing noticeable. */
 export const RECONCILE_INTERVAL_MS = 60_000;
@@ -140,6 +150,8 @@ export class Leader {
     if (batch) parts.push(batch);
     if (this.graph.ready.size > 0 && this.issued.size >= this.config.maxJobs)
       parts.push(`${this.graph.ready.size} held back by --maxJobs ${this.config.maxJobs}`);
+    else if (this.graph.ready.size > 0 && this.aheadFull())
+      parts.push(`${this.graph.ready.size} to be issued as the batch system's queue drains`);
     if (this.timers.size > 0) parts.push(`${this.timers.size} to be retried after a backoff`);
     return parts.length > 0 ? parts.join('; ') : undefined;
   }
@@ -278,11 +290,15 @@ export class Leader {
     }
   }
 
+  private aheadFull(): boolean {
+    return this.issued.size - this.batch.runningCount() >= (this.config.issueAhead ?? ISSUE_AHEAD);
+  }
+
   private async issueReady(): Promise<void> {
     if (this.stopReason) return;
     // Issuing removes a job from the ready set, which a Set's iteration allows.
     for (const id of this.graph.ready) {
-      if (this.issued.size >= this.config.maxJobs || this.stopReason) return;
+      if (this.issued.size >= this.config.maxJobs || this.aheadFull() || this.stopReason) return;
       const node = this.graph.node(id);
       if (!node) continue;
       const requirements = resolveRequirements(node.requirements, this.config.defaults);
