@@ -53,10 +53,14 @@ function runSized() {
   for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'])
     process.on(sig, () => (sig !== 'SIGINT' || !process.stdin.isTTY ? child.kill(sig) : undefined));
   child.on('exit', (code, signal) => {
+    const more = `give the leader more memory (the Job's resources.limits.memory) and resume with 'toil run --restart'`;
     if (signal === 'SIGABRT' || code === 134)
       process.stderr.write(
-        `toil: the leader ran out of memory: its heap was sized to ${heapMiB} MiB from the container's memory limit of ${limitMiB} MiB; ` +
-          `give the leader more memory (the Job's resources.limits.memory) and resume with 'toil run --restart'\n`,
+        `toil: the leader ran out of memory: its heap was sized to ${heapMiB} MiB from the container's memory limit of ${limitMiB} MiB; ${more}\n`,
+      );
+    else if (signal === 'SIGKILL')
+      process.stderr.write(
+        `toil: the leader was killed (SIGKILL), in a container most often for going over its memory limit of ${limitMiB} MiB; ${more}\n`,
       );
     process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
   });
