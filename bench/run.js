@@ -47,7 +47,9 @@ function rateWatch(started) {
       while (next < MILESTONES.length && Number(m[1]) >= MILESTONES[next]) {
         const n = MILESTONES[next++];
         const rate = n / 2 / (at(n) - at(n / 2));
-        console.log(`  at ${String(n).padStart(7)} jobs done: ${rate.toFixed(1).padStart(6)} jobs/s (over the last ${n / 2}), ${at(n).toFixed(0)}s in`);
+        console.log(
+          `  at ${String(n).padStart(7)} jobs done: ${rate.toFixed(1).padStart(6)} jobs/s (over the last ${n / 2}), ${at(n).toFixed(0)}s in`,
+        );
       }
     }
   };
@@ -72,7 +74,9 @@ function run(workflow, args) {
     child.on('close', (code) => {
       const wall = Number(process.hrtime.bigint() - started) / 1e9;
       if (code !== 0) return reject(new Error(`${workflow} exited ${code}:\n${err}`));
-      const m = /finished: (\d+) job\(s\) run in ([\d.]+)s; leader peak RSS (\d+) MiB(?:, peak heap used (\d+) MiB of (\d+) MiB)?/.exec(err);
+      const m = /finished: (\d+) job\(s\) run in ([\d.]+)s; leader peak RSS (\d+) MiB(?:, peak heap used (\d+) MiB of (\d+) MiB)?/.exec(
+        err,
+      );
       if (!m) return reject(new Error(`no summary line in the leader's log:\n${err}`));
       const heap = m[4] ? `${m[4]} MiB of ${m[5]} MiB` : '?';
       resolve({ value: JSON.parse(out), jobs: Number(m[1]), leaderSeconds: Number(m[2]), rssMiB: Number(m[3]), heap, wall });
