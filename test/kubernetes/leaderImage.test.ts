@@ -191,7 +191,7 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
   }, 240_000);
 
   it('the leader sizes its heap from its memory limit (the downward API), and ends telling the heap used beside peak RSS', async () => {
-    const one = `import { defineJob } from 'toil-ts';\nexport default () => defineJob('one', async () => 'sized')();\n`;
+    const one = `import { defineJob } from 'toil-ts';\nconst one = defineJob('one', async () => 'sized');\nexport default () => one();\n`;
     const dir = await makeOverlay('heap', { 'main.ts': one }, { config: 'batchSystem: single_machine\nlogLevel: info\n' });
     await editYaml(path.join(dir, 'leader.yaml'), (doc) => {
       doc.setIn(
