@@ -27,10 +27,14 @@ export class HeapPeak {
     return sized ? `leader heap limit ${sized}` : undefined;
   }
 
-  /** `peak heap used N MiB of L MiB`, and stops sampling. */
-  summary(): string {
+  /** Takes a last sample and stops. */
+  stop(): void {
     clearInterval(this.timer);
     this.sample();
+  }
+
+  /** `peak heap used N MiB of L MiB`. */
+  summary(): string {
     const limit = v8.getHeapStatistics().heap_size_limit;
     return `peak heap used ${(this.peak / MIB).toFixed(0)} MiB of ${(limit / MIB).toFixed(0)} MiB`;
   }

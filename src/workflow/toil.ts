@@ -327,6 +327,7 @@ export class Toil {
       throw e;
     } finally {
       this.leader = undefined;
+      heap.stop();
       await batch.shutdown();
     }
     let value: unknown;
