@@ -28,6 +28,8 @@ const RECORDS = Number(process.env['TOIL_BIG_STORE_RECORDS'] ?? 20_000);
 const RESULT_BYTES = 5000;
 /** The heap each command gets: the records' results alone take more. */
 const HEAP_MIB = 96;
+/** Generous: about a minute on a loaded 2-core machine at the default size. */
+const TIMEOUT_MS = 300_000 * Math.max(1, RECORDS / 20_000);
 
 const t = useTempStore();
 const s3 = useTestS3Pair();
@@ -83,11 +85,19 @@ async function opensInSmallHeap(big: Big): Promise<void> {
 }
 
 describe('a store of many finished records, in a heap smaller than they are together', () => {
-  it('on the file store: --restart, status and clean', async () => {
-    await opensInSmallHeap({ locator: t.store, store: async (l) => new FileJobStore(l, { fsync: false }), env: {}, records: RECORDS });
-  }, 300_000);
+  it(
+    'on the file store: --restart, status and clean',
+    async () => {
+      await opensInSmallHeap({ locator: t.store, store: async (l) => new FileJobStore(l, { fsync: false }), env: {}, records: RECORDS });
+    },
+    TIMEOUT_MS,
+  );
 
-  it('on the S3 store: --restart, status and clean', async () => {
-    await opensInSmallHeap({ locator: s3.locator(), store: (l) => openJobStore(l), env: s3.env(s3.cond), records: RECORDS / 5 });
-  }, 600_000);
+  it(
+    'on the S3 store: --restart, status and clean',
+    async () => {
+      await opensInSmallHeap({ locator: s3.locator(), store: (l) => openJobStore(l), env: s3.env(s3.cond), records: RECORDS / 5 });
+    },
+    TIMEOUT_MS,
+  );
 });
