@@ -26,6 +26,7 @@ import {
   unschedulableSince,
   type PodVerdict,
 } from './podOutcome.js';
+import { podAccount } from './podAccount.js';
 import { processEndReason, tailIsAttemptLog } from './processEnd.js';
 import { notCreatedInTime, readRefusal, refusalWait, refusedVerdict, type Refusal } from './createRefusal.js';
 import type { BatchJobEnd } from './types.js';
@@ -422,6 +423,7 @@ export class JobTracker {
       countsAsAttempt: v.countsAsAttempt,
       ...(v.retryable ? {} : { final: true }),
       ...(outputTail ? { outputTail, ...(tailIsAttemptLog(v.exitCode, lines) ? { outputIsLog: true } : {}) } : {}),
+      ...(t.pod ? { place: podAccount(t.pod) } : {}),
     };
   }
 

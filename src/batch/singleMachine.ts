@@ -15,7 +15,7 @@ import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { EndQueue } from './endQueue.js';
 import { processEndReason } from './processEnd.js';
-import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
+import type { AttemptPlace, BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
 export interface SingleMachineOptions {
   maxCores: number;
@@ -152,7 +152,8 @@ export class SingleMachineBatchSystem implements BatchSystem {
   private spawn(): Proc {
     const child = fork(this.entry, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      execArgv: [],
+      // --expose-gc: a job's peak memory is measured from a collected heap (worker/measure.ts).
+      execArgv: ['--expose-gc'],
       // More libuv threads: a job that creates many children does many small file operations.
       env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
       serialization: 'json',
@@ -202,6 +203,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
       exitCode: code,
       countsAsAttempt: true,
       ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
+      place: placeOf(proc),
     });
     if (proc.jobsRun >= (this.opts.jobsPerProcess ?? 500)) {
       this.procs.delete(proc);
@@ -237,6 +239,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
             `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
           countsAsAttempt: true,
           ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {}),
+          place: placeOf(proc),
         };
     this.ends.push(end);
     this.pump();
@@ -325,4 +328,9 @@ export async function machineResources(dir: string): Promise<{ cores: number; me
     /* keep unlimited */
   }
   return { cores: os.availableParallelism(), memory: os.totalmem(), disk };
+}
+
+/** Where a batch job ran: this host, and the worker process. */
+function placeOf(proc: Proc): AttemptPlace {
+  return { node: os.hostname(), ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}) };
 }

@@ -23,6 +23,8 @@ export interface WorkerArgs {
     bundleHash: string;
     defaults: RequirementDefaults & { preemptible: boolean };
     caching?: CachingSettings;
+    /** Measure each job and send the figures to the leader (`--stats`, `--trace`). */
+    measure?: boolean;
   };
   /** Resources given to this batch job; default: the job's own requirements. */
   allocated?: ResolvedRequirements;
@@ -72,6 +74,18 @@ export interface BatchJobEnd {
    * attempt's output (the job store holds nothing newer), and the leader keeps it as the log.
    */
   outputIsLog?: boolean;
+  /** Where the attempt ran and, on Kubernetes, its pod's phases: for statistics, never for the verdict. */
+  place?: AttemptPlace;
+}
+
+/** Where an attempt ran, and when its pod reached each phase (ms since the epoch; podAccount.ts). */
+export interface AttemptPlace {
+  /** The node (Kubernetes) or host (single_machine). */
+  node?: string;
+  pod?: string;
+  /** The worker process (single_machine). */
+  pid?: number;
+  phases?: { created?: number; scheduled?: number; initialized?: number; started?: number; finished?: number };
 }
 
 export interface ShutdownOptions {

@@ -3,21 +3,21 @@
  * Exit codes: 0 success, 1 the workflow failed, 2 bad usage or configuration (nothing created).
  */
 import { Command, CommanderError } from 'commander';
-import { UsageError } from '../errors.js';
-import { openJobStore } from '../jobstore/open.js';
-import { KILL_FILE } from '../leader/leader.js';
-import { leaseSeemsLive, readLease } from '../leader/lease.js';
-import { runWorker } from '../worker/worker.js';
-import { Toil, WorkflowFailedError } from '../workflow/toil.js';
+import { ToilError, UsageError } from '../errors.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, forPeople } from './exit.js';
 import { addRunOptions, environmentHelp, givenOptions, type RunOpts } from './runOptions.js';
-import { cleanStore, type CleanOptions } from './clean.js';
-import { initProject } from './init.js';
-import { initKubernetes } from './initKubernetes.js';
-import { formatStatus, storeStatus } from './status.js';
+import type { CleanOptions } from './clean.js';
+
+// Each command loads what it needs when it runs: a worker, started once per batch job in its
+// own pod or process, does not load the leader, the job store's listings or `toil init`.
+
+/** A failed or killed workflow (WorkflowFailedError): its message is the report, said as it is. */
+function isWorkflowEnd(e: unknown): e is ToilError {
+  return e instanceof ToilError && (e.code === 'WORKFLOW_FAILED' || e.code === 'KILLED');
+}
 
 function fail(e: unknown): never {
-  if (e instanceof WorkflowFailedError) {
+  if (isWorkflowEnd(e)) {
     process.stderr.write(`${e.message}\n`);
     process.exit(EXIT_FAILED);
   }
@@ -26,6 +26,7 @@ function fail(e: unknown): never {
 }
 
 async function run(workflow: string, jobStore: string, workflowArgs: string[], o: RunOpts): Promise<void> {
+  const { Toil } = await import('../workflow/toil.js');
   const toil = await Toil.open({ ...(await givenOptions(jobStore, o)), jobStore, workflow });
   const builder = toil.module['default'];
   if (!toil.config.restart && typeof builder !== 'function') {
@@ -45,7 +46,7 @@ async function run(workflow: string, jobStore: string, workflowArgs: string[], o
   process.on('SIGTERM', onSignal);
   const value = toil.config.restart
     ? await toil.restart(workflowArgs)
-    : await toil.start(builder as Parameters<Toil['start']>[0], workflowArgs);
+    : await toil.start(builder as Parameters<typeof toil.start>[0], workflowArgs);
   process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
 }
 
@@ -98,7 +99,10 @@ Examples:
     )
     .exitOverride()
     .action(async (dir: string, o: { kubernetes?: boolean }) => {
-      process.stderr.write(`${o.kubernetes ? await initKubernetes(dir) : await initProject(dir)}\n`);
+      const made = o.kubernetes
+        ? await (await import('./initKubernetes.js')).initKubernetes(dir)
+        : await (await import('./init.js')).initProject(dir);
+      process.stderr.write(`${made}\n`);
     });
 
   program
@@ -108,8 +112,37 @@ Examples:
     .option('--json', 'print JSON')
     .exitOverride()
     .action(async (jobStore: string, o: { json?: boolean }) => {
+      const { formatStatus, storeStatus } = await import('./status.js');
       const s = await storeStatus(jobStore);
       process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatStatus(s)}\n`);
+    });
+
+  program
+    .command('stats')
+    .description(
+      'summarise a workflow run with --stats: per job name, count and wall time, CPU and memory (min, median, max, total), and the requirement that would have sufficed',
+    )
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .option('--format <format>', 'text or json', 'text')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .exitOverride()
+    .action(async (target: string, o: { format: string; output?: string }) => {
+      const { statsCommand } = await import('./stats.js');
+      const text = await statsCommand(target, o);
+      if (text !== undefined) process.stdout.write(`${text}\n`);
+    });
+
+  program
+    .command('report')
+    .description(
+      'write one self-contained HTML report of a workflow run with --stats: summary, timeline, used against asked, pod phases, failures, node cache',
+    )
+    .argument('<jobStore|statsFile>', 'a job store, or the <jobStore>.stats.json file --stats wrote next to it')
+    .requiredOption('-o, --output <file>', 'the HTML file to write')
+    .exitOverride()
+    .action(async (target: string, o: { output: string }) => {
+      const { reportCommand } = await import('./report.js');
+      process.stderr.write(`${await reportCommand(target, o)}\n`);
     });
 
   program
@@ -124,6 +157,7 @@ Examples:
     .option('--no-kubernetes', 'leave Kubernetes alone: delete the store even if its worker Jobs cannot be deleted')
     .exitOverride()
     .action(async (jobStore: string, o: CleanOptions) => {
+      const { cleanStore } = await import('./clean.js');
       await cleanStore(jobStore, o, (line) => process.stderr.write(`toil: ${line}\n`));
     });
 
@@ -133,6 +167,11 @@ Examples:
     .argument('<jobStore>')
     .exitOverride()
     .action(async (jobStore: string) => {
+      const [{ openJobStore }, { KILL_FILE }, { leaseSeemsLive, readLease }] = await Promise.all([
+        import('../jobstore/open.js'),
+        import('../leader/leader.js'),
+        import('../leader/lease.js'),
+      ]);
       const store = await openJobStore(jobStore);
       if (!(await store.exists())) throw new UsageError(`job store ${store.locator} does not exist`);
       await store.writeShared(KILL_FILE, JSON.stringify({ requestedAt: new Date().toISOString() }));
@@ -153,6 +192,7 @@ Examples:
     .exitOverride()
     .action(async (jobStore: string, jobId: string, o: { workDir?: string }) => {
       const workDir = o.workDir ?? process.env['TOIL_WORKDIR'];
+      const { runWorker } = await import('../worker/worker.js');
       const code = await runWorker({ locator: jobStore, jobId, echo: true, ...(workDir ? { workDir } : {}) });
       process.exit(code);
     });

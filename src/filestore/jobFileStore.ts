@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ToilError, errorMessage } from '../errors.js';
@@ -45,6 +45,8 @@ export class JobFileStore implements FileStore {
   readonly toDelete: FileID[] = [];
   /** Reads served from the node cache and downloads, for the leader's totals. */
   readonly stats: CacheStats = emptyStats();
+  /** Bytes the job read (from the job store or the node cache) and wrote to the job store. */
+  readonly io = { readBytes: 0, writtenBytes: 0 };
   /** What the leader is to log as warnings about this job's use of the node. */
   readonly warnings: string[] = [];
   private tempRoot: string | undefined;
@@ -69,6 +71,7 @@ export class JobFileStore implements FileStore {
   }
 
   async writeGlobalFile(localPath: string): Promise<FileID> {
+    this.io.writtenBytes += (await stat(localPath)).size;
     const cache = this.filesCache();
     if (!cache) return this.remember(await this.store.writeFile(localPath, { ownerJobId: this.jobId }));
     // The cached copy is taken first and uploaded, so that it holds exactly the stored bytes.
@@ -87,7 +90,9 @@ export class JobFileStore implements FileStore {
 
   async writeGlobalFileStream(data: Readable | AsyncIterable<Uint8Array> | string | Uint8Array, basename = 'data'): Promise<FileID> {
     const source = typeof data === 'string' ? Buffer.from(data) : data;
-    return this.remember(await this.store.writeFile(source, { basename, ownerJobId: this.jobId }));
+    const counted = source instanceof Uint8Array ? source : this.counting(source, 'writtenBytes');
+    if (source instanceof Uint8Array) this.io.writtenBytes += source.byteLength;
+    return this.remember(await this.store.writeFile(counted, { basename, ownerJobId: this.jobId }));
   }
 
   readGlobalFile(id: FileID, localPath?: string, options?: ReadFileOptions): Promise<string>;
@@ -104,8 +109,21 @@ export class JobFileStore implements FileStore {
     return dest;
   }
 
-  readGlobalFileStream(id: FileID): Promise<Readable> {
-    return this.store.readFileStream(id);
+  async readGlobalFileStream(id: FileID): Promise<Readable> {
+    return Readable.from(this.counting(await this.store.readFileStream(id), 'readBytes'));
+  }
+
+  /** The bytes of the job's temporary directory now (its local disk use, beside cached files). */
+  tempDirBytes(): Promise<number> {
+    return this.tempRoot ? treeBytes(this.tempRoot) : Promise.resolve(0);
+  }
+
+  /** Passes a stream's chunks through, adding their bytes to `io[what]`. */
+  private async *counting(source: AsyncIterable<Uint8Array>, what: keyof JobFileStore['io']): AsyncIterable<Uint8Array> {
+    for await (const chunk of source) {
+      this.io[what] += chunk.byteLength;
+      yield chunk;
+    }
   }
 
   async deleteGlobalFile(id: FileID): Promise<void> {
@@ -176,6 +194,7 @@ export class JobFileStore implements FileStore {
   }
 
   private count(kind: 'hit' | 'miss', bytes: number): void {
+    this.io.readBytes += bytes;
     if (kind === 'hit') {
       this.stats.hits++;
       this.stats.hitBytes += bytes;
@@ -233,6 +252,23 @@ export class JobFileStore implements FileStore {
     this.warnings.push(message);
     createLogger('warning').warning(`toil worker: ${message}`);
   }
+}
+
+/** Bytes of the regular files under `dir` (0 if it is not there). */
+async function treeBytes(dir: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  let total = 0;
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await treeBytes(p);
+    else if (e.isFile()) total += (await lstat(p).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
 }
 
 /** Whether this process has said that its node cache cannot be used (it says so once). */

@@ -30,6 +30,20 @@ export function parseRecord(data: Buffer | string, what: string): JobRecord {
   return parseStored(JobRecordSchema, data, `${what}: stored record`) as JobRecord;
 }
 
+export const CacheStatsSchema = z.object({ hits: z.number(), misses: z.number(), hitBytes: z.number(), missBytes: z.number() });
+
+export const WorkerMeasuresSchema = z.object({
+  startedAt: z.number(),
+  childCpuSeconds: z.number(),
+  peakScope: z.enum(['job', 'process']),
+  readBytes: z.number(),
+  writtenBytes: z.number(),
+  diskBytes: z.number(),
+  host: z.string(),
+  pid: z.number(),
+  ok: z.boolean(),
+});
+
 const ChannelMessageSchema = z.object({
   kind: z.enum(['log', 'stats', 'failure']),
   level: z.enum(['warning']).optional(),
@@ -40,7 +54,8 @@ const ChannelMessageSchema = z.object({
   wallSeconds: z.number().optional(),
   cpuSeconds: z.number().optional(),
   peakRss: z.number().optional(),
-  cache: z.object({ hits: z.number(), misses: z.number(), hitBytes: z.number(), missBytes: z.number() }).optional(),
+  cache: CacheStatsSchema.optional(),
+  measured: WorkerMeasuresSchema.optional(),
   at: z.number(),
 });
 

@@ -30,13 +30,35 @@ export interface ChannelMessage {
   jobName: string;
   text?: string;
   stack?: string;
-  /** Stats: wall-clock seconds, CPU seconds, peak RSS in bytes. */
+  /** Stats: wall-clock seconds, CPU seconds (the worker's and its children's), peak RSS in bytes (worker/measure.ts). */
   wallSeconds?: number;
   cpuSeconds?: number;
   peakRss?: number;
+  /** Stats, when the workflow measures its jobs (`--stats`, `--trace`): the rest of what the worker measured. */
+  measured?: WorkerMeasures;
   /** Stats: the job's node cache reads (hits, downloads, and their bytes). */
   cache?: { hits: number; misses: number; hitBytes: number; missBytes: number };
   at: number;
+}
+
+/** What a worker measured of one attempt besides times and peak memory (see worker/measure.ts). */
+export interface WorkerMeasures {
+  /** When the attempt started, in ms since the epoch. */
+  startedAt: number;
+  /** The part of `cpuSeconds` used by the job's child processes. */
+  childCpuSeconds: number;
+  /** `job`: the peak since the job started; `process`: since its worker process started. */
+  peakScope: 'job' | 'process';
+  /** Bytes the job read through its file store (from the job store or the node cache) and wrote to the job store. */
+  readBytes: number;
+  writtenBytes: number;
+  /** Bytes in the job's temporary directory when it ended. */
+  diskBytes: number;
+  /** Where it ran: the host name (in a pod, the pod's name) and the worker's process id. */
+  host: string;
+  pid: number;
+  /** Whether the job's code succeeded and its result was committed. */
+  ok: boolean;
 }
 
 export interface WriteCondition {

@@ -21,6 +21,8 @@ export const WorkflowInfoSchema = z.object({
   args: z.array(z.string()).optional(),
   /** The node cache: files through it (`--disableCaching false`) and its cap; absent in older stores (on). */
   caching: z.object({ enabled: z.boolean(), cacheSize: z.number().optional() }).optional(),
+  /** Workers measure each job and send the figures to the leader (`--stats`, `--trace` of the current run). */
+  measure: z.boolean().optional(),
   /** Set once the workflow has finished successfully. */
   completed: z.boolean().optional(),
 });

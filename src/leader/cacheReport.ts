@@ -3,14 +3,11 @@
  * leader from its workers' stats messages and kept in a shared file of the job store, so that
  * `toil status` shows them during and after the run and a restart goes on counting.
  */
-import { z } from 'zod';
 import { addStats, emptyStats, type CacheStats } from '../filestore/cacheRules.js';
-import { parseStored } from '../jobstore/records.js';
+import { CacheStatsSchema, parseStored } from '../jobstore/records.js';
 import type { JobStore } from '../jobstore/types.js';
 
 export const CACHE_REPORT_FILE = 'cache-stats.json';
-
-const CacheReportSchema = z.object({ hits: z.number(), misses: z.number(), hitBytes: z.number(), missBytes: z.number() });
 
 /** Sums the totals and writes them when they changed. */
 export class CacheReport {
@@ -45,7 +42,7 @@ export async function readCacheReport(store: JobStore): Promise<CacheStats | und
   const got = await store.readShared(CACHE_REPORT_FILE);
   if (!got) return undefined;
   try {
-    return parseStored(CacheReportSchema, got.value, CACHE_REPORT_FILE);
+    return parseStored(CacheStatsSchema, got.value, CACHE_REPORT_FILE);
   } catch {
     return undefined;
   }

@@ -22,6 +22,7 @@ import { GraphState } from './graphState.js';
 import { loadJobGraph } from './loadGraph.js';
 import { chainDone, dueForReconcile, reconcileActions, type IssuedBatchJob } from './reconcile.js';
 import { Progress, type ProgressCounts } from './progress.js';
+import type { StatsRecorder } from './statsRecorder.js';
 
 export const KILL_FILE = 'kill-request.json';
 
@@ -44,6 +45,8 @@ export interface LeaderConfig {
   logTailLines?: number;
   /** How often the leader's issued jobs are checked against the batch system and the job store (default 60 s; see `reconcile`). */
   reconcileIntervalMs?: number;
+  /** Each attempt's account (--stats, --trace); its owner loads and closes it. */
+  stats?: StatsRecorder;
 }
 
 /**
@@ -96,7 +99,7 @@ export class Leader {
     this.log = config.logger;
     this.activity = new ActivityWriter(store);
     this.cacheReport = new CacheReport(store);
-    this.reports = new WorkerReports(store, this.log, this.cacheReport);
+    this.reports = new WorkerReports(store, this.log, this.cacheReport, (m) => config.stats?.measured(m));
   }
 
   /**
@@ -278,6 +281,7 @@ export class Leader {
 
   private async housekeeping(): Promise<void> {
     await this.reports.relay();
+    await this.config.stats?.flush();
     await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
     const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.node(jobId)?.name ?? '?' }));
     await this.activity
@@ -326,12 +330,14 @@ export class Leader {
             bundleHash: this.info.bundleHash,
             defaults: this.config.defaults,
             ...(this.info.caching ? { caching: this.info.caching } : {}),
+            ...(this.info.measure ? { measure: true } : {}),
           },
           allocated: requirements,
           ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
         },
       });
       this.issued.set(batchJobId, { jobId: id, at: Date.now() });
+      this.config.stats?.issued(batchJobId);
       this.log.debug(`issued ${what} as batch job ${batchJobId}`);
     }
   }
@@ -352,6 +358,7 @@ export class Leader {
       }
       if (rec.state === 'done') {
         if (this.graph.node(jobId)?.status === 'done') return;
+        await this.recordAttempt(rec, end, true);
         await this.completed(rec);
         jobId = rec.chainedInto;
         continue;
@@ -360,6 +367,11 @@ export class Leader {
       await this.attemptFailed(jobId, end);
       return;
     }
+  }
+
+  private async recordAttempt(job: Pick<JobRecord, 'id' | 'name' | 'requirements'>, end: BatchJobEnd, ok: boolean): Promise<void> {
+    const requested = resolveRequirements(job.requirements, this.config.defaults);
+    await this.config.stats?.ended({ id: job.id, name: job.name, requested }, end, ok);
   }
 
   private async completed(rec: JobRecord): Promise<void> {
@@ -387,6 +399,7 @@ export class Leader {
       end.message ??
       (end.outcome === 'succeeded' ? 'the worker ended without recording a result' : `the worker exited with code ${end.exitCode}`);
     if (end.outputIsLog && end.outputTail) await this.store.writeJobLog(jobId, end.outputTail).catch(() => undefined);
+    await this.recordAttempt({ id: jobId, name: node.name, requirements: node.requirements }, { ...end, message: reason }, false);
     if (this.config.writeLogs) await this.reports.copyLog(this.config.writeLogs, { id: jobId, name: node.name });
     if (end.outcome === 'killed' && this.stopReason) {
       this.graph.markRetrying(jobId);

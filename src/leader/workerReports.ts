@@ -4,7 +4,7 @@
  * - Messages, from the job store's channel: a job's log lines are relayed to the leader's log as
  *   they come; why an attempt failed (the error the job threw: its message and the workflow's own
  *   stack frames) is kept until that attempt's end is processed; cache and time figures go to the
- *   cache report and the debug log.
+ *   cache report, the debug log and the attempts' account (statsRecorder.ts).
  * - A failed attempt's log: the job's output as the worker saved it (or, when it could not, the
  *   batch system's tail of the worker's output), without the lines the worker added about the
  *   failure — the leader shows those apart, once (jobFailure.ts).
@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { BatchJobEnd } from '../batch/types.js';
 import { errorMessage } from '../errors.js';
 import { jobLabel, withoutFailureLines, type JobFailure } from '../jobFailure.js';
-import type { JobStore } from '../jobstore/types.js';
+import type { ChannelMessage, JobStore } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
 import type { CacheReport } from './cacheReport.js';
 
@@ -29,6 +29,8 @@ export class WorkerReports {
     private readonly store: JobStore,
     private readonly log: Logger,
     private readonly cacheReport: CacheReport,
+    /** Where stats messages go besides the cache report (the attempts' account). */
+    private readonly onStats?: (m: ChannelMessage) => void,
   ) {}
 
   /** Takes the pending messages: log lines to the log, failures kept, figures to the cache report. */
@@ -42,6 +44,7 @@ export class WorkerReports {
           this.told.set(m.jobId, { text: m.text, stack: m.stack });
         } else if (m.kind === 'stats') {
           if (m.cache) this.cacheReport.add(m.cache);
+          this.onStats?.(m);
           if (m.wallSeconds !== undefined)
             this.log.debug(`[${m.jobName} ${m.jobId}] ${m.wallSeconds?.toFixed(3)}s wall, ${m.cpuSeconds?.toFixed(3)}s CPU`);
         }

@@ -29,6 +29,7 @@ import type { WorkerArgs } from '../batch/types.js';
 import { WORKER_EXIT_JOB_FAILED } from '../batch/processEnd.js';
 import { OutputCapture } from './capture.js';
 import { loadBundleFromStore } from './loadBundle.js';
+import { startMeasuring, type Measurement } from './measure.js';
 import { PromiseResolver } from './resolve.js';
 
 export type { WorkerArgs };
@@ -65,6 +66,7 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
         bundleHash: info.info.bundleHash,
         defaults: info.info.defaults,
         ...(info.info.caching ? { caching: info.info.caching } : {}),
+        ...(info.info.measure ? { measure: true } : {}),
       };
     }
     registry = (await loadBundleFromStore(store, workflow.bundleHash)).registry;
@@ -119,8 +121,10 @@ interface Attempt {
   files: JobFileStore;
   /** Lines sent with ctx.log. */
   logLines: string[];
-  started: number;
-  cpu0: NodeJS.CpuUsage;
+  /** When the workflow measures its jobs (measure.ts). */
+  measurement?: Measurement;
+  /** Bytes in the job's temporary directory when it ended (measured when the workflow asks). */
+  diskBytes: number;
 }
 
 interface OneOutcome {
@@ -139,8 +143,8 @@ function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' 
     capture: new OutputCapture(s.args.echo ?? false, label),
     files: new JobFileStore({ store: s.store, jobId: rec.id, workDir, cache: cacheAccess(s, base) }),
     logLines: [],
-    started: Date.now(),
-    cpu0: process.cpuUsage(),
+    ...(s.workflow.measure ? { measurement: startMeasuring() } : {}),
+    diskBytes: 0,
   };
 }
 
@@ -278,8 +282,8 @@ async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown)
   }
   s.resolver.remember(record);
   await Promise.all(a.files.toDelete.map((id) => s.store.deleteFile(id).catch(() => undefined)));
-  await a.files.finish(false);
-  await flush(s.store, a, {});
+  await finishFiles(s, a, false);
+  await flush(s, a, {});
   return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
 }
 
@@ -288,9 +292,9 @@ async function failAttempt(s: Session, a: Attempt, e: unknown): Promise<OneOutco
   a.capture.stop();
   const failure = describeFailure(e);
   a.capture.add(failureLines(a.label, failure));
-  await a.files.finish(true).catch(() => undefined);
+  await finishFiles(s, a, true).catch(() => undefined);
   try {
-    await flush(s.store, a, { failure });
+    await flush(s, a, { failure });
   } catch (e2) {
     process.stderr.write(`toil worker: cannot save the log of job ${a.label}: ${errorMessage(e2)}\n`);
   }
@@ -320,8 +324,15 @@ function jobIdOf(j: Job<unknown>): string | undefined {
   }
 }
 
-/** Saves an attempt's output and sends its log lines (and, if it failed, why) to the leader. */
-async function flush(store: JobStore, a: Attempt, extra: { failure?: JobFailure }): Promise<void> {
+/** Ends the attempt's use of files; first, when the workflow measures its jobs, takes the size of its temporary directory. */
+async function finishFiles(s: Session, a: Attempt, failed: boolean): Promise<void> {
+  if (s.workflow.measure) a.diskBytes = await a.files.tempDirBytes();
+  await a.files.finish(failed);
+}
+
+/** Saves an attempt's output and sends its log lines (and, if it failed, why) and its stats to the leader. */
+async function flush(s: Session, a: Attempt, extra: { failure?: JobFailure }): Promise<void> {
+  const store = s.store;
   const rec = a.current.value;
   const output = a.capture.text();
   const writes: Promise<unknown>[] = [];
@@ -336,15 +347,13 @@ async function flush(store: JobStore, a: Attempt, extra: { failure?: JobFailure 
   }
   if (extra.failure)
     writes.push(store.sendMessage({ kind: 'failure', jobId: rec.id, jobName: rec.name, ...extra.failure, at: Date.now() }));
-  const timings = process.env['TOIL_STATS'] === '1';
   const cache = a.files.stats;
-  if (timings || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, timings)));
+  if (a.measurement || cache.hits + cache.misses > 0) writes.push(store.sendMessage(statsMessage(a, !extra.failure)));
   await Promise.all(writes);
 }
 
-/** A job's stats: its node cache counters, and with TOIL_STATS=1 its times and memory. */
-function statsMessage(a: Attempt, timings: boolean): ChannelMessage {
-  const cpu = process.cpuUsage(a.cpu0);
+/** A job's stats: its node cache counters, and when the workflow measures its jobs what it used (measure.ts). */
+function statsMessage(a: Attempt, ok: boolean): ChannelMessage {
   const msg: ChannelMessage = {
     kind: 'stats',
     jobId: a.current.value.id,
@@ -352,12 +361,23 @@ function statsMessage(a: Attempt, timings: boolean): ChannelMessage {
     cache: { ...a.files.stats },
     at: Date.now(),
   };
-  if (!timings) return msg;
+  if (!a.measurement) return msg;
+  const m = a.measurement.finish();
   return {
     ...msg,
-    wallSeconds: (Date.now() - a.started) / 1000,
-    cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    peakRss: process.resourceUsage().maxRSS * 1024,
+    wallSeconds: m.wallSeconds,
+    cpuSeconds: m.cpuSeconds,
+    peakRss: m.peakRss,
+    measured: {
+      startedAt: m.startedAt,
+      childCpuSeconds: m.childCpuSeconds,
+      peakScope: m.peakScope,
+      ...a.files.io,
+      diskBytes: a.diskBytes,
+      host: os.hostname(),
+      pid: process.pid,
+      ok,
+    },
   };
 }
 

@@ -151,6 +151,16 @@ export const OPTIONS = {
     defaultHelp: 'the system temp dir',
   }),
   writeLogs: option(text, { value: 'dir', help: "copy every job's log to this directory" }),
+  stats: option(bool, {
+    default: false,
+    value: 'bool',
+    optionalValue: true,
+    help: "measure every attempt (time, CPU, memory, I/O, where it ran) and keep the figures in the job store, and at the end in <jobStore>.stats.json beside a directory store (./<name>.stats.json for aws:), which --clean does not delete; read them with 'toil stats' and 'toil report'",
+  }),
+  trace: option(text, {
+    value: 'file',
+    help: 'write one tab-separated line per attempt to this file as it ends, under a header (appended to if it exists); measures every attempt as --stats does',
+  }),
   statusInterval: option(positive, { default: 10, value: 'seconds', help: 'seconds between status lines when stderr is not a terminal' }),
   reconcileInterval: option(num.pipe(z.number().min(1).max(86_400)), {
     default: 60,

@@ -10,10 +10,8 @@
  * ```
  */
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
-import { checkCredentialsMount } from './credentialsMount.js';
 import { HeapPeak } from './heapPeak.js';
 import { LeaseLostError, ToilError, UsageError } from '../errors.js';
 import type { BatchSystem } from '../batch/types.js';
@@ -24,8 +22,6 @@ import { Job, jobInternals } from '../job/job.js';
 import { encodeValue } from '../job/json.js';
 import type { Json } from '../job/types.js';
 import { FencedJobStore } from '../jobstore/fenced.js';
-import { parseLocator } from '../jobstore/locator.js';
-import { openJobStore } from '../jobstore/open.js';
 import type { JobStore } from '../jobstore/types.js';
 import { readWorkflowInfo, writeWorkflowInfo, type WorkflowInfo } from '../jobstore/workflowInfo.js';
 import { KILL_FILE, Leader, type FailedJob, type LeaderResult } from '../leader/leader.js';
@@ -52,6 +48,8 @@ import {
   storableOptions,
   type OptionValue,
 } from './restartOptions.js';
+import { openStore } from './openStore.js';
+import { checkTraceFile, closeRunStats, measuring, openRunStats } from './runStats.js';
 import { typecheckWorkflow } from './typecheck.js';
 import { obtainWorkflow } from './workflowSource.js';
 
@@ -139,6 +137,7 @@ export class Toil {
       config = resolveConfig([firstRunLayer(firstRun), environmentLayer(), optionLayer(given)]);
       if (config.sseKey !== before.sseKey || config.awsMetadata !== before.awsMetadata) store = await openStore(config);
     }
+    await checkTraceFile(config.trace);
     const log = logger ?? createLogger(config.logLevel as LogLevel);
     const { bundle, workflowName } = await bundleSource(workflow, { logger: log, typecheck: config.typecheck });
     const loaded = await loadBundleCode(bundle.hash, bundle.code);
@@ -232,6 +231,7 @@ export class Toil {
         createdAt: new Date().toISOString(),
         defaults: this.defaults(),
         caching: this.caching(),
+        measure: measuring(this.config),
         options: this.given,
         args: [...args],
         exports: exports.map((e) => ({ file: encodeValue(e.file, { what: `exportFile(…, '${e.url}')`, idOf }) as Json, url: e.url })),
@@ -272,7 +272,13 @@ export class Toil {
         await fenced.writeShared(bundleSharedName(this.bundle.hash), this.bundle.code);
         this.logger.info(`workflow code changed since the last run; using the new version`);
       }
-      info = { ...got.info, bundleHash: this.bundle.hash, defaults: this.defaults(), caching: this.caching() };
+      info = {
+        ...got.info,
+        bundleHash: this.bundle.hash,
+        defaults: this.defaults(),
+        caching: this.caching(),
+        measure: measuring(this.config),
+      };
       await writeWorkflowInfo(fenced, info, got.version);
       batch = await createBatchSystem(this.config, { workflowId: got.info.workflowId, store, logger: this.logger });
     } catch (e) {
@@ -305,6 +311,12 @@ export class Toil {
     const sizing = HeapPeak.sizing();
     if (sizing) this.logger.info(sizing);
     const store = new FencedJobStore(this.store, lease);
+    const stats = await openRunStats(this.config, {
+      store,
+      workflowId: info.workflowId,
+      workflowFile: info.workflowFile,
+      log: this.logger,
+    });
     const leader = new Leader(store, batch, info, {
       retryCount: this.config.retryCount,
       backoff: { baseMs: this.config.retryBackoff * 1000, maxMs: 300_000 },
@@ -316,6 +328,7 @@ export class Toil {
       tty: this.tty,
       statusIntervalMs: this.config.statusInterval * 1000,
       reconcileIntervalMs: this.config.reconcileInterval * 1000,
+      ...(stats ? { stats } : {}),
     });
     this.leader = leader;
     let result: LeaderResult;
@@ -334,6 +347,7 @@ export class Toil {
     let deleted = false;
     try {
       if (lease.lostError) throw lease.lostError;
+      await closeRunStats(stats, { ok: result.ok, locator: store.locator, log: this.logger });
       if (result.ok) value = await this.finishWorkflow(info, { lease, store });
       deleted = await this.clean(result.ok, { lease, store });
     } finally {
@@ -418,45 +432,6 @@ function settleable<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-/** A --workDir for local workers must exist: a typo would otherwise make a new directory somewhere. */
-async function checkWorkDir(config: ToilConfig): Promise<void> {
-  if (config.workDir === undefined || config.batchSystem !== 'single_machine') return;
-  const st = await stat(config.workDir).catch(() => undefined);
-  const source = process.env['TOIL_WORKDIR'] === config.workDir ? 'TOIL_WORKDIR' : '--workDir';
-  if (!st)
-    throw new UsageError(`${source}: no such directory: ${config.workDir} (create it first, or leave it unset for the system temp dir)`);
-  if (!st.isDirectory()) throw new UsageError(`${source}: not a directory: ${config.workDir}`);
-}
-
-/** Opens the job store the configuration names, refusing combinations that cannot work. */
-async function openStore(config: ToilConfig): Promise<JobStore> {
-  await checkWorkDir(config);
-  checkCredentialsMount(config.jobStore);
-  const locator = parseLocator(config.jobStore);
-  if (config.batchSystem === 'kubernetes' && locator.kind === 'file') {
-    throw new UsageError(
-      `--batchSystem kubernetes needs a job store that worker pods can reach (aws:<region>:<name>), not ${locator.text}`,
-    );
-  }
-  if (config.awsMetadata === 'simpledb' && locator.kind === 'file') {
-    const source = process.env['TOIL_AWS_METADATA'] === 'simpledb' ? 'TOIL_AWS_METADATA=simpledb' : '--awsMetadata simpledb';
-    throw new UsageError(`${source} is for AWS job stores (aws:<region>:<name>), not the file job store ${locator.text}`);
-  }
-  if (config.sseKey && config.batchSystem === 'kubernetes') {
-    throw new UsageError(
-      '--sseKey does not reach worker pods yet: mount the key file in the worker image and set TOIL_S3_SSE_KEY_FILE instead',
-    );
-  }
-  if (config.sseKey) {
-    // Local workers inherit the environment: they open the store with the same key.
-    process.env['TOIL_S3_SSE_KEY_FILE'] = path.resolve(config.sseKey);
-  }
-  return openJobStore(locator, {
-    ...(config.sseKey ? { sseKeyPath: config.sseKey } : {}),
-    ...(config.awsMetadata ? { awsMetadata: config.awsMetadata } : {}),
-  });
 }
 
 /**

@@ -332,9 +332,10 @@ describe('aws job store: request signals', () => {
       );
       const lost = new LeaseLostError('lost the leader lease', { takenOver: true });
       const aborted = new AbortController();
-      setTimeout(() => aborted.abort(lost), 300);
       await expect(withRequestSignal(aborted.signal, () => store.deleteJob('s'))).resolves.toBeUndefined(); // deletes are not held
-      await expect(withRequestSignal(aborted.signal, () => store.createJob(sampleRecord('s')))).rejects.toBe(lost);
+      const held = withRequestSignal(aborted.signal, () => store.createJob(sampleRecord('s')));
+      setTimeout(() => aborted.abort(lost), 300);
+      await expect(held).rejects.toBe(lost);
       await s3.cond.setFaults({});
       expect(await store.jobExists('s')).toBe(false);
     } finally {

@@ -35,7 +35,7 @@ type Pod = {
 };
 
 /** The running worker pod of the first job whose name matches. */
-async function runningPod(jobName: string, ms = 30_000): Promise<string> {
+async function runningPod(jobName: string, ms = 60_000): Promise<string> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
     const pods = k.cluster.list('pods') as Pod[];
@@ -75,7 +75,7 @@ describe('every ending explained', () => {
       env: k.env,
     });
     const { waitFor } = await import('../helpers/run.js');
-    await waitFor(async () => (await traceLines(t.dir)).length >= 2, 30_000, 'both naps to start');
+    await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'both naps to start');
     const pod = await runningPod('nap');
     await k.cluster.faults.evictPod('default', pod, { message: 'spot instance reclaimed' });
     const r = await run.done;

@@ -182,7 +182,8 @@ describe('restart safety', () => {
   it('--restart waits for the earlier leader’s pods to go, and fails naming those that stay, without starting beside them', async () => {
     const loc = k.locator();
     const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes'];
-    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 60_000 })], { env: k.env });
+    // The held pods stay (deleted, not gone) whether or not their naps have ended.
+    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 12_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     const old = workerPods().map((p) => p.metadata!.name!);
     expect(old).toHaveLength(2);
@@ -198,10 +199,10 @@ describe('restart safety', () => {
     await first.done;
 
     k.cluster.resetRequestCounts();
-    const refused = await toil([...args, '--restart', '--kubernetesRestartWait', '25'], { env: k.env });
+    const refused = await toil([...args, '--restart', '--kubernetesRestartWait', '10'], { env: k.env });
     expect(refused.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
-    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 25s\)/);
-    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 25s/);
+    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 10s\)/);
+    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 10s/);
     for (const name of old) expect(refused.stderr).toContain(`${name} (`);
     expect(refused.stderr).toMatch(/being deleted, held by finalizer example\.com\/hold\)/);
     expect(refused.code).toBe(1);

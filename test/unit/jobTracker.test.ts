@@ -64,6 +64,8 @@ describe('JobTracker', () => {
       // exit code 3: the worker did not save this attempt's log, the pod's tail is all of it
       outputTail: 'last words',
       outputIsLog: true,
+      // for statistics: where its pod ran, and the phases its status gives
+      place: { node: 'node-1', pod: 'p1', phases: { created: Date.parse('2026-01-01T00:00:00Z') } },
     });
     expect(tracker.end(t, v)).toBeUndefined();
     expect(tracker.size).toBe(0);

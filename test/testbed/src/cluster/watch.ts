@@ -23,6 +23,8 @@ export interface OpenWatch {
   lifetimeMs: number;
   /** whether it gets bookmarks (allowWatchBookmarks) */
   bookmarks: boolean;
+  /** when its next bookmark is due (epoch ms), while one is */
+  nextBookmarkAt?: number;
 }
 
 /** One watch request: the exchange, the resource and namespace, the query and its compiled selectors. */
@@ -119,7 +121,7 @@ export class Watches {
     cleanup.push(store.on(deliver));
     const timer = setTimeout(() => entry.stop(), open.endsAt - Date.now());
     cleanup.push(() => clearTimeout(timer));
-    if (open.bookmarks) cleanup.push(this.scheduleBookmarks(c, { endsAt: open.endsAt, write }));
+    if (open.bookmarks) cleanup.push(this.scheduleBookmarks(c, { open, write }));
   }
 
   /** When the watch ends (its timeoutSeconds, else a random 1–2 × --min-request-timeout) and whether it gets bookmarks. */
@@ -137,11 +139,12 @@ export class Watches {
   }
 
   /** Sends bookmarks at the watch cache's times (watchTiming.ts); returns their cancellation. */
-  private scheduleBookmarks({ info }: WatchCall, w: { endsAt: number; write: WatchWrite }): () => void {
+  private scheduleBookmarks({ info }: WatchCall, w: { open: OpenWatch; write: WatchWrite }): () => void {
     const store = this.d.registry.store;
     let timer: NodeJS.Timeout | undefined;
     const arm = (after: number): void => {
-      const at = nextBookmarkAt({ after, endsAt: w.endsAt, intervalMs: this.d.bookmarkIntervalMs });
+      const at = nextBookmarkAt({ after, endsAt: w.open.endsAt, intervalMs: this.d.bookmarkIntervalMs });
+      w.open.nextBookmarkAt = at;
       if (at === undefined) return;
       timer = setTimeout(() => {
         w.write('BOOKMARK', {
