@@ -16,25 +16,40 @@ export interface StoreStatus {
   counts: { total: number; done: number; running: number; pending: number; failed: number };
   /** Jobs a live leader has handed to the batch system (running, or queued there). */
   issued: Array<{ id: string; name: string }>;
+  /** The first {@link LISTED_MAX} failed jobs (`counts.failed` counts them all). */
   failed: Array<{ id: string; name: string; failure: string; logTail: string }>;
+  /** The first {@link LISTED_MAX} jobs that failed and will be retried. */
   retrying: Array<{ id: string; name: string; failure: string; remainingTries: number | null }>;
   /** Node cache totals of the workflow's jobs, as the leader last saved them. */
   cache: CacheStats | null;
 }
 
-/** Summarises a job store: the workflow, its leader, jobs by state and failures. */
+/** How many failed and retrying jobs are listed by name; the counts cover them all. */
+export const LISTED_MAX = 100;
+
+/**
+ * Summarises a job store: the workflow, its leader, jobs by state and failures. The records are
+ * read as a stream and only counted, so a store of a million jobs is summarised in little memory.
+ */
 export async function storeStatus(locator: string): Promise<StoreStatus> {
   const store = await openJobStore(locator);
   if (!(await store.exists())) throw new UsageError(`job store ${store.locator} does not exist`);
   const info = await readWorkflowInfo(store);
   const lease = await readLease(store);
-  const records: JobRecord[] = [];
-  for await (const { value } of store.listJobs()) records.push(value);
+  const tally = { total: 0, done: 0, pending: 0, failed: 0 };
+  const failedRecs: JobRecord[] = [];
+  const retrying: StoreStatus['retrying'] = [];
+  for await (const { value: r } of store.listJobs()) {
+    tally.total++;
+    tally[r.state]++;
+    if (r.state === 'failed' && failedRecs.length < LISTED_MAX) failedRecs.push(r);
+    if (r.state === 'pending' && r.failure !== undefined && retrying.length < LISTED_MAX)
+      retrying.push({ id: r.id, name: r.name, failure: r.failure, remainingTries: r.remainingTries });
+  }
   const live = lease !== undefined && leaseSeemsLive(lease.body);
   const activity = live ? await readActivity(store) : undefined;
   const cache = (await readCacheReport(store)) ?? null;
   const running = activity?.running ?? 0;
-  const failedRecs = records.filter((r) => r.state === 'failed');
   const failed = await Promise.all(
     failedRecs.map(async (r) => {
       const log = (await store.readJobLog(r.id)) ?? '';
@@ -46,18 +61,10 @@ export async function storeStatus(locator: string): Promise<StoreStatus> {
     workflowId: info?.info.workflowId ?? null,
     completed: info?.info.completed === true,
     leader: lease && live ? { host: lease.body.host, pid: lease.body.pid, expiresAt: new Date(lease.body.expiresAt).toISOString() } : null,
-    counts: {
-      total: records.length,
-      done: records.filter((r) => r.state === 'done').length,
-      running,
-      pending: records.filter((r) => r.state === 'pending').length - running,
-      failed: failedRecs.length,
-    },
+    counts: { ...tally, running, pending: tally.pending - running },
     issued: activity?.issued ?? [],
     failed,
-    retrying: records
-      .filter((r) => r.state === 'pending' && r.failure !== undefined)
-      .map((r) => ({ id: r.id, name: r.name, failure: r.failure ?? '', remainingTries: r.remainingTries })),
+    retrying,
     cache,
   };
 }
@@ -78,5 +85,6 @@ export function formatStatus(s: StoreStatus): string {
     out.push(`  failed:   '${f.name}' (${f.id}): ${f.failure}`);
     if (f.logTail) for (const l of f.logTail.split('\n')) out.push(`            | ${l}`);
   }
+  if (s.counts.failed > s.failed.length) out.push(`  failed:   ${s.counts.failed - s.failed.length} more, not listed`);
   return out.join('\n');
 }

@@ -1,6 +1,6 @@
 /**
  * The leader's picture of the workflow: which jobs are done, which are ready to run, and which
- * wait. Pure logic, no I/O.
+ * wait. Pure logic, no I/O; what is kept per job, and how compactly, is jobTable.ts's.
  *
  * A job X is ready when it is pending and:
  * - every job that has X as a child is done;
@@ -12,200 +12,241 @@
  * The workflow succeeded when the root's subtree is finished.
  */
 import type { JobRecord, StoredRequirements } from '../job/types.js';
+import {
+  ABSENT,
+  CHECKPOINT,
+  DONE,
+  FAILED,
+  Interned,
+  ISSUED,
+  JobTable,
+  PENDING,
+  SUBTREE_DONE,
+  WAITING,
+  type SlotLists,
+} from './jobTable.js';
 
 export type NodeStatus = 'pending' | 'issued' | 'done' | 'failed';
 
-export interface JobNode {
+const STATUS_NAMES: Record<number, NodeStatus> = { [PENDING]: 'pending', [ISSUED]: 'issued', [DONE]: 'done', [FAILED]: 'failed' };
+
+/** What the leader sees of one job (a snapshot: changes go through GraphState's methods). */
+export interface JobView {
   id: string;
   name: string;
-  children: string[];
-  followOns: string[];
-  staticChildren: number;
-  staticFollowOns: number;
-  promiseDeps: string[];
+  status: NodeStatus;
   requirements: StoredRequirements;
   checkpoint: boolean;
-  status: NodeStatus;
   remainingTries: number;
-  /** Waiting for a retry's backoff to pass. */
-  waiting: boolean;
-  forwards: string[];
   subtreeDone: boolean;
-  /** Successors whose subtrees are not finished yet. */
-  openChildren: number;
-  openFollowOns: number;
-}
-
-interface Edges {
-  asChildOf: string[];
-  asFollowOnOf: string[];
 }
 
 export class GraphState {
-  readonly nodes = new Map<string, JobNode>();
+  /** Ids of the jobs ready to run, in the order they became ready. */
   readonly ready = new Set<string>();
-  private readonly edges = new Map<string, Edges>();
-  /** producer → jobs using its promise */
-  private readonly consumers = new Map<string, Set<string>>();
-  /** job → jobs whose value forwards to it */
-  private readonly forwardedBy = new Map<string, Set<string>>();
+  private readonly t = new JobTable();
+  private readonly names = new Interned<string>((s) => s);
+  private readonly reqs = new Interned<StoredRequirements>((r) => JSON.stringify(r));
+  /** Jobs by status (index: the status code). */
+  private readonly tally = [0, 0, 0, 0, 0];
 
   constructor(private readonly freshTries: number) {}
 
-  private edgesOf(id: string): Edges {
-    let e = this.edges.get(id);
-    if (!e) {
-      e = { asChildOf: [], asFollowOnOf: [] };
-      this.edges.set(id, e);
-    }
-    return e;
+  private present(id: string): number | undefined {
+    const s = this.t.find(id);
+    return s !== undefined && this.t.status(s) !== ABSENT ? s : undefined;
   }
 
-  private link(map: Map<string, Set<string>>, key: string, value: string): void {
-    let s = map.get(key);
-    if (!s) map.set(key, (s = new Set()));
-    s.add(value);
+  private setStatus(s: number, status: number): void {
+    this.tally[this.t.status(s)]!--;
+    this.tally[status]!++;
+    this.t.setStatus(s, status);
   }
 
-  /** Adds a job from its record. Call {@link recompute} after adding a batch at start-up. */
-  add(rec: JobRecord): JobNode {
-    const node: JobNode = {
-      id: rec.id,
-      name: rec.name,
-      children: [...rec.children],
-      followOns: [...rec.followOns],
-      staticChildren: rec.staticChildren,
-      staticFollowOns: rec.staticFollowOns,
-      promiseDeps: rec.promiseDeps,
-      requirements: rec.requirements,
-      checkpoint: rec.checkpoint,
-      status: rec.state === 'done' ? 'done' : rec.state === 'failed' ? 'failed' : 'pending',
-      remainingTries: rec.remainingTries ?? this.freshTries,
-      waiting: false,
-      forwards: rec.forwards ?? [],
-      subtreeDone: false,
-      openChildren: rec.children.length,
-      openFollowOns: rec.followOns.length,
+  has(id: string): boolean {
+    return this.present(id) !== undefined;
+  }
+
+  node(id: string): JobView | undefined {
+    const s = this.present(id);
+    if (s === undefined) return undefined;
+    const t = this.t;
+    return {
+      id,
+      name: this.names.values[t.name[s]!]!,
+      status: STATUS_NAMES[t.status(s)]!,
+      requirements: this.reqs.values[t.requirements[s]!]!,
+      checkpoint: t.has(s, CHECKPOINT),
+      remainingTries: t.tries[s]!,
+      subtreeDone: t.has(s, SUBTREE_DONE),
     };
-    this.nodes.set(rec.id, node);
-    for (const c of node.children) this.edgesOf(c).asChildOf.push(rec.id);
-    for (const f of node.followOns) this.edgesOf(f).asFollowOnOf.push(rec.id);
-    for (const d of node.promiseDeps) this.link(this.consumers, d, rec.id);
-    for (const f of node.forwards) this.link(this.forwardedBy, f, rec.id);
-    return node;
+  }
+
+  setRemainingTries(id: string, tries: number): void {
+    const s = this.present(id);
+    if (s !== undefined) this.t.tries[s] = tries;
+  }
+
+  /** Adds a job from its record (replacing it if present). Call {@link recompute} after adding a batch at start-up. */
+  add(rec: JobRecord): void {
+    if (this.has(rec.id)) this.remove(rec.id);
+    const t = this.t;
+    const s = t.slot(rec.id);
+    const children = t.slots(rec.children);
+    const followOns = t.slots(rec.followOns);
+    const deps = t.slots(rec.promiseDeps);
+    const forwards = t.slots(rec.forwards ?? []);
+    const status = rec.state === 'done' ? DONE : rec.state === 'failed' ? FAILED : PENDING;
+    t.state[s] = status | (rec.checkpoint ? CHECKPOINT : 0);
+    this.tally[status]!++;
+    t.name[s] = this.names.id(rec.name);
+    t.requirements[s] = this.reqs.id(rec.requirements);
+    t.tries[s] = rec.remainingTries ?? this.freshTries;
+    t.staticChildren[s] = rec.staticChildren;
+    t.staticFollowOns[s] = rec.staticFollowOns;
+    t.openChildren[s] = children.length;
+    t.openFollowOns[s] = followOns.length;
+    t.children.set(s, children);
+    t.followOns.set(s, followOns);
+    t.promiseDeps.set(s, deps);
+    t.forwards.set(s, forwards);
+    for (const c of children) t.asChildOf.add(c, s);
+    for (const f of followOns) t.asFollowOnOf.add(f, s);
+    for (const d of deps) t.consumers.add(d, s);
+    for (const f of forwards) t.forwardedBy.add(f, s);
   }
 
   /** Forgets a job (its edges from parents are kept: parents are reset separately). */
   remove(id: string): void {
-    const node = this.nodes.get(id);
-    if (!node) return;
-    this.nodes.delete(id);
+    const s = this.present(id);
+    if (s === undefined) return;
+    const t = this.t;
+    this.tally[t.status(s)]!--;
+    t.state[s] = ABSENT;
     this.ready.delete(id);
-    for (const c of node.children) this.dropEdge(c, id, 'asChildOf');
-    for (const f of node.followOns) this.dropEdge(f, id, 'asFollowOnOf');
-    for (const d of node.promiseDeps) this.consumers.get(d)?.delete(id);
-    for (const f of node.forwards) this.forwardedBy.get(f)?.delete(id);
-  }
-
-  private dropEdge(target: string, from: string, kind: keyof Edges): void {
-    const e = this.edges.get(target);
-    if (!e) return;
-    e[kind] = e[kind].filter((x) => x !== from);
+    for (const c of t.children.get(s)) t.asChildOf.delete(c, s);
+    for (const f of t.followOns.get(s)) t.asFollowOnOf.delete(f, s);
+    for (const d of t.promiseDeps.get(s)) t.consumers.delete(d, s);
+    for (const f of t.forwards.get(s)) t.forwardedBy.delete(f, s);
+    for (const l of [t.children, t.followOns, t.promiseDeps, t.forwards]) l.set(s, []);
   }
 
   /** Recomputes finished subtrees, counters and the ready set from scratch. O(jobs + edges). */
   recompute(): void {
-    const done = new Map<string, boolean>();
-    // Iterative post-order over successors.
-    for (const rootId of this.nodes.keys()) {
-      if (done.has(rootId)) continue;
-      const stack: Array<{ id: string; i: number }> = [{ id: rootId, i: 0 }];
-      const onStack = new Set<string>([rootId]);
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1]!;
-        const node = this.nodes.get(top.id);
-        const succ = node ? [...node.children, ...node.followOns] : [];
-        if (top.i < succ.length) {
-          const next = succ[top.i++]!;
-          if (!done.has(next) && !onStack.has(next)) {
-            stack.push({ id: next, i: 0 });
-            onStack.add(next);
-          }
+    const t = this.t;
+    const n = t.size;
+    // 0: not visited, 1: on the stack, 2: subtree finished, 3: not finished.
+    const mark = new Uint8Array(n);
+    const stack = new Int32Array(n);
+    const next = new Int32Array(n);
+    for (let root = 0; root < n; root++) {
+      if (mark[root] !== 0) continue;
+      let sp = 0;
+      stack[sp] = root;
+      next[sp++] = 0;
+      mark[root] = 1;
+      while (sp > 0) {
+        const top = stack[sp - 1]!;
+        const succ = this.successor(top, next[sp - 1]!);
+        if (succ !== undefined) {
+          next[sp - 1]!++;
+          if (mark[succ] !== 0) continue;
+          mark[succ] = 1;
+          stack[sp] = succ;
+          next[sp++] = 0;
           continue;
         }
-        stack.pop();
-        onStack.delete(top.id);
-        const finished = !!node && node.status === 'done' && succ.every((s) => done.get(s) === true);
-        done.set(top.id, finished);
+        sp--;
+        const finished =
+          t.status(top) === DONE && t.children.every(top, (c) => mark[c] === 2) && t.followOns.every(top, (c) => mark[c] === 2);
+        mark[top] = finished ? 2 : 3;
       }
     }
     this.ready.clear();
-    for (const node of this.nodes.values()) {
-      node.subtreeDone = done.get(node.id) === true;
-      node.openChildren = node.children.filter((c) => done.get(c) !== true).length;
-      node.openFollowOns = node.followOns.filter((c) => done.get(c) !== true).length;
+    const open = (l: SlotLists, s: number) => l.count(s, (c) => mark[c] !== 2);
+    for (let s = 0; s < n; s++) {
+      if (t.status(s) === ABSENT) continue;
+      t.setFlag(s, SUBTREE_DONE, mark[s] === 2);
+      t.openChildren[s] = open(t.children, s);
+      t.openFollowOns[s] = open(t.followOns, s);
     }
-    for (const node of this.nodes.values()) this.refresh(node.id);
+    for (let s = 0; s < n; s++) if (t.status(s) !== ABSENT) this.refreshSlot(s);
+  }
+
+  /** The i-th successor of a slot (children, then follow-ons), if it has that many. */
+  private successor(s: number, i: number): number | undefined {
+    const { children, followOns } = this.t;
+    const nc = children.len[s]!;
+    if (i < nc) return children.pool[children.off[s]! + i];
+    if (i < nc + followOns.len[s]!) return followOns.pool[followOns.off[s]! + i - nc];
+    return undefined;
   }
 
   /** Whether a job's value (following forwards) is available. */
-  valueReady(id: string, depth = 0): boolean {
-    const n = this.nodes.get(id);
-    if (!n || n.status !== 'done') return false;
-    if (depth > 100) return false;
-    return n.forwards.every((f) => this.valueReady(f, depth + 1));
+  valueReady(id: string): boolean {
+    const s = this.t.find(id);
+    return s !== undefined && this.valueReadySlot(s, 0);
+  }
+
+  private valueReadySlot(s: number, depth: number): boolean {
+    if (this.t.status(s) !== DONE || depth > 100) return false;
+    return this.t.forwards.every(s, (f) => this.valueReadySlot(f, depth + 1));
   }
 
   isReady(id: string): boolean {
-    const n = this.nodes.get(id);
-    if (!n || n.status !== 'pending' || n.waiting) return false;
-    const e = this.edges.get(id);
-    if (e) {
-      for (const p of e.asChildOf) if (this.nodes.get(p)?.status !== 'done') return false;
-      for (const p of e.asFollowOnOf) {
-        const pn = this.nodes.get(p);
-        if (pn?.status !== 'done' || pn.openChildren > 0) return false;
-      }
-    }
-    return n.promiseDeps.every((d) => this.valueReady(d));
+    const s = this.t.find(id);
+    return s !== undefined && this.isReadySlot(s);
+  }
+
+  private isReadySlot(s: number): boolean {
+    const t = this.t;
+    if (t.status(s) !== PENDING || t.has(s, WAITING)) return false;
+    if (!t.asChildOf.every(s, (p) => t.status(p) === DONE)) return false;
+    if (!t.asFollowOnOf.every(s, (p) => t.status(p) === DONE && t.openChildren[p] === 0)) return false;
+    return t.promiseDeps.every(s, (d) => this.valueReadySlot(d, 0));
   }
 
   /** Puts a job in the ready set if it is ready. */
   refresh(id: string): void {
-    if (this.isReady(id)) this.ready.add(id);
-    else this.ready.delete(id);
+    const s = this.t.find(id);
+    if (s !== undefined) this.refreshSlot(s);
+  }
+
+  private refreshSlot(s: number): void {
+    if (this.isReadySlot(s)) this.ready.add(this.t.ids[s]!);
+    else this.ready.delete(this.t.ids[s]!);
   }
 
   markIssued(id: string): void {
-    const n = this.nodes.get(id);
-    if (!n) return;
-    n.status = 'issued';
+    const s = this.present(id);
+    if (s === undefined) return;
+    this.setStatus(s, ISSUED);
     this.ready.delete(id);
   }
 
   /** An attempt failed and the job will be tried again after a wait. */
   markRetrying(id: string): void {
-    const n = this.nodes.get(id);
-    if (!n) return;
-    n.status = 'pending';
-    n.waiting = true;
+    const s = this.present(id);
+    if (s === undefined) return;
+    this.setStatus(s, PENDING);
+    this.t.setFlag(s, WAITING, true);
     this.ready.delete(id);
   }
 
   /** The retry wait is over. */
   endWait(id: string): void {
-    const n = this.nodes.get(id);
-    if (!n) return;
-    n.waiting = false;
-    this.refresh(id);
+    const s = this.present(id);
+    if (s === undefined) return;
+    this.t.setFlag(s, WAITING, false);
+    this.refreshSlot(s);
   }
 
   /** The job failed for good: nothing after it will run. */
   markFailed(id: string): void {
-    const n = this.nodes.get(id);
-    if (!n) return;
-    n.status = 'failed';
-    n.waiting = false;
+    const s = this.present(id);
+    if (s === undefined) return;
+    this.setStatus(s, FAILED);
+    this.t.setFlag(s, WAITING, false);
     this.ready.delete(id);
   }
 
@@ -214,73 +255,94 @@ export class GraphState {
    * added already) and the jobs its value forwards to.
    */
   markDone(rec: JobRecord): void {
-    const n = this.nodes.get(rec.id);
-    if (!n) return;
-    const newChildren = rec.children.slice(n.children.length);
-    const newFollowOns = rec.followOns.slice(n.followOns.length);
+    const s = this.present(rec.id);
+    if (s === undefined) return;
+    const t = this.t;
+    const newChildren = t.slots(rec.children.slice(t.children.len[s]));
+    const newFollowOns = t.slots(rec.followOns.slice(t.followOns.len[s]));
+    const forwards = t.slots(rec.forwards ?? []);
+    if (newChildren.length > 0) t.children.set(s, [...t.children.get(s), ...newChildren]);
+    if (newFollowOns.length > 0) t.followOns.set(s, [...t.followOns.get(s), ...newFollowOns]);
     for (const c of newChildren) {
-      n.children.push(c);
-      this.edgesOf(c).asChildOf.push(n.id);
-      if (!this.nodes.get(c)?.subtreeDone) n.openChildren++;
+      t.asChildOf.add(c, s);
+      if (!t.has(c, SUBTREE_DONE)) t.openChildren[s]!++;
     }
     for (const f of newFollowOns) {
-      n.followOns.push(f);
-      this.edgesOf(f).asFollowOnOf.push(n.id);
-      if (!this.nodes.get(f)?.subtreeDone) n.openFollowOns++;
+      t.asFollowOnOf.add(f, s);
+      if (!t.has(f, SUBTREE_DONE)) t.openFollowOns[s]!++;
     }
-    n.forwards = rec.forwards ?? [];
-    for (const f of n.forwards) this.link(this.forwardedBy, f, n.id);
-    n.status = 'done';
-    n.waiting = false;
-    this.ready.delete(n.id);
-    for (const c of n.children) this.refresh(c);
-    if (n.openChildren === 0) for (const f of n.followOns) this.refresh(f);
-    this.valueBecameReady(n.id);
-    this.maybeFinish(n.id);
+    t.forwards.set(s, forwards);
+    for (const f of forwards) t.forwardedBy.add(f, s);
+    this.setStatus(s, DONE);
+    t.setFlag(s, WAITING, false);
+    this.ready.delete(rec.id);
+    t.children.every(s, (c) => (this.refreshSlot(c), true));
+    if (t.openChildren[s] === 0) this.refreshFollowOns(s);
+    this.valueBecameReady(s);
+    this.maybeFinish(s);
+  }
+
+  private refreshFollowOns(s: number): void {
+    this.t.followOns.every(s, (f) => (this.refreshSlot(f), true));
   }
 
   /** Refreshes the consumers of a job's value, and of values forwarding to it. */
-  private valueBecameReady(id: string): void {
-    const seen = new Set<string>();
-    const stack = [id];
+  private valueBecameReady(s: number): void {
+    const t = this.t;
+    const seen = new Set<number>();
+    const stack = [s];
     while (stack.length > 0) {
       const cur = stack.pop()!;
       if (seen.has(cur)) continue;
       seen.add(cur);
-      for (const c of this.consumers.get(cur) ?? []) this.refresh(c);
-      for (const f of this.forwardedBy.get(cur) ?? []) stack.push(f);
+      t.consumers.every(cur, (c) => (this.refreshSlot(c), true));
+      t.forwardedBy.every(cur, (f) => (stack.push(f), true));
     }
   }
 
-  /** Marks finished subtrees upwards from `id`. */
-  private maybeFinish(id: string): void {
-    const stack = [id];
+  /** Marks finished subtrees upwards from `s`. */
+  private maybeFinish(s: number): void {
+    const t = this.t;
+    const stack = [s];
     while (stack.length > 0) {
-      const cur = this.nodes.get(stack.pop()!);
-      if (!cur || cur.subtreeDone || cur.status !== 'done' || cur.openChildren > 0 || cur.openFollowOns > 0) continue;
-      cur.subtreeDone = true;
-      const e = this.edges.get(cur.id);
-      if (!e) continue;
-      for (const p of e.asChildOf) {
-        const pn = this.nodes.get(p);
-        if (!pn) continue;
-        pn.openChildren--;
-        if (pn.openChildren === 0 && pn.status === 'done') for (const f of pn.followOns) this.refresh(f);
+      const cur = stack.pop()!;
+      if (t.status(cur) !== DONE || t.has(cur, SUBTREE_DONE) || t.openChildren[cur]! > 0 || t.openFollowOns[cur]! > 0) continue;
+      t.setFlag(cur, SUBTREE_DONE, true);
+      t.asChildOf.every(cur, (p) => {
+        if (t.status(p) === ABSENT) return true;
+        t.openChildren[p]!--;
+        if (t.openChildren[p] === 0 && t.status(p) === DONE) this.refreshFollowOns(p);
         stack.push(p);
-      }
-      for (const p of e.asFollowOnOf) {
-        const pn = this.nodes.get(p);
-        if (!pn) continue;
-        pn.openFollowOns--;
+        return true;
+      });
+      t.asFollowOnOf.every(cur, (p) => {
+        if (t.status(p) === ABSENT) return true;
+        t.openFollowOns[p]!--;
         stack.push(p);
-      }
+        return true;
+      });
     }
+  }
+
+  private idsOf(slots: number[]): string[] {
+    return slots.map((s) => this.t.ids[s]!);
   }
 
   /** Jobs with an edge into `id`, nearest first. */
   predecessorsOf(id: string): string[] {
-    const e = this.edges.get(id);
-    return e ? [...e.asChildOf, ...e.asFollowOnOf] : [];
+    const s = this.t.find(id);
+    return s === undefined ? [] : this.idsOf([...this.t.asChildOf.get(s), ...this.t.asFollowOnOf.get(s)]);
+  }
+
+  /** A job's successors: its children, then its follow-ons (with `staticOnly`, those it had before it ran). */
+  successorsOf(id: string, staticOnly = false): string[] {
+    const s = this.present(id);
+    if (s === undefined) return [];
+    const t = this.t;
+    const children = t.children.get(s);
+    const followOns = t.followOns.get(s);
+    if (!staticOnly) return this.idsOf([...children, ...followOns]);
+    return this.idsOf([...children.slice(0, t.staticChildren[s]), ...followOns.slice(0, t.staticFollowOns[s])]);
   }
 
   /** Everything below `id` (successors, transitively), not including `id`. */
@@ -288,12 +350,7 @@ export class GraphState {
     const out = new Set<string>();
     const stack = [id];
     while (stack.length > 0) {
-      const n = this.nodes.get(stack.pop()!);
-      if (!n) continue;
-      const succ = staticOnly
-        ? [...n.children.slice(0, n.staticChildren), ...n.followOns.slice(0, n.staticFollowOns)]
-        : [...n.children, ...n.followOns];
-      for (const s of succ) {
+      for (const s of this.successorsOf(stack.pop()!, staticOnly)) {
         if (!out.has(s) && s !== id) {
           out.add(s);
           stack.push(s);
@@ -313,7 +370,7 @@ export class GraphState {
         for (const p of this.predecessorsOf(cur)) {
           if (seen.has(p)) continue;
           seen.add(p);
-          const pn = this.nodes.get(p);
+          const pn = this.node(p);
           if (pn?.checkpoint && pn.remainingTries > 1) return p;
           next.push(p);
         }
@@ -323,17 +380,44 @@ export class GraphState {
     return undefined;
   }
 
-  counts(): { done: number; issued: number; pending: number; failed: number; total: number } {
-    let done = 0;
-    let issued = 0;
-    let pending = 0;
-    let failed = 0;
-    for (const n of this.nodes.values()) {
-      if (n.status === 'done') done++;
-      else if (n.status === 'issued') issued++;
-      else if (n.status === 'failed') failed++;
-      else pending++;
-    }
-    return { done, issued, pending, failed, total: this.nodes.size };
+  /** Up to `limit` pending jobs, for saying which jobs wait when none can run. */
+  pending(limit: number): JobView[] {
+    const out: JobView[] = [];
+    for (let s = 0; s < this.t.size && out.length < limit; s++) if (this.t.status(s) === PENDING) out.push(this.node(this.t.ids[s]!)!);
+    return out;
   }
+
+  /** The ids of the jobs present. */
+  *presentIds(): Iterable<string> {
+    for (let s = 0; s < this.t.size; s++) if (this.t.status(s) !== ABSENT) yield this.t.ids[s]!;
+  }
+
+  /** An empty set of this graph's jobs, one bit a job (jobs added later can be put in it too). */
+  newJobSet(): { add(id: string): boolean; has(id: string): boolean } {
+    let bits: Uint8Array = new Uint8Array(0);
+    return {
+      add: (id) => {
+        const s = this.t.slot(id);
+        if (s >> 3 >= bits.length) bits = grownBits(bits, (s >> 3) + 1);
+        const had = (bits[s >> 3]! & (1 << (s & 7))) !== 0;
+        bits[s >> 3]! |= 1 << (s & 7);
+        return !had;
+      },
+      has: (id) => {
+        const s = this.t.find(id);
+        return s !== undefined && (bits[s >> 3]! & (1 << (s & 7))) !== 0;
+      },
+    };
+  }
+
+  counts(): { done: number; issued: number; pending: number; failed: number; total: number } {
+    const [, pending, issued, done, failed] = this.tally as [number, number, number, number, number];
+    return { done, issued, pending, failed, total: pending + issued + done + failed };
+  }
+}
+
+function grownBits(bits: Uint8Array, need: number): Uint8Array {
+  const next = new Uint8Array(Math.max(need, bits.length * 2, 1024));
+  next.set(bits);
+  return next;
 }

@@ -31,6 +31,8 @@ export interface LeaderConfig {
   backoff: BackoffPolicy;
   /** Most batch jobs issued at once. */
   maxJobs: number;
+  /** Most batch jobs issued and not running yet (default {@link ISSUE_AHEAD}). */
+  issueAhead?: number;
   defaults: RequirementDefaults & { preemptible: boolean };
   workDir?: string;
   /** Copy every job's log to this directory. */
@@ -46,6 +48,14 @@ export interface LeaderConfig {
   /** Each attempt's account (--stats, --trace); its owner loads and closes it. */
   stats?: StatsRecorder;
 }
+
+/**
+ * How many batch jobs the leader keeps issued beyond those running: ready jobs past that wait in
+ * the graph's ready set (a few bytes each), not as requests queued in the batch system (a
+ * kilobyte or so each, and work for every reconcile), so that a workflow of a million ready jobs
+ * costs the batch system no more than ten thousand. Far more than a cluster starts at once.
+ */
+export const ISSUE_AHEAD = 10_000;
 
 /** The default period of `reconcile`: as a controller's resync, rare enough to cost nothing noticeable. */
 export const RECONCILE_INTERVAL_MS = 60_000;
@@ -113,8 +123,7 @@ export class Leader {
    */
   async load(opts: { restart: boolean }): Promise<void> {
     await this.cacheReport.load();
-    const records = await loadJobGraph(this.store, { rootJobId: this.info.rootJobId, restart: opts.restart, log: this.log });
-    for (const rec of records) this.graph.add(rec);
+    await loadJobGraph(this.store, this.graph, { rootJobId: this.info.rootJobId, restart: opts.restart, log: this.log });
     this.graph.recompute();
   }
 
@@ -144,6 +153,8 @@ export class Leader {
     if (batch) parts.push(batch);
     if (this.graph.ready.size > 0 && this.issued.size >= this.config.maxJobs)
       parts.push(`${this.graph.ready.size} held back by --maxJobs ${this.config.maxJobs}`);
+    else if (this.graph.ready.size > 0 && this.aheadFull())
+      parts.push(`${this.graph.ready.size} to be issued as the batch system's queue drains`);
     if (this.timers.size > 0) parts.push(`${this.timers.size} to be retried after a backoff`);
     return parts.length > 0 ? parts.join('; ') : undefined;
   }
@@ -223,7 +234,7 @@ export class Leader {
     );
     for (const a of reconcileActions(due, { now, knows: (id) => this.batch.knows(id), done })) {
       if (this.stopReason || !this.issued.has(a.batchJobId)) continue;
-      const what = `job '${this.graph.nodes.get(a.job.jobId)?.name ?? '?'}' (${a.job.jobId})`;
+      const what = `job '${this.graph.node(a.job.jobId)?.name ?? '?'}' (${a.job.jobId})`;
       const end = { batchJobId: a.batchJobId, jobId: a.job.jobId, exitCode: null };
       if (a.kind === 'lost') {
         this.log.warning(
@@ -242,13 +253,13 @@ export class Leader {
   }
 
   private result(): LeaderResult {
-    const root = this.graph.nodes.get(this.info.rootJobId);
+    const root = this.graph.node(this.info.rootJobId);
     if (!this.stopReason && root?.subtreeDone) return { ok: true, rootId: this.info.rootJobId, jobsRun: this.jobsRun };
     const c = this.graph.counts();
     const notRun = c.pending + c.issued;
     let reason = this.stopReason?.reason;
     if (!reason && this.failed.size === 0) {
-      const stuck = [...this.graph.nodes.values()].filter((n) => n.status === 'pending').slice(0, 5);
+      const stuck = this.graph.pending(5);
       reason = `no job can run: ${stuck.map((n) => `'${n.name}' (${n.id})`).join(', ')} wait on each other or on a job that never runs`;
     }
     return {
@@ -272,7 +283,7 @@ export class Leader {
     await this.reports.relay();
     await this.config.stats?.flush();
     await this.cacheReport.save().catch((e: unknown) => this.log.debug(`cannot record the cache totals: ${errorMessage(e)}`));
-    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.nodes.get(jobId)?.name ?? '?' }));
+    const issued = [...this.issued.values()].map(({ jobId }) => ({ id: jobId, name: this.graph.node(jobId)?.name ?? '?' }));
     await this.activity
       .write(this.batch.runningCount(), issued)
       .catch((e: unknown) => this.log.debug(`cannot record the leader's activity: ${errorMessage(e)}`));
@@ -283,12 +294,16 @@ export class Leader {
     }
   }
 
+  private aheadFull(): boolean {
+    return this.issued.size - this.batch.runningCount() >= (this.config.issueAhead ?? ISSUE_AHEAD);
+  }
+
   private async issueReady(): Promise<void> {
     if (this.stopReason) return;
     // Issuing removes a job from the ready set, which a Set's iteration allows.
     for (const id of this.graph.ready) {
-      if (this.issued.size >= this.config.maxJobs || this.stopReason) return;
-      const node = this.graph.nodes.get(id);
+      if (this.issued.size >= this.config.maxJobs || this.aheadFull() || this.stopReason) return;
+      const node = this.graph.node(id);
       if (!node) continue;
       const requirements = resolveRequirements(node.requirements, this.config.defaults);
       const what = `job '${node.name}' (${id})`;
@@ -342,7 +357,7 @@ export class Leader {
         throw e;
       }
       if (rec.state === 'done') {
-        if (this.graph.nodes.get(jobId)?.status === 'done') return;
+        if (this.graph.node(jobId)?.status === 'done') return;
         await this.recordAttempt(rec, end, true);
         await this.completed(rec);
         jobId = rec.chainedInto;
@@ -362,7 +377,7 @@ export class Leader {
   private async completed(rec: JobRecord): Promise<void> {
     this.jobsRun++;
     const spawned = rec.spawned ?? [];
-    const fresh = spawned.filter((id) => !this.graph.nodes.has(id));
+    const fresh = spawned.filter((id) => !this.graph.has(id));
     const records = await mapLimit(fresh, 32, (id) => this.store.loadJob(id));
     // A new job may already be done (a worker chained into it): add it as it was created;
     // its own completion is processed when the chain reaches it.
@@ -375,7 +390,7 @@ export class Leader {
   }
 
   private async attemptFailed(jobId: string, end: BatchJobEnd): Promise<void> {
-    const node = this.graph.nodes.get(jobId);
+    const node = this.graph.node(jobId);
     if (!node) return;
     const told = await this.reports.toldFailure(jobId);
     const logTail = (lines: number) => this.reports.logTail({ id: jobId, name: node.name }, { end, told, lines });
@@ -395,7 +410,7 @@ export class Leader {
     const remaining = counts ? node.remainingTries - 1 : node.remainingTries;
     const what = `job '${node.name}' (${jobId})`;
     if (remaining > 0 && end.final !== true) {
-      node.remainingTries = remaining;
+      this.graph.setRemainingTries(jobId, remaining);
       await this.persist(jobId, (r) => ({ ...r, remainingTries: remaining, failure: reason, attempts: r.attempts + (counts ? 1 : 0) }));
       const retryNumber = this.config.retryCount + 1 - remaining;
       const delay = counts ? backoffDelayMs(retryNumber, this.config.backoff) : 0;
@@ -423,9 +438,9 @@ export class Leader {
    */
   private async failForGood(jobId: string, why: Omit<FailedJob, 'id' | 'name'>): Promise<void> {
     const { reason } = why;
-    const node = this.graph.nodes.get(jobId);
+    const node = this.graph.node(jobId);
     if (!node) return;
-    node.remainingTries = 0;
+    this.graph.setRemainingTries(jobId, 0);
     await this.persist(jobId, (r) => ({ ...r, state: 'failed', remainingTries: 0, failure: reason }));
     this.graph.markFailed(jobId);
     const checkpoint = this.graph.checkpointAbove(jobId);
@@ -440,7 +455,7 @@ export class Leader {
 
   /** Discards everything below a checkpoint and runs it again. */
   private async rerunCheckpoint(id: string): Promise<void> {
-    const cp = this.graph.nodes.get(id);
+    const cp = this.graph.node(id);
     if (!cp) return;
     const below = this.graph.subtreeOf(id);
     const keep = this.graph.subtreeOf(id, true);

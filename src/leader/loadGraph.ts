@@ -16,78 +16,71 @@
  * - A reachable record that does not exist (a done job naming a successor that was deleted)
  *   means the workflow can never finish from this store: the load fails, naming the jobs,
  *   rather than leaving the leader waiting for jobs that never run.
+ * - Nothing is held per record beyond the graph's compact table (graphState.ts): the listing is
+ *   streamed into the graph record by record, and at a restart an unfinished record is read
+ *   again for its version when it is written.
  */
 import { mapLimit } from '../concurrency.js';
 import { ConflictError, JobStoreError, NotFoundError } from '../errors.js';
 import type { JobRecord } from '../job/types.js';
 import type { JobStore, Versioned } from '../jobstore/types.js';
 import type { Logger } from '../log.js';
+import type { GraphState } from './graphState.js';
 
 const PARALLEL = 16;
 
-interface Reached {
-  id: string;
-  /** The record naming it (none for the root). */
-  parent: JobRecord | undefined;
+interface LoadOptions {
+  rootJobId: string;
+  restart: boolean;
+  log: Logger;
 }
 
-/** The records of the graph, ready to run; at a restart, each unfinished one claimed. */
-export async function loadJobGraph(store: JobStore, o: { rootJobId: string; restart: boolean; log: Logger }): Promise<JobRecord[]> {
-  const listed = new Map<string, Versioned<JobRecord>>();
-  for await (const v of store.listJobs()) listed.set(v.value.id, v);
-  if (!listed.has(o.rootJobId)) throw new NotFoundError(`the root job ${o.rootJobId} is missing from ${store.locator}`);
-  const reached = await reach(store, listed, o);
-  const orphans = [...listed.keys()].filter((id) => !reached.has(id));
+/** Fills `graph` with the records of the workflow, ready to run; at a restart, each unfinished one claimed. */
+export async function loadJobGraph(store: JobStore, graph: GraphState, o: LoadOptions): Promise<void> {
+  for await (const v of store.listJobs()) graph.add(v.value);
+  if (!graph.has(o.rootJobId)) throw new NotFoundError(`the root job ${o.rootJobId} is missing from ${store.locator}`);
+  const reached = await reach(store, graph, o);
+  const orphans = [...graph.presentIds()].filter((id) => !reached.has(id));
   if (orphans.length > 0) {
     o.log.debug(`removing ${orphans.length} job record(s) left by attempts that did not finish`);
     await mapLimit(orphans, PARALLEL, (id) => store.deleteJob(id));
+    for (const id of orphans) graph.remove(id);
   }
-  return [...reached.values()];
 }
 
 /** Everything reachable from the root, level by level, each record settled (see {@link settle}). */
-async function reach(
-  store: JobStore,
-  listed: Map<string, Versioned<JobRecord>>,
-  o: { rootJobId: string; restart: boolean; log: Logger },
-): Promise<Map<string, JobRecord>> {
-  const reached = new Map<string, JobRecord>();
-  const missing: Reached[] = [];
-  const seen = new Set<string>([o.rootJobId]);
-  let level: Reached[] = [{ id: o.rootJobId, parent: undefined }];
+async function reach(store: JobStore, graph: GraphState, o: LoadOptions): Promise<{ has(id: string): boolean }> {
+  const reached = graph.newJobSet();
+  const missing: string[] = [];
+  reached.add(o.rootJobId);
+  let level = [o.rootJobId];
   while (level.length > 0) {
-    const records = await mapLimit(level, PARALLEL, (r) => settle(store, listed.get(r.id), { id: r.id, ...o }));
-    const next: Reached[] = [];
-    records.forEach((rec, i) => {
-      if (!rec) return void missing.push(level[i]!);
-      reached.set(rec.id, rec);
-      for (const s of [...rec.children, ...rec.followOns]) {
-        if (seen.has(s)) continue;
-        seen.add(s);
-        next.push({ id: s, parent: rec });
-      }
+    const found = await mapLimit(level, PARALLEL, (id) => settle(store, graph, { id, ...o }));
+    const next: string[] = [];
+    level.forEach((id, i) => {
+      if (!found[i]) return void missing.push(id);
+      for (const s of graph.successorsOf(id)) if (reached.add(s)) next.push(s);
     });
     level = next;
   }
-  if (missing.length > 0) throw unfinishable(store, missing);
+  if (missing.length > 0) throw unfinishable(store, graph, missing);
   return reached;
 }
 
 /**
- * A reachable record as the run starts with it: loaded if it was not listed (made since), and
- * at a restart, unless done, written again with fresh tries; undefined if there is none.
+ * A reachable record as the run starts with it, in the graph: loaded if it was not listed (made
+ * since), and at a restart, unless done, written again with fresh tries. False if there is none.
  */
-async function settle(
-  store: JobStore,
-  listed: Versioned<JobRecord> | undefined,
-  o: { id: string; restart: boolean; log: Logger },
-): Promise<JobRecord | undefined> {
-  let cur = listed ?? (await loadIfAny(store, o.id));
+async function settle(store: JobStore, graph: GraphState, o: LoadOptions & { id: string }): Promise<boolean> {
+  const listed = graph.node(o.id);
+  if (listed && (!o.restart || listed.status === 'done')) return true;
+  let cur = await loadIfAny(store, o.id);
   for (let attempt = 1; cur && o.restart && cur.value.state !== 'done'; attempt++) {
     const fresh = restarted(cur.value);
     try {
       await store.updateJob(fresh, cur.version);
-      return fresh;
+      graph.add(fresh);
+      return true;
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= 5) throw e;
     }
@@ -95,7 +88,8 @@ async function settle(
     if (cur?.value.state === 'done')
       o.log.info(`job '${cur.value.name}' (${o.id}) was committed by a worker of an earlier leader meanwhile: its result is kept`);
   }
-  return cur?.value;
+  if (cur) graph.add(cur.value);
+  return cur !== undefined;
 }
 
 /** A restart gives every unfinished job a fresh set of tries. */
@@ -114,12 +108,16 @@ async function loadIfAny(store: JobStore, id: string): Promise<Versioned<JobReco
   }
 }
 
-function unfinishable(store: JobStore, missing: Reached[]): JobStoreError {
-  const byParent = new Map<JobRecord, string[]>();
-  for (const m of missing) if (m.parent) byParent.set(m.parent, [...(byParent.get(m.parent) ?? []), m.id]);
-  const what = [...byParent].map(
-    ([p, ids]) => `job '${p.name}' (${p.id})${p.state === 'done' ? ' is done and' : ''} names ${ids.join(', ')}, which do not exist`,
-  );
+function unfinishable(store: JobStore, graph: GraphState, missing: string[]): JobStoreError {
+  const byParent = new Map<string, string[]>();
+  for (const id of missing) {
+    const parent = graph.predecessorsOf(id)[0];
+    if (parent !== undefined) byParent.set(parent, [...(byParent.get(parent) ?? []), id]);
+  }
+  const what = [...byParent].map(([p, ids]) => {
+    const pn = graph.node(p);
+    return `job '${pn?.name ?? '?'}' (${p})${pn?.status === 'done' ? ' is done and' : ''} names ${ids.join(', ')}, which do not exist`;
+  });
   return new JobStoreError(
     'JOBSTORE',
     `the workflow in ${store.locator} can never finish: ${what.join('; ')}; ` +

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createBatchSystem } from './batchFactory.js';
+import { HeapPeak } from './heapPeak.js';
 import { LeaseLostError, ToilError, UsageError } from '../errors.js';
 import type { BatchSystem } from '../batch/types.js';
 import { exportUrl, importUrl } from '../filestore/urls.js';
@@ -306,6 +307,9 @@ export class Toil {
    */
   private async runLeader(o: { info: WorkflowInfo; lease: Lease; batch: BatchSystem; restart: boolean }): Promise<unknown> {
     const { info, lease, batch, restart } = o;
+    const heap = new HeapPeak();
+    const sizing = HeapPeak.sizing();
+    if (sizing) this.logger.info(sizing);
     const store = new FencedJobStore(this.store, lease);
     const stats = await openRunStats(this.config, {
       store,
@@ -336,6 +340,7 @@ export class Toil {
       throw e;
     } finally {
       this.leader = undefined;
+      heap.stop();
       await batch.shutdown();
     }
     let value: unknown;
@@ -358,7 +363,7 @@ export class Toil {
     }
     const rss = process.resourceUsage().maxRSS / 1024;
     this.logger.info(
-      `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB`,
+      `workflow ${info.workflowId} finished: ${result.jobsRun} job(s) run in ${((Date.now() - this.started) / 1000).toFixed(2)}s; leader peak RSS ${rss.toFixed(0)} MiB, ${heap.summary()}`,
     );
     return value;
   }

@@ -190,6 +190,29 @@ export default () => spread().require({ memory: '256M', cores: 0.5, disk: '100M'
     await waitFor(() => workerJobs().length === 0, 60_000, 'the worker Jobs to be removed');
   }, 240_000);
 
+  it('the leader sizes its heap from its memory limit (the downward API), and ends telling the heap used beside peak RSS', async () => {
+    const one = `import { defineJob } from 'toil-ts';\nconst one = defineJob('one', async () => 'sized');\nexport default () => one();\n`;
+    const dir = await makeOverlay('heap', { 'main.ts': one }, { config: 'batchSystem: single_machine\nlogLevel: info\n' });
+    await editYaml(path.join(dir, 'leader.yaml'), (doc) => {
+      doc.setIn(
+        ['spec', 'template', 'spec', 'containers', 0, 'resources'],
+        doc.createNode({ requests: { memory: '512Mi' }, limits: { memory: '512Mi' } }),
+      );
+    });
+    expect((await runOverlay(dir)).code).toBe(0);
+    const end = await leaderEnds('toil-leader-heap');
+    expect(end.verdict).toBe('Complete');
+    expect(end.logs.trim().split('\n').pop()).toBe('"sized"');
+    // 512 MiB less 192 MiB of room for the rest of the process.
+    expect(end.logs).toMatch(/leader heap limit 320 MiB, from a memory limit of 512 MiB \(TOIL_MEMORY_LIMIT\)/);
+    const summary = /leader peak RSS \d+ MiB, peak heap used (\d+) MiB of (\d+) MiB/.exec(end.logs);
+    expect(summary).not.toBeNull();
+    // V8's limit is the old space asked for plus the young generation's few tens of MiB.
+    expect(Number(summary![2])).toBeGreaterThanOrEqual(320);
+    expect(Number(summary![2])).toBeLessThan(400);
+    expect(Number(summary![1])).toBeLessThan(Number(summary![2]));
+  }, 240_000);
+
   /** Applies an overlay whose leader must fail at once, and returns its logs. */
   async function failsAtOnce(name: string, edit: (dir: string) => Promise<void>): Promise<string> {
     const dir = await makeOverlay(name, { 'main.ts': 'export default () => { throw new Error("never built"); };\n' });

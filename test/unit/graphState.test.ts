@@ -40,7 +40,7 @@ describe('GraphState', () => {
     expect(g.ready.has('f')).toBe(true);
     g.markIssued('f');
     g.markDone(done(f));
-    expect(g.nodes.get('root')!.subtreeDone).toBe(true);
+    expect(g.node('root')!.subtreeDone).toBe(true);
   });
 
   it('waits for forwarded values', () => {
@@ -89,7 +89,35 @@ describe('GraphState', () => {
     g.add(rec('f', { predecessors: ['root'] }));
     g.recompute();
     expect([...g.ready]).toEqual(['f']);
-    expect(g.nodes.get('a')!.subtreeDone).toBe(true);
-    expect(g.nodes.get('root')!.subtreeDone).toBe(false);
+    expect(g.node('a')!.subtreeDone).toBe(true);
+    expect(g.node('root')!.subtreeDone).toBe(false);
+  });
+
+  it('counts jobs by status, and a job removed and added again keeps the edges from its parents', () => {
+    const g = new GraphState(3);
+    const root = rec('root', { children: ['a'], followOns: ['f'] });
+    const a = rec('a', { predecessors: ['root'] });
+    const f = rec('f', { predecessors: ['root'], promiseDeps: ['a'] });
+    for (const r of [root, a, f]) g.add(r);
+    g.recompute();
+    g.markIssued('root');
+    g.markDone(done(root));
+    g.markIssued('a');
+    expect(g.counts()).toEqual({ done: 1, issued: 1, pending: 1, failed: 0, total: 3 });
+    g.remove('a');
+    expect(g.counts()).toEqual({ done: 1, issued: 0, pending: 1, failed: 0, total: 2 });
+    expect(g.has('a')).toBe(false);
+    g.add({ ...a, remainingTries: 1 });
+    g.recompute();
+    expect(g.node('a')).toMatchObject({ status: 'pending', remainingTries: 1, name: 'sample' });
+    expect([...g.ready]).toEqual(['a']);
+    expect(g.predecessorsOf('a')).toEqual(['root']);
+    g.markIssued('a');
+    g.markDone(done(a));
+    expect([...g.ready]).toEqual(['f']);
+    g.markIssued('f');
+    g.markDone(done(f));
+    expect(g.node('root')!.subtreeDone).toBe(true);
+    expect(g.counts()).toEqual({ done: 3, issued: 0, pending: 0, failed: 0, total: 3 });
   });
 });

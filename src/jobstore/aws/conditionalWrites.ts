@@ -333,26 +333,40 @@ class ClaimedObjects implements VersionedObjects {
     }
   }
 
+  /**
+   * Every object, read as the listing streams: the keys of one name are consecutive in key order
+   * (`<name>/…`, and a name has no `/`), so each name's newest version is known when the next
+   * name begins, and a batch of them is read then.
+   */
   async *entries(): AsyncIterable<Versioned<Buffer> & { name: string }> {
-    const tops = new Map<string, Slot>();
+    let batch: Array<[string, Slot]> = [];
+    let cur: [string, Slot] | undefined;
     for await (const o of this.bucket.list(this.prefix)) {
       const p = this.parseKey(o.key);
       if (!p || p.kind !== 'v') continue;
-      const best = tops.get(p.name);
-      if (!best || p.slot.seq > best.seq || (p.slot.seq === best.seq && p.slot.nonce < best.nonce)) tops.set(p.name, p.slot);
+      if (cur?.[0] !== p.name) {
+        if (cur) batch.push(cur);
+        cur = [p.name, p.slot];
+        if (batch.length >= FETCH_PARALLEL) {
+          yield* await this.readTops(batch);
+          batch = [];
+        }
+      } else if (p.slot.seq > cur[1].seq || (p.slot.seq === cur[1].seq && p.slot.nonce < cur[1].nonce)) cur[1] = p.slot;
     }
-    const all = [...tops.entries()];
-    for (let i = 0; i < all.length; i += FETCH_PARALLEL) {
-      const got = await Promise.all(
-        all.slice(i, i + FETCH_PARALLEL).map(async ([name, slot]) => {
-          const direct = await this.bucket.getSmall(slot.key);
-          if (direct) return { name, value: direct.body, version: `${slot.seq}.${slot.nonce}` };
-          const v = await this.read(name);
-          return v ? { name, ...v } : undefined;
-        }),
-      );
-      for (const g of got) if (g) yield g;
-    }
+    if (cur) batch.push(cur);
+    yield* await this.readTops(batch);
+  }
+
+  private async readTops(tops: Array<[string, Slot]>): Promise<Array<Versioned<Buffer> & { name: string }>> {
+    const got = await Promise.all(
+      tops.map(async ([name, slot]) => {
+        const direct = await this.bucket.getSmall(slot.key);
+        if (direct) return { name, value: direct.body, version: `${slot.seq}.${slot.nonce}` };
+        const v = await this.read(name);
+        return v ? { name, ...v } : undefined;
+      }),
+    );
+    return got.filter((g) => g !== undefined);
   }
 }
 

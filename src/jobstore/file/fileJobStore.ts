@@ -39,6 +39,7 @@ import {
   type WriteCondition,
 } from '../types.js';
 import { parseRecord, parseMessage } from '../records.js';
+import { removeTree } from './removeTree.js';
 
 const MARKER = 'toil-jobstore.json';
 /** In a versioned object's directory: the empty file that retired versions are linked to. */
@@ -115,7 +116,7 @@ export class FileJobStore implements JobStore {
     }
     // Remove the marker first, so a half-destroyed store is not taken for a live one.
     await fs.rm(this.p(MARKER), { force: true });
-    await fs.rm(this.root, { recursive: true, force: true, maxRetries: 3 });
+    await removeTree(this.root);
   }
 
   private async requireStore(): Promise<void> {
