@@ -639,9 +639,6 @@ describe('jobs and garbage collection', () => {
   test('worker Jobs owned by a leader Job are collected in cascade when the leader is deleted', async () => {
     const leader = await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob('leader-x', ['sleep', '30']) });
     const w = simpleJob('worker-x', ['sleep', '30']);
-    // a SIGTERM that reaches the pod's init before it has set its handler is ignored, as PID 1's
-    // is on a real node: the pod then ends at its grace period, which this test keeps short
-    w.spec!.template.spec!.terminationGracePeriodSeconds = 2;
     w.metadata!.ownerReferences = [
       { apiVersion: 'batch/v1', kind: 'Job', name: 'leader-x', uid: leader.metadata!.uid!, controller: false, blockOwnerDeletion: true },
     ];
@@ -664,11 +661,7 @@ describe('jobs and garbage collection', () => {
   });
 
   test('deleting a Job: default orphans pods (with a warning), Background and Foreground remove them', async () => {
-    for (const n of ['gc-o', 'gc-b']) {
-      const j = simpleJob(n, ['sleep', '30']);
-      j.spec!.template.spec!.terminationGracePeriodSeconds = 2; // as above: a SIGTERM lost to a starting init
-      await c.batch.createNamespacedJob({ namespace: ns, body: j });
-    }
+    for (const n of ['gc-o', 'gc-b']) await c.batch.createNamespacedJob({ namespace: ns, body: simpleJob(n, ['sleep', '30']) });
     // this one ignores SIGTERM, so its pod lingers for its 2 s grace period and blocks the owner
     const slow = simpleJob('gc-f', ['sh', '-c', 'trap "" TERM; sleep 30']);
     slow.spec!.template.spec!.terminationGracePeriodSeconds = 2;

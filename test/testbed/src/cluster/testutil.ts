@@ -99,6 +99,11 @@ export function statusOf(e: unknown): { code: number; body: ApiStatus } {
   return { code: ex.code ?? 0, body };
 }
 
+/**
+ * A Job of one busybox container. Its pods have a 2 s grace period: a SIGTERM that reaches a
+ * pod's init before it has set its handler is ignored, as PID 1's is on a real node, and the pod
+ * then goes at the grace period's end — 2 s, not the default 30 s, in tests about something else.
+ */
 export function simpleJob(name: string, command: string[], extra: Partial<k8s.V1JobSpec> = {}): k8s.V1Job {
   return {
     apiVersion: 'batch/v1',
@@ -106,7 +111,13 @@ export function simpleJob(name: string, command: string[], extra: Partial<k8s.V1
     metadata: { name, labels: { app: 'cluster-test' } },
     spec: {
       backoffLimit: 0,
-      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox:1.36', command }] } },
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          terminationGracePeriodSeconds: 2,
+          containers: [{ name: 'main', image: 'busybox:1.36', command }],
+        },
+      },
       ...extra,
     },
   } as k8s.V1Job;
