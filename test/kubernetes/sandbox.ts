@@ -65,13 +65,16 @@ Pods run the images in local buildah storage: 'npm run image' builds toil-ts, an
 and removes ${dir}; the images stay.
 `);
 
-let stopping = false;
+/** A terminal's Ctrl-C can arrive twice at once: from the terminal, and relayed by tsx's own process. */
+const SAME_SIGNAL_MS = 2000;
+let stoppingSince: number | undefined;
 async function stop(signal: string): Promise<void> {
-  if (stopping) {
+  if (stoppingSince !== undefined) {
+    if (performance.now() - stoppingSince < SAME_SIGNAL_MS) return;
     say(`${signal} again: leaving at once; ${dir} may be left behind`);
     process.exit(130);
   }
-  stopping = true;
+  stoppingSince = performance.now();
   say(`${signal}: stopping`);
   const pods = cluster.list('pods').length;
   await Promise.all([cluster.stop(), s3.stop()]);
