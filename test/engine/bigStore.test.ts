@@ -5,9 +5,9 @@
  * straight through the job store's API under a finished one-job workflow's root, as a workflow
  * with that many children would leave them (a real run of that size is a benchmark's).
  *
- * On the file store 20,000 records of 5 kB results (100 MB together) by default, so that it runs
- * in about a minute on a loaded 2-core machine; TOIL_BIG_STORE_RECORDS=100000 makes it 100,000
- * (500 MB). On S3, where each record is a request to the test server, a fifth as many records
+ * On the file store 10,000 records of 10 kB results (100 MB together) by default, so that it
+ * runs in well under a minute on a loaded 2-core machine; TOIL_BIG_STORE_RECORDS=100000 makes it
+ * 100,000 (1 GB). On S3, where each record is a request to the test server, a fifth as many records
  * with results five times the size: the same 100 MB, in several listing pages.
  */
 import { describe, expect, it } from '@jest/globals';
@@ -23,13 +23,13 @@ import { toil } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useTestS3Pair } from '../s3/useTestS3Pair.js';
 
-const RECORDS = Number(process.env['TOIL_BIG_STORE_RECORDS'] ?? 20_000);
+const RECORDS = Number(process.env['TOIL_BIG_STORE_RECORDS'] ?? 10_000);
 /** Each record's result: a finished job's value, as real records carry one. */
-const RESULT_BYTES = 5000;
+const RESULT_BYTES = 10_000;
 /** The heap each command gets: the records' results alone take more. */
 const HEAP_MIB = 96;
 /** Generous: about a minute on a loaded 2-core machine at the default size. */
-const TIMEOUT_MS = 300_000 * Math.max(1, RECORDS / 20_000);
+const TIMEOUT_MS = 300_000 * Math.max(1, RECORDS / 10_000);
 
 const t = useTempStore();
 const s3 = useTestS3Pair();
