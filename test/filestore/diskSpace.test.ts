@@ -44,7 +44,8 @@ describe('reservations', () => {
     const { file } = await randomFile('a', 8 * MiB);
     const cache = path.join(node, 'toil-cache');
     await child('read', { reads: [{ key: 'a', source: file }], fetchLog: path.join(t.dir, 'fetches') }, { dir: cache }).done;
-    const first = child('reserve', { bytes: 32 * MiB, holdMs: 1000 }, { dir: cache });
+    // held long enough that the second job, started after it (a slow start on a loaded machine), must wait
+    const first = child('reserve', { bytes: 32 * MiB, holdMs: 6000 }, { dir: cache });
     await first.line('# reserved');
     // 32 MiB reserved and 8 MiB cached of (a little less than) 64: 58 MiB fits only once the
     // first job is done, and then only by evicting the cached file.
