@@ -1,7 +1,9 @@
 /**
  * The kubernetes batch system on a test cluster that behaves as a real one where it matters
- * here: a real server's watch timing (bookmarks once a minute, watches ended by the server), and
+ * here: a real server's watch timing (periodic bookmarks, watches ended by the server), and
  * objects changed by someone else arriving as the real server sends them (`kubectl delete job`).
+ * Bookmarks come every 10 s instead of a real server's minute, so that a 25 s job sees two of
+ * them and two server-ended watches.
  */
 import { describe, expect, it } from '@jest/globals';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
@@ -9,7 +11,7 @@ import { startToil, toil, waitFor, workflow, type RunResult } from '../helpers/r
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 import { useK8sEnv } from './useK8sEnv.js';
 
-const k = useK8sEnv();
+const k = useK8sEnv({ bookmarkIntervalMs: 10_000 });
 const QUIET = workflow('../../bench/workflows/quiet.ts');
 
 type Meta = { metadata: { name: string; labels?: Record<string, string> }; status?: { phase?: string } };
@@ -63,11 +65,11 @@ describe('real watch timing', () => {
     const baseline = listsAndWatches();
 
     k.cluster.resetRequestCounts();
-    const run = startToil(['run', QUIET, k.locator(), '--batchSystem', 'kubernetes', '--', '75000'], { env: k.env });
+    const run = startToil(['run', QUIET, k.locator(), '--batchSystem', 'kubernetes', '--', '25000'], { env: k.env });
     await runningWorkerJob();
     // two clean ends of every watch, as a server ends them at their timeoutSeconds
-    for (const at of [20_000, 40_000]) setTimeout(() => k.cluster.faults.dropWatches(), at).unref();
-    const r = await endsWithin(run, 150_000);
+    for (const at of [8_000, 16_000]) setTimeout(() => k.cluster.faults.dropWatches(), at).unref();
+    const r = await endsWithin(run, 120_000);
     expect(r.code).toBe(0);
     const long = listsAndWatches();
     expect(long.lists).toBe(baseline.lists);

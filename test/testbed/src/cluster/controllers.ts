@@ -23,6 +23,8 @@ export interface ControllerOptions {
   caPem: string;
   /** first back-off before re-creating a failed Job pod (Kubernetes: 10 s, doubling, max 6 min) */
   jobBackoffBaseMs: number;
+  /** longest wait before a Job whose pod creates were refused is synced again (Kubernetes: 60 s) */
+  jobApiBackoffMaxMs: number;
   /** scheduling is held for pods younger than this (fault: delay scheduling) */
   schedulingDelayMs: () => number;
   schedulingPaused: () => boolean;

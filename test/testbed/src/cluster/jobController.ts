@@ -15,6 +15,8 @@ const TRACKING = 'batch.kubernetes.io/job-tracking';
 export interface JobControllerOptions {
   /** first back-off before re-creating a failed Job pod (Kubernetes: 10 s, doubling, max 6 min) */
   jobBackoffBaseMs: number;
+  /** longest wait before a Job whose pod creates were refused is synced again (Kubernetes: 60 s) */
+  jobApiBackoffMaxMs: number;
   /** Jobs whose ending is never recorded, once they have a pod (faults.loseJobEndings) */
   endingLost: (job: Obj) => boolean;
 }
@@ -47,11 +49,10 @@ function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
 
 /**
  * The Job controller's work queue retries a Job whose sync failed (a pod create refused: quota,
- * Pod Security, a missing service account) after 1 s, doubling to 1 min, until a sync succeeds;
+ * Pod Security, a missing service account) after 1 s, doubling to 1 min (jobApiBackoffMaxMs), until a sync succeeds;
  * a change to one of the Job's pods brings the next sync forward, as its pod events do.
  */
 const API_BACKOFF_FIRST_MS = 1000;
-const API_BACKOFF_MAX_MS = 60_000;
 const SYNC_BATCH_MS = 1000;
 
 /** The Job's pods as far as a change to them should trigger a sync: uid, phase, deletion. */
@@ -241,7 +242,7 @@ export class JobController {
       this.apiBackoff.set(uid, {
         failures,
         at: Date.now(),
-        until: Date.now() + Math.min(API_BACKOFF_FIRST_MS * 2 ** (failures - 1), API_BACKOFF_MAX_MS),
+        until: Date.now() + Math.min(API_BACKOFF_FIRST_MS * 2 ** (failures - 1), this.opts.jobApiBackoffMaxMs),
         pods: counts.pods,
       });
     }

@@ -103,6 +103,7 @@ export class ClusterRuntime {
     this.controllers = new Controllers(this.registry, this.recorder, {
       caPem: init.ca.certPem,
       jobBackoffBaseMs: options.jobBackoffBaseMs ?? 10_000,
+      jobApiBackoffMaxMs: options.jobApiBackoffMaxMs ?? 60_000,
       schedulingDelayMs: () => this.schedulingDelayMs,
       schedulingPaused: () => this.schedulingPaused,
       endingLost: (job) => this.lostEndings.some((m) => Object.entries(m).every(([k, v]) => job.metadata.annotations?.[k] === v)),

@@ -60,6 +60,12 @@ export interface TestClusterOptions {
   containerImages?: ContainerImagesOption;
   /** Job pod re-creation back-off base (Kubernetes: 10000 ms) */
   jobBackoffBaseMs?: number;
+  /**
+   * Longest wait before the Job controller syncs again a Job whose pod creates were refused
+   * (quota, Pod Security): 1 s doubling up to this (Kubernetes: 60000 ms). Tests whose subject
+   * is not that back-off opt in to a shorter cap.
+   */
+  jobApiBackoffMaxMs?: number;
   /** container restart and image-pull back-off base (Kubernetes: 10000 ms) */
   restartBackoffBaseMs?: number;
   /**

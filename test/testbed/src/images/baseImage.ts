@@ -14,6 +14,7 @@ import { mkdtemp, rm, symlink, mkdir, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildah, imageId, mustRun } from './buildah.js';
+import { withBuildLock } from './buildLock.js';
 
 /** The name the Dockerfile uses by default. */
 export const BASE_IMAGE_NAME = 'docker.io/library/node:22-bookworm-slim';
@@ -91,8 +92,15 @@ async function commitRootFs(root: string, tags: string[], nodeVersion: string): 
   for (const t of tags.slice(1)) await buildah(['tag', tags[0]!, t]);
 }
 
-/** Makes sure the stand-in base image is in local storage; builds it when its recipe changed. */
-export async function ensureBaseImage(log: BuildLog = () => undefined, nodeVersion = process.versions.node): Promise<BuiltImage> {
+/**
+ * Makes sure the stand-in base image is in local storage; builds it when its recipe changed (one
+ * build at a time on this machine: a test process that finds another building it waits for it).
+ */
+export function ensureBaseImage(log: BuildLog = () => undefined, nodeVersion = process.versions.node): Promise<BuiltImage> {
+  return withBuildLock('base-image', { log }, () => ensureBaseImageNow(log, nodeVersion));
+}
+
+async function ensureBaseImageNow(log: BuildLog, nodeVersion: string): Promise<BuiltImage> {
   const started = Date.now();
   const cacheTag = `localhost/toil-ts-base:${recipeHash(nodeVersion)}`;
   const cached = await imageId(cacheTag);

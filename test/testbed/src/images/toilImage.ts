@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE_IMAGE_NAME, ensureBaseImage, type BuildLog, type BuiltImage } from './baseImage.js';
 import { buildah, imageId, runCommand, STORAGE_ARGS } from './buildah.js';
+import { withBuildLock } from './buildLock.js';
 
 /** The toil-ts checkout this package lives in (`test/testbed/src/images` → the project root). */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
@@ -94,9 +95,14 @@ export interface ToilImage extends BuiltImage {
 
 /**
  * Makes sure `toil-ts:<version>` in local storage is built from the current sources: builds the
- * stand-in base when needed, then the Dockerfile when the context changed.
+ * stand-in base when needed, then the Dockerfile when the context changed. Test files that need
+ * it at once build it once: the others wait for the build lock, then find it cached.
  */
-export async function ensureToilImage(log: BuildLog = () => undefined): Promise<ToilImage> {
+export function ensureToilImage(log: BuildLog = () => undefined): Promise<ToilImage> {
+  return withBuildLock('toil-image', { log }, () => ensureToilImageNow(log));
+}
+
+async function ensureToilImageNow(log: BuildLog): Promise<ToilImage> {
   const base = await ensureBaseImage(log);
   const started = Date.now();
   const name = await releaseImageName();
