@@ -14,6 +14,7 @@
  *   node bench/run.js fanout 2000      # one, with a size
  *   node bench/run.js tree 100
  *   NODE_OPTIONS=--max-old-space-size=1024 node bench/run.js tree 1000   # a million jobs, heap capped
+ *   TOIL_BENCH_ARGS='--leaseSeconds 600' node bench/run.js tree 501       # with more leader options
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,6 +26,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = path.join(root, 'bin', 'toil.js');
 
 const MILESTONES = [10_000, 100_000, 1_000_000];
+/** More `toil run` options for every run, e.g. TOIL_BENCH_ARGS='--leaseSeconds 600' (the same for each side of a comparison). */
+const EXTRA_ARGS = (process.env.TOIL_BENCH_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 /** Follows the leader's status lines and prints the rate at each milestone it passes. */
 function rateWatch(started) {
@@ -87,7 +90,16 @@ function run(workflow, args) {
 async function bench(name, workflow, size, expected) {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-bench-'));
   try {
-    const r = await run(workflow, [path.join(dir, 'store'), '--logLevel', 'info', '--statusInterval', '2', '--', String(size)]);
+    const r = await run(workflow, [
+      path.join(dir, 'store'),
+      '--logLevel',
+      'info',
+      '--statusInterval',
+      '2',
+      ...EXTRA_ARGS,
+      '--',
+      String(size),
+    ]);
     if (r.value !== expected) throw new Error(`${name}: wrong result ${r.value}, expected ${expected}`);
     console.log(
       `${name.padEnd(22)} jobs=${String(r.jobs).padStart(6)}  wall=${r.wall.toFixed(2).padStart(7)}s  ` +
