@@ -15,7 +15,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { Sealed } from './cacheFiles.js';
-import type { EntryView, SpaceView } from './cacheRules.js';
+import type { EntryView, SpaceTotals, SpaceView } from './cacheRules.js';
 import { isBusy, openDatabase, settingUp, transaction } from './sqlite.js';
 
 const SCHEMA = `
@@ -214,6 +214,13 @@ export class CacheDb {
   }
 
   /** What the rules of `cacheRules.ts` look at: the capacity, the entries with their holds, the reservations. */
+  /** The sums of {@link space}, without reading the entries. */
+  totals(cap: number | undefined): SpaceTotals {
+    const cached = (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
+    const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
+    return { capacity: this.meta('capacity') ?? 0, cap, cached, reserved };
+  }
+
   space(cap: number | undefined): SpaceView {
     const refs = new Map(
       (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [

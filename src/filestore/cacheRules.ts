@@ -51,6 +51,37 @@ export interface SpaceView {
 
 export type RoomAnswer = { ok: true; evict: string[] } | { ok: false; never: boolean; why: string };
 
+/** The sums rule 1 counts, without the entries: enough to see that something fits as it is. */
+export interface SpaceTotals {
+  capacity: number;
+  cap?: number | undefined;
+  /** Bytes held by cache entries. */
+  cached: number;
+  reserved: number;
+}
+
+export interface RoomNeed {
+  bytes: number;
+  as: 'entry' | 'reservation';
+}
+
+/** Whether `need` fits once `freed` bytes of entries are evicted (rules 1 and 3). */
+function fitsFreeing(t: SpaceTotals, need: RoomNeed, freed: number): boolean {
+  const extra = need.bytes - freed;
+  const disk = t.capacity - t.reserved - t.cached - extra;
+  const cap = need.as === 'entry' && t.cap !== undefined ? t.cap - t.cached - extra : Infinity;
+  return disk >= 0 && cap >= 0;
+}
+
+/**
+ * Whether `need` fits as things are, evicting nothing: the common case, decided from the sums
+ * alone (a job's reservation on a node whose cache holds many files need not read them all).
+ * When it is false, {@link planRoom} decides, from the entries.
+ */
+export function fitsAsIs(t: SpaceTotals, need: RoomNeed): boolean {
+  return fitsFreeing(t, need, 0);
+}
+
 /** Bytes held by cache entries. */
 export function cachedBytes(entries: readonly EntryView[]): number {
   return entries.reduce((n, e) => n + e.size, 0);
@@ -67,12 +98,8 @@ export function evictionOrder(entries: readonly EntryView[]): EntryView[] {
  * Room for `bytes` more, either as a cache entry (counted against the cap too) or as a job's
  * reservation (counted against the capacity only): which entries to evict, or why not.
  */
-export function planRoom(view: SpaceView, need: { bytes: number; as: 'entry' | 'reservation' }): RoomAnswer {
-  const cached = cachedBytes(view.entries);
-  const limitFor = (extra: number) => ({
-    disk: view.capacity - view.reserved - cached - extra,
-    cap: need.as === 'entry' && view.cap !== undefined ? view.cap - cached - extra : Infinity,
-  });
+export function planRoom(view: SpaceView, need: RoomNeed): RoomAnswer {
+  const totals: SpaceTotals = { capacity: view.capacity, cap: view.cap, cached: cachedBytes(view.entries), reserved: view.reserved };
   const never = need.bytes > view.capacity || (need.as === 'entry' && view.cap !== undefined && need.bytes > view.cap);
   if (never) return { ok: false, never: true, why: describe(view, need) };
   const evict: string[] = [];
@@ -82,14 +109,13 @@ export function planRoom(view: SpaceView, need: { bytes: number; as: 'entry' | '
       evict.push(e.key);
       freed += e.size;
     }
-    const left = limitFor(need.bytes - freed);
-    if (left.disk >= 0 && left.cap >= 0) return { ok: true, evict };
+    if (fitsFreeing(totals, need, freed)) return { ok: true, evict };
   }
   return { ok: false, never: false, why: describe(view, need) };
 }
 
 /** The sizes, for people: what was asked for and where the space is. */
-function describe(view: SpaceView, need: { bytes: number; as: 'entry' | 'reservation' }): string {
+function describe(view: SpaceView, need: RoomNeed): string {
   const cached = cachedBytes(view.entries);
   const held = cached - cachedBytes(evictionOrder(view.entries));
   const what = need.as === 'entry' ? `a file of ${formatSize(need.bytes)}` : `a job's disk requirement of ${formatSize(need.bytes)}`;

@@ -53,7 +53,7 @@ import { runOnce, type OnceResult } from './onceOnNode.js';
 import { CacheDb, entryView, type EntryRow } from './cacheDb.js';
 import { CachePaths, diskUsage, entryFileName, fileDigest, lookAt, removeFiles, settle, type Sealed } from './cacheFiles.js';
 import { CacheHolders, type ClaimWait } from './cacheHolders.js';
-import { judgeCopy, planRoom, type EntryView } from './cacheRules.js';
+import { fitsAsIs, judgeCopy, planRoom, type EntryView, type RoomAnswer, type RoomNeed } from './cacheRules.js';
 import { LiveLock } from './liveLock.js';
 import { sleep } from '../concurrency.js';
 
@@ -198,7 +198,7 @@ export class NodeCache {
     this.measureIfStale();
     const evicted = this.db.tx(() => {
       if (this.db.entry(args.key)) return undefined;
-      const room = planRoom(this.db.space(this.opts.cap), { bytes: size, as: 'entry' });
+      const room = this.room({ bytes: size, as: 'entry' });
       if (!room.ok) return undefined;
       const gone = this.db.evict(room.evict);
       this.db.insertEntry({ key: args.key, size, file, ...sealed });
@@ -240,6 +240,12 @@ export class NodeCache {
     return true;
   }
 
+  /** Room for `need` (inside a transaction): from the sums when it fits as it is, else from every entry. */
+  private room(need: RoomNeed): RoomAnswer {
+    if (fitsAsIs(this.db.totals(this.opts.cap), need)) return { ok: true, evict: [] };
+    return planRoom(this.db.space(this.opts.cap), need);
+  }
+
   /** Forgets a directory its job has removed. */
   untrackDir(dir: string): void {
     const rel = this.paths.jobDirName(dir);
@@ -254,7 +260,7 @@ export class NodeCache {
     for (let round = 0; ; round++) {
       this.measureIfStale();
       const answer = this.db.tx(() => {
-        const room = planRoom(this.db.space(this.opts.cap), { bytes, as: 'reservation' });
+        const room = this.room({ bytes, as: 'reservation' });
         if (!room.ok) return room;
         const gone = this.db.evict(room.evict);
         this.db.reserve(this.holder, job, bytes);
@@ -323,7 +329,7 @@ export class NodeCache {
       return { kind: 'hit', file: e.file };
     }
     if (e) return { kind: 'wait', owner: e.owner ?? '' };
-    const room = planRoom(this.db.space(this.opts.cap), { bytes: args.size, as: 'entry' });
+    const room = this.room({ bytes: args.size, as: 'entry' });
     if (!room.ok) return { kind: 'full', never: room.never };
     const evicted = this.db.evict(room.evict);
     const file = entryFileName(args.key);

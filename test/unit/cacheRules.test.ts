@@ -5,6 +5,7 @@ import {
   cachedBytes,
   emptyStats,
   evictionOrder,
+  fitsAsIs,
   formatStats,
   judgeClaim,
   judgeCopy,
@@ -102,6 +103,40 @@ describe('room for a job', () => {
       { bytes: 2 * MiB, as: 'reservation' },
     );
     expect(wait).toMatchObject({ ok: false, never: false });
+  });
+});
+
+describe('fit from the sums alone', () => {
+  const views = [
+    { capacity: 10 * MiB, entries: [entry('a', 4 * MiB, 1), entry('b', 4 * MiB, 2)], reserved: 0 },
+    { capacity: 10 * MiB, cap: 5 * MiB, entries: [entry('a', 4 * MiB, 1, { refs: 1 })], reserved: MiB },
+    { capacity: 10 * MiB, entries: [entry('f', 3 * MiB, 1, { state: 'filling' as const })], reserved: 6 * MiB },
+    { capacity: 10 * MiB, cap: MiB, entries: [], reserved: 0 },
+  ];
+  const needs = [MiB, 2 * MiB, 5 * MiB, 11 * MiB].flatMap((bytes) => [
+    { bytes, as: 'entry' as const },
+    { bytes, as: 'reservation' as const },
+  ]);
+
+  it('says it fits exactly when planRoom would evict nothing', () => {
+    let fits = 0;
+    for (const view of views)
+      for (const need of needs) {
+        const totals = { capacity: view.capacity, cap: view.cap, cached: cachedBytes(view.entries), reserved: view.reserved };
+        const plan = planRoom(view, need);
+        const asIs = plan.ok && plan.evict.length === 0;
+        expect({ view, need, fits: fitsAsIs(totals, need) }).toEqual({ view, need, fits: asIs });
+        if (asIs) fits++;
+      }
+    // both answers occur
+    expect(fits).toBeGreaterThan(0);
+    expect(fits).toBeLessThan(views.length * needs.length);
+  });
+
+  it('counts the cap against files, not against a job', () => {
+    const totals = { capacity: 10 * MiB, cap: MiB, cached: MiB, reserved: 0 };
+    expect(fitsAsIs(totals, { bytes: MiB, as: 'entry' })).toBe(false);
+    expect(fitsAsIs(totals, { bytes: MiB, as: 'reservation' })).toBe(true);
   });
 });
 
