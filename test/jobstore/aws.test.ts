@@ -468,7 +468,10 @@ describe('aws job store: files', () => {
       // Wait until at least two parts (5 MiB each) have been sent, then kill it.
       await new Promise<void>((resolve, reject) => {
         let out = '';
-        const timer = setTimeout(() => reject(new Error(`the upload child had not sent 15 MiB after 120 s: ${out} ${stderr}`)), 120_000);
+        const timer = setTimeout(() => {
+          child.kill('SIGKILL');
+          reject(new Error(`the upload child had not sent 15 MiB after 120 s: ${out} ${stderr}`));
+        }, 120_000);
         child.stdout.on('data', (d: Buffer) => {
           out += d.toString();
           if (!/sent (1[5-9]|[2-9]\d) MiB/.test(out)) return;
