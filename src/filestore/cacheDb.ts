@@ -213,7 +213,6 @@ export class CacheDb {
     return files;
   }
 
-  /** What the rules of `cacheRules.ts` look at: the capacity, the entries with their holds, the reservations. */
   /** The sums of {@link space}, without reading the entries. */
   totals(cap: number | undefined): SpaceTotals {
     const cached = (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
@@ -221,6 +220,7 @@ export class CacheDb {
     return { capacity: this.meta('capacity') ?? 0, cap, cached, reserved };
   }
 
+  /** What the rules of `cacheRules.ts` look at: the capacity, the entries with their holds, the reservations. */
   space(cap: number | undefined): SpaceView {
     const refs = new Map(
       (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [

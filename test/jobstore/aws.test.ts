@@ -453,6 +453,8 @@ describe('aws job store: files', () => {
     }
   });
 
+  // Three minutes: the child compiles the AWS store with tsx first; on a machine building an image
+  // beside two other test files it took more than a minute to send its first parts.
   it('a killed upload leaves no object (only an unfinished upload, which destroy removes)', async () => {
     const name = storeName();
     const store = makeStore(s3.cond, name);
@@ -492,8 +494,6 @@ describe('aws job store: files', () => {
     } finally {
       await store.destroy();
     }
-    // A child process that compiles the AWS store with tsx: on a machine building an image
-    // beside two other test files it took more than a minute to send its first parts.
   }, 180_000);
 });
 

@@ -49,8 +49,9 @@ function completionsOf(spec: Obj, st: Obj, pods: Obj[]): number {
 
 /**
  * The Job controller's work queue retries a Job whose sync failed (a pod create refused: quota,
- * Pod Security, a missing service account) after 1 s, doubling to 1 min (jobApiBackoffMaxMs), until a sync succeeds;
- * a change to one of the Job's pods brings the next sync forward, as its pod events do.
+ * Pod Security, a missing service account) after 1 s, doubling to 1 min (`jobApiBackoffMaxMs`),
+ * until a sync succeeds; a change to one of the Job's pods brings the next sync forward, as its
+ * pod events do.
  */
 const API_BACKOFF_FIRST_MS = 1000;
 const SYNC_BATCH_MS = 1000;

@@ -5,8 +5,8 @@
  * two cores). With it, the first builds and the others wait, then find the cache filled.
  *
  * The lock is a file created exclusively (`wx`) holding its owner's pid; a lock whose owner is
- * gone (killed mid-build), or that never got a pid, is taken over. A waiter says once what it waits for, and gives up
- * after `timeoutMs` naming the owner.
+ * gone (killed mid-build), or that never got a pid, is taken over. A waiter says once what it
+ * waits for, and gives up after `timeoutMs` naming the owner.
  */
 import { open, readFile, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
