@@ -251,7 +251,16 @@ export class KubernetesBatchSystem implements BatchSystem {
       return batchJobId;
     }
     await this.record();
-    const body = buildJob({ batchJobId, jobId: req.jobId, jobName: req.jobName, requirements: req.requirements }, this.spec);
+    const body = buildJob(
+      {
+        batchJobId,
+        jobId: req.jobId,
+        jobName: req.jobName,
+        requirements: req.requirements,
+        ...(req.worker.executor !== undefined ? { executor: req.worker.executor } : {}),
+      },
+      this.spec,
+    );
     const t = this.tracker.add({
       batchJobId,
       batchLabel: body.metadata!.labels![LABEL_BATCH_ID]!,

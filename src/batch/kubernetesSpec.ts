@@ -259,9 +259,13 @@ function volumesOf(o: KubernetesJobOptions): { volumes: V1Volume[]; mounts: V1Vo
   return { volumes, mounts };
 }
 
-/** Builds the Job for a batch job. */
+/**
+ * Builds the Job for a batch job. An executor's (`executor`: its name) runs `toil worker
+ * --executor`, and has no rule that lets the Job controller replace a disrupted pod: an
+ * executor's jobs go with its pod, and the leader must hear of it to run them again.
+ */
 export function buildJob(
-  args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements },
+  args: { batchJobId: number; jobId: string; jobName: string; requirements: ResolvedRequirements; executor?: string },
   o: KubernetesJobOptions,
 ): V1Job {
   const r = args.requirements;
@@ -298,9 +302,9 @@ export function buildJob(
       ttlSecondsAfterFinished: o.ttlSecondsAfterFinished ?? 600,
       // A pod taken away (spot reclaim, eviction, node drain) is not the job's fault: the Job
       // controller makes a new pod without counting it against backoffLimit.
-      podFailurePolicy: {
-        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
-      },
+      ...(args.executor === undefined
+        ? { podFailurePolicy: { rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }] } }
+        : {}),
       template: {
         metadata: { labels, annotations },
         spec: {
@@ -315,7 +319,10 @@ export function buildJob(
               image: o.image,
               // Arguments, not a command: the image's entrypoint (tini) stays PID 1 and passes
               // SIGTERM on to the worker and the job's own processes when the pod is deleted.
-              args: [...o.workerCommand, o.locator, args.jobId],
+              args:
+                args.executor === undefined
+                  ? [...o.workerCommand, o.locator, args.jobId]
+                  : [...o.workerCommand, o.locator, '--executor', args.executor],
               env,
               resources: containerResources(r, o.hostPath !== undefined),
               securityContext: WORKER_CONTAINER_SECURITY,

@@ -4,18 +4,14 @@
  * job; a job that crashes its process (or calls process.exit) fails alone, and the process is
  * replaced.
  */
-import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ResourceError } from '../errors.js';
 import { gpuCount } from '../job/requirements.js';
 import type { ResolvedRequirements } from '../job/types.js';
 import { formatSize } from '../size.js';
 import { EndQueue } from './endQueue.js';
-import { processEndReason } from './processEnd.js';
-import type { AttemptPlace, BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
+import { LocalPool, type PoolEnd } from './localPool.js';
+import type { BatchJobEnd, BatchJobRequest, BatchSystem } from './types.js';
 
 export interface SingleMachineOptions {
   maxCores: number;
@@ -30,43 +26,28 @@ export interface SingleMachineOptions {
   /** The worker process entry point (default: dist/worker/poolMain.js). */
   workerEntry?: string;
   env?: NodeJS.ProcessEnv;
-}
-
-interface Proc {
-  child: ChildProcess;
-  busy?: Running;
-  jobsRun: number;
-  tail: string[];
-}
-
-interface Running {
-  batchJobId: number;
-  req: BatchJobRequest;
-  killed: boolean;
-}
-
-/** Lines of a worker process's own output kept: what a job printed before it ended the process. */
-const TAIL_LINES = 200;
-
-/** The compiled worker entry, also when this module runs from src/ (tests). */
-export function defaultWorkerEntry(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, '../worker/poolMain.js'), path.join(here, '../../dist/worker/poolMain.js')];
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  /** Kill a job whose memory goes over what it asked for (default false: jobs share the machine's memory). */
+  enforceMemory?: boolean;
 }
 
 export class SingleMachineBatchSystem implements BatchSystem {
   readonly name = 'single_machine';
   private readonly queue: Array<{ batchJobId: number; req: BatchJobRequest }> = [];
-  private readonly procs = new Set<Proc>();
+  /** The batch jobs running in the pool, by batch job id. */
+  private readonly running = new Map<number, BatchJobRequest>();
+  private readonly pool: LocalPool;
   private readonly ends = new EndQueue();
   private nextId = 1;
   private used = { cores: 0, memory: 0, disk: 0, gpus: 0, jobs: 0 };
-  private readonly entry: string;
   private closed = false;
 
   constructor(private readonly opts: SingleMachineOptions) {
-    this.entry = opts.workerEntry ?? defaultWorkerEntry();
+    this.pool = new LocalPool({
+      onEnd: (key, end) => this.onEnd(key, end),
+      ...(opts.jobsPerProcess !== undefined ? { jobsPerProcess: opts.jobsPerProcess } : {}),
+      ...(opts.workerEntry !== undefined ? { workerEntry: opts.workerEntry } : {}),
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+    });
   }
 
   checkFits(req: ResolvedRequirements, what: string): void {
@@ -136,112 +117,20 @@ export class SingleMachineBatchSystem implements BatchSystem {
 
   private start(batchJobId: number, req: BatchJobRequest): void {
     this.account(req.requirements, 1);
-    let proc: Proc | undefined;
-    for (const p of this.procs) {
-      if (!p.busy) {
-        proc = p;
-        break;
-      }
-    }
-    proc ??= this.spawn();
-    proc.busy = { batchJobId, req, killed: false };
-    proc.tail = [];
-    proc.child.send({ type: 'run', batchJobId, args: req.worker });
+    this.running.set(batchJobId, req);
+    this.pool.start({
+      key: batchJobId,
+      args: req.worker,
+      ...(this.opts.enforceMemory ? { memoryLimit: req.requirements.memory } : {}),
+    });
   }
 
-  private spawn(): Proc {
-    const child = fork(this.entry, [], {
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      // --expose-gc: a job's peak memory is measured from a collected heap (worker/measure.ts).
-      execArgv: ['--expose-gc'],
-      // More libuv threads: a job that creates many children does many small file operations.
-      env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
-      serialization: 'json',
-    });
-    const proc: Proc = { child, jobsRun: 0, tail: [] };
-    const keep = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.trim() === '') continue;
-        proc.tail.push(line);
-        if (proc.tail.length > TAIL_LINES) proc.tail.shift();
-      }
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    child.on('message', (m: unknown) => this.onMessage(proc, m));
-    // The end is reported once the process's output is read to the end (what a job printed
-    // before calling process.exit comes last), or soon after the exit if a grandchild holds
-    // the pipes open.
-    let ended = false;
-    const end = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (ended) return;
-      ended = true;
-      this.onExit(proc, code, signal);
-    };
-    child.on('exit', (code, signal) => setTimeout(() => end(code, signal), 1000).unref());
-    child.on('close', (code, signal) => end(code, signal));
-    child.on('error', () => {
-      /* reported through 'exit' */
-    });
-    this.procs.add(proc);
-    return proc;
-  }
-
-  private onMessage(proc: Proc, m: unknown): void {
-    if (typeof m !== 'object' || m === null) return;
-    const msg = m as { type?: string; batchJobId?: number; code?: number };
-    if (msg.type !== 'done' || !proc.busy || proc.busy.batchJobId !== msg.batchJobId) return;
-    const run = proc.busy;
-    proc.busy = undefined;
-    proc.jobsRun++;
-    this.account(run.req.requirements, -1);
-    const code = typeof msg.code === 'number' ? msg.code : 1;
-    this.ends.push({
-      batchJobId: run.batchJobId,
-      jobId: run.req.jobId,
-      outcome: code === 0 ? 'succeeded' : 'failed',
-      exitCode: code,
-      countsAsAttempt: true,
-      ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
-      place: placeOf(proc),
-    });
-    if (proc.jobsRun >= (this.opts.jobsPerProcess ?? 500)) {
-      this.procs.delete(proc);
-      proc.child.kill('SIGTERM');
-    }
-    this.pump();
-  }
-
-  private onExit(proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
-    this.procs.delete(proc);
-    const run = proc.busy;
-    proc.busy = undefined;
-    if (!run) return;
-    this.account(run.req.requirements, -1);
-    const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-    const told = processEndReason(proc.tail);
-    const end: BatchJobEnd = run.killed
-      ? {
-          batchJobId: run.batchJobId,
-          jobId: run.req.jobId,
-          outcome: 'killed',
-          exitCode: code,
-          message: 'killed by the leader',
-          countsAsAttempt: false,
-        }
-      : {
-          batchJobId: run.batchJobId,
-          jobId: run.req.jobId,
-          outcome: 'failed',
-          exitCode: code ?? (signal === 'SIGKILL' ? 137 : 1),
-          message:
-            told ??
-            `the worker process ${how} while running the job${signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
-          countsAsAttempt: true,
-          ...(proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {}),
-          place: placeOf(proc),
-        };
-    this.ends.push(end);
+  private onEnd(batchJobId: number, end: PoolEnd): void {
+    const req = this.running.get(batchJobId);
+    if (!req) return;
+    this.running.delete(batchJobId);
+    this.account(req.requirements, -1);
+    this.ends.push({ batchJobId, jobId: req.jobId, ...end });
     this.pump();
   }
 
@@ -261,12 +150,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
         });
       }
     }
-    for (const p of this.procs) {
-      if (p.busy && ids.has(p.busy.batchJobId)) {
-        p.busy.killed = true;
-        p.child.kill('SIGKILL');
-      }
-    }
+    for (const id of ids) this.pool.kill(id);
   }
 
   nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined> {
@@ -282,9 +166,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
   }
 
   knows(batchJobId: number): boolean {
-    if (this.ends.has(batchJobId) || this.queue.some((q) => q.batchJobId === batchJobId)) return true;
-    for (const p of this.procs) if (p.busy?.batchJobId === batchJobId) return true;
-    return false;
+    return this.ends.has(batchJobId) || this.running.has(batchJobId) || this.queue.some((q) => q.batchJobId === batchJobId);
   }
 
   /** Nothing to read again: this batch system sees its processes end. */
@@ -299,20 +181,7 @@ export class SingleMachineBatchSystem implements BatchSystem {
 
   async shutdown(): Promise<void> {
     this.closed = true;
-    const exits = [...this.procs].map(
-      (p) =>
-        new Promise<void>((resolve) => {
-          if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
-          p.child.once('exit', () => resolve());
-          p.child.kill(p.busy ? 'SIGKILL' : 'SIGTERM');
-          setTimeout(() => {
-            p.child.kill('SIGKILL');
-            resolve();
-          }, 2000).unref();
-        }),
-    );
-    await Promise.all(exits);
-    this.procs.clear();
+    await this.pool.shutdown();
   }
 }
 
@@ -328,9 +197,4 @@ export async function machineResources(dir: string): Promise<{ cores: number; me
     /* keep unlimited */
   }
   return { cores: os.availableParallelism(), memory: os.totalmem(), disk };
-}
-
-/** Where a batch job ran: this host, and the worker process. */
-function placeOf(proc: Proc): AttemptPlace {
-  return { node: os.hostname(), ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}) };
 }

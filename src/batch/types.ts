@@ -33,6 +33,8 @@ export interface WorkerArgs {
   echo?: boolean;
   /** Whether to chain into a ready successor (default true). */
   chain?: boolean;
+  /** Run as the executor of this name (executors/executorMain.ts) instead of one job; `jobId` only names it. */
+  executor?: string;
 }
 
 export interface BatchJobRequest {

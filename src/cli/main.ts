@@ -185,15 +185,24 @@ Examples:
 
   program
     .command('worker')
-    .description('run one batch job (used by batch systems)')
+    .description('run one batch job, or with --executor the jobs a leader gives an executor (used by batch systems)')
     .argument('<jobStore>')
-    .argument('<jobId>')
+    .argument('[jobId]')
     .option('--workDir <dir>', 'where to put temporary files (env TOIL_WORKDIR)')
+    .option('--executor <name>', "run as the leader's executor of this name: job after job, several at once")
     .exitOverride()
-    .action(async (jobStore: string, jobId: string, o: { workDir?: string }) => {
+    .action(async (jobStore: string, jobId: string | undefined, o: { workDir?: string; executor?: string }) => {
       const workDir = o.workDir ?? process.env['TOIL_WORKDIR'];
+      if ((jobId === undefined) === (o.executor === undefined))
+        throw new UsageError('toil worker needs a job id, or --executor <name>, and not both');
+      if (o.executor !== undefined) {
+        const { runExecutor } = await import('../batch/executors/executorMain.js');
+        const stop = new AbortController();
+        process.once('SIGTERM', () => stop.abort());
+        process.exit(await runExecutor({ locator: jobStore, name: o.executor, signal: stop.signal, ...(workDir ? { workDir } : {}) }));
+      }
       const { runWorker } = await import('../worker/worker.js');
-      const code = await runWorker({ locator: jobStore, jobId, echo: true, ...(workDir ? { workDir } : {}) });
+      const code = await runWorker({ locator: jobStore, jobId: jobId ?? '', echo: true, ...(workDir ? { workDir } : {}) });
       process.exit(code);
     });
 

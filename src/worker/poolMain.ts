@@ -1,6 +1,7 @@
 /**
  * Entry point of a warm worker process for the single_machine batch system. It runs batch
- * jobs one after another as the leader sends them over IPC, and dies with the leader.
+ * jobs one after another as the leader sends them over IPC, and dies with the leader. (An
+ * executor's pool uses it too: executors/executorMain.ts.)
  */
 import { runWorker, type WorkerArgs } from './worker.js';
 
@@ -25,9 +26,16 @@ if (!process.send) {
 // Never outlive the leader: an orphaned worker would run a job the next leader runs too.
 process.on('disconnect', () => process.exit(1));
 
+/** An executor's batch job (executor mode on this machine) runs the executor here, in place of one job. */
+async function run(args: WorkerArgs): Promise<number> {
+  if (args.executor === undefined) return runWorker(args);
+  const { runExecutor } = await import('../batch/executors/executorMain.js');
+  return runExecutor({ locator: args.locator, name: args.executor, ...(args.workDir ? { workDir: args.workDir } : {}) });
+}
+
 process.on('message', (m: unknown) => {
   if (!isRun(m)) return;
-  void runWorker(m.args).then((code) => {
+  void run(m.args).then((code) => {
     process.send?.({ type: 'done', batchJobId: m.batchJobId, code });
   });
 });

@@ -15,6 +15,30 @@ export interface BatchContext {
  * cluster, so a missing or unreachable one is a UsageError before anything is created.
  */
 export async function createBatchSystem(config: ToilConfig, ctx: BatchContext): Promise<BatchSystem> {
+  const inner = await innerBatchSystem(config, ctx);
+  if (!(config.kubernetesExecutors ?? false)) return inner;
+  const { ExecutorBatchSystem } = await import('../batch/executors/executorBatch.js');
+  return new ExecutorBatchSystem(inner, {
+    store: ctx.store,
+    logger: ctx.logger,
+    bounds: {
+      slots: config.kubernetesExecutorSlots,
+      maxCores: config.kubernetesExecutorCores,
+      maxMemory: config.kubernetesExecutorMemory,
+      maxDisk: EXECUTOR_MAX_DISK,
+    },
+    maxExecutors: config.kubernetesExecutorMax,
+    idleMs: config.kubernetesExecutorIdle * 1000,
+    silenceMs: 2 * config.leaseSeconds * 1000,
+    maxDisruptions: config.kubernetesMaxDisruptions,
+    ...(config.workDir ? { workDir: config.workDir } : {}),
+  });
+}
+
+/** Most disk one executor asks for (the sum of its slots'): jobs needing more than a share of it get a pod of their own. */
+const EXECUTOR_MAX_DISK = 64 * 1024 ** 3;
+
+async function innerBatchSystem(config: ToilConfig, ctx: BatchContext): Promise<BatchSystem> {
   switch (config.batchSystem) {
     case 'single_machine': {
       const machine = await machineResources(defaultWorkDir(config));

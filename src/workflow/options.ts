@@ -195,6 +195,35 @@ export const OPTIONS = {
     value: 'n',
     help: "how many times a job's worker pod may be taken away (spot reclaim, node loss, preemption, node-pressure eviction) without using up a try; one more fails the job",
   }),
+  kubernetesExecutors: option(bool, {
+    value: 'bool',
+    optionalValue: true,
+    env: 'TOIL_KUBERNETES_EXECUTORS',
+    defaultHelp: 'true with --batchSystem kubernetes, false otherwise',
+    help: 'run jobs on executor pods, each running job after job (several at once when they fit), instead of a pod per job; jobs with GPUs, or too large for an executor, still get a pod of their own',
+    negation: 'a pod per job',
+  }),
+  kubernetesExecutorSlots: option(int.pipe(z.number().min(1).max(64)), {
+    default: 4,
+    value: 'n',
+    help: "most jobs at once in one executor (fewer when fewer of the jobs' shape fit in --kubernetesExecutorCores and --kubernetesExecutorMemory)",
+  }),
+  kubernetesExecutorCores: option(positive, {
+    default: 4,
+    value: 'n',
+    help: 'most cores one executor pod asks for (the sum of its slots)',
+  }),
+  kubernetesExecutorMemory: option(size, {
+    default: '16Gi',
+    value: 'size',
+    help: 'most memory one executor pod asks for (its slots, and 256 MiB for itself)',
+  }),
+  kubernetesExecutorMax: option(int.pipe(z.number().min(1)), { default: 32, value: 'n', help: 'most executor pods at once' }),
+  kubernetesExecutorIdle: option(positive, {
+    default: 60,
+    value: 'seconds',
+    help: 'an executor with no job this long is told to stop; the pool shrinks to none when nothing waits, and grows again with the queue',
+  }),
   kubernetesRestartWait: option(positive, {
     default: 120,
     value: 'seconds',

@@ -1,0 +1,526 @@
+/**
+ * Executor mode: a batch system that runs jobs on executors — long-lived batch jobs of another
+ * batch system (on Kubernetes, worker Jobs with the same labels, service account and volumes
+ * as a job's own) — instead of a batch job each. How jobs are packed is shapes.ts's; how they
+ * reach an executor and come back is protocol.ts's. The rules here:
+ *
+ * - **Queue and pool.** A job of a shape waits in the leader's queue until an executor of that
+ *   shape has a free slot. While jobs of a shape wait and there are fewer than `maxExecutors`
+ *   executors, a new one is made: its first message (its first jobs) is written before its
+ *   batch job is issued, so it starts work the moment it starts. An executor with no jobs for
+ *   `idleMs` is told to stop (and exits 0), and so is one with no jobs when an executor of another
+ *   shape is made (it may need the room); the pool shrinks to nothing when nothing waits.
+ * - **Every ending explained, per job.** A job's end on an executor is the executor's report of
+ *   its process (exit code, `process.exit`, a crash, memory over its slot, killed). An executor
+ *   that ends with jobs (its pod deleted, evicted, preempted, lost, killed as a whole, or its
+ *   process gone) ends each of them with the executor's reason, not counted against their tries
+ *   — the job did nothing wrong — up to `maxDisruptions` times per job, after which it counts. An
+ *   executor that never ran because its pod was refused, could not pull its image or found no
+ *   node passes that verdict to its jobs as it is (a job of its own would have had it too).
+ * - **Short jobs queue on their executor.** Once jobs of a shape are seen to take less than
+ *   `SHORT_JOB_MS` on average (from being given to an executor to their end being read), an
+ *   executor of that shape is given up to twice its slots: the next job is there the moment a
+ *   slot frees, instead of a round trip later. Longer jobs get free slots only, so none waits
+ *   behind a long one while another executor could start it.
+ * - **A pod of its own**: jobs shapes.ts does not pack run as batch jobs of the inner batch
+ *   system, as without executors.
+ * - **Stopping.** `kill` reaches a job wherever it is; `shutdown` is the inner batch system's,
+ *   whose one bulk delete ends every executor with the rest.
+ */
+import { randomBytes } from 'node:crypto';
+import { sleep } from '../../concurrency.js';
+import { ConflictError, errorMessage } from '../../errors.js';
+import type { ResolvedRequirements } from '../../job/types.js';
+import type { JobStore } from '../../jobstore/types.js';
+import type { Logger } from '../../log.js';
+import { EndQueue } from '../endQueue.js';
+import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from '../types.js';
+import {
+  DownMessageSchema,
+  BUSY_POLL_MS,
+  HEARTBEAT_MS,
+  MAX_STARTING,
+  POLL_MS,
+  Stream,
+  UpMessageSchema,
+  type Assignment,
+  type DownMessage,
+  type UpMessage,
+} from './protocol.js';
+import { shapeOf, type ExecutorBounds, type Shape } from './shapes.js';
+
+export interface ExecutorBatchOptions {
+  store: JobStore;
+  logger: Logger;
+  bounds: ExecutorBounds;
+  /** Most executors at once (default 32). */
+  maxExecutors?: number;
+  /** An executor with no jobs this long is told to stop (default 60 s). */
+  idleMs?: number;
+  /** An executor that hears nothing from its leader this long exits (two lease periods). */
+  silenceMs: number;
+  /** How many times a job may lose its executor without using a try (default 5). */
+  maxDisruptions?: number;
+  /** The executor's work directory, when the inner batch system's workers are told one. */
+  workDir?: string;
+}
+
+interface Held {
+  id: number;
+  req: BatchJobRequest;
+  shape: Shape;
+  /** When it was given to an executor. */
+  assignedAt?: number;
+}
+
+interface Outbox {
+  assign: Assignment[];
+  kill: number[];
+  stop: boolean;
+  beat: boolean;
+}
+
+const emptyOutbox = (): Outbox => ({ assign: [], kill: [], stop: false, beat: false });
+
+/** An outbox that failed to go, ahead of what was put in since. */
+const mergeOutbox = (a: Outbox, b: Outbox): Outbox => ({
+  assign: [...a.assign, ...b.assign],
+  kill: [...a.kill, ...b.kill],
+  stop: a.stop || b.stop,
+  beat: a.beat || b.beat,
+});
+
+interface Executor {
+  name: string;
+  shape: Shape;
+  /** The inner batch system's id for it, once issued. */
+  innerId?: number;
+  /** It said it has started. */
+  started: boolean;
+  down: Stream<DownMessage>;
+  up: Stream<UpMessage>;
+  jobs: Map<number, Held>;
+  /** What the next message carries; `beat`: send one even if empty (the first message, heartbeats). */
+  outbox: Outbox;
+  sending?: Promise<void>;
+  lastSent: number;
+  lastRead: number;
+  idleSince: number;
+  stopping: boolean;
+  ended: boolean;
+}
+
+/** Jobs of a shape shorter than this on average are queued on their executors (see the rules above). */
+const SHORT_JOB_MS = 1000;
+
+/** Outcomes of an executor that never ran its jobs: its jobs get them as they are. */
+const NEVER_RAN = new Set<BatchJobEnd['outcome']>(['refused', 'image', 'unschedulable']);
+
+export class ExecutorBatchSystem implements BatchSystem {
+  readonly name: string;
+  private readonly ends = new EndQueue();
+  private readonly queue: Held[] = [];
+  private readonly executors = new Map<string, Executor>();
+  private readonly byInnerId = new Map<number, Executor>();
+  /** Jobs in a pod of their own: the inner batch system's id → ours, and back. */
+  private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
+  private readonly ownInnerId = new Map<number, number>();
+  private readonly disruptions = new Map<string, number>();
+  /** Per shape, the mean time of its jobs on executors (a moving average of the last few dozen). */
+  private readonly meanMs = new Map<string, number>();
+  private readonly stopping = new AbortController();
+  private readonly prefix = randomBytes(4).toString('hex');
+  private nextId = 1;
+  private nextExecutor = 1;
+  private polling = false;
+  private readonly timer: NodeJS.Timeout;
+  private readonly reading: Promise<void>;
+
+  constructor(
+    private readonly inner: BatchSystem,
+    private readonly opts: ExecutorBatchOptions,
+  ) {
+    this.name = inner.name;
+    this.timer = setInterval(() => void this.poll(), BUSY_POLL_MS);
+    this.timer.unref();
+    this.reading = this.readInnerEnds();
+  }
+
+  checkFits(req: ResolvedRequirements, what: string): void {
+    this.inner.checkFits(req, what);
+  }
+
+  async issue(req: BatchJobRequest): Promise<number> {
+    const id = this.nextId++;
+    const shape = this.shapeFor(req.requirements);
+    if (!shape) {
+      const innerId = await this.inner.issue(req);
+      this.own.set(innerId, { id, req });
+      this.ownInnerId.set(id, innerId);
+      return id;
+    }
+    this.queue.push({ id, req, shape });
+    this.pump();
+    return id;
+  }
+
+  /**
+   * The shape a job runs in: shapes.ts's, with as many slots as the inner batch system can give
+   * one executor (a machine with two cores takes executors of two one-core slots). Undefined: a
+   * batch job of its own.
+   */
+  private shapeFor(req: ResolvedRequirements): Shape | undefined {
+    for (let slots = this.opts.bounds.slots; slots >= 1; slots--) {
+      const shape = shapeOf(req, { ...this.opts.bounds, slots });
+      if (!shape) return undefined;
+      try {
+        this.inner.checkFits(shape.pod, 'an executor');
+        return shape;
+      } catch {
+        /* fewer slots */
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Gives queued jobs the free slots of started executors, and makes executors where more jobs of
+   * a shape wait than the executors starting will take.
+   */
+  private pump(): void {
+    if (this.stopping.signal.aborted) return;
+    const touched = new Set<Executor>();
+    const waiting = new Map<string, { shape: Shape; n: number }>();
+    for (let i = 0; i < this.queue.length;) {
+      const held = this.queue[i]!;
+      const ex = this.freeExecutor(held.shape);
+      if (!ex) {
+        const w = waiting.get(held.shape.key) ?? { shape: held.shape, n: 0 };
+        w.n++;
+        waiting.set(held.shape.key, w);
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      held.assignedAt = Date.now();
+      ex.jobs.set(held.id, held);
+      ex.outbox.assign.push({ key: held.id, args: held.req.worker, memoryLimit: held.shape.slot.memory });
+      touched.add(ex);
+    }
+    for (const ex of touched) void this.send(ex);
+    for (const { shape, n } of waiting.values()) {
+      let need = n - this.startingSlots(shape);
+      for (let ex = need > 0 ? this.newExecutor(shape) : undefined; ex; ex = need > 0 ? this.newExecutor(shape) : undefined) {
+        need -= shape.slots;
+        void this.send(ex);
+      }
+    }
+  }
+
+  /** A started executor of this shape with a free slot. */
+  private freeExecutor(shape: Shape): Executor | undefined {
+    for (const ex of this.executors.values()) {
+      if (ex.shape.key === shape.key && ex.started && !ex.stopping && !ex.ended && ex.jobs.size < this.capacity(shape)) return ex;
+    }
+    return undefined;
+  }
+
+  /** Jobs an executor of this shape is given at most: its slots, twice that for short jobs. */
+  private capacity(shape: Shape): number {
+    const mean = this.meanMs.get(shape.key);
+    return mean !== undefined && mean < SHORT_JOB_MS ? 2 * shape.slots : shape.slots;
+  }
+
+  /** Slots of this shape on executors that have not started yet. */
+  private startingSlots(shape: Shape): number {
+    let n = 0;
+    for (const ex of this.executors.values()) if (ex.shape.key === shape.key && !ex.started && !ex.stopping) n += ex.shape.slots;
+    return n;
+  }
+
+  /** A new executor of a shape, issued once its first message is written; undefined at the bound. */
+  private newExecutor(shape: Shape): Executor | undefined {
+    if (this.executors.size >= (this.opts.maxExecutors ?? 32)) return undefined;
+    let starting = 0;
+    for (const ex of this.executors.values()) if (!ex.started) starting++;
+    if (starting >= MAX_STARTING) return undefined;
+    const name = `${this.prefix}x${this.nextExecutor++}`;
+    const ex: Executor = {
+      name,
+      shape,
+      down: new Stream(this.opts.store, name, 'down', DownMessageSchema),
+      up: new Stream(this.opts.store, name, 'up', UpMessageSchema),
+      started: false,
+      jobs: new Map(),
+      outbox: { ...emptyOutbox(), beat: true },
+      lastSent: 0,
+      lastRead: 0,
+      idleSince: Date.now(),
+      stopping: false,
+      ended: false,
+    };
+    // Executors of other shapes with nothing to do would hold room the new one may need.
+    for (const other of this.executors.values())
+      if (other.shape.key !== shape.key && other.jobs.size === 0 && !other.stopping) this.retire(other);
+    this.executors.set(name, ex);
+    this.opts.logger.debug(`executor ${name}: ${shape.slots} slot(s) of ${shape.key}`);
+    return ex;
+  }
+
+  /** Issues an executor's batch job (after its first message is written). */
+  private async launch(ex: Executor): Promise<void> {
+    const jobId = `executor-${ex.name}`;
+    try {
+      ex.innerId = await this.inner.issue({
+        jobId,
+        jobName: 'executor',
+        requirements: ex.shape.pod,
+        worker: {
+          locator: this.opts.store.locator,
+          jobId,
+          executor: ex.name,
+          ...(this.opts.workDir ? { workDir: this.opts.workDir } : {}),
+        },
+      });
+      this.byInnerId.set(ex.innerId, ex);
+    } catch (e) {
+      const end = {
+        outcome: 'failed',
+        exitCode: null,
+        message: `its executor could not be started: ${errorMessage(e)}`,
+        countsAsAttempt: true,
+      } as const;
+      this.executorEnded(ex, end, { neverRan: true });
+    }
+  }
+
+  /** Sends an executor what its outbox holds, one message at a time; the first send launches it. */
+  private send(ex: Executor): Promise<void> {
+    if (ex.sending) return ex.sending;
+    // Cleared in a `.finally` callback, which runs after the field is set even when there was nothing to send.
+    const sending = this.writeOutbox(ex).finally(() => {
+      if (ex.sending === sending) ex.sending = undefined;
+    });
+    ex.sending = sending;
+    return sending;
+  }
+
+  /**
+   * Writes the outbox as messages until it is empty. A write that fails is tried again a second
+   * later with what was in it (nothing is lost); one refused because the message exists means
+   * another leader writes to this executor, which is then given up as lost.
+   */
+  private async writeOutbox(ex: Executor): Promise<void> {
+    while (!ex.ended && (ex.outbox.assign.length > 0 || ex.outbox.kill.length > 0 || ex.outbox.stop || ex.outbox.beat)) {
+      const out = ex.outbox;
+      ex.outbox = emptyOutbox();
+      const first = ex.lastSent === 0;
+      try {
+        await ex.down.write({ assign: out.assign, kill: out.kill, stop: out.stop, slots: ex.shape.slots, silenceMs: this.opts.silenceMs });
+      } catch (e) {
+        if (e instanceof ConflictError) {
+          this.opts.logger.warning(`cannot write to executor ${ex.name}: ${errorMessage(e)}`);
+          return this.executorEnded(
+            ex,
+            { outcome: 'failed', exitCode: null, message: errorMessage(e), countsAsAttempt: true },
+            { neverRan: first },
+          );
+        }
+        this.opts.logger.debug(`cannot write to executor ${ex.name} (trying again in a second): ${errorMessage(e)}`);
+        ex.outbox = mergeOutbox(out, ex.outbox);
+        await sleep(1000);
+        continue;
+      }
+      ex.lastSent = Date.now();
+      if (first) await this.launch(ex);
+    }
+  }
+
+  /** One round: reads the ends of executors with jobs, sends heartbeats, stops the idle. */
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopping.signal.aborted) return;
+    this.polling = true;
+    try {
+      const now = Date.now();
+      await Promise.all(
+        [...this.executors.values()].map(async (ex) => {
+          if (ex.ended) return;
+          // Executors with jobs are read every round; one still starting, every POLL_MS.
+          const due = ex.jobs.size > 0 || (!ex.started && now - ex.lastRead >= POLL_MS);
+          if (due && ex.innerId !== undefined) await this.readEnds(ex);
+          if (ex.jobs.size === 0 && !ex.stopping && now - ex.idleSince >= (this.opts.idleMs ?? 60_000)) this.retire(ex);
+          else if (ex.lastSent > 0 && now - ex.lastSent >= HEARTBEAT_MS) {
+            ex.outbox.beat = true;
+            void this.send(ex);
+          }
+        }),
+      );
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** Stops an idle executor: a started one is told to (it exits 0), one not started yet is killed. */
+  private retire(ex: Executor): void {
+    ex.stopping = true;
+    this.opts.logger.debug(`executor ${ex.name}: idle, ${ex.started ? 'told to stop' : 'never started; killed'}`);
+    if (!ex.started && ex.innerId !== undefined) {
+      void this.inner.kill([ex.innerId]).catch(() => undefined);
+      return;
+    }
+    ex.outbox.stop = true;
+    void this.send(ex);
+  }
+
+  private async readEnds(ex: Executor): Promise<void> {
+    ex.lastRead = Date.now();
+    let messages: UpMessage[];
+    try {
+      messages = await ex.up.readAll();
+    } catch (e) {
+      this.opts.logger.debug(`cannot read the ends from executor ${ex.name}: ${errorMessage(e)}`);
+      return;
+    }
+    for (const m of messages) {
+      if (m.started && !ex.started) {
+        ex.started = true;
+        ex.idleSince = Date.now();
+        this.opts.logger.debug(`executor ${ex.name} started on ${m.started.host}`);
+      }
+      for (const { key, end } of m.ends) {
+        const held = ex.jobs.get(key);
+        if (!held) continue;
+        ex.jobs.delete(key);
+        if (ex.jobs.size === 0) ex.idleSince = Date.now();
+        if (held.assignedAt !== undefined) {
+          const ms = Date.now() - held.assignedAt;
+          const mean = this.meanMs.get(held.shape.key);
+          this.meanMs.set(held.shape.key, mean === undefined ? ms : mean + (ms - mean) / 32);
+        }
+        this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
+      }
+    }
+    if (messages.length > 0) this.pump();
+  }
+
+  /** Takes the inner batch system's ends: a job of its own, or an executor. */
+  private async readInnerEnds(): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      const end = await this.inner.nextEnd(1000, signal);
+      if (!end) continue;
+      const ex = this.byInnerId.get(end.batchJobId);
+      if (ex) {
+        await this.readEnds(ex);
+        this.executorEnded(ex, end);
+        continue;
+      }
+      const held = this.own.get(end.batchJobId);
+      if (!held) continue;
+      this.own.delete(end.batchJobId);
+      this.ownInnerId.delete(held.id);
+      this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
+    }
+  }
+
+  /** An executor ended: each job it still had ends with its reason (see the rules at the top). */
+  private executorEnded(ex: Executor, end: Omit<BatchJobEnd, 'batchJobId' | 'jobId'>, how: { neverRan?: boolean } = {}): void {
+    ex.ended = true;
+    this.executors.delete(ex.name);
+    if (ex.innerId !== undefined) this.byInnerId.delete(ex.innerId);
+    const what = `its executor ${ex.name} ended (${end.message ?? end.outcome})`;
+    const neverRan = how.neverRan === true || NEVER_RAN.has(end.outcome);
+    for (const held of ex.jobs.values()) {
+      const jobEnd = neverRan ? { ...end, place: undefined } : this.lostJobEnd(held, end, what);
+      this.ends.push({ batchJobId: held.id, jobId: held.req.jobId, ...jobEnd });
+    }
+    if (ex.jobs.size > 0) this.opts.logger.info(`${what} with ${ex.jobs.size} job(s) on it`);
+    ex.jobs.clear();
+    this.pump();
+  }
+
+  private lostJobEnd(held: Held, end: Omit<BatchJobEnd, 'batchJobId' | 'jobId'>, what: string): Omit<BatchJobEnd, 'batchJobId' | 'jobId'> {
+    const n = (this.disruptions.get(held.req.jobId) ?? 0) + 1;
+    this.disruptions.set(held.req.jobId, n);
+    const free = n <= (this.opts.maxDisruptions ?? 5);
+    return {
+      outcome: end.outcome === 'succeeded' || end.outcome === 'failed' ? 'preempted' : end.outcome,
+      exitCode: null,
+      message: free ? what : `${what}; it lost its executor ${n} times, so this one counts`,
+      countsAsAttempt: !free,
+      ...(end.place ? { place: end.place } : {}),
+    };
+  }
+
+  async kill(batchJobIds: number[]): Promise<void> {
+    const ids = new Set(batchJobIds);
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const held = this.queue[i]!;
+      if (!ids.has(held.id)) continue;
+      this.queue.splice(i, 1);
+      this.ends.push({
+        batchJobId: held.id,
+        jobId: held.req.jobId,
+        outcome: 'killed',
+        exitCode: null,
+        message: 'killed before it started',
+        countsAsAttempt: false,
+      });
+    }
+    const innerIds = batchJobIds.map((id) => this.ownInnerId.get(id)).filter((x): x is number => x !== undefined);
+    if (innerIds.length > 0) await this.inner.kill(innerIds);
+    for (const ex of this.executors.values()) {
+      const mine = [...ex.jobs.keys()].filter((k) => ids.has(k));
+      if (mine.length === 0) continue;
+      ex.outbox.kill.push(...mine);
+      void this.send(ex);
+    }
+  }
+
+  nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined> {
+    return this.ends.next(timeoutMs, signal);
+  }
+
+  private onExecutors(): number {
+    let n = 0;
+    for (const ex of this.executors.values()) n += ex.jobs.size;
+    return n;
+  }
+
+  issuedCount(): number {
+    return this.queue.length + this.own.size + this.onExecutors();
+  }
+
+  runningCount(): number {
+    return this.onExecutors() + Math.min(this.own.size, this.inner.runningCount());
+  }
+
+  knows(batchJobId: number): boolean {
+    if (this.ends.has(batchJobId) || this.ownInnerId.has(batchJobId) || this.queue.some((h) => h.id === batchJobId)) return true;
+    for (const ex of this.executors.values()) if (ex.jobs.has(batchJobId)) return true;
+    return false;
+  }
+
+  resync(): Promise<void> {
+    return this.inner.resync();
+  }
+
+  waitingFor(): string | undefined {
+    const words: string[] = [];
+    if (this.queue.length > 0) {
+      words.push(
+        `${this.queue.length} waiting for an executor slot (${this.executors.size} executor(s) of at most ${this.opts.maxExecutors ?? 32})`,
+      );
+    }
+    const inner = this.inner.waitingFor();
+    if (inner) words.push(inner);
+    return words.length > 0 ? words.join('; ') : undefined;
+  }
+
+  async shutdown(opts?: ShutdownOptions): Promise<void> {
+    this.stopping.abort();
+    clearInterval(this.timer);
+    await this.inner.shutdown(opts);
+    await this.reading.catch(() => undefined);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * How work reaches an executor, and how its ends come back: through the job store's shared
+ * files, which every executor can already read and write (no cluster component, no new RBAC
+ * verb, no pod network, the same with the leader inside or outside the cluster).
+ *
+ * Each executor has a name (`<incarnation>x<n>`, unique to one leader) and two numbered streams:
+ *
+ * ```
+ * exec-<name>-down-<n>   leader → executor, n = 1, 2, …   { assign, kill, stop, silenceMs }
+ * exec-<name>-up-<n>     executor → leader, n = 1, 2, …   { started } first, then { ends }
+ * ```
+ *
+ * - **Writing.** A writer writes message n+1 only after message n was written, each with
+ *   `ifAbsent`: a second writer of the same stream (a leader that took over while the old one
+ *   still runs) conflicts instead of overwriting. Messages are never changed.
+ * - **Reading.** A reader knows the number it reads next. It reads that name until it exists
+ *   (every `BUSY_POLL_MS` while the executor has jobs, every `POLL_MS` otherwise; on S3 a GET
+ *   answering 404, on the file store a failed open), handles it,
+ *   deletes it, and moves on to the next number. So each message is read once, in order, and
+ *   nothing is listed.
+ * - **The leader** writes one down message per executor per round of assignments (all the jobs
+ *   it gives that executor at once), and one with nothing in it when it has sent nothing for
+ *   `HEARTBEAT_MS`. It gives an executor jobs for its free slots (it keeps the account;
+ *   beyond those, a few more may wait in the executor's own queue — see executorBatch.ts). It
+ *   reads the up stream of every executor that has jobs.
+ * - **The executor** says it has started (its first up message: the leader makes no more
+ *   executors while `MAX_STARTING` have not, so a full cluster is not asked for more), runs the
+ *   assigned jobs in order, `slots` at a time, each in its own process of its local pool, kills
+ *   those named in `kill` (each reported ended as `killed`), and writes its ends in batches (the ends of one
+ *   `FLUSH_MS`). `stop` is sent only to an executor with no jobs: it exits 0. An executor that has
+ *   read nothing from its leader for `silenceMs` (the leader sets it: two lease periods) takes
+ *   the leader as gone: it kills its jobs and exits, so no executor outlives its leader by long
+ *   even when nobody deletes it (the next leader runs those jobs again).
+ * - **An executor that ends** (its pod deleted, evicted, preempted, lost, killed as a whole) is
+ *   reported by the batch system that runs it; the leader reads what is left of its up stream
+ *   first, then ends every job it still had with the executor's reason (executorBatch.ts).
+ *
+ * Latency from a ready job to its start on an idle executor: one write and at most one poll
+ * period. Requests per job on the job store: its share of one down write, one read, one delete
+ * and of one up write, read and delete (less when a round carries several jobs), plus the polls
+ * that find nothing: per executor, `1000 / BUSY_POLL_MS` a second each way while it has jobs,
+ * `1000 / POLL_MS` a second while it idles (the executor only).
+ */
+import { z } from 'zod';
+import { ConflictError } from '../../errors.js';
+import type { JobStore } from '../../jobstore/types.js';
+import type { PoolEnd } from '../localPool.js';
+import type { WorkerArgs } from '../types.js';
+
+/** How often a reader looks for its next message while its executor has jobs (or had a message a moment ago). */
+export const BUSY_POLL_MS = 25;
+/** How often otherwise. */
+export const POLL_MS = 200;
+/** The leader writes an empty message to an executor it has sent nothing for this long. */
+export const HEARTBEAT_MS = 10_000;
+/** Most executors made and not started yet (their pods waiting for a node, an image, a container). */
+export const MAX_STARTING = 4;
+/** An executor gathers the ends of this long into one message. */
+export const FLUSH_MS = 10;
+
+/** The shared file of message n of an executor's stream. */
+export function messageName(executor: string, stream: 'down' | 'up', n: number): string {
+  return `exec-${executor}-${stream}-${n}`;
+}
+
+const AssignmentSchema = z.object({
+  /** The leader's batch job id. */
+  key: z.number().int().positive(),
+  args: z.custom<WorkerArgs>((v) => typeof v === 'object' && v !== null && typeof (v as { jobId?: unknown }).jobId === 'string'),
+  /** Bytes the job asked for: over it, the job is killed alone. */
+  memoryLimit: z.number().positive().optional(),
+});
+export type Assignment = z.infer<typeof AssignmentSchema>;
+
+export const DownMessageSchema = z.object({
+  assign: z.array(AssignmentSchema).default([]),
+  /** Jobs the executor runs at once; assigned ones past that wait in its queue, in order. */
+  slots: z.number().int().positive(),
+  kill: z.array(z.number().int().positive()).default([]),
+  stop: z.boolean().default(false),
+  /** How long the executor may hear nothing before it takes the leader as gone. */
+  silenceMs: z.number().positive(),
+});
+export type DownMessage = z.infer<typeof DownMessageSchema>;
+
+const EndSchema = z.object({
+  key: z.number().int().positive(),
+  end: z.custom<PoolEnd>((v) => typeof v === 'object' && v !== null && typeof (v as { outcome?: unknown }).outcome === 'string'),
+});
+export const UpMessageSchema = z.object({
+  ends: z.array(EndSchema).default([]),
+  /** The executor's first message, as it starts: where it runs. */
+  started: z.object({ host: z.string(), pid: z.number() }).optional(),
+});
+export type UpMessage = z.infer<typeof UpMessageSchema>;
+
+/**
+ * One direction of one executor's stream: writes message after message, or reads them in order.
+ * A parse failure of a message is a terminal error (a writer of another version).
+ */
+export class Stream<T> {
+  private nextWrite = 1;
+  private nextRead = 1;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly name: string,
+    private readonly stream: 'down' | 'up',
+    private readonly schema: z.ZodType<T>,
+  ) {}
+
+  /** Writes the next message. A conflict means another writer owns this stream. */
+  async write(message: T): Promise<void> {
+    const file = messageName(this.name, this.stream, this.nextWrite);
+    try {
+      await this.store.writeShared(file, JSON.stringify(message), { ifAbsent: true });
+    } catch (e) {
+      if (e instanceof ConflictError)
+        throw new ConflictError(`${file} was written by someone else: another leader or executor uses this executor's name`);
+      throw e;
+    }
+    this.nextWrite++;
+  }
+
+  /** The next message if it has been written (and deletes it), or undefined. */
+  async read(): Promise<T | undefined> {
+    const file = messageName(this.name, this.stream, this.nextRead);
+    const got = await this.store.readShared(file);
+    if (!got) return undefined;
+    const parsed = this.schema.parse(JSON.parse(got.value.toString('utf8')));
+    this.nextRead++;
+    await this.store.deleteShared(file);
+    return parsed;
+  }
+
+  /** Every message written and not read yet, in order. */
+  async readAll(): Promise<T[]> {
+    const out: T[] = [];
+    for (let m = await this.read(); m !== undefined; m = await this.read()) out.push(m);
+    return out;
+  }
+}

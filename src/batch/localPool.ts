@@ -1,0 +1,277 @@
+/**
+ * Warm worker processes on this machine, running job after job: the one per-job path of
+ * `single_machine` and of an executor (`toil worker --executor`, executors/executorMain.ts).
+ * Whoever feeds the pool decides what fits; the pool runs what it is given:
+ *
+ * - **One job per process at a time.** A free process is reused; a new one is forked when none
+ *   is free. A process is replaced after `jobsPerProcess` jobs (a leaking job cannot grow it
+ *   forever). A job that ends its process (`process.exit`, a crash, a signal) ends only that
+ *   process, and only that job fails.
+ * - **Memory, per job.** With `memoryLimit`, the process running a job and everything it
+ *   started are read every `memoryCheckMs` (processMemory.ts); a job whose resident set is over
+ *   what it asked for is killed alone (its process tree, SIGKILL) and told so, before the pod's
+ *   limit — the sum of its jobs' — could make the kernel choose a victim among its neighbours.
+ * - **Output.** The last lines each process printed are kept: what a job printed before it ended
+ *   its process is its log when the worker could not save one.
+ * - **Ends.** Each job's end is reported once, through `onEnd`, as a batch job end without the
+ *   ids (`PoolEnd`), after the process's output is read to its end.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatSize } from '../size.js';
+import { processEndReason } from './processEnd.js';
+import { processTree, treeResidentBytes } from './processMemory.js';
+import type { BatchJobEnd, WorkerArgs } from './types.js';
+
+/** A batch job's end as the pool tells it: everything but which batch job it was. */
+export type PoolEnd = Omit<BatchJobEnd, 'batchJobId' | 'jobId'>;
+
+export interface PoolRun {
+  /** The caller's name for this run (its batch job id). */
+  key: number;
+  args: WorkerArgs;
+  /** Bytes the job asked for: over it, the job is killed alone (undefined: not enforced). */
+  memoryLimit?: number;
+}
+
+export interface LocalPoolOptions {
+  onEnd(key: number, end: PoolEnd): void;
+  /** Jobs a worker process runs before it is replaced (default 500). */
+  jobsPerProcess?: number;
+  /** The worker process entry point (default: dist/worker/poolMain.js). */
+  workerEntry?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How often running jobs' memory is read, when any has a limit (default 250 ms). */
+  memoryCheckMs?: number;
+}
+
+interface Proc {
+  child: ChildProcess;
+  busy?: Busy;
+  jobsRun: number;
+  tail: string[];
+}
+
+interface Busy {
+  run: PoolRun;
+  /** Why the pool killed it, if it did. */
+  killedFor?: { kind: 'leader' } | { kind: 'memory'; used: number; limit: number };
+}
+
+/** Lines of a worker process's own output kept: what a job printed before it ended the process. */
+const TAIL_LINES = 200;
+
+/** The compiled worker entry, also when this module runs from src/ (tests). */
+export function defaultWorkerEntry(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, '../worker/poolMain.js'), path.join(here, '../../dist/worker/poolMain.js')];
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+}
+
+export class LocalPool {
+  private readonly procs = new Set<Proc>();
+  private readonly entry: string;
+  private memoryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: LocalPoolOptions) {
+    this.entry = opts.workerEntry ?? defaultWorkerEntry();
+  }
+
+  /** Jobs running now. */
+  get running(): number {
+    let n = 0;
+    for (const p of this.procs) if (p.busy) n++;
+    return n;
+  }
+
+  has(key: number): boolean {
+    for (const p of this.procs) if (p.busy?.run.key === key) return true;
+    return false;
+  }
+
+  start(run: PoolRun): void {
+    let proc: Proc | undefined;
+    for (const p of this.procs) {
+      if (!p.busy) {
+        proc = p;
+        break;
+      }
+    }
+    proc ??= this.spawn();
+    proc.busy = { run };
+    proc.tail = [];
+    proc.child.send({ type: 'run', batchJobId: run.key, args: run.args });
+    if (run.memoryLimit !== undefined) this.watchMemory();
+  }
+
+  /** Kills a running job's process (its end says the leader killed it). False if it is not running. */
+  kill(key: number): boolean {
+    for (const p of this.procs) {
+      if (p.busy?.run.key !== key) continue;
+      p.busy.killedFor = { kind: 'leader' };
+      killTree(p.child);
+      return true;
+    }
+    return false;
+  }
+
+  /** Ends every process: idle ones asked to stop, busy ones killed; resolves when all are gone (at most 2 s). */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    const exits = [...this.procs].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.child.exitCode !== null || p.child.signalCode !== null) return resolve();
+          p.child.once('exit', () => resolve());
+          if (p.busy) killTree(p.child);
+          else p.child.kill('SIGTERM');
+          setTimeout(() => {
+            p.child.kill('SIGKILL');
+            resolve();
+          }, 2000).unref();
+        }),
+    );
+    await Promise.all(exits);
+    this.procs.clear();
+  }
+
+  private spawn(): Proc {
+    const child = fork(this.entry, [], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      // --expose-gc: a job's peak memory is measured from a collected heap (worker/measure.ts).
+      execArgv: ['--expose-gc'],
+      // More libuv threads: a job that creates many children does many small file operations.
+      env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
+      serialization: 'json',
+    });
+    const proc: Proc = { child, jobsRun: 0, tail: [] };
+    const keep = (chunk: Buffer) => {
+      for (const line of chunk.toString().split('\n')) {
+        if (line.trim() === '') continue;
+        proc.tail.push(line);
+        if (proc.tail.length > TAIL_LINES) proc.tail.shift();
+      }
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.on('message', (m: unknown) => this.onMessage(proc, m));
+    // The end is reported once the process's output is read to the end (what a job printed
+    // before calling process.exit comes last), or soon after the exit if a grandchild holds
+    // the pipes open.
+    let ended = false;
+    const end = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (ended) return;
+      ended = true;
+      this.onExit(proc, code, signal);
+    };
+    child.on('exit', (code, signal) => setTimeout(() => end(code, signal), 1000).unref());
+    child.on('close', (code, signal) => end(code, signal));
+    child.on('error', () => {
+      /* reported through 'exit' */
+    });
+    this.procs.add(proc);
+    return proc;
+  }
+
+  private onMessage(proc: Proc, m: unknown): void {
+    if (typeof m !== 'object' || m === null) return;
+    const msg = m as { type?: string; batchJobId?: number; code?: number };
+    const busy = proc.busy;
+    if (msg.type !== 'done' || !busy || busy.run.key !== msg.batchJobId || busy.killedFor) return;
+    proc.busy = undefined;
+    proc.jobsRun++;
+    const code = typeof msg.code === 'number' ? msg.code : 1;
+    const end: PoolEnd = {
+      outcome: code === 0 ? 'succeeded' : 'failed',
+      exitCode: code,
+      countsAsAttempt: true,
+      ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
+      place: placeOf(proc),
+    };
+    if (proc.jobsRun >= (this.opts.jobsPerProcess ?? 500)) {
+      this.procs.delete(proc);
+      proc.child.kill('SIGTERM');
+    }
+    this.opts.onEnd(busy.run.key, end);
+  }
+
+  private onExit(proc: Proc, code: number | null, signal: NodeJS.Signals | null): void {
+    this.procs.delete(proc);
+    const busy = proc.busy;
+    proc.busy = undefined;
+    if (!busy) return;
+    this.opts.onEnd(busy.run.key, exitEnd(proc, busy, { code, signal }));
+  }
+
+  /** Reads the memory of every running job that has a limit; kills the ones over it. */
+  private watchMemory(): void {
+    if (this.memoryTimer || this.closed) return;
+    this.memoryTimer = setInterval(() => {
+      let watched = 0;
+      for (const p of this.procs) {
+        const limit = p.busy?.run.memoryLimit;
+        if (!p.busy || limit === undefined || p.busy.killedFor || p.child.pid === undefined) continue;
+        watched++;
+        const used = treeResidentBytes(p.child.pid);
+        if (used === undefined || used <= limit) continue;
+        p.busy.killedFor = { kind: 'memory', used, limit };
+        killTree(p.child);
+      }
+      if (watched === 0 && this.memoryTimer) {
+        clearInterval(this.memoryTimer);
+        this.memoryTimer = undefined;
+      }
+    }, this.opts.memoryCheckMs ?? 250);
+    this.memoryTimer.unref();
+  }
+}
+
+/** The end of a job whose process ended under it. */
+function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: NodeJS.Signals | null }): PoolEnd {
+  const killed = busy.killedFor;
+  if (killed?.kind === 'leader') return { outcome: 'killed', exitCode: exit.code, message: 'killed by the leader', countsAsAttempt: false };
+  const tail = proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {};
+  if (killed?.kind === 'memory') {
+    return {
+      outcome: 'memory',
+      exitCode: 137,
+      message: `the job used ${formatSize(killed.used)} of memory, over the ${formatSize(killed.limit)} it asked for, and was killed (alone: the jobs beside it run on)`,
+      countsAsAttempt: true,
+      ...tail,
+      place: placeOf(proc),
+    };
+  }
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return {
+    outcome: 'failed',
+    exitCode: exit.code ?? (exit.signal === 'SIGKILL' ? 137 : 1),
+    message:
+      processEndReason(proc.tail) ??
+      `the worker process ${how} while running the job${exit.signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
+    countsAsAttempt: true,
+    ...tail,
+    place: placeOf(proc),
+  };
+}
+
+/** SIGKILL to a worker process and everything it started (read first: the children are orphaned once it dies). */
+function killTree(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  for (const pid of processTree(child.pid).reverse()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+/** Where a batch job ran: this host, and the worker process. */
+function placeOf(proc: Proc): NonNullable<BatchJobEnd['place']> {
+  return { node: os.hostname(), ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}) };
+}
