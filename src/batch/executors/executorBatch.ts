@@ -428,7 +428,9 @@ export class ExecutorBatchSystem implements BatchSystem {
     ex.ended = true;
     this.executors.delete(ex.name);
     if (ex.innerId !== undefined) this.byInnerId.delete(ex.innerId);
-    const what = `its executor ${ex.name} ended (${end.message ?? end.outcome})`;
+    const said = `${end.outcome}${end.message ? `: ${end.message}` : ''}`;
+    this.opts.logger.debug(`executor ${ex.name} ended (${said})`);
+    const what = `its executor ${ex.name} ended (${said})`;
     const neverRan = how.neverRan === true || NEVER_RAN.has(end.outcome);
     for (const held of ex.jobs.values()) {
       const jobEnd = neverRan ? { ...end, place: undefined } : this.lostJobEnd(held, end, what);
