@@ -1,23 +1,26 @@
 /**
- * Benchmark: N trivial jobs through the kubernetes batch system on the test cluster (pods are
- * local processes), with the AWS job store on the test S3 server. Prints jobs/s and the API
- * requests the cluster served, in total and per batch job, split into per-job requests
- * (create, delete, log reads) and per-workflow ones (list, watch).
+ * Benchmark: trivial jobs through the kubernetes batch system on the test cluster (pods are
+ * local processes), with the AWS job store on the test S3 server, in both modes side by side in
+ * one run: a pod per job, and executor pods (--kubernetesExecutors). For each it prints jobs/s,
+ * the API requests the cluster served (in total and per job) and the job store's requests per
+ * job (every S3 request the test server saw, leader's and workers').
  *
- *   npm run bench:k8s -- [N]
+ *   npm run bench:k8s -- [N per pod] [N on executors] [seconds each job sleeps]
+ *   npm run bench:k8s -- 100 1000        # trivial jobs: 100 a pod each, 1000 on executors
+ *   npm run bench:k8s -- 100 100 20      # 100 jobs of 20 s each, both ways
+ *   BENCH_LOG=/tmp/k8s npm run bench:k8s # each run's leader log (--logDebug) in /tmp/k8s-<mode>.log
  */
+import { writeFile } from 'node:fs/promises';
 import { toil, workflow } from '../test/helpers/run.js';
-import { startK8sEnv } from '../test/kubernetes/setup.js';
+import { startK8sEnv, type K8sEnv } from '../test/kubernetes/setup.js';
 
-const n = Number(process.argv[2] ?? '500');
-const k = await startK8sEnv({
-  nodes: [
-    { name: 'node-1', cpu: '8' },
-    { name: 'node-2', cpu: '8' },
-  ],
-});
-try {
+const perPod = Number(process.argv[2] ?? '100');
+const onExecutors = Number(process.argv[3] ?? '1000');
+const sleepSeconds = Number(process.argv[4] ?? '0');
+
+async function measure(k: K8sEnv, mode: 'pod per job' | 'executors', n: number): Promise<void> {
   k.cluster.resetRequestCounts();
+  await k.s3.resetCounts();
   const t0 = performance.now();
   const r = await toil(
     [
@@ -26,25 +29,43 @@ try {
       k.locator(),
       '--batchSystem',
       'kubernetes',
+      '--kubernetesExecutors',
+      String(mode === 'executors'),
       '--defaultMemory',
       '512Mi',
+      '--defaultCores',
+      '0.5',
       '--',
       String(n),
+      String(sleepSeconds),
+      ...(process.env['BENCH_LOG'] ? ['--logDebug'] : []),
     ],
     { env: k.env },
   );
   const seconds = (performance.now() - t0) / 1000;
+  if (process.env['BENCH_LOG']) await writeFile(`${process.env['BENCH_LOG']}-${mode.replace(/ /g, '-')}.log`, r.stderr);
   if (r.code !== 0) throw new Error(`toil run failed:\n${r.stderr}`);
   const jobs = Number(/finished: (\d+) job\(s\) run/.exec(r.stderr)?.[1] ?? NaN);
   const counts = k.cluster.requestCounts();
-  const batchJobs = counts['create jobs'] ?? 0;
-  const perJob = (counts['create jobs'] ?? 0) + (counts['delete jobs'] ?? 0) + (counts['get pods/log'] ?? 0);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  console.log(`jobs=${jobs} batch-jobs=${batchJobs} wall=${seconds.toFixed(1)}s jobs/s=${(jobs / seconds).toFixed(1)}`);
+  const store = await k.s3.requestCount();
   console.log(
-    `API requests: total=${total} per batch job=${(total / batchJobs).toFixed(2)} (per-job kinds: ${(perJob / batchJobs).toFixed(2)}; per-workflow: ${total - perJob})`,
+    `${mode.padEnd(11)}  jobs=${jobs}  worker Jobs=${counts['create jobs'] ?? 0}  wall=${seconds.toFixed(1)}s  jobs/s=${(jobs / seconds).toFixed(1)}  ` +
+      `API requests/job=${(total / jobs).toFixed(3)} (${total})  job store requests/job=${(store.total / jobs).toFixed(1)}`,
   );
-  console.log(JSON.stringify(counts));
+  console.log(`             API: ${JSON.stringify(counts)}`);
+}
+
+const k = await startK8sEnv({
+  nodes: [
+    { name: 'node-1', cpu: '8' },
+    { name: 'node-2', cpu: '8' },
+  ],
+});
+try {
+  console.log(`${sleepSeconds > 0 ? `jobs of ${sleepSeconds} s` : 'trivial jobs'} (fan-out: N + 2 jobs), 2 nodes of 8 CPUs`);
+  await measure(k, 'pod per job', perPod);
+  await measure(k, 'executors', onExecutors);
 } finally {
   await k.stop();
 }

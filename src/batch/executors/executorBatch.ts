@@ -105,6 +105,8 @@ interface Executor {
   sending?: Promise<void>;
   lastSent: number;
   lastRead: number;
+  /** The wait between reads of its up stream: BUSY_POLL_MS after one found something, doubling to POLL_MS while none does. */
+  readEvery: number;
   idleSince: number;
   stopping: boolean;
   ended: boolean;
@@ -255,6 +257,7 @@ export class ExecutorBatchSystem implements BatchSystem {
       outbox: { ...emptyOutbox(), beat: true },
       lastSent: 0,
       lastRead: 0,
+      readEvery: POLL_MS,
       idleSince: Date.now(),
       stopping: false,
       ended: false,
@@ -345,8 +348,7 @@ export class ExecutorBatchSystem implements BatchSystem {
       await Promise.all(
         [...this.executors.values()].map(async (ex) => {
           if (ex.ended) return;
-          // Executors with jobs are read every round; one still starting, every POLL_MS.
-          const due = ex.jobs.size > 0 || (!ex.started && now - ex.lastRead >= POLL_MS);
+          const due = (ex.jobs.size > 0 || !ex.started) && now - ex.lastRead >= ex.readEvery;
           if (due && ex.innerId !== undefined) await this.readEnds(ex);
           if (ex.jobs.size === 0 && !ex.stopping && now - ex.idleSince >= (this.opts.idleMs ?? 60_000)) this.retire(ex);
           else if (ex.lastSent > 0 && now - ex.lastSent >= HEARTBEAT_MS) {
@@ -400,6 +402,7 @@ export class ExecutorBatchSystem implements BatchSystem {
         this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
       }
     }
+    ex.readEvery = messages.length > 0 ? BUSY_POLL_MS : Math.min(2 * ex.readEvery, POLL_MS);
     if (messages.length > 0) this.pump();
   }
 

@@ -52,9 +52,6 @@ export async function runExecutor(o: ExecutorOptions): Promise<number> {
   return ex.run();
 }
 
-/** An executor that had a message this recently polls as a busy one (more may follow). */
-const BUSY_AFTER_MS = 2000;
-
 class Executor {
   private readonly down: Stream<DownMessage>;
   private readonly up: Stream<UpMessage>;
@@ -66,6 +63,8 @@ class Executor {
   private flushing: Promise<void> | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private lastHeard = Date.now();
+  /** The wait before the next look for a message (see protocol.ts: fast after a message or a job's end, slower while nothing comes). */
+  private interval = BUSY_POLL_MS;
   private silenceMs: number;
   private stopRequested = false;
   private finishing = false;
@@ -96,6 +95,7 @@ class Executor {
       }
       if (message) {
         this.lastHeard = Date.now();
+        this.interval = BUSY_POLL_MS;
         this.handle(message);
         if (this.stopRequested && this.pool.running === 0 && this.waiting.length === 0)
           return this.finish('told to stop', EXECUTOR_EXIT.ok);
@@ -104,8 +104,8 @@ class Executor {
       if (Date.now() - this.lastHeard > this.silenceMs) {
         return this.finish(`heard nothing from the leader for ${Math.round(this.silenceMs / 1000)} s: taking it as gone`, EXECUTOR_EXIT.ok);
       }
-      const busy = this.pool.running > 0 || this.waiting.length > 0 || Date.now() - this.lastHeard < BUSY_AFTER_MS;
-      await sleep(busy ? BUSY_POLL_MS : POLL_MS, stopped);
+      await sleep(this.interval, stopped);
+      this.interval = Math.min(2 * this.interval, POLL_MS);
     }
     return this.finish('stopped', EXECUTOR_EXIT.stopped);
   }
@@ -143,6 +143,8 @@ class Executor {
 
   private ended(key: number, end: PoolEnd): void {
     this.pending.push({ key, end });
+    // A slot is free: the leader's next job for it comes soon.
+    this.interval = BUSY_POLL_MS;
     this.startMore();
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;

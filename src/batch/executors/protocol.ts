@@ -14,8 +14,9 @@
  *   `ifAbsent`: a second writer of the same stream (a leader that took over while the old one
  *   still runs) conflicts instead of overwriting. Messages are never changed.
  * - **Reading.** A reader knows the number it reads next. It reads that name until it exists
- *   (every `BUSY_POLL_MS` while the executor has jobs, every `POLL_MS` otherwise; on S3 a GET
- *   answering 404, on the file store a failed open), handles it,
+ *   (on S3 a GET answering 404, on the file store a failed open): `BUSY_POLL_MS` after a message
+ *   came (or, for an executor, one of its jobs ended: the leader's next job for the free slot
+ *   comes soon), the wait doubling to `POLL_MS` while none does. Then it handles it,
  *   deletes it, and moves on to the next number. So each message is read once, in order, and
  *   nothing is listed.
  * - **The leader** writes one down message per executor per round of assignments (all the jobs
@@ -37,9 +38,9 @@
  *
  * Latency from a ready job to its start on an idle executor: one write and at most one poll
  * period. Requests per job on the job store: its share of one down write, one read, one delete
- * and of one up write, read and delete (less when a round carries several jobs), plus the polls
- * that find nothing: per executor, `1000 / BUSY_POLL_MS` a second each way while it has jobs,
- * `1000 / POLL_MS` a second while it idles (the executor only).
+ * and of one up write, read and delete (less when a round carries several jobs), plus the looks
+ * that find nothing: at most `1000 / POLL_MS` a second each way per executor once nothing comes
+ * (the leader reads only executors with jobs), more only while messages do.
  */
 import { z } from 'zod';
 import { ConflictError } from '../../errors.js';
@@ -47,9 +48,9 @@ import type { JobStore } from '../../jobstore/types.js';
 import type { PoolEnd } from '../localPool.js';
 import type { WorkerArgs } from '../types.js';
 
-/** How often a reader looks for its next message while its executor has jobs (or had a message a moment ago). */
+/** The shortest wait between looks for the next message: right after a message came. */
 export const BUSY_POLL_MS = 25;
-/** How often otherwise. */
+/** The longest: while none comes. */
 export const POLL_MS = 200;
 /** The leader writes an empty message to an executor it has sent nothing for this long. */
 export const HEARTBEAT_MS = 10_000;
