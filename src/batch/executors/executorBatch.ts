@@ -474,12 +474,27 @@ export class ExecutorBatchSystem implements BatchSystem {
     }
     const innerIds = batchJobIds.map((id) => this.ownInnerId.get(id)).filter((x): x is number => x !== undefined);
     if (innerIds.length > 0) await this.inner.kill(innerIds);
+    // A job on an executor ends at once (its slot is the leader's to give again); the executor
+    // kills its process when the message reaches it, and its own report of the end is ignored.
     for (const ex of this.executors.values()) {
-      const mine = [...ex.jobs.keys()].filter((k) => ids.has(k));
+      const mine = [...ex.jobs.values()].filter((h) => ids.has(h.id));
       if (mine.length === 0) continue;
-      ex.outbox.kill.push(...mine);
+      for (const held of mine) {
+        ex.jobs.delete(held.id);
+        this.ends.push({
+          batchJobId: held.id,
+          jobId: held.req.jobId,
+          outcome: 'killed',
+          exitCode: null,
+          message: 'killed by the leader',
+          countsAsAttempt: false,
+        });
+      }
+      if (ex.jobs.size === 0) ex.idleSince = Date.now();
+      ex.outbox.kill.push(...mine.map((h) => h.id));
       void this.send(ex);
     }
+    this.pump();
   }
 
   nextEnd(timeoutMs: number, signal?: AbortSignal): Promise<BatchJobEnd | undefined> {
