@@ -6,8 +6,11 @@
  *
  * - **Queue and pool.** A job of a shape waits in the leader's queue until an executor of that
  *   shape has a free slot. While jobs of a shape wait and there are fewer than `maxExecutors`
- *   executors, a new one is made: its first message (its first jobs) is written before its
- *   batch job is issued, so it starts work the moment it starts. An executor with no jobs for
+ *   executors, a new one is made (at most `MAX_STARTING` not started at once) — unless the
+ *   executors of that shape already running would run the waiting jobs within `GROW_HORIZON_MS`
+ *   at the pace its jobs have kept (a new one would come too late to help). Its first message
+ *   is written before its batch job is issued; it is given jobs once it says it has started, so
+ *   jobs go to whichever executor has a free slot first, never to a pod still waiting for a node. An executor with no jobs for
  *   `idleMs` is told to stop (and exits 0), and so is one with no jobs when an executor of another
  *   shape is made (it may need the room); the pool shrinks to nothing when nothing waits.
  * - **Every ending explained, per job.** A job's end on an executor is the executor's report of
@@ -112,6 +115,9 @@ interface Executor {
   ended: boolean;
 }
 
+/** A new executor is made only if the ones running would take longer than this to run the jobs waiting (about a pod's start and warm-up). */
+const GROW_HORIZON_MS = 10_000;
+
 /** Jobs of a shape shorter than this on average are queued on their executors (see the rules above). */
 const SHORT_JOB_MS = 1000;
 
@@ -128,7 +134,7 @@ export class ExecutorBatchSystem implements BatchSystem {
   private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
   private readonly ownInnerId = new Map<number, number>();
   private readonly disruptions = new Map<string, number>();
-  /** Per shape, the mean time of its jobs on executors (a moving average of the last few dozen). */
+  /** Per shape, the mean time of its jobs on executors (a moving average, about the last dozen). */
   private readonly meanMs = new Map<string, number>();
   private readonly stopping = new AbortController();
   private readonly prefix = randomBytes(4).toString('hex');
@@ -211,12 +217,26 @@ export class ExecutorBatchSystem implements BatchSystem {
     }
     for (const ex of touched) void this.send(ex);
     for (const { shape, n } of waiting.values()) {
+      if (this.drainsSoon(shape, n)) continue;
       let need = n - this.startingSlots(shape);
       for (let ex = need > 0 ? this.newExecutor(shape) : undefined; ex; ex = need > 0 ? this.newExecutor(shape) : undefined) {
         need -= shape.slots;
         void this.send(ex);
       }
     }
+  }
+
+  /**
+   * Whether the started executors of a shape will run `n` waiting jobs of it within
+   * `GROW_HORIZON_MS` at the pace its jobs have kept so far: then a new executor (a pod to
+   * schedule, a process to start) would come too late to help.
+   */
+  private drainsSoon(shape: Shape, n: number): boolean {
+    const mean = this.meanMs.get(shape.key);
+    if (mean === undefined) return false;
+    let slots = 0;
+    for (const ex of this.executors.values()) if (ex.shape.key === shape.key && ex.started && !ex.stopping) slots += ex.shape.slots;
+    return slots > 0 && (n * mean) / slots < GROW_HORIZON_MS;
   }
 
   /** A started executor of this shape with a free slot. */
@@ -397,7 +417,7 @@ export class ExecutorBatchSystem implements BatchSystem {
         if (held.assignedAt !== undefined) {
           const ms = Date.now() - held.assignedAt;
           const mean = this.meanMs.get(held.shape.key);
-          this.meanMs.set(held.shape.key, mean === undefined ? ms : mean + (ms - mean) / 32);
+          this.meanMs.set(held.shape.key, mean === undefined ? ms : mean + (ms - mean) / 8);
         }
         this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
       }
