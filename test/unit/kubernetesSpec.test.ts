@@ -62,6 +62,19 @@ describe('worker Job spec', () => {
     for (const v of Object.values(job.metadata!.labels!)) expect(v.length).toBeLessThanOrEqual(63);
   });
 
+  it("an executor's Job runs `toil worker <store> --executor <name>`, with its labels and owner, and no rule that replaces a disrupted pod", () => {
+    const job = buildJob(
+      { batchJobId: 3, jobId: 'executor-ab12x1', jobName: 'executor', requirements: req, executor: 'ab12x1' },
+      { ...base, ownerJob: { name: 'leader', uid: 'u-1' } },
+    );
+    expect(job.spec!.template.spec!.containers[0]!.args).toEqual(['toil', 'worker', base.locator, '--executor', 'ab12x1']);
+    expect(job.metadata!.labels).toMatchObject({ 'toil-ts.io/workflow': base.workflowId, 'toil-ts.io/batch-id': 'k3x9a2-3' });
+    expect(job.metadata!.ownerReferences).toEqual([{ apiVersion: 'batch/v1', kind: 'Job', name: 'leader', uid: 'u-1', controller: false }]);
+    expect(job.spec!.backoffLimit).toBe(0);
+    // its jobs go with its pod: the Job must fail so the leader hears of it
+    expect(job.spec!.podFailurePolicy).toBeUndefined();
+  });
+
   it('has the contract: labels, backoffLimit 0, Never, TTL, resources, mounts, disruption policy', () => {
     const job = buildJob(
       { batchJobId: 7, jobId: 'hello-abc', jobName: 'hello', requirements: { ...req, accelerators: [{ count: 1, kind: 'gpu' }] } },
