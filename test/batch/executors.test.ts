@@ -8,10 +8,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ExecutorBatchSystem } from '../../src/batch/executors/executorBatch.js';
+import { messageName } from '../../src/batch/executors/protocol.js';
 import { processTree } from '../../src/batch/processMemory.js';
 import { SingleMachineBatchSystem } from '../../src/batch/singleMachine.js';
 import { FileJobStore } from '../../src/jobstore/file/fileJobStore.js';
 import { createLogger } from '../../src/log.js';
+import { toil } from '../helpers/run.js';
 import { describeBatchSystemConformance } from './conformance.js';
 
 const GiB = 1024 ** 3;
@@ -96,5 +98,32 @@ describe('executors on single_machine at shutdown', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('an executor whose leader is gone', () => {
+  it('exits by itself once it has heard nothing for the silence its leader set, saying why', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'toil-batch-'));
+    const store = new FileJobStore(path.join(dir, 'store'));
+    try {
+      await store.create();
+      // The leader's first message, and then nothing: as when it dies.
+      await store.writeShared(messageName('e1', 'down', 1), JSON.stringify({ slots: 1, silenceMs: 1500 }), { ifAbsent: true });
+      const started = Date.now();
+      const r = await toil(['worker', store.locator, '--executor', 'e1']);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/toil executor e1: heard nothing from the leader for 2 s: taking it as gone; exiting/);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // It said it started (its first message up).
+      expect((await store.readShared(messageName('e1', 'up', 1)))?.value.toString()).toMatch(/"started"/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  it('is a usage error without a job id or --executor', async () => {
+    const r = await toil(['worker', 'file:/nowhere']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/toil worker needs a job id, or --executor <name>, and not both/);
   });
 });
