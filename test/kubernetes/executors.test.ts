@@ -59,6 +59,61 @@ describe('executor pods', () => {
     expect(k.leftoverJobs()).toBe(0);
   }, 240_000);
 
+  it('kills a job over its memory alone, and fails a job that calls process.exit alone; the neighbours finish', async () => {
+    const memory = await toil(['run', workflow('executors.ts'), k.locator(), ...EXECUTORS, '--retryCount', '0', '--', 'memory', t.dir], {
+      env: k.env,
+    });
+    expect(memory.code).toBe(1);
+    expect(memory.stderr).toMatch(
+      /job 'hog' \(hog-[a-z0-9]+\): the job used [\d.]+ [MG]iB of memory, over the 256 MiB it asked for, and was killed \(alone/,
+    );
+    expect(memory.stderr).toMatch(/1 job\(s\) failed/);
+    expect([await t.count('n1'), await t.count('n2')]).toEqual([1, 1]);
+    const crash = await toil(
+      ['run', workflow('crash.ts'), k.locator(), ...EXECUTORS, '--defaultCores', '0.5', '--retryCount', '0', '--', t.dir],
+      {
+        env: k.env,
+      },
+    );
+    expect(crash.code).toBe(1);
+    expect(crash.stderr).toMatch(/job 'exiter'.*: the job called process\.exit\(7\)/);
+    expect(crash.stderr).toMatch(/2 job\(s\) failed/);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 240_000);
+
+  it('shrinks the pool to none while nothing runs, and grows it again', async () => {
+    const run = startToil(
+      [
+        'run',
+        workflow('executors.ts'),
+        k.locator(),
+        ...EXECUTORS,
+        '--logDebug',
+        '--retryBackoff',
+        '12',
+        '--kubernetesExecutorIdle',
+        '1',
+        '--',
+        'retry',
+        t.dir,
+      ],
+      { env: k.env },
+    );
+    const timer = setTimeout(() => run.child.kill('SIGTERM'), 120_000);
+    const r = await run.done;
+    clearTimeout(timer);
+    const lines = r.stderr.split('\n');
+    const at = (re: RegExp, from = 0) => lines.findIndex((l, i) => i >= from && re.test(l));
+    const stopped = at(/executor \S+: idle, told to stop/);
+    const gone = at(/executor \S+ ended \(succeeded/, stopped);
+    const regrown = at(/executor \S+: \d+ slot\(s\) of/, at(/job 'flaky'.*failed: .*retrying in/));
+    // One executor, told to stop and gone while the retry waited; then a new one for the retry.
+    const seen = { code: r.code, stopped: stopped >= 0, gone: gone >= 0, regrownAfter: regrown > gone };
+    if (!(seen.code === 0 && seen.stopped && seen.gone && seen.regrownAfter))
+      throw new Error(`${JSON.stringify(seen)}; the leader said:\n${r.stderr}`);
+    expect(lines.slice(0, regrown).filter((l) => /executor \S+: \d+ slot\(s\) of/.test(l))).toHaveLength(1);
+  }, 180_000);
+
   it('runs a job no executor shape takes in a pod of its own', async () => {
     k.cluster.resetRequestCounts();
     const r = await toil(

@@ -365,12 +365,16 @@ export class ExecutorBatchSystem implements BatchSystem {
     this.polling = true;
     try {
       const now = Date.now();
+      const waitingShapes = new Set(this.queue.map((h) => h.shape.key));
       await Promise.all(
         [...this.executors.values()].map(async (ex) => {
           if (ex.ended) return;
           const due = (ex.jobs.size > 0 || !ex.started) && now - ex.lastRead >= ex.readEvery;
           if (due && ex.innerId !== undefined) await this.readEnds(ex);
-          if (ex.jobs.size === 0 && !ex.stopping && now - ex.idleSince >= (this.opts.idleMs ?? 60_000)) this.retire(ex);
+          // Idle: no jobs, and none of its shape waiting (one still starting is waited for).
+          const idle = ex.jobs.size === 0 && !waitingShapes.has(ex.shape.key);
+          if (ex.jobs.size === 0 && !idle) ex.idleSince = now;
+          if (idle && !ex.stopping && now - ex.idleSince >= (this.opts.idleMs ?? 60_000)) this.retire(ex);
           else if (ex.lastSent > 0 && now - ex.lastSent >= HEARTBEAT_MS) {
             ex.outbox.beat = true;
             void this.send(ex);
