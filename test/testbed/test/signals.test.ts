@@ -42,9 +42,13 @@ afterAll(async () => {
   spawnSync('buildah', [...STORAGE, 'rmi', NODE_IMAGE, TINI_IMAGE], { stdio: 'ignore' });
 }, 60_000);
 
-/** A Node program that says it is up (and its PID), then idles; with `handler`, it leaves on SIGTERM saying so. */
+/**
+ * A Node program that says it is up (and its PID), then idles; with `handler`, it leaves on
+ * SIGTERM saying so, half a second later (so that the test reads the line before the pod, and
+ * its log, are gone: a loaded machine once took longer than the exit to answer the first read).
+ */
 const program = (handler: boolean): string =>
-  `${handler ? 'process.on("SIGTERM", () => { console.log("SIGTERM"); process.exit(0); });' : ''} console.log("up as pid " + process.pid); setInterval(() => {}, 1000);`;
+  `${handler ? 'process.on("SIGTERM", () => { console.log("SIGTERM"); setTimeout(() => process.exit(0), 500); });' : ''} console.log("up as pid " + process.pid); setInterval(() => {}, 1000);`;
 
 async function startPod(name: string, image: string, container: Partial<k8s.V1Container>): Promise<void> {
   await c.core.createNamespacedPod({
