@@ -52,7 +52,9 @@ describe('npm run sandbox', () => {
       expect(status.stderr).toMatch(/job store aws:us-west-2:demouser-toil-test-jobstore does not exist/);
 
       process.kill(-child.pid!, 'SIGINT');
-      expect(await exited).toBe(0);
+      // 0 from the sandbox; 130 (a shell's code for Ctrl-C) when tsx, which runs it, takes the
+      // signal as its own under load. Either way the sandbox must have stopped and cleaned up (below).
+      expect([0, 130]).toContain(await exited);
       expect(out).toMatch(/sandbox: stopped the test cluster at https:\/\/127\.0\.0\.1:\d+ \(\d+ pod\(s\)\) and the S3 endpoint/);
       expect(out).toContain(`sandbox: removed ${dir} (`);
       expect(out).toMatch(/sandbox: kept: the images/);
