@@ -82,7 +82,6 @@ class Executor {
 
   async run(): Promise<number> {
     const stopped = this.o.signal;
-    this.pending.length = 0;
     await this.up.write({ ends: [], started: { host: os.hostname(), pid: process.pid } }).catch((e: unknown) => {
       this.say(`cannot tell the leader it started: ${errorMessage(e)}`);
     });
@@ -170,6 +169,8 @@ class Executor {
         await this.up.write({ ends });
         this.pending.splice(0, ends.length);
       } catch (e) {
+        // While exiting, one failed try is the last: nothing may keep an executor from leaving.
+        if (this.finishing) return this.say(`cannot send ${ends.length} job end(s) to the leader (exiting anyway): ${errorMessage(e)}`);
         this.say(`cannot send ${ends.length} job end(s) to the leader (trying again): ${errorMessage(e)}`);
         await sleep(1000);
       }
