@@ -4,7 +4,7 @@
  * Whoever feeds the pool decides what fits; the pool runs what it is given:
  *
  * - **One job per process at a time.** A free process is reused; a new one is forked when none
- *   is free. A process is replaced after `jobsPerProcess` jobs (a leaking job cannot grow it
+ *   is free (or ahead of need: `warm`). A process is replaced after `jobsPerProcess` jobs (a leaking job cannot grow it
  *   forever). A job that ends its process (`process.exit`, a crash, a signal) ends only that
  *   process, and only that job fails.
  * - **Memory, per job.** With `memoryLimit`, the process running a job and everything it
@@ -14,7 +14,8 @@
  * - **Output.** The last lines each process printed are kept: what a job printed before it ended
  *   its process is its log when the worker could not save one.
  * - **Ends.** Each job's end is reported once, through `onEnd`, as a batch job end without the
- *   ids (`PoolEnd`), after the process's output is read to its end.
+ *   ids (`PoolEnd`), after the process's output is read to its end; a succeeded one carries the
+ *   records the worker committed, when they are not too big (the leader need not read them).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { formatSize } from '../size.js';
 import { processEndReason } from './processEnd.js';
 import { processTree, treeResidentBytes } from './processMemory.js';
-import type { BatchJobEnd, WorkerArgs } from './types.js';
+import type { BatchJobEnd, WorkerArgs, WorkerRecords } from './types.js';
 
 /** A batch job's end as the pool tells it: everything but which batch job it was. */
 export type PoolEnd = Omit<BatchJobEnd, 'batchJobId' | 'jobId'>;
@@ -57,6 +58,8 @@ interface Proc {
 
 interface Busy {
   run: PoolRun;
+  /** When it was given to the process (ms since the epoch). */
+  startedAt: number;
   /** Why the pool killed it, if it did. */
   killedFor?: { kind: 'leader' } | { kind: 'memory'; used: number; limit: number };
 }
@@ -102,10 +105,18 @@ export class LocalPool {
       }
     }
     proc ??= this.spawn();
-    proc.busy = { run };
+    proc.busy = { run, startedAt: Date.now() };
     proc.tail = [];
     proc.child.send({ type: 'run', batchJobId: run.key, args: run.args });
     if (run.memoryLimit !== undefined) this.watchMemory();
+  }
+
+  /**
+   * Starts processes until there are `n`, each opening the job store at `locator` and loading its
+   * workflow: the first jobs find them ready.
+   */
+  warm(n: number, locator: string): void {
+    while (!this.closed && this.procs.size < n) this.spawn().child.send({ type: 'warm', locator });
   }
 
   /** Kills a running job's process (its end says the leader killed it). False if it is not running. */
@@ -180,7 +191,7 @@ export class LocalPool {
 
   private onMessage(proc: Proc, m: unknown): void {
     if (typeof m !== 'object' || m === null) return;
-    const msg = m as { type?: string; batchJobId?: number; code?: number };
+    const msg = m as { type?: string; batchJobId?: number; code?: number; records?: WorkerRecords };
     const busy = proc.busy;
     if (msg.type !== 'done' || !busy || busy.run.key !== msg.batchJobId || busy.killedFor) return;
     proc.busy = undefined;
@@ -191,7 +202,8 @@ export class LocalPool {
       exitCode: code,
       countsAsAttempt: true,
       ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
-      place: placeOf(proc),
+      ...(code === 0 && msg.records ? { records: msg.records } : {}),
+      place: placeOf(proc, busy),
     };
     if (proc.jobsRun >= (this.opts.jobsPerProcess ?? 500)) {
       this.procs.delete(proc);
@@ -243,7 +255,7 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
       message: `the job used ${formatSize(killed.used)} of memory, over the ${formatSize(killed.limit)} it asked for, and was killed (alone: the jobs beside it run on)`,
       countsAsAttempt: true,
       ...tail,
-      place: placeOf(proc),
+      place: placeOf(proc, busy),
     };
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
@@ -255,7 +267,7 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
       `the worker process ${how} while running the job${exit.signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
     countsAsAttempt: true,
     ...tail,
-    place: placeOf(proc),
+    place: placeOf(proc, busy),
   };
 }
 
@@ -271,7 +283,11 @@ function killTree(child: ChildProcess): void {
   }
 }
 
-/** Where a batch job ran: this host, and the worker process. */
-function placeOf(proc: Proc): NonNullable<BatchJobEnd['place']> {
-  return { node: os.hostname(), ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}) };
+/** Where a batch job ran (this host, the worker process) and when it started and ended there. */
+function placeOf(proc: Proc, busy: Busy): NonNullable<BatchJobEnd['place']> {
+  return {
+    node: os.hostname(),
+    ...(proc.child.pid !== undefined ? { pid: proc.child.pid } : {}),
+    phases: { started: busy.startedAt, finished: Date.now() },
+  };
 }

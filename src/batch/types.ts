@@ -5,7 +5,7 @@
  * promises: a new backend passes it.
  */
 import type { RequirementDefaults } from '../job/requirements.js';
-import type { ResolvedRequirements } from '../job/types.js';
+import type { JobRecord, ResolvedRequirements } from '../job/types.js';
 
 /** The node cache as a workflow uses it: files through it or not (`--disableCaching`), and its cap (`--cacheSize`). */
 export interface CachingSettings {
@@ -78,6 +78,17 @@ export interface BatchJobEnd {
   outputIsLog?: boolean;
   /** Where the attempt ran and, on Kubernetes, its pod's phases: for statistics, never for the verdict. */
   place?: AttemptPlace;
+  /** What a warm worker committed (succeeded ends only): the leader need not read it back. */
+  records?: WorkerRecords;
+}
+
+/**
+ * What a worker committed: the records of the jobs it finished (in the order it ran them) and of
+ * the jobs they created, as written.
+ */
+export interface WorkerRecords {
+  done: JobRecord[];
+  created: JobRecord[];
 }
 
 /** Where an attempt ran, and when its pod reached each phase (ms since the epoch; podAccount.ts). */

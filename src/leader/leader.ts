@@ -6,9 +6,10 @@
  */
 import { mapLimit } from '../concurrency.js';
 import { NotFoundError, ResourceError, errorMessage } from '../errors.js';
-import type { BatchJobEnd, BatchSystem } from '../batch/types.js';
+import type { BatchJobEnd, BatchSystem, WorkerRecords } from '../batch/types.js';
 import { resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
-import type { JobRecord, StoredRequirements } from '../job/types.js';
+import { JobRecordSchema, type JobRecord, type StoredRequirements } from '../job/types.js';
+import { z } from 'zod';
 import type { JobStore } from '../jobstore/types.js';
 import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
@@ -347,11 +348,12 @@ export class Leader {
     this.issued.delete(end.batchJobId);
     if (this.abandoned.delete(end.batchJobId) || !issued) return;
     // Follow the chain of jobs this batch job ran: each done record names the next one.
+    const carried = carriedRecords(end.records);
     let jobId: string | undefined = issued.jobId;
     while (jobId !== undefined) {
       let rec: JobRecord;
       try {
-        rec = (await this.store.loadJob(jobId)).value;
+        rec = carried.get(jobId) ?? (await this.store.loadJob(jobId)).value;
       } catch (e) {
         if (e instanceof NotFoundError) return; // removed by a checkpoint rerun
         throw e;
@@ -359,7 +361,7 @@ export class Leader {
       if (rec.state === 'done') {
         if (this.graph.node(jobId)?.status === 'done') return;
         await this.recordAttempt(rec, end, true);
-        await this.completed(rec);
+        await this.completed(rec, carried);
         jobId = rec.chainedInto;
         continue;
       }
@@ -374,14 +376,15 @@ export class Leader {
     await this.config.stats?.ended({ id: job.id, name: job.name, requested }, end, ok);
   }
 
-  private async completed(rec: JobRecord): Promise<void> {
+  /** A job done; `carried`: records its worker sent with its end (the ones not there are read). */
+  private async completed(rec: JobRecord, carried: ReadonlyMap<string, JobRecord>): Promise<void> {
     this.jobsRun++;
     const spawned = rec.spawned ?? [];
     const fresh = spawned.filter((id) => !this.graph.has(id));
-    const records = await mapLimit(fresh, 32, (id) => this.store.loadJob(id));
+    const records = await mapLimit(fresh, 32, async (id) => carried.get(id) ?? (await this.store.loadJob(id)).value);
     // A new job may already be done (a worker chained into it): add it as it was created;
     // its own completion is processed when the chain reaches it.
-    for (const r of records) this.graph.add(asCreated(r.value));
+    for (const r of records) this.graph.add(asCreated(r));
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
     this.reports.forget(rec.id);
@@ -500,4 +503,20 @@ function defaultSizeHint(e: ResourceError, asked: StoredRequirements): string {
 
 function indent(lines: string[]): string {
   return lines.map((l) => `    | ${l}`).join('\n');
+}
+
+const CarriedSchema = z.object({ done: z.array(JobRecordSchema), created: z.array(JobRecordSchema) });
+
+/**
+ * The records a warm worker sent with its end, by id: the done ones as committed, the created
+ * ones as written. Ones that do not parse are not used (they are read from the job store).
+ */
+function carriedRecords(records: WorkerRecords | undefined): Map<string, JobRecord> {
+  const parsed = records ? CarriedSchema.safeParse(records) : undefined;
+  const out = new Map<string, JobRecord>();
+  if (!parsed?.success) return out;
+  for (const r of parsed.data.created) out.set(r.id, r);
+  // A created job that was then chained into is carried done: that version wins.
+  for (const r of parsed.data.done) out.set(r.id, r);
+  return out;
 }

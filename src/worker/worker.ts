@@ -25,14 +25,14 @@ import type { JobRecord, ResolvedRequirements } from '../job/types.js';
 import { openJobStore } from '../jobstore/open.js';
 import type { ChannelMessage, JobStore, Versioned } from '../jobstore/types.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
-import type { WorkerArgs } from '../batch/types.js';
+import type { WorkerArgs, WorkerRecords } from '../batch/types.js';
 import { WORKER_EXIT_JOB_FAILED } from '../batch/processEnd.js';
 import { OutputCapture } from './capture.js';
 import { loadBundleFromStore } from './loadBundle.js';
 import { startMeasuring, type Measurement } from './measure.js';
 import { PromiseResolver } from './resolve.js';
 
-export type { WorkerArgs };
+export type { WorkerArgs, WorkerRecords };
 
 export const EXIT = { ok: 0, failed: WORKER_EXIT_JOB_FAILED, usage: 2, stale: 3, store: 4 } as const;
 
@@ -50,8 +50,22 @@ function storeFor(locator: string): Promise<JobStore> {
   return s;
 }
 
-/** Runs a batch job; returns the exit code. Never throws. */
-export async function runWorker(args: WorkerArgs): Promise<number> {
+/**
+ * Readies this process for the jobs of a job store's workflow before the first comes: the job
+ * store opened, the workflow's bundle loaded. A failure is left for the first job to report.
+ */
+export async function warmWorker(locator: string): Promise<void> {
+  try {
+    const store = await storeFor(locator);
+    const info = await readWorkflowInfo(store);
+    if (info) await loadBundleFromStore(store, info.info.bundleHash);
+  } catch {
+    /* the first job says what is wrong */
+  }
+}
+
+/** Runs a batch job; returns the exit code, and with `records`, fills it with what it committed. Never throws. */
+export async function runWorker(args: WorkerArgs, records?: WorkerRecords): Promise<number> {
   let store: JobStore;
   let registry: Registry;
   let workflow: NonNullable<WorkerArgs['workflow']>;
@@ -95,6 +109,10 @@ export async function runWorker(args: WorkerArgs): Promise<number> {
     allocated ??= requirements;
     const outcome = await runOne(session, startAttempt(session, { current, requirements, allocated }));
     if (outcome.code !== EXIT.ok) return outcome.code;
+    if (records && outcome.committed) {
+      records.done.push(outcome.committed.record);
+      records.created.push(...outcome.committed.created);
+    }
     jobId = outcome.next?.value.id;
     loadedNext = outcome.next;
   }
@@ -130,6 +148,8 @@ interface Attempt {
 interface OneOutcome {
   code: number;
   next?: Versioned<JobRecord>;
+  /** The job's record as committed, and the records of the jobs it created. */
+  committed?: { record: JobRecord; created: JobRecord[] };
 }
 
 function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' | 'allocated'>): Attempt {
@@ -284,7 +304,8 @@ async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown)
   await Promise.all(a.files.toDelete.map((id) => s.store.deleteFile(id).catch(() => undefined)));
   await finishFiles(s, a, false);
   await flush(s, a, {});
-  return next ? { code: EXIT.ok, next } : { code: EXIT.ok };
+  const committed = { record, created };
+  return next ? { code: EXIT.ok, next, committed } : { code: EXIT.ok, committed };
 }
 
 /** A failed attempt: its files removed, its output and the reason saved for the leader. */

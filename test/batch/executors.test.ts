@@ -18,14 +18,14 @@ import { describeBatchSystemConformance } from './conformance.js';
 
 const GiB = 1024 ** 3;
 
-/** Whether a process is a live worker process (dist/worker/poolMain.js), and its parent. */
+/** Whether a process is a live worker process running a job (its title names the job: dist/worker/poolMain.ts), and its parent. */
 async function poolProcess(pid: number): Promise<{ live: boolean; ppid: number }> {
   const [stat, cmdline] = await Promise.all([
     readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ''),
     readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''),
   ]);
   const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { live: state !== 'Z' && cmdline.includes('poolMain'), ppid: Number(ppid) };
+  return { live: state !== 'Z' && cmdline.startsWith('toil-ts worker: job '), ppid: Number(ppid) };
 }
 
 /**

@@ -11,7 +11,7 @@ import { describeBatchSystemConformance } from './conformance.js';
 
 const GiB = 1024 ** 3;
 
-/** Live worker processes (dist/worker/poolMain.js) whose parent is this process. */
+/** Live worker processes (dist/worker/poolMain.js, titled `toil-ts worker: …` once started) whose parent is this process. */
 async function workerProcesses(): Promise<number> {
   let n = 0;
   for (const pid of await readdir('/proc')) {
@@ -22,7 +22,7 @@ async function workerProcesses(): Promise<number> {
     ]);
     // Fields after the command's closing parenthesis: state, ppid, …; a zombie ('Z') is not running.
     const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(ppid) === process.pid && state !== 'Z' && cmdline.includes('poolMain')) n++;
+    if (Number(ppid) === process.pid && state !== 'Z' && (cmdline.startsWith('toil-ts worker: ') || cmdline.includes('poolMain'))) n++;
   }
   return n;
 }

@@ -5,14 +5,14 @@
  * reach an executor and come back is protocol.ts's. The rules here:
  *
  * - **Queue and pool.** A job of a shape waits in the leader's queue until an executor of that
- *   shape has a free slot. While jobs of a shape wait and there are fewer than `maxExecutors`
- *   executors, a new one is made (at most `MAX_STARTING` not started at once) — unless the
- *   executors of that shape already running would run the waiting jobs within `GROW_HORIZON_MS`
- *   at the pace its jobs have kept (a new one would come too late to help). Its first message
- *   is written before its batch job is issued; it is given jobs once it says it has started, so
- *   jobs go to whichever executor has a free slot first, never to a pod still waiting for a node. An executor with no jobs for
- *   `idleMs` is told to stop (and exits 0), and so is one with no jobs when an executor of another
- *   shape is made (it may need the room); the pool shrinks to nothing when nothing waits.
+ *   shape has a free slot. Executors are made while jobs of a shape wait, as many as
+ *   poolSizing.ts says (the first at once, more once the jobs' pace says they are needed), with
+ *   at most `MAX_STARTING` not started at once and `maxExecutors` in all. Its first message is
+ *   written before its batch job is issued; it is given jobs once it says it has started, so
+ *   jobs go to whichever executor has a free slot first, never to a pod still waiting for a
+ *   node. An executor with no jobs for `idleMs` is told to stop (and exits 0), and so is one
+ *   with no jobs when an executor of another shape is made (it may need the room); the pool
+ *   shrinks to nothing when nothing waits.
  * - **Every ending explained, per job.** A job's end on an executor is the executor's report of
  *   its process (exit code, `process.exit`, a crash, memory over its slot, killed). An executor
  *   that ends with jobs (its pod deleted, evicted, preempted, lost, killed as a whole, or its
@@ -20,11 +20,7 @@
  *   — the job did nothing wrong — up to `maxDisruptions` times per job, after which it counts. An
  *   executor that never ran because its pod was refused, could not pull its image or found no
  *   node passes that verdict to its jobs as it is (a job of its own would have had it too).
- * - **Short jobs queue on their executor.** Once jobs of a shape are seen to take less than
- *   `SHORT_JOB_MS` on average (from being given to an executor to their end being read), an
- *   executor of that shape is given up to twice its slots: the next job is there the moment a
- *   slot frees, instead of a round trip later. Longer jobs get free slots only, so none waits
- *   behind a long one while another executor could start it.
+ * - **Short jobs queue on their executor**, up to twice its slots (poolSizing.ts).
  * - **A pod of its own**: jobs shapes.ts does not pack run as batch jobs of the inner batch
  *   system, as without executors.
  * - **Stopping.** `kill` reaches a job wherever it is; `shutdown` is the inner batch system's,
@@ -41,6 +37,7 @@ import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from 
 import {
   DownMessageSchema,
   BUSY_POLL_MS,
+  ENDS_POLL_MS,
   HEARTBEAT_MS,
   MAX_STARTING,
   POLL_MS,
@@ -50,6 +47,17 @@ import {
   type DownMessage,
   type UpMessage,
 } from './protocol.js';
+import {
+  executorsToAdd,
+  HOLD_MS,
+  JUDGE_ENDS,
+  jobsPerExecutor,
+  judgeGrowth,
+  Paces,
+  RATE_WINDOW_MS,
+  rateOfEnds,
+  type Growth,
+} from './poolSizing.js';
 import { shapeOf, type ExecutorBounds, type Shape } from './shapes.js';
 
 export interface ExecutorBatchOptions {
@@ -108,18 +116,12 @@ interface Executor {
   sending?: Promise<void>;
   lastSent: number;
   lastRead: number;
-  /** The wait between reads of its up stream: BUSY_POLL_MS after one found something, doubling to POLL_MS while none does. */
+  /** The wait between reads of its up stream: ENDS_POLL_MS after one found something, doubling to POLL_MS while none does. */
   readEvery: number;
   idleSince: number;
   stopping: boolean;
   ended: boolean;
 }
-
-/** A new executor is made only if the ones running would take longer than this to run the jobs waiting (about a pod's start and warm-up). */
-const GROW_HORIZON_MS = 10_000;
-
-/** Jobs of a shape shorter than this on average are queued on their executors (see the rules above). */
-const SHORT_JOB_MS = 1000;
 
 /** Outcomes of an executor that never ran its jobs: its jobs get them as they are. */
 const NEVER_RAN = new Set<BatchJobEnd['outcome']>(['refused', 'image', 'unschedulable']);
@@ -134,8 +136,12 @@ export class ExecutorBatchSystem implements BatchSystem {
   private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
   private readonly ownInnerId = new Map<number, number>();
   private readonly disruptions = new Map<string, number>();
-  /** Per shape, the mean time of its jobs on executors (a moving average, about the last dozen). */
-  private readonly meanMs = new Map<string, number>();
+  /** The run times of jobs on executors, per shape and per shape and job name (poolSizing.ts). */
+  private readonly paces = new Paces();
+  /** Per shape: the times of recent ends, the growth being judged, and a size it is held at (poolSizing.ts). */
+  private readonly endTimes = new Map<string, number[]>();
+  private readonly growths = new Map<string, Growth>();
+  private readonly holds = new Map<string, { executors: number; until: number }>();
   private readonly stopping = new AbortController();
   private readonly prefix = randomBytes(4).toString('hex');
   private nextId = 1;
@@ -192,19 +198,20 @@ export class ExecutorBatchSystem implements BatchSystem {
   }
 
   /**
-   * Gives queued jobs the free slots of started executors, and makes executors where more jobs of
-   * a shape wait than the executors starting will take.
+   * Gives queued jobs the free slots of started executors, and makes the executors poolSizing.ts
+   * says the jobs still waiting need.
    */
   private pump(): void {
     if (this.stopping.signal.aborted) return;
     const touched = new Set<Executor>();
-    const waiting = new Map<string, { shape: Shape; n: number }>();
+    const open = new Set<Executor>();
+    const waiting = new Map<string, { shape: Shape; byName: Map<string, number> }>();
     for (let i = 0; i < this.queue.length;) {
       const held = this.queue[i]!;
-      const ex = this.freeExecutor(held.shape);
+      const ex = this.freeExecutor(held.shape, open);
       if (!ex) {
-        const w = waiting.get(held.shape.key) ?? { shape: held.shape, n: 0 };
-        w.n++;
+        const w = waiting.get(held.shape.key) ?? { shape: held.shape, byName: new Map<string, number>() };
+        w.byName.set(held.req.jobName, (w.byName.get(held.req.jobName) ?? 0) + 1);
         waiting.set(held.shape.key, w);
         i++;
         continue;
@@ -216,48 +223,89 @@ export class ExecutorBatchSystem implements BatchSystem {
       touched.add(ex);
     }
     for (const ex of touched) void this.send(ex);
-    for (const { shape, n } of waiting.values()) {
-      if (this.drainsSoon(shape, n)) continue;
-      let need = n - this.startingSlots(shape);
-      for (let ex = need > 0 ? this.newExecutor(shape) : undefined; ex; ex = need > 0 ? this.newExecutor(shape) : undefined) {
-        need -= shape.slots;
+    for (const { shape, byName } of waiting.values()) {
+      const pool = this.poolOf(shape);
+      let add = executorsToAdd({
+        slots: shape.slots,
+        executors: pool.length,
+        waiting: byName,
+        pace: (name) => this.paces.get(`${shape.key}|${name}`),
+        runningFor: (name) => this.runningFor(shape, name),
+      });
+      const before = rateOfEnds(this.endTimes.get(shape.key) ?? [], Date.now());
+      const had = pool.filter((ex) => ex.started).length;
+      const judged = had > 0 && (before * RATE_WINDOW_MS) / 1000 >= JUDGE_ENDS;
+      add = this.growthThatMayPay(shape, pool, judged ? Math.min(add, had) : add, before);
+      let added = 0;
+      for (; added < add; added++) {
+        const ex = this.newExecutor(shape);
+        if (!ex) break;
         void this.send(ex);
+      }
+      if (added > 0 && judged) {
+        this.growths.set(shape.key, { before, had, added });
       }
     }
   }
 
   /**
-   * Whether the started executors of a shape will run `n` waiting jobs of it within
-   * `GROW_HORIZON_MS` at the pace its jobs have kept so far: then a new executor (a pod to
-   * schedule, a process to start) would come too late to help.
+   * How many of `add` new executors of a shape may be made: none while the last growth is being
+   * judged, none past a size the shape is held at (poolSizing.ts). `rate`: its ends per second now.
    */
-  private drainsSoon(shape: Shape, n: number): boolean {
-    const mean = this.meanMs.get(shape.key);
-    if (mean === undefined) return false;
-    let slots = 0;
-    for (const ex of this.executors.values()) if (ex.shape.key === shape.key && ex.started && !ex.stopping) slots += ex.shape.slots;
-    return slots > 0 && (n * mean) / slots < GROW_HORIZON_MS;
+  private growthThatMayPay(shape: Shape, pool: Executor[], add: number, rate: number): number {
+    const now = Date.now();
+    const hold = this.holds.get(shape.key);
+    if (hold && now < hold.until) return Math.max(0, Math.min(add, hold.executors - pool.length));
+    const growth = this.growths.get(shape.key);
+    if (!growth) return add;
+    if (growth.allStartedAt === undefined && pool.every((ex) => ex.started)) growth.allStartedAt = now;
+    const verdict = judgeGrowth(growth, rate, now);
+    if (verdict === 'wait') return 0;
+    this.growths.delete(shape.key);
+    if (verdict === 'paid') return add;
+    this.holds.set(shape.key, { executors: pool.length, until: now + HOLD_MS });
+    this.opts.logger.debug(
+      `executors of ${shape.key}: the last ${growth.added} added did not raise the rate of ends by half of what they promised; holding at ${pool.length} for ${HOLD_MS / 1000} s`,
+    );
+    return 0;
   }
 
-  /** A started executor of this shape with a free slot. */
-  private freeExecutor(shape: Shape): Executor | undefined {
+  /** The executors of a shape, started or starting, not told to stop. */
+  private poolOf(shape: Shape): Executor[] {
+    return [...this.executors.values()].filter((ex) => ex.shape.key === shape.key && !ex.stopping && !ex.ended);
+  }
+
+  /** How long the longest-running job of a name on executors of a shape has run (undefined: none). */
+  private runningFor(shape: Shape, name: string): number | undefined {
+    let first: number | undefined;
+    for (const ex of this.poolOf(shape)) {
+      for (const held of ex.jobs.values()) {
+        if (held.req.jobName === name && held.assignedAt !== undefined) first = Math.min(first ?? Infinity, held.assignedAt);
+      }
+    }
+    return first === undefined ? undefined : Date.now() - first;
+  }
+
+  /**
+   * A started executor of this shape with room for a job. One with jobs queued beyond its slots
+   * is given more only once a slot's worth of room is free, so a round carries several (`open`:
+   * executors this round already gives jobs to, filled to their capacity).
+   */
+  private freeExecutor(shape: Shape, open: Set<Executor>): Executor | undefined {
+    const capacity = this.capacity(shape);
     for (const ex of this.executors.values()) {
-      if (ex.shape.key === shape.key && ex.started && !ex.stopping && !ex.ended && ex.jobs.size < this.capacity(shape)) return ex;
+      if (ex.shape.key !== shape.key || !ex.started || ex.stopping || ex.ended || ex.jobs.size >= capacity) continue;
+      if (open.has(ex) || ex.jobs.size < shape.slots || capacity - ex.jobs.size >= shape.slots) {
+        open.add(ex);
+        return ex;
+      }
     }
     return undefined;
   }
 
-  /** Jobs an executor of this shape is given at most: its slots, twice that for short jobs. */
+  /** Jobs an executor of this shape is given at most. */
   private capacity(shape: Shape): number {
-    const mean = this.meanMs.get(shape.key);
-    return mean !== undefined && mean < SHORT_JOB_MS ? 2 * shape.slots : shape.slots;
-  }
-
-  /** Slots of this shape on executors that have not started yet. */
-  private startingSlots(shape: Shape): number {
-    let n = 0;
-    for (const ex of this.executors.values()) if (ex.shape.key === shape.key && !ex.started && !ex.stopping) n += ex.shape.slots;
-    return n;
+    return jobsPerExecutor(shape.slots, this.paces.get(shape.key));
   }
 
   /** A new executor of a shape, issued once its first message is written; undefined at the bound. */
@@ -418,16 +466,29 @@ export class ExecutorBatchSystem implements BatchSystem {
         if (!held) continue;
         ex.jobs.delete(key);
         if (ex.jobs.size === 0) ex.idleSince = Date.now();
-        if (held.assignedAt !== undefined) {
-          const ms = Date.now() - held.assignedAt;
-          const mean = this.meanMs.get(held.shape.key);
-          this.meanMs.set(held.shape.key, mean === undefined ? ms : mean + (ms - mean) / 8);
-        }
+        this.notePace(held, end);
         this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
       }
     }
-    ex.readEvery = messages.length > 0 ? BUSY_POLL_MS : Math.min(2 * ex.readEvery, POLL_MS);
+    ex.readEvery = messages.length > 0 ? ENDS_POLL_MS : Math.min(2 * ex.readEvery, POLL_MS);
     if (messages.length > 0) this.pump();
+  }
+
+  /** A job's run time, as its executor measured it (else from its assignment to its end being read), and the time of its end. */
+  private notePace(held: Held, end: UpMessage['ends'][number]['end']): void {
+    const times = this.endTimes.get(held.shape.key) ?? [];
+    times.push(Date.now());
+    this.endTimes.set(held.shape.key, times);
+    const phases = end.place?.phases;
+    const ms =
+      phases?.started !== undefined && phases.finished !== undefined
+        ? phases.finished - phases.started
+        : held.assignedAt !== undefined
+          ? Date.now() - held.assignedAt
+          : undefined;
+    if (ms === undefined) return;
+    this.paces.add(held.shape.key, ms);
+    this.paces.add(`${held.shape.key}|${held.req.jobName}`, ms);
   }
 
   /** Takes the inner batch system's ends: a job of its own, or an executor. */
@@ -566,5 +627,6 @@ export class ExecutorBatchSystem implements BatchSystem {
     clearInterval(this.timer);
     await this.inner.shutdown(opts);
     await this.reading.catch(() => undefined);
+    await Promise.all([...this.executors.values()].map((ex) => ex.up.settle()));
   }
 }

@@ -94,8 +94,8 @@ class Executor {
       }
       if (message) {
         this.lastHeard = Date.now();
-        this.interval = BUSY_POLL_MS;
         this.handle(message);
+        this.interval = this.queued() ? POLL_MS : BUSY_POLL_MS;
         if (this.stopRequested && this.pool.running === 0 && this.waiting.length === 0)
           return this.finish('told to stop', EXECUTOR_EXIT.ok);
         continue;
@@ -104,7 +104,7 @@ class Executor {
         return this.finish(`heard nothing from the leader for ${Math.round(this.silenceMs / 1000)} s: taking it as gone`, EXECUTOR_EXIT.ok);
       }
       await sleep(this.interval, stopped);
-      this.interval = Math.min(2 * this.interval, POLL_MS);
+      this.interval = this.queued() ? POLL_MS : Math.min(2 * this.interval, POLL_MS);
     }
     return this.finish('stopped', EXECUTOR_EXIT.stopped);
   }
@@ -112,6 +112,7 @@ class Executor {
   private handle(m: DownMessage): void {
     this.silenceMs = m.silenceMs;
     this.slots = m.slots;
+    this.pool.warm(this.slots, this.o.locator);
     for (const key of m.kill) {
       const i = this.waiting.findIndex((a) => a.key === key);
       if (i >= 0) {
@@ -140,11 +141,20 @@ class Executor {
     }
   }
 
+  /** Whether every slot has a job to go on with: no hurry for the leader's next message. */
+  private queued(): boolean {
+    return this.waiting.length > 0;
+  }
+
   private ended(key: number, end: PoolEnd): void {
     this.pending.push({ key, end });
-    // A slot is free: the leader's next job for it comes soon.
-    this.interval = BUSY_POLL_MS;
     this.startMore();
+    if (!this.queued() || this.pending.length >= this.slots) {
+      // A slot is free with nothing for it (or a slot's worth of ends is here): the leader hears now, and its next jobs come soon.
+      if (!this.queued()) this.interval = BUSY_POLL_MS;
+      void this.flush();
+      return;
+    }
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       void this.flush();
@@ -183,6 +193,7 @@ class Executor {
     await this.pool.shutdown();
     if (code === EXECUTOR_EXIT.ok && this.pending.length > 0) await this.flush();
     if (this.flushTimer) clearTimeout(this.flushTimer);
+    await this.down.settle();
     return code;
   }
 }

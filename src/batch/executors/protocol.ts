@@ -14,21 +14,24 @@
  *   `ifAbsent`: a second writer of the same stream (a leader that took over while the old one
  *   still runs) conflicts instead of overwriting. Messages are never changed.
  * - **Reading.** A reader knows the number it reads next. It reads that name until it exists
- *   (on S3 a GET answering 404, on the file store a failed open): `BUSY_POLL_MS` after a message
- *   came (or, for an executor, one of its jobs ended: the leader's next job for the free slot
- *   comes soon), the wait doubling to `POLL_MS` while none does. Then it handles it,
- *   deletes it, and moves on to the next number. So each message is read once, in order, and
- *   nothing is listed.
+ *   (on S3 a GET answering 404, on the file store a failed open), then handles it and moves on
+ *   to the next number, deleting it meanwhile (a reader that stops waits for its deletes). So each message is read once, in order, and nothing is
+ *   listed. How soon it looks again: an executor with nothing queued (its next free slot needs
+ *   a job from the leader) looks `BUSY_POLL_MS` after a message came or one of its jobs ended,
+ *   the wait doubling to `POLL_MS` while none comes; one with jobs queued for its slots looks
+ *   every `POLL_MS` (only a kill could be urgent). The leader looks at an executor's ends
+ *   `ENDS_POLL_MS` after some came, doubling to `POLL_MS`.
  * - **The leader** writes one down message per executor per round of assignments (all the jobs
  *   it gives that executor at once), and one with nothing in it when it has sent nothing for
  *   `HEARTBEAT_MS`. It gives an executor jobs for its free slots (it keeps the account;
- *   beyond those, a few more may wait in the executor's own queue — see executorBatch.ts). It
- *   reads the up stream of every executor that has jobs.
+ *   beyond those, short jobs wait in the executor's own queue, and are sent a slot's worth at a
+ *   time — see poolSizing.ts). It reads the up stream of every executor that has jobs.
  * - **The executor** says it has started (its first up message: the leader makes no more
  *   executors while `MAX_STARTING` have not, so a full cluster is not asked for more), runs the
  *   assigned jobs in order, `slots` at a time, each in its own process of its local pool, kills
- *   those named in `kill` (each reported ended as `killed`), and writes its ends in batches (the ends of one
- *   `FLUSH_MS`). `stop` is sent only to an executor with no jobs: it exits 0. An executor that has
+ *   those named in `kill` (each reported ended as `killed`), and writes its ends in batches: at
+ *   once when a slot is free with nothing queued for it (it needs the leader's next job), when
+ *   a slot's worth have gathered, or `FLUSH_MS` after the first. `stop` is sent only to an executor with no jobs: it exits 0. An executor that has
  *   read nothing from its leader for `silenceMs` (the leader sets it: two lease periods) takes
  *   the leader as gone: it kills its jobs and exits, so no executor outlives its leader by long
  *   even when nobody deletes it (the next leader runs those jobs again).
@@ -56,8 +59,10 @@ export const POLL_MS = 200;
 export const HEARTBEAT_MS = 10_000;
 /** Most executors made and not started yet (their pods waiting for a node, an image, a container). */
 export const MAX_STARTING = 4;
-/** An executor gathers the ends of this long into one message. */
-export const FLUSH_MS = 10;
+/** An executor with jobs queued gathers the ends of at most this long into one message. */
+export const FLUSH_MS = 100;
+/** The leader's first look at an executor's ends after some came (they come at most every FLUSH_MS while it is busy). */
+export const ENDS_POLL_MS = 50;
 
 /** The shared file of message n of an executor's stream. */
 export function messageName(executor: string, stream: 'down' | 'up', n: number): string {
@@ -102,6 +107,8 @@ export type UpMessage = z.infer<typeof UpMessageSchema>;
 export class Stream<T> {
   private nextWrite = 1;
   private nextRead = 1;
+  /** Deletes of read messages still under way (a reader does not wait for them: each name is read once). */
+  private readonly deleting = new Set<Promise<void>>();
 
   constructor(
     private readonly store: JobStore,
@@ -130,8 +137,15 @@ export class Stream<T> {
     if (!got) return undefined;
     const parsed = this.schema.parse(JSON.parse(got.value.toString('utf8')));
     this.nextRead++;
-    await this.store.deleteShared(file);
+    const deleting = this.store.deleteShared(file).catch(() => undefined);
+    this.deleting.add(deleting);
+    void deleting.finally(() => this.deleting.delete(deleting));
     return parsed;
+  }
+
+  /** Waits for the deletes of read messages still under way. */
+  async settle(): Promise<void> {
+    await Promise.all([...this.deleting]);
   }
 
   /** Every message written and not read yet, in order. */

@@ -1,0 +1,135 @@
+/**
+ * How big the pool of executors of one shape should be, and how many jobs each is given (pure).
+ * A new executor costs a pod start; it is worth it only when the executors there would take
+ * long to run what waits. The rules:
+ *
+ * - **Pace.** A job name's pace (per shape) is the mean time its jobs ran on executors, as the
+ *   executors measured it (a moving average weighing about the last dozen).
+ * - **Learning first.** The first executor of a shape is made as soon as one of its jobs waits.
+ *   For a name whose pace is not known yet, no executor is added while one of its jobs has run
+ *   for less than `LEARN_MS`: its end comes soon and tells the pace (a pod start is not paid
+ *   on a guess). A name none of whose jobs runs, or whose job has run past `LEARN_MS` without
+ *   ending, is taken as long: a slot for each of its waiting jobs.
+ * - **Enough for the horizon.** The waiting jobs' work (each its name's pace) is spread over the
+ *   executors of the shape, started or starting: while it would take them longer than
+ *   `GROW_HORIZON_MS` (about a pod's start and warm-up; a later executor would come too late to
+ *   help), executors are added, as many as bring it under. The caller bounds how many start at
+ *   once and in all.
+ * - **Growth must pay, where it can be judged.** Where jobs of a shape end often (at least
+ *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`), the rate they end at shows within seconds
+ *   whether more executors help: executors added to a shape that had started ones are judged
+ *   `RATE_WINDOW_MS` after the last of its executors started, by the rate of ends over that
+ *   window against the window before they were made; such a growth at most doubles the started
+ *   executors. Until it is judged no more are added; if the rate
+ *   rose by less than half of what they promised (so the bottleneck is elsewhere: the job
+ *   store, the leader, the nodes' CPU), the shape is held at that many executors for
+ *   `HOLD_MS`. Jobs that end seldom (long ones) cannot be judged so; their slots are what they
+ *   need.
+ * - **Short jobs queue on their executor.** Once jobs of a shape are seen to take less than
+ *   `SHORT_JOB_MS` on average, an executor is given more than its slots: enough queued to keep
+ *   its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming down), at least
+ *   one slot's worth and at most three. The next job is there the moment a slot frees, and the
+ *   leader's messages carry several jobs each. Longer jobs get free slots only, so none waits
+ *   behind a long one while another executor could start it.
+ */
+
+/** The executors of a shape are enough if they would run what waits within this. */
+export const GROW_HORIZON_MS = 10_000;
+/** How long a job of an unknown pace may run before its name is taken as long. */
+export const LEARN_MS = 1000;
+/** Jobs of a shape shorter than this on average are queued on their executors. */
+export const SHORT_JOB_MS = 1000;
+/** How long an executor's queue should last: its ends read, its next jobs written and read. */
+export const ROUND_TRIP_MS = 400;
+/** The window over which the rate of ends is measured, before and after a growth. */
+export const RATE_WINDOW_MS = 3000;
+/** Ends in the window before a growth for it to be judged. */
+export const JUDGE_ENDS = 20;
+/** How long a shape whose growth did not pay is held at its size. */
+export const HOLD_MS = 60_000;
+/** The weight of a new sample in a moving average: about the last dozen count. */
+const WEIGHT = 1 / 8;
+
+/** Moving averages of run times, by key (a shape, or a shape and a job name). */
+export class Paces {
+  private readonly mean = new Map<string, number>();
+
+  add(key: string, ms: number): void {
+    const m = this.mean.get(key);
+    this.mean.set(key, m === undefined ? ms : m + (ms - m) * WEIGHT);
+  }
+
+  get(key: string): number | undefined {
+    return this.mean.get(key);
+  }
+}
+
+/** What waits and what runs for one shape. */
+export interface ShapeLoad {
+  /** Slots of one executor of the shape. */
+  slots: number;
+  /** Executors of the shape started or starting, not told to stop. */
+  executors: number;
+  /** Waiting jobs by name. */
+  waiting: ReadonlyMap<string, number>;
+  /** The known pace of a name's jobs, ms. */
+  pace(name: string): number | undefined;
+  /** How long the longest-running job of a name has run, ms (undefined: none runs). */
+  runningFor(name: string): number | undefined;
+}
+
+/** Executors of the shape to add now (before the caller's bounds). */
+export function executorsToAdd(load: ShapeLoad): number {
+  let waiting = 0;
+  for (const n of load.waiting.values()) waiting += n;
+  if (waiting === 0) return 0;
+  if (load.executors === 0) return 1;
+  let work = 0;
+  for (const [name, n] of load.waiting) {
+    const pace = load.pace(name);
+    if (pace !== undefined) {
+      work += n * pace;
+      continue;
+    }
+    const ran = load.runningFor(name);
+    if (ran !== undefined && ran < LEARN_MS) continue;
+    work += n * GROW_HORIZON_MS;
+  }
+  const need = Math.ceil(work / (load.slots * GROW_HORIZON_MS));
+  return Math.max(0, need - load.executors);
+}
+
+/** A growth of a shape's pool being judged (see the rules). */
+export interface Growth {
+  /** Ends per second over the window before it. */
+  before: number;
+  /** Started executors of the shape when it was made. */
+  had: number;
+  added: number;
+  /** When the last of the added started (undefined: not all have). */
+  allStartedAt?: number;
+}
+
+/**
+ * The verdict on a growth at `now`, given the rate of ends over the last window: 'wait' (not
+ * judged yet), 'paid' or 'held'.
+ */
+export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | 'paid' | 'held' {
+  if (g.allStartedAt === undefined || now - g.allStartedAt < RATE_WINDOW_MS) return 'wait';
+  if (g.had === 0) return 'paid';
+  const promised = g.before * (g.added / g.had);
+  return rateNow >= g.before + promised / 2 ? 'paid' : 'held';
+}
+
+/** Ends per second over the last `RATE_WINDOW_MS`, from the times of ends (ms), oldest first; drops older ones. */
+export function rateOfEnds(times: number[], now: number): number {
+  while (times.length > 0 && now - times[0]! > RATE_WINDOW_MS) times.shift();
+  return (times.length * 1000) / RATE_WINDOW_MS;
+}
+
+/** Jobs an executor of a shape is given at most: its slots, and a queue for short jobs. */
+export function jobsPerExecutor(slots: number, shapePace: number | undefined): number {
+  if (shapePace === undefined || shapePace >= SHORT_JOB_MS) return slots;
+  const queued = Math.min(3, Math.max(1, Math.ceil(ROUND_TRIP_MS / Math.max(1, shapePace))));
+  return slots * (1 + queued);
+}

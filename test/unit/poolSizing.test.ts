@@ -1,0 +1,75 @@
+/** How big an executor pool grows and how many jobs each executor is given (src/batch/executors/poolSizing.ts). */
+import { describe, expect, it } from '@jest/globals';
+import {
+  executorsToAdd,
+  GROW_HORIZON_MS,
+  jobsPerExecutor,
+  judgeGrowth,
+  LEARN_MS,
+  Paces,
+  RATE_WINDOW_MS,
+  rateOfEnds,
+  type ShapeLoad,
+} from '../../src/batch/executors/poolSizing.js';
+
+const load = (o: Partial<ShapeLoad> & { waiting: Record<string, number> }): ShapeLoad => ({
+  slots: 4,
+  executors: 1,
+  pace: () => undefined,
+  runningFor: () => undefined,
+  ...o,
+  waiting: new Map(Object.entries(o.waiting)),
+});
+
+describe('executor pool sizing', () => {
+  it('makes the first executor of a shape as soon as a job waits, none for nothing', () => {
+    expect(executorsToAdd(load({ executors: 0, waiting: { a: 1 } }))).toBe(1);
+    expect(executorsToAdd(load({ executors: 0, waiting: {} }))).toBe(0);
+  });
+
+  it('learns a new name’s pace before paying for pods: none while its job has run under LEARN_MS', () => {
+    expect(executorsToAdd(load({ waiting: { a: 1000 }, runningFor: () => LEARN_MS / 2 }))).toBe(0);
+    // Past LEARN_MS without ending, or with none running: taken as long, a slot per job.
+    expect(executorsToAdd(load({ waiting: { a: 40 }, runningFor: () => LEARN_MS + 1 }))).toBe(9);
+    expect(executorsToAdd(load({ waiting: { a: 40 } }))).toBe(9);
+  });
+
+  it('adds as many as bring the waiting work under the horizon at the known pace', () => {
+    // 1000 jobs of 100 ms on 4-slot executors: 100 s of work, 40 s per executor per horizon → 3.
+    expect(executorsToAdd(load({ waiting: { a: 1000 }, pace: () => 100 }))).toBe(2);
+    expect(executorsToAdd(load({ executors: 3, waiting: { a: 1000 }, pace: () => 100 }))).toBe(0);
+    // Work that the pool runs within the horizon adds nothing.
+    expect(executorsToAdd(load({ waiting: { a: 10 }, pace: () => GROW_HORIZON_MS / 10 }))).toBe(0);
+  });
+
+  it('judges a growth a window after its executors started: paid, held, or not yet', () => {
+    const g = { before: 40, had: 2, added: 2, allStartedAt: 1000 };
+    expect(judgeGrowth({ ...g, allStartedAt: undefined }, 100, 99_999)).toBe('wait');
+    expect(judgeGrowth(g, 100, 1000 + RATE_WINDOW_MS - 1)).toBe('wait');
+    // Promised +40/s: at least half of it (60/s) pays.
+    expect(judgeGrowth(g, 60, 1000 + RATE_WINDOW_MS)).toBe('paid');
+    expect(judgeGrowth(g, 59, 1000 + RATE_WINDOW_MS)).toBe('held');
+  });
+
+  it('counts the rate of ends over the last window only', () => {
+    const times = [0, 600, RATE_WINDOW_MS, RATE_WINDOW_MS + 500];
+    expect(rateOfEnds(times, RATE_WINDOW_MS + 500)).toBeCloseTo((3 * 1000) / RATE_WINDOW_MS);
+    expect(times).toHaveLength(3);
+  });
+
+  it('queues short jobs on an executor, a slot’s worth to three, and long ones not at all', () => {
+    expect(jobsPerExecutor(4, undefined)).toBe(4);
+    expect(jobsPerExecutor(4, 5000)).toBe(4);
+    expect(jobsPerExecutor(4, 50)).toBe(16);
+    expect(jobsPerExecutor(4, 300)).toBe(12);
+    expect(jobsPerExecutor(4, 900)).toBe(8);
+  });
+
+  it('keeps moving averages that follow the recent samples', () => {
+    const p = new Paces();
+    p.add('a', 6000);
+    for (let i = 0; i < 40; i++) p.add('a', 100);
+    expect(p.get('a')).toBeLessThan(200);
+    expect(p.get('b')).toBeUndefined();
+  });
+});
