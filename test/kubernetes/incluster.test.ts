@@ -1,13 +1,13 @@
 /**
  * The leader as a Kubernetes Job inside the cluster: in-cluster configuration under a service
  * account whose Role grants only what the leader needs, worker image defaulting to the
- * leader's own, worker Jobs owned by the leader's Job (deleting it removes them).
+ * leader's own, worker Jobs and executors owned by the leader's Job (deleting it removes them).
  */
 import { describe, expect, it } from '@jest/globals';
 import { kubectl } from '@toil-ts/testbed/cluster/testutil';
 import { BIN, ROOT, SHARED_TMP, waitFor } from '../helpers/run.js';
 import { useK8sEnv } from './useK8sEnv.js';
-import { LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
+import { ANNOTATION_JOB_NAME, LABEL_MANAGED_BY, MANAGED_BY } from '../../src/batch/kubernetesSpec.js';
 
 // As on clusters that run it (OpenShift, some managed ones): the leader's worker Jobs must not need
 // update on jobs/finalizers, which the Role does not grant.
@@ -51,7 +51,8 @@ roleRef:
   name: toil-leader
 `;
 
-function leaderJob(name: string, locator: string, workflowFile: string, args: string[]): string {
+/** The leader's Job; `runArgs`: more `toil run` options. */
+function leaderJob(name: string, locator: string, workflowFile: string, args: string[], runArgs: string[] = []): string {
   const env = {
     TOIL_KUBERNETES_OWNER: 'demouser',
     TOIL_AWS_SECRET_NAME: 's3-credentials',
@@ -73,6 +74,7 @@ function leaderJob(name: string, locator: string, workflowFile: string, args: st
     'kubernetes',
     '--disableCaching',
     'false',
+    ...runArgs,
     '--',
     ...args,
   ];
@@ -110,7 +112,12 @@ ${Object.entries(env)
 }
 
 type Obj = {
-  metadata?: { name?: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; name: string }> };
+  metadata?: {
+    name?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: Array<{ kind: string; name: string }>;
+  };
   status?: { succeeded?: number; failed?: number };
   spec?: { template?: { spec?: { containers?: Array<{ image?: string }> } } };
 };
@@ -158,6 +165,34 @@ describe('leader inside the cluster', () => {
       const del = await kubectl(k.cluster.kubeconfigPath, ['delete', 'job', 'demouser-toil-slow', '--cascade=background']);
       expect(del.code).toBe(0);
       await waitFor(() => k.leftoverJobs() === 0, 60_000, 'worker Jobs to be garbage-collected');
+    } finally {
+      await t.cleanup();
+    }
+  }, 180_000);
+
+  it('deleting the leader Job removes its executors too, and their pods', async () => {
+    const { tempDir, traceLines } = await import('../helpers/run.js');
+    const t = await tempDir('toil-test-', SHARED_TMP);
+    const executors = () =>
+      (k.cluster.list('batch/jobs') as Obj[]).filter(
+        (j) => j.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY && j.metadata.annotations?.[ANNOTATION_JOB_NAME] === 'executor',
+      );
+    try {
+      // One slot per executor: three naps need three executors.
+      const run = ['--kubernetesExecutors', 'true', '--kubernetesExecutorSlots', '1'];
+      const yaml = leaderJob('demouser-toil-execs', k.locator(), 'test/workflows/slow.ts', [t.dir, '3', '60000'], run);
+      expect((await kubectl(k.cluster.kubeconfigPath, ['apply', '-f', '-'], RBAC + '---\n' + yaml)).code).toBe(0);
+      await waitFor(
+        async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap ')).length === 3 && executors().length >= 3,
+        120_000,
+        'three naps running on three executors',
+      );
+      expect(k.leftoverJobs()).toBe(executors().length);
+      for (const e of executors())
+        expect(e.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'Job', name: 'demouser-toil-execs' })]);
+      const del = await kubectl(k.cluster.kubeconfigPath, ['delete', 'job', 'demouser-toil-execs', '--cascade=background']);
+      expect(del.code).toBe(0);
+      await waitFor(() => k.leftoverJobs() === 0 && k.leftoverPods() === 0, 60_000, 'executor Jobs and pods to be garbage-collected');
     } finally {
       await t.cleanup();
     }

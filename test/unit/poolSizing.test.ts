@@ -12,13 +12,16 @@ import {
   type ShapeLoad,
 } from '../../src/batch/executors/poolSizing.js';
 
-const load = (o: Partial<ShapeLoad> & { waiting: Record<string, number> }): ShapeLoad => ({
+const load = (
+  o: Partial<Omit<ShapeLoad, 'waiting' | 'held'>> & { waiting: Record<string, number>; held?: Record<string, number> },
+): ShapeLoad => ({
   slots: 4,
   executors: 1,
   pace: () => undefined,
   runningFor: () => undefined,
   ...o,
   waiting: new Map(Object.entries(o.waiting)),
+  held: new Map(Object.entries(o.held ?? {})),
 });
 
 describe('executor pool sizing', () => {
@@ -40,6 +43,13 @@ describe('executor pool sizing', () => {
     expect(executorsToAdd(load({ executors: 3, waiting: { a: 1000 }, pace: () => 100 }))).toBe(0);
     // Work that the pool runs within the horizon adds nothing.
     expect(executorsToAdd(load({ waiting: { a: 10 }, pace: () => GROW_HORIZON_MS / 10 }))).toBe(0);
+  });
+
+  it('counts the work already on executors: a busy executor does not run what waits', () => {
+    // One 1-slot executor busy with a long job, two more waiting: two more executors.
+    expect(executorsToAdd(load({ slots: 1, waiting: { nap: 2 }, held: { nap: 1 }, runningFor: () => LEARN_MS + 1 }))).toBe(2);
+    // While the first of a new name is learnt, what it holds does not make the pool grow.
+    expect(executorsToAdd(load({ waiting: { one: 990 }, held: { one: 4 }, runningFor: () => 10 }))).toBe(0);
   });
 
   it('judges a growth a window after its executors started: paid, held, or not yet', () => {

@@ -123,6 +123,16 @@ interface Executor {
   ended: boolean;
 }
 
+/** The jobs given to executors (running or queued there), by name. */
+function heldByName(pool: Executor[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const ex of pool) for (const held of ex.jobs.values()) out.set(held.req.jobName, (out.get(held.req.jobName) ?? 0) + 1);
+  return out;
+}
+
+/** While jobs wait, the pool is looked at at least this often (not only when something happens). */
+const REPUMP_MS = 250;
+
 /** Outcomes of an executor that never ran its jobs: its jobs get them as they are. */
 const NEVER_RAN = new Set<BatchJobEnd['outcome']>(['refused', 'image', 'unschedulable']);
 
@@ -136,7 +146,7 @@ export class ExecutorBatchSystem implements BatchSystem {
   private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
   private readonly ownInnerId = new Map<number, number>();
   private readonly disruptions = new Map<string, number>();
-  /** The run times of jobs on executors, per shape and per shape and job name (poolSizing.ts). */
+  /** The run times of jobs on executors, per shape and job name (poolSizing.ts). */
   private readonly paces = new Paces();
   /** Per shape: the times of recent ends, the growth being judged, and a size it is held at (poolSizing.ts). */
   private readonly endTimes = new Map<string, number[]>();
@@ -145,6 +155,7 @@ export class ExecutorBatchSystem implements BatchSystem {
   private readonly stopping = new AbortController();
   private readonly prefix = randomBytes(4).toString('hex');
   private nextId = 1;
+  private pumpedAt = 0;
   private nextExecutor = 1;
   private polling = false;
   private readonly timer: NodeJS.Timeout;
@@ -203,12 +214,13 @@ export class ExecutorBatchSystem implements BatchSystem {
    */
   private pump(): void {
     if (this.stopping.signal.aborted) return;
+    this.pumpedAt = Date.now();
     const touched = new Set<Executor>();
     const open = new Set<Executor>();
     const waiting = new Map<string, { shape: Shape; byName: Map<string, number> }>();
     for (let i = 0; i < this.queue.length;) {
       const held = this.queue[i]!;
-      const ex = this.freeExecutor(held.shape, open);
+      const ex = this.freeExecutor(held, open);
       if (!ex) {
         const w = waiting.get(held.shape.key) ?? { shape: held.shape, byName: new Map<string, number>() };
         w.byName.set(held.req.jobName, (w.byName.get(held.req.jobName) ?? 0) + 1);
@@ -229,6 +241,7 @@ export class ExecutorBatchSystem implements BatchSystem {
         slots: shape.slots,
         executors: pool.length,
         waiting: byName,
+        held: heldByName(pool),
         pace: (name) => this.paces.get(`${shape.key}|${name}`),
         runningFor: (name) => this.runningFor(shape, name),
       });
@@ -291,8 +304,9 @@ export class ExecutorBatchSystem implements BatchSystem {
    * is given more only once a slot's worth of room is free, so a round carries several (`open`:
    * executors this round already gives jobs to, filled to their capacity).
    */
-  private freeExecutor(shape: Shape, open: Set<Executor>): Executor | undefined {
-    const capacity = this.capacity(shape);
+  private freeExecutor(held: Held, open: Set<Executor>): Executor | undefined {
+    const shape = held.shape;
+    const capacity = jobsPerExecutor(shape.slots, this.paces.get(`${shape.key}|${held.req.jobName}`));
     for (const ex of this.executors.values()) {
       if (ex.shape.key !== shape.key || !ex.started || ex.stopping || ex.ended || ex.jobs.size >= capacity) continue;
       if (open.has(ex) || ex.jobs.size < shape.slots || capacity - ex.jobs.size >= shape.slots) {
@@ -301,11 +315,6 @@ export class ExecutorBatchSystem implements BatchSystem {
       }
     }
     return undefined;
-  }
-
-  /** Jobs an executor of this shape is given at most. */
-  private capacity(shape: Shape): number {
-    return jobsPerExecutor(shape.slots, this.paces.get(shape.key));
   }
 
   /** A new executor of a shape, issued once its first message is written; undefined at the bound. */
@@ -413,6 +422,8 @@ export class ExecutorBatchSystem implements BatchSystem {
     this.polling = true;
     try {
       const now = Date.now();
+      // Growth also waits on time (a job's pace learnt, a growth judged): look again now and then.
+      if (this.queue.length > 0 && now - this.pumpedAt >= REPUMP_MS) this.pump();
       const waitingShapes = new Set(this.queue.map((h) => h.shape.key));
       await Promise.all(
         [...this.executors.values()].map(async (ex) => {
@@ -487,7 +498,6 @@ export class ExecutorBatchSystem implements BatchSystem {
           ? Date.now() - held.assignedAt
           : undefined;
     if (ms === undefined) return;
-    this.paces.add(held.shape.key, ms);
     this.paces.add(`${held.shape.key}|${held.req.jobName}`, ms);
   }
 

@@ -10,7 +10,8 @@
  *   for less than `LEARN_MS`: its end comes soon and tells the pace (a pod start is not paid
  *   on a guess). A name none of whose jobs runs, or whose job has run past `LEARN_MS` without
  *   ending, is taken as long: a slot for each of its waiting jobs.
- * - **Enough for the horizon.** The waiting jobs' work (each its name's pace) is spread over the
+ * - **Enough for the horizon.** The work of the waiting jobs and of those on executors (each its
+ *   name's pace; a job of a name not known yet, the whole horizon) is spread over the
  *   executors of the shape, started or starting: while it would take them longer than
  *   `GROW_HORIZON_MS` (about a pod's start and warm-up; a later executor would come too late to
  *   help), executors are added, as many as bring it under. The caller bounds how many start at
@@ -25,8 +26,8 @@
  *   store, the leader, the nodes' CPU), the shape is held at that many executors for
  *   `HOLD_MS`. Jobs that end seldom (long ones) cannot be judged so; their slots are what they
  *   need.
- * - **Short jobs queue on their executor.** Once jobs of a shape are seen to take less than
- *   `SHORT_JOB_MS` on average, an executor is given more than its slots: enough queued to keep
+ * - **Short jobs queue on their executor.** Once jobs of a name are seen to take less than
+ *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough queued to keep
  *   its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming down), at least
  *   one slot's worth and at most three. The next job is there the moment a slot frees, and the
  *   leader's messages carry several jobs each. Longer jobs get free slots only, so none waits
@@ -37,7 +38,7 @@
 export const GROW_HORIZON_MS = 10_000;
 /** How long a job of an unknown pace may run before its name is taken as long. */
 export const LEARN_MS = 1000;
-/** Jobs of a shape shorter than this on average are queued on their executors. */
+/** Jobs of a name shorter than this on average are queued on their executors. */
 export const SHORT_JOB_MS = 1000;
 /** How long an executor's queue should last: its ends read, its next jobs written and read. */
 export const ROUND_TRIP_MS = 400;
@@ -50,7 +51,7 @@ export const HOLD_MS = 60_000;
 /** The weight of a new sample in a moving average: about the last dozen count. */
 const WEIGHT = 1 / 8;
 
-/** Moving averages of run times, by key (a shape, or a shape and a job name). */
+/** Moving averages of run times, by key (a shape and a job name). */
 export class Paces {
   private readonly mean = new Map<string, number>();
 
@@ -72,6 +73,8 @@ export interface ShapeLoad {
   executors: number;
   /** Waiting jobs by name. */
   waiting: ReadonlyMap<string, number>;
+  /** Jobs given to executors of the shape (running or queued there), by name. */
+  held: ReadonlyMap<string, number>;
   /** The known pace of a name's jobs, ms. */
   pace(name: string): number | undefined;
   /** How long the longest-running job of a name has run, ms (undefined: none runs). */
@@ -85,6 +88,7 @@ export function executorsToAdd(load: ShapeLoad): number {
   if (waiting === 0) return 0;
   if (load.executors === 0) return 1;
   let work = 0;
+  for (const [name, n] of load.held) work += n * (load.pace(name) ?? GROW_HORIZON_MS);
   for (const [name, n] of load.waiting) {
     const pace = load.pace(name);
     if (pace !== undefined) {
@@ -127,9 +131,9 @@ export function rateOfEnds(times: number[], now: number): number {
   return (times.length * 1000) / RATE_WINDOW_MS;
 }
 
-/** Jobs an executor of a shape is given at most: its slots, and a queue for short jobs. */
-export function jobsPerExecutor(slots: number, shapePace: number | undefined): number {
-  if (shapePace === undefined || shapePace >= SHORT_JOB_MS) return slots;
-  const queued = Math.min(3, Math.max(1, Math.ceil(ROUND_TRIP_MS / Math.max(1, shapePace))));
+/** Jobs an executor is given at most, for a job of a name of this pace: its slots, and a queue for short jobs. */
+export function jobsPerExecutor(slots: number, pace: number | undefined): number {
+  if (pace === undefined || pace >= SHORT_JOB_MS) return slots;
+  const queued = Math.min(3, Math.max(1, Math.ceil(ROUND_TRIP_MS / Math.max(1, pace))));
   return slots * (1 + queued);
 }
