@@ -34,30 +34,9 @@ import type { JobStore } from '../../jobstore/types.js';
 import type { Logger } from '../../log.js';
 import { EndQueue } from '../endQueue.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from '../types.js';
-import {
-  DownMessageSchema,
-  BUSY_POLL_MS,
-  ENDS_POLL_MS,
-  HEARTBEAT_MS,
-  MAX_STARTING,
-  POLL_MS,
-  Stream,
-  UpMessageSchema,
-  type Assignment,
-  type DownMessage,
-  type UpMessage,
-} from './protocol.js';
-import {
-  executorsToAdd,
-  HOLD_MS,
-  JUDGE_ENDS,
-  jobsPerExecutor,
-  judgeGrowth,
-  Paces,
-  RATE_WINDOW_MS,
-  rateOfEnds,
-  type Growth,
-} from './poolSizing.js';
+import { BUSY_POLL_MS, ENDS_POLL_MS, HEARTBEAT_MS, MAX_STARTING, POLL_MS, QUIET_POLL_MS, type UpMessage } from './protocol.js';
+import { emptyOutbox, mergeOutbox, newExecutorRecord, type Executor, type Held } from './executorRecord.js';
+import { PoolGrowth } from './poolGrowth.js';
 import { shapeOf, type ExecutorBounds, type Shape } from './shapes.js';
 
 export interface ExecutorBatchOptions {
@@ -76,60 +55,6 @@ export interface ExecutorBatchOptions {
   workDir?: string;
 }
 
-interface Held {
-  id: number;
-  req: BatchJobRequest;
-  shape: Shape;
-  /** When it was given to an executor. */
-  assignedAt?: number;
-}
-
-interface Outbox {
-  assign: Assignment[];
-  kill: number[];
-  stop: boolean;
-  beat: boolean;
-}
-
-const emptyOutbox = (): Outbox => ({ assign: [], kill: [], stop: false, beat: false });
-
-/** An outbox that failed to go, ahead of what was put in since. */
-const mergeOutbox = (a: Outbox, b: Outbox): Outbox => ({
-  assign: [...a.assign, ...b.assign],
-  kill: [...a.kill, ...b.kill],
-  stop: a.stop || b.stop,
-  beat: a.beat || b.beat,
-});
-
-interface Executor {
-  name: string;
-  shape: Shape;
-  /** The inner batch system's id for it, once issued. */
-  innerId?: number;
-  /** It said it has started. */
-  started: boolean;
-  down: Stream<DownMessage>;
-  up: Stream<UpMessage>;
-  jobs: Map<number, Held>;
-  /** What the next message carries; `beat`: send one even if empty (the first message, heartbeats). */
-  outbox: Outbox;
-  sending?: Promise<void>;
-  lastSent: number;
-  lastRead: number;
-  /** The wait between reads of its up stream: ENDS_POLL_MS after one found something, doubling to POLL_MS while none does. */
-  readEvery: number;
-  idleSince: number;
-  stopping: boolean;
-  ended: boolean;
-}
-
-/** The jobs given to executors (running or queued there), by name. */
-function heldByName(pool: Executor[]): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const ex of pool) for (const held of ex.jobs.values()) out.set(held.req.jobName, (out.get(held.req.jobName) ?? 0) + 1);
-  return out;
-}
-
 /** While jobs wait, the pool is looked at at least this often (not only when something happens). */
 const REPUMP_MS = 250;
 
@@ -146,12 +71,8 @@ export class ExecutorBatchSystem implements BatchSystem {
   private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
   private readonly ownInnerId = new Map<number, number>();
   private readonly disruptions = new Map<string, number>();
-  /** The run times of jobs on executors, per shape and job name (poolSizing.ts). */
-  private readonly paces = new Paces();
-  /** Per shape: the times of recent ends, the growth being judged, and a size it is held at (poolSizing.ts). */
-  private readonly endTimes = new Map<string, number[]>();
-  private readonly growths = new Map<string, Growth>();
-  private readonly holds = new Map<string, { executors: number; until: number }>();
+  /** The paces of jobs and the pool's growth, per shape (poolGrowth.ts). */
+  private readonly growth: PoolGrowth;
   private readonly stopping = new AbortController();
   private readonly prefix = randomBytes(4).toString('hex');
   private nextId = 1;
@@ -166,6 +87,7 @@ export class ExecutorBatchSystem implements BatchSystem {
     private readonly opts: ExecutorBatchOptions,
   ) {
     this.name = inner.name;
+    this.growth = new PoolGrowth(opts.logger);
     this.timer = setInterval(() => void this.poll(), BUSY_POLL_MS);
     this.timer.unref();
     this.reading = this.readInnerEnds();
@@ -236,67 +158,20 @@ export class ExecutorBatchSystem implements BatchSystem {
     }
     for (const ex of touched) void this.send(ex);
     for (const { shape, byName } of waiting.values()) {
-      const pool = this.poolOf(shape);
-      let add = executorsToAdd({
-        slots: shape.slots,
-        executors: pool.length,
-        waiting: byName,
-        held: heldByName(pool),
-        pace: (name) => this.paces.get(`${shape.key}|${name}`),
-        runningFor: (name) => this.runningFor(shape, name),
-      });
-      const before = rateOfEnds(this.endTimes.get(shape.key) ?? [], Date.now());
-      const had = pool.filter((ex) => ex.started).length;
-      const judged = had > 0 && (before * RATE_WINDOW_MS) / 1000 >= JUDGE_ENDS;
-      add = this.growthThatMayPay(shape, pool, judged ? Math.min(add, had) : add, before);
+      const plan = this.growth.plan(shape, this.poolOf(shape), byName);
       let added = 0;
-      for (; added < add; added++) {
+      for (; added < plan.add; added++) {
         const ex = this.newExecutor(shape);
         if (!ex) break;
         void this.send(ex);
       }
-      if (added > 0 && judged) {
-        this.growths.set(shape.key, { before, had, added });
-      }
+      this.growth.made(shape.key, plan, added);
     }
-  }
-
-  /**
-   * How many of `add` new executors of a shape may be made: none while the last growth is being
-   * judged, none past a size the shape is held at (poolSizing.ts). `rate`: its ends per second now.
-   */
-  private growthThatMayPay(shape: Shape, pool: Executor[], add: number, rate: number): number {
-    const now = Date.now();
-    const hold = this.holds.get(shape.key);
-    if (hold && now < hold.until) return Math.max(0, Math.min(add, hold.executors - pool.length));
-    const growth = this.growths.get(shape.key);
-    if (!growth) return add;
-    if (growth.allStartedAt === undefined && pool.every((ex) => ex.started)) growth.allStartedAt = now;
-    const verdict = judgeGrowth(growth, rate, now);
-    if (verdict === 'wait') return 0;
-    this.growths.delete(shape.key);
-    if (verdict === 'paid') return add;
-    this.holds.set(shape.key, { executors: pool.length, until: now + HOLD_MS });
-    this.opts.logger.debug(
-      `executors of ${shape.key}: the last ${growth.added} added did not raise the rate of ends by half of what they promised; holding at ${pool.length} for ${HOLD_MS / 1000} s`,
-    );
-    return 0;
   }
 
   /** The executors of a shape, started or starting, not told to stop. */
   private poolOf(shape: Shape): Executor[] {
     return [...this.executors.values()].filter((ex) => ex.shape.key === shape.key && !ex.stopping && !ex.ended);
-  }
-
-  /** How long the longest-running job of a name on executors of a shape has run (undefined: none). */
-  private runningFor(shape: Shape, name: string): number | undefined {
-    let first: number | undefined;
-    for (const ex of this.poolOf(shape)) {
-      for (const held of ex.jobs.values()) {
-        if (held.req.jobName === name && held.assignedAt !== undefined) first = Math.min(first ?? Infinity, held.assignedAt);
-      }
-    }
-    return first === undefined ? undefined : Date.now() - first;
   }
 
   /**
@@ -306,7 +181,7 @@ export class ExecutorBatchSystem implements BatchSystem {
    */
   private freeExecutor(held: Held, open: Set<Executor>): Executor | undefined {
     const shape = held.shape;
-    const capacity = jobsPerExecutor(shape.slots, this.paces.get(`${shape.key}|${held.req.jobName}`));
+    const capacity = this.growth.capacity(shape.key, shape.slots, held.req.jobName);
     for (const ex of this.executors.values()) {
       if (ex.shape.key !== shape.key || !ex.started || ex.stopping || ex.ended || ex.jobs.size >= capacity) continue;
       if (open.has(ex) || ex.jobs.size < shape.slots || capacity - ex.jobs.size >= shape.slots) {
@@ -324,21 +199,7 @@ export class ExecutorBatchSystem implements BatchSystem {
     for (const ex of this.executors.values()) if (!ex.started) starting++;
     if (starting >= MAX_STARTING) return undefined;
     const name = `${this.prefix}x${this.nextExecutor++}`;
-    const ex: Executor = {
-      name,
-      shape,
-      down: new Stream(this.opts.store, name, 'down', DownMessageSchema),
-      up: new Stream(this.opts.store, name, 'up', UpMessageSchema),
-      started: false,
-      jobs: new Map(),
-      outbox: { ...emptyOutbox(), beat: true },
-      lastSent: 0,
-      lastRead: 0,
-      readEvery: POLL_MS,
-      idleSince: Date.now(),
-      stopping: false,
-      ended: false,
-    };
+    const ex = newExecutorRecord(this.opts.store, name, shape);
     // Executors of other shapes with nothing to do would hold room the new one may need.
     for (const other of this.executors.values())
       if (other.shape.key !== shape.key && other.jobs.size === 0 && !other.stopping) this.retire(other);
@@ -481,24 +342,15 @@ export class ExecutorBatchSystem implements BatchSystem {
         this.ends.push({ ...end, batchJobId: held.id, jobId: held.req.jobId });
       }
     }
-    ex.readEvery = messages.length > 0 ? ENDS_POLL_MS : Math.min(2 * ex.readEvery, POLL_MS);
+    ex.readEvery = messages.length > 0 ? ENDS_POLL_MS : Math.min(2 * ex.readEvery, ex.started ? QUIET_POLL_MS : POLL_MS);
     if (messages.length > 0) this.pump();
   }
 
-  /** A job's run time, as its executor measured it (else from its assignment to its end being read), and the time of its end. */
+  /** A job's end, for the pool's growth: its run time as its executor measured it. */
   private notePace(held: Held, end: UpMessage['ends'][number]['end']): void {
-    const times = this.endTimes.get(held.shape.key) ?? [];
-    times.push(Date.now());
-    this.endTimes.set(held.shape.key, times);
     const phases = end.place?.phases;
-    const ms =
-      phases?.started !== undefined && phases.finished !== undefined
-        ? phases.finished - phases.started
-        : held.assignedAt !== undefined
-          ? Date.now() - held.assignedAt
-          : undefined;
-    if (ms === undefined) return;
-    this.paces.add(`${held.shape.key}|${held.req.jobName}`, ms);
+    const ran = phases?.started !== undefined && phases.finished !== undefined ? phases.finished - phases.started : undefined;
+    this.growth.ended(held.shape.key, held, ran);
   }
 
   /** Takes the inner batch system's ends: a job of its own, or an executor. */

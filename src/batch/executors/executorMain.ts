@@ -16,6 +16,7 @@ import {
   DownMessageSchema,
   FLUSH_MS,
   POLL_MS,
+  QUIET_POLL_MS,
   Stream,
   UpMessageSchema,
   type DownMessage,
@@ -65,6 +66,8 @@ class Executor {
   private lastHeard = Date.now();
   /** The wait before the next look for a message (see protocol.ts: fast after a message or a job's end, slower while nothing comes). */
   private interval = BUSY_POLL_MS;
+  /** Ends the wait before the next look early (a slot freed with nothing queued for it). */
+  private wake: AbortController | undefined;
   private silenceMs: number;
   private stopRequested = false;
   private finishing = false;
@@ -103,8 +106,9 @@ class Executor {
       if (Date.now() - this.lastHeard > this.silenceMs) {
         return this.finish(`heard nothing from the leader for ${Math.round(this.silenceMs / 1000)} s: taking it as gone`, EXECUTOR_EXIT.ok);
       }
-      await sleep(this.interval, stopped);
-      this.interval = this.queued() ? POLL_MS : Math.min(2 * this.interval, POLL_MS);
+      this.wake = new AbortController();
+      await sleep(this.interval, stopped ? AbortSignal.any([stopped, this.wake.signal]) : this.wake.signal);
+      this.interval = this.nextInterval();
     }
     return this.finish('stopped', EXECUTOR_EXIT.stopped);
   }
@@ -146,12 +150,22 @@ class Executor {
     return this.waiting.length > 0;
   }
 
+  /** The wait before the next look, after one that found nothing (protocol.ts). */
+  private nextInterval(): number {
+    if (this.queued()) return POLL_MS;
+    if (this.pool.running >= this.slots) return Math.min(2 * Math.max(this.interval, POLL_MS), QUIET_POLL_MS);
+    return Math.min(2 * this.interval, POLL_MS);
+  }
+
   private ended(key: number, end: PoolEnd): void {
     this.pending.push({ key, end });
     this.startMore();
     if (!this.queued() || this.pending.length >= this.slots) {
       // A slot is free with nothing for it (or a slot's worth of ends is here): the leader hears now, and its next jobs come soon.
-      if (!this.queued()) this.interval = BUSY_POLL_MS;
+      if (!this.queued()) {
+        this.interval = BUSY_POLL_MS;
+        this.wake?.abort();
+      }
       void this.flush();
       return;
     }

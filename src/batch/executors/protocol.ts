@@ -18,9 +18,11 @@
  *   to the next number, deleting it meanwhile (a reader that stops waits for its deletes). So each message is read once, in order, and nothing is
  *   listed. How soon it looks again: an executor with nothing queued (its next free slot needs
  *   a job from the leader) looks `BUSY_POLL_MS` after a message came or one of its jobs ended,
- *   the wait doubling to `POLL_MS` while none comes; one with jobs queued for its slots looks
- *   every `POLL_MS` (only a kill could be urgent). The leader looks at an executor's ends
- *   `ENDS_POLL_MS` after some came, doubling to `POLL_MS`.
+ *   the wait doubling to `POLL_MS` while none comes; one with a job for every slot (queued, or
+ *   all slots busy) looks every `POLL_MS`, or `QUIET_POLL_MS` while every slot is busy and none
+ *   has ended for that long (only a kill could be urgent; a job's end wakes it). The leader
+ *   looks at an executor's ends `ENDS_POLL_MS` after some came, the wait doubling to
+ *   `QUIET_POLL_MS` (to `POLL_MS` while it has not said it started).
  * - **The leader** writes one down message per executor per round of assignments (all the jobs
  *   it gives that executor at once), and one with nothing in it when it has sent nothing for
  *   `HEARTBEAT_MS`. It gives an executor jobs for its free slots (it keeps the account;
@@ -42,7 +44,7 @@
  * Latency from a ready job to its start on an idle executor: one write and at most one poll
  * period. Requests per job on the job store: its share of one down write, one read, one delete
  * and of one up write, read and delete (less when a round carries several jobs), plus the looks
- * that find nothing: at most `1000 / POLL_MS` a second each way per executor once nothing comes
+ * that find nothing: at most `1000 / QUIET_POLL_MS` a second each way per busy executor once nothing comes
  * (the leader reads only executors with jobs), more only while messages do.
  */
 import { z } from 'zod';
@@ -55,6 +57,8 @@ import type { WorkerArgs } from '../types.js';
 export const BUSY_POLL_MS = 25;
 /** The longest: while none comes. */
 export const POLL_MS = 200;
+/** The longest wait of a reader with nothing urgent to hear (see above). */
+export const QUIET_POLL_MS = 1000;
 /** The leader writes an empty message to an executor it has sent nothing for this long. */
 export const HEARTBEAT_MS = 10_000;
 /** Most executors made and not started yet (their pods waiting for a node, an image, a container). */
