@@ -26,7 +26,15 @@ describe('--stats and --trace', () => {
     expect(existsSync(t.store)).toBe(false);
     const data = await readStatsFile(`${t.store}.stats.json`);
     const { burn, nap } = expectKnownWork(data);
-    for (const a of data.attempts) expect(a.place).toEqual({ node: expect.any(String), pid: expect.any(Number) });
+    // Where each attempt ran, and when its worker process started and ended it.
+    for (const a of data.attempts) {
+      expect(a.place).toEqual({
+        node: expect.any(String),
+        pid: expect.any(Number),
+        phases: { started: expect.any(Number), finished: expect.any(Number) },
+      });
+      expect(a.place!.phases!.finished!).toBeGreaterThanOrEqual(a.place!.phases!.started!);
+    }
 
     const [header, ...lines] = (await readFile(trace, 'utf8')).trimEnd().split('\n');
     const cols = header!.split('\t');
