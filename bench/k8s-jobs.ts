@@ -2,8 +2,9 @@
  * Benchmark: trivial jobs through the kubernetes batch system on the test cluster (pods are
  * local processes), with the AWS job store on the test S3 server, in both modes side by side in
  * one run: a pod per job, and executor pods (--kubernetesExecutors). For each it prints jobs/s,
- * the API requests the cluster served (in total and per job) and the job store's requests per
- * job (every S3 request the test server saw, leader's and workers').
+ * the API requests the cluster served (in total, per job and by kind) and the job store's
+ * requests (every S3 request the test server saw, leader's and workers': per job and by
+ * operation).
  *
  *   npm run bench:k8s -- [N per pod] [N on executors] [seconds each job sleeps]
  *   npm run bench:k8s -- 100 1000        # trivial jobs: 100 a pod each, 1000 on executors
@@ -78,6 +79,7 @@ async function measure(k: K8sEnv, mode: 'pod per job' | 'executors', n: number):
       `API requests/job=${(total / jobs).toFixed(3)} (${total})  job store requests/job=${(store.total / jobs).toFixed(1)}`,
   );
   console.log(`             API: ${JSON.stringify(counts)}`);
+  console.log(`             job store: ${JSON.stringify(store.byOp)}`);
 }
 
 const k = await startK8sEnv({
