@@ -216,18 +216,32 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 });
 
-describe('engine semantics on kubernetes', () => {
+// The same cases a pod per job and on executor pods (--kubernetesExecutors): the engine's semantics do not depend on the mode.
+describe.each([
+  ['a pod per job', {}],
+  ['executor pods', { TOIL_KUBERNETES_EXECUTORS: 'true' }],
+])('engine semantics on kubernetes, %s', (_, mode: NodeJS.ProcessEnv) => {
   it('keeps ordering with dynamic children and follow-ons', async () => {
-    const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], { env: k.env });
+    const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], {
+      env: { ...k.env, ...mode },
+    });
     expect(r.code).toBe(0);
     const lines = await traceLines(t.dir);
     const at = (l: string) => lines.indexOf(l);
     for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
     expect(at('start A1')).toBeGreaterThan(at('end A'));
+    // The mode is the one asked for: a worker Job per batch job, or a few executors for all.
+    const creates = k.cluster.requestCounts()['create jobs'] ?? 0;
+    const jobs = Number(/finished: (\d+) job\(s\) run/.exec(r.stderr)?.[1]);
+    expect(jobs).toBe(7);
+    // A pod per job: one Job each but the one chained (A2f runs in A2's pod). Executors: one, a
+    // few more only if a job took over a second while others waited.
+    if (mode.TOIL_KUBERNETES_EXECUTORS) expect(creates).toBeLessThanOrEqual(3);
+    else expect(creates).toBe(6);
   }, 120_000);
 
   it('resolves promises with paths and forwarding, and moves files through the job store', async () => {
-    const p = await toil(['run', workflow('promises.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
+    const p = await toil(['run', workflow('promises.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, ...mode } });
     expect(p.code).toBe(0);
     expect(JSON.parse(p.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
     const { readFile, writeFile } = await import('node:fs/promises');
@@ -244,7 +258,7 @@ describe('engine semantics on kubernetes', () => {
         path.join(t.dir, 'in.txt'),
         path.join(t.dir, 'out.txt'),
       ],
-      { env: k.env },
+      { env: { ...k.env, ...mode } },
     );
     expect(f.code).toBe(0);
     expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
@@ -264,7 +278,7 @@ describe('engine semantics on kubernetes', () => {
        });
        export default function () { return look(); }`,
     );
-    const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: k.env });
+    const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, ...mode } });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ aws: true, workdir: '/var/lib/toil/work' });
     const nodes = ['node-1', 'node-2'].map((n) => k.cluster.hostPathDir(n, '/data/scratch'));
