@@ -71,6 +71,8 @@ class Executor {
   private silenceMs: number;
   private stopRequested = false;
   private finishing = false;
+  /** finish()'s flush of the ends gathered, the only one once exiting. */
+  private lastFlush = false;
 
   constructor(
     store: JobStore,
@@ -159,6 +161,9 @@ class Executor {
 
   private ended(key: number, end: PoolEnd): void {
     this.pending.push({ key, end });
+    // While exiting, finish() decides what goes up: the ends of jobs it killed on SIGTERM must
+    // not (their leader tells them lost with the executor, not failed).
+    if (this.finishing) return;
     this.startMore();
     if (!this.queued() || this.pending.length >= this.slots) {
       // A slot is free with nothing for it (or a slot's worth of ends is here): the leader hears now, and its next jobs come soon.
@@ -171,7 +176,7 @@ class Executor {
     }
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
-      void this.flush();
+      if (!this.finishing) void this.flush();
     }, FLUSH_MS);
   }
 
@@ -188,6 +193,8 @@ class Executor {
 
   private async writeEnds(): Promise<void> {
     while (this.pending.length > 0) {
+      // Exiting: only finish()'s last flush sends (see ended()).
+      if (this.finishing && !this.lastFlush) return;
       const ends = this.pending.slice();
       try {
         await this.up.write({ ends });
@@ -205,7 +212,10 @@ class Executor {
     this.finishing = true;
     this.say(`${why}; ${this.pool.running > 0 ? `killing its ${this.pool.running} running job(s) and ` : ''}exiting`);
     await this.pool.shutdown();
-    if (code === EXECUTOR_EXIT.ok && this.pending.length > 0) await this.flush();
+    if (code === EXECUTOR_EXIT.ok && this.pending.length > 0) {
+      this.lastFlush = true;
+      await this.flush();
+    }
     if (this.flushTimer) clearTimeout(this.flushTimer);
     await this.down.settle();
     return code;
