@@ -4,9 +4,9 @@
  * Whoever feeds the pool decides what fits; the pool runs what it is given:
  *
  * - **One job per process at a time.** A free process is reused; a new one is forked when none
- *   is free (or ahead of need: `warm`). A process is replaced after `jobsPerProcess` jobs (a leaking job cannot grow it
- *   forever). A job that ends its process (`process.exit`, a crash, a signal) ends only that
- *   process, and only that job fails.
+ *   is free (or ahead of need: `warm`). A process is replaced after `jobsPerProcess` jobs (a
+ *   leaking job cannot grow it forever). A job that ends its process (`process.exit`, a crash,
+ *   a signal) ends only that process, and only that job fails.
  * - **Memory, per job.** With `memoryLimit`, the process running a job and everything it
  *   started are read every `memoryCheckMs` (processMemory.ts); a job whose resident set is over
  *   what it asked for is killed alone (its process tree, SIGKILL) and told so, before the pod's

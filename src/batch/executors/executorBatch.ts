@@ -20,7 +20,7 @@
  *   — the job did nothing wrong — up to `maxDisruptions` times per job, after which it counts. An
  *   executor that never ran because its pod was refused, could not pull its image or found no
  *   node passes that verdict to its jobs as it is (a job of its own would have had it too).
- * - **Short jobs queue on their executor**, up to twice its slots (poolSizing.ts).
+ * - **Short jobs queue on their executor**, beyond its slots (poolSizing.ts).
  * - **A pod of its own**: jobs shapes.ts does not pack run as batch jobs of the inner batch
  *   system, as without executors.
  * - **Stopping.** `kill` reaches a job wherever it is; `shutdown` is the inner batch system's,
@@ -64,7 +64,7 @@ const NEVER_RAN = new Set<BatchJobEnd['outcome']>(['refused', 'image', 'unschedu
 export class ExecutorBatchSystem implements BatchSystem {
   readonly name: string;
   private readonly ends = new EndQueue();
-  private readonly queue: Held[] = [];
+  private queue: Held[] = [];
   private readonly executors = new Map<string, Executor>();
   private readonly byInnerId = new Map<number, Executor>();
   /** Jobs in a pod of their own: the inner batch system's id → ours, and back. */
@@ -139,23 +139,27 @@ export class ExecutorBatchSystem implements BatchSystem {
     this.pumpedAt = Date.now();
     const touched = new Set<Executor>();
     const open = new Set<Executor>();
+    // Shape and name of jobs no executor had room for: executors only fill up during a round.
+    const noRoom = new Set<string>();
     const waiting = new Map<string, { shape: Shape; byName: Map<string, number> }>();
-    for (let i = 0; i < this.queue.length;) {
-      const held = this.queue[i]!;
-      const ex = this.freeExecutor(held, open);
+    const left: Held[] = [];
+    for (const held of this.queue) {
+      const key = `${held.shape.key}|${held.req.jobName}`;
+      const ex = noRoom.has(key) ? undefined : this.freeExecutor(held, open);
       if (!ex) {
+        noRoom.add(key);
         const w = waiting.get(held.shape.key) ?? { shape: held.shape, byName: new Map<string, number>() };
         w.byName.set(held.req.jobName, (w.byName.get(held.req.jobName) ?? 0) + 1);
         waiting.set(held.shape.key, w);
-        i++;
+        left.push(held);
         continue;
       }
-      this.queue.splice(i, 1);
       held.assignedAt = Date.now();
       ex.jobs.set(held.id, held);
       ex.outbox.assign.push({ key: held.id, args: held.req.worker, memoryLimit: held.shape.slot.memory });
       touched.add(ex);
     }
+    this.queue = left;
     for (const ex of touched) void this.send(ex);
     for (const { shape, byName } of waiting.values()) {
       const plan = this.growth.plan(shape, this.poolOf(shape), byName);
@@ -285,14 +289,15 @@ export class ExecutorBatchSystem implements BatchSystem {
       const now = Date.now();
       // Growth also waits on time (a job's pace learnt, a growth judged): look again now and then.
       if (this.queue.length > 0 && now - this.pumpedAt >= REPUMP_MS) this.pump();
-      const waitingShapes = new Set(this.queue.map((h) => h.shape.key));
+      let waitingShapes: Set<string> | undefined; // made only when an executor has no jobs
+      const waits = (shape: Shape) => (waitingShapes ??= new Set(this.queue.map((h) => h.shape.key))).has(shape.key);
       await Promise.all(
         [...this.executors.values()].map(async (ex) => {
           if (ex.ended) return;
           const due = (ex.jobs.size > 0 || !ex.started) && now - ex.lastRead >= ex.readEvery;
           if (due && ex.innerId !== undefined) await this.readEnds(ex);
           // Idle: no jobs, and none of its shape waiting (one still starting is waited for).
-          const idle = ex.jobs.size === 0 && !waitingShapes.has(ex.shape.key);
+          const idle = ex.jobs.size === 0 && !waits(ex.shape);
           if (ex.jobs.size === 0 && !idle) ex.idleSince = now;
           if (idle && !ex.stopping && now - ex.idleSince >= (this.opts.idleMs ?? 60_000)) this.retire(ex);
           else if (ex.lastSent > 0 && now - ex.lastSent >= HEARTBEAT_MS) {

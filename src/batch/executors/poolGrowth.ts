@@ -14,6 +14,7 @@ import {
   Paces,
   RATE_WINDOW_MS,
   rateOfEnds,
+  trimToWindow,
   type Growth,
 } from './poolSizing.js';
 
@@ -81,7 +82,7 @@ export class PoolGrowth {
     const now = Date.now();
     const times = this.endTimes.get(shapeKey) ?? [];
     times.push(now);
-    rateOfEnds(times, now); // drops the ends older than the window: only the window is kept
+    trimToWindow(times, now);
     this.endTimes.set(shapeKey, times);
     const ms = ranMs ?? (job.assignedAt !== undefined ? now - job.assignedAt : undefined);
     if (ms !== undefined) this.paces.add(`${shapeKey}|${job.req.jobName}`, ms);

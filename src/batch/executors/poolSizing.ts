@@ -21,17 +21,16 @@
  *   whether more executors help: executors added to a shape that had started ones are judged
  *   `RATE_WINDOW_MS` after the last of its executors started, by the rate of ends over that
  *   window against the window before they were made; such a growth at most doubles the started
- *   executors. Until it is judged no more are added; if the rate
- *   rose by less than half of what they promised (so the bottleneck is elsewhere: the job
- *   store, the leader, the nodes' CPU), the shape is held at that many executors for
- *   `HOLD_MS`. Jobs that end seldom (long ones) cannot be judged so; their slots are what they
- *   need.
+ *   executors. Until it is judged no more are added; if the rate rose by less than half of
+ *   what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
+ *   CPU), the shape is held at that many executors for `HOLD_MS`. Jobs that end seldom (long
+ *   ones) cannot be judged so; their slots are what they need.
  * - **Short jobs queue on their executor.** Once jobs of a name are seen to take less than
- *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough queued to keep
- *   its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming down), at least
- *   one slot's worth and at most three. The next job is there the moment a slot frees, and the
- *   leader's messages carry several jobs each. Longer jobs get free slots only, so none waits
- *   behind a long one while another executor could start it.
+ *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough
+ *   queued to keep its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming
+ *   down), at least one slot's worth and at most three. The next job is there the moment a
+ *   slot frees, and the leader's messages carry several jobs each. Longer jobs get free slots
+ *   only, so none waits behind a long one while another executor could start it.
  */
 
 /** The executors of a shape are enough if they would run what waits within this. */
@@ -125,9 +124,14 @@ export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | '
   return rateNow >= g.before + promised / 2 ? 'paid' : 'held';
 }
 
+/** Drops the times of ends (ms, oldest first) older than `RATE_WINDOW_MS`. */
+export function trimToWindow(times: number[], now: number): void {
+  while (times.length > 0 && now - times[0]! > RATE_WINDOW_MS) times.shift();
+}
+
 /** Ends per second over the last `RATE_WINDOW_MS`, from the times of ends (ms), oldest first; drops older ones. */
 export function rateOfEnds(times: number[], now: number): number {
-  while (times.length > 0 && now - times[0]! > RATE_WINDOW_MS) times.shift();
+  trimToWindow(times, now);
   return (times.length * 1000) / RATE_WINDOW_MS;
 }
 

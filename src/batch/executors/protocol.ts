@@ -15,14 +15,15 @@
  *   still runs) conflicts instead of overwriting. Messages are never changed.
  * - **Reading.** A reader knows the number it reads next. It reads that name until it exists
  *   (on S3 a GET answering 404, on the file store a failed open), then handles it and moves on
- *   to the next number, deleting it meanwhile (a reader that stops waits for its deletes). So each message is read once, in order, and nothing is
- *   listed. How soon it looks again: an executor with nothing queued (its next free slot needs
- *   a job from the leader) looks `BUSY_POLL_MS` after a message came or one of its jobs ended,
- *   the wait doubling to `POLL_MS` while none comes; one with a job for every slot (queued, or
- *   all slots busy) looks every `POLL_MS`, or `QUIET_POLL_MS` while every slot is busy and none
- *   has ended for that long (only a kill could be urgent; a job's end wakes it). The leader
- *   looks at an executor's ends `ENDS_POLL_MS` after some came, the wait doubling to
- *   `QUIET_POLL_MS` (to `POLL_MS` while it has not said it started).
+ *   to the next number, deleting it meanwhile (a reader that stops waits for its deletes). So
+ *   each message is read once, in order, and nothing is listed. How soon it looks again: an
+ *   executor with nothing queued (its next free slot needs a job from the leader) looks
+ *   `BUSY_POLL_MS` after a message came or one of its jobs ended, the wait doubling to
+ *   `POLL_MS` while none comes; one with a job for every slot (queued, or all slots busy) looks
+ *   every `POLL_MS`, or `QUIET_POLL_MS` while every slot is busy and none has ended for that
+ *   long (only a kill could be urgent; a job's end wakes it). The leader looks at an
+ *   executor's ends `ENDS_POLL_MS` after some came, the wait doubling to `QUIET_POLL_MS` (to
+ *   `POLL_MS` while it has not said it started).
  * - **The leader** writes one down message per executor per round of assignments (all the jobs
  *   it gives that executor at once), and one with nothing in it when it has sent nothing for
  *   `HEARTBEAT_MS`. It gives an executor jobs for its free slots (it keeps the account;
@@ -33,10 +34,11 @@
  *   assigned jobs in order, `slots` at a time, each in its own process of its local pool, kills
  *   those named in `kill` (each reported ended as `killed`), and writes its ends in batches: at
  *   once when a slot is free with nothing queued for it (it needs the leader's next job), when
- *   a slot's worth have gathered, or `FLUSH_MS` after the first. `stop` is sent only to an executor with no jobs: it exits 0. An executor that has
- *   read nothing from its leader for `silenceMs` (the leader sets it: two lease periods) takes
- *   the leader as gone: it kills its jobs and exits, so no executor outlives its leader by long
- *   even when nobody deletes it (the next leader runs those jobs again).
+ *   a slot's worth have gathered, or `FLUSH_MS` after the first. `stop` is sent only to an
+ *   executor with no jobs: it exits 0. An executor that has read nothing from its leader for
+ *   `silenceMs` (the leader sets it: two lease periods) takes the leader as gone: it kills its
+ *   jobs and exits, so no executor outlives its leader by long even when nobody deletes it (the
+ *   next leader runs those jobs again).
  * - **An executor that ends** (its pod deleted, evicted, preempted, lost, killed as a whole) is
  *   reported by the batch system that runs it; the leader reads what is left of its up stream
  *   first, then ends every job it still had with the executor's reason (executorBatch.ts).
@@ -44,8 +46,8 @@
  * Latency from a ready job to its start on an idle executor: one write and at most one poll
  * period. Requests per job on the job store: its share of one down write, one read, one delete
  * and of one up write, read and delete (less when a round carries several jobs), plus the looks
- * that find nothing: at most `1000 / QUIET_POLL_MS` a second each way per busy executor once nothing comes
- * (the leader reads only executors with jobs), more only while messages do.
+ * that find nothing: at most `1000 / QUIET_POLL_MS` a second each way per busy executor once
+ * nothing comes (the leader reads only executors with jobs), more only while messages do.
  */
 import { z } from 'zod';
 import { ConflictError } from '../../errors.js';
