@@ -13,7 +13,7 @@
  * Changes to the schema only add tables and nullable columns: workers of an older version on
  * the same node keep working beside newer ones.
  */
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Sealed } from './cacheFiles.js';
 import type { EntryView, SpaceTotals, SpaceView } from './cacheRules.js';
 import { isBusy, openDatabase, settingUp, transaction } from './sqlite.js';
@@ -52,7 +52,20 @@ export interface EntryRow {
 const ENTRY_COLUMNS = 'key, size, state, owner, file, last_used, digest, mtime';
 
 export class CacheDb {
+  /** Prepared statements by their text: preparing one costs more than running it, and every job start runs a few. */
+  private readonly statements = new Map<string, StatementSync>();
+
   private constructor(private readonly db: DatabaseSync) {}
+
+  /** The statement `text`, prepared once for this connection. */
+  private sql(text: string): StatementSync {
+    let st = this.statements.get(text);
+    if (!st) {
+      st = this.db.prepare(text);
+      this.statements.set(text, st);
+    }
+    return st;
+  }
 
   /** Opens (creating) `file` in WAL mode with the schema; a database that fails to set up is closed. */
   static open(file: string): CacheDb {
@@ -78,12 +91,12 @@ export class CacheDb {
   // ---- holders ----
 
   addHolder(id: string, label: string): void {
-    this.db.prepare('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)').run(id, Date.now(), label);
+    this.sql('INSERT INTO holders(id, started, label) VALUES (?, ?, ?)').run(id, Date.now(), label);
   }
 
   /** The holders other than `me`. */
   otherHolders(me: string): string[] {
-    return (this.db.prepare('SELECT id FROM holders WHERE id <> ?').all(me) as Array<{ id: string }>).map((r) => r.id);
+    return (this.sql('SELECT id FROM holders WHERE id <> ?').all(me) as Array<{ id: string }>).map((r) => r.id);
   }
 
   /**
@@ -92,17 +105,15 @@ export class CacheDb {
    * published is kept as complete, to be checked against its digest before it is served.
    */
   forgetHolder(id: string): { files: string[]; dirs: string[] } {
-    this.db
-      .prepare(
-        "UPDATE entries SET state = 'ready', owner = NULL, mtime = NULL WHERE state = 'filling' AND owner = ? AND digest IS NOT NULL",
-      )
-      .run(id);
-    const filling = this.db.prepare("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
+    this.sql(
+      "UPDATE entries SET state = 'ready', owner = NULL, mtime = NULL WHERE state = 'filling' AND owner = ? AND digest IS NOT NULL",
+    ).run(id);
+    const filling = this.sql("SELECT key FROM entries WHERE state = 'filling' AND owner = ?").all(id) as Array<{ key: string }>;
     const files = this.evict(filling.map((r) => r.key));
-    const dirs = (this.db.prepare('SELECT path FROM dirs WHERE holder = ?').all(id) as Array<{ path: string }>).map((r) => r.path);
-    for (const table of ['refs', 'reservations', 'dirs']) this.db.prepare(`DELETE FROM ${table} WHERE holder = ?`).run(id);
-    this.db.prepare("DELETE FROM once WHERE state = 'running' AND owner = ?").run(id);
-    this.db.prepare('DELETE FROM holders WHERE id = ?').run(id);
+    const dirs = (this.sql('SELECT path FROM dirs WHERE holder = ?').all(id) as Array<{ path: string }>).map((r) => r.path);
+    for (const table of ['refs', 'reservations', 'dirs']) this.sql(`DELETE FROM ${table} WHERE holder = ?`).run(id);
+    this.sql("DELETE FROM once WHERE state = 'running' AND owner = ?").run(id);
+    this.sql('DELETE FROM holders WHERE id = ?').run(id);
     return { files, dirs };
   }
 
@@ -110,17 +121,17 @@ export class CacheDb {
 
   /** `job` of `holder` is about to make the directory `rel` (relative to the cache directory's parent). */
   trackDir(rel: string, holder: string, job: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO dirs(path, holder, job) VALUES (?, ?, ?)').run(rel, holder, job);
+    this.sql('INSERT OR REPLACE INTO dirs(path, holder, job) VALUES (?, ?, ?)').run(rel, holder, job);
   }
 
   untrackDir(rel: string): void {
-    this.db.prepare('DELETE FROM dirs WHERE path = ?').run(rel);
+    this.sql('DELETE FROM dirs WHERE path = ?').run(rel);
   }
 
   /** The directories of jobs with a disk reservation: what they hold is counted against it. */
   reservedDirs(): string[] {
     return (
-      this.db.prepare('SELECT d.path FROM dirs d JOIN reservations r ON r.holder = d.holder AND r.job = d.job').all() as Array<{
+      this.sql('SELECT d.path FROM dirs d JOIN reservations r ON r.holder = d.holder AND r.job = d.job').all() as Array<{
         path: string;
       }>
     ).map((r) => r.path);
@@ -129,65 +140,66 @@ export class CacheDb {
   // ---- entries ----
 
   entry(key: string): EntryRow | undefined {
-    return this.db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key = ?`).get(key) as EntryRow | undefined;
+    return this.sql(`SELECT ${ENTRY_COLUMNS} FROM entries WHERE key = ?`).get(key) as EntryRow | undefined;
   }
 
   /** Every entry, most recently used last. */
   entryRows(): EntryRow[] {
-    return this.db.prepare(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY last_used`).all() as unknown as EntryRow[];
+    return this.sql(`SELECT ${ENTRY_COLUMNS} FROM entries ORDER BY last_used`).all() as unknown as EntryRow[];
   }
 
   /** Every entry's file name. */
   entryFiles(): Set<string> {
-    return new Set((this.db.prepare('SELECT file FROM entries').all() as Array<{ file: string }>).map((r) => r.file));
+    return new Set((this.sql('SELECT file FROM entries').all() as Array<{ file: string }>).map((r) => r.file));
   }
 
   refCount(key: string): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM refs WHERE key = ?').get(key) as { n: number }).n;
+    return (this.sql('SELECT COUNT(*) AS n FROM refs WHERE key = ?').get(key) as { n: number }).n;
   }
 
   /** `job` of `holder` holds the entry, which becomes the most recently used. */
   hold(key: string, holder: string, job: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(key, holder, job);
-    this.db.prepare('UPDATE entries SET last_used = ? WHERE key = ?').run(this.tick(), key);
+    this.sql('INSERT OR IGNORE INTO refs(key, holder, job) VALUES (?, ?, ?)').run(key, holder, job);
+    this.sql('UPDATE entries SET last_used = ? WHERE key = ?').run(this.tick(), key);
   }
 
   /** A new entry, the most recently used: `filling` (claimed by `owner`), or `ready` with its digest and time. */
   insertEntry(e: { key: string; size: number; file: string } & ({ owner: string } | Sealed)): void {
     const sealed = 'digest' in e ? e : undefined;
-    this.db
-      .prepare('INSERT INTO entries(key, size, state, owner, file, last_used, digest, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(
-        e.key,
-        e.size,
-        sealed ? 'ready' : 'filling',
-        'owner' in e ? e.owner : null,
-        e.file,
-        this.tick(),
-        sealed?.digest ?? null,
-        sealed?.mtime ?? null,
-      );
+    this.sql('INSERT INTO entries(key, size, state, owner, file, last_used, digest, mtime) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+      e.key,
+      e.size,
+      sealed ? 'ready' : 'filling',
+      'owner' in e ? e.owner : null,
+      e.file,
+      this.tick(),
+      sealed?.digest ?? null,
+      sealed?.mtime ?? null,
+    );
   }
 
   /** Records the digest of `owner`'s complete download (before its file is renamed into place); false if the claim is lost. */
   recordDigest(key: string, owner: string, file: string, digest: string): boolean {
-    const r = this.db
-      .prepare("UPDATE entries SET digest = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
-      .run(digest, key, owner, file);
+    const r = this.sql("UPDATE entries SET digest = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'").run(
+      digest,
+      key,
+      owner,
+      file,
+    );
     return Number(r.changes) === 1;
   }
 
   /** Marks `owner`'s filling entry ready; false if the claim is no longer its own. */
   publish(key: string, owner: string, file: string, mtime: string): boolean {
-    const r = this.db
-      .prepare("UPDATE entries SET state = 'ready', owner = NULL, mtime = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'")
-      .run(mtime, key, owner, file);
+    const r = this.sql(
+      "UPDATE entries SET state = 'ready', owner = NULL, mtime = ? WHERE key = ? AND owner = ? AND file = ? AND state = 'filling'",
+    ).run(mtime, key, owner, file);
     return Number(r.changes) === 1;
   }
 
   /** A complete entry's file was read and matches its digest: its time is recorded (the next reader only stats it). */
   verified(key: string, file: string, mtime: string): void {
-    this.db.prepare("UPDATE entries SET mtime = ? WHERE key = ? AND file = ? AND state = 'ready'").run(mtime, key, file);
+    this.sql("UPDATE entries SET mtime = ? WHERE key = ? AND file = ? AND state = 'ready'").run(mtime, key, file);
   }
 
   /** Drops the entry `key` if its file is still `file`; returns its file names to remove. */
@@ -197,7 +209,7 @@ export class CacheDb {
 
   /** Drops `owner`'s claim on an entry (its download failed). */
   dropClaim(key: string, owner: string, file: string): void {
-    this.db.prepare('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(key, owner, file);
+    this.sql('DELETE FROM entries WHERE key = ? AND owner = ? AND file = ?').run(key, owner, file);
   }
 
   /** Deletes entries; returns their file names, whose files go once the transaction has committed. */
@@ -207,28 +219,25 @@ export class CacheDb {
       const e = this.entry(key);
       if (!e) continue;
       files.push(e.file);
-      this.db.prepare('DELETE FROM entries WHERE key = ?').run(key);
-      this.db.prepare('DELETE FROM refs WHERE key = ?').run(key);
+      this.sql('DELETE FROM entries WHERE key = ?').run(key);
+      this.sql('DELETE FROM refs WHERE key = ?').run(key);
     }
     return files;
   }
 
   /** The sums of {@link space}, without reading the entries. */
   totals(cap: number | undefined): SpaceTotals {
-    const cached = (this.db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
-    const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
+    const cached = (this.sql('SELECT COALESCE(SUM(size), 0) AS n FROM entries').get() as { n: number }).n;
+    const reserved = (this.sql('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
     return { capacity: this.meta('capacity') ?? 0, cap, cached, reserved };
   }
 
   /** What the rules of `cacheRules.ts` look at: the capacity, the entries with their holds, the reservations. */
   space(cap: number | undefined): SpaceView {
     const refs = new Map(
-      (this.db.prepare('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [
-        r.key,
-        r.n,
-      ]),
+      (this.sql('SELECT key, COUNT(*) AS n FROM refs GROUP BY key').all() as Array<{ key: string; n: number }>).map((r) => [r.key, r.n]),
     );
-    const reserved = (this.db.prepare('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
+    const reserved = (this.sql('SELECT COALESCE(SUM(bytes), 0) AS n FROM reservations').get() as { n: number }).n;
     const entries = this.entryRows().map((r) => entryView(r, refs.get(r.key) ?? 0));
     return { capacity: this.meta('capacity') ?? 0, cap, entries, reserved };
   }
@@ -236,39 +245,39 @@ export class CacheDb {
   // ---- job reservations ----
 
   reserve(holder: string, job: string, bytes: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO reservations(holder, job, bytes) VALUES (?, ?, ?)').run(holder, job, bytes);
+    this.sql('INSERT OR REPLACE INTO reservations(holder, job, bytes) VALUES (?, ?, ?)').run(holder, job, bytes);
   }
 
   /** Ends a job's holds and reservation. */
   release(holder: string, job: string): void {
-    this.db.prepare('DELETE FROM refs WHERE holder = ? AND job = ?').run(holder, job);
-    this.db.prepare('DELETE FROM reservations WHERE holder = ? AND job = ?').run(holder, job);
+    this.sql('DELETE FROM refs WHERE holder = ? AND job = ?').run(holder, job);
+    this.sql('DELETE FROM reservations WHERE holder = ? AND job = ?').run(holder, job);
   }
 
   // ---- once per node ----
 
   onceRow(key: string): { state: 'running' | 'done'; owner: string; manifest: string | null } | undefined {
-    return this.db.prepare('SELECT state, owner, manifest FROM once WHERE key = ?').get(key) as
+    return this.sql('SELECT state, owner, manifest FROM once WHERE key = ?').get(key) as
       { state: 'running' | 'done'; owner: string; manifest: string | null } | undefined;
   }
 
   /** `owner` runs the producer of `key`. */
   claimOnce(key: string, owner: string, dir: string): void {
-    this.db.prepare("INSERT OR REPLACE INTO once(key, state, owner, dir) VALUES (?, 'running', ?, ?)").run(key, owner, dir);
+    this.sql("INSERT OR REPLACE INTO once(key, state, owner, dir) VALUES (?, 'running', ?, ?)").run(key, owner, dir);
   }
 
   /** `owner` runs the producer of a done key again (what it made was changed); false if somebody else does. */
   reclaimOnce(key: string, owner: string, manifest: string): boolean {
-    const r = this.db
-      .prepare("UPDATE once SET state = 'running', owner = ?, manifest = NULL WHERE key = ? AND state = 'done' AND manifest = ?")
-      .run(owner, key, manifest);
+    const r = this.sql(
+      "UPDATE once SET state = 'running', owner = ?, manifest = NULL WHERE key = ? AND state = 'done' AND manifest = ?",
+    ).run(owner, key, manifest);
     return Number(r.changes) === 1;
   }
 
   /** `owner`'s producer of `key` ended: done (with what it made, for a shared key), or failed (its claim goes). */
   endOnce(key: string, owner: string, end: { done: true; manifest: string | null } | { done: false }): void {
-    if (end.done) this.db.prepare("UPDATE once SET state = 'done', manifest = ? WHERE key = ? AND owner = ?").run(end.manifest, key, owner);
-    else this.db.prepare('DELETE FROM once WHERE key = ? AND owner = ?').run(key, owner);
+    if (end.done) this.sql("UPDATE once SET state = 'done', manifest = ? WHERE key = ? AND owner = ?").run(end.manifest, key, owner);
+    else this.sql('DELETE FROM once WHERE key = ? AND owner = ?').run(key, owner);
   }
 
   // ---- meta ----
@@ -281,11 +290,11 @@ export class CacheDb {
   }
 
   meta(name: string): number | undefined {
-    return (this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: number } | undefined)?.value;
+    return (this.sql('SELECT value FROM meta WHERE name = ?').get(name) as { value: number } | undefined)?.value;
   }
 
   setMeta(name: string, value: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)').run(name, value);
+    this.sql('INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)').run(name, value);
   }
 }
 
