@@ -35,6 +35,12 @@ export interface WorkerArgs {
   chain?: boolean;
   /** Run as the executor of this name (executors/executorMain.ts) instead of one job; `jobId` only names it. */
   executor?: string;
+  /**
+   * The job's record and version as its leader had them from the worker that created it (a
+   * first issue only): the worker need not read it. A stale copy cannot commit (the commit is
+   * conditional on the version). Warm workers use it; a pod's command line does not carry it.
+   */
+  record?: { value: JobRecord; version: string };
 }
 
 export interface BatchJobRequest {
@@ -89,6 +95,8 @@ export interface BatchJobEnd {
 export interface WorkerRecords {
   done: JobRecord[];
   created: JobRecord[];
+  /** The versions the created records were written with, by job id. */
+  versions: Record<string, string>;
 }
 
 /** Where an attempt ran, and when its pod reached each phase (ms since the epoch; podAccount.ts). */

@@ -15,6 +15,7 @@ import type { WorkflowInfo } from '../jobstore/workflowInfo.js';
 import type { Logger } from '../log.js';
 import { ActivityWriter } from './activity.js';
 import { WorkerReports } from './workerReports.js';
+import { FreshRecords } from './freshRecords.js';
 import { asCreated, asReset, updateRecord } from './recordChanges.js';
 import { CacheReport } from './cacheReport.js';
 import { formatStats } from '../filestore/cacheRules.js';
@@ -80,6 +81,8 @@ export class Leader {
   private readonly issued = new Map<number, IssuedBatchJob>();
   /** Batch jobs whose ends are to be ignored (killed for a checkpoint rerun). */
   private readonly abandoned = new Set<number>();
+  /** New jobs' records, handed to the worker of their first issue (freshRecords.ts). */
+  private readonly fresh = new FreshRecords();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly failed = new Map<string, FailedJob>();
   private jobsRun = 0;
@@ -319,6 +322,7 @@ export class Leader {
         throw e;
       }
       this.graph.markIssued(id);
+      const record = this.fresh.take(id);
       const batchJobId = await this.batch.issue({
         jobId: id,
         jobName: node.name,
@@ -335,6 +339,7 @@ export class Leader {
           },
           allocated: requirements,
           ...(this.config.workDir ? { workDir: this.config.workDir } : {}),
+          ...(record ? { record } : {}),
         },
       });
       this.issued.set(batchJobId, { jobId: id, at: Date.now() });
@@ -353,7 +358,7 @@ export class Leader {
     while (jobId !== undefined) {
       let rec: JobRecord;
       try {
-        rec = carried.get(jobId) ?? (await this.store.loadJob(jobId)).value;
+        rec = carried.records.get(jobId) ?? (await this.store.loadJob(jobId)).value;
       } catch (e) {
         if (e instanceof NotFoundError) return; // removed by a checkpoint rerun
         throw e;
@@ -377,14 +382,18 @@ export class Leader {
   }
 
   /** A job done; `carried`: records its worker sent with its end (the ones not there are read). */
-  private async completed(rec: JobRecord, carried: ReadonlyMap<string, JobRecord>): Promise<void> {
+  private async completed(rec: JobRecord, carried: Carried): Promise<void> {
     this.jobsRun++;
     const spawned = rec.spawned ?? [];
     const fresh = spawned.filter((id) => !this.graph.has(id));
-    const records = await mapLimit(fresh, 32, async (id) => carried.get(id) ?? (await this.store.loadJob(id)).value);
+    const records = await mapLimit(fresh, 32, async (id) => carried.records.get(id) ?? (await this.store.loadJob(id)).value);
     // A new job may already be done (a worker chained into it): add it as it was created;
     // its own completion is processed when the chain reaches it.
-    for (const r of records) this.graph.add(asCreated(r));
+    for (const r of records) {
+      this.graph.add(asCreated(r));
+      const version = carried.versions[r.id];
+      if (version !== undefined) this.fresh.add(r, version);
+    }
     if (rec.filesToDelete) await Promise.all(rec.filesToDelete.map((f) => this.store.deleteFile(f).catch(() => undefined)));
     this.graph.markDone(rec);
     this.reports.forget(rec.id);
@@ -470,6 +479,7 @@ export class Leader {
     for (const jid of below) {
       this.failed.delete(jid);
       if (!keep.has(jid)) {
+        this.fresh.forget(jid);
         await this.store.deleteJob(jid);
         this.graph.remove(jid);
       }
@@ -485,6 +495,7 @@ export class Leader {
   }
 
   private persist(id: string, change: (r: JobRecord) => JobRecord): Promise<JobRecord> {
+    this.fresh.forget(id);
     return updateRecord(this.store, id, change);
   }
 }
@@ -505,18 +516,33 @@ function indent(lines: string[]): string {
   return lines.map((l) => `    | ${l}`).join('\n');
 }
 
-const CarriedSchema = z.object({ done: z.array(JobRecordSchema), created: z.array(JobRecordSchema) });
+const CarriedSchema = z.object({
+  done: z.array(JobRecordSchema),
+  created: z.array(JobRecordSchema),
+  versions: z.record(z.string(), z.string()).default({}),
+});
+
+/** What a warm worker's end carried: records by id, and the versions of the created ones. */
+interface Carried {
+  records: ReadonlyMap<string, JobRecord>;
+  versions: Readonly<Record<string, string>>;
+}
 
 /**
  * The records a warm worker sent with its end, by id: the done ones as committed, the created
  * ones as written. Ones that do not parse are not used (they are read from the job store).
  */
-function carriedRecords(records: WorkerRecords | undefined): Map<string, JobRecord> {
+function carriedRecords(records: WorkerRecords | undefined): Carried {
   const parsed = records ? CarriedSchema.safeParse(records) : undefined;
   const out = new Map<string, JobRecord>();
-  if (!parsed?.success) return out;
+  if (!parsed?.success) return { records: out, versions: {} };
   for (const r of parsed.data.created) out.set(r.id, r);
-  // A created job that was then chained into is carried done: that version wins.
-  for (const r of parsed.data.done) out.set(r.id, r);
-  return out;
+  // A created job that was then chained into is carried done: that version wins (and its
+  // creation's version is stale).
+  const versions = { ...parsed.data.versions };
+  for (const r of parsed.data.done) {
+    out.set(r.id, r);
+    delete versions[r.id];
+  }
+  return { records: out, versions };
 }

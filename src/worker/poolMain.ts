@@ -53,7 +53,7 @@ process.title = IDLE_TITLE;
 process.on('message', (m: unknown) => {
   if (isWarm(m)) void warmWorker(m.locator);
   if (!isRun(m)) return;
-  const records: WorkerRecords = { done: [], created: [] };
+  const records: WorkerRecords = { done: [], created: [], versions: {} };
   process.title = `toil-ts worker: job ${m.args.jobId}`;
   void run(m.args, records).then((code) => {
     process.title = IDLE_TITLE;

@@ -21,7 +21,7 @@ import { encodeValue } from '../job/json.js';
 import { JobPromise } from '../job/promise.js';
 import type { Registry } from '../job/registry.js';
 import { fitsWithin, resolveRequirements, type RequirementDefaults } from '../job/requirements.js';
-import type { JobRecord, ResolvedRequirements } from '../job/types.js';
+import { JobRecordSchema, type JobRecord, type ResolvedRequirements } from '../job/types.js';
 import { openJobStore } from '../jobstore/open.js';
 import type { ChannelMessage, JobStore, Versioned } from '../jobstore/types.js';
 import { readWorkflowInfo } from '../jobstore/workflowInfo.js';
@@ -92,7 +92,7 @@ export async function runWorker(args: WorkerArgs, records?: WorkerRecords): Prom
   const session: Session = { store, registry, resolver: new PromiseResolver(store), workflow, args };
   let jobId: string | undefined = args.jobId;
   let allocated = args.allocated;
-  let loadedNext: Versioned<JobRecord> | undefined;
+  let loadedNext = handedRecord(args);
   while (jobId !== undefined) {
     let current: Versioned<JobRecord>;
     try {
@@ -112,11 +112,20 @@ export async function runWorker(args: WorkerArgs, records?: WorkerRecords): Prom
     if (records && outcome.committed) {
       records.done.push(outcome.committed.record);
       records.created.push(...outcome.committed.created);
+      Object.assign(records.versions, outcome.committed.versions);
     }
     jobId = outcome.next?.value.id;
     loadedNext = outcome.next;
   }
   return EXIT.ok;
+}
+
+/** The first job's record as the leader handed it (checked as a stored one is), or undefined: read it. */
+function handedRecord(args: WorkerArgs): Versioned<JobRecord> | undefined {
+  const r = args.record;
+  if (!r || r.value.id !== args.jobId) return undefined;
+  const parsed = JobRecordSchema.safeParse(r.value);
+  return parsed.success ? { value: parsed.data as JobRecord, version: r.version } : undefined;
 }
 
 /** What the jobs of one worker run share. */
@@ -148,8 +157,8 @@ interface Attempt {
 interface OneOutcome {
   code: number;
   next?: Versioned<JobRecord>;
-  /** The job's record as committed, and the records of the jobs it created. */
-  committed?: { record: JobRecord; created: JobRecord[] };
+  /** The job's record as committed, and the records of the jobs it created with their versions (by id). */
+  committed?: { record: JobRecord; created: JobRecord[]; versions: Record<string, string> };
 }
 
 function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' | 'allocated'>): Attempt {
@@ -304,7 +313,7 @@ async function commit(s: Session, a: Attempt, job: Job<unknown>, value: unknown)
   await Promise.all(a.files.toDelete.map((id) => s.store.deleteFile(id).catch(() => undefined)));
   await finishFiles(s, a, false);
   await flush(s, a, {});
-  const committed = { record, created };
+  const committed = { record, created, versions: Object.fromEntries(created.map((r, i) => [r.id, versions[i] ?? ''])) };
   return next ? { code: EXIT.ok, next, committed } : { code: EXIT.ok, committed };
 }
 
