@@ -1,14 +1,17 @@
 /** How big an executor pool grows and how many jobs each executor is given (src/batch/executors/poolSizing.ts). */
 import { describe, expect, it } from '@jest/globals';
 import {
+  canJudge,
   executorsToAdd,
   GROW_HORIZON_MS,
+  JUDGE_ENDS,
   jobsPerExecutor,
   judgeGrowth,
   LEARN_MS,
   Paces,
   RATE_WINDOW_MS,
   rateOfEnds,
+  waitsToBeJudged,
   type ShapeLoad,
 } from '../../src/batch/executors/poolSizing.js';
 
@@ -59,6 +62,26 @@ describe('executor pool sizing', () => {
     // Promised +40/s: at least half of it (60/s) pays.
     expect(judgeGrowth(g, 60, 1000 + RATE_WINDOW_MS)).toBe('paid');
     expect(judgeGrowth(g, 59, 1000 + RATE_WINDOW_MS)).toBe('held');
+  });
+
+  it('judges by ends only once they have come for about a whole window, and often enough', () => {
+    const steady = Array.from({ length: JUDGE_ENDS }, (_, i) => (i * RATE_WINDOW_MS) / JUDGE_ENDS);
+    expect(canJudge(steady, RATE_WINDOW_MS)).toBe(true);
+    // as many ends, all in the last half second: the rate is still climbing
+    const burst = steady.map((t) => RATE_WINDOW_MS - 500 + t / 10);
+    expect(canJudge(burst, RATE_WINDOW_MS)).toBe(false);
+    expect(canJudge(steady.slice(1), RATE_WINDOW_MS)).toBe(false);
+  });
+
+  it('lets a growth of short jobs wait to be judged, not one with long or unknown jobs or no started executor', () => {
+    const paces: Record<string, number> = { short: 50, long: 5000 };
+    const l = (waiting: Record<string, number>, held: Record<string, number>) => load({ waiting, held, pace: (n) => paces[n] });
+    expect(waitsToBeJudged(l({ short: 900 }, { short: 16 }), 1, false)).toBe(true);
+    expect(waitsToBeJudged(l({ short: 900 }, { short: 16 }), 1, true)).toBe(false);
+    expect(waitsToBeJudged(l({ short: 900 }, { short: 16 }), 0, false)).toBe(false);
+    // a long job running: ends may not come for a while
+    expect(waitsToBeJudged(l({ short: 900 }, { long: 4 }), 1, false)).toBe(false);
+    expect(waitsToBeJudged(l({ new: 3 }, { short: 4 }), 1, false)).toBe(false);
   });
 
   it('counts the rate of ends over the last window only', () => {

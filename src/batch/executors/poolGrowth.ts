@@ -6,15 +6,15 @@
  */
 import type { Logger } from '../../log.js';
 import {
+  canJudge,
   executorsToAdd,
   HOLD_MS,
-  JUDGE_ENDS,
   jobsPerExecutor,
   judgeGrowth,
   Paces,
-  RATE_WINDOW_MS,
   rateOfEnds,
   trimToWindow,
+  waitsToBeJudged,
   type Growth,
 } from './poolSizing.js';
 
@@ -58,17 +58,20 @@ export class PoolGrowth {
   /** How many executors of a shape to make for the jobs waiting (by name) beside its pool. */
   plan(shape: { key: string; slots: number }, pool: PoolMember[], waiting: ReadonlyMap<string, number>): GrowthPlan {
     const now = Date.now();
-    const add = executorsToAdd({
+    const load = {
       slots: shape.slots,
       executors: pool.length,
       waiting,
       held: heldByName(pool),
-      pace: (name) => this.paces.get(`${shape.key}|${name}`),
-      runningFor: (name) => runningFor(pool, name, now),
-    });
-    const before = rateOfEnds(this.endTimes.get(shape.key) ?? [], now);
+      pace: (name: string) => this.paces.get(`${shape.key}|${name}`),
+      runningFor: (name: string) => runningFor(pool, name, now),
+    };
+    const times = this.endTimes.get(shape.key) ?? [];
+    const before = rateOfEnds(times, now);
     const had = pool.filter((ex) => ex.started).length;
-    const judged = had > 0 && (before * RATE_WINDOW_MS) / 1000 >= JUDGE_ENDS;
+    const judged = had > 0 && canJudge(times, now);
+    if (waitsToBeJudged(load, had, judged)) return { add: 0, before, had, judged };
+    const add = executorsToAdd(load);
     return { add: this.mayPay(shape.key, pool, judged ? Math.min(add, had) : add, before), before, had, judged };
   }
 

@@ -17,14 +17,17 @@
  *   help), executors are added, as many as bring it under. The caller bounds how many start at
  *   once and in all.
  * - **Growth must pay, where it can be judged.** Where jobs of a shape end often (at least
- *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`), the rate they end at shows within seconds
+ *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`, and for about that long), the rate they end at shows within seconds
  *   whether more executors help: executors added to a shape that had started ones are judged
  *   `RATE_WINDOW_MS` after the last of its executors started, by the rate of ends over that
  *   window against the window before they were made; such a growth at most doubles the started
  *   executors. Until it is judged no more are added; if the rate rose by less than half of
  *   what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
- *   CPU), the shape is held at that many executors for `HOLD_MS`. Jobs that end seldom (long
- *   ones) cannot be judged so; their slots are what they need.
+ *   CPU), the shape is held at that many executors for `HOLD_MS`. Where every job held and
+ *   waiting is of a name known to be short (under `SHORT_JOB_MS`), ends soon come often enough:
+ *   a growth waits until they do, so that it is judged against the rate the started executors
+ *   reach (not added on a guess right after the first ends, as the rate climbs). Jobs that end
+ *   seldom (long ones) cannot be judged so; their slots are what they need.
  * - **Short jobs queue on their executor.** Once jobs of a name are seen to take less than
  *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough
  *   queued to keep its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming
@@ -102,6 +105,16 @@ export function executorsToAdd(load: ShapeLoad): number {
   return Math.max(0, need - load.executors);
 }
 
+/**
+ * Whether a growth of a shape waits until it can be judged: executors have started and every job
+ * held or waiting is of a name known to be short, so ends will soon come often enough.
+ */
+export function waitsToBeJudged(load: ShapeLoad, started: number, judgeable: boolean): boolean {
+  if (started === 0 || judgeable) return false;
+  const short = (name: string) => (load.pace(name) ?? SHORT_JOB_MS) < SHORT_JOB_MS;
+  return [...load.waiting.keys(), ...load.held.keys()].every(short);
+}
+
 /** A growth of a shape's pool being judged (see the rules). */
 export interface Growth {
   /** Ends per second over the window before it. */
@@ -122,6 +135,16 @@ export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | '
   if (g.had === 0) return 'paid';
   const promised = g.before * (g.added / g.had);
   return rateNow >= g.before + promised / 2 ? 'paid' : 'held';
+}
+
+/**
+ * Whether the times of a shape's ends (ms, oldest first, within the window) can judge a growth:
+ * at least `JUDGE_ENDS`, and coming for about the whole window (ends that began a moment ago
+ * would understate the rate the growth is measured against).
+ */
+export function canJudge(times: readonly number[], now: number): boolean {
+  const oldest = times[0];
+  return times.length >= JUDGE_ENDS && oldest !== undefined && now - oldest >= 0.9 * RATE_WINDOW_MS;
 }
 
 /** Drops the times of ends (ms, oldest first) older than `RATE_WINDOW_MS`. */
