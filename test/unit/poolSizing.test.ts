@@ -11,6 +11,7 @@ import {
   Paces,
   RATE_WINDOW_MS,
   rateOfEnds,
+  START_WAIT_MS,
   waitsToBeJudged,
   type ShapeLoad,
 } from '../../src/batch/executors/poolSizing.js';
@@ -56,8 +57,10 @@ describe('executor pool sizing', () => {
   });
 
   it('judges a growth a window after its executors started: paid, held, or not yet', () => {
-    const g = { before: 40, had: 2, added: 2, allStartedAt: 1000 };
-    expect(judgeGrowth({ ...g, allStartedAt: undefined }, 100, 99_999)).toBe('wait');
+    const g = { before: 40, had: 2, added: 2, madeAt: 0, allStartedAt: 1000 };
+    expect(judgeGrowth({ ...g, allStartedAt: undefined }, 100, START_WAIT_MS - 1)).toBe('wait');
+    // an executor that never starts (no node for its pod) does not hold the shape back for good
+    expect(judgeGrowth({ ...g, allStartedAt: undefined }, 100, START_WAIT_MS)).toBe('unjudged');
     expect(judgeGrowth(g, 100, 1000 + RATE_WINDOW_MS - 1)).toBe('wait');
     // Promised +40/s: at least half of it (60/s) pays.
     expect(judgeGrowth(g, 60, 1000 + RATE_WINDOW_MS)).toBe('paid');

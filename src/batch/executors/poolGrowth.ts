@@ -77,7 +77,7 @@ export class PoolGrowth {
 
   /** `added` executors were made as `plan` said: a growth that can be judged is, later. */
   made(shapeKey: string, plan: GrowthPlan, added: number): void {
-    if (added > 0 && plan.judged) this.growths.set(shapeKey, { before: plan.before, had: plan.had, added });
+    if (added > 0 && plan.judged) this.growths.set(shapeKey, { before: plan.before, had: plan.had, added, madeAt: Date.now() });
   }
 
   /** A job ended: its run time as its executor measured it (`ranMs`; else since it was given). */
@@ -105,7 +105,7 @@ export class PoolGrowth {
     const verdict = judgeGrowth(growth, rate, now);
     if (verdict === 'wait') return 0;
     this.growths.delete(shapeKey);
-    if (verdict === 'paid') return add;
+    if (verdict === 'paid' || verdict === 'unjudged') return add;
     this.holds.set(shapeKey, { executors: pool.length, until: now + HOLD_MS });
     this.logger.debug(
       `executors of ${shapeKey}: the last ${growth.added} added did not raise the rate of ends by half of what they promised; holding at ${pool.length} for ${HOLD_MS / 1000} s`,

@@ -23,7 +23,9 @@
  *   window against the window before they were made; such a growth at most doubles the started
  *   executors. Until it is judged no more are added; if the rate rose by less than half of
  *   what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
- *   CPU), the shape is held at that many executors for `HOLD_MS`. Where every job held and
+ *   CPU), the shape is held at that many executors for `HOLD_MS`. A growth whose executors
+ *   have not all started within `START_WAIT_MS` (a pod that finds no node) is not judged: it
+ *   no longer holds the shape back. Where every job held and
  *   waiting is of a name known to be short (under `SHORT_JOB_MS`), ends soon come often enough:
  *   a growth waits until they do, so that it is judged against the rate the started executors
  *   reach (not added on a guess right after the first ends, as the rate climbs). Jobs that end
@@ -50,6 +52,8 @@ export const RATE_WINDOW_MS = 3000;
 export const JUDGE_ENDS = 20;
 /** How long a shape whose growth did not pay is held at its size. */
 export const HOLD_MS = 60_000;
+/** How long a growth waits for its executors to start before it is given up as not to be judged. */
+export const START_WAIT_MS = 30_000;
 /** The weight of a new sample in a moving average: about the last dozen count. */
 const WEIGHT = 1 / 8;
 
@@ -122,16 +126,19 @@ export interface Growth {
   /** Started executors of the shape when it was made. */
   had: number;
   added: number;
+  /** When it was made. */
+  madeAt: number;
   /** When the last of the added started (undefined: not all have). */
   allStartedAt?: number;
 }
 
 /**
  * The verdict on a growth at `now`, given the rate of ends over the last window: 'wait' (not
- * judged yet), 'paid' or 'held'.
+ * judged yet), 'paid', 'held', or 'unjudged' (its executors did not all start in time).
  */
-export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | 'paid' | 'held' {
-  if (g.allStartedAt === undefined || now - g.allStartedAt < RATE_WINDOW_MS) return 'wait';
+export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | 'paid' | 'held' | 'unjudged' {
+  if (g.allStartedAt === undefined) return now - g.madeAt >= START_WAIT_MS ? 'unjudged' : 'wait';
+  if (now - g.allStartedAt < RATE_WINDOW_MS) return 'wait';
   if (g.had === 0) return 'paid';
   const promised = g.before * (g.added / g.had);
   return rateNow >= g.before + promised / 2 ? 'paid' : 'held';
