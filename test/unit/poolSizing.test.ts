@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import {
   canJudge,
   executorsToAdd,
+  executorsToAddByRate,
   GROW_HORIZON_MS,
   JUDGE_ENDS,
   jobsPerExecutor,
@@ -85,6 +86,21 @@ describe('executor pool sizing', () => {
     // a long job running: ends may not come for a while
     expect(waitsToBeJudged(l({ short: 900 }, { long: 4 }), 1, false)).toBe(false);
     expect(waitsToBeJudged(l({ new: 3 }, { short: 4 }), 1, false)).toBe(false);
+  });
+
+  it('adds executors of short jobs by the rate the started ones end jobs at', () => {
+    const paces: Record<string, number> = { short: 20, long: 5000 };
+    const l = (waiting: Record<string, number>, held: Record<string, number>, executors = 1) =>
+      load({ waiting, held, executors, pace: (n) => paces[n] });
+    // 1 executor ends 70 jobs/s: 984 waiting + 16 held take 14.3 s > 10 s, so 2 are needed
+    expect(executorsToAddByRate(l({ short: 984 }, { short: 16 }), 1, 70)).toBe(1);
+    expect(executorsToAddByRate(l({ short: 600 }, { short: 16 }), 1, 70)).toBe(0);
+    // by the jobs' own pace one executor would do: 1000 × 20 ms over 4 slots is 5 s
+    expect(executorsToAdd(l({ short: 984 }, { short: 16 }))).toBe(0);
+    // nothing waits, none started, or a long job among them: not by the rate
+    expect(executorsToAddByRate(l({}, { short: 16 }), 1, 70)).toBe(0);
+    expect(executorsToAddByRate(l({ short: 984 }, {}, 0), 0, 70)).toBe(0);
+    expect(executorsToAddByRate(l({ short: 984 }, { long: 4 }), 1, 70)).toBe(0);
   });
 
   it('counts the rate of ends over the last window only', () => {

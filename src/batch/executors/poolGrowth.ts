@@ -8,6 +8,7 @@ import type { Logger } from '../../log.js';
 import {
   canJudge,
   executorsToAdd,
+  executorsToAddByRate,
   HOLD_MS,
   jobsPerExecutor,
   judgeGrowth,
@@ -71,7 +72,7 @@ export class PoolGrowth {
     const had = pool.filter((ex) => ex.started).length;
     const judged = had > 0 && canJudge(times, now);
     if (waitsToBeJudged(load, had, judged)) return { add: 0, before, had, judged };
-    const add = executorsToAdd(load);
+    const add = Math.max(executorsToAdd(load), judged ? executorsToAddByRate(load, had, before) : 0);
     return { add: this.mayPay(shape.key, pool, judged ? Math.min(add, had) : add, before), before, had, judged };
   }
 

@@ -16,6 +16,11 @@
  *   `GROW_HORIZON_MS` (about a pod's start and warm-up; a later executor would come too late to
  *   help), executors are added, as many as bring it under. The caller bounds how many start at
  *   once and in all.
+ * - **By the rate, for short jobs.** Where every job of a shape is short and its ends can judge a
+ *   growth (below), the rate its started executors end jobs at is also what one more would
+ *   add: executors are added while what waits and what is held would take longer than the
+ *   horizon at that rate (an executor's round trips and the job store's answers are part of
+ *   its pace; the jobs' run times alone understate it).
  * - **Growth must pay, where it can be judged.** Where jobs of a shape end often (at least
  *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`, and for about that long), the rate they end at shows within seconds
  *   whether more executors help: executors added to a shape that had started ones are judged
@@ -109,14 +114,34 @@ export function executorsToAdd(load: ShapeLoad): number {
   return Math.max(0, need - load.executors);
 }
 
+/** Whether every job held or waiting for a shape is of a name known to be short. */
+function allShort(load: ShapeLoad): boolean {
+  const short = (name: string) => (load.pace(name) ?? SHORT_JOB_MS) < SHORT_JOB_MS;
+  return [...load.waiting.keys(), ...load.held.keys()].every(short);
+}
+
 /**
  * Whether a growth of a shape waits until it can be judged: executors have started and every job
  * held or waiting is of a name known to be short, so ends will soon come often enough.
  */
 export function waitsToBeJudged(load: ShapeLoad, started: number, judgeable: boolean): boolean {
-  if (started === 0 || judgeable) return false;
-  const short = (name: string) => (load.pace(name) ?? SHORT_JOB_MS) < SHORT_JOB_MS;
-  return [...load.waiting.keys(), ...load.held.keys()].every(short);
+  return started > 0 && !judgeable && allShort(load);
+}
+
+/**
+ * Executors of a shape of short jobs to add by the rate its `started` executors end jobs at
+ * (`rate`, per second, over a window that can judge): enough for what is held and waits to end
+ * within the horizon at that rate per executor. An executor's pace is also its round trips,
+ * its process starts and the job store's answers, which the jobs' own run times do not show.
+ */
+export function executorsToAddByRate(load: ShapeLoad, started: number, rate: number): number {
+  if (started === 0 || rate <= 0 || !allShort(load)) return 0;
+  let jobs = 0;
+  for (const n of load.waiting.values()) jobs += n;
+  if (jobs === 0) return 0;
+  for (const n of load.held.values()) jobs += n;
+  const perExecutor = rate / started;
+  return Math.max(0, Math.ceil(jobs / ((perExecutor * GROW_HORIZON_MS) / 1000)) - load.executors);
 }
 
 /** A growth of a shape's pool being judged (see the rules). */
