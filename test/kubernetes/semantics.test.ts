@@ -1,0 +1,136 @@
+/**
+ * The engine's acceptance cases on the test cluster (the AWS job store on a test S3 server), in
+ * both modes: a pod per batch job, and executor pods. Each case runs the same workflow with the
+ * same expectations in each mode; the first also checks that the mode is the one asked for. The
+ * whole set on single_machine, in both modes, is test/engine/semantics*.test.ts.
+ */
+import { beforeEach, expect, it, describe } from '@jest/globals';
+import { SHARED_TMP, toil, traceLines, workflow } from '../helpers/run.js';
+import { useTempStore } from '../helpers/tempStore.js';
+import { useK8sEnv } from './useK8sEnv.js';
+import { failsFirst } from '../workflows/args.js';
+
+const t = useTempStore(SHARED_TMP);
+const k = useK8sEnv();
+beforeEach(() => {
+  k.cluster.resetRequestCounts();
+});
+
+describe.each([
+  ['a pod per job', {}],
+  ['executor pods', { TOIL_KUBERNETES_EXECUTORS: 'true' }],
+])('engine semantics on kubernetes, %s', (_, mode: NodeJS.ProcessEnv) => {
+  it('keeps ordering with dynamic children and follow-ons', async () => {
+    const r = await toil(['run', workflow('ordering.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', t.dir], {
+      env: { ...k.env, ...mode },
+    });
+    expect(r.code).toBe(0);
+    const lines = await traceLines(t.dir);
+    const at = (l: string) => lines.indexOf(l);
+    for (const c of ['root', 'A', 'B', 'A1', 'A2', 'A2f']) expect(at('start F')).toBeGreaterThan(at(`end ${c}`));
+    expect(at('start A1')).toBeGreaterThan(at('end A'));
+    // The mode is the one asked for: a worker Job per batch job, or a few executors for all.
+    const creates = k.cluster.requestCounts()['create jobs'] ?? 0;
+    const jobs = Number(/finished: (\d+) job\(s\) run/.exec(r.stderr)?.[1]);
+    expect(jobs).toBe(7);
+    // A pod per job: one Job each but the one chained (A2f runs in A2's pod). Executors: one, a
+    // few more only if a job took over a second while others waited.
+    if (mode.TOIL_KUBERNETES_EXECUTORS) expect(creates).toBeLessThanOrEqual(3);
+    else expect(creates).toBe(6);
+  }, 120_000);
+
+  it('resolves promises with paths and forwarding, and moves files through the job store', async () => {
+    const p = await toil(['run', workflow('promises.ts'), k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, ...mode } });
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toEqual({ sum: 50, fwd: 1005, text: 'made:50:1005', keys: ['fwd', 'sum', 'text'] });
+    const { readFile, writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    await writeFile(path.join(t.dir, 'in.txt'), 'pods read this');
+    const f = await toil(
+      [
+        'run',
+        workflow('files.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--',
+        path.join(t.dir, 'in.txt'),
+        path.join(t.dir, 'out.txt'),
+      ],
+      { env: { ...k.env, ...mode } },
+    );
+    expect(f.code).toBe(0);
+    expect(await readFile(path.join(t.dir, 'out.txt'), 'utf8')).toBe('PODS READ THIS');
+  }, 120_000);
+
+  it('mounts the host path cache and the AWS secret as the guide says', async () => {
+    const path = await import('node:path');
+    const { writeFile, readFile } = await import('node:fs/promises');
+    const wf = path.join(t.dir, 'mounts.ts');
+    await writeFile(
+      wf,
+      `import { defineJob } from 'toil-ts';
+       import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+       const look = defineJob('look', async () => {
+         writeFileSync('/var/lib/toil/seen-by-worker', 'yes');
+         return { aws: existsSync('/root/.aws/credentials') && readFileSync('/root/.aws/credentials', 'utf8').includes('aws_access_key_id'), workdir: process.env.TOIL_WORKDIR };
+       });
+       export default function () { return look(); }`,
+    );
+    const r = await toil(['run', wf, k.locator(), '--batchSystem', 'kubernetes'], { env: { ...k.env, ...mode } });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ aws: true, workdir: '/var/lib/toil/work' });
+    const nodes = ['node-1', 'node-2'].map((n) => k.cluster.hostPathDir(n, '/data/scratch'));
+    const seen = await Promise.all(nodes.map((d) => readFile(path.join(d, 'seen-by-worker'), 'utf8').catch(() => '')));
+    expect(seen).toContain('yes');
+  }, 120_000);
+
+  it('runs many children and sums their promised values in a follow-on', async () => {
+    const r = await toil(['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--', '8'], {
+      env: { ...k.env, ...mode },
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(140);
+    expect(r.stderr).toMatch(/10 job\(s\) run/);
+  }, 120_000);
+
+  it('retries a failing job and then succeeds', async () => {
+    const r = await toil(
+      [
+        'run',
+        workflow('flaky.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--retryCount',
+        '1',
+        '--retryBackoff',
+        '0.2',
+        ...failsFirst({ traceDir: t.dir, times: 1 }),
+      ],
+      { env: { ...k.env, ...mode } },
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe('ok after 2');
+    expect(await traceLines(t.dir)).toHaveLength(2);
+    expect(r.stderr).toMatch(/retrying in/);
+  }, 120_000);
+
+  it('never runs a job whose predecessor failed, runs the independent ones, and keeps the store', async () => {
+    const loc = k.locator();
+    const r = await toil(['run', workflow('diamond.ts'), loc, '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir], {
+      env: { ...k.env, ...mode },
+    });
+    expect(r.code).toBe(1);
+    const lines = await traceLines(t.dir);
+    for (const ran of ['run A', 'run B', 'run C']) expect(lines).toContain(ran);
+    for (const not of ['run D', 'run F']) expect(lines).not.toContain(not);
+    expect(r.stderr).toMatch(/1 job\(s\) failed, 2 job\(s\) did not run/);
+    expect(r.stderr).toMatch(/something went wrong here/);
+    const status = await toil(['status', loc, '--json'], { env: k.env });
+    expect(status.code).toBe(0);
+    const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
+    expect(s.counts).toEqual({ total: 5, done: 2, running: 0, pending: 2, failed: 1 });
+    expect(s.failed.map((f) => f.name)).toEqual(['node']);
+  }, 120_000);
+});
