@@ -216,7 +216,6 @@ describe('resilience and clean ends', () => {
   }, 180_000);
 });
 
-// The same cases a pod per job and on executor pods (--kubernetesExecutors): the engine's semantics do not depend on the mode.
 describe('configuration', () => {
   it('exits 2 before creating anything when there is no cluster', async () => {
     const loc = k.locator();

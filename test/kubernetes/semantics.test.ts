@@ -5,10 +5,12 @@
  * whole set on single_machine, in both modes, is test/engine/semantics*.test.ts.
  */
 import { beforeEach, expect, it, describe } from '@jest/globals';
-import { SHARED_TMP, toil, traceLines, workflow } from '../helpers/run.js';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SHARED_TMP, startToil, toil, traceLines, waitFor, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
 import { useK8sEnv } from './useK8sEnv.js';
-import { failsFirst } from '../workflows/args.js';
+import { failsFirst, napsOnKubernetes } from '../workflows/args.js';
 
 const t = useTempStore(SHARED_TMP);
 const k = useK8sEnv();
@@ -132,5 +134,67 @@ describe.each([
     const s = JSON.parse(status.stdout) as { counts: Record<string, number>; failed: Array<{ name: string }> };
     expect(s.counts).toEqual({ total: 5, done: 2, running: 0, pending: 2, failed: 1 });
     expect(s.failed.map((f) => f.name)).toEqual(['node']);
+  }, 120_000);
+
+  it('resumes after a failure with --restart, without running finished jobs again', async () => {
+    const loc = k.locator();
+    const env = { ...k.env, ...mode };
+    const first = await toil(['run', workflow('restartable.ts'), loc, '--batchSystem', 'kubernetes', '--retryCount', '0', '--', t.dir], {
+      env,
+    });
+    expect(first.code).toBe(1);
+    expect(first.stderr).toMatch(/middle is broken/);
+    await writeFile(path.join(t.dir, 'fixed'), '');
+    const second = await toil(['run', workflow('restartable.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toBe('start>first');
+    for (const [name, runs] of [
+      ['first', 1],
+      ['side', 1],
+      ['middle', 2],
+      ['last', 1],
+    ] as const)
+      expect(await t.count(name)).toBe(runs);
+  }, 120_000);
+
+  it('after the leader is SIGKILLed, --restart removes what it left and runs no job twice at once', async () => {
+    const loc = k.locator();
+    const env = { ...k.env, ...mode };
+    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 6_000 }), { env });
+    await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
+    run.child.kill('SIGKILL');
+    await run.done;
+    // Its worker Jobs (a pod each, or the executors running both naps) outlive it.
+    expect(k.leftoverJobs()).toBeGreaterThanOrEqual(1);
+    const r = await toil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
+    expect(r.stderr).toMatch(/deleting \d+ worker Job\(s\) left by an earlier leader/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toBe(2);
+    const lines = await traceLines(t.dir);
+    expect(lines.filter((l) => l.startsWith('overlap'))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith('woke'))).toHaveLength(2);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
+
+  it('fails a job that no node can take, naming what it asks for', async () => {
+    const r = await toil(
+      [
+        'run',
+        workflow('chain.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--kubernetesPodTimeout',
+        '2',
+        '--retryCount',
+        '0',
+        '--',
+        'greedy',
+      ],
+      { env: { ...k.env, ...mode } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/job 'greedy' \(greedy-[a-z0-9]+\)/);
+    expect(r.stderr).toMatch(/no node could take the worker pod for 2s \(--kubernetesPodTimeout\); it asks for 64 cores/);
   }, 120_000);
 });
