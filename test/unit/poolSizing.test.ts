@@ -9,10 +9,12 @@ import {
   jobsPerExecutor,
   judgeGrowth,
   LEARN_MS,
+  MAX_QUEUED,
   Paces,
   RATE_WINDOW_MS,
   rateOfEnds,
   START_WAIT_MS,
+  UNDO_GAIN,
   waitsToBeJudged,
   type ShapeLoad,
 } from '../../src/batch/executors/poolSizing.js';
@@ -66,6 +68,10 @@ describe('executor pool sizing', () => {
     // Promised +40/s: at least half of it (60/s) pays.
     expect(judgeGrowth(g, 60, 1000 + RATE_WINDOW_MS)).toBe('paid');
     expect(judgeGrowth(g, 59, 1000 + RATE_WINDOW_MS)).toBe('held');
+    // Less than UNDO_GAIN more, or fewer: the growth is undone.
+    expect(judgeGrowth(g, 40 * (1 + UNDO_GAIN), 1000 + RATE_WINDOW_MS)).toBe('held');
+    expect(judgeGrowth(g, 43.9, 1000 + RATE_WINDOW_MS)).toBe('undone');
+    expect(judgeGrowth(g, 30, 1000 + RATE_WINDOW_MS)).toBe('undone');
   });
 
   it('judges by ends only once they have come for about a whole window, and often enough', () => {
@@ -92,15 +98,16 @@ describe('executor pool sizing', () => {
     const paces: Record<string, number> = { short: 20, long: 5000 };
     const l = (waiting: Record<string, number>, held: Record<string, number>, executors = 1) =>
       load({ waiting, held, executors, pace: (n) => paces[n] });
-    // 1 executor ends 70 jobs/s: 984 waiting + 16 held take 14.3 s > 10 s, so 2 are needed
-    expect(executorsToAddByRate(l({ short: 984 }, { short: 16 }), 1, 70)).toBe(1);
-    expect(executorsToAddByRate(l({ short: 600 }, { short: 16 }), 1, 70)).toBe(0);
+    // 1 executor ends 70 jobs/s: 2,984 waiting + 16 held take 43 s, so 5 are needed
+    expect(executorsToAddByRate(l({ short: 2984 }, { short: 16 }), 1, 70)).toBe(4);
+    // 984 + 16 take 14 s: within twice the horizon, not worth a pod start and a judging
+    expect(executorsToAddByRate(l({ short: 984 }, { short: 16 }), 1, 70)).toBe(0);
     // by the jobs' own pace one executor would do: 1000 × 20 ms over 4 slots is 5 s
     expect(executorsToAdd(l({ short: 984 }, { short: 16 }))).toBe(0);
     // nothing waits, none started, or a long job among them: not by the rate
     expect(executorsToAddByRate(l({}, { short: 16 }), 1, 70)).toBe(0);
-    expect(executorsToAddByRate(l({ short: 984 }, {}, 0), 0, 70)).toBe(0);
-    expect(executorsToAddByRate(l({ short: 984 }, { long: 4 }), 1, 70)).toBe(0);
+    expect(executorsToAddByRate(l({ short: 2984 }, {}, 0), 0, 70)).toBe(0);
+    expect(executorsToAddByRate(l({ short: 2984 }, { long: 4 }), 1, 70)).toBe(0);
   });
 
   it('counts the rate of ends over the last window only', () => {
@@ -109,10 +116,12 @@ describe('executor pool sizing', () => {
     expect(times).toHaveLength(3);
   });
 
-  it('queues short jobs on an executor, a slot’s worth to three, and long ones not at all', () => {
+  it('queues short jobs on an executor, a slot’s worth to MAX_QUEUED, and long ones not at all', () => {
     expect(jobsPerExecutor(4, undefined)).toBe(4);
     expect(jobsPerExecutor(4, 5000)).toBe(4);
-    expect(jobsPerExecutor(4, 50)).toBe(16);
+    expect(jobsPerExecutor(4, 20)).toBe(4 * (1 + MAX_QUEUED));
+    expect(jobsPerExecutor(4, 50)).toBe(36);
+    expect(jobsPerExecutor(4, 100)).toBe(20);
     expect(jobsPerExecutor(4, 300)).toBe(12);
     expect(jobsPerExecutor(4, 900)).toBe(8);
   });

@@ -162,7 +162,10 @@ export class ExecutorBatchSystem implements BatchSystem {
     this.queue = left;
     for (const ex of touched) void this.send(ex);
     for (const { shape, byName } of waiting.values()) {
-      const plan = this.growth.plan(shape, this.poolOf(shape), byName);
+      const pool = this.poolOf(shape);
+      const plan = this.growth.plan(shape, pool, byName);
+      // A growth undone: the newest executors finish the jobs they hold and stop.
+      for (const ex of pool.slice(pool.length - plan.undo)) this.retire(ex, 'its growth did not pay');
       let added = 0;
       for (; added < plan.add; added++) {
         const ex = this.newExecutor(shape);
@@ -311,10 +314,15 @@ export class ExecutorBatchSystem implements BatchSystem {
     }
   }
 
-  /** Stops an idle executor: a started one is told to (it exits 0), one not started yet is killed. */
-  private retire(ex: Executor): void {
+  /**
+   * Stops an executor (idle, or let go): a started one is told to (it finishes the jobs it holds
+   * and exits 0), one not started yet is killed. It is given no more jobs.
+   */
+  private retire(ex: Executor, why = 'idle'): void {
     ex.stopping = true;
-    this.opts.logger.debug(`executor ${ex.name}: idle, ${ex.started ? 'told to stop' : 'never started; killed'}`);
+    this.opts.logger.debug(
+      `executor ${ex.name}: ${why}, ${ex.started ? `told to stop (${ex.jobs.size} job(s) to finish)` : 'never started; killed'}`,
+    );
     if (!ex.started && ex.innerId !== undefined) {
       void this.inner.kill([ex.innerId]).catch(() => undefined);
       return;

@@ -41,6 +41,8 @@ export interface GrowthPlan {
   had: number;
   /** The growth can be judged (ends come often enough). */
   judged: boolean;
+  /** The newest executors of the shape to take no more jobs and stop once theirs are done (a growth undone). */
+  undo: number;
 }
 
 export class PoolGrowth {
@@ -71,9 +73,9 @@ export class PoolGrowth {
     const before = rateOfEnds(times, now);
     const had = pool.filter((ex) => ex.started).length;
     const judged = had > 0 && canJudge(times, now);
-    if (waitsToBeJudged(load, had, judged)) return { add: 0, before, had, judged };
+    if (waitsToBeJudged(load, had, judged)) return { add: 0, before, had, judged, undo: 0 };
     const add = Math.max(executorsToAdd(load), judged ? executorsToAddByRate(load, had, before) : 0);
-    return { add: this.mayPay(shape.key, pool, judged ? Math.min(add, had) : add, before), before, had, judged };
+    return { ...this.mayPay(shape.key, pool, judged ? Math.min(add, had) : add, before), before, had, judged };
   }
 
   /** `added` executors were made as `plan` said: a growth that can be judged is, later. */
@@ -93,25 +95,28 @@ export class PoolGrowth {
   }
 
   /**
-   * How many of `add` new executors may be made: none while the last growth is being judged,
-   * none past a size the shape is held at. `rate`: its ends per second now.
+   * How many of `add` new executors may be made (none while the last growth is being judged,
+   * none past a size the shape is held at), and how many of the newest to let go (a growth
+   * undone). `rate`: its ends per second now.
    */
-  private mayPay(shapeKey: string, pool: PoolMember[], add: number, rate: number): number {
+  private mayPay(shapeKey: string, pool: PoolMember[], add: number, rate: number): { add: number; undo: number } {
     const now = Date.now();
     const hold = this.holds.get(shapeKey);
-    if (hold && now < hold.until) return Math.max(0, Math.min(add, hold.executors - pool.length));
+    if (hold && now < hold.until) return { add: Math.max(0, Math.min(add, hold.executors - pool.length)), undo: 0 };
     const growth = this.growths.get(shapeKey);
-    if (!growth) return add;
+    if (!growth) return { add, undo: 0 };
     if (growth.allStartedAt === undefined && pool.every((ex) => ex.started)) growth.allStartedAt = now;
     const verdict = judgeGrowth(growth, rate, now);
-    if (verdict === 'wait') return 0;
+    if (verdict === 'wait') return { add: 0, undo: 0 };
     this.growths.delete(shapeKey);
-    if (verdict === 'paid' || verdict === 'unjudged') return add;
-    this.holds.set(shapeKey, { executors: pool.length, until: now + HOLD_MS });
+    if (verdict === 'paid' || verdict === 'unjudged') return { add, undo: 0 };
+    const undo = verdict === 'undone' ? Math.min(growth.added, pool.length - 1) : 0;
+    const size = pool.length - undo;
+    this.holds.set(shapeKey, { executors: size, until: now + HOLD_MS });
     this.logger.debug(
-      `executors of ${shapeKey}: the last ${growth.added} added did not raise the rate of ends by half of what they promised; holding at ${pool.length} for ${HOLD_MS / 1000} s`,
+      `executors of ${shapeKey}: the last ${growth.added} added ${undo > 0 ? `did not raise the rate of ends (${rate.toFixed(1)}/s, ${growth.before.toFixed(1)}/s before); letting ${undo} go` : 'did not raise the rate of ends by half of what they promised'}; holding at ${size} for ${HOLD_MS / 1000} s`,
     );
-    return 0;
+    return { add: 0, undo };
   }
 }
 

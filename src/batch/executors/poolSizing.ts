@@ -18,8 +18,8 @@
  *   once and in all.
  * - **By the rate, for short jobs.** Where every job of a shape is short and its ends can judge a
  *   growth (below), the rate its started executors end jobs at is also what one more would
- *   add: executors are added while what waits and what is held would take longer than the
- *   horizon at that rate (an executor's round trips and the job store's answers are part of
+ *   add: when what waits and what is held would take them more than twice the horizon,
+ *   executors are added to bring it within the horizon (an executor's round trips and the job store's answers are part of
  *   its pace; the jobs' run times alone understate it).
  * - **Growth must pay, where it can be judged.** Where jobs of a shape end often (at least
  *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`, and for about that long), the rate they end at shows within seconds
@@ -28,7 +28,10 @@
  *   window against the window before they were made; such a growth at most doubles the started
  *   executors. Until it is judged no more are added; if the rate rose by less than half of
  *   what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
- *   CPU), the shape is held at that many executors for `HOLD_MS`. A growth whose executors
+ *   CPU), the shape is held at that many executors for `HOLD_MS`; if it rose by less than
+ *   `UNDO_GAIN` (or fell: executors that share the nodes' CPU can slow each other), the growth
+ *   is undone — the added executors take no more jobs and stop once theirs are done — and the
+ *   shape is held at the size it had. A growth whose executors
  *   have not all started within `START_WAIT_MS` (a pod that finds no node) is not judged: it
  *   no longer holds the shape back. Where every job held and
  *   waiting is of a name known to be short (under `SHORT_JOB_MS`), ends soon come often enough:
@@ -38,7 +41,8 @@
  * - **Short jobs queue on their executor.** Once jobs of a name are seen to take less than
  *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough
  *   queued to keep its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming
- *   down), at least one slot's worth and at most three. The next job is there the moment a
+ *   down), at least one slot's worth and at most `MAX_QUEUED` (a round trip through the job
+ *   store takes a few hundred ms, in which a slot runs a dozen jobs of 20 ms). The next job is there the moment a
  *   slot frees, and the leader's messages carry several jobs each. Longer jobs get free slots
  *   only, so none waits behind a long one while another executor could start it.
  */
@@ -51,12 +55,16 @@ export const LEARN_MS = 1000;
 export const SHORT_JOB_MS = 1000;
 /** How long an executor's queue should last: its ends read, its next jobs written and read. */
 export const ROUND_TRIP_MS = 400;
+/** The most slots' worth of short jobs queued on an executor beyond its slots. */
+export const MAX_QUEUED = 8;
 /** The window over which the rate of ends is measured, before and after a growth. */
 export const RATE_WINDOW_MS = 3000;
 /** Ends in the window before a growth for it to be judged. */
 export const JUDGE_ENDS = 20;
 /** How long a shape whose growth did not pay is held at its size. */
 export const HOLD_MS = 60_000;
+/** A growth that raised the rate of ends by less than this fraction is undone. */
+export const UNDO_GAIN = 0.1;
 /** How long a growth waits for its executors to start before it is given up as not to be judged. */
 export const START_WAIT_MS = 30_000;
 /** The weight of a new sample in a moving average: about the last dozen count. */
@@ -140,6 +148,9 @@ export function executorsToAddByRate(load: ShapeLoad, started: number, rate: num
   for (const n of load.waiting.values()) jobs += n;
   if (jobs === 0) return 0;
   for (const n of load.held.values()) jobs += n;
+  // A pod start and a judging window are paid before a new executor helps: only worth it when
+  // the executors there would take twice the horizon.
+  if ((jobs * 1000) / rate < 2 * GROW_HORIZON_MS) return 0;
   const perExecutor = rate / started;
   return Math.max(0, Math.ceil(jobs / ((perExecutor * GROW_HORIZON_MS) / 1000)) - load.executors);
 }
@@ -159,14 +170,15 @@ export interface Growth {
 
 /**
  * The verdict on a growth at `now`, given the rate of ends over the last window: 'wait' (not
- * judged yet), 'paid', 'held', or 'unjudged' (its executors did not all start in time).
+ * judged yet), 'paid', 'held', 'undone', or 'unjudged' (its executors did not all start in time).
  */
-export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | 'paid' | 'held' | 'unjudged' {
+export function judgeGrowth(g: Growth, rateNow: number, now: number): 'wait' | 'paid' | 'held' | 'undone' | 'unjudged' {
   if (g.allStartedAt === undefined) return now - g.madeAt >= START_WAIT_MS ? 'unjudged' : 'wait';
   if (now - g.allStartedAt < RATE_WINDOW_MS) return 'wait';
   if (g.had === 0) return 'paid';
   const promised = g.before * (g.added / g.had);
-  return rateNow >= g.before + promised / 2 ? 'paid' : 'held';
+  if (rateNow >= g.before + promised / 2) return 'paid';
+  return rateNow < g.before * (1 + UNDO_GAIN) ? 'undone' : 'held';
 }
 
 /**
@@ -193,6 +205,6 @@ export function rateOfEnds(times: number[], now: number): number {
 /** Jobs an executor is given at most, for a job of a name of this pace: its slots, and a queue for short jobs. */
 export function jobsPerExecutor(slots: number, pace: number | undefined): number {
   if (pace === undefined || pace >= SHORT_JOB_MS) return slots;
-  const queued = Math.min(3, Math.max(1, Math.ceil(ROUND_TRIP_MS / Math.max(1, pace))));
+  const queued = Math.min(MAX_QUEUED, Math.max(1, Math.ceil(ROUND_TRIP_MS / Math.max(1, pace))));
   return slots * (1 + queued);
 }
