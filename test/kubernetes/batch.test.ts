@@ -195,25 +195,6 @@ describe('resilience and clean ends', () => {
     expect(c.code).toBe(0);
     expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
-
-  it('after the leader is SIGKILLed, --restart removes the old pods first: no job runs twice at once', async () => {
-    const loc = k.locator();
-    const env = { ...k.env };
-    const run = startToil(napsOnKubernetes(loc, { traceDir: t.dir, count: 2, napMs: 6_000 }), { env });
-    await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
-    run.child.kill('SIGKILL');
-    await run.done;
-    // Its worker Jobs outlive it, as they would on a real cluster.
-    expect(k.leftoverJobs()).toBe(2);
-    const r = await toil(['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes', '--restart'], { env });
-    expect(r.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
-    expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toBe(2);
-    const lines = await traceLines(t.dir);
-    expect(lines.filter((l) => l.startsWith('overlap'))).toEqual([]);
-    expect(lines.filter((l) => l.startsWith('woke'))).toHaveLength(2);
-    expect(k.leftoverJobs()).toBe(0);
-  }, 180_000);
 });
 
 describe('configuration', () => {

@@ -1,26 +1,9 @@
 /** The new jobs' records a leader keeps for their first issue (src/leader/freshRecords.ts). */
 import { describe, expect, it } from '@jest/globals';
 import { FreshRecords } from '../../src/leader/freshRecords.js';
-import type { JobRecord } from '../../src/job/types.js';
+import { sampleRecord } from '../jobstore/conformance.js';
 
-const rec = (id: string, o: Partial<JobRecord> = {}): JobRecord => ({
-  id,
-  name: 'one',
-  kind: 'function',
-  payload: ['x'.repeat(100)],
-  requirements: {},
-  checkpoint: false,
-  children: [],
-  followOns: [],
-  staticChildren: 0,
-  staticFollowOns: 0,
-  predecessors: [],
-  promiseDeps: [],
-  state: 'pending',
-  remainingTries: null,
-  attempts: 0,
-  ...o,
-});
+const rec = sampleRecord;
 
 describe('fresh records', () => {
   it('hands a record out once, with its version', () => {

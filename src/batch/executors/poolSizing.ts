@@ -1,49 +1,48 @@
 /**
- * How big the pool of executors of one shape should be, and how many jobs each is given (pure).
- * A new executor costs a pod start; it is worth it only when the executors there would take
- * long to run what waits. The rules:
+ * How big the pool of executors of one shape should be, and how many jobs each is given (pure). A
+ * new executor costs a pod start; it is worth it only when the executors there would take long to
+ * run what waits. The rules:
  *
  * - **Pace.** A job name's pace (per shape) is the mean time its jobs ran on executors, as the
  *   executors measured it (a moving average weighing about the last dozen).
  * - **Learning first.** The first executor of a shape is made as soon as one of its jobs waits.
  *   For a name whose pace is not known yet, no executor is added while one of its jobs has run
- *   for less than `LEARN_MS`: its end comes soon and tells the pace (a pod start is not paid
- *   on a guess). A name none of whose jobs runs, or whose job has run past `LEARN_MS` without
- *   ending, is taken as long: a slot for each of its waiting jobs.
+ *   for less than `LEARN_MS`: its end comes soon and tells the pace (a pod start is not paid on a
+ *   guess). A name none of whose jobs runs, or whose job has run past `LEARN_MS` without ending,
+ *   is taken as long: a slot for each of its waiting jobs.
  * - **Enough for the horizon.** The work of the waiting jobs and of those on executors (each its
- *   name's pace; a job of a name not known yet, the whole horizon) is spread over the
- *   executors of the shape, started or starting: while it would take them longer than
- *   `GROW_HORIZON_MS` (about a pod's start and warm-up; a later executor would come too late to
- *   help), executors are added, as many as bring it under. The caller bounds how many start at
- *   once and in all.
+ *   name's pace; a job of a name not known yet, the whole horizon) is spread over the executors
+ *   of the shape, started or starting: while it would take them longer than `GROW_HORIZON_MS`
+ *   (about a pod's start and warm-up; a later executor would come too late to help), executors
+ *   are added, as many as bring it under. The caller bounds how many start at once and in all.
  * - **By the rate, for short jobs.** Where every job of a shape is short and its ends can judge a
- *   growth (below), the rate its started executors end jobs at is also what one more would
- *   add: when what waits and what is held would take them more than twice the horizon,
- *   executors are added to bring it within the horizon (an executor's round trips and the job store's answers are part of
- *   its pace; the jobs' run times alone understate it).
+ *   growth (below), the rate its started executors end jobs at is also what one more would add:
+ *   when what waits and what is held would take them more than twice the horizon, executors are
+ *   added to bring it within the horizon (an executor's round trips and the job store's answers
+ *   are part of its pace; the jobs' run times alone understate it).
  * - **Growth must pay, where it can be judged.** Where jobs of a shape end often (at least
- *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`, and for about that long), the rate they end at shows within seconds
- *   whether more executors help: executors added to a shape that had started ones are judged
- *   `RATE_WINDOW_MS` after the last of its executors started, by the rate of ends over that
- *   window against the window before they were made; such a growth at most doubles the started
- *   executors. Until it is judged no more are added; if the rate rose by less than half of
- *   what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
+ *   `JUDGE_ENDS` in the last `RATE_WINDOW_MS`, and for about that long), the rate they end at
+ *   shows within seconds whether more executors help: executors added to a shape that had started
+ *   ones are judged `RATE_WINDOW_MS` after the last of its executors started, by the rate of ends
+ *   over that window against the window before they were made; such a growth at most doubles the
+ *   started executors. Until it is judged no more are added; if the rate rose by less than half
+ *   of what they promised (so the bottleneck is elsewhere: the job store, the leader, the nodes'
  *   CPU), the shape is held at that many executors for `HOLD_MS`; if it rose by less than
- *   `UNDO_GAIN` (or fell: executors that share the nodes' CPU can slow each other), the growth
- *   is undone — the added executors take no more jobs and stop once theirs are done — and the
- *   shape is held at the size it had. A growth whose executors
- *   have not all started within `START_WAIT_MS` (a pod that finds no node) is not judged: it
- *   no longer holds the shape back. Where every job held and
- *   waiting is of a name known to be short (under `SHORT_JOB_MS`), ends soon come often enough:
- *   a growth waits until they do, so that it is judged against the rate the started executors
- *   reach (not added on a guess right after the first ends, as the rate climbs). Jobs that end
- *   seldom (long ones) cannot be judged so; their slots are what they need.
+ *   `UNDO_GAIN` (or fell: executors that share the nodes' CPU can slow each other), the growth is
+ *   undone — the added executors take no more jobs and stop once theirs are done — and the shape
+ *   is held at the size it had. A growth whose executors have not all started within
+ *   `START_WAIT_MS` (a pod that finds no node) is not judged: it no longer holds the shape back.
+ *   Where every job held and waiting is of a name known to be short (under `SHORT_JOB_MS`), ends
+ *   soon come often enough: a growth waits until they do, so that it is judged against the rate
+ *   the started executors reach (not added on a guess right after the first ends, as the rate
+ *   climbs). Jobs that end seldom (long ones) cannot be judged so; their slots are what they
+ *   need.
  * - **Short jobs queue on their executor.** Once jobs of a name are seen to take less than
- *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough
- *   queued to keep its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming
- *   down), at least one slot's worth and at most `MAX_QUEUED` (a round trip through the job
- *   store takes a few hundred ms, in which a slot runs a dozen jobs of 20 ms). The next job is there the moment a
- *   slot frees, and the leader's messages carry several jobs each. Longer jobs get free slots
+ *   `SHORT_JOB_MS` on average, an executor is given more than its slots for them: enough queued
+ *   to keep its slots busy for `ROUND_TRIP_MS` (its ends going up, the next jobs coming down), at
+ *   least one slot's worth and at most `MAX_QUEUED` (a round trip through the job store takes a
+ *   few hundred ms, in which a slot runs a dozen jobs of 20 ms). The next job is there the moment
+ *   a slot frees, and the leader's messages carry several jobs each. Longer jobs get free slots
  *   only, so none waits behind a long one while another executor could start it.
  */
 
