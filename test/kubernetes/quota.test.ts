@@ -42,8 +42,9 @@ describe('a namespace with a quota of two pods', () => {
       ['run', workflow('../../examples/fanout.ts'), k.locator(), '--batchSystem', 'kubernetes', '--statusInterval', '1', '--', '10'],
       { env: { ...k.env, KUBECONFIG: config } },
     );
+    // a progress line names the most common reasons first ("4 waiting for a pod; 2 waiting for quota …")
     expect(r.stderr).toMatch(
-      /queued: \d+ waiting for quota \(pods "[^"]+" is forbidden: exceeded quota: two-pods, requested: pods=1, used: pods=2, limited: pods=2\)/,
+      /queued: (?:[^\n]*; )?\d+ waiting for quota \(pods "[^"]+" is forbidden: exceeded quota: two-pods, requested: pods=1, used: pods=2, limited: pods=2\)/,
     );
     expect(r.code).toBe(0);
     // 0 + 1 + 4 + … + 81
