@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync, spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BIN, ROOT, startToil, toil, traceLines, waitFor, workflow, type RunResult } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
@@ -75,6 +75,36 @@ function leaderInPidNamespace(args: string[], opts: { pid1: boolean }): ReturnTy
   return spawn('unshare', ['--pid', '--fork', ...inner], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: 'ignore' });
 }
 
+/** The PID namespace (its inode link) of the child that `unshare --fork` started, or undefined once gone. */
+async function namespaceOfChild(parent: number): Promise<string | undefined> {
+  for (const pid of await readdir('/proc')) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+    if (ppid === String(parent)) return readlink(`/proc/${pid}/ns/pid`).catch(() => undefined);
+  }
+  return undefined;
+}
+
+/** Whether any process is in the PID namespace `ns`. */
+async function anyProcessIn(ns: string): Promise<boolean> {
+  for (const pid of await readdir('/proc')) {
+    if (/^\d+$/.test(pid) && (await readlink(`/proc/${pid}/ns/pid`).catch(() => '')) === ns) return true;
+  }
+  return false;
+}
+
+/**
+ * Kills a leader started by {@link leaderInPidNamespace} and waits until its namespace is empty:
+ * its workers still writing into the test's directory would race the directory's removal.
+ */
+async function killNamespace(unshare: ReturnType<typeof spawn>): Promise<void> {
+  const ns = await namespaceOfChild(unshare.pid!);
+  const exited = unshare.exitCode !== null || unshare.signalCode !== null ? Promise.resolve() : new Promise((r) => unshare.once('exit', r));
+  unshare.kill('SIGKILL');
+  await exited;
+  if (ns) await waitFor(async () => !(await anyProcessIn(ns)), 20_000, "the leader's PID namespace to empty");
+}
+
 async function leaseOf(store: string): Promise<{ pid: number; expiresAt: number }> {
   let lease: Awaited<ReturnType<typeof readLease>>;
   await waitFor(async () => (lease = await readLease(await openJobStore(store))) !== undefined, 30_000, 'the lease');
@@ -119,19 +149,29 @@ describe('lease fencing', () => {
   }, 180_000);
 
   it('a renewal stalled longer than one attempt but shorter than the lease: the leader keeps its lease and finishes', async () => {
-    // The default lease: 60 s, renewed every 10 s, each attempt abandoned after 5 s. A stall of
-    // 12 s holds at least one renewal, which hangs until it is abandoned.
-    const run = startToil(['run', workflow('slow.ts'), locator(), '--maxJobs', '2', ...naps({ traceDir: t.dir, count: 2, napMs: 25_000 })]);
+    // A lease of 24 s: renewed every 4 s, each attempt abandoned after 2 s and tried again after
+    // 0.4 s, valid 22 s after the last renewal. A stall of 6 s holds at least one renewal, which
+    // hangs until it is abandoned.
+    const run = startToil([
+      'run',
+      workflow('slow.ts'),
+      locator(),
+      '--maxJobs',
+      '2',
+      '--leaseSeconds',
+      '24',
+      ...naps({ traceDir: t.dir, count: 2, napMs: 12_000 }),
+    ]);
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     await s3.server.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
-    await new Promise((r) => setTimeout(r, 12_000));
+    await new Promise((r) => setTimeout(r, 6_000));
     await s3.server.setFaults({});
     const r = await endWithin(run, 120_000);
     expect(r.timedOut).toBe(false);
     expect(r.stderr).not.toMatch(/lost the leader lease/);
     expect(r.code).toBe(0);
     // Renewals were tried during the stall, abandoned, and tried again.
-    expect(r.stderr).toMatch(/could not renew the leader lease on \S+: .*abandoned .*; trying again in 1\.0s/);
+    expect(r.stderr).toMatch(/could not renew the leader lease on \S+: .*abandoned .*; trying again in 0\.4s/);
     expect(JSON.parse(r.stdout)).toBe(2);
   }, 240_000);
 
@@ -162,9 +202,11 @@ describe('lease fencing', () => {
 
 describe('leaders in other PID namespaces', () => {
   it('a live leader whose pid means nothing here is not taken for dead', async () => {
-    const first = leaderInPidNamespace(['run', workflow('slow.ts'), t.store, ...naps({ traceDir: t.dir, count: 2, napMs: 60_000 })], {
-      pid1: false,
-    });
+    // A lease of 12 s, renewed every 2 s: the second leader sees it renewed within seconds.
+    const first = leaderInPidNamespace(
+      ['run', workflow('slow.ts'), t.store, '--leaseSeconds', '12', ...naps({ traceDir: t.dir, count: 2, napMs: 60_000 })],
+      { pid1: false },
+    );
     try {
       await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
       const lease = await leaseOf(t.store);
@@ -175,7 +217,7 @@ describe('leaders in other PID namespaces', () => {
       expect(second.stderr).toMatch(/in use by another leader/);
       expect(second.code).toBe(2);
     } finally {
-      first.kill('SIGKILL');
+      await killNamespace(first);
     }
   }, 120_000);
 
@@ -186,9 +228,7 @@ describe('leaders in other PID namespaces', () => {
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     const lease = await leaseOf(t.store);
     expect(lease.pid).toBe(1);
-    const gone = new Promise((r) => first.once('exit', r));
-    first.kill('SIGKILL');
-    await gone;
+    await killNamespace(first);
     // The lease has not expired yet (30 s by default), but its holder is provably dead.
     expect(lease.expiresAt).toBeGreaterThan(Date.now() + 5_000);
     const second = await endWithin(startToil(['run', workflow('slow.ts'), t.store, '--restart']), 60_000);
@@ -211,7 +251,7 @@ describe.each([
 
   it('while it renews, the successor is refused and the holder finishes', async () => {
     const holder = startToil(
-      ['run', workflow('slow.ts'), t.store, '--leaseSeconds', String(leaseSeconds), ...naps({ traceDir: t.dir, count: 2, napMs: 15_000 })],
+      ['run', workflow('slow.ts'), t.store, '--leaseSeconds', String(leaseSeconds), ...naps({ traceDir: t.dir, count: 2, napMs: 10_000 })],
       {
         env: clockOffBy(offsetMs),
       },

@@ -65,7 +65,8 @@ export async function tempDir(prefix = 'toil-test-', base = os.tmpdir()): Promis
   const dir = await mkdtemp(path.join(base, prefix));
   // worker pods run as the image's non-root user (1000): a directory they share with the test is theirs to write too
   if (base === SHARED_TMP) await chmod(dir, 0o777);
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  // retried a few times: a process the test stopped (a pod, a killed leader's worker) may still be ending
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
 }
 
 export function workflow(name: string): string {

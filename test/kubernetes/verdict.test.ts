@@ -146,7 +146,7 @@ describe('restart safety', () => {
   it('a restarted leader never takes a pod of the earlier leader for one of its jobs', async () => {
     const loc = k.locator();
     const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes'];
-    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 20_000 })], { env: k.env });
+    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 10_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     const old = workerPods().map((p) => ({ name: p.metadata!.name!, labels: p.metadata!.labels!, annotations: p.metadata!.annotations! }));
     expect(old).toHaveLength(2);
@@ -183,7 +183,7 @@ describe('restart safety', () => {
     const loc = k.locator();
     const args = ['run', workflow('slow.ts'), loc, '--batchSystem', 'kubernetes'];
     // The held pods stay (deleted, not gone) whether or not their naps have ended.
-    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 12_000 })], { env: k.env });
+    const first = startToil([...args, ...naps({ traceDir: t.dir, count: 2, napMs: 6_000 })], { env: k.env });
     await waitFor(async () => (await traceLines(t.dir)).filter((l) => l.startsWith('nap')).length >= 2, 60_000, 'naps to start');
     const old = workerPods().map((p) => p.metadata!.name!);
     expect(old).toHaveLength(2);
@@ -199,10 +199,10 @@ describe('restart safety', () => {
     await first.done;
 
     k.cluster.resetRequestCounts();
-    const refused = await toil([...args, '--restart', '--kubernetesRestartWait', '10'], { env: k.env });
+    const refused = await toil([...args, '--restart', '--kubernetesRestartWait', '4'], { env: k.env });
     expect(refused.stderr).toMatch(/deleting 2 worker Job\(s\) left by an earlier leader/);
-    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 10s\)/);
-    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 10s/);
+    expect(refused.stderr).toMatch(/waiting for 2 pod\(s\) of an earlier leader of this workflow to go \(\d+s of at most 4s\)/);
+    expect(refused.stderr).toMatch(/2 pod\(s\) of an earlier leader of this workflow are still there after 4s/);
     for (const name of old) expect(refused.stderr).toContain(`${name} (`);
     expect(refused.stderr).toMatch(/being deleted, held by finalizer example\.com\/hold\)/);
     expect(refused.code).toBe(1);
