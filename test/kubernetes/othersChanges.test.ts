@@ -65,10 +65,10 @@ describe('real watch timing', () => {
     const baseline = listsAndWatches();
 
     k.cluster.resetRequestCounts();
-    const run = startToil(['run', QUIET, k.locator(), '--batchSystem', 'kubernetes', '--', '25000'], { env: k.env });
+    const run = startToil(['run', QUIET, k.locator(), '--batchSystem', 'kubernetes', '--', '12000'], { env: k.env });
     await runningWorkerJob();
     // two clean ends of every watch, as a server ends them at their timeoutSeconds
-    for (const at of [8_000, 16_000]) setTimeout(() => k.cluster.faults.dropWatches(), at).unref();
+    for (const at of [4_000, 8_000]) setTimeout(() => k.cluster.faults.dropWatches(), at).unref();
     const r = await endsWithin(run, 120_000);
     expect(r.code).toBe(0);
     const long = listsAndWatches();
