@@ -199,7 +199,7 @@ export const OPTIONS = {
     value: 'bool',
     optionalValue: true,
     env: 'TOIL_KUBERNETES_EXECUTORS',
-    defaultHelp: 'true with --batchSystem kubernetes, false otherwise',
+    defaultHelp: 'false: a pod per job',
     help: 'run jobs on executor pods, each running job after job (several at once when they fit), instead of a pod per job; jobs with GPUs, or too large for an executor, still get a pod of their own',
     negation: 'a pod per job',
   }),
