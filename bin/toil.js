@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { nodeVersionProblem } from '../dist/nodeVersion.js';
 import { CGROUP_FILES, HEAP_SIZED_ENV, heapMiBFor, heapSizeGiven, memoryLimit } from '../dist/heapSize.js';
+import { mapWorkflowFrames } from '../dist/sourceMaps.js';
 
 /** The "engines.node" range of our package.json (none if it cannot be read: nothing is refused). */
 function enginesRange() {
@@ -70,7 +71,7 @@ function runSized() {
 if (runSized()) await new Promise(() => {});
 
 // Stack traces of workflow code name the workflow's own files (bundles carry source maps).
-process.setSourceMapsEnabled(true);
+mapWorkflowFrames();
 
 const { main } = await import('../dist/cli/main.js');
 await main(process.argv);

@@ -5,6 +5,7 @@
  * executor's pool uses it too: executors/executorMain.ts.)
  */
 import { runWorker, warmWorker, type WorkerArgs, type WorkerRecords } from './worker.js';
+import { mapWorkflowFrames } from '../sourceMaps.js';
 
 interface RunMessage {
   type: 'run';
@@ -17,7 +18,7 @@ function isRun(m: unknown): m is RunMessage {
 }
 
 // Stack traces of jobs name the workflow's own files and lines (bundles carry source maps).
-process.setSourceMapsEnabled(true);
+mapWorkflowFrames();
 
 if (!process.send) {
   process.stderr.write('poolMain must be started by the single_machine batch system\n');
