@@ -19,6 +19,7 @@ import { openJobStore } from '../../src/jobstore/open.js';
 import { LEASE_FILE, Lease, readLease } from '../../src/leader/lease.js';
 import type { JobRecord } from '../../src/job/types.js';
 import { sampleRecord } from '../jobstore/conformance.js';
+import { processTree } from '../../src/batch/processMemory.js';
 
 const t = useTempStore();
 
@@ -75,16 +76,6 @@ function leaderInPidNamespace(args: string[], opts: { pid1: boolean }): ReturnTy
   return spawn('unshare', ['--pid', '--fork', ...inner], { cwd: ROOT, env: { ...process.env, NODE_OPTIONS: '' }, stdio: 'ignore' });
 }
 
-/** The PID namespace (its inode link) of the child that `unshare --fork` started, or undefined once gone. */
-async function namespaceOfChild(parent: number): Promise<string | undefined> {
-  for (const pid of await readdir('/proc')) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    const ppid = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-    if (ppid === String(parent)) return readlink(`/proc/${pid}/ns/pid`).catch(() => undefined);
-  }
-  return undefined;
-}
-
 /** Whether any process is in the PID namespace `ns`. */
 async function anyProcessIn(ns: string): Promise<boolean> {
   for (const pid of await readdir('/proc')) {
@@ -98,7 +89,9 @@ async function anyProcessIn(ns: string): Promise<boolean> {
  * its workers still writing into the test's directory would race the directory's removal.
  */
 async function killNamespace(unshare: ReturnType<typeof spawn>): Promise<void> {
-  const ns = await namespaceOfChild(unshare.pid!);
+  // the namespace's first process: unshare's child
+  const init = processTree(unshare.pid!)[1];
+  const ns = init === undefined ? undefined : await readlink(`/proc/${init}/ns/pid`).catch(() => undefined);
   const exited = unshare.exitCode !== null || unshare.signalCode !== null ? Promise.resolve() : new Promise((r) => unshare.once('exit', r));
   unshare.kill('SIGKILL');
   await exited;
@@ -115,10 +108,9 @@ describe('lease fencing', () => {
   const s3 = useTestS3();
   let n = 0;
   const locator = () => `aws:us-east-1:lease-${process.pid}-${++n}`;
-
-  it('a leader that cannot renew its lease stops issuing work and exits before it expires', async () => {
-    const leaseSeconds = 6;
-    const run = startToil([
+  /** slow.ts on a new store, two naps at a time, with a lease of `leaseSeconds`. */
+  const napsLeased = (leaseSeconds: number, nap: { count: number; napMs: number }, ...options: string[]) =>
+    startToil([
       'run',
       workflow('slow.ts'),
       locator(),
@@ -126,9 +118,13 @@ describe('lease fencing', () => {
       '2',
       '--leaseSeconds',
       String(leaseSeconds),
-      '--logDebug',
-      ...naps({ traceDir: t.dir, count: 40, napMs: 1500 }),
+      ...options,
+      ...naps({ traceDir: t.dir, ...nap }),
     ]);
+
+  it('a leader that cannot renew its lease stops issuing work and exits before it expires', async () => {
+    const leaseSeconds = 6;
+    const run = napsLeased(leaseSeconds, { count: 40, napMs: 1500 }, '--logDebug');
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     // The job store stops answering lease renewals; everything else still works, so only
     // fencing can stop the leader from going on.
@@ -152,16 +148,7 @@ describe('lease fencing', () => {
     // A lease of 24 s: renewed every 4 s, each attempt abandoned after 2 s and tried again after
     // 0.4 s, valid 22 s after the last renewal. A stall of 6 s holds at least one renewal, which
     // hangs until it is abandoned.
-    const run = startToil([
-      'run',
-      workflow('slow.ts'),
-      locator(),
-      '--maxJobs',
-      '2',
-      '--leaseSeconds',
-      '24',
-      ...naps({ traceDir: t.dir, count: 2, napMs: 12_000 }),
-    ]);
+    const run = napsLeased(24, { count: 2, napMs: 12_000 });
     await waitFor(async () => (await traceLines(t.dir)).length >= 2, 60_000, 'naps to start');
     await s3.server.setFaults({ hangPutMatch: 'leader-lease', hangMs: 600_000 });
     await new Promise((r) => setTimeout(r, 6_000));
