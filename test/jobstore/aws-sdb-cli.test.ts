@@ -156,11 +156,11 @@ describe('workflows on an aws: job store with --awsMetadata simpledb', () => {
     expect(gone.stderr).toMatch(/nothing to clean/);
   }, 120_000);
 
-  it('TOIL_AWS_METADATA=simpledb under faults (SimpleDB: 5% 503s, 2% throttling, 3% cuts, 20% empty Select pages; S3: 5% SlowDown, 3% cuts) and a stale writer: every job runs exactly once', async () => {
+  it('TOIL_AWS_METADATA=simpledb under faults (SimpleDB: 5% 503s, 2% throttling, 6% cuts, 20% empty Select pages; S3: 5% SlowDown, 3% cuts) and a stale writer: every job runs exactly once', async () => {
     const loc = s3.locator();
     const n = 30;
     sdb.server.resetCounts();
-    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03, emptySelectRate: 0.2 });
+    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.06, emptySelectRate: 0.2 });
     await s3.cond.setFaults({ slowDown: 0.05, cut: 0.03 });
     let stale: { attempts: number; refused: number };
     try {

@@ -298,13 +298,13 @@ describe('aws job store with SimpleDB metadata: eventual consistency', () => {
   }, 60_000);
 });
 
-describe('aws job store with SimpleDB metadata under faults (5% 503s, 2% throttling, 3% cut connections, 20% empty Select pages; S3 faults too)', () => {
+describe('aws job store with SimpleDB metadata under faults (5% 503s, 2% throttling, 6% cut connections, 20% empty Select pages; S3 faults too)', () => {
   it("completes the store's operations correctly; stale writers lose", async () => {
     const name = storeName();
     const store = makeStore(s3.plain, name);
     const other = follower(s3.plain, name);
     sdb.server.resetCounts();
-    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.03, emptySelectRate: 0.2 });
+    sdb.server.setFaults({ errorRate: 0.05, throttleRate: 0.02, cutRate: 0.06, emptySelectRate: 0.2 });
     await s3.plain.setFaults({ slowDown: 0.05, cut: 0.03 });
     try {
       await store.create();
