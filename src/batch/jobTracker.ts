@@ -41,6 +41,8 @@ export interface TrackedJob {
   jobId: string;
   jobName: string;
   requirements: ResolvedRequirements;
+  /** An executor's name (its Job gets no new pod for a disrupted one: it ends, and the executor's jobs with it). */
+  executor?: string;
   /** The newest pod seen for the Job. */
   pod?: V1Pod;
   ended: boolean;
@@ -138,7 +140,7 @@ export class JobTracker {
     this.maxDisruptions = o.maxDisruptions ?? 5;
   }
 
-  add(args: Pick<TrackedJob, 'batchJobId' | 'batchLabel' | 'name' | 'jobId' | 'jobName' | 'requirements'>): TrackedJob {
+  add(args: Pick<TrackedJob, 'batchJobId' | 'batchLabel' | 'name' | 'jobId' | 'jobName' | 'requirements' | 'executor'>): TrackedJob {
     const t: TrackedJob = { ...args, ended: false, finishing: false, disruptedPods: new Set() };
     this.byId.set(t.batchJobId, t);
     this.byName.set(t.name, t);
@@ -255,13 +257,16 @@ export class JobTracker {
 
   /**
    * A pod taken away (once per pod, whatever order its events come in): a warning, as it runs
-   * again without using up a try; past the bound, the job's end.
+   * again without using up a try; past the bound, the job's end. An executor's Job ends with
+   * its pod (its verdict says it was taken away): the executor batch system says what that
+   * means for its jobs.
    */
   private countDisruption(t: TrackedJob, pod: V1Pod): TrackerAction[] {
     const taken = disrupted(pod);
     const name = pod.metadata?.name ?? '';
     if (!taken || t.disruptedPods.has(name)) return [];
     t.disruptedPods.add(name);
+    if (t.executor !== undefined) return [];
     if (t.disruptedPods.size > this.maxDisruptions) {
       return [{ kind: 'finish', job: t, verdict: tooManyDisruptions(t.disruptedPods.size, this.maxDisruptions, taken), deleteNow: true }];
     }

@@ -268,6 +268,7 @@ export class KubernetesBatchSystem implements BatchSystem {
       jobId: req.jobId,
       jobName: req.jobName,
       requirements: req.requirements,
+      ...(req.worker.executor !== undefined ? { executor: req.worker.executor } : {}),
     });
     await this.startCreate(t, body);
     return batchJobId;

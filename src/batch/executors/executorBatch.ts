@@ -17,9 +17,9 @@
  *   its process (exit code, `process.exit`, a crash, memory over its slot, killed). An executor
  *   that ends with jobs (its pod deleted, evicted, preempted, lost, killed as a whole, or its
  *   process gone) ends each of them with the executor's reason, not counted against their tries
- *   — the job did nothing wrong — up to `maxDisruptions` times per job, after which it counts. An
- *   executor that never ran because its pod was refused, could not pull its image or found no
- *   node passes that verdict to its jobs as it is (a job of its own would have had it too).
+ *   — the job did nothing wrong — within the disruption bound; one that ends before it started
+ *   ends the jobs waiting for its shape with its verdict, unless one of the shape has started, so
+ *   no job waits for ever on an executor that cannot start. The rules: executorEnds.ts.
  * - **Short jobs queue on their executor**, beyond its slots (poolSizing.ts).
  * - **A pod of its own**: jobs shapes.ts does not pack run as batch jobs of the inner batch
  *   system, as without executors.
@@ -35,6 +35,7 @@ import type { Logger } from '../../log.js';
 import { EndQueue } from '../endQueue.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from '../types.js';
 import { BUSY_POLL_MS, ENDS_POLL_MS, HEARTBEAT_MS, MAX_STARTING, POLL_MS, QUIET_POLL_MS, type UpMessage } from './protocol.js';
+import { ExecutorEnds, type InnerEnd } from './executorEnds.js';
 import { emptyOutbox, mergeOutbox, newExecutorRecord, type Executor, type Held } from './executorRecord.js';
 import { PoolGrowth } from './poolGrowth.js';
 import { shapeOf, type ExecutorBounds, type Shape } from './shapes.js';
@@ -58,9 +59,6 @@ export interface ExecutorBatchOptions {
 /** While jobs wait, the pool is looked at at least this often (not only when something happens). */
 const REPUMP_MS = 250;
 
-/** Outcomes of an executor that never ran its jobs: its jobs get them as they are. */
-const NEVER_RAN = new Set<BatchJobEnd['outcome']>(['refused', 'image', 'unschedulable']);
-
 export class ExecutorBatchSystem implements BatchSystem {
   readonly name: string;
   private readonly ends = new EndQueue();
@@ -70,7 +68,7 @@ export class ExecutorBatchSystem implements BatchSystem {
   /** Jobs in a pod of their own: the inner batch system's id → ours, and back. */
   private readonly own = new Map<number, Pick<Held, 'id' | 'req'>>();
   private readonly ownInnerId = new Map<number, number>();
-  private readonly disruptions = new Map<string, number>();
+  private readonly verdicts: ExecutorEnds;
   /** The paces of jobs and the pool's growth, per shape (poolGrowth.ts). */
   private readonly growth: PoolGrowth;
   private readonly stopping = new AbortController();
@@ -88,6 +86,7 @@ export class ExecutorBatchSystem implements BatchSystem {
   ) {
     this.name = inner.name;
     this.growth = new PoolGrowth(opts.logger);
+    this.verdicts = new ExecutorEnds(opts.maxDisruptions ?? 5);
     this.timer = setInterval(() => void this.poll(), BUSY_POLL_MS);
     this.timer.unref();
     this.reading = this.readInnerEnds();
@@ -344,6 +343,7 @@ export class ExecutorBatchSystem implements BatchSystem {
       if (m.started && !ex.started) {
         ex.started = true;
         ex.idleSince = Date.now();
+        this.verdicts.started(ex.shape.key);
         this.opts.logger.debug(`executor ${ex.name} started on ${m.started.host}`);
       }
       for (const { key, end } of m.ends) {
@@ -387,34 +387,39 @@ export class ExecutorBatchSystem implements BatchSystem {
   }
 
   /** An executor ended: each job it still had ends with its reason (see the rules at the top). */
-  private executorEnded(ex: Executor, end: Omit<BatchJobEnd, 'batchJobId' | 'jobId'>, how: { neverRan?: boolean } = {}): void {
+  private executorEnded(ex: Executor, end: InnerEnd, how: { neverRan?: boolean } = {}): void {
     ex.ended = true;
     this.executors.delete(ex.name);
     if (ex.innerId !== undefined) this.byInnerId.delete(ex.innerId);
     const said = `${end.outcome}${end.message ? `: ${end.message}` : ''}`;
     this.opts.logger.debug(`executor ${ex.name} ended (${said})`);
-    const what = `its executor ${ex.name} ended (${said})`;
-    const neverRan = how.neverRan === true || NEVER_RAN.has(end.outcome);
+    const neverRan = how.neverRan === true;
     for (const held of ex.jobs.values()) {
-      const jobEnd = neverRan ? { ...end, place: undefined } : this.lostJobEnd(held, end, what);
+      const jobEnd = this.verdicts.forHeldJob(held.req.jobId, end, { executor: ex.name, neverRan });
       this.ends.push({ batchJobId: held.id, jobId: held.req.jobId, ...jobEnd });
     }
-    if (ex.jobs.size > 0) this.opts.logger.info(`${what} with ${ex.jobs.size} job(s) on it`);
+    if (ex.jobs.size > 0) this.opts.logger.info(`its executor ${ex.name} ended (${said}) with ${ex.jobs.size} job(s) on it`);
     ex.jobs.clear();
+    if (!ex.started && !ex.stopping && !this.poolOf(ex.shape).some((other) => other.started)) this.endedUnstarted(ex, end);
     this.pump();
   }
 
-  private lostJobEnd(held: Held, end: Omit<BatchJobEnd, 'batchJobId' | 'jobId'>, what: string): Omit<BatchJobEnd, 'batchJobId' | 'jobId'> {
-    const n = (this.disruptions.get(held.req.jobId) ?? 0) + 1;
-    this.disruptions.set(held.req.jobId, n);
-    const free = n <= (this.opts.maxDisruptions ?? 5);
-    return {
-      outcome: end.outcome === 'succeeded' || end.outcome === 'failed' ? 'preempted' : end.outcome,
-      exitCode: null,
-      message: free ? what : `${what}; it lost its executor ${n} times, so this one counts`,
-      countsAsAttempt: !free,
-      ...(end.place ? { place: end.place } : {}),
-    };
+  /** An executor of a shape none of whose executors has started ended before it started. */
+  private endedUnstarted(ex: Executor, end: InnerEnd): void {
+    const verdict = this.verdicts.forWaitingJobs(ex.shape.key, end, ex.name);
+    if (!verdict) {
+      const lost = this.verdicts.startLossesOf(ex.shape.key);
+      if (end.outcome === 'preempted')
+        this.opts.logger.info(
+          `executor ${ex.name} was taken away before it started (${lost} in a row; --kubernetesMaxDisruptions allows ${this.opts.maxDisruptions ?? 5})`,
+        );
+      return;
+    }
+    const waiting = this.queue.filter((h) => h.shape.key === ex.shape.key);
+    if (waiting.length === 0) return;
+    this.queue = this.queue.filter((h) => h.shape.key !== ex.shape.key);
+    this.opts.logger.info(`executor ${ex.name} ended before it started; the ${waiting.length} job(s) waiting for it end with its reason`);
+    for (const held of waiting) this.ends.push({ batchJobId: held.id, jobId: held.req.jobId, ...verdict });
   }
 
   async kill(batchJobIds: number[]): Promise<void> {
