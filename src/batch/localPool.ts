@@ -11,6 +11,10 @@
  *   started are read every `memoryCheckMs` (processMemory.ts); a job whose resident set is over
  *   what it asked for is killed alone (its process tree, SIGKILL) and told so, before the pod's
  *   limit — the sum of its jobs' — could make the kernel choose a victim among its neighbours.
+ * - **Disk, per job.** With `diskLimit`, the job's temporary directory (its worker process says
+ *   which, as it makes it) is read every `diskCheckMs`; a job holding more than it asked for
+ *   there is killed alone and told so, before the pod's storage limit — the sum of its jobs' —
+ *   could make the kubelet evict the pod and every job in it.
  * - **Output.** The last lines each process printed are kept: what a job printed before it ended
  *   its process is its log when the worker could not save one.
  * - **Ends.** Each job's end is reported once, through `onEnd`, as a batch job end without the
@@ -24,6 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSize } from '../size.js';
 import { processEndReason } from './processEnd.js';
+import { treeBytes } from '../treeBytes.js';
 import { processTree, treeResidentBytes } from './processMemory.js';
 import type { BatchJobEnd, WorkerArgs, WorkerRecords } from './types.js';
 
@@ -36,6 +41,8 @@ export interface PoolRun {
   args: WorkerArgs;
   /** Bytes the job asked for: over it, the job is killed alone (undefined: not enforced). */
   memoryLimit?: number;
+  /** Bytes of disk the job asked for: more in its temporary directory, and it is killed alone (undefined: not enforced). */
+  diskLimit?: number;
 }
 
 export interface LocalPoolOptions {
@@ -47,6 +54,8 @@ export interface LocalPoolOptions {
   env?: NodeJS.ProcessEnv;
   /** How often running jobs' memory is read, when any has a limit (default 250 ms). */
   memoryCheckMs?: number;
+  /** How often running jobs' temporary directories are read, when any has a disk limit (default 1 s). */
+  diskCheckMs?: number;
 }
 
 interface Proc {
@@ -61,7 +70,9 @@ interface Busy {
   /** When it was given to the process (ms since the epoch). */
   startedAt: number;
   /** Why the pool killed it, if it did. */
-  killedFor?: { kind: 'leader' } | { kind: 'memory'; used: number; limit: number };
+  killedFor?: { kind: 'leader' } | { kind: 'memory' | 'disk'; used: number; limit: number };
+  /** The job's temporary directory, once its worker process has made it. */
+  tempDir?: string;
 }
 
 /** Lines of a worker process's own output kept: what a job printed before it ended the process. */
@@ -77,7 +88,9 @@ export function defaultWorkerEntry(): string {
 export class LocalPool {
   private readonly procs = new Set<Proc>();
   private readonly entry: string;
-  private memoryTimer: NodeJS.Timeout | undefined;
+  private limitsTimer: NodeJS.Timeout | undefined;
+  /** When the temporary directories were last read, and whether a reading is under way. */
+  private diskRead = { at: 0, busy: false };
   private closed = false;
 
   constructor(private readonly opts: LocalPoolOptions) {
@@ -108,7 +121,7 @@ export class LocalPool {
     proc.busy = { run, startedAt: Date.now() };
     proc.tail = [];
     proc.child.send({ type: 'run', batchJobId: run.key, args: run.args });
-    if (run.memoryLimit !== undefined) this.watchMemory();
+    if (run.memoryLimit !== undefined || run.diskLimit !== undefined) this.watchLimits();
   }
 
   /**
@@ -133,7 +146,7 @@ export class LocalPool {
   /** Ends every process: idle ones asked to stop, busy ones killed; resolves when all are gone (at most 2 s). */
   async shutdown(): Promise<void> {
     this.closed = true;
-    if (this.memoryTimer) clearInterval(this.memoryTimer);
+    if (this.limitsTimer) clearInterval(this.limitsTimer);
     const exits = [...this.procs].map(
       (p) =>
         new Promise<void>((resolve) => {
@@ -191,8 +204,12 @@ export class LocalPool {
 
   private onMessage(proc: Proc, m: unknown): void {
     if (typeof m !== 'object' || m === null) return;
-    const msg = m as { type?: string; batchJobId?: number; code?: number; records?: WorkerRecords };
+    const msg = m as { type?: string; batchJobId?: number; code?: number; records?: WorkerRecords; dir?: unknown };
     const busy = proc.busy;
+    if (msg.type === 'tempDir' && busy && busy.run.key === msg.batchJobId && typeof msg.dir === 'string') {
+      busy.tempDir = msg.dir;
+      return;
+    }
     if (msg.type !== 'done' || !busy || busy.run.key !== msg.batchJobId || busy.killedFor) return;
     proc.busy = undefined;
     proc.jobsRun++;
@@ -220,26 +237,49 @@ export class LocalPool {
     this.opts.onEnd(busy.run.key, exitEnd(proc, busy, { code, signal }));
   }
 
-  /** Reads the memory of every running job that has a limit; kills the ones over it. */
-  private watchMemory(): void {
-    if (this.memoryTimer || this.closed) return;
-    this.memoryTimer = setInterval(() => {
+  /** Reads what running jobs with limits use (memory each tick, disk every `diskCheckMs`); kills the ones over. */
+  private watchLimits(): void {
+    if (this.limitsTimer || this.closed) return;
+    this.limitsTimer = setInterval(() => {
       let watched = 0;
       for (const p of this.procs) {
-        const limit = p.busy?.run.memoryLimit;
-        if (!p.busy || limit === undefined || p.busy.killedFor || p.child.pid === undefined) continue;
+        if (!p.busy || p.busy.killedFor || p.child.pid === undefined) continue;
+        const limit = p.busy.run.memoryLimit;
+        if (p.busy.run.diskLimit !== undefined) watched++;
+        if (limit === undefined) continue;
         watched++;
         const used = treeResidentBytes(p.child.pid);
-        if (used === undefined || used <= limit) continue;
-        p.busy.killedFor = { kind: 'memory', used, limit };
-        killTree(p.child);
+        if (used !== undefined && used > limit) this.killOver(p, { kind: 'memory', used, limit });
       }
-      if (watched === 0 && this.memoryTimer) {
-        clearInterval(this.memoryTimer);
-        this.memoryTimer = undefined;
+      if (Date.now() - this.diskRead.at >= (this.opts.diskCheckMs ?? 1000)) void this.readDisks();
+      if (watched === 0 && this.limitsTimer) {
+        clearInterval(this.limitsTimer);
+        this.limitsTimer = undefined;
       }
     }, this.opts.memoryCheckMs ?? 250);
-    this.memoryTimer.unref();
+    this.limitsTimer.unref();
+  }
+
+  /** Reads the temporary directory of every running job with a disk limit (one reading at a time). */
+  private async readDisks(): Promise<void> {
+    if (this.diskRead.busy) return;
+    this.diskRead = { at: Date.now(), busy: true };
+    try {
+      for (const p of this.procs) {
+        const busy = p.busy;
+        const limit = busy?.run.diskLimit;
+        if (!busy || limit === undefined || busy.tempDir === undefined || busy.killedFor) continue;
+        const used = await treeBytes(busy.tempDir);
+        if (used > limit && p.busy === busy && !busy.killedFor) this.killOver(p, { kind: 'disk', used, limit });
+      }
+    } finally {
+      this.diskRead.busy = false;
+    }
+  }
+
+  private killOver(p: Proc, over: { kind: 'memory' | 'disk'; used: number; limit: number }): void {
+    p.busy!.killedFor = over;
+    killTree(p.child);
   }
 }
 
@@ -248,6 +288,16 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
   const killed = busy.killedFor;
   if (killed?.kind === 'leader') return { outcome: 'killed', exitCode: exit.code, message: 'killed by the leader', countsAsAttempt: false };
   const tail = proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {};
+  if (killed?.kind === 'disk') {
+    return {
+      outcome: 'disk',
+      exitCode: 137,
+      message: `out of disk: the job held ${formatSize(killed.used)} in its temporary directory, over the ${formatSize(killed.limit)} it was given, and was killed (alone: the jobs beside it run on); ask for more with require({ disk })`,
+      countsAsAttempt: true,
+      ...tail,
+      place: placeOf(proc, busy),
+    };
+  }
   if (killed?.kind === 'memory') {
     return {
       outcome: 'memory',

@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ToilError, errorMessage } from '../errors.js';
@@ -18,6 +18,7 @@ import type { FileStore, OnceOptions, ReadFileOptions } from '../job/context.js'
 import type { FileID } from '../job/types.js';
 import { safeBasename } from '../jobstore/types.js';
 import type { JobStore } from '../jobstore/types.js';
+import { treeBytes } from '../treeBytes.js';
 import { emptyStats, type CacheStats } from './cacheRules.js';
 import { placeFile } from './cacheFiles.js';
 import { cacheKey, type NodeCache } from './nodeCache.js';
@@ -36,6 +37,8 @@ export interface JobFileStoreOptions {
   /** Where the job's temporary directory goes. */
   workDir: string;
   cache?: CacheAccess;
+  /** Told the job's temporary directory once it is made (a pool that enforces the job's disk watches it). */
+  onTempDir?: (dir: string) => void;
 }
 
 export class JobFileStore implements FileStore {
@@ -55,6 +58,7 @@ export class JobFileStore implements FileStore {
   private readonly workDir: string;
   /** This attempt's name in the node cache (its references and reservation). */
   private readonly holdKey: string;
+  private readonly onTempDir: ((dir: string) => void) | undefined;
   private cacheState: { access: CacheAccess; cache?: NodeCache; broken?: boolean } | undefined;
 
   constructor(o: JobFileStoreOptions) {
@@ -63,6 +67,7 @@ export class JobFileStore implements FileStore {
     this.workDir = o.workDir;
     this.holdKey = `${o.jobId}:${randomBytes(6).toString('hex')}`;
     if (o.cache) this.cacheState = { access: o.cache };
+    this.onTempDir = o.onTempDir;
   }
 
   /** Reserves the job's disk on the node (cache on): waits for room, or fails naming the sizes. */
@@ -138,6 +143,7 @@ export class JobFileStore implements FileStore {
       this.withNodeCache((c) => c.trackDir(dir, this.holdKey));
       await mkdir(dir);
       this.tempRoot = dir;
+      this.onTempDir?.(dir);
     }
     return this.tempRoot;
   }
@@ -252,23 +258,6 @@ export class JobFileStore implements FileStore {
     this.warnings.push(message);
     createLogger('warning').warning(`toil worker: ${message}`);
   }
-}
-
-/** Bytes of the regular files under `dir` (0 if it is not there). */
-async function treeBytes(dir: string): Promise<number> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  let total = 0;
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) total += await treeBytes(p);
-    else if (e.isFile()) total += (await lstat(p).catch(() => undefined))?.size ?? 0;
-  }
-  return total;
 }
 
 /** Whether this process has said that its node cache cannot be used (it says so once). */

@@ -32,8 +32,10 @@ process.on('disconnect', () => process.exit(1));
 const RECORDS_MAX = 1024 * 1024;
 
 /** An executor's batch job (executor mode on this machine) runs the executor here, in place of one job. */
-async function run(args: WorkerArgs, records: WorkerRecords): Promise<number> {
-  if (args.executor === undefined) return runWorker(args, records);
+async function run(args: WorkerArgs, records: WorkerRecords, batchJobId: number): Promise<number> {
+  // The pool watches each job's temporary directory when it enforces the job's disk (localPool.ts).
+  const onTempDir = (dir: string) => process.send?.({ type: 'tempDir', batchJobId, dir });
+  if (args.executor === undefined) return runWorker(args, records, { onTempDir });
   const { runExecutor } = await import('../batch/executors/executorMain.js');
   return runExecutor({ locator: args.locator, name: args.executor, ...(args.workDir ? { workDir: args.workDir } : {}) });
 }
@@ -56,7 +58,7 @@ process.on('message', (m: unknown) => {
   if (!isRun(m)) return;
   const records: WorkerRecords = { done: [], created: [], versions: {} };
   process.title = `toil-ts worker: job ${m.args.jobId}`;
-  void run(m.args, records).then((code) => {
+  void run(m.args, records, m.batchJobId).then((code) => {
     process.title = IDLE_TITLE;
     const carried = code === 0 && JSON.stringify(records).length <= RECORDS_MAX ? { records } : {};
     process.send?.({ type: 'done', batchJobId: m.batchJobId, code, ...carried });

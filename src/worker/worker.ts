@@ -64,8 +64,14 @@ export async function warmWorker(locator: string): Promise<void> {
   }
 }
 
+/** What a worker process running jobs for a pool tells it as they run. */
+export interface WorkerHooks {
+  /** A job's temporary directory was made (chained jobs each make their own). */
+  onTempDir?: (dir: string) => void;
+}
+
 /** Runs a batch job; returns the exit code, and with `records`, fills it with what it committed. Never throws. */
-export async function runWorker(args: WorkerArgs, records?: WorkerRecords): Promise<number> {
+export async function runWorker(args: WorkerArgs, records?: WorkerRecords, hooks: WorkerHooks = {}): Promise<number> {
   let store: JobStore;
   let registry: Registry;
   let workflow: NonNullable<WorkerArgs['workflow']>;
@@ -89,7 +95,7 @@ export async function runWorker(args: WorkerArgs, records?: WorkerRecords): Prom
     return e instanceof ToilError && e.code === 'USAGE' ? EXIT.usage : EXIT.store;
   }
 
-  const session: Session = { store, registry, resolver: new PromiseResolver(store), workflow, args };
+  const session: Session = { store, registry, resolver: new PromiseResolver(store), workflow, args, hooks };
   let jobId: string | undefined = args.jobId;
   let allocated = args.allocated;
   let loadedNext = handedRecord(args);
@@ -135,6 +141,7 @@ interface Session {
   resolver: PromiseResolver;
   workflow: NonNullable<WorkerArgs['workflow']>;
   args: WorkerArgs;
+  hooks: WorkerHooks;
 }
 
 /** One attempt at one job: its record, what it may use, where its output and files go. */
@@ -170,7 +177,13 @@ function startAttempt(s: Session, job: Pick<Attempt, 'current' | 'requirements' 
     ...job,
     label,
     capture: new OutputCapture(s.args.echo ?? false, label),
-    files: new JobFileStore({ store: s.store, jobId: rec.id, workDir, cache: cacheAccess(s, base) }),
+    files: new JobFileStore({
+      store: s.store,
+      jobId: rec.id,
+      workDir,
+      cache: cacheAccess(s, base),
+      ...(s.hooks.onTempDir ? { onTempDir: s.hooks.onTempDir } : {}),
+    }),
     logLines: [],
     ...(s.workflow.measure ? { measurement: startMeasuring() } : {}),
     diskBytes: 0,

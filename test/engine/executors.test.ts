@@ -26,6 +26,17 @@ describe('executor mode on this machine', () => {
     expect([await t.count('n1'), await t.count('n2'), await t.count('hog')]).toEqual([1, 1, 1]);
   }, 120_000);
 
+  it('kills a job over its disk alone; its neighbours on the same executor finish', async () => {
+    const r = await toil(['run', workflow('executors.ts'), t.store, '--retryCount', '0', '--', 'disk', t.dir], { env: EXECUTORS });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /job 'scribbler' \(scribbler-[a-z0-9]+\): out of disk: the job held [\d.]+ MiB in its temporary directory, over the 256 MiB it was given, and was killed \(alone/,
+    );
+    const s = JSON.parse((await toil(['status', t.store, '--json'])).stdout) as { counts: Record<string, number> };
+    expect(s.counts.done).toBe(3);
+    expect([await t.count('n1'), await t.count('n2'), await t.count('scribbler')]).toEqual([1, 1, 1]);
+  }, 120_000);
+
   it('re-runs the three jobs of an executor that was killed, none charged a try', async () => {
     const run = startToil(['run', workflow('executors.ts'), t.store, '--retryCount', '0', '--', 'lose', t.dir], { env: EXECUTORS });
     const starts = async (n: number) => (await traceLines(t.dir)).filter((l) => l.startsWith('start ') && l.split(' ')[2] === String(n));

@@ -73,6 +73,35 @@ describe('local storage', () => {
     expect(r.stderr).not.toMatch(/taken away/);
     expect(k.leftoverJobs()).toBe(0);
   }, 180_000);
+
+  it('on executor pods, a job writing beyond its slot is killed alone and told so, before the kubelet evicts the pod; its neighbours finish', async () => {
+    const r = await toilWithin(
+      120_000,
+      [
+        'run',
+        workflow('executors.ts'),
+        k.locator(),
+        '--batchSystem',
+        'kubernetes',
+        '--kubernetesExecutors',
+        '--retryCount',
+        '0',
+        '--',
+        'disk',
+        t.dir,
+      ],
+      envWithoutHostPath(),
+    );
+    expect(r.stopped ? `stopped after 120 s:\n${r.stderr}` : 'ended').toBe('ended');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /job 'scribbler' \(scribbler-[a-z0-9]+\): out of disk: the job held [\d.]+ MiB in its temporary directory, over the 256 MiB it was given, and was killed \(alone/,
+    );
+    expect(r.stderr).toMatch(/1 job\(s\) failed/);
+    expect(r.stderr).not.toMatch(/evicted|taken away/);
+    expect([await t.count('n1'), await t.count('n2'), await t.count('scribbler')]).toEqual([1, 1, 1]);
+    expect(k.leftoverJobs()).toBe(0);
+  }, 180_000);
 });
 
 type Pod = { metadata?: { name?: string; annotations?: Record<string, string> }; status?: { phase?: string } };

@@ -155,7 +155,12 @@ export class ExecutorBatchSystem implements BatchSystem {
       }
       held.assignedAt = Date.now();
       ex.jobs.set(held.id, held);
-      ex.outbox.assign.push({ key: held.id, args: held.req.worker, memoryLimit: held.shape.slot.memory });
+      ex.outbox.assign.push({
+        key: held.id,
+        args: held.req.worker,
+        memoryLimit: held.shape.slot.memory,
+        diskLimit: held.shape.slot.disk,
+      });
       touched.add(ex);
     }
     this.queue = left;

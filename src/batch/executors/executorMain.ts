@@ -143,6 +143,7 @@ class Executor {
         key: a.key,
         args: this.o.workDir ? { ...args, workDir: this.o.workDir } : args,
         ...(a.memoryLimit !== undefined ? { memoryLimit: a.memoryLimit } : {}),
+        ...(a.diskLimit !== undefined ? { diskLimit: a.diskLimit } : {}),
       });
     }
   }

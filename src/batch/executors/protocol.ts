@@ -81,6 +81,8 @@ const AssignmentSchema = z.object({
   args: z.custom<WorkerArgs>((v) => typeof v === 'object' && v !== null && typeof (v as { jobId?: unknown }).jobId === 'string'),
   /** Bytes the job asked for: over it, the job is killed alone. */
   memoryLimit: z.number().positive().optional(),
+  /** Bytes of disk its slot gives it: more in its temporary directory, and it is killed alone. */
+  diskLimit: z.number().positive().optional(),
 });
 export type Assignment = z.infer<typeof AssignmentSchema>;
 
