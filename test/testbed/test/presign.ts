@@ -24,7 +24,17 @@ class Sha256 {
  * A presigned GET of `url` (its path already encoded, as S3 paths are sent): payload
  * UNSIGNED-PAYLOAD and only `host` signed, as the SDK's S3 presigner does it.
  */
-export async function presignGet(
+export function presignGet(
+  url: string,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+  expiresIn: number,
+): Promise<string> {
+  return presign('GET', url, credentials, expiresIn);
+}
+
+/** A presigned request of any method, signed as presignGet's. */
+export async function presign(
+  method: string,
   url: string,
   credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
   expiresIn: number,
@@ -34,7 +44,7 @@ export async function presignGet(
   const sha = new Set(['x-amz-content-sha256']);
   const signed = await signer.presign(
     {
-      method: 'GET',
+      method,
       protocol: u.protocol,
       hostname: u.hostname,
       port: Number(u.port),

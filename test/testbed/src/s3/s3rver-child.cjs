@@ -13,6 +13,9 @@
  *   (s3rver writes in place and answers before its write has finished), and a request's lock
  *   outlives a client that went away in the middle of a write (S3 then keeps the old object or
  *   the whole new one);
+ * - a part whose client went away in the middle of it fails and is not kept (s3rver's UploadPart
+ *   pipes the request without listening for its end, and waited for ever, holding the upload's
+ *   lock: aborting that upload then never answered);
  * - AbortMultipartUpload (s3rver answers 405), ListMultipartUploads (501), NoSuchUpload for parts
  *   and completions of unknown uploads, and idempotent CompleteMultipartUpload (a retried
  *   completion of a finished upload answers as the first one did);
@@ -68,7 +71,18 @@ let tmpSeq = 0;
 FilesystemStore.prototype.putObject = async function putWholeObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
   await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
-  const tmp = `${objectPath}.${process.pid}-${++tmpSeq}.partial`;
+  const source = Buffer.isBuffer(object.content) ? [object.content] : object.content;
+  const { size, md5 } = await writeMeasured(source, objectPath);
+  await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+  return { size, md5 };
+};
+
+/**
+ * Writes a stream to a file beside `target`, renamed into place once all its bytes are on disk;
+ * a stream that errors or ends early (its client went away) leaves nothing and rejects.
+ */
+async function writeMeasured(source, target) {
+  const tmp = `${target}.${process.pid}-${++tmpSeq}.partial`;
   const md5 = crypto.createHash('md5');
   let size = 0;
   const measure = new Transform({
@@ -78,17 +92,23 @@ FilesystemStore.prototype.putObject = async function putWholeObject(object) {
       callback(null, chunk);
     },
   });
-  const source = Buffer.isBuffer(object.content) ? [object.content] : object.content;
   try {
     await pipeline(source, measure, fs.createWriteStream(tmp));
-    await fs.promises.rename(tmp, objectPath);
+    await fs.promises.rename(tmp, target);
   } catch (e) {
     await fs.promises.rm(tmp, { force: true });
     throw e;
   }
-  const digest = md5.digest('hex');
-  await this.putMetadata(object.bucket, object.key, object.metadata, digest);
-  return { size, md5: digest };
+  return { size, md5: md5.digest('hex') };
+}
+
+// ---- parts: the same, and a part whose request ends early fails (s3rver's own never settles) ----
+FilesystemStore.prototype.putPart = async function putWholePart(bucket, uploadId, partNumber, content) {
+  const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+  await fs.promises.mkdir(path.dirname(partPath), { recursive: true });
+  const { size, md5 } = await writeMeasured(content, partPath);
+  await fs.promises.writeFile(`${partPath}.md5`, md5);
+  return { size, md5 };
 };
 
 /** The keys requests may be signed with: s3rver's static one, and the sessions of a trusted STS. */
