@@ -62,7 +62,7 @@ interface Proc {
   child: ChildProcess;
   busy?: Busy;
   jobsRun: number;
-  tail: string[];
+  tail: OutputTail;
 }
 
 interface Busy {
@@ -77,6 +77,31 @@ interface Busy {
 
 /** Lines of a worker process's own output kept: what a job printed before it ended the process. */
 const TAIL_LINES = 200;
+/** Bytes of them kept at most (as a pod's log tail: podLogs.ts), a line longer than that cut to its end. */
+const TAIL_BYTES = 32 * 1024;
+
+/** The last lines a process printed, within TAIL_LINES and TAIL_BYTES (each line counted with its newline). */
+class OutputTail {
+  readonly lines: string[] = [];
+  private bytes = 0;
+
+  push(line: string): void {
+    // A line cut within a character starts with a replacement character or two: room for them.
+    const kept =
+      Buffer.byteLength(line) < TAIL_BYTES
+        ? line
+        : Buffer.from(line)
+            .subarray(-(TAIL_BYTES - 16))
+            .toString();
+    this.lines.push(kept);
+    this.bytes += Buffer.byteLength(kept) + 1;
+    while (this.lines.length > TAIL_LINES || this.bytes > TAIL_BYTES) this.bytes -= Buffer.byteLength(this.lines.shift()!) + 1;
+  }
+
+  text(): string {
+    return this.lines.join('\n');
+  }
+}
 
 /** The compiled worker entry, also when this module runs from src/ (tests). */
 export function defaultWorkerEntry(): string {
@@ -119,7 +144,7 @@ export class LocalPool {
     }
     proc ??= this.spawn();
     proc.busy = { run, startedAt: Date.now() };
-    proc.tail = [];
+    proc.tail = new OutputTail();
     proc.child.send({ type: 'run', batchJobId: run.key, args: run.args });
     if (run.memoryLimit !== undefined || run.diskLimit !== undefined) this.watchLimits();
   }
@@ -173,12 +198,11 @@ export class LocalPool {
       env: { UV_THREADPOOL_SIZE: '16', ...process.env, ...this.opts.env, TOIL_WORKER_PROCESS: '1' },
       serialization: 'json',
     });
-    const proc: Proc = { child, jobsRun: 0, tail: [] };
+    const proc: Proc = { child, jobsRun: 0, tail: new OutputTail() };
     const keep = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n')) {
         if (line.trim() === '') continue;
         proc.tail.push(line);
-        if (proc.tail.length > TAIL_LINES) proc.tail.shift();
       }
     };
     child.stdout?.on('data', keep);
@@ -218,7 +242,7 @@ export class LocalPool {
       outcome: code === 0 ? 'succeeded' : 'failed',
       exitCode: code,
       countsAsAttempt: true,
-      ...(code !== 0 && proc.tail.length > 0 ? { outputTail: proc.tail.join('\n') } : {}),
+      ...(code !== 0 && proc.tail.lines.length > 0 ? { outputTail: proc.tail.text() } : {}),
       ...(code === 0 && msg.records ? { records: msg.records } : {}),
       place: placeOf(proc, busy),
     };
@@ -287,7 +311,7 @@ export class LocalPool {
 function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: NodeJS.Signals | null }): PoolEnd {
   const killed = busy.killedFor;
   if (killed?.kind === 'leader') return { outcome: 'killed', exitCode: exit.code, message: 'killed by the leader', countsAsAttempt: false };
-  const tail = proc.tail.length > 0 ? { outputTail: proc.tail.join('\n'), outputIsLog: true } : {};
+  const tail = proc.tail.lines.length > 0 ? { outputTail: proc.tail.text(), outputIsLog: true } : {};
   if (killed?.kind === 'disk') {
     return {
       outcome: 'disk',
@@ -313,7 +337,7 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
     outcome: 'failed',
     exitCode: exit.code ?? (exit.signal === 'SIGKILL' ? 137 : 1),
     message:
-      processEndReason(proc.tail) ??
+      processEndReason(proc.tail.lines) ??
       `the worker process ${how} while running the job${exit.signal === 'SIGKILL' ? ' (out of memory, or killed from outside)' : ''}`,
     countsAsAttempt: true,
     ...tail,

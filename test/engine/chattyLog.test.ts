@@ -4,6 +4,8 @@ import path from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { toil, workflow } from '../helpers/run.js';
 import { useTempStore } from '../helpers/tempStore.js';
+import { POD_LOG_LIMIT_BYTES } from '../../src/batch/podLogs.js';
+import { openJobStore } from '../../src/jobstore/open.js';
 
 const t = useTempStore();
 
@@ -46,5 +48,11 @@ describe('the log of a job that printed more than the worker keeps', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/job 'chatty' \(chatty-[a-z0-9]+\): the job called process\.exit\(3\)\n/);
     expect(r.stderr).toMatch(/\| FATAL \(attempt 1\): reference chr1\.fa is truncated/);
+    // the worker could not save its log: the log kept is the end of what its process printed, within a pod log tail's bound
+    const jobId = /job 'chatty' \((chatty-[a-z0-9]+)\)/.exec(r.stderr)?.[1];
+    const stored = (await (await openJobStore(t.store)).readJobLog(jobId!)) ?? '';
+    expect(stored).toMatch(/^FATAL \(attempt 1\): reference chr1\.fa is truncated$/m);
+    expect(stored).toMatch(/^attempt 1 progress 2500 \.+$/m);
+    expect(Buffer.byteLength(stored)).toBeLessThanOrEqual(POD_LOG_LIMIT_BYTES);
   }, 120_000);
 });

@@ -80,42 +80,50 @@ describe("the verdict comes from the pod's final state, whichever event comes fi
 });
 
 describe("a failed attempt's log tail", () => {
-  it("is that attempt's last lines, within the bound: a chatty job's final error, in the report and the stored log", async () => {
-    const loc = k.locator();
-    // 2500 lines of 1.5 kB: the last 40 lines alone are more than the byte bound
-    const r = await toil(
-      [
-        'run',
-        workflow('chatty.ts'),
-        loc,
-        '--batchSystem',
-        'kubernetes',
-        '--retryCount',
-        '1',
-        '--retryBackoff',
-        '0',
-        '--',
-        t.dir,
-        '2500',
-        '1500',
-      ],
-      { env: k.env },
-    );
-    expect(r.code).toBe(1);
-    const report = r.stderr.slice(r.stderr.indexOf('workflow failed'));
-    expect(report).toMatch(/\| FATAL \(attempt 2\): reference chr1\.fa is truncated/);
-    expect(report).not.toMatch(/attempt 1/);
-    expect(Buffer.byteLength(report)).toBeLessThan(POD_LOG_LIMIT_BYTES + 2000);
-    const jobId = /job 'chatty' \((chatty-[a-z0-9]+)\)/.exec(report)?.[1];
-    expect(jobId).toBeDefined();
-    const stored = (await (await openJobStore(loc)).readJobLog(jobId!)) ?? '';
-    expect(stored).toMatch(/FATAL \(attempt 2\): reference chr1\.fa is truncated\n/);
-    expect(stored).toMatch(/^attempt 2 progress 2500 \.+$/m);
-    expect(stored).not.toMatch(/attempt 1/);
-    expect(Buffer.byteLength(stored)).toBeLessThanOrEqual(POD_LOG_LIMIT_BYTES);
-    expect(stored.trimEnd().split('\n').length).toBeLessThanOrEqual(POD_LOG_TAIL_LINES);
-    await toil(['clean', loc], { env: k.env });
-  }, 180_000);
+  // on executors the tail is what the executor's pool kept of the job's process (localPool.ts), within the same bounds
+  it.each([
+    ['a pod per job', {}],
+    ['executor pods', { TOIL_KUBERNETES_EXECUTORS: 'true' }],
+  ])(
+    "is that attempt's last lines, within the bound: a chatty job's final error, in the report and the stored log (%s)",
+    async (_mode, modeEnv) => {
+      const loc = k.locator();
+      // 2500 lines of 1.5 kB: the last 40 lines alone are more than the byte bound
+      const r = await toil(
+        [
+          'run',
+          workflow('chatty.ts'),
+          loc,
+          '--batchSystem',
+          'kubernetes',
+          '--retryCount',
+          '1',
+          '--retryBackoff',
+          '0',
+          '--',
+          t.dir,
+          '2500',
+          '1500',
+        ],
+        { env: { ...k.env, ...modeEnv } },
+      );
+      expect(r.code).toBe(1);
+      const report = r.stderr.slice(r.stderr.indexOf('workflow failed'));
+      expect(report).toMatch(/\| FATAL \(attempt 2\): reference chr1\.fa is truncated/);
+      expect(report).not.toMatch(/attempt 1/);
+      expect(Buffer.byteLength(report)).toBeLessThan(POD_LOG_LIMIT_BYTES + 2000);
+      const jobId = /job 'chatty' \((chatty-[a-z0-9]+)\)/.exec(report)?.[1];
+      expect(jobId).toBeDefined();
+      const stored = (await (await openJobStore(loc)).readJobLog(jobId!)) ?? '';
+      expect(stored).toMatch(/FATAL \(attempt 2\): reference chr1\.fa is truncated\n/);
+      expect(stored).toMatch(/^attempt 2 progress 2500 \.+$/m);
+      expect(stored).not.toMatch(/attempt 1/);
+      expect(Buffer.byteLength(stored)).toBeLessThanOrEqual(POD_LOG_LIMIT_BYTES);
+      expect(stored.trimEnd().split('\n').length).toBeLessThanOrEqual(POD_LOG_TAIL_LINES);
+      await toil(['clean', loc], { env: k.env });
+    },
+    180_000,
+  );
 
   it('holds the final error of a job that ends its process at once, its output still queued', async () => {
     const r = await toil(
