@@ -65,12 +65,19 @@ interface Proc {
   tail: OutputTail;
 }
 
+/** A job the pool killed for using more than it was given. */
+interface Over {
+  kind: 'memory' | 'disk';
+  used: number;
+  limit: number;
+}
+
 interface Busy {
   run: PoolRun;
   /** When it was given to the process (ms since the epoch). */
   startedAt: number;
   /** Why the pool killed it, if it did. */
-  killedFor?: { kind: 'leader' } | { kind: 'memory' | 'disk'; used: number; limit: number };
+  killedFor?: { kind: 'leader' } | Over;
   /** The job's temporary directory, once its worker process has made it. */
   tempDir?: string;
 }
@@ -267,11 +274,12 @@ export class LocalPool {
     this.limitsTimer = setInterval(() => {
       let watched = 0;
       for (const p of this.procs) {
-        if (!p.busy || p.busy.killedFor || p.child.pid === undefined) continue;
-        const limit = p.busy.run.memoryLimit;
-        if (p.busy.run.diskLimit !== undefined) watched++;
-        if (limit === undefined) continue;
+        const run = p.busy?.run;
+        if (!run || p.busy?.killedFor || p.child.pid === undefined) continue;
+        if (run.memoryLimit === undefined && run.diskLimit === undefined) continue;
         watched++;
+        const limit = run.memoryLimit;
+        if (limit === undefined) continue;
         const used = treeResidentBytes(p.child.pid);
         if (used !== undefined && used > limit) this.killOver(p, { kind: 'memory', used, limit });
       }
@@ -301,7 +309,7 @@ export class LocalPool {
     }
   }
 
-  private killOver(p: Proc, over: { kind: 'memory' | 'disk'; used: number; limit: number }): void {
+  private killOver(p: Proc, over: Over): void {
     p.busy!.killedFor = over;
     killTree(p.child);
   }
@@ -312,26 +320,15 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
   const killed = busy.killedFor;
   if (killed?.kind === 'leader') return { outcome: 'killed', exitCode: exit.code, message: 'killed by the leader', countsAsAttempt: false };
   const tail = proc.tail.lines.length > 0 ? { outputTail: proc.tail.text(), outputIsLog: true } : {};
-  if (killed?.kind === 'disk') {
+  if (killed)
     return {
-      outcome: 'disk',
+      outcome: killed.kind,
       exitCode: 137,
-      message: `out of disk: the job held ${formatSize(killed.used)} in its temporary directory, over the ${formatSize(killed.limit)} it was given, and was killed (alone: the jobs beside it run on); ask for more with require({ disk })`,
+      message: overMessage(killed),
       countsAsAttempt: true,
       ...tail,
       place: placeOf(proc, busy),
     };
-  }
-  if (killed?.kind === 'memory') {
-    return {
-      outcome: 'memory',
-      exitCode: 137,
-      message: `the job used ${formatSize(killed.used)} of memory, over the ${formatSize(killed.limit)} it asked for, and was killed (alone: the jobs beside it run on)`,
-      countsAsAttempt: true,
-      ...tail,
-      place: placeOf(proc, busy),
-    };
-  }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   return {
     outcome: 'failed',
@@ -343,6 +340,15 @@ function exitEnd(proc: Proc, busy: Busy, exit: { code: number | null; signal: No
     ...tail,
     place: placeOf(proc, busy),
   };
+}
+
+/** Why the pool killed a job for using more than it was given. */
+function overMessage(o: Over): string {
+  const used = formatSize(o.used);
+  const limit = formatSize(o.limit);
+  const alone = 'and was killed (alone: the jobs beside it run on)';
+  if (o.kind === 'memory') return `the job used ${used} of memory, over the ${limit} it asked for, ${alone}`;
+  return `out of disk: the job held ${used} in its temporary directory, over the ${limit} it was given, ${alone}; ask for more with require({ disk })`;
 }
 
 /** SIGKILL to a worker process and everything it started (read first: the children are orphaned once it dies). */

@@ -35,7 +35,7 @@ import type { Logger } from '../../log.js';
 import { EndQueue } from '../endQueue.js';
 import type { BatchJobEnd, BatchJobRequest, BatchSystem, ShutdownOptions } from '../types.js';
 import { BUSY_POLL_MS, ENDS_POLL_MS, HEARTBEAT_MS, MAX_STARTING, POLL_MS, QUIET_POLL_MS, type UpMessage } from './protocol.js';
-import { ExecutorEnds, type InnerEnd } from './executorEnds.js';
+import { ExecutorEnds, said, type InnerEnd } from './executorEnds.js';
 import { emptyOutbox, mergeOutbox, newExecutorRecord, type Executor, type Held } from './executorRecord.js';
 import { PoolGrowth } from './poolGrowth.js';
 import { shapeOf, type ExecutorBounds, type Shape } from './shapes.js';
@@ -396,14 +396,13 @@ export class ExecutorBatchSystem implements BatchSystem {
     ex.ended = true;
     this.executors.delete(ex.name);
     if (ex.innerId !== undefined) this.byInnerId.delete(ex.innerId);
-    const said = `${end.outcome}${end.message ? `: ${end.message}` : ''}`;
-    this.opts.logger.debug(`executor ${ex.name} ended (${said})`);
+    this.opts.logger.debug(`executor ${ex.name} ended (${said(end)})`);
     const neverRan = how.neverRan === true;
     for (const held of ex.jobs.values()) {
       const jobEnd = this.verdicts.forHeldJob(held.req.jobId, end, { executor: ex.name, neverRan });
       this.ends.push({ batchJobId: held.id, jobId: held.req.jobId, ...jobEnd });
     }
-    if (ex.jobs.size > 0) this.opts.logger.info(`its executor ${ex.name} ended (${said}) with ${ex.jobs.size} job(s) on it`);
+    if (ex.jobs.size > 0) this.opts.logger.info(`its executor ${ex.name} ended (${said(end)}) with ${ex.jobs.size} job(s) on it`);
     ex.jobs.clear();
     if (!ex.started && !ex.stopping && !this.poolOf(ex.shape).some((other) => other.started)) this.endedUnstarted(ex, end);
     this.pump();
@@ -416,13 +415,15 @@ export class ExecutorBatchSystem implements BatchSystem {
       const lost = this.verdicts.startLossesOf(ex.shape.key);
       if (end.outcome === 'preempted')
         this.opts.logger.info(
-          `executor ${ex.name} was taken away before it started (${lost} in a row; --kubernetesMaxDisruptions allows ${this.opts.maxDisruptions ?? 5})`,
+          `executor ${ex.name} was taken away before it started (${lost} in a row; --kubernetesMaxDisruptions allows ${this.verdicts.maxDisruptions})`,
         );
       return;
     }
-    const waiting = this.queue.filter((h) => h.shape.key === ex.shape.key);
+    const waiting: Held[] = [];
+    const others: Held[] = [];
+    for (const h of this.queue) (h.shape.key === ex.shape.key ? waiting : others).push(h);
     if (waiting.length === 0) return;
-    this.queue = this.queue.filter((h) => h.shape.key !== ex.shape.key);
+    this.queue = others;
     this.opts.logger.info(`executor ${ex.name} ended before it started; the ${waiting.length} job(s) waiting for it end with its reason`);
     for (const held of waiting) this.ends.push({ batchJobId: held.id, jobId: held.req.jobId, ...verdict });
   }

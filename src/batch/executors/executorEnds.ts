@@ -30,7 +30,7 @@ export class ExecutorEnds {
   /** Executors of a shape taken away before they started, in a row. */
   private readonly startLosses = new Map<string, number>();
 
-  constructor(private readonly maxDisruptions: number) {}
+  constructor(readonly maxDisruptions: number) {}
 
   /** An executor of the shape started: its shape's count of start losses begins again. */
   started(shapeKey: string): void {
@@ -84,6 +84,7 @@ export class ExecutorEnds {
   }
 }
 
-function said(end: InnerEnd): string {
+/** An end in words: its outcome and message. */
+export function said(end: InnerEnd): string {
   return `${end.outcome}${end.message ? `: ${end.message}` : ''}`;
 }
